@@ -1,0 +1,388 @@
+"""Measuring many annotated images: discovery, one file, a folder, in parallel.
+
+The plugin and batch scripts measure with the same function,
+:func:`measure_annotation`, so the CSV always shows what the rater saw.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import calibration as _cal
+from .annotations import Annotation, file_sha256, is_sidecar, read_sidecar
+from .errors import MfscanError
+from .measure import MEASURE_COLUMNS, measure_outline
+from .tables import set_dtypes
+
+#: Columns of the measurements table, in order.
+MEASUREMENT_COLUMNS = (
+    "image", "sidecar", "subject", "visit", "session", "level", "side", "rater", "frame",
+    "roi", "method", "csa_cm2", "perimeter_cm", "ap_depth_cm", "lateral_width_cm",
+    "shape_ratio", "echo_mean", "echo_sd", "n_pixels", "csa_px2", "perimeter_px",
+    "ap_depth_px", "lateral_width_px", "row_mm", "col_mm", "calibration", "region",
+    "n_points",
+)
+ERROR_COLUMNS = ("path", "roi", "reason")
+
+
+@dataclass
+class Job:
+    """One image and the sidecars that annotate it."""
+
+    image: Path
+    sidecars: list[Path] = field(default_factory=list)
+
+
+def _image_suffixes():
+    from .images import SUPPORTED_SUFFIXES
+    return {s.lower() for s in SUPPORTED_SUFFIXES}
+
+
+def discover(paths, *, include_unannotated: bool = False) -> tuple[list[Job], list[dict]]:
+    """Find images and their sidecars under files and folders.
+
+    Parameters
+    ----------
+    paths : iterable of str or Path
+        Image files, sidecar files or folders (searched recursively).
+    include_unannotated : bool
+        Also return images that have no sidecar.
+
+    Returns
+    -------
+    jobs : list of Job
+        Sorted by image path.
+    errors : list of dict
+        ``{"path", "roi", "reason"}`` for sidecars whose image is missing and
+        paths that do not exist.
+    """
+    suffixes = _image_suffixes()
+    images: set[Path] = set()
+    sidecars: set[Path] = set()
+    errors: list[dict] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            for root, dirs, files in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in files:
+                    if name.startswith("."):
+                        continue
+                    f = Path(root) / name
+                    if is_sidecar(f):
+                        sidecars.add(f)
+                    elif f.suffix.lower() in suffixes:
+                        images.add(f)
+        elif p.is_file():
+            if is_sidecar(p):
+                sidecars.add(p)
+            else:
+                images.add(p)
+                from .annotations import find_sidecars
+                sidecars.update(find_sidecars(p))
+        else:
+            errors.append({"path": str(p), "roi": None, "reason": "no such file or folder"})
+    by_image: dict[Path, list[Path]] = defaultdict(list)
+    by_name = {(img.parent, img.name): img for img in images}
+    for sc in sorted(sidecars):
+        from .annotations import sidecar_names_image  # noqa: F401 (cheap JSON peek)
+        import json
+        try:
+            d = json.loads(sc.read_text("utf-8-sig"))
+            name = d.get("image") if isinstance(d, dict) else None
+        except (OSError, ValueError):
+            name = None
+        if not isinstance(name, str) or not name:
+            # Unreadable: attach by stem so that reading it reports the problem.
+            stem = sc.name[: -len(".mfscan.json")].split(".")[0]
+            matches = [img for img in images if img.parent == sc.parent and img.stem.split(".")[0] == stem]
+            if matches:
+                by_image[sorted(matches)[0]].append(sc)
+            else:
+                errors.append({"path": str(sc), "roi": None,
+                               "reason": "sidecar cannot be read and no image beside it matches its name"})
+            continue
+        img = by_name.get((sc.parent, Path(name).name))
+        if img is None:
+            candidate = sc.parent / name
+            if candidate.is_file():
+                img = candidate
+                images.add(img)
+            else:
+                errors.append({"path": str(sc), "roi": None,
+                               "reason": f"the image {name!r} named by the sidecar is missing"})
+                continue
+        by_image[img].append(sc)
+    jobs = [Job(img, sorted(by_image.get(img, []))) for img in sorted(images)
+            if include_unannotated or by_image.get(img)]
+    return jobs, errors
+
+
+def effective_calibration(annotation: Annotation | None, image) -> _cal.Calibration:
+    """The sidecar's calibration when it sets one (scale line, manual), else the image's."""
+    if annotation is not None and annotation.calibration is not None \
+            and annotation.calibration.source not in ("dicom-region", "none"):
+        return annotation.calibration
+    return image.calibration
+
+
+def roi_calibration(points, annotation: Annotation | None, image) -> _cal.Calibration:
+    """Calibration for one outline: the sidecar's, or that of the DICOM region it lies in."""
+    cal = effective_calibration(annotation, image)
+    if cal.source == "dicom-region":
+        return _cal.calibration_for_points(points, image.regions, cal)
+    return cal
+
+
+def measure_annotation(image, annotation: Annotation, *, image_label=None,
+                       sidecar_label=None) -> tuple[list[dict], list[dict]]:
+    """Measure every outline of one sidecar on its loaded image.
+
+    Parameters
+    ----------
+    image : mfscan.images.Image
+    annotation : Annotation
+    image_label, sidecar_label : str, optional
+        What to write in the ``image`` and ``sidecar`` columns.
+
+    Returns
+    -------
+    rows : list of dict
+        One per outline measured (columns of :data:`MEASUREMENT_COLUMNS`).
+    errors : list of dict
+        One per outline that could not be measured, naming the ROI and why.
+    """
+    rows, errors = [], []
+    sidecar_label = sidecar_label if sidecar_label is not None else (
+        str(annotation.path) if annotation.path else None)
+    image_label = image_label if image_label is not None else str(image.path)
+    for i, roi in enumerate(annotation.rois):
+        where = f"ROI {i} ({roi.side})"
+        try:
+            frame = roi.frame or 0
+            if frame >= image.n_frames:
+                raise MfscanError(f"frame {frame} does not exist; the image has {image.n_frames} frame(s)")
+            cal = roi_calibration(roi.points, annotation, image)
+            overlay = image.overlay[frame] if image.overlay is not None else None
+            m = measure_outline(roi.points, image.gray[frame],
+                                spacing=cal.spacing if cal.calibrated else None, exclude=overlay)
+        except MfscanError as e:
+            errors.append({"path": sidecar_label or image_label, "roi": i, "reason": f"{where}: {e.message}"})
+            continue
+        rows.append({
+            "image": image_label, "sidecar": sidecar_label,
+            "subject": annotation.subject, "visit": annotation.visit,
+            "session": annotation.session, "level": roi.level or annotation.level,
+            "side": roi.side, "rater": annotation.rater, "frame": frame, "roi": i,
+            "method": roi.method, **m,
+            "row_mm": cal.row_mm if cal.calibrated else np.nan,
+            "col_mm": cal.col_mm if cal.calibrated else np.nan,
+            "calibration": cal.source, "region": cal.region, "n_points": len(roi.points),
+        })
+    return rows, errors
+
+
+def measure_file(image_path, sidecars, *, max_pixels: int | None = None,
+                 label_root=None) -> tuple[list[dict], list[dict]]:
+    """Load one image and measure the outlines of each of its sidecars.
+
+    Never raises for bad input: failures come back as error rows.
+    """
+    from .images import load_image
+
+    image_path = Path(image_path)
+    label = _label(image_path, label_root)
+    rows, errors = [], []
+    anns = []
+    for sc in sidecars:
+        try:
+            anns.append(read_sidecar(sc))
+        except MfscanError as e:
+            errors.append({"path": _label(Path(sc), label_root), "roi": None, "reason": e.message})
+    if not anns:
+        return rows, errors
+    try:
+        kw = {} if max_pixels is None else {"max_pixels": max_pixels}
+        image = load_image(image_path, **kw)
+    except MfscanError as e:
+        errors.append({"path": label, "roi": None, "reason": e.message})
+        return rows, errors
+    except Exception as e:  # a decoder bug must not stop a batch of 5,000 files
+        errors.append({"path": label, "roi": None, "reason": f"cannot decode image ({type(e).__name__}: {e})"})
+        return rows, errors
+    digest = None
+    for ann in anns:
+        sc_label = _label(Path(ann.path), label_root)
+        if ann.image_sha256:
+            digest = digest or file_sha256(image_path)
+            if digest != ann.image_sha256:
+                errors.append({"path": sc_label, "roi": None,
+                               "reason": "the image changed since it was annotated (checksum does not match)"})
+                continue
+        r, e = measure_annotation(image, ann, image_label=label, sidecar_label=sc_label)
+        rows += r
+        errors += e
+    return rows, errors
+
+
+def _label(path: Path, root) -> str:
+    if root is not None:
+        try:
+            return path.relative_to(root).as_posix()
+        except ValueError:
+            pass
+    return path.as_posix()
+
+
+def _measure_chunk(chunk, max_pixels, label_root):
+    rows, errors = [], []
+    for image, sidecars in chunk:
+        r, e = measure_file(image, sidecars, max_pixels=max_pixels, label_root=label_root)
+        rows += r
+        errors += e
+    return rows, errors
+
+
+def _chunks(jobs, size):
+    it = iter(jobs)
+    while chunk := list(islice(it, size)):
+        yield [(j.image, j.sidecars) for j in chunk]
+
+
+@dataclass
+class MeasureResult:
+    """Result of :func:`measure_paths`."""
+
+    measurements: pd.DataFrame
+    errors: pd.DataFrame
+    n_images: int
+
+    @property
+    def n_uncalibrated(self) -> int:
+        return int((self.measurements["calibration"] == "none").sum())
+
+
+def measure_jobs(jobs, *, workers: int | None = None, scheduler: str | None = None,
+                 progress: bool = True, max_pixels: int | None = None, label_root=None,
+                 chunk_size: int = 16) -> MeasureResult:
+    """Measure discovered jobs, in parallel, streaming (bounded memory).
+
+    Parameters
+    ----------
+    jobs : list of Job
+    workers : int, optional
+        Local processes; default: the number of cores. 1 measures in this process.
+    scheduler : str, optional
+        Address of a running Dask distributed scheduler (``tcp://host:8786``);
+        the same work runs there instead of on local processes.
+    progress : bool
+        Show a progress bar on stderr.
+    """
+    from tqdm.auto import tqdm
+
+    jobs = list(jobs)
+    rows: list[dict] = []
+    errors: list[dict] = []
+    bar = tqdm(total=len(jobs), unit="image", desc="measuring", disable=not progress or not jobs,
+               leave=False)
+    chunks = _chunks(jobs, chunk_size)
+    if scheduler:
+        _run_dask(chunks, scheduler, max_pixels, label_root, rows, errors, bar)
+    else:
+        workers = workers or os.cpu_count() or 1
+        if workers == 1 or len(jobs) <= chunk_size:
+            for chunk in chunks:
+                r, e = _measure_chunk(chunk, max_pixels, label_root)
+                rows += r
+                errors += e
+                bar.update(len(chunk))
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as ex:
+                pending = []
+                for chunk in chunks:
+                    pending.append((len(chunk), ex.submit(_measure_chunk, chunk, max_pixels, label_root)))
+                    if len(pending) >= 4 * workers:  # bounded window: never all results in flight
+                        n, fut = pending.pop(0)
+                        r, e = fut.result()
+                        rows += r
+                        errors += e
+                        bar.update(n)
+                for n, fut in pending:
+                    r, e = fut.result()
+                    rows += r
+                    errors += e
+                    bar.update(n)
+    bar.close()
+    return MeasureResult(measurements_frame(rows), errors_frame(errors), len(jobs))
+
+
+def _run_dask(chunks, address, max_pixels, label_root, rows, errors, bar):
+    from distributed import Client, as_completed
+
+    with Client(address, set_as_default=False) as client:
+        window = 4 * max(sum(client.nthreads().values()), 1)
+        futures = as_completed()
+        results = {}
+        order = []
+        sizes = {}
+        for chunk in chunks:
+            fut = client.submit(_measure_chunk, chunk, max_pixels, label_root, pure=False)
+            sizes[fut.key] = len(chunk)
+            order.append(fut.key)
+            futures.add(fut)
+            if futures.count() >= window:
+                done = next(futures)
+                results[done.key] = done.result()
+                bar.update(sizes[done.key])
+                done.release()
+        for done in futures:
+            results[done.key] = done.result()
+            bar.update(sizes[done.key])
+            done.release()
+        for key in order:  # same order as a local run
+            r, e = results.pop(key)
+            rows += r
+            errors += e
+
+
+def measure_paths(paths, **kwargs) -> MeasureResult:
+    """Discover and measure; paths are labelled relative to a single folder argument.
+
+    See :func:`measure_jobs` for the keyword arguments.
+    """
+    paths = [Path(p) for p in paths]
+    jobs, errors = discover(paths)
+    if "label_root" not in kwargs and len(paths) == 1 and paths[0].is_dir():
+        kwargs["label_root"] = paths[0]
+    res = measure_jobs(jobs, **kwargs)
+    if errors:
+        res.errors = errors_frame(errors + res.errors.to_dict("records"))
+    return res
+
+
+def measurements_frame(rows) -> pd.DataFrame:
+    """The tidy measurements table from row dicts, with dtypes set."""
+    df = pd.DataFrame(rows, columns=list(MEASUREMENT_COLUMNS))
+    df["frame"] = df["frame"].astype("Int64")
+    df["roi"] = df["roi"].astype("Int64")
+    df["region"] = df["region"].astype("Int64")
+    df["n_pixels"] = df["n_pixels"].astype("Int64")
+    df["n_points"] = df["n_points"].astype("Int64")
+    for c in MEASURE_COLUMNS + ("row_mm", "col_mm"):
+        if c not in ("n_pixels",):
+            df[c] = df[c].astype(float)
+    return set_dtypes(df)
+
+
+def errors_frame(errors) -> pd.DataFrame:
+    df = pd.DataFrame(errors, columns=list(ERROR_COLUMNS))
+    df["roi"] = df["roi"].astype("Int64")
+    return df

@@ -1,0 +1,222 @@
+"""Measurements of one traced outline, in physical units.
+
+All functions take the outline as an (N, 2) array of (row, col) pixel
+coordinates and the pixel size as ``spacing=(row_mm, col_mm)``. The area comes
+from the polygon itself (shoelace formula), not from counting pixels, so it does
+not depend on how the outline falls on the pixel grid.
+
+Linear measures follow Hides et al.: the anteroposterior (AP) depth is the
+outline's extent along the image rows (depth), the lateral width its extent
+along the columns, and the shape ratio is AP / lateral.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+from skimage.draw import polygon as _raster_polygon
+
+from .errors import MeasurementError
+
+#: Columns of :func:`measure_outline`'s result, in order.
+MEASURE_COLUMNS = (
+    "csa_cm2", "perimeter_cm", "ap_depth_cm", "lateral_width_cm", "shape_ratio",
+    "echo_mean", "echo_sd", "n_pixels", "csa_px2", "perimeter_px",
+    "ap_depth_px", "lateral_width_px",
+)
+
+
+def _as_points(points) -> np.ndarray:
+    p = np.asarray(points, dtype=float)
+    if p.ndim != 2 or p.shape[1] != 2:
+        raise MeasurementError(f"an outline must be an (N, 2) array of (row, col) points, got shape {p.shape}")
+    return p
+
+
+def polygon_area(points, *, spacing=(1.0, 1.0)) -> float:
+    """Area enclosed by a polygon (shoelace formula).
+
+    Parameters
+    ----------
+    points : (N, 2) array_like
+        Vertices in (row, col) pixel coordinates; closed implicitly.
+    spacing : tuple of float, keyword-only
+        ``(row_mm, col_mm)``; the default gives square pixels.
+
+    Returns
+    -------
+    float
+        Area in squared spacing units (mm² for spacing in mm), always >= 0.
+
+    Examples
+    --------
+    >>> polygon_area([[0, 0], [0, 10], [20, 10], [20, 0]], spacing=(0.1, 0.2))
+    4.0
+    """
+    p = _as_points(points)
+    r = p[:, 0] * spacing[0]
+    c = p[:, 1] * spacing[1]
+    return float(abs(np.dot(r, np.roll(c, -1)) - np.dot(c, np.roll(r, -1))) / 2.0)
+
+
+def polygon_perimeter(points, *, spacing=(1.0, 1.0)) -> float:
+    """Length of the closed polygon's boundary in spacing units (mm)."""
+    p = _as_points(points)
+    d = (np.roll(p, -1, axis=0) - p) * np.asarray(spacing, dtype=float)
+    return float(np.hypot(d[:, 0], d[:, 1]).sum())
+
+
+def validate_outline(points, *, shape=None) -> np.ndarray:
+    """Check that an outline can be measured.
+
+    Consecutive duplicate vertices (a double click) are dropped, as is a last
+    vertex that repeats the first.
+
+    Parameters
+    ----------
+    points : (N, 2) array_like
+    shape : tuple of int, optional
+        ``(rows, cols)`` of the image; points must lie on it.
+
+    Returns
+    -------
+    ndarray of float, shape (M, 2)
+        A cleaned copy of the vertices.
+
+    Raises
+    ------
+    MeasurementError
+        Fewer than 3 distinct points, non-finite coordinates, a self-intersecting
+        or zero-area outline, or points outside the image.
+    """
+    p = _as_points(points)
+    if not np.isfinite(p).all():
+        i = int(np.argmax(~np.isfinite(p).all(axis=1)))
+        raise MeasurementError(f"point {i} is not finite (NaN or infinity)")
+    if len(p):
+        keep = np.any(p != np.roll(p, 1, axis=0), axis=1)
+        keep[0] = True
+        p = p[keep]
+        if len(p) > 1 and np.array_equal(p[0], p[-1]):
+            p = p[:-1]
+    if len(p) < 3:
+        raise MeasurementError(f"an outline needs at least 3 distinct points, found {len(p)}")
+    if shape is not None:
+        rows, cols = shape[:2]
+        out = (p[:, 0] < -0.5) | (p[:, 0] > rows - 0.5) | (p[:, 1] < -0.5) | (p[:, 1] > cols - 0.5)
+        if out.any():
+            i = int(np.argmax(out))
+            raise MeasurementError(
+                f"point {i} ({p[i, 0]:.1f}, {p[i, 1]:.1f}) lies outside the {rows}x{cols} image")
+    if polygon_area(p) < 1e-9 and np.linalg.matrix_rank(p - p.mean(axis=0), tol=1e-9) < 2:
+        raise MeasurementError("the outline encloses no area (all points on one line)")
+    if not shapely.is_simple(shapely.LinearRing(p)):
+        raise MeasurementError("the outline crosses itself (self-intersecting polygon); redraw it")
+    return p
+
+
+def outline_mask(points, shape) -> tuple[tuple[slice, slice], np.ndarray]:
+    """Pixels whose centres lie inside the outline, within its bounding box.
+
+    Returns
+    -------
+    box : tuple of slice
+        The bounding box in the image, ``image[box]`` is the patch.
+    mask : ndarray of bool
+        The mask within the patch.
+    """
+    p = _as_points(points)
+    rows, cols = shape[:2]
+    r0 = max(int(np.floor(p[:, 0].min())), 0)
+    c0 = max(int(np.floor(p[:, 1].min())), 0)
+    r1 = min(int(np.ceil(p[:, 0].max())) + 1, rows)
+    c1 = min(int(np.ceil(p[:, 1].max())) + 1, cols)
+    mask = np.zeros((max(r1 - r0, 0), max(c1 - c0, 0)), dtype=bool)
+    rr, cc = _raster_polygon(p[:, 0] - r0, p[:, 1] - c0, shape=mask.shape)
+    mask[rr, cc] = True
+    return (slice(r0, r1), slice(c0, c1)), mask
+
+
+def echo_intensity(image, points, *, exclude=None) -> tuple[float, float, int]:
+    """Mean and SD of the grayscale values inside an outline.
+
+    Parameters
+    ----------
+    image : (rows, cols) ndarray
+        Grayscale frame.
+    points : (N, 2) array_like
+        Outline in (row, col) pixels.
+    exclude : (rows, cols) ndarray of bool, optional
+        Pixels to leave out (coloured overlay: calipers, text, colour Doppler).
+
+    Returns
+    -------
+    mean, sd, n : float, float, int
+        SD is the population SD (ddof=0) of the included pixels; NaN when no
+        pixel is included.
+    """
+    box, mask = outline_mask(points, image.shape)
+    if exclude is not None:
+        mask = mask & ~exclude[box]
+    vals = image[box][mask]
+    n = int(vals.size)
+    if n == 0:
+        return float("nan"), float("nan"), 0
+    vals = vals.astype(np.float64, copy=False)
+    mean = float(vals.mean())
+    return mean, float(np.sqrt(max(float(np.mean(vals * vals)) - mean * mean, 0.0))), n
+
+
+def measure_outline(points, image=None, *, spacing=None, exclude=None) -> dict:
+    """Every measure of one outline.
+
+    Parameters
+    ----------
+    points : (N, 2) array_like
+        Vertices in (row, col) pixel coordinates.
+    image : (rows, cols) ndarray, optional
+        Grayscale frame for echo intensity and the bounds check.
+    spacing : tuple of float or None, keyword-only
+        ``(row_mm, col_mm)``. None means uncalibrated: every ``_cm``/``_cm2``
+        value is NaN and only the ``_px`` values are given.
+    exclude : (rows, cols) ndarray of bool, optional
+        Overlay pixels left out of the echo intensity.
+
+    Returns
+    -------
+    dict
+        ``csa_cm2, perimeter_cm, ap_depth_cm, lateral_width_cm, shape_ratio,
+        echo_mean, echo_sd, n_pixels, csa_px2, perimeter_px, ap_depth_px,
+        lateral_width_px``.
+
+    Raises
+    ------
+    MeasurementError
+        See :func:`validate_outline`.
+    """
+    p = validate_outline(points, shape=None if image is None else image.shape)
+    ap_px = float(p[:, 0].max() - p[:, 0].min())
+    lat_px = float(p[:, 1].max() - p[:, 1].min())
+    out = {
+        "csa_px2": polygon_area(p),
+        "perimeter_px": polygon_perimeter(p),
+        "ap_depth_px": ap_px,
+        "lateral_width_px": lat_px,
+    }
+    nan = float("nan")
+    if spacing is None:
+        out.update(csa_cm2=nan, perimeter_cm=nan, ap_depth_cm=nan, lateral_width_cm=nan,
+                   shape_ratio=ap_px / lat_px if lat_px > 0 else nan)
+    else:
+        row_mm, col_mm = float(spacing[0]), float(spacing[1])
+        ap = ap_px * row_mm / 10.0
+        lat = lat_px * col_mm / 10.0
+        out.update(csa_cm2=polygon_area(p, spacing=(row_mm, col_mm)) / 100.0,
+                   perimeter_cm=polygon_perimeter(p, spacing=(row_mm, col_mm)) / 10.0,
+                   ap_depth_cm=ap, lateral_width_cm=lat,
+                   shape_ratio=ap / lat if lat > 0 else nan)
+    if image is not None:
+        out["echo_mean"], out["echo_sd"], out["n_pixels"] = echo_intensity(image, p, exclude=exclude)
+    else:
+        out["echo_mean"], out["echo_sd"], out["n_pixels"] = nan, nan, 0
+    return {k: out[k] for k in MEASURE_COLUMNS}

@@ -1,0 +1,61 @@
+"""Reading and writing the tidy tables mfscan exports (CSV), with their dtypes.
+
+Codes such as visit "01" or subject "007" stay strings; side and level come back
+as categoricals; every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+
+from .annotations import LEVELS, SIDES, atomic_write_bytes
+
+STRING_COLUMNS = ("image", "sidecar", "subject", "visit", "session", "rater", "method",
+                  "calibration", "group", "symptomatic_side", "smaller_side", "path",
+                  "reason", "missing_reason")
+
+SIDE_DTYPE = pd.CategoricalDtype(list(SIDES))
+LEVEL_DTYPE = pd.CategoricalDtype(list(LEVELS), ordered=True)
+
+
+def set_dtypes(df: pd.DataFrame) -> pd.DataFrame:
+    """Side and level as categoricals, codes as strings (a new frame)."""
+    df = df.copy()
+    if "side" in df:
+        df["side"] = df["side"].astype("string").str.lower().astype(SIDE_DTYPE)
+    if "level" in df:
+        df["level"] = df["level"].astype("string").str.upper().astype(LEVEL_DTYPE)
+    for c in STRING_COLUMNS:
+        if c in df and df[c].dtype != "string":
+            df[c] = df[c].astype("string")
+    return df
+
+
+def read_table(path) -> pd.DataFrame:
+    """Read a CSV written by mfscan (or by hand), keeping codes as strings."""
+    path = Path(path)
+    from .errors import MfscanError
+    try:
+        head = pd.read_csv(path, nrows=0)
+    except FileNotFoundError:
+        raise MfscanError("file not found", path) from None
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise MfscanError(f"not a readable CSV table ({e})", path) from None
+    dtypes = {c: "string" for c in head.columns if c in STRING_COLUMNS}
+    try:
+        df = pd.read_csv(path, dtype=dtypes, keep_default_na=True)
+    except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as e:
+        raise MfscanError(f"not a readable CSV table ({e})", path) from None
+    return set_dtypes(df)
+
+
+def write_table(df: pd.DataFrame, path, *, float_format: str | None = None) -> Path:
+    """Write a DataFrame as CSV atomically (no index column)."""
+    path = Path(path)
+    buf = io.StringIO()
+    df.to_csv(buf, index=False, float_format=float_format, lineterminator="\n")
+    atomic_write_bytes(path, buf.getvalue().encode("utf-8"))
+    return path
