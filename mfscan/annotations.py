@@ -371,8 +371,12 @@ def write_sidecar(path, annotation: Annotation, *, force: bool = False) -> Path:
         except OSError as e:
             raise AnnotationError(f"cannot read the existing sidecar before saving ({e.strerror})", path) from None
         same_file = annotation.path is not None and Path(annotation.path).resolve() == path.resolve()
-        if not same_file or annotation.digest != current:
-            if current != hashlib.sha256(text).hexdigest():
+        if current != hashlib.sha256(text).hexdigest():
+            if not same_file:
+                raise AnnotationConflictError(
+                    "a sidecar already exists here and was not loaded by this session; "
+                    "not overwritten (use --force, or another rater code)", path)
+            if annotation.digest != current:
                 raise AnnotationConflictError(
                     "the sidecar on disk changed since it was loaded (another rater or window saved it); "
                     "not overwritten: reload it or save under another name", path)

@@ -191,10 +191,28 @@ def measure_annotation(image, annotation: Annotation, *, image_label=None,
 
 
 def measure_file(image_path, sidecars, *, max_pixels: int | None = None,
-                 label_root=None) -> tuple[list[dict], list[dict]]:
+                 label_root=None, qc_dir=None) -> tuple[list[dict], list[dict], dict | None]:
     """Load one image and measure the outlines of each of its sidecars.
 
     Never raises for bad input: failures come back as error rows.
+
+    Parameters
+    ----------
+    image_path : Path
+    sidecars : list of Path
+    max_pixels : int, optional
+        Refuse images whose header claims more pixels.
+    label_root : Path, optional
+        Paths in the output are written relative to this folder.
+    qc_dir : Path, optional
+        Write a QC overlay per sidecar there (same relative folders).
+
+    Returns
+    -------
+    rows, errors : list of dict
+    info : dict or None
+        Facts about the image (format, size, calibration, burned-in annotation,
+        warnings) when it could be loaded.
     """
     from .images import load_image
 
@@ -208,16 +226,26 @@ def measure_file(image_path, sidecars, *, max_pixels: int | None = None,
         except MfscanError as e:
             errors.append({"path": _label(Path(sc), label_root), "roi": None, "reason": e.message})
     if not anns:
-        return rows, errors
+        return rows, errors, None
     try:
         kw = {} if max_pixels is None else {"max_pixels": max_pixels}
         image = load_image(image_path, **kw)
     except MfscanError as e:
         errors.append({"path": label, "roi": None, "reason": e.message})
-        return rows, errors
+        return rows, errors, None
     except Exception as e:  # a decoder bug must not stop a batch of 5,000 files
         errors.append({"path": label, "roi": None, "reason": f"cannot decode image ({type(e).__name__}: {e})"})
-        return rows, errors
+        return rows, errors, None
+    cal = image.calibration
+    info = {"image": label, "format": image.format, "rows": image.shape[0], "cols": image.shape[1],
+            "frames": image.n_frames, "color": image.color, "calibration": cal.source,
+            "row_mm": cal.row_mm if cal.calibrated else np.nan,
+            "col_mm": cal.col_mm if cal.calibrated else np.nan,
+            "n_regions": sum(r.is_tissue for r in image.regions),
+            "burned_in_annotation": image.metadata.get("burned_in_annotation", "n/a")
+            if image.format == "dicom" else "n/a",
+            "lossy": bool(image.metadata.get("lossy", image.format == "jpeg")),
+            "warnings": "; ".join(image.warnings)}
     digest = None
     for ann in anns:
         sc_label = _label(Path(ann.path), label_root)
@@ -228,9 +256,24 @@ def measure_file(image_path, sidecars, *, max_pixels: int | None = None,
                                "reason": "the image changed since it was annotated (checksum does not match)"})
                 continue
         r, e = measure_annotation(image, ann, image_label=label, sidecar_label=sc_label)
+        if r and r[0]["calibration"] != cal.source:
+            info["calibration"] = r[0]["calibration"]  # the sidecar's scale line / manual value
+            info["row_mm"], info["col_mm"] = r[0]["row_mm"], r[0]["col_mm"]
+        if qc_dir is not None:
+            from .qc import qc_for_annotation
+            name = Path(sc_label).name[: -len(".mfscan.json")] + ".png"
+            try:
+                qc_for_annotation(image, ann, r, e, Path(qc_dir) / Path(sc_label).parent / name)
+            except (OSError, ValueError, cv2_error()) as exc:
+                errors.append({"path": sc_label, "roi": None, "reason": f"QC overlay not written ({exc})"})
         rows += r
         errors += e
-    return rows, errors
+    return rows, errors, info
+
+
+def cv2_error():
+    import cv2
+    return cv2.error
 
 
 def _label(path: Path, root) -> str:
@@ -242,13 +285,16 @@ def _label(path: Path, root) -> str:
     return path.as_posix()
 
 
-def _measure_chunk(chunk, max_pixels, label_root):
-    rows, errors = [], []
+def _measure_chunk(chunk, max_pixels, label_root, qc_dir=None):
+    rows, errors, infos = [], [], []
     for image, sidecars in chunk:
-        r, e = measure_file(image, sidecars, max_pixels=max_pixels, label_root=label_root)
+        r, e, info = measure_file(image, sidecars, max_pixels=max_pixels, label_root=label_root,
+                                  qc_dir=qc_dir)
         rows += r
         errors += e
-    return rows, errors
+        if info is not None:
+            infos.append(info)
+    return rows, errors, infos
 
 
 def _chunks(jobs, size):
@@ -259,10 +305,24 @@ def _chunks(jobs, size):
 
 @dataclass
 class MeasureResult:
-    """Result of :func:`measure_paths`."""
+    """Result of :func:`measure_paths`.
+
+    Attributes
+    ----------
+    measurements : DataFrame
+        One row per outline (:data:`MEASUREMENT_COLUMNS`).
+    errors : DataFrame
+        ``path, roi, reason`` for every file or outline that failed.
+    images : DataFrame
+        One row per loaded image: format, size, calibration source and scale,
+        burned-in annotation flag, calibration warnings.
+    n_images : int
+        Annotated images found.
+    """
 
     measurements: pd.DataFrame
     errors: pd.DataFrame
+    images: pd.DataFrame
     n_images: int
 
     @property
@@ -270,10 +330,26 @@ class MeasureResult:
         return int((self.measurements["calibration"] == "none").sum())
 
 
+class _Collector:
+    def __init__(self, bar):
+        self.rows, self.errors, self.infos, self.bar = [], [], [], bar
+
+    def add(self, result, n):
+        r, e, i = result
+        self.rows += r
+        self.errors += e
+        self.infos += i
+        self.bar.update(n)
+
+
 def measure_jobs(jobs, *, workers: int | None = None, scheduler: str | None = None,
                  progress: bool = True, max_pixels: int | None = None, label_root=None,
-                 chunk_size: int = 16) -> MeasureResult:
+                 qc_dir=None, chunk_size: int = 16) -> MeasureResult:
     """Measure discovered jobs, in parallel, streaming (bounded memory).
+
+    Images are decoded one at a time in each worker and dropped after measuring;
+    at most a few chunks per worker are in flight, so a folder of 100,000
+    images needs no more memory than a few dozen.
 
     Parameters
     ----------
@@ -282,75 +358,61 @@ def measure_jobs(jobs, *, workers: int | None = None, scheduler: str | None = No
         Local processes; default: the number of cores. 1 measures in this process.
     scheduler : str, optional
         Address of a running Dask distributed scheduler (``tcp://host:8786``);
-        the same work runs there instead of on local processes.
+        the same work runs there instead of on local processes, with identical results.
     progress : bool
         Show a progress bar on stderr.
+    max_pixels : int, optional
+        Refuse images whose header claims more pixels.
+    label_root : Path, optional
+        Write paths relative to this folder.
+    qc_dir : Path, optional
+        Write QC overlays there.
     """
     from tqdm.auto import tqdm
 
     jobs = list(jobs)
-    rows: list[dict] = []
-    errors: list[dict] = []
     bar = tqdm(total=len(jobs), unit="image", desc="measuring", disable=not progress or not jobs,
                leave=False)
+    out = _Collector(bar)
     chunks = _chunks(jobs, chunk_size)
+    args = (max_pixels, label_root, qc_dir)
     if scheduler:
-        _run_dask(chunks, scheduler, max_pixels, label_root, rows, errors, bar)
+        _run_dask(chunks, scheduler, args, out)
     else:
         workers = workers or os.cpu_count() or 1
         if workers == 1 or len(jobs) <= chunk_size:
             for chunk in chunks:
-                r, e = _measure_chunk(chunk, max_pixels, label_root)
-                rows += r
-                errors += e
-                bar.update(len(chunk))
+                out.add(_measure_chunk(chunk, *args), len(chunk))
         else:
             with ProcessPoolExecutor(max_workers=workers) as ex:
                 pending = []
                 for chunk in chunks:
-                    pending.append((len(chunk), ex.submit(_measure_chunk, chunk, max_pixels, label_root)))
-                    if len(pending) >= 4 * workers:  # bounded window: never all results in flight
+                    pending.append((len(chunk), ex.submit(_measure_chunk, chunk, *args)))
+                    if len(pending) >= 4 * workers:  # bounded window: results collected in order
                         n, fut = pending.pop(0)
-                        r, e = fut.result()
-                        rows += r
-                        errors += e
-                        bar.update(n)
+                        out.add(fut.result(), n)
                 for n, fut in pending:
-                    r, e = fut.result()
-                    rows += r
-                    errors += e
-                    bar.update(n)
+                    out.add(fut.result(), n)
     bar.close()
-    return MeasureResult(measurements_frame(rows), errors_frame(errors), len(jobs))
+    return MeasureResult(measurements_frame(out.rows), errors_frame(out.errors),
+                         images_frame(out.infos), len(jobs))
 
 
-def _run_dask(chunks, address, max_pixels, label_root, rows, errors, bar):
-    from distributed import Client, as_completed
+def _run_dask(chunks, address, args, out):
+    from distributed import Client
 
     with Client(address, set_as_default=False) as client:
         window = 4 * max(sum(client.nthreads().values()), 1)
-        futures = as_completed()
-        results = {}
-        order = []
-        sizes = {}
+        pending = []
         for chunk in chunks:
-            fut = client.submit(_measure_chunk, chunk, max_pixels, label_root, pure=False)
-            sizes[fut.key] = len(chunk)
-            order.append(fut.key)
-            futures.add(fut)
-            if futures.count() >= window:
-                done = next(futures)
-                results[done.key] = done.result()
-                bar.update(sizes[done.key])
-                done.release()
-        for done in futures:
-            results[done.key] = done.result()
-            bar.update(sizes[done.key])
-            done.release()
-        for key in order:  # same order as a local run
-            r, e = results.pop(key)
-            rows += r
-            errors += e
+            pending.append((len(chunk), client.submit(_measure_chunk, chunk, *args, pure=False)))
+            if len(pending) >= window:  # bounded window, results in submission order
+                n, fut = pending.pop(0)
+                out.add(fut.result(), n)
+                fut.release()
+        for n, fut in pending:
+            out.add(fut.result(), n)
+            fut.release()
 
 
 def measure_paths(paths, **kwargs) -> MeasureResult:
@@ -363,7 +425,7 @@ def measure_paths(paths, **kwargs) -> MeasureResult:
     if "label_root" not in kwargs and len(paths) == 1 and paths[0].is_dir():
         kwargs["label_root"] = paths[0]
     res = measure_jobs(jobs, **kwargs)
-    if errors:
+    if errors:  # discovery problems first
         res.errors = errors_frame(errors + res.errors.to_dict("records"))
     return res
 
@@ -380,6 +442,15 @@ def measurements_frame(rows) -> pd.DataFrame:
         if c not in ("n_pixels",):
             df[c] = df[c].astype(float)
     return set_dtypes(df)
+
+
+IMAGE_COLUMNS = ("image", "format", "rows", "cols", "frames", "color", "calibration", "row_mm",
+                 "col_mm", "n_regions", "burned_in_annotation", "lossy", "warnings")
+
+
+def images_frame(infos) -> pd.DataFrame:
+    """One row per loaded image (see :class:`MeasureResult`)."""
+    return pd.DataFrame(infos, columns=list(IMAGE_COLUMNS))
 
 
 def errors_frame(errors) -> pd.DataFrame:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 import shapely
-from skimage.draw import polygon as _raster_polygon
 
 from .errors import MeasurementError
 
@@ -118,6 +117,10 @@ def validate_outline(points, *, shape=None) -> np.ndarray:
 def outline_mask(points, shape) -> tuple[tuple[slice, slice], np.ndarray]:
     """Pixels whose centres lie inside the outline, within its bounding box.
 
+    An even-odd scanline fill, vectorised over rows and edges: the same pixels as
+    :func:`skimage.draw.polygon` (centre inside), but in time proportional to
+    rows x edges rather than pixels x edges.
+
     Returns
     -------
     box : tuple of slice
@@ -131,9 +134,20 @@ def outline_mask(points, shape) -> tuple[tuple[slice, slice], np.ndarray]:
     c0 = max(int(np.floor(p[:, 1].min())), 0)
     r1 = min(int(np.ceil(p[:, 0].max())) + 1, rows)
     c1 = min(int(np.ceil(p[:, 1].max())) + 1, cols)
-    mask = np.zeros((max(r1 - r0, 0), max(c1 - c0, 0)), dtype=bool)
-    rr, cc = _raster_polygon(p[:, 0] - r0, p[:, 1] - c0, shape=mask.shape)
-    mask[rr, cc] = True
+    h, w = max(r1 - r0, 0), max(c1 - c0, 0)
+    if h == 0 or w == 0:
+        return (slice(r0, r0 + h), slice(c0, c0 + w)), np.zeros((h, w), dtype=bool)
+    ya, xa = p[:, 0], p[:, 1]
+    yb, xb = np.roll(ya, -1), np.roll(xa, -1)
+    y = np.arange(r0, r1, dtype=float)[:, None]
+    crosses = (ya <= y) != (yb <= y)                      # (h, edges), half-open rule
+    ri, ei = np.nonzero(crosses)
+    yy = y[ri, 0]
+    x = xa[ei] + (yy - ya[ei]) * (xb[ei] - xa[ei]) / (yb[ei] - ya[ei])
+    # a pixel centre c is inside when an odd number of crossings lie left of it (x < c)
+    first = np.clip(np.floor(x - c0).astype(np.int64) + 1, 0, w)
+    counts = np.bincount(ri * (w + 1) + first, minlength=h * (w + 1)).reshape(h, w + 1)[:, :w]
+    mask = (np.cumsum(counts, axis=1) & 1).astype(bool)
     return (slice(r0, r1), slice(c0, c1)), mask
 
 

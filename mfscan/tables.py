@@ -52,8 +52,8 @@ def read_table(path) -> pd.DataFrame:
     return set_dtypes(df)
 
 
-def write_table(df: pd.DataFrame, path, *, float_format: str | None = None) -> Path:
-    """Write a DataFrame as CSV atomically (no index column)."""
+def write_table(df: pd.DataFrame, path, *, float_format: str | None = "%.10g") -> Path:
+    """Write a DataFrame as CSV atomically (no index column; 10 significant digits)."""
     path = Path(path)
     buf = io.StringIO()
     df.to_csv(buf, index=False, float_format=float_format, lineterminator="\n")

@@ -1,0 +1,151 @@
+"""The sidecar file: round trips, validation, atomic writes, conflicts."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from mfscan.annotations import (ROI, Annotation, AnnotationConflictError, find_sidecars,
+                                read_sidecar, sidecar_path, write_sidecar)
+from mfscan.calibration import Calibration, from_scale_line
+from mfscan.errors import AnnotationError
+
+MINIMAL = """{"format": "mfscan.annotation", "version": 1, "image": "scan01.png",
+ "calibration": {"row_mm": 0.12, "col_mm": 0.12, "source": "manual"},
+ "subject": "P01", "visit": "1", "level": "L4", "rater": "R1",
+ "rois": [{"side": "left", "points": [[10, 20], [10, 60], [50, 60], [50, 20]]},
+          {"side": "right", "points": [[10.5, 120.25], [10, 160], [50, 160]]}]}"""
+
+
+def test_minimal_hand_written_file(tmp_path):
+    p = tmp_path / "scan01.mfscan.json"
+    p.write_text(MINIMAL)
+    a = read_sidecar(p)
+    assert a.image == "scan01.png" and a.subject == "P01" and a.visit == "1"
+    assert a.level == "L4" and a.rater == "R1"
+    assert a.calibration == Calibration(0.12, 0.12, "manual")
+    assert [r.side for r in a.rois] == ["left", "right"]
+    assert a.rois[1].points.tolist() == [[10.5, 120.25], [10.0, 160.0], [50.0, 160.0]]
+    assert a.rois[0].method == "manual"
+
+
+def test_round_trip_identical_including_unknown_fields(tmp_path):
+    rng = np.random.default_rng(1)
+    a = Annotation(
+        image="scan 01.dcm", subject="S-007", visit="10", level="L5", rater="AB", session="2",
+        calibration=from_scale_line((10, 5), (410, 5), 40.0),
+        image_sha256="ab" * 32,
+        rois=[ROI("left", rng.uniform(0, 500, (150, 2)), frame=3, region=1, method="proposed-edited",
+                  extra={"note": "faint lateral border"}),
+              ROI("right", [[0.1 + 0.2, 1 / 3], [2.0, 5e-17], [7.0, 1e6]], level="S1")],
+        extra={"created": "made by another tool", "custom": {"nested": [1, 2.5, None]}})
+    p = write_sidecar(tmp_path / "x.mfscan.json", a)
+    b = read_sidecar(p)
+    assert b == a
+    assert b.rois[0].points.tolist() == a.rois[0].points.tolist()  # exact floats
+    # a second write of what was read is byte-identical
+    text = p.read_bytes()
+    write_sidecar(p, b)
+    assert p.read_bytes() == text
+    assert [f.name for f in tmp_path.iterdir()] == ["x.mfscan.json"]  # no temp files left
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "empty"),
+    ("{not json", "not valid JSON"),
+    ("[1, 2]", "JSON object"),
+    ('{"format": "other", "version": 1, "image": "a.png", "rois": []}', "'format' is 'other'"),
+    ('{"format": "mfscan.annotation", "version": 2, "image": "a.png", "rois": []}', "newer mfscan"),
+    ('{"format": "mfscan.annotation", "version": "1", "image": "a.png"}', "'version' must be an integer"),
+    ('{"format": "mfscan.annotation", "version": 1, "rois": []}', "'image' must name"),
+    ('{"format": "mfscan.annotation", "version": 1, "image": "a.png", "rois": {}}', "'rois' must be a list"),
+    ('{"format": "mfscan.annotation", "version": 1, "image": "a.png", "rois": [{"side": "middle", "points": []}]}',
+     "unknown side 'middle'"),
+    ('{"format": "mfscan.annotation", "version": 1, "image": "a.png", "rois": [{"side": "left", "points": [[1,2],[3,4]]}]}',
+     "at least 3 points"),
+    ('{"format": "mfscan.annotation", "version": 1, "image": "a.png", "rois": [{"side": "left", "points": [[1,2],[3,NaN],[5,6]]}]}',
+     "NaN is not valid JSON"),
+    ('{"format": "mfscan.annotation", "version": 1, "image": "a.png", "rois": [{"side": "left", "points": [[1,2],[3,1e999],[5,6]]}]}',
+     "point 1 is not finite"),
+    ('{"format": "mfscan.annotation", "version": 1, "image": "a.png", "rois": [{"side": "left", "points": [[1,2],[3],[5,6]]}]}',
+     r"point 1 is \[3\]"),
+    ('{"format": "mfscan.annotation", "version": 1, "image": "a.png", "level": "L9", "rois": []}', "unknown vertebral level"),
+    ('{"format": "mfscan.annotation", "version": 1, "image": "a.png", "calibration": {"row_mm": 0, "col_mm": 0.1}, "rois": []}',
+     "row_mm must be a positive"),
+])
+def test_invalid_sidecars_name_file_and_problem(tmp_path, content, message):
+    p = tmp_path / "bad.mfscan.json"
+    p.write_text(content)
+    with pytest.raises(AnnotationError, match=message) as info:
+        read_sidecar(p)
+    assert str(p) in str(info.value)
+
+
+def test_missing_file_and_binary_file(tmp_path):
+    with pytest.raises(AnnotationError, match="not found"):
+        read_sidecar(tmp_path / "nothing.mfscan.json")
+    p = tmp_path / "bin.mfscan.json"
+    p.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    with pytest.raises(AnnotationError, match="not UTF-8"):
+        read_sidecar(p)
+
+
+def test_side_spellings_normalised(tmp_path):
+    d = json.loads(MINIMAL)
+    d["rois"][0]["side"] = "Left"
+    d["rois"][1]["side"] = "R"
+    p = tmp_path / "s.mfscan.json"
+    p.write_text(json.dumps(d))
+    assert [r.side for r in read_sidecar(p).rois] == ["left", "right"]
+
+
+def test_conflict_refused_when_file_changed_on_disk(tmp_path):
+    p = tmp_path / "scan01.mfscan.json"
+    p.write_text(MINIMAL)
+    mine = read_sidecar(p)
+    theirs = read_sidecar(p)
+    theirs.rois.pop()
+    write_sidecar(p, theirs)                 # another window saves first
+    mine.rois[0].points[0] = [11, 21]
+    with pytest.raises(AnnotationConflictError, match="changed since it was loaded"):
+        write_sidecar(p, mine)
+    assert len(read_sidecar(p).rois) == 1    # their version intact
+    write_sidecar(p, mine, force=True)
+    assert len(read_sidecar(p).rois) == 2
+
+
+def test_new_annotation_never_overwrites_existing_file(tmp_path):
+    p = tmp_path / "scan01.mfscan.json"
+    p.write_text(MINIMAL)
+    fresh = Annotation("scan01.png", [ROI("left", [[0, 0], [0, 5], [5, 5]])])
+    with pytest.raises(AnnotationConflictError, match="already exists"):
+        write_sidecar(p, fresh)
+
+
+def test_failed_write_keeps_old_file(tmp_path, monkeypatch):
+    p = tmp_path / "scan01.mfscan.json"
+    p.write_text(MINIMAL)
+    a = read_sidecar(p)
+    a.rois[0].points[0] = [1, 1]
+
+    def boom(*args):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(AnnotationError, match="No space left"):
+        write_sidecar(p, a)
+    assert p.read_text() == MINIMAL
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["scan01.mfscan.json"]
+
+
+def test_sidecar_paths_and_discovery(tmp_path):
+    img = tmp_path / "scan01.png"
+    assert sidecar_path(img) == tmp_path / "scan01.mfscan.json"
+    assert sidecar_path(img, "R2") == tmp_path / "scan01.R2.mfscan.json"
+    with pytest.raises(AnnotationError, match="rater code"):
+        sidecar_path(img, "../evil")
+    for rater, image in (("R1", "scan01.png"), ("R2", "scan01.png"), ("R3", "scan01.dcm")):
+        write_sidecar(sidecar_path(img, rater), Annotation(image, rater=rater))
+    write_sidecar(tmp_path / "scan01.extra.png.mfscan.json", Annotation("scan01.extra.png"))
+    found = find_sidecars(img)
+    assert [f.name for f in found] == ["scan01.R1.mfscan.json", "scan01.R2.mfscan.json"]
