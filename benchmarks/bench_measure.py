@@ -1,0 +1,92 @@
+"""Benchmark: measuring a folder of annotated images vs. only decoding them.
+
+Builds N annotated phantom images (PNG, 600x800, two outlines of ~150 vertices
+each) in benchmarks/_work/, then times, best of 3 and in one process:
+
+* floor: reading every image file and decoding it with OpenCV (cv2.imdecode),
+* mfscan: the whole `mfscan measure` job (discovery, sidecars, decoding,
+  validation, measuring, the table).
+
+Prints the ratio mfscan / floor; the target is at most 1.25. Also prints the
+time with one worker per core.
+
+Usage: python benchmarks/bench_measure.py [N]
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mfscan.annotations import ROI, Annotation, sidecar_path, write_sidecar
+from mfscan.batch import discover, measure_jobs
+from mfscan.calibration import manual
+from mfscan.phantom import make_phantom
+
+WORK = Path(__file__).parent / "_work" / "measure"
+
+
+def build(n):
+    WORK.mkdir(parents=True, exist_ok=True)
+    marker = WORK / f".built-{n}"
+    if marker.exists():
+        return sorted(WORK.glob("*.png"))
+    for old in WORK.glob("*"):
+        old.unlink()
+    base = make_phantom(seed=0)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        # Distinct pixels per image (the decoder must do real work) without paying
+        # for a new phantom each time: shift and re-noise the base image.
+        img = np.roll(base.image, int(rng.integers(-20, 20)), axis=1)
+        img = cv2.add(img, rng.integers(0, 6, img.shape, dtype=np.uint8))
+        p = WORK / f"img{i:04d}.png"
+        cv2.imwrite(str(p), img)
+        ann = Annotation(p.name, [ROI(s, base.outlines[s]) for s in ("left", "right")],
+                         calibration=manual(*base.spacing_mm), subject=f"S{i % 50:02d}",
+                         visit=str(i % 3 + 1), level="L4" if i % 2 else "L5", rater="R1")
+        write_sidecar(sidecar_path(p), ann)
+    marker.touch()
+    return sorted(WORK.glob("*.png"))
+
+
+def best_of(fn, repeat=3):
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def main():
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+    files = build(n)
+
+    def decode_only():
+        for f in files:
+            img = cv2.imdecode(np.frombuffer(f.read_bytes(), np.uint8), cv2.IMREAD_UNCHANGED)
+            assert img is not None
+
+    def measure(workers=1):
+        jobs, _ = discover([WORK])
+        res = measure_jobs(jobs, workers=workers, progress=False, label_root=WORK)
+        assert len(res.measurements) == 2 * n and res.errors.empty, res.errors.head()
+
+    decode_only()  # warm the file cache
+    floor = best_of(decode_only)
+    ours = best_of(measure)
+    par = best_of(lambda: measure(workers=None))
+    print(f"{n} annotated images (600x800 PNG, 2 outlines each)")
+    print(f"floor  (read + cv2.imdecode):   {floor:.3f} s  ({floor / n * 1e3:.2f} ms/image)")
+    print(f"mfscan measure, 1 process:      {ours:.3f} s  ({ours / n * 1e3:.2f} ms/image)")
+    print(f"mfscan measure, all cores:      {par:.3f} s")
+    print(f"ratio mfscan / decoding: {ours / floor:.2f} (target <= 1.25)")
+
+
+if __name__ == "__main__":
+    main()
