@@ -197,11 +197,18 @@ def _parse_points(raw, where, path) -> np.ndarray:
         raise AnnotationError(f"{where}'points' must be a list of [row, col] pairs", path)
     if len(raw) < 3:
         raise AnnotationError(f"{where}an outline needs at least 3 points, found {len(raw)}", path)
-    for i, p in enumerate(raw):
-        if (not isinstance(p, (list, tuple)) or len(p) != 2
-                or not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in p)):
-            raise AnnotationError(f"{where}point {i} is {p!r}, not a [row, col] pair of numbers", path)
-    pts = np.asarray(raw, dtype=float)
+    try:  # fast path: a clean list of numeric pairs
+        pts = np.array(raw)
+        ok = pts.ndim == 2 and pts.shape[1] == 2 and pts.dtype.kind in "if"
+    except (ValueError, TypeError):
+        ok = False
+    if not ok:
+        for i, p in enumerate(raw):
+            if (not isinstance(p, (list, tuple)) or len(p) != 2
+                    or not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in p)):
+                raise AnnotationError(f"{where}point {i} is {p!r}, not a [row, col] pair of numbers", path)
+        pts = np.asarray(raw, dtype=float)
+    pts = pts.astype(float, copy=False)
     bad = ~np.isfinite(pts).all(axis=1)
     if bad.any():
         raise AnnotationError(f"{where}point {int(np.argmax(bad))} is not finite (NaN or infinity)", path)

@@ -92,38 +92,53 @@ def discover(paths, *, include_unannotated: bool = False) -> tuple[list[Job], li
             errors.append({"path": str(p), "roi": None, "reason": "no such file or folder"})
     by_image: dict[Path, list[Path]] = defaultdict(list)
     by_name = {(img.parent, img.name): img for img in images}
+    by_stem: dict[tuple[Path, str], list[Path]] = defaultdict(list)
+    for img in images:
+        by_stem[(img.parent, img.stem)].append(img)
     for sc in sorted(sidecars):
-        from .annotations import sidecar_names_image  # noqa: F401 (cheap JSON peek)
-        import json
-        try:
-            d = json.loads(sc.read_text("utf-8-sig"))
-            name = d.get("image") if isinstance(d, dict) else None
-        except (OSError, ValueError):
-            name = None
-        if not isinstance(name, str) or not name:
-            # Unreadable: attach by stem so that reading it reports the problem.
-            stem = sc.name[: -len(".mfscan.json")].split(".")[0]
-            matches = [img for img in images if img.parent == sc.parent and img.stem.split(".")[0] == stem]
-            if matches:
-                by_image[sorted(matches)[0]].append(sc)
-            else:
-                errors.append({"path": str(sc), "roi": None,
-                               "reason": "sidecar cannot be read and no image beside it matches its name"})
-            continue
-        img = by_name.get((sc.parent, Path(name).name))
-        if img is None:
-            candidate = sc.parent / name
-            if candidate.is_file():
-                img = candidate
-                images.add(img)
-            else:
-                errors.append({"path": str(sc), "roi": None,
-                               "reason": f"the image {name!r} named by the sidecar is missing"})
+        img = _match_by_name(sc, by_stem)
+        if img is None:  # ambiguous or unusual name: ask the file which image it annotates
+            img, problem = _match_by_content(sc, by_name, images)
+            if problem:
+                errors.append({"path": str(sc), "roi": None, "reason": problem})
                 continue
         by_image[img].append(sc)
     jobs = [Job(img, sorted(by_image.get(img, []))) for img in sorted(images)
             if include_unannotated or by_image.get(img)]
     return jobs, errors
+
+
+def _match_by_name(sidecar: Path, by_stem) -> Path | None:
+    """The one image whose stem the sidecar's name starts with (``stem[.rater].mfscan.json``)."""
+    from .annotations import SUFFIX, _RATER_RE
+
+    base = sidecar.name[: -len(SUFFIX)]
+    candidates = by_stem.get((sidecar.parent, base), [])
+    if not candidates and "." in base:
+        stem, rater = base.rsplit(".", 1)
+        if _RATER_RE.match(rater):
+            candidates = by_stem.get((sidecar.parent, stem), [])
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def _match_by_content(sidecar: Path, by_name, images) -> tuple[Path | None, str | None]:
+    import json
+
+    try:
+        d = json.loads(sidecar.read_text("utf-8-sig"))
+        name = d.get("image") if isinstance(d, dict) else None
+    except (OSError, ValueError):
+        name = None
+    if not isinstance(name, str) or not name:
+        return None, "sidecar cannot be read, or names no image, and no image beside it matches its file name"
+    img = by_name.get((sidecar.parent, Path(name).name))
+    if img is None:
+        candidate = sidecar.parent / name
+        if not candidate.is_file():
+            return None, f"the image {name!r} named by the sidecar is missing"
+        img = candidate
+        images.add(img)
+    return img, None
 
 
 def effective_calibration(annotation: Annotation | None, image) -> _cal.Calibration:
@@ -191,7 +206,7 @@ def measure_annotation(image, annotation: Annotation, *, image_label=None,
 
 
 def measure_file(image_path, sidecars, *, max_pixels: int | None = None,
-                 label_root=None, qc_dir=None) -> tuple[list[dict], list[dict], dict | None]:
+                 label_root=None, qc_dir=None, loader=None) -> tuple[list[dict], list[dict], dict | None]:
     """Load one image and measure the outlines of each of its sidecars.
 
     Never raises for bad input: failures come back as error rows.
@@ -206,6 +221,9 @@ def measure_file(image_path, sidecars, *, max_pixels: int | None = None,
         Paths in the output are written relative to this folder.
     qc_dir : Path, optional
         Write a QC overlay per sidecar there (same relative folders).
+    loader : callable, optional
+        ``loader()`` returns the loaded image (or raises); used to decode images
+        ahead in a background thread.
 
     Returns
     -------
@@ -228,8 +246,11 @@ def measure_file(image_path, sidecars, *, max_pixels: int | None = None,
     if not anns:
         return rows, errors, None
     try:
-        kw = {} if max_pixels is None else {"max_pixels": max_pixels}
-        image = load_image(image_path, **kw)
+        if loader is not None:
+            image = loader()
+        else:
+            kw = {} if max_pixels is None else {"max_pixels": max_pixels}
+            image = load_image(image_path, **kw)
     except MfscanError as e:
         errors.append({"path": label, "roi": None, "reason": e.message})
         return rows, errors, None
@@ -249,6 +270,11 @@ def measure_file(image_path, sidecars, *, max_pixels: int | None = None,
     digest = None
     for ann in anns:
         sc_label = _label(Path(ann.path), label_root)
+        if Path(ann.image).name != image_path.name:
+            errors.append({"path": sc_label, "roi": None,
+                           "reason": f"the sidecar names image {ann.image!r}, but its file name matches "
+                                     f"{image_path.name!r}; rename the sidecar or fix its 'image' field"})
+            continue
         if ann.image_sha256:
             digest = digest or file_sha256(image_path)
             if digest != ann.image_sha256:
@@ -286,14 +312,26 @@ def _label(path: Path, root) -> str:
 
 
 def _measure_chunk(chunk, max_pixels, label_root, qc_dir=None):
+    """Measure a list of (image, sidecars); the next image is decoded in a
+    background thread while the current one is measured (decoders release the
+    GIL), so measuring hides behind decoding and file latency."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .images import load_image
+
+    kw = {} if max_pixels is None else {"max_pixels": max_pixels}
     rows, errors, infos = [], [], []
-    for image, sidecars in chunk:
-        r, e, info = measure_file(image, sidecars, max_pixels=max_pixels, label_root=label_root,
-                                  qc_dir=qc_dir)
-        rows += r
-        errors += e
-        if info is not None:
-            infos.append(info)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead = None
+        for i, (image, sidecars) in enumerate(chunk):
+            fut = ahead if ahead is not None else pool.submit(load_image, image, **kw)
+            ahead = pool.submit(load_image, chunk[i + 1][0], **kw) if i + 1 < len(chunk) else None
+            r, e, info = measure_file(image, sidecars, max_pixels=max_pixels, label_root=label_root,
+                                      qc_dir=qc_dir, loader=fut.result)
+            rows += r
+            errors += e
+            if info is not None:
+                infos.append(info)
     return rows, errors, infos
 
 

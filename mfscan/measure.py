@@ -12,6 +12,7 @@ along the columns, and the shape ratio is AP / lateral.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import shapely
 
@@ -107,7 +108,7 @@ def validate_outline(points, *, shape=None) -> np.ndarray:
             i = int(np.argmax(out))
             raise MeasurementError(
                 f"point {i} ({p[i, 0]:.1f}, {p[i, 1]:.1f}) lies outside the {rows}x{cols} image")
-    if polygon_area(p) < 1e-9 and np.linalg.matrix_rank(p - p.mean(axis=0), tol=1e-9) < 2:
+    if polygon_area(p - p[0]) < 1e-9 and np.linalg.matrix_rank(p - p.mean(axis=0), tol=1e-9) < 2:
         raise MeasurementError("the outline encloses no area (all points on one line)")
     if not shapely.is_simple(shapely.LinearRing(p)):
         raise MeasurementError("the outline crosses itself (self-intersecting polygon); redraw it")
@@ -117,9 +118,10 @@ def validate_outline(points, *, shape=None) -> np.ndarray:
 def outline_mask(points, shape) -> tuple[tuple[slice, slice], np.ndarray]:
     """Pixels whose centres lie inside the outline, within its bounding box.
 
-    An even-odd scanline fill, vectorised over rows and edges: the same pixels as
-    :func:`skimage.draw.polygon` (centre inside), but in time proportional to
-    rows x edges rather than pixels x edges.
+    An even-odd scanline fill, vectorised over the edges' row crossings: the same
+    pixels as :func:`skimage.draw.polygon` (centre inside; ties on a pixel centre
+    follow the half-open rule, so two outlines sharing a border never share a
+    pixel), in time proportional to the crossings rather than pixels x edges.
 
     Returns
     -------
@@ -139,15 +141,20 @@ def outline_mask(points, shape) -> tuple[tuple[slice, slice], np.ndarray]:
         return (slice(r0, r0 + h), slice(c0, c0 + w)), np.zeros((h, w), dtype=bool)
     ya, xa = p[:, 0], p[:, 1]
     yb, xb = np.roll(ya, -1), np.roll(xa, -1)
-    y = np.arange(r0, r1, dtype=float)[:, None]
-    crosses = (ya <= y) != (yb <= y)                      # (h, edges), half-open rule
-    ri, ei = np.nonzero(crosses)
-    yy = y[ri, 0]
-    x = xa[ei] + (yy - ya[ei]) * (xb[ei] - xa[ei]) / (yb[ei] - ya[ei])
+    # Half-open rule: an edge crosses pixel-centre row y when min(ya, yb) <= y < max(ya, yb),
+    # i.e. rows ceil(min) .. ceil(max) - 1: a contiguous run per edge.
+    first_row = np.ceil(np.minimum(ya, yb)).astype(np.int64)
+    n_rows = np.ceil(np.maximum(ya, yb)).astype(np.int64) - first_row
+    total = int(n_rows.sum())
+    edge = np.repeat(np.arange(len(p)), n_rows)
+    starts = np.cumsum(n_rows) - n_rows
+    y = first_row[edge] + (np.arange(total) - starts[edge])
+    x = xa[edge] + (y - ya[edge]) * (xb[edge] - xa[edge]) / (yb[edge] - ya[edge])
     # a pixel centre c is inside when an odd number of crossings lie left of it (x < c)
     first = np.clip(np.floor(x - c0).astype(np.int64) + 1, 0, w)
-    counts = np.bincount(ri * (w + 1) + first, minlength=h * (w + 1)).reshape(h, w + 1)[:, :w]
-    mask = (np.cumsum(counts, axis=1) & 1).astype(bool)
+    keep = (y >= r0) & (y < r1)
+    counts = np.bincount((y[keep] - r0) * (w + 1) + first[keep], minlength=h * (w + 1))
+    mask = (np.cumsum(counts.reshape(h, w + 1)[:, :w], axis=1) & 1).astype(bool)
     return (slice(r0, r1), slice(c0, c1)), mask
 
 
@@ -172,13 +179,16 @@ def echo_intensity(image, points, *, exclude=None) -> tuple[float, float, int]:
     box, mask = outline_mask(points, image.shape)
     if exclude is not None:
         mask = mask & ~exclude[box]
-    vals = image[box][mask]
-    n = int(vals.size)
+    n = int(np.count_nonzero(mask))
     if n == 0:
         return float("nan"), float("nan"), 0
-    vals = vals.astype(np.float64, copy=False)
+    patch = image[box]
+    if patch.dtype in (np.uint8, np.uint16, np.float32) and patch.ndim == 2:
+        mean, sd = cv2.meanStdDev(patch, mask=mask.view(np.uint8))
+        return float(mean[0, 0]), float(sd[0, 0]), n
+    vals = patch[mask].astype(np.float64)
     mean = float(vals.mean())
-    return mean, float(np.sqrt(max(float(np.mean(vals * vals)) - mean * mean, 0.0))), n
+    return mean, float(vals.std()), n
 
 
 def measure_outline(points, image=None, *, spacing=None, exclude=None) -> dict:
@@ -209,14 +219,15 @@ def measure_outline(points, image=None, *, spacing=None, exclude=None) -> dict:
         See :func:`validate_outline`.
     """
     p = validate_outline(points, shape=None if image is None else image.shape)
-    ap_px = float(p[:, 0].max() - p[:, 0].min())
-    lat_px = float(p[:, 1].max() - p[:, 1].min())
-    out = {
-        "csa_px2": polygon_area(p),
-        "perimeter_px": polygon_perimeter(p),
-        "ap_depth_px": ap_px,
-        "lateral_width_px": lat_px,
-    }
+    lo = p.min(axis=0)
+    hi = p.max(axis=0)
+    ap_px, lat_px = float(hi[0] - lo[0]), float(hi[1] - lo[1])
+    q = p - lo  # shoelace on small numbers: better conditioned
+    nxt = np.roll(q, -1, axis=0)
+    area_px = float(abs(np.dot(q[:, 0], nxt[:, 1]) - np.dot(q[:, 1], nxt[:, 0])) / 2.0)
+    d = nxt - q
+    out = {"csa_px2": area_px, "perimeter_px": float(np.hypot(d[:, 0], d[:, 1]).sum()),
+           "ap_depth_px": ap_px, "lateral_width_px": lat_px}
     nan = float("nan")
     if spacing is None:
         out.update(csa_cm2=nan, perimeter_cm=nan, ap_depth_cm=nan, lateral_width_cm=nan,
@@ -225,8 +236,8 @@ def measure_outline(points, image=None, *, spacing=None, exclude=None) -> dict:
         row_mm, col_mm = float(spacing[0]), float(spacing[1])
         ap = ap_px * row_mm / 10.0
         lat = lat_px * col_mm / 10.0
-        out.update(csa_cm2=polygon_area(p, spacing=(row_mm, col_mm)) / 100.0,
-                   perimeter_cm=polygon_perimeter(p, spacing=(row_mm, col_mm)) / 10.0,
+        out.update(csa_cm2=area_px * row_mm * col_mm / 100.0,
+                   perimeter_cm=float(np.hypot(d[:, 0] * row_mm, d[:, 1] * col_mm).sum()) / 10.0,
                    ap_depth_cm=ap, lateral_width_cm=lat,
                    shape_ratio=ap / lat if lat > 0 else nan)
     if image is not None:

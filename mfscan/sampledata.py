@@ -1,0 +1,156 @@
+"""The synthetic sample study shipped in ``sample_data/study``.
+
+Every image is a phantom (:mod:`mfscan.phantom`): no patient data, real or
+realistic-looking. Regenerate it with ``mfscan sample-data sample_data/study``.
+
+Design (deterministic by seed):
+
+* 3 subjects (S01-S03), 3 visits (1, 2, 3), levels L4 and L5, two repeat images
+  per level and visit, each image showing both multifidus muscles.
+* ``subjects.csv``: symptomatic side and group (exercise / control). The
+  symptomatic side is smaller at L5 at baseline (about 20% asymmetry, Hides'
+  definition); it recovers over visits in the exercise group and persists in the
+  control group, as in Hides et al. 1996.
+* PNG exports carry no calibration: each sidecar records a scale line drawn over
+  5 cm of the burned-in depth ruler (``source: scale-line``).
+* Rater R1 traced everything; rater R2 traced the visit-1 images (inter-rater
+  reliability) and R1 traced them a second time (``session: "2"``, intra-rater).
+  Tracings are the true outlines with small smooth rater-specific deviations.
+* One calibrated DICOM (``SequenceOfUltrasoundRegions``, RLE compressed) with its
+  sidecar, measured with the DICOM's own calibration.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .annotations import ROI, Annotation, atomic_write_bytes, dumps, sidecar_path
+from .calibration import from_scale_line
+from .phantom import make_phantom
+
+SUBJECTS = (
+    # subject, symptomatic side, group, baseline L5 asymmetry %, asymmetry at visits 2 and 3
+    ("S01", "right", "exercise", 22.0, (12.0, 6.0)),
+    ("S02", "left", "control", 19.0, (18.0, 17.0)),
+    ("S03", "right", "control", 24.0, (21.0, 22.0)),
+)
+VISITS = ("1", "2", "3")
+LEVELS = ("L4", "L5")
+REPEATS = 2
+SHAPE = (480, 640)
+SPACING_MM = 0.25
+
+
+def _rater_outline(points, rng, *, bias_px=0.0, noise_px=0.6, n_keep=60):
+    """A rater's tracing: fewer vertices, a smooth random radial deviation and a bias."""
+    idx = np.linspace(0, len(points), n_keep, endpoint=False).astype(int)
+    p = np.asarray(points, float)[idx]
+    c = p.mean(axis=0)
+    d = p - c
+    r = np.hypot(d[:, 0], d[:, 1])
+    k = np.arange(1, 4)
+    t = np.linspace(0, 2 * np.pi, n_keep, endpoint=False)
+    wobble = (rng.normal(0, noise_px / 2, 3)[:, None] * np.cos(np.outer(k, t) + rng.uniform(0, 6.28, 3)[:, None])).sum(0)
+    scale = (r + bias_px + wobble) / r
+    return np.round(c + d * scale[:, None], 2)
+
+
+def _ruler_line(ph):
+    rows = np.asarray(ph.landmarks.get("ruler_tick_rows", []), float)
+    mm = np.asarray(ph.landmarks.get("ruler_tick_mm", []), float)
+    col = float(ph.landmarks.get("ruler_col") or 0)
+    if len(rows) < 2:
+        raise RuntimeError("phantom has no depth ruler")
+    i0 = int(np.argmin(np.abs(mm - 10)))
+    i1 = int(np.argmin(np.abs(mm - 60)))
+    return (rows[i0], col), (rows[i1], col), float(mm[i1] - mm[i0])
+
+
+def _png_bytes(image):
+    ok, buf = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    assert ok
+    return buf.tobytes()
+
+
+def write_sample_study(directory, *, seed: int = 2026) -> str:
+    """Write the sample study into `directory` (created; existing files replaced).
+
+    Returns
+    -------
+    str
+        A one-line summary of what was written.
+    """
+    root = Path(directory)
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    n_images = n_sidecars = 0
+    rows = []
+    for s_i, (subject, symptomatic, group, asym0, later) in enumerate(SUBJECTS):
+        rows.append({"subject": subject, "symptomatic_side": symptomatic, "group": group})
+        base_csa = {"L4": 7.0 + 0.6 * s_i, "L5": 8.2 + 0.5 * s_i}
+        for v_i, visit in enumerate(VISITS):
+            folder = root / subject / f"visit{visit}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for level in LEVELS:
+                asym = (asym0, *later)[v_i] if level == "L5" else 4.0 + 2.0 * rng.random()
+                for rep in range(1, REPEATS + 1):
+                    ph_seed = int(rng.integers(0, 2**31))
+                    larger = base_csa[level] * (1 + rng.normal(0, 0.015))
+                    ph = make_phantom(seed=ph_seed, shape=SHAPE, spacing_mm=SPACING_MM,
+                                      left_csa_cm2=larger if symptomatic != "left" else larger * (1 - asym / 100),
+                                      asymmetry_pct=asym, smaller_side=symptomatic,
+                                      lateral_contrast=0.8)
+                    name = f"{subject}_V{visit}_{level}_{rep}.png"
+                    img_path = folder / name
+                    atomic_write_bytes(img_path, _png_bytes(ph.image))
+                    n_images += 1
+                    p0, p1, length = _ruler_line(ph)
+                    cal = from_scale_line(p0, p1, length)
+                    tracings = [("R1", None, 0.0)]
+                    if visit == "1":
+                        tracings += [("R2", None, -0.8), ("R1", "2", 0.0)]
+                    for rater, session, bias in tracings:
+                        trng = np.random.default_rng([ph_seed, zlib.crc32(f"{rater}/{session}".encode())])
+                        ann = Annotation(
+                            image=name, subject=subject, visit=visit, level=level, rater=rater,
+                            session=session, calibration=cal,
+                            rois=[ROI(side, _rater_outline(ph.outlines[side], trng, bias_px=bias))
+                                  for side in ("left", "right")])
+                        code = rater if session is None else f"{rater}s{session}"
+                        atomic_write_bytes(sidecar_path(img_path, code), dumps(ann).encode())
+                        n_sidecars += 1
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=["subject", "symptomatic_side", "group"], lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_bytes(root / "subjects.csv", buf.getvalue().encode())
+    n_images += _write_dicom_sample(root, seed)
+    n_sidecars += 1
+    return f"{n_images} images, {n_sidecars} sidecars, subjects.csv"
+
+
+def _write_dicom_sample(root: Path, seed: int) -> int:
+    """A calibrated DICOM of subject S01, visit 1, level L4, measured with its own regions."""
+    from .dicomgen import write_us_dicom
+
+    ph = make_phantom(seed=seed, shape=SHAPE, spacing_mm=SPACING_MM, left_csa_cm2=7.4,
+                      asymmetry_pct=5.0, smaller_side="left", lateral_contrast=0.8)
+    folder = root / "dicom"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "S01_V1_L4_dicom.dcm"
+    rows, cols = SHAPE
+    write_us_dicom(path, ph.image, transfer_syntax="rle", burned_in_annotation="YES",
+                   regions=[{"bounds": (0, 0, rows - 1, cols - 1),
+                             "delta_cm": (SPACING_MM / 10, SPACING_MM / 10),
+                             "units": (3, 3), "spatial_format": 1, "data_type": 1, "flags": 0}])
+    rng = np.random.default_rng(seed)
+    ann = Annotation(image=path.name, subject="S01", visit="1", level="L4", rater="R1",
+                     rois=[ROI(side, _rater_outline(ph.outlines[side], rng)) for side in ("left", "right")])
+    atomic_write_bytes(sidecar_path(path, "R1"), dumps(ann).encode())
+    return 1
