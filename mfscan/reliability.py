@@ -251,7 +251,16 @@ def reliability(measurements: pd.DataFrame, *, between: str = "rater",
     _check_columns(measurements, [between])
     target_cols = _targets(between, pair_by, measurements.columns)
     _check_columns(measurements, list(dict.fromkeys(target_cols + [between] + measures)))
-    table = measurements[measurements[between].notna()]
+    if between == "session":
+        # A rater's tracing without a session label is that rater's first session,
+        # but only for raters who have labelled sessions at all.
+        labelled = measurements.groupby("rater", observed=True)["session"].transform(lambda s: s.notna().any())
+        table = measurements.copy()
+        fill = table["session"].isna() & labelled.fillna(False).astype(bool)
+        table["session"] = table["session"].astype("string").mask(fill, "1")
+        table = table[table["session"].notna()]
+    else:
+        table = measurements[measurements[between].notna()]
     tkeys = prepare_keys(table, target_cols)
     jkeys = prepare_keys(table, [between])
     target, tfirst = group_index(list(tkeys.values()))

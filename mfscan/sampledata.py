@@ -13,9 +13,10 @@ Design (deterministic by seed):
   control group, as in Hides et al. 1996.
 * PNG exports carry no calibration: each sidecar records a scale line drawn over
   5 cm of the burned-in depth ruler (``source: scale-line``).
-* Rater R1 traced everything; rater R2 traced the visit-1 images (inter-rater
-  reliability) and R1 traced them a second time (``session: "2"``, intra-rater).
-  Tracings are the true outlines with small smooth rater-specific deviations.
+* Raters R1 and R2 traced every image (inter-rater reliability; R2 traces about
+  0.8 px inside the border, a systematic difference that ICC(2,1) and the
+  Bland-Altman bias show), and R1 traced each a second time (``session: "2"``,
+  intra-rater). Tracings are the true outlines with small smooth deviations.
 * One calibrated DICOM (``SequenceOfUltrasoundRegions``, RLE compressed) with its
   sidecar, measured with the DICOM's own calibration.
 """
@@ -112,9 +113,7 @@ def write_sample_study(directory, *, seed: int = 2026) -> str:
                     n_images += 1
                     p0, p1, length = _ruler_line(ph)
                     cal = from_scale_line(p0, p1, length)
-                    tracings = [("R1", None, 0.0)]
-                    if visit == "1":
-                        tracings += [("R2", None, -0.8), ("R1", "2", 0.0)]
+                    tracings = [("R1", None, 0.0), ("R2", None, -0.8), ("R1", "2", 0.0)]
                     for rater, session, bias in tracings:
                         trng = np.random.default_rng([ph_seed, zlib.crc32(f"{rater}/{session}".encode())])
                         ann = Annotation(
