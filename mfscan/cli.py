@@ -181,6 +181,130 @@ def cmd_sample_data(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- pipeline
+def _threshold(v):
+    x = float(v)
+    if not (0 <= x < 100):
+        raise argparse.ArgumentTypeError("the threshold is a percentage from 0 to 100")
+    return x
+
+
+def cmd_asymmetry(args) -> int:
+    from .asymmetry import asymmetry
+    from .report import read_subjects
+    from .tables import read_table, write_table
+
+    m = read_table(args.measurements)
+    subjects = read_subjects(args.subjects) if args.subjects else None
+    measure = "csa_cm2"
+    if len(m) and "calibration" in m and (m["calibration"] == "none").all():
+        measure = "csa_px2"
+        _say("WARNING: no calibrated outline: asymmetry is computed from areas in pixels (csa_px2)", err=True)
+    a = asymmetry(m, subjects=subjects, threshold_pct=args.threshold, index=args.index, measure=measure)
+    write_table(a, args.output)
+    n_flag = int(a["exceeds_threshold"].fillna(False).astype(bool).sum())
+    n_missing = int(a["missing_reason"].notna().sum())
+    _say(f"{len(a)} subject/visit/level/rater row(s), {n_flag} above {args.threshold:g}% "
+         f"({args.index}), {n_missing} with a side missing -> {args.output}")
+    return 0
+
+
+def cmd_reliability(args) -> int:
+    from .reliability import reliability
+    from .tables import read_table, write_table
+
+    m = read_table(args.measurements)
+    r = reliability(m, between=args.between, pair_by=args.pair_by)
+    write_table(r, args.output)
+    csa = r[r["measure"].isin(["csa_cm2"])]
+    for rec in csa.itertuples(index=False):
+        icc = rec.icc2_1 if args.between == "rater" else rec.icc3_1
+        form = "ICC(2,1)" if args.between == "rater" else "ICC(3,1)"
+        who = f" {rec.rater}" if args.between == "session" else ""
+        ci = (rec.icc2_1_ci_lower, rec.icc2_1_ci_upper) if args.between == "rater" else \
+            (rec.icc3_1_ci_lower, rec.icc3_1_ci_upper)
+        if icc == icc:
+            _say(f"  CSA {rec.level} {rec.side}{who}: {form} {icc:.3f} [{ci[0]:.2f}, {ci[1]:.2f}], "
+                 f"SEM {rec.sem:.3f} cm2, MDC95 {rec.mdc95:.3f} cm2, n={rec.n_targets}")
+        else:
+            _say(f"  CSA {rec.level} {rec.side}{who}: no ICC ({rec.note})")
+    _say(f"{len(r)} row(s) -> {args.output}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import build_report
+
+    res = build_report(args.study, args.output, subjects=args.subjects, threshold_pct=args.threshold,
+                       index=args.index, workers=args.workers, scheduler=args.scheduler,
+                       progress=not args.no_progress, max_pixels=args.max_pixels)
+    m = res.measurements
+    _say(f"measured {len(m)} outline(s) in {m['image'].nunique() if len(m) else 0} image(s); "
+         f"wrote to {args.output}:")
+    for p in res.files:
+        _say(f"  {Path(p).name}")
+    _say("  qc/ (an overlay per traced image)")
+    _say(f"open {Path(args.output) / 'report.html'} in a browser")
+    if len(m) and (m["calibration"] == "none").any():
+        _say(f"WARNING: {int((m['calibration'] == 'none').sum())} outline(s) are uncalibrated (pixels only)",
+             err=True)
+    _report_errors(res.errors, None)
+    return 1 if not res.errors.empty else 0
+
+
+def _register_pipeline(sub):
+    idx_help = ("asymmetry definition: hides = (larger-smaller)/larger x 100 (default); "
+                "smaller-side = (larger-smaller)/smaller x 100; index = signed (right-left)/mean x 100")
+    s = sub.add_parser("asymmetry", help="side-to-side asymmetry per subject, visit, level and rater",
+                       formatter_class=_fmt, epilog=EPILOG,
+                       description=textwrap.dedent("""\
+                           Average the repeated images per side, then compare left and right per
+                           subject, visit, level and rater. With --subjects (columns subject,
+                           symptomatic_side[, group]) adds the signed symptomatic deficit
+                           (asymptomatic - symptomatic) / asymptomatic x 100. A visit with one
+                           side missing gets a row with the reason, never a silent drop."""))
+    s.add_argument("measurements", metavar="MEASUREMENTS_CSV")
+    s.add_argument("--subjects", metavar="CSV", help="subject, symptomatic_side[, group]")
+    s.add_argument("--threshold", type=_threshold, default=10.0, metavar="PCT",
+                   help="flag asymmetry above this percentage (default: %(default)s)")
+    s.add_argument("--index", default="hides", choices=["hides", "smaller-side", "index"], help=idx_help)
+    s.add_argument("-o", "--output", default="asymmetry.csv", metavar="CSV", help="default: %(default)s")
+    s.set_defaults(func=cmd_asymmetry)
+
+    s = sub.add_parser("reliability", help="inter-rater or intra-rater (session) reliability",
+                       formatter_class=_fmt, epilog=EPILOG,
+                       description=textwrap.dedent("""\
+                           ICC(2,1), ICC(3,1), ICC(2,k), ICC(3,k) with 95% CI, SEM, MDC95 and
+                           Bland-Altman bias and limits of agreement, per measure, level and side.
+                           --between rater: the raters' sidecars of the same images (inter-rater);
+                           --between session: one rater's repeated sessions (sidecar field
+                           "session"; intra-rater)."""))
+    s.add_argument("measurements", metavar="MEASUREMENTS_CSV")
+    s.add_argument("--between", choices=["rater", "session"], default="rater")
+    s.add_argument("--pair-by", choices=["mean", "image"], default="mean",
+                   help="targets: mean = subject x visit x level x side with repeats averaged (default); "
+                        "image = the same image and side")
+    s.add_argument("-o", "--output", default="reliability.csv", metavar="CSV", help="default: %(default)s")
+    s.set_defaults(func=cmd_reliability)
+
+    s = sub.add_parser("report", help="measure a study and write every table, QC images and report.html",
+                       formatter_class=_fmt, epilog=EPILOG,
+                       description=textwrap.dedent("""\
+                           Measure every annotated image under STUDY_DIR, then write to OUT_DIR:
+                           measurements.csv, images.csv, asymmetry.csv, longitudinal.csv,
+                           group_summary.csv, reliability.csv (several raters or sessions),
+                           errors.csv (when anything failed), qc/ overlays and a self-contained
+                           report.html. STUDY_DIR/subjects.csv is used when present."""))
+    s.add_argument("study", metavar="STUDY_DIR")
+    s.add_argument("-o", "--output", default="report", metavar="OUT_DIR", help="default: %(default)s")
+    s.add_argument("--subjects", metavar="CSV", help="default: STUDY_DIR/subjects.csv if present")
+    s.add_argument("--threshold", type=_threshold, default=10.0, metavar="PCT",
+                   help="flag asymmetry above this percentage (default: %(default)s)")
+    s.add_argument("--index", default="hides", choices=["hides", "smaller-side", "index"], help=idx_help)
+    _add_measure_options(s)
+    s.set_defaults(func=cmd_report)
+
+
 # ---------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -258,12 +382,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Functions ``register(subparsers)`` that add more subcommands (pipeline, report, viewer).
-_EXTRA_COMMANDS: list = []
+_EXTRA_COMMANDS: list = [_register_pipeline]
 
 
 def main(argv=None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # accepted anywhere: mfscan measure ... --debug
+    argv = [a for a in argv if a != "--debug"]
     args = parser.parse_args(argv)
+    args.debug = debug
     if not getattr(args, "command", None):
         parser.print_help()
         return 2

@@ -293,7 +293,7 @@ def _as_spacing(spacing_mm):
 def make_phantom(*, seed=0, shape=(600, 800), spacing_mm=0.2, left_csa_cm2=None,
                  asymmetry_pct=0.0, smaller_side="right", speckle=1.0, contrast=1.0,
                  lateral_contrast=1.0, gain=1.0, shape_jitter=1.0, burned_in_text=True,
-                 ruler=True, sector="linear", caliper_overlay=False) -> Phantom:
+                 ruler=True, sector="linear", caliper_overlay=False, level="L4") -> Phantom:
     """Draw a synthetic transverse lumbar ultrasound image with known outlines.
 
     The patient's right appears on the image's left (common transverse
@@ -345,6 +345,8 @@ def make_phantom(*, seed=0, shape=(600, 800), spacing_mm=0.2, left_csa_cm2=None,
     caliper_overlay : bool
         Burn white "+" caliper marks at the AP and lateral extremes of each
         outline, as scanners do (they touch the muscle borders).
+    level : str
+        Vertebral level written in the burned-in text ("L4 TRANS").
 
     Returns
     -------
@@ -704,7 +706,7 @@ def make_phantom(*, seed=0, shape=(600, 800), spacing_mm=0.2, left_csa_cm2=None,
         (_, th), base = cv2.getTextSize("Ag", font, fscale, fthick)
         lh = th + base + 4
         put_text("SYNTHETIC", (lh - base, 6))
-        put_text("L4 TRANS", (2 * lh - base, 6))
+        put_text(f"{level} TRANS", (2 * lh - base, 6))
         put_text(f"D {depth_mm / 10:.1f}cm", (rows - base - 4, 6))
         put_text("mfscan phantom", (rows - base - 4, int(cols * 0.5)), where="tl")
 

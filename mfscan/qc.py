@@ -16,7 +16,7 @@ import numpy as np
 from .annotations import atomic_write_bytes
 
 #: RGB colours of the sides (colour-blind safe blue/orange pair).
-SIDE_COLORS = {"left": (0, 114, 178), "right": (230, 159, 0)}
+SIDE_COLORS = {"left": (86, 180, 233), "right": (230, 159, 0)}
 ERROR_COLOR = (213, 0, 0)
 
 
@@ -34,7 +34,11 @@ def to_display_rgb(pixels: np.ndarray) -> np.ndarray:
 
 
 def _text(img, text, org, scale, color, thick):
-    cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
+    """Text on a dark box, legible over bright fascia and dark shadow alike."""
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    x, y = org
+    x0, y0, x1, y1 = max(x - 3, 0), max(y - th - 4, 0), min(x + tw + 3, img.shape[1]), min(y + base + 2, img.shape[0])
+    img[y0:y1, x0:x1] = (img[y0:y1, x0:x1] * 0.25).astype(np.uint8)
     cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, color, thick, cv2.LINE_AA)
 
 
@@ -67,7 +71,7 @@ def render_qc(pixels, outlines, *, title: str = "", notes=(), max_size: int = 12
         img = cv2.resize(img, (round(cols * f), round(rows * f)), interpolation=cv2.INTER_AREA)
     img = np.ascontiguousarray(img)
     h, w = img.shape[:2]
-    scale = max(0.45, min(w, 1200) / 1400)
+    scale = max(0.55, min(w, 1200) / 1300)
     thick = max(1, round(scale * 2))
     for o in outlines:
         color = ERROR_COLOR if o.get("error") else SIDE_COLORS.get(o["side"], (255, 255, 255))

@@ -48,7 +48,7 @@ SHAPE = (480, 640)
 SPACING_MM = 0.25
 
 
-def _rater_outline(points, rng, *, bias_px=0.0, noise_px=0.6, n_keep=60):
+def _rater_outline(points, rng, *, bias_px=0.0, noise_px=1.5, n_keep=60):
     """A rater's tracing: fewer vertices, a smooth random radial deviation and a bias."""
     idx = np.linspace(0, len(points), n_keep, endpoint=False).astype(int)
     p = np.asarray(points, float)[idx]
@@ -58,7 +58,8 @@ def _rater_outline(points, rng, *, bias_px=0.0, noise_px=0.6, n_keep=60):
     k = np.arange(1, 4)
     t = np.linspace(0, 2 * np.pi, n_keep, endpoint=False)
     wobble = (rng.normal(0, noise_px / 2, 3)[:, None] * np.cos(np.outer(k, t) + rng.uniform(0, 6.28, 3)[:, None])).sum(0)
-    scale = (r + bias_px + wobble) / r
+    offset = rng.normal(0, 0.35)  # where exactly this tracing put the border: about 1-2% of CSA
+    scale = (r + bias_px + offset + wobble) / r
     return np.round(c + d * scale[:, None], 2)
 
 
@@ -106,7 +107,7 @@ def write_sample_study(directory, *, seed: int = 2026) -> str:
                     ph = make_phantom(seed=ph_seed, shape=SHAPE, spacing_mm=SPACING_MM,
                                       left_csa_cm2=larger if symptomatic != "left" else larger * (1 - asym / 100),
                                       asymmetry_pct=asym, smaller_side=symptomatic,
-                                      lateral_contrast=0.8)
+                                      lateral_contrast=0.8, level=level)
                     name = f"{subject}_V{visit}_{level}_{rep}.png"
                     img_path = folder / name
                     atomic_write_bytes(img_path, _png_bytes(ph.image))
