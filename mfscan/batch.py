@@ -74,8 +74,8 @@ def discover(paths, *, include_unannotated: bool = False) -> tuple[list[Job], li
             for root, dirs, files in os.walk(p):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in files:
-                    if name.startswith("."):
-                        continue
+                    if name.startswith(".") or ".conflict-" in name:
+                        continue  # hidden files; edits the viewer saved aside after a save conflict
                     f = Path(root) / name
                     if is_sidecar(f):
                         sidecars.add(f)
@@ -463,6 +463,9 @@ def measure_paths(paths, **kwargs) -> MeasureResult:
     if "label_root" not in kwargs and len(paths) == 1 and paths[0].is_dir():
         kwargs["label_root"] = paths[0]
     res = measure_jobs(jobs, **kwargs)
+    root = kwargs.get("label_root")
+    for e in errors:
+        e["path"] = _label(Path(e["path"]), root)
     if errors:  # discovery problems first
         res.errors = errors_frame(errors + res.errors.to_dict("records"))
     return res

@@ -54,6 +54,8 @@ def cmd_info(args) -> int:
         try:
             img = load_image(path, max_pixels=args.max_pixels)
         except MfscanError as e:
+            if args.debug:
+                raise
             _say(f"mfscan info: {e}", err=True)
             status = 1
             continue
@@ -382,7 +384,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Functions ``register(subparsers)`` that add more subcommands (pipeline, report, viewer).
-_EXTRA_COMMANDS: list = [_register_pipeline]
+def _register_view(sub):
+    from .viewcli import register  # napari is imported only when `mfscan view` runs
+
+    register(sub)
+
+
+_EXTRA_COMMANDS: list = [_register_pipeline, _register_view]
 
 
 def main(argv=None) -> int:

@@ -116,12 +116,10 @@ def build_report(study_dir, out_dir, *, subjects=None, threshold_pct: float = 10
     jobs, disc_errors = discover([study_dir])
     m = measure_jobs(jobs, workers=workers, scheduler=scheduler, progress=progress,
                      max_pixels=max_pixels, label_root=study_dir, qc_dir=out / "qc")
-    errors = pd.concat([pd.DataFrame(disc_errors, columns=["path", "roi", "reason"]), m.errors],
-                       ignore_index=True) if disc_errors else m.errors
     for p in disc_errors:
         p["path"] = _relative(p["path"], study_dir)
-    if disc_errors:
-        errors["path"] = [_relative(p, study_dir) for p in errors["path"]]
+    errors = pd.concat([pd.DataFrame(disc_errors, columns=["path", "roi", "reason"]), m.errors],
+                       ignore_index=True) if disc_errors else m.errors
     res.measurements, res.errors, res.images = m.measurements, errors, m.images
 
     steps = tqdm(total=6, desc="report", unit="step", disable=not progress, leave=False)

@@ -1,0 +1,117 @@
+"""Benchmark: from a vertex edit to the refreshed table of the Multifidus widget.
+
+Opens a 1024x768 (rows x cols) calibrated PNG with two outlines of 200 vertices
+each through the plugin's reader, docks the widget, then repeatedly moves one
+vertex (``layer.data = ...``, as a drag does) and calls the table refresh
+directly (bypassing the 50 ms throttle timer). Prints the median time of the
+edit + refresh and the target (< 20 ms), and the two parts: napari's own
+``layer.data`` setter (dominated by polygon triangulation: ~40 ms per 200-vertex
+polygon with vispy's pure-Python fallback, ~5 ms with the compiled ``bermuda``
+backend) and mfscan's table refresh (~3 ms).
+
+Starts a virtual display (Xvfb, through PyVirtualDisplay, installed with
+pytest-xvfb) on Linux when none is set; the viewer is not shown.
+
+Usage: python benchmarks/bench_widget.py [REPEATS]
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+TARGET_MS = 20.0
+
+
+def _ensure_display():
+    if os.environ.get("DISPLAY") or sys.platform != "linux":
+        return None
+    from pyvirtualdisplay import Display  # installed with pytest-xvfb
+    d = Display(visible=False, size=(1600, 1000))
+    d.start()
+    return d
+
+
+def _outline(center, radius_rc, n=200, phase=0.0):
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False) + phase
+    wobble = 1 + 0.05 * np.sin(5 * t)
+    return np.column_stack([center[0] + radius_rc[0] * wobble * np.sin(t),
+                            center[1] + radius_rc[1] * wobble * np.cos(t)])
+
+
+def main(repeats: int = 200) -> float:
+    import cv2
+    import napari
+
+    from mfscan.annotations import ROI, Annotation, sidecar_path, write_sidecar
+    from mfscan.calibration import manual
+    from mfscan_napari import _model
+    from mfscan_napari._qt.widget import MultifidusWidget
+
+    tmp = Path(tempfile.mkdtemp(prefix="mfscan-bench-"))
+    os.environ["MFSCAN_CONFIG_DIR"] = str(tmp / "config")
+    rng = np.random.default_rng(0)
+    img = (rng.random((1024, 768)) * 255).astype(np.uint8)
+    path = tmp / "bench.png"
+    cv2.imwrite(str(path), img)
+    left = _outline((300, 520), (120, 140))
+    right = _outline((300, 240), (115, 135), phase=0.1)
+    write_sidecar(sidecar_path(path, "R1"), Annotation(
+        image=path.name, level="L4", rater="R1", calibration=manual(0.1),
+        rois=[ROI("left", left), ROI("right", right)]))
+
+    viewer = napari.Viewer(show=False)
+    w = MultifidusWidget(viewer, settings=_model.Settings(tmp / "settings.json"), autosave_ms=0)
+    viewer.window.add_dock_widget(w, name="Multifidus")
+    viewer.open(str(path), plugin="mfscan")
+    layer = viewer.layers[-1]
+    viewer.layers.selection.active = layer
+    w.refresh_table()
+    assert len(w.last_rows) == 2 and all(r["error"] is None for r in w.last_rows)
+
+    times, refresh = [], []
+    base = [np.asarray(d).copy() for d in layer.data]
+    for i in range(repeats):
+        data = [d.copy() for d in base]
+        k = i % 200
+        data[0][k] += (0.5 if i % 2 else -0.5, 0.25)
+        t0 = time.perf_counter()
+        layer.data = data
+        t1 = time.perf_counter()
+        w.refresh_table()
+        t2 = time.perf_counter()
+        times.append(t2 - t0)
+        refresh.append(t2 - t1)
+    # Sanity: the table shows the last edit.
+    from mfscan.measure import measure_outline
+    want = measure_outline(data[0], img, spacing=(0.1, 0.1))["csa_cm2"]
+    assert abs(w.last_rows[0]["value"] - want) < 1e-9
+    viewer.close()
+    med = statistics.median(times) * 1000
+    try:
+        import bermuda  # noqa: F401
+        backend = "bermuda (compiled)"
+    except ImportError:
+        backend = "vispy pure Python: install 'bermuda' for napari's compiled triangulation"
+    print(f"  of which napari's layer.data setter (triangulation: {backend}): "
+          f"{statistics.median(np.subtract(times, refresh)) * 1000:.2f} ms; "
+          f"mfscan table refresh: {statistics.median(refresh) * 1000:.2f} ms")
+    print(f"widget refresh after a vertex edit (2 x 200 vertices, 1024x768): median {med:.2f} ms "
+          f"(p90 {np.percentile(times, 90) * 1000:.2f} ms, n={repeats}); target < {TARGET_MS:.0f} ms "
+          f"-> {'OK' if med < TARGET_MS else 'SLOWER THAN TARGET'}")
+    return med
+
+
+if __name__ == "__main__":
+    xvfb = _ensure_display()
+    try:
+        main(int(sys.argv[1]) if len(sys.argv) > 1 else 200)
+    finally:
+        if xvfb is not None:
+            xvfb.stop()

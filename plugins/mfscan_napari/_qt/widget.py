@@ -1,0 +1,814 @@
+"""The "Multifidus" dock widget: trace, measure live, calibrate, step through a folder.
+
+All measuring, reading and saving goes through :mod:`mfscan_napari._model`, which
+calls mfscan's core; this module only holds Qt and viewer wiring.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qtpy.QtCore import Qt, QTimer
+from qtpy.QtGui import QColor
+from qtpy.QtWidgets import (
+    QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFrame, QGridLayout,
+    QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QSizePolicy,
+    QScrollArea, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+)
+
+from mfscan import RESEARCH_NOTICE
+from mfscan.annotations import LEVELS, SIDES, sidecar_path
+from mfscan.calibration import Calibration
+from mfscan.errors import MfscanError
+
+from .. import _model
+from .._model import KEY
+
+#: Keyboard shortcuts bound on the viewer (also listed in the widget).
+SHORTCUTS = {
+    "trace_left": "Alt+L",
+    "trace_right": "Alt+R",
+    "next_image": "PageDown",
+    "previous_image": "PageUp",
+}
+RED = "#ff5252"
+ORANGE = "#ffab40"
+GREEN = "#69f0ae"
+
+
+def _meta(layer) -> dict:
+    md = getattr(layer, "metadata", None)
+    return md.get(KEY, {}) if isinstance(md, dict) else {}
+
+
+def _is_image(layer) -> bool:
+    return _meta(layer).get("kind") == "image"
+
+
+def _is_outlines(layer) -> bool:
+    return _meta(layer).get("kind") == "outlines" and layer.__class__.__name__ == "Shapes"
+
+
+class MultifidusWidget(QWidget):
+    """Dock widget to trace and measure the left and right multifidus.
+
+    Parameters
+    ----------
+    napari_viewer : napari.viewer.Viewer
+    settings : mfscan_napari._model.Settings, optional
+        Where the fields and the last image of each folder are remembered; default
+        a JSON file in the user's config folder (``$MFSCAN_CONFIG_DIR`` overrides it).
+    autosave_ms : int
+        Interval of the autosave of changed outlines (0 disables the timer;
+        changing image always saves).
+    refresh_ms : int
+        Throttle of the live table while a vertex is dragged.
+    """
+
+    def __init__(self, napari_viewer, settings: _model.Settings | None = None, *,
+                 autosave_ms: int = 5000, refresh_ms: int = 50):
+        super().__init__()
+        self.viewer = napari_viewer
+        self.settings = settings if settings is not None else _model.Settings()
+        self.worklist: _model.Worklist | None = None
+        self.image_layer = None
+        self.last_rows: list[dict] = []
+        self.last_warnings: list[str] = []
+        self.last_asymmetry: list[dict] = []
+        self.messages: list[str] = []  # save / conflict messages, newest last
+        self._updating = False
+        self._connected: set[int] = set()
+
+        self._build_ui()
+        self._load_fields()
+
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(refresh_ms)
+        self._refresh_timer.timeout.connect(self.refresh_table)
+        self._autosave_timer = QTimer(self)
+        self._autosave_timer.setInterval(max(int(autosave_ms), 1))
+        self._autosave_timer.timeout.connect(self.autosave)
+        if autosave_ms > 0:
+            self._autosave_timer.start()
+
+        self.viewer.layers.events.inserted.connect(self._on_inserted)
+        self.viewer.layers.events.removed.connect(self._on_removed)
+        self.viewer.layers.selection.events.active.connect(self._on_active)
+        for layer in self.viewer.layers:
+            self._adopt(layer)
+        self._bind_keys()
+        self.refresh_table()
+
+    # ------------------------------------------------------------------ UI
+    def _build_ui(self):
+        self.setMinimumWidth(400)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(4, 4, 4, 4)
+        notice = QLabel("<b>Research use only — not for diagnosis.</b> " + RESEARCH_NOTICE)
+        notice.setWordWrap(True)
+        notice.setStyleSheet(f"color: {ORANGE}; font-size: 11px;")
+        notice.setObjectName("research_notice")
+        self.notice_label = notice
+        outer.addWidget(notice)  # always visible, outside the scroll area
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        content = QWidget()
+        scroll.setWidget(content)
+        outer.addWidget(scroll, stretch=1)
+        root = QVBoxLayout(content)
+        root.setContentsMargins(0, 0, 4, 0)
+
+        study = QGroupBox("Study codes (never patient names)")
+        form = QGridLayout(study)
+        self.subject_edit = QLineEdit()
+        self.subject_edit.setPlaceholderText("e.g. P01")
+        self.visit_edit = QLineEdit()
+        self.visit_edit.setPlaceholderText("e.g. 1")
+        self.level_combo = QComboBox()
+        self.level_combo.addItems(list(LEVELS))
+        self.level_combo.setCurrentText("L4")
+        self.rater_edit = QLineEdit()
+        self.rater_edit.setPlaceholderText("e.g. R1")
+        self.rater_edit.setToolTip("Rater code: letters, digits, '-' and '_'. Each rater saves "
+                                   "<image>.<rater>.mfscan.json")
+        for i, (label, w) in enumerate((("Subject", self.subject_edit), ("Visit", self.visit_edit),
+                                        ("Level", self.level_combo), ("Rater", self.rater_edit))):
+            form.addWidget(QLabel(label), i // 2, 2 * (i % 2))
+            form.addWidget(w, i // 2, 2 * (i % 2) + 1)
+        form.setColumnStretch(1, 1)
+        form.setColumnStretch(3, 1)
+        for w in (self.subject_edit, self.visit_edit, self.rater_edit):
+            w.editingFinished.connect(self._on_fields_changed)
+        self.level_combo.currentTextChanged.connect(lambda _t: self._on_fields_changed())
+        root.addWidget(study)
+
+        img = QGroupBox("Image and calibration")
+        v = QVBoxLayout(img)
+        self.image_label = QLabel("No image. Open one (File ▸ Open) or a folder below.")
+        self.image_label.setWordWrap(True)
+        v.addWidget(self.image_label)
+        self.calibration_label = QLabel()
+        self.calibration_label.setWordWrap(True)
+        self.calibration_label.setObjectName("calibration_status")
+        v.addWidget(self.calibration_label)
+        row = QHBoxLayout()
+        self.scale_line_button = QPushButton("Draw scale line")
+        self.scale_line_button.setToolTip("Draw a straight line over a known distance of the depth ruler")
+        self.scale_line_button.clicked.connect(self.start_scale_line)
+        self.scale_length = QDoubleSpinBox()
+        self.scale_length.setRange(0.1, 500.0)
+        self.scale_length.setDecimals(1)
+        self.scale_length.setValue(10.0)
+        self.scale_length.setSuffix(" mm")
+        self.scale_length.setToolTip("Real length of the drawn line")
+        self.set_scale_button = QPushButton("Set scale")
+        self.set_scale_button.setToolTip("Calibrate this image from the last line drawn and its length in mm")
+        self.set_scale_button.clicked.connect(lambda: self.set_scale_from_line())
+        row.addWidget(self.scale_line_button)
+        row.addWidget(self.scale_length)
+        row.addWidget(self.set_scale_button)
+        v.addLayout(row)
+        root.addWidget(img)
+
+        tr = QGroupBox("Trace")
+        v = QVBoxLayout(tr)
+        row = QHBoxLayout()
+        self.left_button = QPushButton(f"Trace left ({SHORTCUTS['trace_left']})")
+        self.left_button.setStyleSheet(f"border: 2px solid {_model.SIDE_COLORS['left']};")
+        self.left_button.clicked.connect(lambda: self.arm("left"))
+        self.right_button = QPushButton(f"Trace right ({SHORTCUTS['trace_right']})")
+        self.right_button.setStyleSheet(f"border: 2px solid {_model.SIDE_COLORS['right']};")
+        self.right_button.clicked.connect(lambda: self.arm("right"))
+        row.addWidget(self.left_button)
+        row.addWidget(self.right_button)
+        v.addLayout(row)
+        self.lasso_check = QCheckBox("Freehand lasso (drag to draw)")
+        self.lasso_check.setToolTip("Draw the outline freehand instead of clicking its vertices")
+        v.addWidget(self.lasso_check)
+        self.mode_label = QLabel("The patient's side is set by you, never guessed from the image.")
+        self.mode_label.setWordWrap(True)
+        v.addWidget(self.mode_label)
+        root.addWidget(tr)
+
+        ms = QGroupBox("Measurements")
+        ms.setToolTip("Computed by mfscan's core: the same numbers `mfscan measure` writes to its CSV")
+        v = QVBoxLayout(ms)
+        self.layer_label = QLabel()
+        v.addWidget(self.layer_label)
+        self.table = QTableWidget(0, len(_model.TABLE_COLUMNS))
+        self._set_headers("cm")
+        self.table.verticalHeader().setVisible(True)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setMinimumHeight(120)
+        self.table.setWordWrap(False)
+        self.table.setColumnHidden(self._column("frame"), True)
+        self.table.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
+        self.table.itemSelectionChanged.connect(self._on_table_selection)
+        v.addWidget(self.table)
+        self.asymmetry_label = QLabel()
+        self.asymmetry_label.setWordWrap(True)
+        self.asymmetry_label.setObjectName("asymmetry")
+        v.addWidget(self.asymmetry_label)
+        self.warnings_label = QLabel()
+        self.warnings_label.setWordWrap(True)
+        self.warnings_label.setStyleSheet(f"color: {ORANGE};")
+        v.addWidget(self.warnings_label)
+        root.addWidget(ms)
+
+        wl = QGroupBox("Worklist")
+        v = QVBoxLayout(wl)
+        row = QHBoxLayout()
+        self.open_folder_button = QPushButton("Open folder…")
+        self.open_folder_button.clicked.connect(self._choose_folder)
+        self.save_button = QPushButton("Save now")
+        self.save_button.clicked.connect(lambda: self.save(force_all=True))
+        row.addWidget(self.open_folder_button)
+        row.addWidget(self.save_button)
+        v.addLayout(row)
+        self.folder_label = QLabel("No folder open.")
+        self.folder_label.setWordWrap(True)
+        v.addWidget(self.folder_label)
+        row = QHBoxLayout()
+        self.prev_button = QPushButton(f"◀ Previous ({SHORTCUTS['previous_image']})")
+        self.prev_button.clicked.connect(lambda: self.step(-1))
+        self.next_button = QPushButton(f"Next ({SHORTCUTS['next_image']}) ▶")
+        self.next_button.clicked.connect(lambda: self.step(1))
+        row.addWidget(self.prev_button)
+        row.addWidget(self.next_button)
+        v.addLayout(row)
+        self.progress_label = QLabel()
+        v.addWidget(self.progress_label)
+        self.save_label = QLabel("Outlines are saved automatically when they change and when you change image.")
+        self.save_label.setWordWrap(True)
+        v.addWidget(self.save_label)
+        root.addWidget(wl)
+
+        keys = QLabel(
+            f"Keys: {SHORTCUTS['trace_left']} / {SHORTCUTS['trace_right']} trace left / right · "
+            f"{SHORTCUTS['next_image']} / {SHORTCUTS['previous_image']} next / previous image · "
+            "polygon: click vertices, double-click to close · Esc cancels")
+        keys.setWordWrap(True)
+        keys.setStyleSheet("font-size: 11px;")
+        root.addWidget(keys)
+        self._update_worklist_ui()
+
+    @staticmethod
+    def _column(key: str) -> int:
+        return [k for k, _h in _model.TABLE_COLUMNS].index(key)
+
+    def _bind_keys(self):
+        v = self.viewer
+        v.bind_key(SHORTCUTS["trace_left"], lambda _v: self.arm("left"), overwrite=True)
+        v.bind_key(SHORTCUTS["trace_right"], lambda _v: self.arm("right"), overwrite=True)
+        v.bind_key(SHORTCUTS["next_image"], lambda _v: self.step(1), overwrite=True)
+        v.bind_key(SHORTCUTS["previous_image"], lambda _v: self.step(-1), overwrite=True)
+
+    # ------------------------------------------------------------------ fields
+    def _load_fields(self):
+        f = self.settings.get("fields") or {}
+        self._updating = True
+        try:
+            self.subject_edit.setText(f.get("subject", ""))
+            self.visit_edit.setText(f.get("visit", ""))
+            if f.get("level") in LEVELS:
+                self.level_combo.setCurrentText(f["level"])
+            self.rater_edit.setText(f.get("rater", ""))
+        finally:
+            self._updating = False
+
+    def fields(self) -> dict:
+        """The study codes typed in the widget (empty strings when blank)."""
+        return {"subject": self.subject_edit.text().strip(), "visit": self.visit_edit.text().strip(),
+                "level": self.level_combo.currentText(), "rater": self.rater_edit.text().strip()}
+
+    def set_fields(self, **values):
+        """Set study fields (subject, visit, level, rater) as if typed, and apply them."""
+        self._updating = True
+        try:
+            for k, v in values.items():
+                if k == "level":
+                    self.level_combo.setCurrentText(v)
+                else:
+                    getattr(self, f"{k}_edit").setText(v or "")
+        finally:
+            self._updating = False
+        self._on_fields_changed()
+
+    def _on_fields_changed(self):
+        if self._updating:
+            return
+        f = self.fields()
+        self.settings.set("fields", f)
+        layer = self.outline_layer(create=False, by_rater=True)
+        if layer is not None:
+            ann = _meta(layer).setdefault("annotation", {})
+            changed = False
+            for k in ("subject", "visit", "level"):
+                new = f[k] or None
+                if ann.get(k) != new:
+                    if new is None:
+                        ann.pop(k, None)
+                    else:
+                        ann[k] = new
+                    changed = True
+            if changed and (len(layer.data) or _meta(layer).get("sidecar_path")):
+                self._mark_dirty(layer)
+            self._set_defaults(layer)
+        self.refresh_table()
+
+    # ------------------------------------------------------------------ layers
+    def _adopt(self, layer):
+        if _is_image(layer):
+            self.image_layer = layer
+        elif _is_outlines(layer) and id(layer) not in self._connected:
+            self._connected.add(id(layer))
+            layer.events.data.connect(self._on_data)
+            layer.events.features.connect(self._on_features)
+            self._set_defaults(layer)
+
+    def _disconnect(self, layer):
+        if id(layer) in self._connected:
+            layer.events.data.disconnect(self._on_data)
+            layer.events.features.disconnect(self._on_features)
+            self._connected.discard(id(layer))
+
+    def _on_inserted(self, event):
+        self._adopt(event.value)
+        if _is_image(event.value):
+            self._update_image_labels(None)
+        self.schedule_refresh()
+
+    def _on_removed(self, event):
+        layer = event.value
+        if _is_outlines(layer) and _meta(layer).get("dirty"):
+            self._save_layer(layer)  # never silently discard edits
+        self._connected.discard(id(layer))
+        if layer is self.image_layer:
+            rest = [ly for ly in self.viewer.layers if _is_image(ly)]
+            self.image_layer = rest[-1] if rest else None
+        self.schedule_refresh()
+
+    def _on_active(self, event=None):
+        layer = self.viewer.layers.selection.active
+        if layer is not None and _is_outlines(layer):
+            img = self._image_layer_for(layer)
+            if img is not None:
+                self.image_layer = img
+        self.schedule_refresh()
+
+    def _on_data(self, event):
+        # Every data event (adding, removing, a vertex dragged, data set) is an edit.
+        self._mark_dirty(event.source)
+        self.schedule_refresh()
+
+    def _on_features(self, event):
+        if self._updating:
+            return
+        self._mark_dirty(event.source)
+        self.schedule_refresh()
+
+    def _mark_dirty(self, layer):
+        if layer is not None and _is_outlines(layer):
+            _meta(layer)["dirty"] = True
+
+    def _image_layer_for(self, outline_layer):
+        ip = _meta(outline_layer).get("image_path")
+        for ly in self.viewer.layers:
+            if _is_image(ly) and _meta(ly).get("image_path") == ip:
+                return ly
+        return None
+
+    def image_layers(self):
+        return [ly for ly in self.viewer.layers if _is_image(ly)]
+
+    def outline_layers(self, image_layer=None):
+        """Outline layers of an image layer (default: the current one)."""
+        image_layer = image_layer or self.image_layer
+        if image_layer is None:
+            return []
+        ip = _meta(image_layer).get("image_path")
+        return [ly for ly in self.viewer.layers if _is_outlines(ly) and _meta(ly).get("image_path") == ip]
+
+    def outline_layer(self, *, create: bool = False, by_rater: bool = False):
+        """The outline layer the table shows and tracing draws into.
+
+        The selected outline layer when there is one (unless `by_rater`), else
+        the layer of the rater typed in the widget (``outlines <rater>``),
+        created empty when `create` is true.
+        """
+        active = self.viewer.layers.selection.active
+        if not by_rater and active is not None and _is_outlines(active) \
+                and (self.image_layer is None or active in self.outline_layers()):
+            return active
+        if self.image_layer is None:
+            return None
+        rater = self.fields()["rater"] or None
+        mine = [ly for ly in self.outline_layers()
+                if ((_meta(ly).get("annotation") or {}).get("rater") or None) == rater]
+        if mine:
+            return mine[0]
+        if not create:
+            others = self.outline_layers()
+            return others[0] if (others and not by_rater) else None
+        return self._create_outline_layer(rater)
+
+    def _create_outline_layer(self, rater):
+        img_layer = self.image_layer
+        im = _meta(img_layer)
+        image = _model.get_image(im["image_path"])
+        f = self.fields()
+        if rater:
+            sidecar_path(im["image_path"], rater)  # validates the rater code (raises)
+        ann = _model.new_annotation(im["image_path"], subject=f["subject"], visit=f["visit"],
+                                    level=f["level"], rater=rater)
+        cal = Calibration.from_dict(im["calibration"])
+        if cal.source in ("scale-line", "manual"):
+            ann.calibration = cal
+        sc = None
+        if not str(im["image_path"]).startswith(_model.MEMORY_PREFIX):
+            sc = str(sidecar_path(im["image_path"], rater))
+        data, kw, _ = _model.shapes_layer_data(image, ann, sidecar=sc, calibration=cal)
+        kw.pop("shape_type", None)
+        return self.viewer.add_shapes(data, **kw)
+
+    def _set_defaults(self, layer, side: str | None = None):
+        f = self.fields()
+        d = dict(layer.feature_defaults.iloc[0]) if len(layer.feature_defaults.columns) else {}
+        rater = (_meta(layer).get("annotation") or {}).get("rater") or ""
+        frame = 0
+        if _meta(layer).get("n_frames", 1) > 1 and len(self.viewer.dims.current_step):
+            frame = int(self.viewer.dims.current_step[0])
+        d.update({"level": f["level"], "rater": rater, "method": "manual", "frame": frame,
+                  "label": "", "_roi": "{}"})
+        if side is not None:
+            d["side"] = side
+        elif d.get("side") not in SIDES:
+            d["side"] = "left"
+        self._updating = True
+        try:
+            layer.feature_defaults = d
+        finally:
+            self._updating = False
+
+    # ------------------------------------------------------------------ tracing
+    def arm(self, side: str, *, lasso: bool | None = None):
+        """Get ready to trace one side: select its layer, preset the side, enter drawing mode."""
+        if side not in SIDES:
+            raise ValueError(side)
+        if self.image_layer is None:
+            self.mode_label.setText("Open an image first.")
+            return None
+        try:
+            layer = self.outline_layer(create=True, by_rater=True)
+        except MfscanError as e:
+            self.mode_label.setText(f"<span style='color:{RED}'>{e.message}</span>")
+            return None
+        layer.selected_data = set()
+        self._set_defaults(layer, side)
+        self.viewer.layers.selection.active = layer
+        use_lasso = self.lasso_check.isChecked() if lasso is None else lasso
+        layer.mode = "add_polygon_lasso" if use_lasso else "add_polygon"
+        how = ("drag to draw freehand (or click, move, click)" if use_lasso
+               else "click the vertices, double-click to close")
+        self.mode_label.setText(
+            f"<b style='color:{_model.SIDE_COLORS[side]}'>Tracing {side.upper()}</b> "
+            f"({self.fields()['level']}, layer “{layer.name}”): {how}.")
+        return layer
+
+    # ------------------------------------------------------------------ table
+    def schedule_refresh(self):
+        """Refresh the table soon (at most once per throttle interval)."""
+        if not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+
+    def refresh_table(self):
+        """Measure the current outline layer with the core and show the results."""
+        self._refresh_timer.stop()
+        layer = self.outline_layer()
+        self._update_image_labels(layer)
+        if layer is None:
+            self.last_rows, self.last_warnings, self.last_asymmetry = [], [], []
+            self.table.setRowCount(0)
+            self.layer_label.setText("No outlines yet: press “Trace left” or “Trace right”.")
+            self.asymmetry_label.setText("")
+            self.warnings_label.setText("")
+            return
+        self.layer_label.setText(f"Layer “{layer.name}”: {len(layer.data)} outline(s)")
+        try:
+            image = _model.get_image(_meta(layer)["image_path"])
+            ann = _model.annotation_from_layer(layer.data, layer.features, layer.metadata)
+            rows = _model.measure_rows(image, ann)
+        except MfscanError as e:
+            self.last_rows = []
+            self.table.setRowCount(0)
+            self.warnings_label.setText(f"<span style='color:{RED}'>{e.message}</span>")
+            return
+        self.last_rows = rows
+        self.last_asymmetry = _model.asymmetry_summary(rows)
+        self.last_warnings = _model.outline_warnings(ann, rows)
+        self._fill_table(rows)
+        self.asymmetry_label.setText(_model.asymmetry_text(self.last_asymmetry))
+        self.warnings_label.setText("<br>".join("⚠ " + w for w in self.last_warnings))
+        self._update_labels(layer, rows)
+
+    def _set_headers(self, unit: str):
+        """Column headers with the unit of lengths (``cm``, ``px``, or ``mixed``: units in cells)."""
+        u = unit
+        labels = [h.format(u=u) if u != "mixed" else h.replace(" ({u}²)", "").replace(" ({u})", "")
+                  for _k, h in _model.TABLE_COLUMNS]
+        self.table.setHorizontalHeaderLabels(labels)
+
+    def _fill_table(self, rows):
+        t = self.table
+        units = {r["unit"] for r in rows if r.get("unit")}
+        unit = units.pop() if len(units) == 1 else ("cm" if not units else "mixed")
+        self._set_headers(unit)
+        t.setUpdatesEnabled(False)
+        try:
+            t.setRowCount(len(rows))
+            keys = [k for k, _h in _model.TABLE_COLUMNS]
+            for i, r in enumerate(rows):
+                for j, k in enumerate(keys):
+                    v = r.get(k, "")
+                    text = str(v) if v is not None else ""
+                    if unit == "mixed" and r.get("unit") and k in ("csa", "ap", "lat"):
+                        text += f" {r['unit']}²" if k == "csa" else f" {r['unit']}"
+                    item = t.item(i, j)
+                    if item is None:
+                        item = QTableWidgetItem(text)
+                        t.setItem(i, j, item)
+                    elif item.text() != text:
+                        item.setText(text)
+                    if k == "side":
+                        item.setForeground(QColor(_model.SIDE_COLORS.get(r["side"], "white")))
+                    elif k == "status":
+                        item.setForeground(QColor(RED if r["error"] else (GREEN if r["calibrated"] else ORANGE)))
+                        item.setToolTip(text)
+        finally:
+            t.setUpdatesEnabled(True)
+
+    def _update_labels(self, layer, rows):
+        labels = [r["label"] for r in rows]
+        feats = layer.features
+        if "label" not in feats.columns or len(feats) != len(labels):
+            return
+        if list(feats["label"]) == labels:
+            return
+        self._updating = True
+        try:
+            feats["label"] = labels
+            layer.refresh_text()
+        finally:
+            self._updating = False
+
+    def _update_image_labels(self, layer):
+        il = self.image_layer
+        if il is None:
+            self.image_label.setText("No image. Open one (File ▸ Open) or a folder below.")
+            self.calibration_label.setText("")
+            return
+        m = _meta(il)
+        name = Path(str(m.get("image_path", il.name))).name
+        n = m.get("n_frames", 1)
+        self.image_label.setText(f"Image: <b>{name}</b>" + (f" ({n} frames)" if n > 1 else ""))
+        self.table.setColumnHidden(self._column("frame"), n <= 1)
+        try:
+            cal = Calibration.from_dict(m["calibration"])
+        except (MfscanError, KeyError):
+            cal = _model.UNCALIBRATED
+        if layer is not None:
+            ac = (_meta(layer).get("annotation") or {}).get("calibration")
+            if ac and ac.get("source") in ("scale-line", "manual"):
+                cal = Calibration.from_dict(ac)
+        text, warn = _model.calibration_text(cal)
+        if warn:
+            self.calibration_label.setStyleSheet(
+                "color: white; background: #b71c1c; padding: 3px; font-weight: bold;")
+        else:
+            self.calibration_label.setStyleSheet(f"color: {GREEN};")
+        self.calibration_label.setText(text)
+
+    def _on_table_selection(self):
+        layer = self.outline_layer()
+        if layer is None or layer.mode not in ("select", "direct", "pan_zoom"):
+            return
+        rows = {i.row() for i in self.table.selectedIndexes()}
+        if rows and all(r < len(layer.data) for r in rows):
+            layer.selected_data = rows
+
+    # ------------------------------------------------------------------ calibration
+    def start_scale_line(self):
+        """Add (or select) the "scale line" layer in line-drawing mode."""
+        if self.image_layer is None:
+            return None
+        ip = _meta(self.image_layer)["image_path"]
+        for ly in self.viewer.layers:
+            if _meta(ly).get("kind") == "scale" and _meta(ly).get("image_path") == ip:
+                layer = ly
+                break
+        else:
+            n = _meta(self.image_layer).get("n_frames", 1)
+            layer = self.viewer.add_shapes(
+                ndim=3 if n > 1 else 2, name="scale line", edge_color="yellow", edge_width=2,
+                scale=tuple(self.image_layer.scale), units=tuple(str(u) for u in self.image_layer.units),
+                metadata={KEY: {"kind": "scale", "image_path": ip}})
+        self.viewer.layers.selection.active = layer
+        layer.mode = "add_line"
+        self.mode_label.setText("Draw a line over a known distance of the depth ruler, type its length "
+                                "in mm, then press “Set scale”.")
+        return layer
+
+    def set_scale_from_line(self, line=None, length_mm: float | None = None) -> Calibration | None:
+        """Calibrate the current image from a line (default: the last one of the scale layer).
+
+        Parameters
+        ----------
+        line : (2, 2) array_like, optional
+            End points in data pixels (row, col).
+        length_mm : float, optional
+            Default: the value typed in the widget.
+        """
+        if self.image_layer is None:
+            return None
+        if line is None:
+            ip = _meta(self.image_layer)["image_path"]
+            layers = [ly for ly in self.viewer.layers
+                      if _meta(ly).get("kind") == "scale" and _meta(ly).get("image_path") == ip]
+            if not layers or not len(layers[0].data):
+                self.mode_label.setText("Draw a scale line first (“Draw scale line”).")
+                return None
+            line = layers[0].data[-1]
+        length = float(self.scale_length.value() if length_mm is None else length_mm)
+        try:
+            cal = _model.scale_line_calibration(line, length)
+        except MfscanError as e:
+            self.mode_label.setText(f"<span style='color:{RED}'>{e.message}</span>")
+            return None
+        self.apply_calibration(cal)
+        self.mode_label.setText(f"Scale set: {cal.row_mm:.4f} mm per pixel from a {length:g} mm line.")
+        return cal
+
+    def apply_calibration(self, cal: Calibration):
+        """Use `cal` for the current image: stored on its outline layers (saved in the
+        sidecars) and the layers rescaled."""
+        il = self.image_layer
+        m = _meta(il)
+        m["calibration"] = cal.to_dict()
+        n = m.get("n_frames", 1)
+        scale, units = _model.layer_scale(cal, n), _model.layer_units(cal, n)
+        if self.outline_layer(by_rater=True) is None:
+            self.outline_layer(create=True, by_rater=True)
+        ip = m["image_path"]
+        for ly in list(self.viewer.layers):
+            lm = _meta(ly)
+            if lm.get("image_path") != ip:
+                continue
+            ly.units = units
+            ly.scale = scale
+            if lm.get("kind") == "outlines":
+                lm.setdefault("annotation", {})["calibration"] = cal.to_dict()
+                self._mark_dirty(ly)
+        self.viewer.reset_view()
+        self.refresh_table()
+
+    # ------------------------------------------------------------------ saving
+    def _save_layer(self, layer) -> _model.SaveResult | None:
+        m = _meta(layer)
+        try:
+            res = _model.save_layer_state(layer.data, layer.features, layer.metadata)
+        except MfscanError as e:
+            self._message(f"Not saved: {e.message}", error=True)
+            return None
+        m["dirty"] = False
+        if res.conflict:
+            self._message(res.message, error=True)
+            try:
+                from napari.utils.notifications import show_warning
+                show_warning(res.message)
+            except Exception:  # noqa: BLE001 - a notification must never lose the save
+                pass
+        else:
+            self._message(f"Saved {res.path.name}")
+        return res
+
+    def save(self, *, force_all: bool = False) -> list:
+        """Save the current image's changed outline layers (all of them with `force_all`)."""
+        out = []
+        for layer in self.outline_layers():
+            m = _meta(layer)
+            if m.get("dirty") or (force_all and (len(layer.data) or m.get("digest"))):
+                res = self._save_layer(layer)
+                if res is not None:
+                    out.append(res)
+        self._update_worklist_ui()
+        return out
+
+    def autosave(self):
+        """Timer slot: save changed outlines (nothing when nothing changed)."""
+        if any(_meta(ly).get("dirty") for ly in self.outline_layers()):
+            self.save()
+
+    def _message(self, text, *, error=False):
+        self.messages.append(text)
+        self.save_label.setStyleSheet(f"color: {RED}; font-weight: bold;" if error else "")
+        self.save_label.setText(text)
+
+    # ------------------------------------------------------------------ worklist
+    def _choose_folder(self):
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of ultrasound images")
+        if folder:
+            self.open_folder(folder)
+
+    def open_folder(self, folder):
+        """List a folder's images and open the one where work stopped last time."""
+        self.save()
+        self.worklist = _model.Worklist.from_folder(folder)
+        if not len(self.worklist):
+            self.folder_label.setText(f"No supported images in {folder}.")
+            self._update_worklist_ui()
+            return None
+        self.worklist.resume(self.settings.last_image(self.worklist.folder))
+        return self.open_image(self.worklist.current)
+
+    def open_image(self, path):
+        """Save the current image's outlines, close its layers and open `path` with its sidecars."""
+        self.save()
+        self._remove_layers([ly for ly in self.viewer.layers
+                             if _meta(ly).get("kind") in ("image", "outlines", "scale")])
+        path = Path(path)
+        try:
+            self.viewer.open(str(path), plugin="mfscan")
+        except Exception as e:  # noqa: BLE001 - show, go on with the next image
+            self._message(f"Cannot open {path.name}: {e}", error=True)
+            self._update_worklist_ui()
+            return None
+        layer = self.outline_layer(create=False, by_rater=True)
+        if layer is not None:
+            a = _meta(layer).get("annotation") or {}
+            vals = {k: a[k] for k in ("subject", "visit", "level") if a.get(k)}
+            if vals:
+                self.set_fields(**vals)
+        if self.image_layer is not None:
+            self.viewer.layers.selection.active = self.image_layer
+            if layer is not None:
+                self.viewer.layers.selection.active = layer
+        if self.worklist is not None:
+            try:
+                rel = path.resolve().relative_to(self.worklist.folder).as_posix()
+            except ValueError:
+                rel = path.name
+            self.settings.set_last_image(self.worklist.folder, rel)
+        self.viewer.reset_view()
+        self._update_worklist_ui()
+        self.refresh_table()
+        return self.image_layer
+
+    def _remove_layers(self, layers):
+        """Remove layers of the previous image.
+
+        Work-around for a crash seen with napari 0.9 on software OpenGL (Xvfb,
+        llvmpipe): drawing after a Shapes layer with polygons was removed
+        segfaults in ``glDrawArrays``. Emptying the Shapes layers and rendering
+        the window once before removing them avoids it.
+        """
+        shapes = [ly for ly in layers if ly.__class__.__name__ == "Shapes" and len(ly.data)]
+        if shapes and self.isVisible():
+            for ly in shapes:
+                if _meta(ly).get("dirty"):
+                    continue  # not saved (an error was shown): keep its data for _on_removed
+                self._disconnect(ly)
+                ly.data = []
+            self.window().grab()
+        for ly in layers:
+            self.viewer.layers.remove(ly)
+
+    def step(self, delta: int):
+        """Go `delta` images forward (negative: back) in the worklist, saving first."""
+        if self.worklist is None or not len(self.worklist):
+            return None
+        old = self.worklist.index
+        new = self.worklist.step(delta)
+        if self.worklist.index == old:
+            self.save()
+            self._update_worklist_ui()
+            return None
+        return self.open_image(new)
+
+    def _update_worklist_ui(self):
+        wl = self.worklist
+        has = wl is not None and len(wl) > 0
+        self.prev_button.setEnabled(has and wl.index > 0)
+        self.next_button.setEnabled(has and wl.index < len(wl) - 1)
+        if not has:
+            self.progress_label.setText("")
+            return
+        done, total = wl.progress(self.fields()["rater"] or None)
+        self.folder_label.setText(f"Folder: {wl.folder}")
+        self.progress_label.setText(
+            f"Image {wl.index + 1} of {total} · annotated {done} / {total}")

@@ -1,0 +1,42 @@
+"""Fixtures of the napari plugin tests: synthetic images and sidecars made by code.
+
+Nothing here touches the user's real configuration: ``MFSCAN_CONFIG_DIR`` points
+into a temporary folder for every test.
+"""
+
+from __future__ import annotations
+
+
+import pytest
+
+from mfscan.annotations import ROI, Annotation, sidecar_path, write_sidecar
+from mfscan.calibration import manual
+
+from mfscan_napari_testutils import write_png
+
+
+@pytest.fixture(autouse=True)
+def _isolated_config(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("MFSCAN_CONFIG_DIR", str(tmp_path_factory.mktemp("config")))
+
+
+@pytest.fixture(scope="session")
+def phantom():
+    from mfscan.phantom import make_phantom
+    return make_phantom(seed=7, shape=(300, 400), spacing_mm=0.25)
+
+
+@pytest.fixture
+def annotated_png(tmp_path, phantom):
+    """A phantom PNG with a rater R1 sidecar (manual calibration, two outlines, extra fields)."""
+    img = write_png(tmp_path / "scan01.png", phantom.image)
+    ann = Annotation(
+        image=img.name, subject="P01", visit="2", level="L4", rater="R1",
+        calibration=manual(0.25),
+        rois=[ROI("left", phantom.outlines["left"] + [0.123, 0.456], method="manual",
+                  extra={"note": "repeat 1"}),
+              ROI("right", phantom.outlines["right"], level="L4", region=None, method="proposed-edited")],
+        extra={"scanner": {"gain": 50}},
+    )
+    sc = write_sidecar(sidecar_path(img, "R1"), ann)
+    return img, sc

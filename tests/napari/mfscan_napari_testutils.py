@@ -1,0 +1,27 @@
+"""Helpers shared by the napari plugin tests (synthetic files made by code)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+def write_png(path, pixels) -> Path:
+    path = Path(path)
+    arr = np.asarray(pixels)
+    if arr.ndim == 3:
+        arr = arr[..., ::-1]  # RGB -> BGR for OpenCV
+    assert cv2.imwrite(str(path), arr)
+    return path
+
+
+def square(r0, c0, size, n=4):
+    """A square outline (row, col), `n` vertices per side."""
+    t = np.linspace(0, size, n, endpoint=False)
+    top = np.column_stack([np.full(n, r0), c0 + t])
+    right = np.column_stack([r0 + t, np.full(n, c0 + size)])
+    bottom = np.column_stack([np.full(n, r0 + size), c0 + size - t])
+    left = np.column_stack([r0 + size - t, np.full(n, c0)])
+    return np.vstack([top, right, bottom, left]).astype(float)

@@ -1,0 +1,81 @@
+"""The command line as a user meets it: help, info, measure, exit codes."""
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from mfscan.annotations import ROI, Annotation, write_sidecar
+from mfscan.calibration import manual
+from mfscan.cli import main
+from mfscan.dicomgen import write_us_dicom
+
+COMMANDS = ["info", "measure", "import-imagej", "export-imagej", "sample-data", "asymmetry", "reliability",
+            "report"]
+
+
+@pytest.mark.parametrize("command", [None] + COMMANDS)
+def test_help_everywhere(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(([command] if command else []) + ["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "Research use only" in out and "usage: mfscan" in out
+
+
+def test_info_json_reports_regions_and_calibration(tmp_path, capsys):
+    write_us_dicom(tmp_path / "two.dcm", np.zeros((300, 600), np.uint8), regions=[
+        {"bounds": (10, 0, 289, 299), "delta_cm": (0.0262, 0.0262), "units": (3, 3), "spatial_format": 1, "data_type": 1},
+        {"bounds": (10, 300, 289, 599), "delta_cm": (0.0300, 0.0310), "units": (3, 3), "spatial_format": 1, "data_type": 1},
+    ])
+    assert main(["info", str(tmp_path / "two.dcm"), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["format"] == "dicom" and d["shape"] == [300, 600] and d["frames"] == 1
+    assert [r["bounds"] for r in d["regions"]] == [[10, 0, 289, 299], [10, 300, 289, 599]]
+    assert d["regions"][0]["spacing_mm"] == pytest.approx([0.262, 0.262])
+    assert d["regions"][1]["spacing_mm"] == pytest.approx([0.300, 0.310])
+    assert d["calibration"]["source"] == "dicom-region"
+    assert "SYNTHETIC" not in json.dumps(d)  # no identity fields in info
+
+
+def test_info_text_warns_when_uncalibrated(tmp_path, capsys):
+    cv2.imwrite(str(tmp_path / "x.png"), np.zeros((20, 30), np.uint8))
+    assert main(["info", str(tmp_path / "x.png")]) == 0
+    out = capsys.readouterr().out
+    assert "20 x 30 px" in out and "calibration: NONE" in out
+
+
+def test_measure_cli_writes_csv_and_exit_codes(tmp_path, capsys):
+    img = np.full((100, 120), 80, np.uint8)
+    cv2.imwrite(str(tmp_path / "a.png"), img)
+    write_sidecar(tmp_path / "a.mfscan.json", Annotation("a.png", [ROI("left", [[10, 10], [10, 50], [60, 50], [60, 10]])],
+                                                        calibration=manual(0.1),
+                                                        subject="S1", visit="1", level="L4", rater="R1"))
+    out = tmp_path / "m.csv"
+    assert main(["measure", str(tmp_path), "-o", str(out), "--no-progress"]) == 0
+    df = pd.read_csv(out, dtype={"visit": str})
+    assert list(df.columns[:11]) == ["image", "sidecar", "subject", "visit", "session", "level", "side", "rater",
+                                     "frame", "roi", "method"]
+    assert df.loc[0, "csa_cm2"] == pytest.approx(0.2) and df.loc[0, "visit"] == "1"
+    assert df.loc[0, "echo_mean"] == 80
+    assert not (tmp_path / "errors.csv").exists()
+    (tmp_path / "b.png").write_bytes(b"")
+    (tmp_path / "b.mfscan.json").write_text('{"format": "mfscan.annotation", "version": 1, "image": "b.png"}')
+    assert main(["measure", str(tmp_path), "-o", str(out), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "b.png: " in err and "empty" in err
+    assert pd.read_csv(tmp_path / "errors.csv")["path"].tolist() == ["b.png"]
+
+
+def test_script_runs_without_traceback(tmp_path):
+    (tmp_path / "junk.dcm").write_text("hello")
+    r = subprocess.run([sys.executable, "-m", "mfscan.cli", "info", str(tmp_path / "junk.dcm")],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "junk.dcm" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "mfscan.cli", "info", str(tmp_path / "junk.dcm"), "--debug"],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "Traceback" in r.stderr

@@ -1,0 +1,120 @@
+"""The study report from the sample study: every file, the figures and the numbers."""
+
+import re
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from mfscan import RESEARCH_NOTICE
+from mfscan.cli import main
+from mfscan.sampledata import SUBJECTS, write_sample_study
+from mfscan.tables import read_table
+
+REPO = Path(__file__).resolve().parents[1]
+COMMITTED = REPO / "sample_data" / "study"
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    study = out / "study"
+    shutil.copytree(COMMITTED, study)
+    assert main(["report", str(study), "-o", str(out / "rep"), "--no-progress", "--workers", "2"]) == 0
+    return study, out / "rep"
+
+
+def test_committed_sample_study_is_regenerable(tmp_path):
+    write_sample_study(tmp_path)
+    committed = sorted(p.relative_to(COMMITTED) for p in COMMITTED.rglob("*") if p.is_file())
+    fresh = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    assert [p for p in committed if p.name != "README.md"] == fresh
+    for rel in fresh:
+        a, b = COMMITTED / rel, tmp_path / rel
+        if rel.suffix == ".png":  # compare pixels: PNG bytes depend on the zlib build
+            assert np.array_equal(cv2.imread(str(a), cv2.IMREAD_UNCHANGED), cv2.imread(str(b), cv2.IMREAD_UNCHANGED)), rel
+        elif rel.suffix != ".dcm":
+            assert a.read_bytes() == b.read_bytes(), rel
+
+
+def test_every_file_is_written(report):
+    study, rep = report
+    for name in ("measurements.csv", "images.csv", "asymmetry.csv", "longitudinal.csv", "group_summary.csv",
+                 "reliability.csv", "report.html"):
+        assert (rep / name).is_file(), name
+    assert not (rep / "errors.csv").exists()
+    sidecars = list(study.rglob("*.mfscan.json"))
+    qc = list((rep / "qc").rglob("*.png"))
+    assert len(qc) == len(sidecars) == 109
+    img = cv2.imread(str(rep / "qc" / "S01" / "visit1" / "S01_V1_L5_1.R1.png"))
+    assert img.shape[1] == 640 and img.shape[0] > 480  # caption band above the image
+
+
+def test_measurements_and_asymmetry_values(report):
+    study, rep = report
+    m = read_table(rep / "measurements.csv")
+    assert len(m) == 218 and set(m["calibration"]) == {"scale-line", "dicom-region"}
+    assert m["row_mm"].round(6).eq(0.25).all()
+    a = read_table(rep / "asymmetry.csv")
+    assert len(a) == 3 * 3 * 2 * 3  # subjects x visits x levels x (R1, R1 session 2, R2)
+    assert a["missing_reason"].isna().all()
+    primary = a[(a["rater"] == "R1") & a["session"].isna()]
+    designed = {(s, str(v + 1)): pct for s, _, _, base, later in SUBJECTS for v, pct in enumerate((base, *later))}
+    for r in primary[primary["level"] == "L5"].itertuples():
+        # the designed L5 asymmetry, give or take the rater's tracing (about 1-2%)
+        assert r.asymmetry_pct == pytest.approx(designed[(r.subject, r.visit)], abs=2.5), (r.subject, r.visit)
+        assert r.smaller_side == dict((s, side) for s, side, *_ in SUBJECTS)[r.subject]
+        assert r.symptomatic_deficit_pct > 0
+    # recomputed by hand from measurements.csv for one row
+    one = m[(m.subject == "S02") & (m.visit == "3") & (m.level == "L5") & (m.rater == "R1") & m.session.isna()]
+    left, right = one[one.side == "left"].csa_cm2.mean(), one[one.side == "right"].csa_cm2.mean()
+    row = primary[(primary.subject == "S02") & (primary.visit == "3") & (primary.level == "L5")].iloc[0]
+    assert row.asymmetry_pct == pytest.approx((right - left) / right * 100, rel=1e-9)
+    assert row.asymmetry_index_pct == pytest.approx((right - left) / ((right + left) / 2) * 100, rel=1e-9)
+    assert row.n_left == 2 and row.exceeds_threshold
+
+
+def test_longitudinal_and_reliability(report):
+    _, rep = report
+    lo = read_table(rep / "longitudinal.csv")
+    s01 = lo[(lo.subject == "S01") & (lo.level == "L5") & (lo.rater == "R1") & lo.session.isna()]
+    s01 = s01.set_index(s01["visit"].astype(str))
+    assert s01.loc["1", "asymmetry_change_pct_points"] == 0
+    assert s01.loc["3", "asymmetry_change_pct_points"] == pytest.approx(
+        s01.loc["3", "asymmetry_pct"] - s01.loc["1", "asymmetry_pct"])
+    assert s01.loc["3", "asymmetry_change_pct_points"] < -12  # 22% -> 6%: recovery with exercise
+    rel = read_table(rep / "reliability.csv")
+    csa = rel[(rel.measure == "csa_cm2") & (rel.between == "rater")]
+    assert len(csa) == 4 and (csa.n_targets == 9).all()
+    assert (csa.ba_bias < 0).all()  # R2 traces inside the border: smaller areas
+    assert (csa.icc3_1 > 0.9).all()
+
+
+def test_html_is_self_contained_and_complete(report):
+    _, rep = report
+    text = (rep / "report.html").read_text()
+    assert RESEARCH_NOTICE in text
+    assert text.count("data:image/png;base64,") >= 4  # asymmetry, left/right, groups, Bland-Altman
+    assert not re.search(r"""(src|href)=['"]https?://""", text)
+    assert "Flagged asymmetries (&gt; 10%): 8" in text
+    for name in ("measurements.csv", "asymmetry.csv", "reliability.csv"):
+        assert f"href='{name}'" in text
+    assert "BurnedInAnnotation YES or absent" in text  # the sample DICOM says YES
+    assert "qc/S01/visit1/S01_V1_L4_1.R1.png" in text
+
+
+def test_report_lists_failures_and_exits_nonzero(report, tmp_path, capsys):
+    study, _ = report
+    bad = tmp_path / "study"
+    shutil.copytree(study / "S01", bad / "S01")
+    (bad / "S01" / "visit1" / "S01_V1_L4_1.png").write_text("not an image")
+    assert main(["report", str(bad), "-o", str(tmp_path / "rep"), "--no-progress", "--workers", "1"]) == 1
+    err = pd.read_csv(tmp_path / "rep" / "errors.csv")
+    assert err["path"].tolist() == ["S01/visit1/S01_V1_L4_1.png"]  # one row for the image, all its sidecars
+    assert "not a PNG image" in err["reason"].iloc[0]
+    assert "Traceback" not in capsys.readouterr().err
+    text = (tmp_path / "rep" / "report.html").read_text()
+    assert "1 file(s) or outline(s) could not be measured" in text
