@@ -372,6 +372,11 @@ def write_sidecar(path, annotation: Annotation, *, force: bool = False) -> Path:
     """
     path = Path(path)
     text = dumps(annotation).encode("utf-8")
+    if not is_sidecar(path) and path.is_file():
+        from .images import is_supported
+
+        if is_supported(path):  # even with force: a sidecar never replaces an image
+            raise AnnotationError("refusing to write a sidecar over an image file", path)
     if not force and path.exists():
         try:
             current = hashlib.sha256(path.read_bytes()).hexdigest()

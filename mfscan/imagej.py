@@ -10,12 +10,14 @@ precision (roifile's float32 sub-pixel coordinates).
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from .annotations import LEVELS, ROI, Annotation
+from .annotations import LEVELS, ROI, Annotation, atomic_write_bytes
 from .errors import AnnotationError
 
 _SIDE_WORDS = {"left": "left", "lt": "left", "l": "left", "sin": "left",
@@ -134,12 +136,22 @@ def write_imagej(annotation: Annotation, path) -> Path:
         rois.append(roifile.ImagejRoi.frompoints(xy, name=name, **kw))
     if not rois:
         raise AnnotationError("the sidecar has no outlines to export", annotation.path)
-    if path.suffix.lower() == ".roi":
+    suffix = path.suffix.lower()
+    if suffix not in (".roi", ".zip"):
+        # never replace an image, a sidecar or anything else by mistake
+        raise AnnotationError("an ImageJ ROI file name must end in .zip (RoiSet) or .roi", path)
+    if suffix == ".roi":
         if len(rois) != 1:
             raise AnnotationError(f"{len(rois)} outlines cannot go into one .roi file; write a .zip", path)
-        rois[0].tofile(path)
+        data = rois[0].tobytes()
     else:
-        if path.exists():
-            path.unlink()
-        roifile.roiwrite(path, rois)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            for r in rois:
+                zf.writestr(r.name + ".roi", r.tobytes())
+        data = buf.getvalue()
+    try:
+        atomic_write_bytes(path, data)  # a crash leaves the old file or the new one, never half
+    except OSError as e:
+        raise AnnotationError(f"cannot write ImageJ ROIs ({e.strerror or e})", path) from None
     return path

@@ -18,8 +18,10 @@ Examples
 
 from __future__ import annotations
 
+import logging
 import struct
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -287,11 +289,35 @@ def _tiff_layout(series):
     return axes
 
 
+@contextmanager
+def _tifffile_notes(notes: list):
+    """Collect tifffile's log messages (malformed tags...) into `notes`.
+
+    tifffile reports oddities through the ``logging`` module; without this they
+    would be printed on stderr beside mfscan's one-line message.
+    """
+    logger = logging.getLogger("tifffile")
+
+    class _Collect(logging.Handler):
+        def emit(self, record):
+            notes.append(f"TIFF: {record.getMessage()}")
+
+    handler = _Collect(logging.WARNING)
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
 def _tiff_header(path) -> dict:
     import tifffile
 
     try:
-        with tifffile.TiffFile(path) as tf:
+        with _tifffile_notes([]), tifffile.TiffFile(path) as tf:
             series = tf.series[0]
             axes = _tiff_layout(series)
             shape = dict(zip(axes, series.shape))
@@ -525,7 +551,7 @@ def _load_tiff(path: Path, frames, max_pixels: int, notes: list) -> Image:
     import tifffile
 
     try:
-        with tifffile.TiffFile(path) as tf:
+        with _tifffile_notes(notes), tifffile.TiffFile(path) as tf:
             series = tf.series[0]
             axes = _tiff_layout(series)
             page = series.pages[0] if series.pages else tf.pages[0]

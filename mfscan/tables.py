@@ -52,10 +52,32 @@ def read_table(path) -> pd.DataFrame:
     return set_dtypes(df)
 
 
+def _refuse_source(path: Path) -> None:
+    """Never write a table over an image or a sidecar (a mistyped ``-o``)."""
+    from .annotations import is_sidecar
+    from .errors import MfscanError
+    from .images import SUPPORTED_SUFFIXES, is_supported
+
+    if is_sidecar(path) or path.suffix.lower() in SUPPORTED_SUFFIXES or (path.is_file() and is_supported(path)):
+        raise MfscanError("refusing to write a table over an image or a sidecar; "
+                          "give the output a .csv name", path)
+
+
 def write_table(df: pd.DataFrame, path, *, float_format: str | None = "%.10g") -> Path:
-    """Write a DataFrame as CSV atomically (no index column; 10 significant digits)."""
+    """Write a DataFrame as CSV atomically (no index column; 10 significant digits).
+
+    The folder is created when missing. Raises MfscanError (naming the file) when
+    the table cannot be written, or when `path` is an image or a sidecar.
+    """
+    from .errors import MfscanError
+
     path = Path(path)
+    _refuse_source(path)
     buf = io.StringIO()
     df.to_csv(buf, index=False, float_format=float_format, lineterminator="\n")
-    atomic_write_bytes(path, buf.getvalue().encode("utf-8"))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, buf.getvalue().encode("utf-8"))
+    except OSError as e:
+        raise MfscanError(f"cannot write the table ({e.strerror or e})", path) from None
     return path
