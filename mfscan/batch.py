@@ -188,7 +188,7 @@ def measure_annotation(image, annotation: Annotation, *, image_label=None,
             cal = roi_calibration(roi.points, annotation, image)
             overlay = image.overlay[frame] if image.overlay is not None else None
             m = measure_outline(roi.points, image.gray[frame],
-                                spacing=cal.spacing if cal.calibrated else None, exclude=overlay)
+                                spacing=cal.mm_per_pixel, exclude=overlay)
         except MfscanError as e:
             errors.append({"path": sidecar_label or image_label, "roi": i, "reason": f"{where}: {e.message}"})
             continue

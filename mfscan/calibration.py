@@ -134,8 +134,18 @@ class Calibration:
         return self.source != "none"
 
     @property
+    def mm_per_pixel(self) -> tuple[float, float] | None:
+        """``(row_mm, col_mm)`` for measuring, None when uncalibrated.
+
+        Pass it as ``spacing=`` to :func:`mfscan.measure.measure_outline`: None
+        gives pixel values only, never centimetres from a guessed scale.
+        """
+        return (float(self.row_mm), float(self.col_mm)) if self.calibrated else None
+
+    @property
     def spacing(self) -> tuple[float, float]:
-        """``(row_mm, col_mm)``; ``(1.0, 1.0)`` when uncalibrated (pixel units)."""
+        """``(row_mm, col_mm)`` for display scaling; ``(1.0, 1.0)`` when
+        uncalibrated (pixel units). Use :attr:`mm_per_pixel` to measure."""
         if not self.calibrated:
             return (1.0, 1.0)
         return (float(self.row_mm), float(self.col_mm))
