@@ -1,0 +1,41 @@
+"""Shared test configuration.
+
+The shipped sample study (``sample_data/study``) is an input of several tests
+and of the documentation; a session-wide check makes sure that no test (and no
+command a test runs) writes into it. Tests write only to their own temporary
+folders.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+SAMPLE_STUDY = Path(__file__).resolve().parents[1] / "sample_data" / "study"
+
+
+def _tree_state(root: Path) -> dict:
+    """Relative path -> (SHA-256, size, mtime_ns) of every file under `root`."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            st = p.stat()
+            out[p.relative_to(root).as_posix()] = (hashlib.sha256(p.read_bytes()).hexdigest(),
+                                                   st.st_size, st.st_mtime_ns)
+    return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sample_study_unchanged():
+    """Fail the session if the test suite changed, added or removed a file of sample_data/study."""
+    before = _tree_state(SAMPLE_STUDY) if SAMPLE_STUDY.is_dir() else None
+    yield
+    if before is None:
+        assert not SAMPLE_STUDY.exists() or not any(SAMPLE_STUDY.rglob("*")), \
+            "the test suite created files in sample_data/study"
+        return
+    after = _tree_state(SAMPLE_STUDY)
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    assert not changed, f"the test suite changed sample_data/study: {changed[:10]}"
