@@ -263,8 +263,8 @@ def measure_file(image_path, sidecars, *, max_pixels: int | None = None,
             "row_mm": cal.row_mm if cal.calibrated else np.nan,
             "col_mm": cal.col_mm if cal.calibrated else np.nan,
             "n_regions": sum(r.is_tissue for r in image.regions),
-            "burned_in_annotation": image.metadata.get("burned_in_annotation", "n/a")
-            if image.format == "dicom" else "n/a",
+            # exports carry no such tag, and scanner screenshots usually show text: unknown
+            "burned_in_annotation": image.metadata.get("burned_in_annotation", "unknown"),
             "lossy": bool(image.metadata.get("lossy", image.format == "jpeg")),
             "warnings": "; ".join(image.warnings)}
     digest = None

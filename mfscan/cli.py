@@ -129,8 +129,11 @@ def _add_measure_options(p):
 
 def cmd_measure(args) -> int:
     from .batch import measure_paths
-    from .tables import write_table
+    from .tables import check_output, write_table
 
+    check_output(args.output)  # a wrong -o is refused before a long run, not after
+    if args.errors:
+        check_output(args.errors)
     res = measure_paths(args.paths, workers=args.workers, scheduler=args.scheduler,
                         progress=not args.no_progress, max_pixels=args.max_pixels)
     out = Path(args.output)

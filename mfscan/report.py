@@ -381,7 +381,6 @@ def _table(df: pd.DataFrame, *, columns=None, flags=None, max_rows=500, digits=2
 def render_html(res: ReportResult, *, study_dir, subjects, groups, threshold_pct, index, measure) -> str:
     meas, asym, errors, images = res.measurements, res.asymmetry, res.errors, res.images
     e = html.escape
-    unit = "cm²" if measure == "csa_cm2" else "px²"
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
              f"<title>mfscan report: {e(Path(study_dir).name)}</title><style>{CSS}</style></head><body>",
              f"<h1>Multifidus ultrasound study report</h1>"
@@ -400,11 +399,20 @@ def render_html(res: ReportResult, *, study_dir, subjects, groups, threshold_pct
                      "in pixels only (csa_px2); cm columns are empty. Set a scale in the viewer or a calibration "
                      "in the sidecar.</div>")
     if images is not None and len(images):
-        flagged = images[images["burned_in_annotation"].isin(["YES", "unknown"])]
-        if len(flagged):
-            parts.append(f"<div class='warn'><b>{len(flagged)} DICOM image(s) may carry burned-in text</b> "
-                         "(BurnedInAnnotation YES or absent): text in the pixels can identify a patient. "
-                         "Check the QC images before sharing them.</div>")
+        maybe = images["burned_in_annotation"].isin(["YES", "unknown"])
+        n_dicom = int((maybe & (images["format"] == "dicom")).sum())
+        n_export = int((maybe & (images["format"] != "dicom")).sum())
+        if n_dicom or n_export:
+            what = []
+            if n_dicom:
+                what.append(f"{n_dicom} DICOM image(s) whose header says so or does not rule it out "
+                            "(BurnedInAnnotation YES or absent)")
+            if n_export:
+                what.append(f"{n_export} exported image(s) (PNG/JPEG/BMP/TIFF carry no such tag; scanner "
+                            "screenshots usually show text)")
+            parts.append("<div class='warn'><b>Images may carry burned-in text</b>: " + "; ".join(what)
+                         + ". Text in the pixels (names, dates, clinic) can identify a patient: check the QC "
+                         "images before sharing them.</div>")
     if not errors.empty:
         parts.append(f"<div class='warn'><b>{len(errors)} file(s) or outline(s) could not be measured</b>; "
                      "see <a href='errors.csv'>errors.csv</a> and the list at the end.</div>")

@@ -63,6 +63,16 @@ def _refuse_source(path: Path) -> None:
                           "give the output a .csv name", path)
 
 
+def check_output(path) -> Path:
+    """Raise MfscanError now if a table could not be written to `path` later."""
+    path = Path(path)
+    _refuse_source(path)
+    if path.is_dir():
+        from .errors import MfscanError
+        raise MfscanError("is a folder; give a .csv file name", path)
+    return path
+
+
 def write_table(df: pd.DataFrame, path, *, float_format: str | None = "%.10g") -> Path:
     """Write a DataFrame as CSV atomically (no index column; 10 significant digits).
 

@@ -327,3 +327,18 @@ def write_good_study(root, n: int = 3) -> list[Path]:
         image.with_name(image.stem + ".mfscan.json").write_text(dumps(ann), "utf-8")
         out.append(image)
     return out
+
+
+def tree_state(root) -> dict:
+    """Relative path -> (SHA-256, size, mtime_ns) of every file under `root`."""
+    import hashlib
+    from pathlib import Path
+
+    root = Path(root)
+    out = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            st = p.stat()
+            out[p.relative_to(root).as_posix()] = (hashlib.sha256(p.read_bytes()).hexdigest(),
+                                                   st.st_size, st.st_mtime_ns)
+    return out

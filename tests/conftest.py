@@ -8,23 +8,14 @@ folders.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
+from badinput import tree_state as _tree_state
 
 SAMPLE_STUDY = Path(__file__).resolve().parents[1] / "sample_data" / "study"
 
 
-def _tree_state(root: Path) -> dict:
-    """Relative path -> (SHA-256, size, mtime_ns) of every file under `root`."""
-    out = {}
-    for p in sorted(root.rglob("*")):
-        if p.is_file():
-            st = p.stat()
-            out[p.relative_to(root).as_posix()] = (hashlib.sha256(p.read_bytes()).hexdigest(),
-                                                   st.st_size, st.st_mtime_ns)
-    return out
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import subprocess
@@ -26,6 +25,7 @@ from mfscan.annotations import (ROI, Annotation, AnnotationConflictError, dumps,
                                 find_sidecars, read_sidecar, write_sidecar)
 from mfscan.calibration import manual
 from mfscan.phantom import make_phantom
+from badinput import tree_state
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL (POSIX)")
 
@@ -114,15 +114,6 @@ def test_sidecar_survives_sigkill_while_saving(tmp_path):
 
 # --------------------------------------------------------------------------- batch
 
-def tree_state(root: Path) -> dict:
-    """SHA-256, size and mtime of every file under `root`."""
-    out = {}
-    for p in sorted(root.rglob("*")):
-        if p.is_file():
-            st = p.stat()
-            out[p.relative_to(root).as_posix()] = (hashlib.sha256(p.read_bytes()).hexdigest(),
-                                                   st.st_size, st.st_mtime_ns)
-    return out
 
 
 @pytest.fixture(scope="module")

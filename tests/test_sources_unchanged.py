@@ -8,7 +8,6 @@ other file (temporary or output) may appear in the study folder.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import cv2
@@ -20,20 +19,12 @@ from mfscan.annotations import ROI, Annotation, dumps, file_sha256, read_sidecar
 from mfscan.calibration import manual
 from mfscan.dicomgen import write_us_dicom
 from mfscan.phantom import make_phantom
+from badinput import tree_state
 
 SHAPE = (200, 260)
 SPACING = 0.4
 
 
-def tree_state(root: Path) -> dict:
-    """Relative path -> (SHA-256, size, mtime_ns) of every file under `root`."""
-    out = {}
-    for p in sorted(root.rglob("*")):
-        if p.is_file():
-            st = p.stat()
-            out[p.relative_to(root).as_posix()] = (hashlib.sha256(p.read_bytes()).hexdigest(),
-                                                   st.st_size, st.st_mtime_ns)
-    return out
 
 
 def make_study(root: Path) -> Path:
