@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 from .calibration import Calibration
 from .errors import AnnotationError, CalibrationError
@@ -280,8 +281,19 @@ def from_dict(d, path=None) -> Annotation:
         path=None if path is None else Path(path))
 
 
-def _reject_constant(name):
-    raise ValueError(f"{name} is not valid JSON")
+def _json_problem(e, data: bytes) -> str:
+    """A plain-words reason for a JSON parse error."""
+    where = f"line {e.lineno}, column {e.colno}"
+    if "UTF-8" in e.msg:
+        return "sidecar is not UTF-8 text (is it a JSON file?)"
+    token = data[e.pos:e.pos + 9]
+    for bad in (b"NaN", b"Infinity", b"-Infinity"):
+        if token.startswith(bad):
+            return (f"{bad.decode()} is not valid JSON ({where}): every coordinate must be a finite "
+                    "number (Python's json.dumps writes NaN; pass allow_nan=False to catch it)")
+    if "infinity" in e.msg:
+        return f"a number is not finite, too large for a coordinate ({where})"
+    return f"not valid JSON ({where}: {e.msg})"
 
 
 def read_sidecar(path) -> Annotation:
@@ -312,21 +324,22 @@ def read_sidecar(path) -> Annotation:
     if not data.strip():
         raise AnnotationError("sidecar file is empty", path)
     try:
-        d = json.loads(data.decode("utf-8-sig"), parse_constant=_reject_constant)
-    except UnicodeDecodeError:
-        raise AnnotationError("sidecar is not UTF-8 text (is it a JSON file?)", path) from None
-    except json.JSONDecodeError as e:
-        raise AnnotationError(f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})", path) from None
-    except ValueError as e:
-        raise AnnotationError(f"not valid JSON ({e})", path) from None
+        d = orjson.loads(data[3:] if data.startswith(b"\xef\xbb\xbf") else data)
+    except orjson.JSONDecodeError as e:
+        raise AnnotationError(_json_problem(e, data), path) from None
     ann = from_dict(d, path)
     ann.digest = hashlib.sha256(data).hexdigest()
     return ann
 
 
+_PAIR = re.compile(r"\[\n\s*(-?[0-9][0-9.eE+-]*),\n\s*(-?[0-9][0-9.eE+-]*)\n\s*\]")
+
+
 def dumps(annotation: Annotation) -> str:
-    """The JSON text of a sidecar (UTF-8, indented, exact float round trip)."""
-    return json.dumps(annotation.to_dict(), indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+    """The JSON text of a sidecar: UTF-8, indented, one ``[row, col]`` point per
+    line, floats written so that they read back exactly."""
+    text = json.dumps(annotation.to_dict(), indent=1, ensure_ascii=False, allow_nan=False)
+    return _PAIR.sub(r"[\1, \2]", text) + "\n"
 
 
 def atomic_write_bytes(path, data: bytes) -> None:

@@ -33,6 +33,17 @@ def _as_points(points) -> np.ndarray:
     return p
 
 
+def _next(p: np.ndarray) -> np.ndarray:
+    """The vertex after each vertex, the last wrapping to the first (np.roll is slow on small arrays)."""
+    return np.concatenate((p[1:], p[:1]))
+
+
+def _shoelace(p: np.ndarray) -> float:
+    q = p - p[0]  # small numbers: better conditioned
+    n = _next(q)
+    return float(abs(q[:, 0] @ n[:, 1] - q[:, 1] @ n[:, 0]) / 2.0)
+
+
 def polygon_area(points, *, spacing=(1.0, 1.0)) -> float:
     """Area enclosed by a polygon (shoelace formula).
 
@@ -54,15 +65,13 @@ def polygon_area(points, *, spacing=(1.0, 1.0)) -> float:
     4.0
     """
     p = _as_points(points)
-    r = p[:, 0] * spacing[0]
-    c = p[:, 1] * spacing[1]
-    return float(abs(np.dot(r, np.roll(c, -1)) - np.dot(c, np.roll(r, -1))) / 2.0)
+    return _shoelace(p) * float(spacing[0]) * float(spacing[1])
 
 
 def polygon_perimeter(points, *, spacing=(1.0, 1.0)) -> float:
     """Length of the closed polygon's boundary in spacing units (mm)."""
     p = _as_points(points)
-    d = (np.roll(p, -1, axis=0) - p) * np.asarray(spacing, dtype=float)
+    d = (_next(p) - p) * np.asarray(spacing, dtype=float)
     return float(np.hypot(d[:, 0], d[:, 1]).sum())
 
 
@@ -93,11 +102,13 @@ def validate_outline(points, *, shape=None) -> np.ndarray:
     if not np.isfinite(p).all():
         i = int(np.argmax(~np.isfinite(p).all(axis=1)))
         raise MeasurementError(f"point {i} is not finite (NaN or infinity)")
-    if len(p):
-        keep = np.any(p != np.roll(p, 1, axis=0), axis=1)
+    if len(p) > 1:
+        keep = np.empty(len(p), bool)
         keep[0] = True
-        p = p[keep]
-        if len(p) > 1 and np.array_equal(p[0], p[-1]):
+        np.any(p[1:] != p[:-1], axis=1, out=keep[1:])
+        if not keep.all():
+            p = p[keep]
+        if len(p) > 1 and p[0, 0] == p[-1, 0] and p[0, 1] == p[-1, 1]:
             p = p[:-1]
     if len(p) < 3:
         raise MeasurementError(f"an outline needs at least 3 distinct points, found {len(p)}")
@@ -108,7 +119,7 @@ def validate_outline(points, *, shape=None) -> np.ndarray:
             i = int(np.argmax(out))
             raise MeasurementError(
                 f"point {i} ({p[i, 0]:.1f}, {p[i, 1]:.1f}) lies outside the {rows}x{cols} image")
-    if polygon_area(p - p[0]) < 1e-9 and np.linalg.matrix_rank(p - p.mean(axis=0), tol=1e-9) < 2:
+    if _shoelace(p) < 1e-9 and np.linalg.matrix_rank(p - p.mean(axis=0), tol=1e-9) < 2:
         raise MeasurementError("the outline encloses no area (all points on one line)")
     if not shapely.is_simple(shapely.LinearRing(p)):
         raise MeasurementError("the outline crosses itself (self-intersecting polygon); redraw it")
@@ -140,7 +151,8 @@ def outline_mask(points, shape) -> tuple[tuple[slice, slice], np.ndarray]:
     if h == 0 or w == 0:
         return (slice(r0, r0 + h), slice(c0, c0 + w)), np.zeros((h, w), dtype=bool)
     ya, xa = p[:, 0], p[:, 1]
-    yb, xb = np.roll(ya, -1), np.roll(xa, -1)
+    nxt = _next(p)
+    yb, xb = nxt[:, 0], nxt[:, 1]
     # Half-open rule: an edge crosses pixel-centre row y when min(ya, yb) <= y < max(ya, yb),
     # i.e. rows ceil(min) .. ceil(max) - 1: a contiguous run per edge.
     first_row = np.ceil(np.minimum(ya, yb)).astype(np.int64)
@@ -151,10 +163,16 @@ def outline_mask(points, shape) -> tuple[tuple[slice, slice], np.ndarray]:
     y = first_row[edge] + (np.arange(total) - starts[edge])
     x = xa[edge] + (y - ya[edge]) * (xb[edge] - xa[edge]) / (yb[edge] - ya[edge])
     # a pixel centre c is inside when an odd number of crossings lie left of it (x < c)
-    first = np.clip(np.floor(x - c0).astype(np.int64) + 1, 0, w)
+    first = np.floor(x - c0).astype(np.int64)
+    first += 1
+    np.minimum(first, w, out=first)
+    np.maximum(first, 0, out=first)
     keep = (y >= r0) & (y < r1)
-    counts = np.bincount((y[keep] - r0) * (w + 1) + first[keep], minlength=h * (w + 1))
-    mask = (np.cumsum(counts.reshape(h, w + 1)[:, :w], axis=1) & 1).astype(bool)
+    counts = np.bincount((y[keep] - r0) * (w + 1) + first[keep], minlength=h * (w + 1)).astype(np.uint8)
+    # parity of the running count; uint8 wraps at 256, which keeps the parity and is twice as fast
+    mask = np.cumsum(counts.reshape(h, w + 1)[:, :w], axis=1, dtype=np.uint8)
+    mask &= 1
+    mask = mask.view(bool)
     return (slice(r0, r1), slice(c0, c1)), mask
 
 
@@ -223,8 +241,8 @@ def measure_outline(points, image=None, *, spacing=None, exclude=None) -> dict:
     hi = p.max(axis=0)
     ap_px, lat_px = float(hi[0] - lo[0]), float(hi[1] - lo[1])
     q = p - lo  # shoelace on small numbers: better conditioned
-    nxt = np.roll(q, -1, axis=0)
-    area_px = float(abs(np.dot(q[:, 0], nxt[:, 1]) - np.dot(q[:, 1], nxt[:, 0])) / 2.0)
+    nxt = _next(q)
+    area_px = float(abs(q[:, 0] @ nxt[:, 1] - q[:, 1] @ nxt[:, 0]) / 2.0)
     d = nxt - q
     out = {"csa_px2": area_px, "perimeter_px": float(np.hypot(d[:, 0], d[:, 1]).sum()),
            "ap_depth_px": ap_px, "lateral_width_px": lat_px}

@@ -226,7 +226,7 @@ def build_corpus(root) -> list[Case]:
     sidecar_case("sidecar_infinite_point",
                  json.dumps(sidecar_dict("scan.png", [{"side": "left", "points": [[1, 1], [2, 2], [9, 1]]}]))
                  .replace("[2, 2]", "[2, 1e999]"),
-                 "point 1 is not finite")
+                 "a number is not finite")
     sidecar_case("sidecar_two_points",
                  json.dumps(sidecar_dict("scan.png", [{"side": "left", "points": [[1, 1], [5, 5]]}])),
                  "needs at least 3 points, found 2")
