@@ -40,7 +40,7 @@ def test_view_opens_folder_as_worklist(tmp_path, phantom, monkeypatch, qtbot):
         docked = list(viewer.window.dock_widgets.values())
         assert any(isinstance(w, MultifidusWidget) for w in docked), docked
         (w,) = [w for w in docked if isinstance(w, MultifidusWidget)]
-        assert w.fields()["rater"] == "R5" and "annotated 0 / 2" in w.progress_label.text()
+        assert w.fields()["rater"] == "R5" and "annotated by R5: 0 / 2" in w.progress_label.text()
         assert [ly.name for ly in viewer.layers] == ["img0.png"]
     finally:
         viewer.close()

@@ -176,7 +176,7 @@ def test_worklist_steps_autosaves_and_resumes(widget_factory, tmp_path, phantom)
     w.set_fields(subject="P02", visit="1", level="L4", rater="R1")
     w.open_folder(folder)
     assert w.image_layer.name == "img1.png"
-    assert w.progress_label.text().endswith("annotated 0 / 3")
+    assert w.progress_label.text().endswith("annotated by R1: 0 / 3")
     layer = w.arm("left")
     layer.add_polygons([square(40, 250, 60)])
     w.arm("right")
@@ -189,7 +189,7 @@ def test_worklist_steps_autosaves_and_resumes(widget_factory, tmp_path, phantom)
     assert [r.side for r in ann.rois] == ["left", "right"] and ann.subject == "P02"
     np.testing.assert_allclose(ann.rois[0].points, square(40, 250, 60))
     assert w.image_layer.name == "img2.png"
-    assert "annotated 1 / 3" in w.progress_label.text()
+    assert "annotated by R1: 1 / 3" in w.progress_label.text()
     # Timer autosave: only when dirty.
     layer2 = w.arm("left")
     layer2.add_polygons([square(30, 30, 30)])
@@ -206,6 +206,11 @@ def test_worklist_steps_autosaves_and_resumes(widget_factory, tmp_path, phantom)
     w.step(1)
     viewer2, w2 = widget_factory()
     w2.open_folder(folder)
+    assert w2.image_layer.name == "img2.png"
+    # An image opened directly becomes the worklist's current one: Previous goes on from it.
+    w2.open_image(folder / "img3.png")
+    assert w2.progress_label.text().startswith("Image 3 of 3")
+    w2.step(-1)
     assert w2.image_layer.name == "img2.png"
 
 

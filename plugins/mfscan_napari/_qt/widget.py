@@ -102,7 +102,7 @@ class MultifidusWidget(QWidget):
 
     # ------------------------------------------------------------------ UI
     def _build_ui(self):
-        self.setMinimumWidth(400)
+        self.setMinimumWidth(470)  # the whole measurement table, echo column included
         outer = QVBoxLayout(self)
         outer.setContentsMargins(4, 4, 4, 4)
         notice = QLabel("<b>Research use only — not for diagnosis.</b> " + RESEARCH_NOTICE)
@@ -763,6 +763,8 @@ class MultifidusWidget(QWidget):
                 rel = path.resolve().relative_to(self.worklist.folder).as_posix()
             except ValueError:
                 rel = path.name
+            else:  # opened directly (File > Open): Next / Previous go on from here
+                self.worklist.resume(rel)
             self.settings.set_last_image(self.worklist.folder, rel)
         self.viewer.reset_view()
         self._update_worklist_ui()
@@ -808,7 +810,9 @@ class MultifidusWidget(QWidget):
         if not has:
             self.progress_label.setText("")
             return
-        done, total = wl.progress(self.fields()["rater"] or None)
+        rater = self.fields()["rater"] or None
+        done, total = wl.progress(rater)
         self.folder_label.setText(f"Folder: {wl.folder}")
+        by = f" by {rater}" if rater else ""
         self.progress_label.setText(
-            f"Image {wl.index + 1} of {total} · annotated {done} / {total}")
+            f"Image {wl.index + 1} of {total} · annotated{by}: {done} / {total}")
