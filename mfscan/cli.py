@@ -393,7 +393,13 @@ def _register_view(sub):
     register(sub)
 
 
-_EXTRA_COMMANDS: list = [_register_pipeline, _register_view]
+def _register_propose(sub):
+    from .proposecli import register
+
+    register(sub)
+
+
+_EXTRA_COMMANDS: list = [_register_pipeline, _register_view, _register_propose]
 
 
 def main(argv=None) -> int:
