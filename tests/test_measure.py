@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from mfscan.errors import MeasurementError
+from skimage.draw import polygon as sk_polygon
+
 from mfscan.measure import (echo_intensity, measure_outline, outline_mask, polygon_area,
                             polygon_perimeter, validate_outline)
 
@@ -113,3 +115,35 @@ def test_duplicate_closing_vertex_is_dropped_and_input_unchanged():
     assert len(clean) == 4
     assert np.array_equal(pts, before)
     assert polygon_area(pts) == polygon_area(clean) == 100.0
+
+
+def test_mask_equals_skimage_centre_rule_on_random_polygons():
+    # skimage.draw.polygon takes the pixels whose centres lie inside: an independent reference.
+    rng = np.random.default_rng(7)
+    for k in range(300):
+        n = int(rng.integers(3, 150))
+        t = np.sort(rng.uniform(0, 2 * np.pi, n))
+        r = rng.uniform(5, 80, n)
+        p = np.column_stack([100 + r * np.sin(t), 120 + r * np.cos(t)]) + rng.uniform(-3, 3, (n, 2))
+        if k % 4 == 0:
+            p = p[rng.permutation(n)]      # self-intersecting
+        if k % 5 == 0:
+            p[:, 1] -= 130                 # partly outside the image
+        box, mask = outline_mask(p, (200, 250))
+        full = np.zeros((200, 250), bool)
+        full[box] = mask
+        ref = np.zeros_like(full)
+        rr, cc = sk_polygon(p[:, 0], p[:, 1], shape=(200, 250))
+        ref[rr, cc] = True
+        assert np.array_equal(full, ref), k
+
+
+def test_outlines_sharing_a_border_share_no_pixel():
+    # Two outlines meeting on a diagonal through pixel centres: each pixel belongs to one.
+    a = [[10, 10], [10, 40], [40, 40]]
+    b = [[10, 10], [40, 40], [40, 10]]
+    (ba, ma), (bb, mb) = outline_mask(a, (60, 60)), outline_mask(b, (60, 60))
+    fa, fb = np.zeros((60, 60), bool), np.zeros((60, 60), bool)
+    fa[ba], fb[bb] = ma, mb
+    assert not (fa & fb).any()
+    assert (fa | fb).sum() == 30 * 30  # the square's pixel centres 10..39 x 10..39
