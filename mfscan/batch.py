@@ -258,7 +258,7 @@ def measure_file(image_path, sidecars, *, max_pixels: int | None = None,
         errors.append({"path": label, "roi": None, "reason": f"cannot decode image ({type(e).__name__}: {e})"})
         return rows, errors, None
     cal = image.calibration
-    info = {"image": label, "format": image.format, "rows": image.shape[0], "cols": image.shape[1],
+    info = {"image": label, "format": image.format, "rows_px": image.shape[0], "cols_px": image.shape[1],
             "frames": image.n_frames, "color": image.color, "calibration": cal.source,
             "row_mm": cal.row_mm if cal.calibrated else np.nan,
             "col_mm": cal.col_mm if cal.calibrated else np.nan,
@@ -485,7 +485,7 @@ def measurements_frame(rows) -> pd.DataFrame:
     return set_dtypes(df)
 
 
-IMAGE_COLUMNS = ("image", "format", "rows", "cols", "frames", "color", "calibration", "row_mm",
+IMAGE_COLUMNS = ("image", "format", "rows_px", "cols_px", "frames", "color", "calibration", "row_mm",
                  "col_mm", "n_regions", "burned_in_annotation", "lossy", "warnings")
 
 

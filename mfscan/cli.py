@@ -240,8 +240,9 @@ def cmd_reliability(args) -> int:
 def cmd_report(args) -> int:
     from .report import build_report
 
+    order = [v.strip() for v in args.visit_order.split(",") if v.strip()] if args.visit_order else None
     res = build_report(args.study, args.output, subjects=args.subjects, threshold_pct=args.threshold,
-                       index=args.index, workers=args.workers, scheduler=args.scheduler,
+                       index=args.index, visit_order=order, workers=args.workers, scheduler=args.scheduler,
                        progress=not args.no_progress, max_pixels=args.max_pixels)
     m = res.measurements
     _say(f"measured {len(m)} outline(s) in {m['image'].nunique() if len(m) else 0} image(s); "
@@ -296,8 +297,9 @@ def _register_pipeline(sub):
                        formatter_class=_fmt, epilog=EPILOG,
                        description=textwrap.dedent("""\
                            Measure every annotated image under STUDY_DIR, then write to OUT_DIR:
-                           measurements.csv, images.csv, asymmetry.csv, longitudinal.csv,
-                           group_summary.csv, reliability.csv (several raters or sessions),
+                           measurements.csv, images.csv, side_summary.csv, asymmetry.csv,
+                           largest_asymmetry.csv, longitudinal.csv, group_summary.csv,
+                           reliability.csv (several raters or sessions),
                            errors.csv (when anything failed), qc/ overlays and a self-contained
                            report.html. STUDY_DIR/subjects.csv is used when present."""))
     s.add_argument("study", metavar="STUDY_DIR")
@@ -306,6 +308,9 @@ def _register_pipeline(sub):
     s.add_argument("--threshold", type=_threshold, default=10.0, metavar="PCT",
                    help="flag asymmetry above this percentage (default: %(default)s)")
     s.add_argument("--index", default="hides", choices=["hides", "smaller-side", "index"], help=idx_help)
+    s.add_argument("--visit-order", metavar="V1,V2,...",
+                   help="visit labels in chronological order, e.g. baseline,week4,week10 "
+                        "(default: numeric/natural order, so 2 comes before 10)")
     _add_measure_options(s)
     s.set_defaults(func=cmd_report)
 

@@ -201,6 +201,15 @@ def _targets(between: str, pair_by: str, columns) -> list[str]:
     return keys
 
 
+def measure_unit(measure: str) -> str:
+    """The unit of a measure column, from its name: of mean, sd, sem, mdc95 and the
+    Bland-Altman columns of a reliability row."""
+    for suffix, unit in (("_cm2", "cm2"), ("_px2", "px2"), ("_cm", "cm"), ("_px", "px")):
+        if measure.endswith(suffix):
+            return unit
+    return {"echo_mean": "gray level", "echo_sd": "gray level", "shape_ratio": "ratio"}.get(measure, "")
+
+
 def reliability(measurements: pd.DataFrame, *, between: str = "rater",
                 measures: Sequence[str] | None = None, pair_by: str = "mean",
                 alpha: float = 0.05) -> pd.DataFrame:
@@ -228,7 +237,8 @@ def reliability(measurements: pd.DataFrame, *, between: str = "rater",
     Returns
     -------
     DataFrame
-        One row per measure, level, side (and rater for sessions) with
+        One row per measure, level, side (and rater for sessions) with ``unit``
+        (the unit of mean, sd, sem, mdc95 and the Bland-Altman columns) and
         ``judges`` ("A|B"), ``k``, ``n_targets`` (complete targets: every judge
         of that level and side has a value), ``n_dropped`` (incomplete targets,
         left out), ``icc2_1``, ``icc3_1``, ``icc2_k``, ``icc3_k`` (and ICC(1,.))
@@ -285,7 +295,7 @@ def reliability(measurements: pd.DataFrame, *, between: str = "rater",
             judges = [str(j) for j in np.asarray(judge_names)[present]]
             complete = np.isfinite(sub).all(axis=1)
             x = sub[complete]
-            row = {"measure": m, **{c: reports[c].iloc[r] for c in report_cols},
+            row = {"measure": m, "unit": measure_unit(m), **{c: reports[c].iloc[r] for c in report_cols},
                    "between": between, "pair_by": pair_by, "judges": "|".join(judges),
                    "k": len(judges), "n_targets": int(complete.sum()),
                    "n_dropped": int((~complete).sum()), "sem_icc": sem_form}
@@ -309,7 +319,7 @@ def reliability(measurements: pd.DataFrame, *, between: str = "rater",
                 row["note"] = (f"needs 2 judges and 2 complete targets, has {x.shape[1]} "
                                f"and {x.shape[0]}")
             rows.append(row)
-    columns = (["measure"] + report_cols + ["between", "pair_by", "judges", "k", "n_targets",
+    columns = (["measure", "unit"] + report_cols + ["between", "pair_by", "judges", "k", "n_targets",
                                             "n_dropped"]
                + [f"{_COLUMN[f]}{s}" for f in ("ICC(2,1)", "ICC(3,1)", "ICC(2,k)", "ICC(3,k)",
                                                "ICC(1,1)", "ICC(1,k)")

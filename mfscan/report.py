@@ -6,7 +6,9 @@ Files written into the output folder:
 ``measurements.csv``  one row per outline
 ``images.csv``        one row per image: format, size, calibration source and scale,
                       burned-in annotation flag
+``side_summary.csv``  mean, n and SD of the repeated images per side, every measure
 ``asymmetry.csv``     per subject, visit, level, rater (and session)
+``largest_asymmetry.csv`` the level with the largest asymmetry per subject and visit
 ``longitudinal.csv``  change from baseline per side and of the asymmetry
 ``group_summary.csv`` mean, SD and n per group, visit and level
 ``reliability.csv``   when there are several raters or sessions
@@ -45,6 +47,7 @@ class ReportResult:
     asymmetry: pd.DataFrame | None = None
     longitudinal: pd.DataFrame | None = None
     reliability: pd.DataFrame | None = None
+    largest: pd.DataFrame | None = None
     errors: pd.DataFrame | None = None
     images: pd.DataFrame | None = None
 
@@ -73,8 +76,8 @@ def read_subjects(path) -> pd.DataFrame:
 
 
 def build_report(study_dir, out_dir, *, subjects=None, threshold_pct: float = 10.0,
-                 index: str = "hides", workers=None, scheduler=None, progress: bool = True,
-                 max_pixels: int | None = None) -> ReportResult:
+                 index: str = "hides", visit_order=None, workers=None, scheduler=None,
+                 progress: bool = True, max_pixels: int | None = None) -> ReportResult:
     """Measure a study folder and write the tables, QC overlays and HTML report.
 
     Parameters
@@ -90,15 +93,19 @@ def build_report(study_dir, out_dir, *, subjects=None, threshold_pct: float = 10
         Asymmetry above which a row is flagged.
     index : {"hides", "smaller-side", "index"}
         Definition of ``asymmetry_pct``.
+    visit_order : sequence of str, optional
+        The visit labels in chronological order ("baseline", "week4", ...);
+        default: numeric / natural order ("2" before "10").
     workers, scheduler, progress, max_pixels
         As for :func:`mfscan.batch.measure_jobs`.
     """
     from tqdm.auto import tqdm
 
-    from .asymmetry import INDEXES, asymmetry
+    from .asymmetry import INDEXES, asymmetry, largest_asymmetry_level
     from .batch import discover, measure_jobs
     from .longitudinal import group_summary, longitudinal
     from .reliability import reliability
+    from .summary import summarize_sides
 
     if index not in INDEXES:
         raise MfscanError(f"unknown asymmetry definition {index!r}; choose one of {', '.join(INDEXES)}")
@@ -137,11 +144,14 @@ def build_report(study_dir, out_dir, *, subjects=None, threshold_pct: float = 10
     if len(meas) and (meas["calibration"] == "none").all():
         measure = "csa_px2"  # nothing calibrated: compare sides in pixels
     if len(meas):
+        res.files.append(write_table(summarize_sides(meas), out / "side_summary.csv"))
         res.asymmetry = asymmetry(meas, subjects=subj, threshold_pct=threshold_pct, index=index,
                                   measure=measure)
         res.files.append(write_table(res.asymmetry, out / "asymmetry.csv"))
+        res.largest = largest_asymmetry_level(res.asymmetry)
+        res.files.append(write_table(res.largest, out / "largest_asymmetry.csv"))
         steps.update()
-        res.longitudinal = longitudinal(res.asymmetry, subjects=subj)
+        res.longitudinal = longitudinal(res.asymmetry, subjects=subj, order=visit_order)
         res.files.append(write_table(res.longitudinal, out / "longitudinal.csv"))
         groups = group_summary(res.longitudinal, subj)
         res.files.append(write_table(groups, out / "group_summary.csv"))
@@ -448,6 +458,13 @@ def render_html(res: ReportResult, *, study_dir, subjects, groups, threshold_pct
             parts.append(f"<h3>Incomplete: {len(missing)} row(s) with a side missing</h3>")
             parts.append(_table(missing, columns=[c for c in ["subject", "visit", "level", "rater",
                                                               "missing_reason"] if c in missing]))
+        if res.largest is not None and len(res.largest) and asym["level"].nunique() > 1:
+            lg = _primary(res.largest)
+            lcols = [c for c in ["subject", "visit", "rater", "level", "n_levels", "asymmetry_pct",
+                                 "smaller_side", f"left_{measure}", f"right_{measure}"] if c in lg]
+            parts.append("<details><summary>Level with the largest asymmetry per subject and visit"
+                         f"{' (rater ' + e(str(lg['rater'].iloc[0])) + ')' if len(lg) and pd.notna(lg['rater'].iloc[0]) else ''}"
+                         "</summary>" + _table(lg, columns=lcols) + "</details>")
         with_pd = asym.dropna(subset=["symptomatic_deficit_pct"]) if "symptomatic_deficit_pct" in asym else None
         if with_pd is not None and len(with_pd):
             share = with_pd["smaller_is_symptomatic"].astype(float).mean() * 100
@@ -497,7 +514,7 @@ def render_html(res: ReportResult, *, study_dir, subjects, groups, threshold_pct
                      "(dicom-region: the DICOM ultrasound region; scale-line: a line drawn over the depth "
                      "ruler; manual; none: pixels only). QC overlays of every tracing are in "
                      "<a href='qc/'>qc/</a>.</p>")
-        cols = ["image", "format", "rows", "cols", "frames", "calibration", "row_mm", "col_mm",
+        cols = ["image", "format", "rows_px", "cols_px", "frames", "calibration", "row_mm", "col_mm",
                 "burned_in_annotation", "lossy", "qc", "warnings"]
         tab = images.copy()
         tab["qc"] = [_qc_links(res.out_dir, i) for i in tab["image"]]

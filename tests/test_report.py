@@ -42,8 +42,8 @@ def test_committed_sample_study_is_regenerable(tmp_path):
 
 def test_every_file_is_written(report):
     study, rep = report
-    for name in ("measurements.csv", "images.csv", "asymmetry.csv", "longitudinal.csv", "group_summary.csv",
-                 "reliability.csv", "report.html"):
+    for name in ("measurements.csv", "images.csv", "side_summary.csv", "asymmetry.csv", "largest_asymmetry.csv",
+                 "longitudinal.csv", "group_summary.csv", "reliability.csv", "report.html"):
         assert (rep / name).is_file(), name
     assert not (rep / "errors.csv").exists()
     sidecars = list(study.rglob("*.mfscan.json"))
@@ -118,3 +118,38 @@ def test_report_lists_failures_and_exits_nonzero(report, tmp_path, capsys):
     assert "Traceback" not in capsys.readouterr().err
     text = (tmp_path / "rep" / "report.html").read_text()
     assert "1 file(s) or outline(s) could not be measured" in text
+
+
+def test_side_summary_largest_level_and_units(report):
+    _, rep = report
+    m = read_table(rep / "measurements.csv")
+    s = read_table(rep / "side_summary.csv")
+    row = s[(s.subject == "S03") & (s.visit == "2") & (s.level == "L4") & (s.rater == "R2") & (s.side == "left")]
+    reps = m[(m.subject == "S03") & (m.visit == "2") & (m.level == "L4") & (m.rater == "R2") & (m.side == "left")]
+    assert len(row) == 1 and row.n.iloc[0] == len(reps) == 2
+    assert row.csa_cm2.iloc[0] == pytest.approx(reps.csa_cm2.mean(), rel=1e-9)
+    assert row.csa_cm2_sd.iloc[0] == pytest.approx(reps.csa_cm2.std(ddof=1), rel=1e-6)
+    assert row.echo_mean.iloc[0] == pytest.approx(reps.echo_mean.mean(), rel=1e-9)
+    largest = read_table(rep / "largest_asymmetry.csv")
+    primary = largest[(largest.rater == "R1") & largest.session.isna()]
+    assert len(primary) == 9 and set(primary.level) == {"L5"}  # the designed asymmetry is at L5
+    rel = read_table(rep / "reliability.csv")
+    units = dict(zip(rel.measure, rel.unit))
+    assert units["csa_cm2"] == "cm2" and units["ap_depth_cm"] == "cm" and units["echo_mean"] == "gray level"
+    img = read_table(rep / "images.csv")
+    assert {"rows_px", "cols_px"} <= set(img.columns) and (img.rows_px == 480).all()
+
+
+def test_explicit_visit_order(report, tmp_path):
+    study, _ = report
+    assert main(["report", str(study), "-o", str(tmp_path / "rep"), "--no-progress", "--workers", "1",
+                 "--visit-order", "3,2,1"]) == 0
+    lo = read_table(tmp_path / "rep" / "longitudinal.csv")
+    assert set(lo["baseline_visit"].astype(str)) == {"3"}
+    s01 = lo[(lo.subject == "S01") & (lo.level == "L5") & (lo.rater == "R1") & lo.session.isna()]
+    assert s01["visit"].tolist() == ["3", "2", "1"]  # rows in the given chronological order
+    by = s01.set_index("visit")
+    assert by.loc["3", "asymmetry_change_pct_points"] == 0
+    assert by.loc["1", "asymmetry_change_pct_points"] == pytest.approx(
+        by.loc["1", "asymmetry_pct"] - by.loc["3", "asymmetry_pct"])
+    assert by.loc["1", "asymmetry_change_pct_points"] > 12  # read backwards, S01 got worse
