@@ -176,8 +176,14 @@ def trace_livewire(image, clicks, *, closed: bool = True, **kwargs) -> np.ndarra
     pieces = [livewire_path(image, a, b, **kwargs) for a, b in pairs]
     out = np.vstack([pc[:-1] if len(pc) > 1 else pc for pc in pieces])
     if not closed:
-        out = np.vstack([out, pieces[-1][-1:]])
-    return _remove_spurs(out, closed)
+        return _remove_spurs(np.vstack([out, pieces[-1][-1:]]), closed)
+    # The wires into and out of each click often share their first pixels (a spur),
+    # which _remove_spurs cuts. Starting the cycle at the first click would put
+    # that spur across the start, where the repeat looks like a loop spanning the
+    # whole outline and cutting it collapses the outline: start half-way along the
+    # first wire instead, where no wire retraces another.
+    start = max(len(pieces[0]) - 1, 1) // 2
+    return _remove_spurs(np.roll(out, -start, axis=0), closed)
 
 
 def _remove_spurs(path, closed):

@@ -274,3 +274,20 @@ def test_edit_bookkeeping_through_save(tmp_path, phantoms):
     assert again.rois[0].method == "proposed-edited"
     assert again.rois[0].extra["confidence"] == round(prop.confidence, 3)
     assert json.loads(path.read_text())["rois"][0]["method"] == "proposed-edited"
+
+
+def test_closed_livewire_never_collapses_at_the_first_click():
+    # Before the fix, about one closed trace in four collapsed where it closed:
+    # the wire back into the first click retraced the first wire's pixels.
+    from mfscan.measure import polygon_area
+
+    worst = 0.0
+    for seed in (0, 3, 5):
+        ph = make_phantom(seed=seed, shape=(480, 640), spacing_mm=0.25)
+        for side in ("left", "right"):
+            true = ph.outlines[side]
+            for n, off in ((4, 0), (6, 7), (8, 0), (12, 7)):
+                idx = (np.linspace(0, len(true), n, endpoint=False).astype(int) + off) % len(true)
+                pts = trace_livewire(ph.image, true[idx], closed=True)
+                worst = max(worst, abs(polygon_area(pts) / polygon_area(true) - 1))
+    assert worst < 0.10

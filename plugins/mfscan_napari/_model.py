@@ -22,7 +22,10 @@ Every layer the plugin creates carries ``layer.metadata["mfscan"]``:
 Per-outline fields live in ``layer.features``: ``side`` (categorical left/right),
 ``level``, ``rater``, ``method``, ``frame``, ``label`` (the canvas text) and
 ``_roi`` (JSON of what the file held that has no column: region, explicit level
-and frame, unknown fields), so a round trip through napari loses nothing.
+and frame, unknown fields such as a proposal's ``confidence``), so a round trip
+through napari loses nothing. ``_roi["id"]`` indexes ``original_points``: the
+vertices an outline had when read or added by Propose / Live-wire, which tells
+an edited ``proposed`` outline (recorded as ``proposed-edited``) from an untouched one.
 """
 
 from __future__ import annotations
@@ -350,6 +353,150 @@ def annotation_from_layer(data, features: pd.DataFrame, metadata: dict) -> Annot
     ann.path = Path(sc) if sc and m.get("digest") else None
     ann.digest = m.get("digest")
     return ann
+
+
+# --------------------------------------------------------------------------- semi-automatic outlining
+
+#: Methods recorded for outlines made by the semi-automatic tools.
+METHOD_PROPOSED, METHOD_LIVEWIRE = "proposed", "livewire"
+#: A proposal below this confidence is flagged "check carefully".
+LOW_CONFIDENCE = 0.5
+
+
+def layer_calibration(image, metadata: dict, seed_rc=None) -> Calibration:
+    """The calibration an outline layer's outlines are measured with.
+
+    The sidecar's scale line / manual calibration (kept in the layer's
+    metadata) when set, else the image's (:func:`mfscan.batch.effective_calibration`);
+    with DICOM ultrasound regions, the scale of the region holding `seed_rc`.
+    """
+    ac = ((metadata or {}).get(KEY, {}).get("annotation") or {}).get("calibration")
+    ann = None
+    if ac:
+        ann = Annotation(image="", calibration=Calibration.from_dict(ac))
+    cal = effective_calibration(image, ann)
+    if seed_rc is not None and cal.source == "dicom-region":
+        from mfscan.calibration import calibration_for_points
+        cal = calibration_for_points([tuple(seed_rc)], image.regions, cal)
+    return cal
+
+
+def propose(image, frame: int, seed_rc, calibration: Calibration, side: str | None = None):
+    """Propose an outline around `seed_rc` on one frame (:func:`mfscan.propose.propose_outline`).
+
+    The frame's grayscale is used with its coloured overlay pixels excluded and
+    the calibration's pixel size. Raises :class:`mfscan.propose.ProposalError`.
+    """
+    from mfscan.propose import propose_outline
+
+    frame = int(frame)
+    return propose_outline(image.gray[frame], (float(seed_rc[0]), float(seed_rc[1])),
+                           spacing=calibration.mm_per_pixel, side=side,
+                           exclude=image.overlay_frame(frame))
+
+
+def proposal_text(side: str, confidence: float) -> tuple[str, bool]:
+    """Status text after a proposal and whether it is a warning (low confidence)."""
+    if confidence < LOW_CONFIDENCE:
+        return (f"Proposed {side} outline, LOW confidence {confidence:.2f} — check the whole border "
+                "carefully and edit it (or delete it and trace by hand).", True)
+    return (f"Proposed {side} outline, confidence {confidence:.2f} — check and edit the border.", False)
+
+
+def livewire_segment(image, frame: int, start_rc, end_rc) -> np.ndarray:
+    """The edge-following path between two anchors on one frame (:func:`mfscan.livewire.livewire_path`)."""
+    from mfscan.livewire import livewire_path
+
+    return livewire_path(image.gray[int(frame)], start_rc, end_rc)
+
+
+def clean_anchors(anchors, tol: float = 2.0) -> np.ndarray:
+    """Live-wire anchors without repeats: consecutive clicks within `tol` pixels
+    (a double-click) and a last click on the first one (closing on it) are dropped."""
+    out: list = []
+    for p in np.asarray(anchors, float).reshape(-1, 2):
+        if out and np.hypot(*(p - out[-1])) <= tol:
+            continue
+        out.append(p)
+    while len(out) > 3 and np.hypot(*(out[-1] - out[0])) <= tol:
+        out.pop()
+    return np.asarray(out, float).reshape(-1, 2)
+
+
+def livewire_outline(image, frame: int, anchors) -> np.ndarray:
+    """Closed live-wire outline through the anchors (:func:`mfscan.livewire.trace_livewire`).
+
+    Raises :class:`mfscan.livewire.LivewireError` with fewer than 3 distinct
+    anchors, or when the outline would collapse (the closing wire ran back along
+    the border already traced).
+    """
+    from mfscan.livewire import LivewireError, trace_livewire
+    from mfscan.measure import polygon_area
+
+    a = clean_anchors(anchors)
+    if len(a) < 3:
+        raise LivewireError(f"a closed outline needs at least 3 anchors, got {len(a)}")
+    pts = trace_livewire(image.gray[int(frame)], a, closed=True)
+    if len(pts) < 3 or polygon_area(pts) < 0.5 * polygon_area(a):
+        raise LivewireError("the live-wire outline collapsed: the wire that closes it ran along the "
+                            "border already traced. Place anchors along the rest of the border, then close.")
+    return pts
+
+
+def register_new_outline(metadata: dict, data_points, extra: dict | None = None) -> str:
+    """The ``_roi`` feature of an outline the plugin adds (proposal, live wire).
+
+    Its vertices are kept as ``original_points`` (as for outlines read from a
+    file): unchanged outlines are saved with their exact values, and an edit is
+    detected by comparing with them (:func:`edited_methods`). `extra` (e.g.
+    ``{"confidence": 0.87}``) is written into the sidecar's ROI.
+    """
+    m = metadata.setdefault(KEY, {})
+    originals = m.setdefault("original_points", [])
+    originals.append(np.array(data_points, float, copy=True))
+    hidden = {"id": len(originals) - 1}
+    if extra:
+        hidden["extra"] = dict(extra)
+    return json.dumps(hidden, ensure_ascii=False)
+
+
+def outline_changed(points, roi_feature, metadata: dict) -> bool | None:
+    """Whether an outline's vertices differ from those it had when read or added.
+
+    None when there is nothing to compare with (an outline drawn by hand).
+    """
+    k = _hidden(roi_feature).get("id")
+    originals = (metadata or {}).get(KEY, {}).get("original_points") or []
+    if not isinstance(k, int) or not 0 <= k < len(originals):
+        return None
+    orig = np.asarray(originals[k], float)
+    pts = np.asarray(points, float)
+    return not (orig.shape == pts.shape and np.array_equal(orig.astype(np.float32), pts.astype(np.float32)))
+
+
+def edited_methods(data, features: pd.DataFrame, metadata: dict, indices=None) -> dict:
+    """New ``method`` values of outlines a rater edited: ``{index: "proposed-edited"}``.
+
+    Only ``proposed`` outlines change (:func:`mfscan.propose.edited_method`);
+    `indices` limits the check (default: all outlines).
+    """
+    from mfscan.propose import edited_method
+
+    if features is None or "method" not in features.columns:
+        return {}
+    n = min(len(data), len(features))
+    idx = range(n) if indices is None else [i for i in indices if isinstance(i, (int, np.integer)) and 0 <= i < n]
+    out = {}
+    for i in idx:
+        old = features["method"].iloc[i]
+        if old != METHOD_PROPOSED:
+            continue
+        roi = features["_roi"].iloc[i] if "_roi" in features.columns else None
+        changed = outline_changed(data[i], roi, metadata)
+        new = edited_method(old, True if changed is None else changed)
+        if new != old:
+            out[int(i)] = new
+    return out
 
 
 # --------------------------------------------------------------------------- measuring
@@ -740,4 +887,7 @@ __all__ = [
     "measure_rows", "asymmetry_summary", "asymmetry_text", "outline_warnings", "save_annotation",
     "save_layer_state", "read_layers", "layer_sidecar_path", "conflict_path", "new_annotation",
     "features_frame", "calibration_text", "scale_line_calibration", "layer_scale", "layer_units",
+    "layer_calibration", "propose", "proposal_text", "livewire_segment", "livewire_outline", "clean_anchors",
+    "register_new_outline", "outline_changed", "edited_methods", "METHOD_PROPOSED", "METHOD_LIVEWIRE",
+    "LOW_CONFIDENCE",
 ]

@@ -254,7 +254,8 @@ def test_keyboard_shortcuts_arm_tracing(widget_factory, tmp_path, phantom):
     viewer.open(str(img), plugin="mfscan")
     w.set_fields(rater="R1")
     keymap = {str(k): f for k, f in viewer.keymap.items()}
-    assert set(SHORTCUTS.values()) == {"Alt+L", "Alt+R", "PageDown", "PageUp"} <= set(keymap)
+    assert set(SHORTCUTS.values()) == {"Alt+L", "Alt+R", "Shift+Alt+L", "Shift+Alt+R",
+                                       "PageDown", "PageUp"} <= set(keymap)
     keymap["Alt+R"](viewer)
     layer = viewer.layers.selection.active
     assert layer.name == "outlines R1" and layer.feature_defaults["side"][0] == "right"

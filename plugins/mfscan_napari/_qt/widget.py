@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtGui import QColor
 from qtpy.QtWidgets import (
@@ -28,12 +29,20 @@ from .._model import KEY
 SHORTCUTS = {
     "trace_left": "Alt+L",
     "trace_right": "Alt+R",
+    "propose_left": "Shift+Alt+L",
+    "propose_right": "Shift+Alt+R",
     "next_image": "PageDown",
     "previous_image": "PageUp",
 }
 RED = "#ff5252"
 ORANGE = "#ffab40"
 GREEN = "#69f0ae"
+#: A press and release farther apart than this (screen pixels) is a drag (pan), not a click.
+CLICK_TOLERANCE_PX = 5
+#: Throttle of the live-wire rubber band that follows the mouse (ms).
+RUBBER_BAND_MS = 40
+#: Beyond this many pixels from the last anchor the rubber band is a straight line.
+RUBBER_BAND_MAX_PX = 250
 
 
 def _meta(layer) -> dict:
@@ -78,6 +87,17 @@ class MultifidusWidget(QWidget):
         self.messages: list[str] = []  # save / conflict messages, newest last
         self._updating = False
         self._connected: set[int] = set()
+        # Semi-automatic tools: "propose" or "livewire" while armed (see arm_propose, arm_livewire).
+        self.tool: str | None = None
+        self.tool_side: str | None = None
+        self._tool_layer = None  # the outline layer the tool adds to
+        self._escape_layer = None  # the layer whose Esc key is bound to cancel_tool
+        self.livewire_layer = None  # temporary Shapes layer showing the live-wire path
+        self.livewire_anchors: list = []  # (row, col) in data pixels
+        self._lw_segments: list = []  # edge-following path between consecutive anchors
+        self._lw_frame = 0
+        self._rubber_world = None
+        self._dblclick_zoom = None  # napari's double-click zoom, suspended while live-wire is armed
 
         self._build_ui()
         self._load_fields()
@@ -91,6 +111,14 @@ class MultifidusWidget(QWidget):
         self._autosave_timer.timeout.connect(self.autosave)
         if autosave_ms > 0:
             self._autosave_timer.start()
+        self._rubber_timer = QTimer(self)
+        self._rubber_timer.setSingleShot(True)
+        self._rubber_timer.setInterval(RUBBER_BAND_MS)
+        self._rubber_timer.timeout.connect(self.update_rubber_band)
+
+        self.viewer.mouse_drag_callbacks.append(self._on_canvas_press)
+        self.viewer.mouse_move_callbacks.append(self._on_canvas_move)
+        self.viewer.mouse_double_click_callbacks.append(self._on_canvas_double_click)
 
         self.viewer.layers.events.inserted.connect(self._on_inserted)
         self.viewer.layers.events.removed.connect(self._on_removed)
@@ -185,9 +213,35 @@ class MultifidusWidget(QWidget):
         row.addWidget(self.left_button)
         row.addWidget(self.right_button)
         v.addLayout(row)
-        self.lasso_check = QCheckBox("Freehand lasso (drag to draw)")
-        self.lasso_check.setToolTip("Draw the outline freehand instead of clicking its vertices")
-        v.addWidget(self.lasso_check)
+        row = QHBoxLayout()
+        propose_tip = ("Then click once inside the {side} multifidus: mfscan proposes its outline "
+                       "(method “proposed”, with a confidence). Check it and drag its vertices to "
+                       "correct it. Esc cancels.")
+        self.propose_left_button = QPushButton(f"Propose left ({SHORTCUTS['propose_left']})")
+        self.propose_left_button.setStyleSheet(f"border: 2px dashed {_model.SIDE_COLORS['left']};")
+        self.propose_left_button.setToolTip(propose_tip.format(side="left"))
+        self.propose_left_button.clicked.connect(lambda: self.arm_propose("left"))
+        self.propose_right_button = QPushButton(f"Propose right ({SHORTCUTS['propose_right']})")
+        self.propose_right_button.setStyleSheet(f"border: 2px dashed {_model.SIDE_COLORS['right']};")
+        self.propose_right_button.setToolTip(propose_tip.format(side="right"))
+        self.propose_right_button.clicked.connect(lambda: self.arm_propose("right"))
+        row.addWidget(self.propose_left_button)
+        row.addWidget(self.propose_right_button)
+        v.addLayout(row)
+        row = QHBoxLayout()
+        self.lasso_check = QCheckBox("Freehand lasso (drag)")
+        self.lasso_check.setToolTip("Trace left / right: draw the outline freehand instead of clicking its vertices")
+        self.livewire_check = QCheckBox("Live-wire (snaps to edges)")
+        self.livewire_check.setToolTip(
+            "Trace left / right: click anchors on the border; between them the line follows the "
+            "strongest edge. Double-click or Enter closes the outline, Backspace removes the last "
+            "anchor, Esc cancels.")
+        self.lasso_check.toggled.connect(lambda on: on and self.livewire_check.setChecked(False))
+        self.livewire_check.toggled.connect(lambda on: on and self.lasso_check.setChecked(False))
+        row.addWidget(self.lasso_check)
+        row.addWidget(self.livewire_check)
+        row.addStretch(1)
+        v.addLayout(row)
         self.mode_label = QLabel("The patient's side is set by you, never guessed from the image.")
         self.mode_label.setWordWrap(True)
         v.addWidget(self.mode_label)
@@ -251,8 +305,9 @@ class MultifidusWidget(QWidget):
 
         keys = QLabel(
             f"Keys: {SHORTCUTS['trace_left']} / {SHORTCUTS['trace_right']} trace left / right · "
+            f"{SHORTCUTS['propose_left']} / {SHORTCUTS['propose_right']} propose left / right · "
             f"{SHORTCUTS['next_image']} / {SHORTCUTS['previous_image']} next / previous image · "
-            "polygon: click vertices, double-click to close · Esc cancels")
+            "polygon and live-wire: click, double-click (or Enter) to close · Esc cancels")
         keys.setWordWrap(True)
         keys.setStyleSheet("font-size: 11px;")
         root.addWidget(keys)
@@ -266,6 +321,8 @@ class MultifidusWidget(QWidget):
         v = self.viewer
         v.bind_key(SHORTCUTS["trace_left"], lambda _v: self.arm("left"), overwrite=True)
         v.bind_key(SHORTCUTS["trace_right"], lambda _v: self.arm("right"), overwrite=True)
+        v.bind_key(SHORTCUTS["propose_left"], lambda _v: self.arm_propose("left"), overwrite=True)
+        v.bind_key(SHORTCUTS["propose_right"], lambda _v: self.arm_propose("right"), overwrite=True)
         v.bind_key(SHORTCUTS["next_image"], lambda _v: self.step(1), overwrite=True)
         v.bind_key(SHORTCUTS["previous_image"], lambda _v: self.step(-1), overwrite=True)
 
@@ -346,6 +403,12 @@ class MultifidusWidget(QWidget):
 
     def _on_removed(self, event):
         layer = event.value
+        if layer is self.livewire_layer:
+            self.livewire_layer = None
+            if self.tool == "livewire":
+                self.cancel_tool("Live-wire cancelled (its layer was removed).")
+        elif layer is self._tool_layer and self.tool is not None:
+            self.cancel_tool()
         if _is_outlines(layer) and _meta(layer).get("dirty"):
             self._save_layer(layer)  # never silently discard edits
         self._connected.discard(id(layer))
@@ -365,7 +428,26 @@ class MultifidusWidget(QWidget):
     def _on_data(self, event):
         # Every data event (adding, removing, a vertex dragged, data set) is an edit.
         self._mark_dirty(event.source)
+        if str(getattr(event, "action", "")) == "changed":
+            self._mark_edited(event.source, getattr(event, "data_indices", None))
         self.schedule_refresh()
+
+    def _mark_edited(self, layer, indices=None):
+        """A "proposed" outline whose vertices changed becomes "proposed-edited"."""
+        if indices is not None:
+            indices = [int(i) for i in indices if isinstance(i, (int, np.integer)) and i >= 0]
+        try:
+            changes = _model.edited_methods(layer.data, layer.features, layer.metadata, indices)
+        except (KeyError, ValueError, IndexError):
+            return
+        if not changes:
+            return
+        feats = layer.features
+        col = feats.columns.get_loc("method")
+        for i, method in changes.items():
+            feats.iloc[i, col] = method
+        n = ", ".join(str(i + 1) for i in sorted(changes))
+        self.mode_label.setText(f"Outline {n} edited: recorded as “{next(iter(changes.values()))}”.")
 
     def _on_features(self, event):
         if self._updating:
@@ -457,17 +539,20 @@ class MultifidusWidget(QWidget):
             self._updating = False
 
     # ------------------------------------------------------------------ tracing
-    def arm(self, side: str, *, lasso: bool | None = None):
-        """Get ready to trace one side: select its layer, preset the side, enter drawing mode."""
+    def arm(self, side: str, *, lasso: bool | None = None, livewire: bool | None = None):
+        """Get ready to trace one side: select its layer, preset the side, enter drawing mode.
+
+        With `livewire` (default: the “Live-wire” check box) clicks place live-wire
+        anchors instead (:meth:`arm_livewire`).
+        """
         if side not in SIDES:
             raise ValueError(side)
-        if self.image_layer is None:
-            self.mode_label.setText("Open an image first.")
-            return None
-        try:
-            layer = self.outline_layer(create=True, by_rater=True)
-        except MfscanError as e:
-            self.mode_label.setText(f"<span style='color:{RED}'>{e.message}</span>")
+        use_livewire = self.livewire_check.isChecked() if livewire is None else livewire
+        if use_livewire and not lasso:
+            return self.arm_livewire(side)
+        self.cancel_tool(quiet=True)
+        layer = self._target_layer()
+        if layer is None:
             return None
         layer.selected_data = set()
         self._set_defaults(layer, side)
@@ -480,6 +565,349 @@ class MultifidusWidget(QWidget):
             f"<b style='color:{_model.SIDE_COLORS[side]}'>Tracing {side.upper()}</b> "
             f"({self.fields()['level']}, layer “{layer.name}”): {how}.")
         return layer
+
+    def _target_layer(self):
+        """The current rater's outline layer (created when needed), or None with a message."""
+        if self.image_layer is None:
+            self.mode_label.setText("Open an image first.")
+            return None
+        try:
+            return self.outline_layer(create=True, by_rater=True)
+        except MfscanError as e:
+            self.mode_label.setText(f"<span style='color:{RED}'>{e.message}</span>")
+            return None
+
+    # ------------------------------------------------------------------ semi-automatic tools
+    def _status(self, html: str, *, color: str | None = None):
+        self.mode_label.setText(f"<span style='color:{color}'>{html}</span>" if color else html)
+
+    def _side_html(self, side: str, what: str) -> str:
+        return f"<b style='color:{_model.SIDE_COLORS[side]}'>{what} {side.upper()}</b>"
+
+    def _arm_tool(self, tool: str, side: str):
+        """Common part of arming a click tool: returns the outline layer or None."""
+        if side not in SIDES:
+            raise ValueError(side)
+        self.cancel_tool(quiet=True)
+        layer = self._target_layer()
+        if layer is None:
+            return None
+        layer.selected_data = set()
+        self._set_defaults(layer, side)
+        self.tool, self.tool_side, self._tool_layer = tool, side, layer
+        return layer
+
+    def _bind_escape(self, layer):
+        """Esc on `layer` (the active one while a tool is armed) cancels the tool; so does
+        choosing another mode of that layer (drawing, selecting) in napari's controls."""
+        layer.bind_key("Escape", lambda _l: self.cancel_tool(), overwrite=True)
+        layer.events.mode.connect(self._on_tool_layer_mode)
+        self._escape_layer = layer
+
+    def _unbind_escape(self):
+        layer, self._escape_layer = self._escape_layer, None
+        if layer is not None:
+            try:
+                layer.bind_key("Escape", None)
+            except (KeyError, ValueError, TypeError):
+                pass
+            try:
+                layer.events.mode.disconnect(self._on_tool_layer_mode)
+            except (KeyError, ValueError, TypeError, RuntimeError):
+                pass
+
+    def _on_tool_layer_mode(self, event=None):
+        layer = self._escape_layer
+        if self.tool is not None and layer is not None and str(layer.mode) != "pan_zoom":
+            self.cancel_tool(f"{'Propose' if self.tool == 'propose' else 'Live-wire'} cancelled "
+                             f"(the layer's mode changed to {layer.mode}).")
+
+    def arm_propose(self, side: str):
+        """Arm “Propose”: the next left click on the image proposes the `side` outline there."""
+        layer = self._arm_tool("propose", side)
+        if layer is None:
+            return None
+        self.viewer.layers.selection.active = layer
+        layer.mode = "pan_zoom"
+        self._bind_escape(layer)
+        self._status(f"{self._side_html(side, 'Propose')}: click once inside the {side} multifidus "
+                     f"({self.fields()['level']}). Esc cancels.")
+        return layer
+
+    def cancel_tool(self, message: str | None = "Cancelled.", *, quiet: bool = False):
+        """Disarm Propose / Live-wire; the live-wire's temporary layer is removed."""
+        was = self.tool
+        self.tool = None
+        self._rubber_timer.stop()
+        self._rubber_world = None
+        self._unbind_escape()
+        self._restore_double_click_zoom()
+        self.livewire_anchors, self._lw_segments = [], []
+        tmp, self.livewire_layer = self.livewire_layer, None
+        if tmp is not None and tmp in self.viewer.layers:
+            self._remove_layers([tmp])
+        if self._tool_layer is not None and self._tool_layer in self.viewer.layers and was is not None:
+            self.viewer.layers.selection.active = self._tool_layer
+        if was is not None and not quiet and message:
+            self._status(message)
+
+    def _data_position(self, world) -> tuple[tuple[float, float], int] | None:
+        """A canvas position (world coordinates) as ``((row, col), frame)`` of the image, or None."""
+        il = self.image_layer
+        if il is None:
+            return None
+        d = np.asarray(il.world_to_data(tuple(world)), float)
+        frame = 0
+        if d.size > 2:
+            n = _meta(il).get("n_frames", 1)
+            frame = int(min(max(round(float(d[-3])), 0), max(n - 1, 0)))
+        return (float(d[-2]), float(d[-1])), frame
+
+    def _on_canvas_press(self, viewer, event):
+        """Mouse drag callback of the viewer: a left click (not a drag) while a tool is armed."""
+        if self.tool is None or getattr(event, "button", 1) != 1 or tuple(getattr(event, "modifiers", ()) or ()):
+            return
+        pos0 = np.asarray(getattr(event, "pos", (0, 0)), float)
+        world = tuple(event.position)
+        yield
+        def moved():
+            pos = getattr(event, "pos", None)
+            return pos is not None and np.hypot(*(np.asarray(pos, float) - pos0)) > CLICK_TOLERANCE_PX
+
+        dragged = False
+        while event.type == "mouse_move":
+            dragged = dragged or moved()  # panning the view
+            yield
+        if not (dragged or moved()):
+            self.canvas_click(world)
+
+    def canvas_click(self, world):
+        """A click on the canvas at `world` coordinates with a tool armed."""
+        p = self._data_position(world)
+        if p is None or self.tool is None:
+            return None
+        rc, frame = p
+        if self.tool == "propose":
+            return self.propose_at(rc, frame=frame)
+        if self.tool == "livewire":
+            return self.livewire_add_anchor(rc, frame=frame)
+        return None
+
+    def propose_at(self, seed_rc, *, frame: int | None = None, side: str | None = None):
+        """Propose an outline from a seed (data pixels row, col) and add it to the rater's layer.
+
+        Uses the armed side unless `side` is given; disarms Propose. Returns the
+        index of the new outline, or None (the reason is shown in the widget).
+        """
+        side = side or self.tool_side
+        if side not in SIDES:
+            raise ValueError("no side: arm Propose left or right first, or pass side=")
+        layer = self._tool_layer if (self.tool == "propose" and self._tool_layer in self.viewer.layers) \
+            else self._target_layer()
+        self.cancel_tool(quiet=True)
+        if layer is None:
+            return None
+        if frame is None:
+            frame = self._current_frame(layer)
+        from mfscan.propose import ProposalError
+        try:
+            image = _model.get_image(_meta(layer)["image_path"])
+            cal = _model.layer_calibration(image, layer.metadata, seed_rc)
+            prop = _model.propose(image, frame, seed_rc, cal, side)
+        except ProposalError as e:
+            self._status(f"No outline proposed: {e.message}", color=RED)
+            return None
+        except MfscanError as e:  # calibration outside every region, image gone ...
+            self._status(f"No outline proposed: {e.message}", color=RED)
+            return None
+        conf = float(prop.confidence)
+        i = self._add_outline(layer, prop.points, side, frame, _model.METHOD_PROPOSED,
+                              {"confidence": round(conf, 3)})
+        text, warn = _model.proposal_text(side, conf)
+        self._status(text + " Drag its vertices to correct it.", color=ORANGE if warn else GREEN)
+        return i
+
+    def _current_frame(self, layer) -> int:
+        if _meta(layer).get("n_frames", 1) > 1 and len(self.viewer.dims.current_step):
+            return int(self.viewer.dims.current_step[0])
+        return 0
+
+    def _add_outline(self, layer, points_rc, side, frame, method, extra=None) -> int:
+        """Add a polygon with its features (side, method, frame, extra) and select it for editing."""
+        pts = np.asarray(points_rc, float)
+        if _meta(layer).get("n_frames", 1) > 1:
+            pts = np.column_stack([np.full(len(pts), float(frame)), pts])
+        roi = _model.register_new_outline(layer.metadata, pts, extra)
+        self._set_defaults(layer, side)
+        d = dict(layer.feature_defaults.iloc[0])
+        d.update(method=method, frame=int(frame), _roi=roi)
+        self._updating = True
+        try:
+            layer.feature_defaults = d
+        finally:
+            self._updating = False
+        layer.add_polygons([pts])
+        self._set_defaults(layer, side)
+        i = len(layer.data) - 1
+        self.viewer.layers.selection.active = layer
+        layer.mode = "direct"
+        layer.selected_data = {i}
+        self.refresh_table()
+        return i
+
+    # live-wire
+    def _suspend_double_click_zoom(self):
+        cbs = self.viewer.mouse_double_click_callbacks
+        for k, cb in enumerate(cbs):
+            if getattr(cb, "__name__", "") == "double_click_to_zoom":
+                self._dblclick_zoom = (k, cbs.pop(k))
+                return
+
+    def _restore_double_click_zoom(self):
+        if self._dblclick_zoom is not None:
+            k, cb = self._dblclick_zoom
+            self._dblclick_zoom = None
+            cbs = self.viewer.mouse_double_click_callbacks
+            if cb not in cbs:
+                cbs.insert(min(k, len(cbs)), cb)
+
+    def arm_livewire(self, side: str):
+        """Arm live-wire tracing of `side`: clicks place anchors, double-click / Enter closes."""
+        layer = self._arm_tool("livewire", side)
+        if layer is None:
+            return None
+        il = self.image_layer
+        n = _meta(il).get("n_frames", 1)
+        tmp = self.viewer.add_shapes(
+            ndim=3 if n > 1 else 2, name=f"live-wire {side} (temporary)",
+            edge_color=_model.SIDE_COLORS[side], edge_width=2, face_color="transparent",
+            scale=tuple(il.scale), units=tuple(str(u) for u in il.units),
+            metadata={KEY: {"kind": "livewire", "image_path": _meta(il).get("image_path")}})
+        self.livewire_layer = tmp
+        self.viewer.layers.selection.active = tmp
+        tmp.mode = "pan_zoom"
+        self._bind_escape(tmp)
+        tmp.bind_key("Enter", lambda _l: self.livewire_close(), overwrite=True)
+        tmp.bind_key("Backspace", lambda _l: self.livewire_undo(), overwrite=True)
+        self._suspend_double_click_zoom()
+        self._status(f"{self._side_html(side, 'Live-wire')}: click anchors along the border "
+                     "(about 6–10); double-click or Enter closes, Backspace removes the last anchor, "
+                     "Esc cancels.")
+        return layer
+
+    def livewire_add_anchor(self, rc, *, frame: int | None = None) -> int | None:
+        """Add a live-wire anchor (data pixels row, col); returns the number of anchors."""
+        if self.tool != "livewire":
+            return None
+        rc = (float(rc[0]), float(rc[1]))
+        try:
+            image = _model.get_image(_meta(self._tool_layer)["image_path"])
+            if not self.livewire_anchors:
+                self._lw_frame = self._current_frame(self._tool_layer) if frame is None else int(frame)
+                _model.livewire_segment(image, self._lw_frame, rc, rc)  # checks the point
+            else:
+                seg = _model.livewire_segment(image, self._lw_frame, self.livewire_anchors[-1], rc)
+                self._lw_segments.append(seg)
+        except MfscanError as e:
+            self._status(f"Anchor not placed: {e.message}", color=RED)
+            return len(self.livewire_anchors)
+        self.livewire_anchors.append(rc)
+        self._show_livewire()
+        k = len(self.livewire_anchors)
+        self._status(f"{self._side_html(self.tool_side, 'Live-wire')}: {k} anchor{'s' if k > 1 else ''}. "
+                     "Double-click or Enter closes, Backspace removes the last anchor, Esc cancels.")
+        return k
+
+    def livewire_undo(self):
+        """Remove the last live-wire anchor."""
+        if self.tool != "livewire" or not self.livewire_anchors:
+            return
+        self.livewire_anchors.pop()
+        if self._lw_segments:
+            self._lw_segments.pop()
+        self._show_livewire()
+        self._status(f"{self._side_html(self.tool_side, 'Live-wire')}: "
+                     f"{len(self.livewire_anchors)} anchor(s) left.")
+
+    def _show_livewire(self, rubber=None):
+        """Show the path through the anchors (and the rubber band) on the temporary layer."""
+        tmp = self.livewire_layer
+        if tmp is None or tmp not in self.viewer.layers:
+            return
+        parts = [seg[:-1] for seg in self._lw_segments]
+        if self.livewire_anchors:
+            parts.append(np.asarray([self.livewire_anchors[-1]], float))
+        if rubber is not None and len(rubber) > 1:
+            parts.append(np.asarray(rubber, float)[1:])
+        path = np.vstack(parts) if parts else np.zeros((0, 2))
+        if len(path) < 2:
+            if len(tmp.data):
+                tmp.data = []
+            return
+        if tmp.ndim == 3:
+            path = np.column_stack([np.full(len(path), float(self._lw_frame)), path])
+        if len(tmp.data) == 1:
+            tmp.data = [path]
+        else:
+            tmp.data = []
+            tmp.add_paths([path], edge_width=2, edge_color=_model.SIDE_COLORS[self.tool_side])
+
+    def _on_canvas_move(self, viewer, event):
+        if self.tool == "livewire" and self.livewire_anchors:
+            self._rubber_world = tuple(event.position)
+            if not self._rubber_timer.isActive():
+                self._rubber_timer.start()
+
+    def update_rubber_band(self):
+        """Throttled: the live-wire from the last anchor to the mouse (straight when far)."""
+        world, self._rubber_world = self._rubber_world, None
+        if self.tool != "livewire" or not self.livewire_anchors or world is None:
+            return
+        p = self._data_position(world)
+        if p is None:
+            return
+        rc = np.asarray(p[0], float)
+        last = np.asarray(self.livewire_anchors[-1], float)
+        try:
+            image = _model.get_image(_meta(self._tool_layer)["image_path"])
+            rows, cols = image.gray.shape[-2:]
+            if not (0 <= rc[0] <= rows - 1 and 0 <= rc[1] <= cols - 1):
+                return
+            if np.abs(rc - last).max() > RUBBER_BAND_MAX_PX:
+                rubber = np.vstack([last, rc])
+            else:
+                rubber = _model.livewire_segment(image, self._lw_frame, last, rc)
+        except MfscanError:
+            return
+        self._show_livewire(rubber)
+
+    def _on_canvas_double_click(self, viewer, event):
+        if self.tool == "livewire":
+            self.livewire_close()
+
+    def livewire_close(self):
+        """Close the live-wire outline and add it (method "livewire"); returns its index or None."""
+        if self.tool != "livewire":
+            return None
+        layer, side, frame = self._tool_layer, self.tool_side, self._lw_frame
+        anchors = _model.clean_anchors(self.livewire_anchors)
+        if len(anchors) < 3:
+            self._status(f"Live-wire needs at least 3 anchors on the border (have {len(anchors)}); "
+                         "click more, or Esc to cancel.", color=ORANGE)
+            return None
+        try:
+            image = _model.get_image(_meta(layer)["image_path"])
+            pts = _model.livewire_outline(image, frame, anchors)
+        except MfscanError as e:
+            self._status(f"Live-wire failed: {e.message}", color=RED)
+            return None
+        self.cancel_tool(quiet=True)
+        if layer not in self.viewer.layers:
+            return None
+        i = self._add_outline(layer, pts, side, frame, _model.METHOD_LIVEWIRE)
+        self._status(f"Live-wire {side} outline added ({len(anchors)} anchors). "
+                     "Drag its vertices to correct it.", color=GREEN)
+        return i
 
     # ------------------------------------------------------------------ table
     def schedule_refresh(self):
@@ -662,8 +1090,6 @@ class MultifidusWidget(QWidget):
         m["calibration"] = cal.to_dict()
         n = m.get("n_frames", 1)
         scale, units = _model.layer_scale(cal, n), _model.layer_units(cal, n)
-        if self.outline_layer(by_rater=True) is None:
-            self.outline_layer(create=True, by_rater=True)
         ip = m["image_path"]
         for ly in list(self.viewer.layers):
             lm = _meta(ly)
@@ -674,6 +1100,12 @@ class MultifidusWidget(QWidget):
             if lm.get("kind") == "outlines":
                 lm.setdefault("annotation", {})["calibration"] = cal.to_dict()
                 self._mark_dirty(ly)
+        if self.outline_layer(by_rater=True) is None:
+            # Created after the image was rescaled (same units: no napari warning); it
+            # carries the calibration into the rater's sidecar.
+            ly = self.outline_layer(create=True, by_rater=True)
+            _meta(ly).setdefault("annotation", {})["calibration"] = cal.to_dict()
+            self._mark_dirty(ly)
         self.viewer.reset_view()
         self.refresh_table()
 
@@ -738,6 +1170,7 @@ class MultifidusWidget(QWidget):
 
     def open_image(self, path):
         """Save the current image's outlines, close its layers and open `path` with its sidecars."""
+        self.cancel_tool(quiet=True)
         self.save()
         self._remove_layers([ly for ly in self.viewer.layers
                              if _meta(ly).get("kind") in ("image", "outlines", "scale")])
