@@ -7,6 +7,7 @@ The plugin and batch scripts measure with the same function,
 from __future__ import annotations
 
 import os
+import sys
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -315,17 +316,41 @@ def _measure_chunk(chunk, max_pixels, label_root, qc_dir=None):
     """Measure a list of (image, sidecars); the next image is decoded in a
     background thread while the current one is measured (decoders release the
     GIL), so measuring hides behind decoding and file latency."""
+    kw = {} if max_pixels is None else {"max_pixels": max_pixels}
+    rows, errors, infos = [], [], []
+    # The decoding thread needs the GIL for a moment before and after each decode;
+    # with Python's default 5 ms switch interval it waits for this thread's whole
+    # measurement and the two never overlap. A short interval, for this loop only.
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(min(switch, 0.0002))
+    try:
+        return _measure_pipelined(chunk, kw, label_root, qc_dir, max_pixels, rows, errors, infos)
+    finally:
+        sys.setswitchinterval(switch)
+
+
+def _measure_pipelined(chunk, kw, label_root, qc_dir, max_pixels, rows, errors, infos):
     from concurrent.futures import ThreadPoolExecutor
 
     from .images import load_image
 
-    kw = {} if max_pixels is None else {"max_pixels": max_pixels}
-    rows, errors, infos = [], [], []
+    def submit(path):
+        # Read small exports here and hand the thread only the bytes to decode: each
+        # file read drops and retakes the GIL, and every retake waits while this
+        # thread measures. DICOM and TIFF (possibly large cine files) are read there.
+        kwargs = dict(kw)
+        if Path(path).suffix.lower() in _BYTES_SUFFIXES:
+            try:
+                kwargs["data"] = Path(path).read_bytes()
+            except OSError:
+                pass  # load_image reports it
+        return pool.submit(load_image, path, **kwargs)
+
     with ThreadPoolExecutor(max_workers=1) as pool:
         ahead = None
         for i, (image, sidecars) in enumerate(chunk):
-            fut = ahead if ahead is not None else pool.submit(load_image, image, **kw)
-            ahead = pool.submit(load_image, chunk[i + 1][0], **kw) if i + 1 < len(chunk) else None
+            fut = ahead if ahead is not None else submit(image)
+            ahead = submit(chunk[i + 1][0]) if i + 1 < len(chunk) else None
             r, e, info = measure_file(image, sidecars, max_pixels=max_pixels, label_root=label_root,
                                       qc_dir=qc_dir, loader=fut.result)
             rows += r
@@ -333,6 +358,9 @@ def _measure_chunk(chunk, max_pixels, label_root, qc_dir=None):
             if info is not None:
                 infos.append(info)
     return rows, errors, infos
+
+
+_BYTES_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib"}
 
 
 def _chunks(jobs, size):

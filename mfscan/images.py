@@ -171,6 +171,13 @@ def _read_head(path: Path, n: int = 132) -> bytes:
         raise ImageReadError(f"cannot open file: {e.strerror or e}", path) from None
 
 
+def _read_all(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise ImageReadError(f"cannot read file: {e.strerror or e}", path) from None
+
+
 def _detect(path: Path, head: bytes) -> tuple[str, list[str]]:
     """Format of the file at `path`, with a warning if the suffix disagrees."""
     if not head:
@@ -509,8 +516,12 @@ def _bgr_to_rgb(arr: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
 
 
-def _load_cv2(path: Path, fmt: str, frames, max_pixels: int, notes: list) -> Image:
-    data = path.read_bytes()
+def _load_cv2(path: Path, fmt: str, frames, max_pixels: int, notes: list, data: bytes | None = None) -> Image:
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise ImageReadError(f"cannot read file: {e.strerror or e}", path) from None
     if fmt == "png":
         info = _png_header(data, path)
     elif fmt == "jpeg":
@@ -710,7 +721,8 @@ def _load_dicom(path: Path, frames, max_pixels: int, notes: list) -> Image:
 
 # --------------------------------------------------------------------------- public
 
-def load_image(path, *, max_pixels: int = 200_000_000, frames: slice | None = None) -> Image:
+def load_image(path, *, max_pixels: int = 200_000_000, frames: slice | None = None,
+               data: bytes | None = None) -> Image:
     """Load an ultrasound image or cine.
 
     Parameters
@@ -723,6 +735,9 @@ def load_image(path, *, max_pixels: int = 200_000_000, frames: slice | None = No
         pixels, rows x cols x selected frames.
     frames : slice, optional
         Frames to load from a cine or multi-page file (default: all).
+    data : bytes, optional
+        The file's content, already read (the file is then not read again for
+        PNG, JPEG and BMP; TIFF and DICOM are read from `path`).
 
     Returns
     -------
@@ -740,10 +755,12 @@ def load_image(path, *, max_pixels: int = 200_000_000, frames: slice | None = No
     are the same view of the decoded array, with no conversion.
     """
     path = Path(path)
-    head = _read_head(path)
+    head = data[:132] if data is not None else _read_head(path)
     fmt, notes = _detect(path, head)
     if fmt in ("png", "jpeg", "bmp"):
-        return _load_cv2(path, fmt, frames, max_pixels, notes)
+        if data is None and path.stat().st_size <= 256 << 20:
+            data = _read_all(path)  # one read instead of a header read and a second open
+        return _load_cv2(path, fmt, frames, max_pixels, notes, data=data)
     if fmt == "tiff":
         return _load_tiff(path, frames, max_pixels, notes)
     return _load_dicom(path, frames, max_pixels, notes)
