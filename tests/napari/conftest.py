@@ -40,3 +40,19 @@ def annotated_png(tmp_path, phantom):
     )
     sc = write_sidecar(sidecar_path(img, "R1"), ann)
     return img, sc
+
+
+@pytest.fixture
+def widget_factory(make_napari_viewer, tmp_path):
+    """``make(show=False, **kw) -> (viewer, widget)``: a viewer with the Multifidus
+    widget docked, its settings in a temporary file and autosave off by default."""
+    from mfscan_napari import _model
+    from mfscan_napari._qt.widget import MultifidusWidget
+
+    def make(show=False, **kw):
+        viewer = make_napari_viewer(show=show)
+        w = MultifidusWidget(viewer, settings=_model.Settings(tmp_path / "settings.json"),
+                             autosave_ms=kw.pop("autosave_ms", 0), **kw)
+        viewer.window.add_dock_widget(w, name="Multifidus", area="right")
+        return viewer, w
+    return make

@@ -15,19 +15,8 @@ from mfscan.calibration import manual
 from mfscan.measure import measure_outline, outline_mask
 from mfscan.phantom import shoelace_area
 from mfscan_napari import _model
-from mfscan_napari._qt.widget import SHORTCUTS, MultifidusWidget
+from mfscan_napari._qt.widget import SHORTCUTS
 from mfscan_napari_testutils import write_png
-
-
-@pytest.fixture
-def widget_factory(make_napari_viewer, tmp_path):
-    def make(show=False, **kw):
-        viewer = make_napari_viewer(show=show)
-        w = MultifidusWidget(viewer, settings=_model.Settings(tmp_path / "settings.json"),
-                             autosave_ms=kw.pop("autosave_ms", 0), **kw)
-        viewer.window.add_dock_widget(w, name="Multifidus", area="right")
-        return viewer, w
-    return make
 
 
 @pytest.fixture

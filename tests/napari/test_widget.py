@@ -9,19 +9,8 @@ from mfscan.annotations import read_sidecar, sidecar_path, write_sidecar
 from mfscan.images import load_image
 from mfscan.measure import measure_outline
 from mfscan_napari import _model
-from mfscan_napari._qt.widget import SHORTCUTS, MultifidusWidget
+from mfscan_napari._qt.widget import SHORTCUTS
 from mfscan_napari_testutils import square, write_png
-
-
-@pytest.fixture
-def widget_factory(make_napari_viewer, tmp_path):
-    def make(show=False, **kw):
-        viewer = make_napari_viewer(show=show)
-        w = MultifidusWidget(viewer, settings=_model.Settings(tmp_path / "settings.json"),
-                             autosave_ms=kw.pop("autosave_ms", 0), **kw)
-        viewer.window.add_dock_widget(w, name="Multifidus", area="right")
-        return viewer, w
-    return make
 
 
 def _table(w):

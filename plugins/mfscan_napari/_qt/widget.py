@@ -550,12 +550,9 @@ class MultifidusWidget(QWidget):
         use_livewire = self.livewire_check.isChecked() if livewire is None else livewire
         if use_livewire and not lasso:
             return self.arm_livewire(side)
-        self.cancel_tool(quiet=True)
-        layer = self._target_layer()
+        layer = self._prepare_layer(side)
         if layer is None:
             return None
-        layer.selected_data = set()
-        self._set_defaults(layer, side)
         self.viewer.layers.selection.active = layer
         use_lasso = self.lasso_check.isChecked() if lasso is None else lasso
         layer.mode = "add_polygon_lasso" if use_lasso else "add_polygon"
@@ -584,17 +581,23 @@ class MultifidusWidget(QWidget):
     def _side_html(self, side: str, what: str) -> str:
         return f"<b style='color:{_model.SIDE_COLORS[side]}'>{what} {side.upper()}</b>"
 
-    def _arm_tool(self, tool: str, side: str):
-        """Common part of arming a click tool: returns the outline layer or None."""
-        if side not in SIDES:
-            raise ValueError(side)
+    def _prepare_layer(self, side: str):
+        """Cancel any armed tool and get the rater's outline layer ready for `side` (or None)."""
         self.cancel_tool(quiet=True)
         layer = self._target_layer()
         if layer is None:
             return None
         layer.selected_data = set()
         self._set_defaults(layer, side)
-        self.tool, self.tool_side, self._tool_layer = tool, side, layer
+        return layer
+
+    def _arm_tool(self, tool: str, side: str):
+        """Common part of arming a click tool: returns the outline layer or None."""
+        if side not in SIDES:
+            raise ValueError(side)
+        layer = self._prepare_layer(side)
+        if layer is not None:
+            self.tool, self.tool_side, self._tool_layer = tool, side, layer
         return layer
 
     def _bind_escape(self, layer):
