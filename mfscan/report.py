@@ -465,11 +465,13 @@ def render_html(res: ReportResult, *, study_dir, subjects, groups, threshold_pct
             parts.append("<details><summary>Level with the largest asymmetry per subject and visit"
                          f"{' (rater ' + e(str(lg['rater'].iloc[0])) + ')' if len(lg) and pd.notna(lg['rater'].iloc[0]) else ''}"
                          "</summary>" + _table(lg, columns=lcols) + "</details>")
-        with_pd = asym.dropna(subset=["symptomatic_deficit_pct"]) if "symptomatic_deficit_pct" in asym else None
+        prim = _primary(asym)
+        with_pd = prim.dropna(subset=["symptomatic_deficit_pct"]) if "symptomatic_deficit_pct" in prim else None
         if with_pd is not None and len(with_pd):
             share = with_pd["smaller_is_symptomatic"].astype(float).mean() * 100
-            parts.append(f"<p>The smaller side is the symptomatic side in {share:.0f}% of "
-                         f"{len(with_pd)} subject-visit-level rows with a unilateral symptomatic side.</p>")
+            whose = f" (rater {e(str(with_pd['rater'].iloc[0]))})" if with_pd["rater"].notna().any() else ""
+            parts.append(f"<p>The smaller side is the symptomatic side in {share:.0f}% of the "
+                         f"{len(with_pd)} subject-visit-level rows with a unilateral symptomatic side{whose}.</p>")
         img = plot_group_curves(groups)
         if img:
             parts.append("<h2>Groups over visits</h2>"
@@ -491,7 +493,11 @@ def render_html(res: ReportResult, *, study_dir, subjects, groups, threshold_pct
         parts.append("<h2>Reliability</h2><p>ICC forms after Shrout &amp; Fleiss / McGraw &amp; Wong with 95% CI; "
                      "between raters ICC(2,1) (absolute agreement), between sessions ICC(3,1) (consistency). "
                      "SEM = SD × √(1 − ICC); MDC95 = 1.96 × √2 × SEM. Bands after Koo &amp; Li (2016). "
-                     "Targets are subject × visit × level × side, each rater's repeats averaged.</p>")
+                     "Targets are subject × visit × level × side, each rater's repeats averaged. "
+                     "ICC(2,1) counts a systematic difference between raters as disagreement and "
+                     "ICC(3,1) does not: a clearly lower ICC(2,1) (a low CI bound) points to a constant "
+                     "offset, which the Bland-Altman bias shows (for instance one rater tracing inside "
+                     "the border).</p>")
         r = rel[rel["measure"].isin(["csa_cm2", "csa_px2", "ap_depth_cm", "lateral_width_cm", "echo_mean"])].copy()
         r["ICC(2,1) [95% CI]"] = [f"{a:.3f} [{b:.2f}, {c:.2f}]" if pd.notna(a) else ""
                                  for a, b, c in zip(r["icc2_1"], r["icc2_1_ci_lower"], r["icc2_1_ci_upper"])]
