@@ -342,12 +342,31 @@ def dumps(annotation: Annotation) -> str:
     return _PAIR.sub(r"[\1, \2]", text) + "\n"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()  # read once, at import: os.umask cannot be read without setting it
+
+
 def atomic_write_bytes(path, data: bytes) -> None:
     """Write `data` to `path` atomically: a temporary file in the same folder,
-    flushed to disk, then renamed over the target."""
+    flushed to disk, then renamed over the target.
+
+    The file gets the permissions of the file it replaces, or those a plain
+    ``open(path, "w")`` would give (so sidecars in a shared study folder stay
+    readable by the other raters' accounts).
+    """
     path = Path(path)
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except OSError:
+        mode = 0o666 & ~_UMASK
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -244,6 +244,10 @@ def measure_file(image_path, sidecars, *, max_pixels: int | None = None,
             anns.append(read_sidecar(sc))
         except MfscanError as e:
             errors.append({"path": _label(Path(sc), label_root), "roi": None, "reason": e.message})
+        except Exception as e:  # a validation gap must cost one file, never the batch
+            errors.append({"path": _label(Path(sc), label_root), "roi": None,
+                           "reason": f"cannot read sidecar ({type(e).__name__}: {e})"})
+    anns = _drop_duplicates(anns, image_path, label_root, errors)
     if not anns:
         return rows, errors, None
     try:
@@ -296,6 +300,30 @@ def measure_file(image_path, sidecars, *, max_pixels: int | None = None,
         rows += r
         errors += e
     return rows, errors, info
+
+
+def _drop_duplicates(anns, image_path: Path, label_root, errors) -> list:
+    """One sidecar per rater and session of an image: a backup copy
+    (``scan.R1 (copy).mfscan.json``) must not count as another repeat."""
+    groups: dict = defaultdict(list)
+    for a in anns:
+        groups[(a.rater, a.session)].append(a)
+    keep = []
+    for (rater, session), group in groups.items():
+        if len(group) == 1:
+            keep += group
+            continue
+        canonical = f"{image_path.stem}.{rater}.mfscan.json" if rater else f"{image_path.stem}.mfscan.json"
+        group.sort(key=lambda a: (Path(a.path).name != canonical, len(Path(a.path).name), Path(a.path).name))
+        keep.append(group[0])
+        who = f"rater {rater}" if rater else "no rater"
+        who += f", session {session}" if session else ""
+        for dup in group[1:]:
+            errors.append({"path": _label(Path(dup.path), label_root), "roi": None,
+                           "reason": f"another sidecar of this image has the same {who} "
+                                     f"({Path(group[0].path).name}); not measured, so that no tracing "
+                                     "counts twice: remove the copy or give it its own rater or session"})
+    return keep
 
 
 def cv2_error():

@@ -163,18 +163,21 @@ class Calibration:
         if not isinstance(d, dict):
             raise CalibrationError(f"'calibration' must be an object, got {type(d).__name__}")
         source = d.get("source", "manual")
+        if not isinstance(source, str):
+            raise CalibrationError(f"'calibration' source must be a string, got {source!r}")
         if source == "none":
             return UNCALIBRATED
-        try:
-            row_mm = float(d["row_mm"])
-            col_mm = float(d["col_mm"])
-        except KeyError as e:
-            raise CalibrationError(f"'calibration' lacks {e.args[0]!r}") from None
-        except (TypeError, ValueError):
-            raise CalibrationError("'calibration' row_mm and col_mm must be numbers") from None
+        for key in ("row_mm", "col_mm"):
+            if key not in d:
+                raise CalibrationError(f"'calibration' lacks {key!r}")
+            v = d[key]
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise CalibrationError(f"'calibration' {key} must be a number of mm per pixel, got {v!r}")
         region = d.get("region")
+        if region is not None and (isinstance(region, bool) or not isinstance(region, int) or region < 0):
+            raise CalibrationError(f"'calibration' region must be a region number (0, 1, ...), got {region!r}")
         details = {k: v for k, v in d.items() if k not in ("row_mm", "col_mm", "source", "region")}
-        return cls(row_mm, col_mm, source, None if region is None else int(region), details)
+        return cls(float(d["row_mm"]), float(d["col_mm"]), source, region, details)
 
 
 UNCALIBRATED = Calibration(None, None, "none")

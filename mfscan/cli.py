@@ -197,9 +197,10 @@ def _threshold(v):
 def cmd_asymmetry(args) -> int:
     from .asymmetry import asymmetry
     from .report import read_subjects
+    from .summary import split_incomplete
     from .tables import read_table, write_table
 
-    m = read_table(args.measurements)
+    m, incomplete = split_incomplete(read_table(args.measurements))
     subjects = read_subjects(args.subjects) if args.subjects else None
     measure = "csa_cm2"
     if len(m) and "calibration" in m and (m["calibration"] == "none").all():
@@ -211,15 +212,21 @@ def cmd_asymmetry(args) -> int:
     n_missing = int(a["missing_reason"].notna().sum())
     _say(f"{len(a)} subject/visit/level/rater row(s), {n_flag} above {args.threshold:g}% "
          f"({args.index}), {n_missing} with a side missing -> {args.output}")
-    return 0
+    _report_errors(incomplete)
+    return 1 if len(incomplete) else 0
 
 
 def cmd_reliability(args) -> int:
     from .reliability import reliability
+    from .summary import split_incomplete
     from .tables import read_table, write_table
 
-    m = read_table(args.measurements)
+    m, incomplete = split_incomplete(read_table(args.measurements))
     r = reliability(m, between=args.between, pair_by=args.pair_by)
+    if r.empty or (r["n_targets"] == 0).all():
+        what = "sessions (sidecar field \"session\")" if args.between == "session" else "raters"
+        _say(f"mfscan reliability: no outline was traced by two or more {what} of the same target; "
+             "nothing to compare", err=True)
     write_table(r, args.output)
     csa = r[r["measure"].isin(["csa_cm2"])]
     for rec in csa.itertuples(index=False):
@@ -234,7 +241,8 @@ def cmd_reliability(args) -> int:
         else:
             _say(f"  CSA {rec.level} {rec.side}{who}: no ICC ({rec.note})")
     _say(f"{len(r)} row(s) -> {args.output}")
-    return 0
+    _report_errors(incomplete)
+    return 1 if len(incomplete) else 0
 
 
 def cmd_report(args) -> int:

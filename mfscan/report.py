@@ -139,7 +139,14 @@ def build_report(study_dir, out_dir, *, subjects=None, threshold_pct: float = 10
         err_path.unlink()  # a stale list from an earlier run would mislead
     steps.update()
 
-    meas = m.measurements
+    from .summary import split_incomplete
+
+    meas, incomplete = split_incomplete(m.measurements)
+    if len(incomplete):
+        res.errors = errors = pd.concat([errors, incomplete], ignore_index=True)
+        write_table(errors, err_path)
+        if err_path not in res.files:
+            res.files.append(err_path)
     measure = "csa_cm2"
     if len(meas) and (meas["calibration"] == "none").all():
         measure = "csa_px2"  # nothing calibrated: compare sides in pixels

@@ -176,8 +176,9 @@ def prepare_keys(table: pd.DataFrame, columns: Iterable[str]) -> dict[str, pd.Se
     categorical (natural order), other codes to strings. Only the key columns are
     converted; the table itself is not copied or modified.
 
-    Missing values are refused in subject, visit, level, side and rater (they would
-    silently form their own groups); ``session`` may be missing (no session).
+    Missing values are refused in subject, visit, level and side (they would
+    silently form their own groups; see :func:`split_incomplete`); ``rater`` and
+    ``session`` may be missing (a study with one unnamed rater, no sessions).
     """
     out = {}
     for c in columns:
@@ -190,12 +191,48 @@ def prepare_keys(table: pd.DataFrame, columns: Iterable[str]) -> dict[str, pd.Se
             col = as_visit(col)
         else:
             col = as_labels(col)
-        if c != "session":
+        if c not in ("session", "rater"):
             n_missing = int(col.isna().sum())
             if n_missing:
                 raise MfscanError(f"{n_missing} row(s) have no {c}")
         out[c] = col
     return out
+
+
+def split_incomplete(measurements: pd.DataFrame,
+                     required: Sequence[str] = ("subject", "visit", "level", "side")):
+    """Separate the rows that lack a study code from the rest.
+
+    An outline without a subject, visit or level is measured (it is in the
+    measurements table) but cannot be placed in a per-subject, visit and level
+    summary. Rather than stopping the whole study, such rows are set aside with
+    one problem per sidecar, naming it and the missing codes.
+
+    Returns
+    -------
+    complete : DataFrame
+        The rows with every required code.
+    problems : DataFrame
+        ``path, roi, reason`` (the ``errors.csv`` columns).
+    """
+    present = [c for c in required if c in measurements.columns]
+    if not present or measurements.empty:
+        return measurements, pd.DataFrame(columns=["path", "roi", "reason"])
+    missing = pd.DataFrame({c: measurements[c].isna() | (measurements[c].astype("string").str.strip() == "")
+                            for c in present}).fillna(True)
+    bad = missing.any(axis=1).to_numpy()
+    if not bad.any():
+        return measurements, pd.DataFrame(columns=["path", "roi", "reason"])
+    where = measurements["sidecar"] if "sidecar" in measurements else measurements.get("image")
+    rows = []
+    for path, idx in pd.Series(np.flatnonzero(bad)).groupby(
+            np.asarray(where.astype("string").fillna("?"))[bad], sort=True):
+        lacks = [c for c in present if missing[c].to_numpy()[idx.to_numpy()].any()]
+        rows.append({"path": path, "roi": pd.NA,
+                     "reason": f"no {' and no '.join(lacks)}: its {len(idx)} outline(s) are in "
+                               "measurements.csv but left out of the asymmetry, longitudinal and "
+                               f"reliability tables; set {', '.join(repr(c) for c in lacks)} in the sidecar"})
+    return measurements[~bad], pd.DataFrame(rows, columns=["path", "roi", "reason"])
 
 
 def _codes(col: pd.Series) -> tuple[np.ndarray, int]:

@@ -74,6 +74,12 @@ def test_round_trip_identical_including_unknown_fields(tmp_path):
     ('{"format": "mfscan.annotation", "version": 1, "image": "a.png", "level": "L9", "rois": []}', "unknown vertebral level"),
     ('{"format": "mfscan.annotation", "version": 1, "image": "a.png", "calibration": {"row_mm": 0, "col_mm": 0.1}, "rois": []}',
      "row_mm must be a positive"),
+    ('{"format": "mfscan.annotation", "version": 1, "image": "a.png", "calibration": {"row_mm": true, "col_mm": 0.1}, "rois": []}',
+     "row_mm must be a number"),
+    ('{"format": "mfscan.annotation", "version": 1, "image": "a.png", "calibration": {"row_mm": 0.1, "col_mm": "0.1"}, "rois": []}',
+     "col_mm must be a number"),
+    ('{"format": "mfscan.annotation", "version": 1, "image": "a.png", "calibration": {"row_mm": 0.1, "col_mm": 0.1, "region": "x"}, "rois": []}',
+     "region must be a region number"),
 ])
 def test_invalid_sidecars_name_file_and_problem(tmp_path, content, message):
     p = tmp_path / "bad.mfscan.json"
@@ -150,3 +156,18 @@ def test_sidecar_paths_and_discovery(tmp_path):
     write_sidecar(tmp_path / "scan01.extra.png.mfscan.json", Annotation("scan01.extra.png"))
     found = find_sidecars(img)
     assert [f.name for f in found] == ["scan01.R1.mfscan.json", "scan01.R2.mfscan.json"]
+
+
+def test_atomic_writes_keep_or_give_normal_permissions(tmp_path):
+    import stat
+
+    p = tmp_path / "scan01.mfscan.json"
+    write_sidecar(p, Annotation("scan01.png"))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask  # as open(path, "w") would
+    os.chmod(p, 0o664)
+    a = read_sidecar(p)
+    a.subject = "S1"
+    write_sidecar(p, a)
+    assert stat.S_IMODE(p.stat().st_mode) == 0o664  # a shared sidecar stays readable by the group

@@ -181,3 +181,14 @@ def test_parallel_and_dask_runs_equal_the_serial_run(tmp_path):
                               chunk_size=4)
     pd.testing.assert_frame_equal(serial.measurements, remote.measurements)
     assert len(serial.measurements) == 48
+
+
+def test_backup_copies_of_a_sidecar_are_not_counted_twice(phantom_png, tmp_path):
+    ph, img = phantom_png
+    original = tmp_path / "scan.R1.mfscan.json"
+    (tmp_path / "scan.R1_backup.mfscan.json").write_bytes(original.read_bytes())
+    (tmp_path / "scan.R1 (copy).mfscan.json").write_bytes(original.read_bytes())
+    res = measure_paths([tmp_path], workers=1, progress=False)
+    assert len(res.measurements) == 2 and set(res.measurements["sidecar"]) == {"scan.R1.mfscan.json"}
+    assert sorted(res.errors["path"]) == ["scan.R1 (copy).mfscan.json", "scan.R1_backup.mfscan.json"]
+    assert res.errors["reason"].str.contains("same rater R1 \\(scan.R1.mfscan.json\\)").all()

@@ -153,3 +153,32 @@ def test_explicit_visit_order(report, tmp_path):
     assert by.loc["1", "asymmetry_change_pct_points"] == pytest.approx(
         by.loc["1", "asymmetry_pct"] - by.loc["3", "asymmetry_pct"])
     assert by.loc["1", "asymmetry_change_pct_points"] > 12  # read backwards, S01 got worse
+
+
+def test_sidecar_without_level_or_rater_does_not_stop_the_study(report, tmp_path):
+    import json
+
+    study, _ = report
+    s = tmp_path / "study"
+    shutil.copytree(study, s)
+    no_level = s / "S01" / "visit1" / "S01_V1_L4_1.R1.mfscan.json"
+    d = json.loads(no_level.read_text())
+    del d["level"]
+    no_level.write_text(json.dumps(d))
+    no_rater = s / "S02" / "visit1" / "S02_V1_L4_1.R2.mfscan.json"
+    d = json.loads(no_rater.read_text())
+    del d["rater"]
+    no_rater.write_text(json.dumps(d))
+    assert main(["report", str(s), "-o", str(tmp_path / "rep"), "--no-progress", "--workers", "1"]) == 1
+    err = pd.read_csv(tmp_path / "rep" / "errors.csv")
+    assert err["path"].tolist() == ["S01/visit1/S01_V1_L4_1.R1.mfscan.json"]
+    assert err["reason"].iloc[0].startswith("no level: its 2 outline(s) are in measurements.csv")
+    assert (tmp_path / "rep" / "report.html").is_file()
+    m = read_table(tmp_path / "rep" / "measurements.csv")
+    assert len(m) == 218  # every outline is measured
+    a = read_table(tmp_path / "rep" / "asymmetry.csv")
+    unnamed = a[a["rater"].isna()]
+    assert len(unnamed) == 1 and (unnamed.subject.iloc[0], unnamed.visit.iloc[0]) == ("S02", "1")
+    assert unnamed.n_left.iloc[0] == 1
+    r1 = a[(a.subject == "S01") & (a.visit == "1") & (a.level == "L4") & (a.rater == "R1") & a.session.isna()]
+    assert r1.n_left.iloc[0] == 2  # 2 PNG repeats + the DICOM, less the one without a level
