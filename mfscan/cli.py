@@ -148,7 +148,17 @@ def cmd_measure(args) -> int:
         _say("no annotated images found (a sidecar is <image stem>.mfscan.json beside the image)", err=True)
     errors_path = Path(args.errors) if args.errors else out.with_name("errors.csv")
     _report_errors(res.errors, errors_path)
+    if res.errors.empty and errors_path.is_file() and _is_error_list(errors_path):
+        errors_path.unlink()  # an earlier run's list would be mistaken for this run's
     return 1 if not res.errors.empty else 0
+
+
+def _is_error_list(path: Path) -> bool:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.readline().strip() == "path,roi,reason"
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 # ---------------------------------------------------------------- ImageJ
@@ -181,7 +191,13 @@ def cmd_export_imagej(args) -> int:
 def cmd_sample_data(args) -> int:
     from .sampledata import write_sample_study
 
-    info = write_sample_study(args.directory, seed=args.seed)
+    d = Path(args.directory)
+    if d.exists() and not d.is_dir():
+        raise MfscanError("exists and is not a folder", d)
+    if d.is_dir() and any(d.iterdir()) and not args.force:
+        raise MfscanError("the folder is not empty; sample data would replace files in it "
+                          "(use --force, or another folder)", d)
+    info = write_sample_study(d, seed=args.seed)
     _say(f"wrote a synthetic sample study to {args.directory}: {info}")
     return 0
 
@@ -257,8 +273,11 @@ def cmd_report(args) -> int:
          f"wrote to {args.output}:")
     for p in res.files:
         _say(f"  {Path(p).name}")
-    _say("  qc/ (an overlay per traced image)")
+    if len(m):
+        _say("  qc/ (an overlay per traced image)")
     _say(f"open {Path(args.output) / 'report.html'} in a browser")
+    for note in res.notes:
+        _say(f"NOTE: {note}", err=True)
     if len(m) and (m["calibration"] == "none").any():
         _say(f"WARNING: {int((m['calibration'] == 'none').sum())} outline(s) are uncalibrated (pixels only)",
              err=True)
@@ -392,6 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "subjects.csv, a calibrated DICOM) to DIR. Deterministic by --seed.")
     s.add_argument("directory", metavar="DIR")
     s.add_argument("--seed", type=int, default=2026)
+    s.add_argument("--force", action="store_true", help="write into a folder that is not empty")
     s.set_defaults(func=cmd_sample_data)
 
     for register in _EXTRA_COMMANDS:

@@ -49,6 +49,7 @@ class ReportResult:
     reliability: pd.DataFrame | None = None
     largest: pd.DataFrame | None = None
     errors: pd.DataFrame | None = None
+    notes: list = field(default_factory=list)
     images: pd.DataFrame | None = None
 
 
@@ -66,7 +67,8 @@ def read_subjects(path) -> pd.DataFrame:
     if missing:
         raise MfscanError(f"subjects file lacks column(s) {', '.join(sorted(missing))}; "
                           "expected subject, symptomatic_side[, group]", path)
-    side = df["symptomatic_side"].str.strip().str.lower()
+    side = df["symptomatic_side"].str.strip().str.lower().replace({"l": "left", "lt": "left", "r": "right",
+                                                                    "rt": "right", "": None})
     bad = side.notna() & ~side.isin(["left", "right", "none", "bilateral"])
     if bad.any():
         raise MfscanError(f"symptomatic_side {df.loc[bad, 'symptomatic_side'].iloc[0]!r} for subject "
@@ -115,7 +117,10 @@ def build_report(study_dir, out_dir, *, subjects=None, threshold_pct: float = 10
     out = Path(out_dir)
     if out.resolve() == study_dir.resolve():
         raise MfscanError("the output folder must differ from the study folder", out)
+    if out.exists() and not out.is_dir():
+        raise MfscanError("exists and is not a folder; give a folder for the report", out)
     out.mkdir(parents=True, exist_ok=True)
+    _remove_stale_outputs(out)
     res = ReportResult(out)
     subj_path = Path(subjects) if subjects else study_dir / "subjects.csv"
     subj = read_subjects(subj_path) if (subjects or subj_path.exists()) else None
@@ -147,6 +152,25 @@ def build_report(study_dir, out_dir, *, subjects=None, threshold_pct: float = 10
         write_table(errors, err_path)
         if err_path not in res.files:
             res.files.append(err_path)
+    if subj is not None and len(meas):
+        unknown = sorted(set(meas["subject"].dropna().astype(str)) - set(subj["subject"].astype(str)))
+        if unknown:
+            res.notes.append(f"{len(unknown)} measured subject(s) are not in {subj_path.name}: "
+                             f"{', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''}; they have no "
+                             "group or symptomatic side (check the spelling of the codes)")
+    if len(meas) and visit_order is None:
+        labels = sorted(set(meas["visit"].dropna().astype(str)))
+        if any(not lab.replace(".", "", 1).isdigit() for lab in labels):
+            from .longitudinal import visit_order as _order
+            res.notes.append("visits are ordered " + " < ".join(_order(labels)) + " (numbers by value, words "
+                             "alphabetically); if that is not their chronological order, pass --visit-order")
+    if len(meas) and visit_order is not None:
+        missing = sorted(set(meas["visit"].dropna().astype(str)) - set(map(str, visit_order)))
+        if missing:
+            raise MfscanError(f"--visit-order lacks visit(s) {', '.join(missing)} found in the study")
+    if not len(m.measurements) and not jobs:
+        res.notes.append("no annotated image found: a sidecar is <image stem>[.<rater>].mfscan.json "
+                         "beside its image")
     measure = "csa_cm2"
     if len(meas) and (meas["calibration"] == "none").all():
         measure = "csa_px2"  # nothing calibrated: compare sides in pixels
@@ -169,7 +193,12 @@ def build_report(study_dir, out_dir, *, subjects=None, threshold_pct: float = 10
         if "session" in meas and meas["session"].notna().any():
             rel.append(reliability(meas, between="session"))
         if rel:
-            res.reliability = pd.concat(rel, ignore_index=True)
+            rel = pd.concat(rel, ignore_index=True)
+            cols = list(rel.columns)
+            if "rater" in cols and "side" in cols:  # rater next to level and side, as for sessions
+                cols.remove("rater")
+                cols.insert(cols.index("side") + 1, "rater")
+            res.reliability = rel[cols]
             res.files.append(write_table(res.reliability, out / "reliability.csv"))
         steps.update()
     else:
@@ -183,6 +212,27 @@ def build_report(study_dir, out_dir, *, subjects=None, threshold_pct: float = 10
     steps.update()
     steps.close()
     return res
+
+
+OUTPUT_FILES = ("measurements.csv", "images.csv", "errors.csv", "side_summary.csv", "asymmetry.csv",
+                "largest_asymmetry.csv", "longitudinal.csv", "group_summary.csv", "reliability.csv",
+                "report.html")
+
+
+def _remove_stale_outputs(out: Path) -> None:
+    """Files of an earlier report in the same folder would be mistaken for this
+    run's (and old QC overlays may show another study's burned-in text)."""
+    for name in OUTPUT_FILES:
+        (out / name).unlink(missing_ok=True)
+    qc = out / "qc"
+    if qc.is_dir():
+        for p in qc.rglob("*.png"):
+            p.unlink()
+        for d in sorted((d for d in qc.rglob("*") if d.is_dir()), key=lambda d: -len(d.parts)):
+            try:
+                d.rmdir()
+            except OSError:
+                pass
 
 
 def _relative(p, root):
@@ -224,8 +274,9 @@ def _primary(asym: pd.DataFrame) -> pd.DataFrame:
     return a
 
 
-def plot_asymmetry_over_visits(asym, subjects, threshold_pct):
+def plot_asymmetry_over_visits(asym, subjects, threshold_pct, index="hides"):
     plt = _plt()
+    signed = index == "index"
     a = _primary(asym).dropna(subset=["asymmetry_pct"])
     levels = [lv for lv in a["level"].cat.categories if (a["level"] == lv).any()] \
         if hasattr(a["level"], "cat") else sorted(a["level"].dropna().unique())
@@ -244,6 +295,9 @@ def plot_asymmetry_over_visits(asym, subjects, threshold_pct):
             ax.annotate(str(subject), (len(s) - 1, s["asymmetry_pct"].iloc[-1]), fontsize=7,
                         xytext=(4, 0), textcoords="offset points", va="center")
         ax.axhline(threshold_pct, color="#D55E00", ls="--", lw=1)
+        if signed:
+            ax.axhline(-threshold_pct, color="#D55E00", ls="--", lw=1)
+            ax.axhline(0, color="black", lw=0.8)
         ax.set_title(f"{lv}")
         ax.set_xlabel("visit")
     axes[0][0].set_ylabel("asymmetry (%)")
@@ -256,7 +310,17 @@ def plot_asymmetry_over_visits(asym, subjects, threshold_pct):
     return _fig_to_data_uri(fig)
 
 
-def plot_left_right(asym, threshold_pct, unit):
+def threshold_ratio(threshold_pct: float, index: str) -> float:
+    """The larger/smaller CSA ratio at which `index` reaches `threshold_pct`."""
+    t = threshold_pct / 100
+    if index == "smaller-side":
+        return 1 + t
+    if index == "index":
+        return (2 + t) / (2 - t) if t < 2 else float("inf")
+    return 1 / (1 - t) if t < 1 else float("inf")
+
+
+def plot_left_right(asym, threshold_pct, unit, index="hides"):
     plt = _plt()
     a = _primary(asym).dropna(subset=["left_" + unit, "right_" + unit])
     if a.empty:
@@ -269,9 +333,9 @@ def plot_left_right(asym, threshold_pct, unit):
     lo = float(min(a["left_" + unit].min(), a["right_" + unit].min())) * 0.9
     hi = float(max(a["left_" + unit].max(), a["right_" + unit].max())) * 1.05
     x = np.linspace(lo, hi, 50)
-    f = 1 - threshold_pct / 100
+    f = 1 / threshold_ratio(threshold_pct, index)
     ax.plot(x, x, color="black", lw=1)
-    ax.plot(x, x * f, color="#D55E00", ls="--", lw=1, label=f"{threshold_pct:g}% asymmetry")
+    ax.plot(x, x * f, color="#D55E00", ls="--", lw=1, label=f"{threshold_pct:g}% asymmetry ({index})")
     ax.plot(x, x / f, color="#D55E00", ls="--", lw=1)
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
@@ -430,6 +494,8 @@ def render_html(res: ReportResult, *, study_dir, subjects, groups, threshold_pct
             parts.append("<div class='warn'><b>Images may carry burned-in text</b>: " + "; ".join(what)
                          + ". Text in the pixels (names, dates, clinic) can identify a patient: check the QC "
                          "images before sharing them.</div>")
+    for note in res.notes:
+        parts.append(f"<div class='warn'>{e(note)}</div>")
     if not errors.empty:
         parts.append(f"<div class='warn'><b>{len(errors)} file(s) or outline(s) could not be measured</b>; "
                      "see <a href='errors.csv'>errors.csv</a> and the list at the end.</div>")
@@ -442,10 +508,10 @@ def render_html(res: ReportResult, *, study_dir, subjects, groups, threshold_pct
                      f"<p>Asymmetry = {e(defs[index])}, from the mean CSA of the repeated images per side; "
                      f"flagged above {threshold_pct:g}%. Signed index: (right − left) / mean × 100. "
                      "A 10% threshold is a convention, not a diagnostic cut-off.</p>")
-        img = plot_asymmetry_over_visits(asym, subjects, threshold_pct)
+        img = plot_asymmetry_over_visits(asym, subjects, threshold_pct, index)
         if img:
             parts.append(f"<img class='plot' alt='asymmetry over visits' src='{img}'>")
-        img = plot_left_right(asym, threshold_pct, measure)
+        img = plot_left_right(asym, threshold_pct, measure, index)
         if img:
             parts.append(f"<img class='plot' alt='left vs right CSA' src='{img}'>")
         primary = _primary(asym)

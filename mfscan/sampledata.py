@@ -1,7 +1,7 @@
 """The synthetic sample study shipped in ``sample_data/study``.
 
 Every image is a phantom (:mod:`mfscan.phantom`): no patient data, real or
-realistic-looking. Regenerate it with ``mfscan sample-data sample_data/study``.
+realistic-looking. Regenerate it with ``mfscan sample-data --force sample_data/study``.
 
 Design (deterministic by seed):
 

@@ -21,13 +21,35 @@ SIDE_DTYPE = pd.CategoricalDtype(list(SIDES))
 LEVEL_DTYPE = pd.CategoricalDtype(list(LEVELS), ordered=True)
 
 
+SIDE_ALIASES = {"l": "left", "lt": "left", "r": "right", "rt": "right"}
+
+
+def _categorical(values: pd.Series, dtype, name: str, aliases=None, case=str.lower):
+    """Strip, fold case and aliases; refuse values outside the categories, naming them."""
+    s = values.astype("string").str.strip()
+    s = s.str.lower() if case is str.lower else s.str.upper()
+    if aliases:
+        s = s.replace(aliases)
+    bad = s.notna() & (s != "") & ~s.isin(list(dtype.categories))
+    if bad.any():
+        from .errors import MfscanError
+        shown = ", ".join(repr(v) for v in pd.unique(values[bad].astype("string"))[:5])
+        raise MfscanError(f"column {name!r} has value(s) {shown}; expected one of "
+                          f"{', '.join(dtype.categories)}")
+    return s.mask(s == "").astype(dtype)
+
+
 def set_dtypes(df: pd.DataFrame) -> pd.DataFrame:
-    """Side and level as categoricals, codes as strings (a new frame)."""
+    """Side and level as categoricals, codes as strings (a new frame).
+
+    Common spellings are accepted (``L``, ``Right``, `` l4``); other values raise
+    MfscanError naming them.
+    """
     df = df.copy()
     if "side" in df:
-        df["side"] = df["side"].astype("string").str.lower().astype(SIDE_DTYPE)
+        df["side"] = _categorical(df["side"], SIDE_DTYPE, "side", SIDE_ALIASES)
     if "level" in df:
-        df["level"] = df["level"].astype("string").str.upper().astype(LEVEL_DTYPE)
+        df["level"] = _categorical(df["level"], LEVEL_DTYPE, "level", case=str.upper)
     for c in STRING_COLUMNS:
         if c in df and df[c].dtype != "string":
             df[c] = df[c].astype("string")
@@ -49,7 +71,10 @@ def read_table(path) -> pd.DataFrame:
         df = pd.read_csv(path, dtype=dtypes, keep_default_na=True)
     except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as e:
         raise MfscanError(f"not a readable CSV table ({e})", path) from None
-    return set_dtypes(df)
+    try:
+        return set_dtypes(df)
+    except MfscanError as e:
+        raise MfscanError(e.message, path) from None
 
 
 def _refuse_source(path: Path) -> None:

@@ -171,3 +171,12 @@ def test_atomic_writes_keep_or_give_normal_permissions(tmp_path):
     a.subject = "S1"
     write_sidecar(p, a)
     assert stat.S_IMODE(p.stat().st_mode) == 0o664  # a shared sidecar stays readable by the group
+
+
+def test_frame_zero_and_region_zero_survive_a_round_trip(tmp_path):
+    a = Annotation("cine.dcm", [ROI("left", [[1, 1], [1, 9], [9, 9]], frame=0, region=0)])
+    p = write_sidecar(tmp_path / "cine.mfscan.json", a)
+    d = json.loads(p.read_text())
+    assert d["rois"][0]["frame"] == 0 and d["rois"][0]["region"] == 0
+    b = read_sidecar(p)
+    assert (b.rois[0].frame, b.rois[0].region) == (0, 0) and b == a

@@ -79,3 +79,31 @@ def test_script_runs_without_traceback(tmp_path):
     r = subprocess.run([sys.executable, "-m", "mfscan.cli", "info", str(tmp_path / "junk.dcm"), "--debug"],
                        capture_output=True, text=True)
     assert r.returncode == 1 and "Traceback" in r.stderr
+
+
+def test_hand_made_tables_with_common_spellings(tmp_path, capsys):
+    (tmp_path / "h.csv").write_text("subject,visit,level,side,rater,csa_cm2\n"
+                                    "P1,1, l4, R,R1,7.2\nP1,1,L4,Left ,R1,8.0\n")
+    assert main(["asymmetry", str(tmp_path / "h.csv"), "-o", str(tmp_path / "a.csv")]) == 0
+    a = pd.read_csv(tmp_path / "a.csv")
+    assert (a.loc[0, "left_csa_cm2"], a.loc[0, "right_csa_cm2"]) == (8.0, 7.2)
+    assert a.loc[0, "asymmetry_pct"] == pytest.approx(10.0)
+    (tmp_path / "bad.csv").write_text("subject,visit,level,side,rater,csa_cm2\nP1,1,L4,middle,R1,7\n")
+    assert main(["asymmetry", str(tmp_path / "bad.csv"), "-o", str(tmp_path / "b.csv")]) == 1
+    err = capsys.readouterr().err
+    assert "bad.csv: column 'side' has value(s) 'middle'" in err and "Traceback" not in err
+
+
+def test_measure_removes_its_stale_error_list_and_sample_data_refuses_a_full_folder(tmp_path, capsys):
+    cv2.imwrite(str(tmp_path / "a.png"), np.full((50, 50), 9, np.uint8))
+    write_sidecar(tmp_path / "a.mfscan.json", Annotation("a.png", [ROI("left", [[5, 5], [5, 20], [20, 20]])]))
+    (tmp_path / "errors.csv").write_text("path,roi,reason\nold.png,,from an earlier run\n")
+    (tmp_path / "notes.csv").write_text("my own notes\n")
+    assert main(["measure", str(tmp_path / "a.png"), "-o", str(tmp_path / "m.csv"), "--no-progress",
+                 "--errors", str(tmp_path / "notes.csv")]) == 0
+    assert (tmp_path / "notes.csv").read_text() == "my own notes\n"  # not an error list: kept
+    assert main(["measure", str(tmp_path / "a.png"), "-o", str(tmp_path / "m.csv"), "--no-progress"]) == 0
+    assert not (tmp_path / "errors.csv").exists()
+    assert main(["sample-data", str(tmp_path)]) == 1
+    assert "not empty" in capsys.readouterr().err
+    assert (tmp_path / "a.mfscan.json").is_file() and not (tmp_path / "subjects.csv").exists()

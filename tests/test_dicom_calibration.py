@@ -137,3 +137,18 @@ def test_calibration_of_cine_and_compressed(tmp_path):
     img = load_image(write_us_dicom(tmp_path / "cine.dcm", cine, regions=[LEFT, RIGHT], transfer_syntax="rle"))
     assert img.n_frames == 3
     assert [r.spacing_mm for r in img.regions] == [(0.0262 * 10.0, 0.0250 * 10.0), (0.0300 * 10.0, 0.0280 * 10.0)]
+
+
+def test_outline_inside_nested_regions_uses_the_inner_scale():
+    # A colour-flow box (inner region, its own scale) inside the B-mode region.
+    from mfscan.calibration import Region, calibration_for_points, region_calibration
+
+    outer = Region(0, (0, 0, 399, 599), (0.30, 0.30), spatial_format=1, data_type=1)
+    inner = Region(1, (100, 200, 250, 400), (0.20, 0.25), spatial_format=1, data_type=2)
+    default = region_calibration(outer)
+    inside_both = [[120, 220], [120, 380], [230, 380], [230, 220]]
+    only_outer = [[300, 50], [300, 150], [380, 150]]
+    cal = calibration_for_points(inside_both, [outer, inner], default)
+    assert (cal.row_mm, cal.col_mm, cal.region) == (0.20, 0.25, 1)
+    cal = calibration_for_points(only_outer, [outer, inner], default)
+    assert (cal.row_mm, cal.col_mm, cal.region) == (0.30, 0.30, 0)

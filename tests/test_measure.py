@@ -81,6 +81,9 @@ def test_echo_intensity_with_and_without_overlay():
     assert (mean, sd, n) == (100.0, 0.0, 50)
     m = measure_outline(square, img, spacing=(0.1, 0.1), exclude=exclude)
     assert m["echo_mean"] == 100.0 and m["n_pixels"] == 50
+    # float images take the numpy path: the same population SD (ddof=0)
+    mean, sd, n = echo_intensity(img.astype(np.float64) / 2, square)
+    assert (mean, sd, n) == (pytest.approx(75.0), pytest.approx(25.0), 100)
 
 
 def test_mask_pixel_count_close_to_polygon_area():

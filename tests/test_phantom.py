@@ -350,16 +350,6 @@ def test_rgb_export(default):
     np.testing.assert_array_equal(plain[..., 1], p.image)
 
 
-def test_speed():
-    import time
-
-    make_phantom(seed=0)  # warm up
-    t = time.perf_counter()
-    for s in range(5):
-        make_phantom(seed=s)
-    assert (time.perf_counter() - t) / 5 < 0.2
-
-
 def test_params_are_json_serialisable(default):
     import json
 

@@ -4,13 +4,13 @@ import math
 
 import numpy as np
 import pandas as pd
+import pingouin as pg  # the reference package: part of the test extra, never skipped
 import pytest
 
 from mfscan.errors import MfscanError
 from mfscan.reliability import (bland_altman, intraclass_corr, koo_li_band, mdc95, reliability,
                                 sem)
 
-pg = pytest.importorskip("pingouin")
 
 SHROUT_FLEISS = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8],
                           [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]], dtype=float)

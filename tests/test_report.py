@@ -99,7 +99,9 @@ def test_html_is_self_contained_and_complete(report):
     assert RESEARCH_NOTICE in text
     assert text.count("data:image/png;base64,") >= 4  # asymmetry, left/right, groups, Bland-Altman
     assert not re.search(r"""(src|href)=['"]https?://""", text)
-    assert "Flagged asymmetries (&gt; 10%): 8" in text
+    n_designed = sum(pct > 10 for *_, base, later in SUBJECTS for pct in (base, *later))
+    assert n_designed == 8
+    assert f"Flagged asymmetries (&gt; 10%): {n_designed}" in text
     for name in ("measurements.csv", "asymmetry.csv", "reliability.csv"):
         assert f"href='{name}'" in text
     assert "BurnedInAnnotation YES or absent" in text  # the sample DICOM says YES
@@ -182,3 +184,48 @@ def test_sidecar_without_level_or_rater_does_not_stop_the_study(report, tmp_path
     assert unnamed.n_left.iloc[0] == 1
     r1 = a[(a.subject == "S01") & (a.visit == "1") & (a.level == "L4") & (a.rater == "R1") & a.session.isna()]
     assert r1.n_left.iloc[0] == 2  # 2 PNG repeats + the DICOM, less the one without a level
+
+
+def test_reruns_notes_and_threshold_lines(report, tmp_path, capsys):
+    from mfscan.report import threshold_ratio
+
+    # larger/smaller ratio at 10%, from each definition solved by hand
+    assert threshold_ratio(10, "hides") == pytest.approx(1 / 0.9)         # (r-1)/r = 0.1
+    assert threshold_ratio(10, "smaller-side") == pytest.approx(1.1)      # r-1 = 0.1
+    assert threshold_ratio(10, "index") == pytest.approx(2.1 / 1.9)       # 2(r-1)/(r+1) = 0.1
+    study, _ = report
+    s = tmp_path / "study"
+    shutil.copytree(study / "S01", s / "S01")
+    (s / "subjects.csv").write_text("subject,symptomatic_side,group\ns01,R,exercise\n")
+    out = tmp_path / "rep"
+    (out / "qc" / "old").mkdir(parents=True)
+    (out / "qc" / "old" / "other_study.png").write_bytes(b"stale")
+    (out / "reliability.csv").write_text("stale")
+    (out / "errors.csv").write_text("path,roi,reason\nold.png,,stale\n")
+    assert main(["report", str(s), "-o", str(out), "--no-progress", "--workers", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "NOTE: 1 measured subject(s) are not in subjects.csv: S01" in err
+    assert not (out / "qc" / "old").exists() and not (out / "errors.csv").exists()
+    assert (out / "reliability.csv").read_text() != "stale"
+    assert "are not in subjects.csv" in (out / "report.html").read_text()
+    assert main(["report", str(s), "-o", str(out / "measurements.csv"), "--no-progress"]) == 1
+    assert "is not a folder" in capsys.readouterr().err
+
+
+def test_word_visit_labels_are_flagged(tmp_path, capsys):
+    import json
+
+    study = tmp_path / "study"
+    write_sample_study(study)
+    for sc in study.rglob("*.mfscan.json"):
+        d = json.loads(sc.read_text())
+        d["visit"] = {"1": "pre", "2": "post", "3": "followup"}.get(d.get("visit"), d.get("visit"))
+        sc.write_text(json.dumps(d))
+    assert main(["report", str(study), "-o", str(tmp_path / "rep"), "--no-progress", "--workers", "2"]) == 0
+    assert "visits are ordered followup < post < pre" in capsys.readouterr().err
+    assert main(["report", str(study), "-o", str(tmp_path / "rep2"), "--no-progress", "--workers", "2",
+                 "--visit-order", "pre,post,followup"]) == 0
+    assert "visits are ordered" not in capsys.readouterr().err
+    assert main(["report", str(study), "-o", str(tmp_path / "rep3"), "--no-progress",
+                 "--visit-order", "pre,post"]) == 1
+    assert "--visit-order lacks visit(s) followup" in capsys.readouterr().err
