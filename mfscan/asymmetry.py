@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import MfscanError
-from .summary import as_labels, key_columns, pair_sides
+from .summary import _pair_sides, as_labels, key_columns
 
 #: Names of the asymmetry definitions accepted by ``index=``.
 INDEXES = ("hides", "smaller-side", "index")
@@ -253,7 +253,7 @@ def asymmetry(table: pd.DataFrame, *, subjects: pd.DataFrame | None = None,
     if index not in INDEXES:
         raise MfscanError(f"unknown asymmetry index {index!r}; expected one of {', '.join(INDEXES)}")
     threshold_pct = float(threshold_pct)
-    wide = pair_sides(table, measure)
+    wide, traced = _pair_sides(table, measure)
     left = wide[f"left_{measure}"].to_numpy()
     right = wide[f"right_{measure}"].to_numpy()
     l, r, ok = _valid_pair(left, right)
@@ -269,7 +269,7 @@ def asymmetry(table: pd.DataFrame, *, subjects: pd.DataFrame | None = None,
     exceeds = size > threshold_pct + THRESHOLD_TOLERANCE * max(abs(threshold_pct), 1.0)
     wide["exceeds_threshold"] = pd.arrays.BooleanArray(exceeds, ~ok)
 
-    n_left, n_right = wide["n_left"].to_numpy(), wide["n_right"].to_numpy()
+    n_left, n_right = traced[:, 0], traced[:, 1]  # outlines traced, with a value or not
     reason = np.select(
         [n_left == 0, n_right == 0, ~np.isfinite(l), ~np.isfinite(r), l <= 0, r <= 0],
         ["no left outline", "no right outline", f"no left {measure} value",

@@ -351,7 +351,8 @@ def summarize_sides(measurements: pd.DataFrame, *, measures: Sequence[str] | Non
     DataFrame
         One row per subject, visit, level, rater (, session) and side, sorted by
         them, with ``n`` (number of outlines) and, per measure ``m``, its mean
-        ``m`` and SD ``m_sd`` (ddof=1; NaN when fewer than two values). Missing
+        ``m``, SD ``m_sd`` (ddof=1; NaN when fewer than two values) and the
+        number of values averaged ``m_n``. Missing
         values of a measure (e.g. the ``cm`` columns of an uncalibrated image)
         are left out of its mean; a group without any value gives NaN.
         ``visit`` is an ordered categorical in natural order ("2" < "10"), level
@@ -378,10 +379,11 @@ def summarize_sides(measurements: pd.DataFrame, *, measures: Sequence[str] | Non
     out = _group_frame(keys, first)
     out["n"] = np.bincount(group, minlength=n_groups).astype(np.int64)
     for m in measures:
-        mean, sd, _ = _mean_sd(measurements[m].to_numpy(dtype=np.float64, na_value=np.nan),
-                               group, n_groups)
+        mean, sd, used = _mean_sd(measurements[m].to_numpy(dtype=np.float64, na_value=np.nan),
+                                  group, n_groups)
         out[m] = mean
         out[f"{m}_sd"] = sd
+        out[f"{m}_n"] = used
     dates = _dates_per_group(measurements, group, n_groups)
     if dates is not None:
         out.insert(len(names), "visit_date", dates)
@@ -404,10 +406,16 @@ def pair_sides(table: pd.DataFrame, measure: str = "csa_cm2") -> pd.DataFrame:
     -------
     DataFrame
         Keys, ``left_<measure>``, ``right_<measure>``, ``n_left``, ``n_right``
-        (outlines; 0 when a side was not traced, its value then NaN),
+        (the values averaged: 0 when a side was not traced or has no value, e.g.
+        the cm value of an uncalibrated image; the mean is then NaN),
         ``left_<measure>_sd``, ``right_<measure>_sd`` and ``visit_date`` when the
         input has it. A key with only one side traced keeps its row.
     """
+    return _pair_sides(table, measure)[0]
+
+
+def _pair_sides(table: pd.DataFrame, measure: str = "csa_cm2"):
+    """:func:`pair_sides` and the outlines traced per side, ``(n_keys, 2)``, with a value or not."""
     _check_columns(table, REQUIRED_COLUMNS + (measure,))
     names = key_columns(table)
     keys = prepare_keys(table, names + ["side"])
@@ -423,22 +431,26 @@ def pair_sides(table: pd.DataFrame, measure: str = "csa_cm2") -> pd.DataFrame:
         mean = np.full(2 * n_groups, np.nan)
         mean[cell] = values
         n = np.zeros(2 * n_groups, dtype=np.int64)
-        n[cell] = table["n"].to_numpy(dtype=np.int64)
+        used = f"{measure}_n" if f"{measure}_n" in table.columns else "n"
+        n[cell] = table[used].to_numpy(dtype=np.int64)
+        traced = np.zeros(2 * n_groups, dtype=np.int64)
+        traced[cell] = table["n"].to_numpy(dtype=np.int64)
         sd = np.full(2 * n_groups, np.nan)
         if f"{measure}_sd" in table.columns:
             sd[cell] = table[f"{measure}_sd"].to_numpy(dtype=np.float64, na_value=np.nan)
     else:
-        mean, sd, _ = _mean_sd(values, cell, 2 * n_groups)
-        n = np.bincount(cell, minlength=2 * n_groups).astype(np.int64)
+        # n counts the values averaged: an uncalibrated repeat has no cm value
+        mean, sd, n = _mean_sd(values, cell, 2 * n_groups)
+        traced = np.bincount(cell, minlength=2 * n_groups).astype(np.int64)
     out = _group_frame(keys, first)
     dates = _dates_per_group(table, group, n_groups)
     if dates is not None:
         out["visit_date"] = dates
-    mean, sd, n = mean.reshape(-1, 2), sd.reshape(-1, 2), n.reshape(-1, 2)
+    mean, sd, n, traced = mean.reshape(-1, 2), sd.reshape(-1, 2), n.reshape(-1, 2), traced.reshape(-1, 2)
     out[f"left_{measure}"] = mean[:, 0]
     out[f"right_{measure}"] = mean[:, 1]
     out["n_left"] = n[:, 0]
     out["n_right"] = n[:, 1]
     out[f"left_{measure}_sd"] = sd[:, 0]
     out[f"right_{measure}_sd"] = sd[:, 1]
-    return out
+    return out, traced

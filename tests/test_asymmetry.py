@@ -92,7 +92,8 @@ def test_summarize_sides_averages_repeats():
     s = summarize_sides(m)
     pd.testing.assert_frame_equal(m, before)               # input untouched
     assert list(s.columns) == ["subject", "visit", "level", "rater", "side", "n",
-                               "csa_cm2", "csa_cm2_sd", "ap_depth_cm", "ap_depth_cm_sd"]
+                               "csa_cm2", "csa_cm2_sd", "csa_cm2_n", "ap_depth_cm", "ap_depth_cm_sd",
+                               "ap_depth_cm_n"]
     assert list(s["side"]) == ["left", "right"]
     assert list(s["n"]) == [3, 3]
     # left: mean 8.1, deviations -0.2, -0.1, 0.3 -> SD sqrt(0.14 / 2)
@@ -107,7 +108,11 @@ def test_summarize_sides_averages_repeats():
 def test_summarize_sides_uncalibrated_and_single_image():
     m = outlines({"left": [8.0, np.nan], "right": [np.nan]})
     s = summarize_sides(m, measures=["csa_cm2"])
-    assert list(s["n"]) == [2, 1]
+    assert list(s["n"]) == [2, 1]            # outlines traced
+    assert list(s["csa_cm2_n"]) == [1, 0]    # values averaged: an uncalibrated repeat has no cm value
+    a = asymmetry(m)
+    assert (a["n_left"].iloc[0], a["n_right"].iloc[0]) == (1, 0)
+    assert a["missing_reason"].iloc[0] == "no right csa_cm2 value"
     assert s["csa_cm2"].iloc[0] == 8.0
     assert np.isnan(s["csa_cm2"].iloc[1])
     assert s["csa_cm2_sd"].isna().all()                    # fewer than two values
@@ -204,7 +209,7 @@ def test_missing_side_keeps_row_with_reason():
     assert list(a["level"].astype(str)) == ["L4", "L5", "S1"]
     assert list(a["missing_reason"]) == ["no right outline", "no left outline",
                                          "no left csa_cm2 value"]
-    assert list(a["n_left"]) == [2, 0, 1] and list(a["n_right"]) == [0, 1, 1]
+    assert list(a["n_left"]) == [2, 0, 0] and list(a["n_right"]) == [0, 1, 1]  # values averaged
     assert a["left_csa_cm2"].iloc[0] == pytest.approx(8.1)
     assert np.isnan(a["right_csa_cm2"].iloc[0])
     assert a["asymmetry_pct"].isna().all()
