@@ -171,6 +171,9 @@ def cmd_import_imagej(args) -> int:
         raise MfscanError("image file not found", image)
     ann = annotation_from_imagej(image, args.rois, subject=args.subject, visit=args.visit,
                                  level=args.level, rater=args.rater, session=args.session)
+    if args.mm_per_pixel:
+        from .calibration import manual
+        ann.calibration = manual(*args.mm_per_pixel)
     out = Path(args.output) if args.output else sidecar_path(image, args.rater)
     write_sidecar(out, ann, force=args.force)
     _say(f"imported {len(ann.rois)} outline(s) ({', '.join(r.side for r in ann.rois)}) -> {out}")
@@ -203,6 +206,16 @@ def cmd_sample_data(args) -> int:
 
 
 # ---------------------------------------------------------------- pipeline
+def _mm_per_pixel(v):
+    try:
+        parts = [float(x) for x in str(v).split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2) or not all(0 < x < 100 for x in parts):
+        raise argparse.ArgumentTypeError("give mm per pixel as ROW or ROW,COL, e.g. 0.25 or 0.25,0.3")
+    return parts
+
+
 def _threshold(v):
     x = float(v)
     if not (0 <= x < 100):
@@ -395,6 +408,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", metavar="SIDECAR", help="default: <image stem>[.<rater>].mfscan.json")
     for name in ("subject", "visit", "level", "rater", "session"):
         s.add_argument(f"--{name}", help=f"{name} code to store in the sidecar")
+    s.add_argument("--mm-per-pixel", type=_mm_per_pixel, metavar="ROW[,COL]",
+                   help="pixel size to store as a manual calibration (Fiji ROI files carry none; "
+                        "a DICOM's own calibration is used without it)")
     s.add_argument("--force", action="store_true", help="overwrite an existing sidecar")
     s.set_defaults(func=cmd_import_imagej)
 

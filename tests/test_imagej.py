@@ -66,8 +66,10 @@ def test_cli_import_then_export(tmp_path, capsys):
     rois = [roifile.ImagejRoi.frompoints(np.array([[10, 20], [50, 20], [50, 60.25]]), name=n)
             for n in ("L4 left", "L4 right")]
     roifile.roiwrite(tmp_path / "RoiSet.zip", rois)
-    assert main(["import-imagej", str(img), str(tmp_path / "RoiSet.zip"), "--rater", "R2", "--subject", "P09"]) == 0
+    assert main(["import-imagej", str(img), str(tmp_path / "RoiSet.zip"), "--rater", "R2", "--subject", "P09",
+                 "--mm-per-pixel", "0.25,0.3"]) == 0
     a = read_sidecar(tmp_path / "scan.R2.mfscan.json")
+    assert (a.calibration.row_mm, a.calibration.col_mm, a.calibration.source) == (0.25, 0.3, "manual")
     assert a.subject == "P09" and a.level == "L4" and [r.side for r in a.rois] == ["left", "right"]
     assert a.rois[0].points[2].tolist() == [59.75, 49.5]
     # importing again refuses to overwrite the rater's file
