@@ -42,6 +42,14 @@ class Job:
     sidecars: list[Path] = field(default_factory=list)
 
 
+def _is_image_file(path: Path) -> bool:
+    from .images import is_supported
+    try:
+        return is_supported(path)
+    except OSError:
+        return False
+
+
 def _image_suffixes():
     from .images import SUPPORTED_SUFFIXES
     return {s.lower() for s in SUPPORTED_SUFFIXES}
@@ -82,6 +90,8 @@ def discover(paths, *, include_unannotated: bool = False) -> tuple[list[Job], li
                         sidecars.add(f)
                     elif f.suffix.lower() in suffixes:
                         images.add(f)
+                    elif not f.suffix and _is_image_file(f):
+                        images.add(f)  # DICOM files from scanners often have no suffix (IM0001)
         elif p.is_file():
             if is_sidecar(p):
                 sidecars.add(p)

@@ -43,6 +43,6 @@ def cmd_view(args) -> int:
         if path.is_dir():
             widget.open_folder(path)
         else:
-            viewer.open(str(path), plugin="mfscan")
+            widget.open_image(path)
     napari.run()
     return 0

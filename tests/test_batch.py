@@ -192,3 +192,18 @@ def test_backup_copies_of_a_sidecar_are_not_counted_twice(phantom_png, tmp_path)
     assert len(res.measurements) == 2 and set(res.measurements["sidecar"]) == {"scan.R1.mfscan.json"}
     assert sorted(res.errors["path"]) == ["scan.R1 (copy).mfscan.json", "scan.R1_backup.mfscan.json"]
     assert res.errors["reason"].str.contains("same rater R1 \\(scan.R1.mfscan.json\\)").all()
+
+
+def test_dicom_without_suffix_is_found_in_folders(tmp_path):
+    img = np.full((200, 300), 60, np.uint8)
+    p = write_us_dicom(tmp_path / "x.dcm", img, regions=[
+        {"bounds": (0, 0, 199, 299), "delta_cm": (0.02, 0.02), "units": (3, 3), "spatial_format": 1, "data_type": 1}])
+    bare = p.rename(tmp_path / "IM0001")
+    (tmp_path / "README").write_text("not an image\n")
+    write_sidecar(tmp_path / "IM0001.R1.mfscan.json",
+                  Annotation("IM0001", [ROI("left", [[50, 50], [50, 100], [100, 100], [100, 50]])], rater="R1"))
+    res = measure_paths([tmp_path], workers=1, progress=False)
+    assert res.errors.empty
+    assert res.measurements["image"].tolist() == ["IM0001"]
+    assert res.measurements["csa_cm2"].iloc[0] == pytest.approx(50 * 50 * 0.2 * 0.2 / 100)
+    assert bare.exists()

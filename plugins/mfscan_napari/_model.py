@@ -101,7 +101,11 @@ def get_image(path):
         except KeyError:
             raise MfscanError("the sample image is no longer available; reopen it") from None
     p = Path(path).resolve()
-    st = p.stat()
+    try:
+        st = p.stat()
+    except OSError as e:
+        from mfscan.errors import ImageReadError
+        raise ImageReadError(f"cannot open the image ({e.strerror or e}); was it moved or renamed?", p) from None
     key = (str(p), st.st_size, st.st_mtime_ns)
     img = _IMAGE_CACHE.get(key)
     if img is None:
@@ -697,6 +701,63 @@ def save_layer_state(data, features, metadata: dict, path=None) -> SaveResult:
     return res
 
 
+def recovery_dir() -> Path:
+    """``<config dir>/recovery``: where outlines that could not be saved are kept (:func:`write_recovery`)."""
+    return default_config_dir() / "recovery"
+
+
+def recovery_path(metadata: dict, folder=None, when: float | None = None) -> Path:
+    """``<folder>/<image stem>[.<rater>].<YYYYmmdd-HHMMSS>.mfscan.json`` (unique; default folder
+    :func:`recovery_dir`)."""
+    m = (metadata or {}).get(KEY, {})
+    ip = str(m.get("image_path") or (m.get("annotation") or {}).get("image") or "outlines")
+    name = ip[len(MEMORY_PREFIX):] if ip.startswith(MEMORY_PREFIX) else ip
+    stem = Path(name).stem or "outlines"
+    rater = (m.get("annotation") or {}).get("rater")
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(when))
+    folder = Path(folder) if folder is not None else recovery_dir()
+    mid = f".{rater}" if rater else ""
+    p = folder / f"{stem}{mid}.{stamp}{SUFFIX}"
+    k = 1
+    while p.exists():
+        p = folder / f"{stem}{mid}.{stamp}-{k}{SUFFIX}"
+        k += 1
+    return p
+
+
+def write_recovery(data, features, metadata: dict, folder=None, when: float | None = None,
+                   reuse=None) -> Path:
+    """Write an outline layer's outlines to a recovery file; returns its path.
+
+    The safety net when a layer with unsaved edits is about to disappear and its
+    sidecar cannot be written (read-only share, full disk): the annotation, as
+    :func:`save_layer_state` would have written it, goes to
+    :func:`recovery_path` (atomically, :func:`mfscan.annotations.atomic_write_bytes`).
+    Copy it beside the image under the sidecar's name to use it. ``metadata`` is
+    not changed. `reuse`: a recovery file written before; returned as is when it
+    already holds exactly these outlines (no second copy when, e.g., the window
+    closes and then its layers are removed). Raises :class:`MfscanError` when even
+    that file cannot be written.
+    """
+    from mfscan.annotations import atomic_write_bytes, dumps
+
+    ann = annotation_from_layer(data, features, metadata)
+    text = dumps(ann).encode("utf-8")
+    if reuse is not None:
+        try:
+            if Path(reuse).read_bytes() == text:
+                return Path(reuse)
+        except OSError:
+            pass
+    p = recovery_path(metadata, folder, when)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(p, text)
+    except OSError as e:
+        raise MfscanError(f"cannot write a recovery copy ({e.strerror or e})", p) from None
+    return p
+
+
 # --------------------------------------------------------------------------- reading
 
 def sidecar_image_path(sidecar) -> Path:
@@ -713,7 +774,12 @@ def read_layers(path) -> list[tuple]:
     """
     path = Path(path)
     if path.name.endswith(SUFFIX):
-        path = sidecar_image_path(path)
+        sidecar = path
+        path = sidecar_image_path(sidecar)
+        if not path.is_file():
+            raise MfscanError(f"the image this sidecar belongs to, {path}, does not exist (moved, renamed "
+                              "or on a share that is not connected?); open the image itself, or put it "
+                              "back beside the sidecar", sidecar)
     image = get_image(path)
     anns = []
     for sc in find_sidecars(path):
@@ -814,19 +880,14 @@ class Worklist:
 
     @classmethod
     def from_folder(cls, folder) -> "Worklist":
-        from mfscan.images import SUPPORTED_SUFFIXES
+        """The folder's images as ``mfscan measure`` finds them (:func:`mfscan.batch.discover`)."""
+        from mfscan.batch import discover
 
         folder = Path(folder).resolve()
         if not folder.is_dir():
             raise MfscanError("not a folder", folder)
-        sfx = {s.lower() for s in SUPPORTED_SUFFIXES}
-        imgs = []
-        for root, dirs, files in os.walk(folder):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for f in files:
-                if not f.startswith(".") and Path(f).suffix.lower() in sfx:
-                    imgs.append(Path(root) / f)
-        imgs.sort(key=lambda p: natural_key(p.relative_to(folder).as_posix()))
+        jobs, _ = discover([folder], include_unannotated=True)
+        imgs = sorted((j.image for j in jobs), key=lambda p: natural_key(p.relative_to(folder).as_posix()))
         return cls(folder, imgs, 0)
 
     def __len__(self) -> int:
@@ -889,5 +950,5 @@ __all__ = [
     "features_frame", "calibration_text", "scale_line_calibration", "layer_scale", "layer_units",
     "layer_calibration", "propose", "proposal_text", "livewire_segment", "livewire_outline", "clean_anchors",
     "register_new_outline", "outline_changed", "edited_methods", "METHOD_PROPOSED", "METHOD_LIVEWIRE",
-    "LOW_CONFIDENCE",
+    "LOW_CONFIDENCE", "recovery_dir", "recovery_path", "write_recovery",
 ]

@@ -272,3 +272,43 @@ def test_sample_data(phantom):
     csa = measure_outline(ph.outlines["left"], ph.image, spacing=ph.spacing_mm)["csa_cm2"]
     assert label == f"left {csa:.2f} cm²"
     assert math.isclose(csa, ph.true_csa_cm2["left"], rel_tol=0.03)
+
+
+def test_sidecar_whose_image_is_missing_names_both(annotated_png):
+    img, sc = annotated_png
+    img.unlink()
+    with pytest.raises(MfscanError) as e:
+        _model.read_layers(sc)
+    assert not isinstance(e.value, FileNotFoundError)
+    assert e.value.path == sc and img.name in e.value.message and "does not exist" in e.value.message
+    with pytest.raises(MfscanError, match=img.name):  # through the napari reader too
+        _reader.read(str(sc))
+
+
+def test_plugin_asymmetry_equals_core_with_repeats(tmp_path, phantom):
+    """Two left outlines (repeats, averaged) and one right: the widget's percentage is the
+    one `mfscan asymmetry` computes from the measurements table."""
+    from mfscan import batch
+    from mfscan.asymmetry import asymmetry
+    from mfscan.calibration import manual
+
+    img = write_png(tmp_path / "asym.png", phantom.image)
+    image = load_image(img)
+    ann = Annotation(image=img.name, subject="P01", visit="1", level="L4", rater="R1",
+                     calibration=manual(0.25),
+                     rois=[ROI("left", phantom.outlines["left"]),
+                           ROI("left", square(60, 250, 70, n=12)),
+                           ROI("right", phantom.outlines["right"])])
+    summary = _model.asymmetry_summary(_model.measure_rows(image, ann))
+    rows, errors = batch.measure_annotation(image, ann)
+    assert errors == [] and len(rows) == 3
+    core = asymmetry(batch.measurements_frame(rows))
+    assert len(summary) == 1 and len(core) == 1
+    (s,), c = summary, core.iloc[0]
+    assert (s["n_left"], s["n_right"]) == (2, 1) and (c["n_left"], c["n_right"]) == (2, 1)
+    assert s["left"] == pytest.approx(c["left_csa_cm2"], rel=1e-12)
+    assert s["right"] == pytest.approx(c["right_csa_cm2"], rel=1e-12)
+    assert s["pct"] == pytest.approx(c["asymmetry_pct"], rel=1e-12)
+    # The repeats really differ, so averaging (not the first or last) is what is compared.
+    lefts = [r["csa_cm2"] for r in rows if r["side"] == "left"]
+    assert abs(lefts[0] - lefts[1]) > 0.1 and s["left"] == pytest.approx(np.mean(lefts))

@@ -6,14 +6,15 @@ calls mfscan's core; this module only holds Qt and viewer wiring.
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 
 import numpy as np
-from qtpy.QtCore import Qt, QTimer
+from qtpy.QtCore import QEvent, Qt, QTimer
 from qtpy.QtGui import QColor
 from qtpy.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFrame, QGridLayout,
-    QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QSizePolicy,
+    QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMainWindow, QPushButton, QSizePolicy,
     QScrollArea, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
@@ -98,6 +99,10 @@ class MultifidusWidget(QWidget):
         self._lw_frame = 0
         self._rubber_world = None
         self._dblclick_zoom = None  # napari's double-click zoom, suspended while live-wire is armed
+        self._key_funcs: dict = {}  # shortcut -> the function this widget bound on the viewer
+        self._closed = False  # torn down (dock widget removed or closed): see close_widget
+        self._was_docked = False
+        self._main_window = None  # napari's main window, watched for its Close event
 
         self._build_ui()
         self._load_fields()
@@ -111,6 +116,7 @@ class MultifidusWidget(QWidget):
         self._autosave_timer.timeout.connect(self.autosave)
         if autosave_ms > 0:
             self._autosave_timer.start()
+        self.save_label.setText(self._save_policy_text(autosave_ms))
         self._rubber_timer = QTimer(self)
         self._rubber_timer.setSingleShot(True)
         self._rubber_timer.setInterval(RUBBER_BAND_MS)
@@ -127,6 +133,15 @@ class MultifidusWidget(QWidget):
             self._adopt(layer)
         self._bind_keys()
         self.refresh_table()
+
+    @staticmethod
+    def _save_policy_text(autosave_ms: int) -> str:
+        if autosave_ms > 0:
+            sec = autosave_ms / 1000
+            every = f"every {sec:g} s" if sec >= 1 else f"every {autosave_ms} ms"
+            return (f"Outlines are saved when you change image and {every} while there are unsaved "
+                    "edits (“Save now” saves at once).")
+        return "Outlines are saved when you change image and when you press “Save now”."
 
     # ------------------------------------------------------------------ UI
     def _build_ui(self):
@@ -298,7 +313,7 @@ class MultifidusWidget(QWidget):
         v.addLayout(row)
         self.progress_label = QLabel()
         v.addWidget(self.progress_label)
-        self.save_label = QLabel("Outlines are saved automatically when they change and when you change image.")
+        self.save_label = QLabel(self._save_policy_text(5000))
         self.save_label.setWordWrap(True)
         v.addWidget(self.save_label)
         root.addWidget(wl)
@@ -318,13 +333,117 @@ class MultifidusWidget(QWidget):
         return [k for k, _h in _model.TABLE_COLUMNS].index(key)
 
     def _bind_keys(self):
+        funcs = {
+            "trace_left": lambda _v: self.arm("left"),
+            "trace_right": lambda _v: self.arm("right"),
+            "propose_left": lambda _v: self.arm_propose("left"),
+            "propose_right": lambda _v: self.arm_propose("right"),
+            "next_image": lambda _v: self.step(1),
+            "previous_image": lambda _v: self.step(-1),
+        }
+        for name, func in funcs.items():
+            self.viewer.bind_key(SHORTCUTS[name], func, overwrite=True)
+            self._key_funcs[SHORTCUTS[name]] = func
+
+    def _unbind_keys(self):
+        from napari.utils.key_bindings import coerce_keybinding
+
+        keymap = self.viewer.keymap
+        for key, func in self._key_funcs.items():
+            if keymap.get(coerce_keybinding(key)) is func:  # not one another widget bound since
+                self.viewer.bind_key(key, None)
+        self._key_funcs = {}
+
+    # ------------------------------------------------------------------ closing
+    def _watch_main_window(self):
+        """Save (or write recovery copies) when napari's window is about to close: an event
+        filter on the main window the widget is docked in (its parent even when floating)."""
+        win = self.parentWidget()
+        while win is not None and not isinstance(win, QMainWindow):
+            win = win.parentWidget()
+        old = self._main_window() if self._main_window is not None else None
+        if win is None or win is old:
+            return
+        if old is not None:
+            old.removeEventFilter(self)
+        win.installEventFilter(self)
+        self._main_window = weakref.ref(win)  # a strong reference would keep napari's window alive
+
+    def showEvent(self, event):
+        if not self._closed:
+            self._watch_main_window()
+        super().showEvent(event)
+
+    def eventFilter(self, obj, event):
+        # getattr: Qt may deliver events while Python is finalizing the widget.
+        ref = getattr(self, "_main_window", None)
+        if (event.type() == QEvent.Type.Close and ref is not None and obj is ref()
+                and not getattr(self, "_closed", True)):
+            self.save_or_recover()
+        return False
+
+    def event(self, event):
+        if event.type() == QEvent.Type.ParentChange and not getattr(self, "_closed", True):
+            if self.parent() is not None:
+                self._was_docked = True
+            elif self._was_docked:  # napari's remove_dock_widget (or the panel's close button)
+                self.close_widget()
+        return super().event(event)
+
+    def closeEvent(self, event):
+        self.close_widget()
+        super().closeEvent(event)
+
+    def save_or_recover(self) -> list:
+        """Save every outline layer with unsaved edits; for each that cannot be saved, write a
+        recovery copy (:meth:`_recover`). Returns the recovery files written."""
+        written = []
+        for layer in [ly for ly in self.viewer.layers if _is_outlines(ly) and _meta(ly).get("dirty")]:
+            self._save_layer(layer)
+            if _meta(layer).get("dirty"):
+                p = self._recover(layer)
+                if p is not None:
+                    written.append(p)
+        return written
+
+    def close_widget(self):
+        """Tear the widget down (its dock was removed or it was closed): save what is unsaved
+        (recovery copies when that fails), stop the timers, unbind the keys and disconnect
+        every viewer and layer callback. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.cancel_tool(quiet=True)
+        except (RuntimeError, ValueError, KeyError):
+            pass
+        self.save_or_recover()
+        for t in (self._autosave_timer, self._refresh_timer, self._rubber_timer):
+            t.stop()
+        self._unbind_keys()
         v = self.viewer
-        v.bind_key(SHORTCUTS["trace_left"], lambda _v: self.arm("left"), overwrite=True)
-        v.bind_key(SHORTCUTS["trace_right"], lambda _v: self.arm("right"), overwrite=True)
-        v.bind_key(SHORTCUTS["propose_left"], lambda _v: self.arm_propose("left"), overwrite=True)
-        v.bind_key(SHORTCUTS["propose_right"], lambda _v: self.arm_propose("right"), overwrite=True)
-        v.bind_key(SHORTCUTS["next_image"], lambda _v: self.step(1), overwrite=True)
-        v.bind_key(SHORTCUTS["previous_image"], lambda _v: self.step(-1), overwrite=True)
+        for emitter, cb in ((v.layers.events.inserted, self._on_inserted),
+                            (v.layers.events.removed, self._on_removed),
+                            (v.layers.selection.events.active, self._on_active)):
+            try:
+                emitter.disconnect(cb)
+            except (KeyError, ValueError, TypeError, RuntimeError):
+                pass
+        for cbs, cb in ((v.mouse_drag_callbacks, self._on_canvas_press),
+                        (v.mouse_move_callbacks, self._on_canvas_move),
+                        (v.mouse_double_click_callbacks, self._on_canvas_double_click)):
+            while cb in cbs:
+                cbs.remove(cb)
+        for layer in list(v.layers):
+            self._disconnect(layer)
+        self._connected.clear()
+        win = self._main_window() if self._main_window is not None else None
+        self._main_window = None
+        if win is not None:
+            try:
+                win.removeEventFilter(self)
+            except RuntimeError:  # already deleted by Qt
+                pass
 
     # ------------------------------------------------------------------ fields
     def _load_fields(self):
@@ -362,6 +481,7 @@ class MultifidusWidget(QWidget):
             return
         f = self.fields()
         self.settings.set("fields", f)
+        self._apply_ownership()
         layer = self.outline_layer(create=False, by_rater=True)
         if layer is not None:
             ann = _meta(layer).setdefault("annotation", {})
@@ -387,13 +507,46 @@ class MultifidusWidget(QWidget):
             self._connected.add(id(layer))
             layer.events.data.connect(self._on_data)
             layer.events.features.connect(self._on_features)
+            layer.events.editable.connect(self._on_editable)
             self._set_defaults(layer)
+            self._apply_ownership(layer)
 
     def _disconnect(self, layer):
         if id(layer) in self._connected:
-            layer.events.data.disconnect(self._on_data)
-            layer.events.features.disconnect(self._on_features)
+            for emitter, cb in ((layer.events.data, self._on_data), (layer.events.features, self._on_features),
+                                (layer.events.editable, self._on_editable)):
+                try:
+                    emitter.disconnect(cb)
+                except (KeyError, ValueError, TypeError, RuntimeError):
+                    pass
             self._connected.discard(id(layer))
+
+    # ------------------------------------------------------------------ whose outlines
+    def current_rater(self) -> str | None:
+        return self.fields()["rater"] or None
+
+    def is_mine(self, layer) -> bool:
+        """Whether an outline layer holds the outlines of the rater typed in the widget."""
+        return ((_meta(layer).get("annotation") or {}).get("rater") or None) == self.current_rater()
+
+    def _apply_ownership(self, layer=None):
+        """Other raters' outline layers are shown read-only (``editable = False``): nothing done
+        in this session may change, and autosave into, another rater's sidecar."""
+        layers = [layer] if layer is not None else [ly for ly in self.viewer.layers if _is_outlines(ly)]
+        for ly in layers:
+            mine = self.is_mine(ly)
+            if not mine and ly.editable:
+                ly.editable = False  # napari switches it to pan_zoom
+            elif mine and not ly.editable and self.viewer.dims.ndisplay == 2:
+                ly.editable = True
+        if self.tool is not None and self._tool_layer is not None and not self.is_mine(self._tool_layer):
+            self.cancel_tool("Cancelled: the rater changed.")
+
+    def _on_editable(self, event):
+        # napari makes a Shapes layer editable again when its data is set or the view goes 2D.
+        layer = event.source
+        if layer.editable and not self.is_mine(layer):
+            layer.editable = False
 
     def _on_inserted(self, event):
         self._adopt(event.value)
@@ -411,7 +564,9 @@ class MultifidusWidget(QWidget):
             self.cancel_tool()
         if _is_outlines(layer) and _meta(layer).get("dirty"):
             self._save_layer(layer)  # never silently discard edits
-        self._connected.discard(id(layer))
+            if _meta(layer).get("dirty"):
+                self._recover(layer)  # could not be saved: a copy in the recovery folder
+        self._disconnect(layer)
         if layer is self.image_layer:
             rest = [ly for ly in self.viewer.layers if _is_image(ly)]
             self.image_layer = rest[-1] if rest else None
@@ -930,7 +1085,14 @@ class MultifidusWidget(QWidget):
             self.asymmetry_label.setText("")
             self.warnings_label.setText("")
             return
-        self.layer_label.setText(f"Layer “{layer.name}”: {len(layer.data)} outline(s)")
+        rater = self.current_rater()
+        if self.is_mine(layer):
+            whose = f"<b style='color:{GREEN}'>yours</b>" + (f" (rater {rater})" if rater else "")
+        else:
+            other = (_meta(layer).get("annotation") or {}).get("rater") or "no rater"
+            whose = (f"<b style='color:{ORANGE}'>read-only</b>: {other}'s outlines; you are "
+                     f"{rater or 'no rater'}")
+        self.layer_label.setText(f"Layer “{layer.name}”: {len(layer.data)} outline(s) · {whose}")
         try:
             image = _model.get_image(_meta(layer)["image_path"])
             ann = _model.annotation_from_layer(layer.data, layer.features, layer.metadata)
@@ -1027,7 +1189,7 @@ class MultifidusWidget(QWidget):
 
     def _on_table_selection(self):
         layer = self.outline_layer()
-        if layer is None or layer.mode not in ("select", "direct", "pan_zoom"):
+        if layer is None or not layer.editable or layer.mode not in ("select", "direct", "pan_zoom"):
             return
         rows = {i.row() for i in self.table.selectedIndexes()}
         if rows and all(r < len(layer.data) for r in rows):
@@ -1100,7 +1262,7 @@ class MultifidusWidget(QWidget):
                 continue
             ly.units = units
             ly.scale = scale
-            if lm.get("kind") == "outlines":
+            if lm.get("kind") == "outlines" and self.is_mine(ly):  # another rater's sidecar is theirs
                 lm.setdefault("annotation", {})["calibration"] = cal.to_dict()
                 self._mark_dirty(ly)
         if self.outline_layer(by_rater=True) is None:
@@ -1117,10 +1279,16 @@ class MultifidusWidget(QWidget):
         m = _meta(layer)
         try:
             res = _model.save_layer_state(layer.data, layer.features, layer.metadata)
-        except MfscanError as e:
-            self._message(f"Not saved: {e.message}", error=True)
+        except (MfscanError, OSError, ValueError) as e:
+            if isinstance(e, MfscanError):
+                reason = f"{e.path.name}: {e.message}" if e.path is not None else e.message
+            else:
+                reason = str(e)
+            m["save_error"] = reason
+            self._message(f"Not saved ({layer.name}): {reason}", error=True)
             return None
         m["dirty"] = False
+        m.pop("save_error", None)
         if res.conflict:
             self._message(res.message, error=True)
             try:
@@ -1133,11 +1301,15 @@ class MultifidusWidget(QWidget):
         return res
 
     def save(self, *, force_all: bool = False) -> list:
-        """Save the current image's changed outline layers (all of them with `force_all`)."""
+        """Save the current image's changed outline layers.
+
+        With `force_all` (“Save now”) the current rater's layer is saved even
+        when unchanged; another rater's layer only when it really changed.
+        """
         out = []
         for layer in self.outline_layers():
             m = _meta(layer)
-            if m.get("dirty") or (force_all and (len(layer.data) or m.get("digest"))):
+            if m.get("dirty") or (force_all and self.is_mine(layer) and (len(layer.data) or m.get("digest"))):
                 res = self._save_layer(layer)
                 if res is not None:
                     out.append(res)
@@ -1148,6 +1320,61 @@ class MultifidusWidget(QWidget):
         """Timer slot: save changed outlines (nothing when nothing changed)."""
         if any(_meta(ly).get("dirty") for ly in self.outline_layers()):
             self.save()
+
+    def _recover(self, layer):
+        """Write a recovery copy of a layer whose edits could not be saved and tell where."""
+        m = _meta(layer)
+        reason = m.get("save_error") or "not saved"
+        try:
+            path = _model.write_recovery(layer.data, layer.features, layer.metadata,
+                                         reuse=m.get("recovery_path"))
+        except MfscanError as e:
+            text = (f"Not saved: {reason}. Not even a recovery copy could be written ({e.message}); "
+                    f"the outlines of “{layer.name}” are LOST unless the layer is still open.")
+            self._message(text, error=True)
+            self._notify(text)
+            return None
+        m["recovery_path"] = str(path)
+        try:
+            target = _model.layer_sidecar_path(layer.metadata).name
+        except MfscanError:
+            target = "the image's sidecar"
+        text = (f"Not saved: {reason}. A recovery copy of “{layer.name}” was written to {path} — "
+                f"once the problem is fixed, copy it beside the image as {target}.")
+        self._message(text, error=True)
+        self._notify(text)
+        return path
+
+    @staticmethod
+    def _notify(text):
+        try:
+            from napari.utils.notifications import show_warning
+            show_warning(text)
+        except Exception:  # noqa: BLE001 - a notification must never stop a save or a recovery
+            pass
+
+    def _unsaved_layers(self):
+        """Outline layers (of any image) with edits not written to their sidecar; sample
+        images (in memory only) cannot be saved and do not count."""
+        return [ly for ly in self.viewer.layers if _is_outlines(ly) and _meta(ly).get("dirty")
+                and not str(_meta(ly).get("image_path", "")).startswith(_model.MEMORY_PREFIX)]
+
+    def _ready_to_leave(self) -> bool:
+        """Save all changed outlines before the image changes; False (the image must not
+        change, its layers are kept) when one of them could not be saved."""
+        self.save()
+        for layer in self._unsaved_layers():  # outlines of other images still open
+            self._save_layer(layer)
+        left = self._unsaved_layers()
+        if not left:
+            return True
+        why = "; ".join(f"{ly.name}: {_meta(ly).get('save_error') or 'not saved'}" for ly in left)
+        text = (f"Not saved: {why}. Your outlines are kept here and the image was not changed; "
+                "fix the problem and press “Save now”, or save the layer elsewhere with "
+                "File ▸ Save Selected Layers (or remove the layer: a recovery copy is then written).")
+        self._message(text, error=True)
+        self._notify(text)
+        return False
 
     def _message(self, text, *, error=False):
         self.messages.append(text)
@@ -1162,7 +1389,8 @@ class MultifidusWidget(QWidget):
 
     def open_folder(self, folder):
         """List a folder's images and open the one where work stopped last time."""
-        self.save()
+        if not self._ready_to_leave():
+            return None
         self.worklist = _model.Worklist.from_folder(folder)
         if not len(self.worklist):
             self.folder_label.setText(f"No supported images in {folder}.")
@@ -1172,14 +1400,20 @@ class MultifidusWidget(QWidget):
         return self.open_image(self.worklist.current)
 
     def open_image(self, path):
-        """Save the current image's outlines, close its layers and open `path` with its sidecars."""
+        """Save the current image's outlines, close its layers and open `path` with its sidecars.
+
+        Nothing changes (None is returned, the reason shown in red) when outlines
+        with edits cannot be saved: they stay open so that no work is lost.
+        """
         self.cancel_tool(quiet=True)
-        self.save()
+        if not self._ready_to_leave():
+            self._update_worklist_ui()
+            return None
         self._remove_layers([ly for ly in self.viewer.layers
                              if _meta(ly).get("kind") in ("image", "outlines", "scale")])
         path = Path(path)
         try:
-            self.viewer.open(str(path), plugin="mfscan")
+            self.add_image_layers(path)
         except Exception as e:  # noqa: BLE001 - show, go on with the next image
             self._message(f"Cannot open {path.name}: {e}", error=True)
             self._update_worklist_ui()
@@ -1207,6 +1441,18 @@ class MultifidusWidget(QWidget):
         self.refresh_table()
         return self.image_layer
 
+    def add_image_layers(self, path):
+        """Add an image and its outline layers through mfscan's reader.
+
+        Called directly rather than through ``viewer.open``: napari picks readers
+        by file-name pattern, and DICOM files without a suffix (``IM0001``) match
+        none that a plugin can declare without claiming every file.
+        """
+        from napari.layers import Layer
+
+        return [self.viewer.add_layer(Layer.create(data, kwargs, ltype))
+                for data, kwargs, ltype in _model.read_layers(path)]
+
     def _remove_layers(self, layers):
         """Remove layers of the previous image.
 
@@ -1229,6 +1475,9 @@ class MultifidusWidget(QWidget):
     def step(self, delta: int):
         """Go `delta` images forward (negative: back) in the worklist, saving first."""
         if self.worklist is None or not len(self.worklist):
+            return None
+        if not self._ready_to_leave():
+            self._update_worklist_ui()
             return None
         old = self.worklist.index
         new = self.worklist.step(delta)
