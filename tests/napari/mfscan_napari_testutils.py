@@ -25,3 +25,12 @@ def square(r0, c0, size, n=4):
     bottom = np.column_stack([np.full(n, r0 + size), c0 + size - t])
     left = np.column_stack([r0 + size - t, np.full(n, c0)])
     return np.vstack([top, right, bottom, left]).astype(float)
+
+
+def png_folder(folder, pixels, n) -> Path:
+    """A worklist folder with ``img1.png`` ... ``img<n>.png`` (created)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        write_png(folder / f"img{i + 1}.png", pixels)
+    return folder

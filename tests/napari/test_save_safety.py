@@ -15,7 +15,7 @@ from mfscan.calibration import manual
 from mfscan.errors import AnnotationError
 from mfscan_napari import _model
 from mfscan_napari._qt.widget import SHORTCUTS
-from mfscan_napari_testutils import square, write_png
+from mfscan_napari_testutils import png_folder, square, write_png
 
 
 def _dirty(layer):
@@ -35,10 +35,7 @@ def failing_saves(monkeypatch):
 
 
 def test_failed_save_keeps_the_image_and_its_outlines(widget_factory, tmp_path, phantom, failing_saves):
-    folder = tmp_path / "study"
-    folder.mkdir()
-    for i in range(2):
-        write_png(folder / f"img{i + 1}.png", phantom.image)
+    folder = png_folder(tmp_path / "study", phantom.image, 2)
     viewer, w = widget_factory()
     w.set_fields(subject="P01", visit="1", level="L4", rater="R1")
     w.open_folder(folder)

@@ -10,7 +10,7 @@ from mfscan.images import load_image
 from mfscan.measure import measure_outline
 from mfscan_napari import _model
 from mfscan_napari._qt.widget import SHORTCUTS
-from mfscan_napari_testutils import square, write_png
+from mfscan_napari_testutils import png_folder, square, write_png
 
 
 def _table(w):
@@ -157,10 +157,7 @@ def test_set_scale_from_line(widget_factory, tmp_path, phantom):
 
 
 def test_worklist_steps_autosaves_and_resumes(widget_factory, tmp_path, phantom):
-    folder = tmp_path / "study"
-    folder.mkdir()
-    for i in range(3):
-        write_png(folder / f"img{i + 1}.png", phantom.image)
+    folder = png_folder(tmp_path / "study", phantom.image, 3)
     viewer, w = widget_factory()
     w.set_fields(subject="P02", visit="1", level="L4", rater="R1")
     w.open_folder(folder)
