@@ -433,6 +433,36 @@ def write_sidecar(path, annotation: Annotation, *, force: bool = False) -> Path:
     return path
 
 
+#: Marks the copy a save sets aside when the sidecar changed on disk meanwhile;
+#: such copies are never measured (:func:`is_conflict_copy`).
+CONFLICT_MARK = ".conflict-"
+
+
+def is_conflict_copy(path) -> bool:
+    """True for a ``<stem>[.<rater>].conflict-<time>.mfscan.json`` copy."""
+    return CONFLICT_MARK in Path(path).name
+
+
+def conflict_path(sidecar, rater: str | None, when: float | None = None) -> Path:
+    """Where to set edits aside when `sidecar` changed on disk since it was read:
+    ``<stem>[.<rater>].conflict-<YYYYmmdd-HHMMSS>[-k].mfscan.json`` beside it,
+    never an existing file."""
+    import time
+
+    sidecar = Path(sidecar)
+    base = sidecar.name[: -len(SUFFIX)] if sidecar.name.endswith(SUFFIX) else sidecar.stem
+    if rater and base.endswith("." + rater):
+        base = base[: -len(rater) - 1]
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(when))
+    mid = f".{rater}" if rater else ""
+    p = sidecar.with_name(f"{base}{mid}{CONFLICT_MARK}{stamp}{SUFFIX}")
+    k = 1
+    while p.exists():
+        p = sidecar.with_name(f"{base}{mid}{CONFLICT_MARK}{stamp}-{k}{SUFFIX}")
+        k += 1
+    return p
+
+
 def sidecar_path(image_path, rater: str | None = None) -> Path:
     """``<image stem>.mfscan.json`` or ``<image stem>.<rater>.mfscan.json``."""
     image_path = Path(image_path)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from . import calibration as _cal
-from .annotations import Annotation, file_sha256, is_sidecar, read_sidecar
+from .annotations import Annotation, file_sha256, is_conflict_copy, is_sidecar, read_sidecar
 from .errors import MfscanError
 from .measure import MEASURE_COLUMNS, measure_outline
 from .tables import set_dtypes
@@ -83,7 +83,7 @@ def discover(paths, *, include_unannotated: bool = False) -> tuple[list[Job], li
             for root, dirs, files in os.walk(p):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in files:
-                    if name.startswith(".") or ".conflict-" in name:
+                    if name.startswith(".") or is_conflict_copy(name):
                         continue  # hidden files; edits the viewer saved aside after a save conflict
                     f = Path(root) / name
                     if is_sidecar(f):

@@ -180,3 +180,24 @@ def test_frame_zero_and_region_zero_survive_a_round_trip(tmp_path):
     assert d["rois"][0]["frame"] == 0 and d["rois"][0]["region"] == 0
     b = read_sidecar(p)
     assert (b.rois[0].frame, b.rois[0].region) == (0, 0) and b == a
+
+
+def test_conflict_copies_are_named_beside_the_sidecar_and_never_measured(tmp_path):
+    import time
+
+    from mfscan.annotations import conflict_path, is_conflict_copy
+
+    when = time.mktime((2026, 3, 4, 5, 6, 7, 0, 0, -1))
+    p = conflict_path(tmp_path / "scan01.R1.mfscan.json", "R1", when=when)
+    assert p.name == "scan01.R1.conflict-20260304-050607.mfscan.json"
+    p.write_text("{}")
+    assert conflict_path(tmp_path / "scan01.R1.mfscan.json", "R1", when=when).name == \
+        "scan01.R1.conflict-20260304-050607-1.mfscan.json"  # never an existing file
+    assert conflict_path(tmp_path / "scan01.mfscan.json", None, when=when).name == \
+        "scan01.conflict-20260304-050607.mfscan.json"
+    assert is_conflict_copy(p) and not is_conflict_copy(tmp_path / "scan01.R1.mfscan.json")
+    from mfscan.batch import discover
+    (tmp_path / "scan01.png").write_bytes(b"x")
+    write_sidecar(tmp_path / "scan01.R1.mfscan.json", Annotation("scan01.png", rater="R1"))
+    (jobs, _) = discover([tmp_path])
+    assert [s.name for s in jobs[0].sidecars] == ["scan01.R1.mfscan.json"]

@@ -44,7 +44,7 @@ import pandas as pd
 
 from mfscan import batch
 from mfscan.annotations import (
-    LEVELS, SIDES, SUFFIX, Annotation, AnnotationConflictError, ROI, from_dict,
+    LEVELS, SIDES, SUFFIX, Annotation, AnnotationConflictError, ROI, conflict_path, from_dict,
     find_sidecars, read_sidecar, sidecar_path, write_sidecar,
 )
 from mfscan.calibration import UNCALIBRATED, Calibration, from_scale_line
@@ -633,22 +633,6 @@ class SaveResult:
     path: Path
     conflict: bool = False
     message: str = ""
-
-
-def conflict_path(sidecar, rater: str | None, when: float | None = None) -> Path:
-    """``<stem>.<rater>.conflict-<YYYYmmdd-HHMMSS>.mfscan.json`` beside `sidecar`."""
-    sidecar = Path(sidecar)
-    base = sidecar.name[: -len(SUFFIX)] if sidecar.name.endswith(SUFFIX) else sidecar.stem
-    if rater and base.endswith("." + rater):
-        base = base[: -len(rater) - 1]
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(when))
-    mid = f".{rater}" if rater else ""
-    p = sidecar.with_name(f"{base}{mid}.conflict-{stamp}{SUFFIX}")
-    k = 1
-    while p.exists():
-        p = sidecar.with_name(f"{base}{mid}.conflict-{stamp}-{k}{SUFFIX}")
-        k += 1
-    return p
 
 
 def save_annotation(annotation: Annotation, path) -> SaveResult:

@@ -249,15 +249,6 @@ def test_settings_persist(tmp_path):
     assert "config" in str(_model.default_config_dir())
 
 
-def test_conflict_path_names(tmp_path):
-    p = _model.conflict_path(tmp_path / "scan01.R1.mfscan.json", "R1", when=0)
-    assert p.name.startswith("scan01.R1.conflict-") and p.name.endswith(".mfscan.json")
-    p.write_text("{}")
-    p2 = _model.conflict_path(tmp_path / "scan01.R1.mfscan.json", "R1", when=0)
-    assert p2 != p
-    assert _model.conflict_path(tmp_path / "scan01.mfscan.json", None, when=0).name.startswith("scan01.conflict-")
-
-
 def test_sample_data(phantom):
     (layer,) = _sample.phantom_image()
     data, kw, kind = layer
