@@ -184,7 +184,9 @@ def measure_annotation(image, annotation: Annotation, *, image_label=None,
     rows : list of dict
         One per outline measured (columns of :data:`MEASUREMENT_COLUMNS`).
     errors : list of dict
-        One per outline that could not be measured, naming the ROI and why.
+        One per outline that could not be measured: ``path``, ``roi``, ``reason``
+        (naming the ROI, for error lists) and ``problem`` (the reason alone, for
+        showing beside the outline).
     """
     rows, errors = [], []
     sidecar_label = sidecar_label if sidecar_label is not None else (
@@ -201,7 +203,8 @@ def measure_annotation(image, annotation: Annotation, *, image_label=None,
             m = measure_outline(roi.points, image.gray[frame],
                                 spacing=cal.mm_per_pixel, exclude=overlay)
         except MfscanError as e:
-            errors.append({"path": sidecar_label or image_label, "roi": i, "reason": f"{where}: {e.message}"})
+            errors.append({"path": sidecar_label or image_label, "roi": i, "reason": f"{where}: {e.message}",
+                           "problem": e.message})
             continue
         rows.append({
             "image": image_label, "sidecar": sidecar_label,
@@ -246,16 +249,16 @@ def measure_file(image_path, sidecars, *, max_pixels: int | None = None,
     from .images import load_image
 
     image_path = Path(image_path)
-    label = _label(image_path, label_root)
+    label = relative_label(image_path, label_root)
     rows, errors = [], []
     anns = []
     for sc in sidecars:
         try:
             anns.append(read_sidecar(sc))
         except MfscanError as e:
-            errors.append({"path": _label(Path(sc), label_root), "roi": None, "reason": e.message})
+            errors.append({"path": relative_label(Path(sc), label_root), "roi": None, "reason": e.message})
         except Exception as e:  # a validation gap must cost one file, never the batch
-            errors.append({"path": _label(Path(sc), label_root), "roi": None,
+            errors.append({"path": relative_label(Path(sc), label_root), "roi": None,
                            "reason": f"cannot read sidecar ({type(e).__name__}: {e})"})
     anns = _drop_duplicates(anns, image_path, label_root, errors)
     if not anns:
@@ -284,7 +287,7 @@ def measure_file(image_path, sidecars, *, max_pixels: int | None = None,
             "warnings": "; ".join(image.warnings)}
     digest = None
     for ann in anns:
-        sc_label = _label(Path(ann.path), label_root)
+        sc_label = relative_label(Path(ann.path), label_root)
         if Path(ann.image).name != image_path.name:
             errors.append({"path": sc_label, "roi": None,
                            "reason": f"the sidecar names image {ann.image!r}, but its file name matches "
@@ -329,7 +332,7 @@ def _drop_duplicates(anns, image_path: Path, label_root, errors) -> list:
         who = f"rater {rater}" if rater else "no rater"
         who += f", session {session}" if session else ""
         for dup in group[1:]:
-            errors.append({"path": _label(Path(dup.path), label_root), "roi": None,
+            errors.append({"path": relative_label(Path(dup.path), label_root), "roi": None,
                            "reason": f"another sidecar of this image has the same {who} "
                                      f"({Path(group[0].path).name}); not measured, so that no tracing "
                                      "counts twice: remove the copy or give it its own rater or session"})
@@ -341,7 +344,8 @@ def cv2_error():
     return cv2.error
 
 
-def _label(path: Path, root) -> str:
+def relative_label(path: Path, root) -> str:
+    """`path` relative to `root` in POSIX form (as written to the tables), else as given."""
     if root is not None:
         try:
             return path.relative_to(root).as_posix()
@@ -531,7 +535,7 @@ def measure_paths(paths, **kwargs) -> MeasureResult:
     res = measure_jobs(jobs, **kwargs)
     root = kwargs.get("label_root")
     for e in errors:
-        e["path"] = _label(Path(e["path"]), root)
+        e["path"] = relative_label(Path(e["path"]), root)
     if errors:  # discovery problems first
         res.errors = errors_frame(errors + res.errors.to_dict("records"))
     return res

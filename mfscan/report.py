@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 
 from . import RESEARCH_NOTICE, __version__
-from .annotations import atomic_write_bytes
+from .annotations import atomic_write_bytes, glob_escape
+from .batch import relative_label
 from .errors import MfscanError
 from .tables import write_table
 
@@ -129,7 +130,7 @@ def build_report(study_dir, out_dir, *, subjects=None, threshold_pct: float = 10
     m = measure_jobs(jobs, workers=workers, scheduler=scheduler, progress=progress,
                      max_pixels=max_pixels, label_root=study_dir, qc_dir=out / "qc")
     for p in disc_errors:
-        p["path"] = _relative(p["path"], study_dir)
+        p["path"] = relative_label(Path(p["path"]), study_dir)
     errors = pd.concat([pd.DataFrame(disc_errors, columns=["path", "roi", "reason"]), m.errors],
                        ignore_index=True) if disc_errors else m.errors
     res.measurements, res.errors, res.images = m.measurements, errors, m.images
@@ -233,13 +234,6 @@ def _remove_stale_outputs(out: Path) -> None:
                 d.rmdir()
             except OSError:
                 pass
-
-
-def _relative(p, root):
-    try:
-        return Path(p).relative_to(root).as_posix()
-    except ValueError:
-        return str(p)
 
 
 # ------------------------------------------------------------------ figures
@@ -614,11 +608,6 @@ def _qc_links(out_dir: Path, image_label: str) -> str:
     folder = out_dir / "qc" / stem.parent
     if not folder.is_dir():
         return ""
-    files = sorted(folder.glob(f"{glob_safe(stem.stem)}.*png"))
+    files = sorted(folder.glob(f"{glob_escape(stem.stem)}.*png"))
     return " ".join(f"<a href='{html.escape((Path('qc') / stem.parent / f.name).as_posix(), quote=True)}'>"
                     f"{html.escape(f.name[len(stem.stem) + 1:-4] or 'view')}</a>" for f in files)
-
-
-def glob_safe(s: str) -> str:
-    import re
-    return re.sub(r"([*?\[])", r"[\1]", s)

@@ -33,7 +33,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -523,7 +522,7 @@ def measure_rows(image, annotation: Annotation) -> list[dict]:
     """
     rows, errors = batch.measure_annotation(image, annotation, image_label="", sidecar_label="")
     by_roi = {r["roi"]: r for r in rows}
-    err_by_roi = {e["roi"]: e["reason"] for e in errors}
+    err_by_roi = {e["roi"]: e.get("problem", e["reason"]) for e in errors}
     out = []
     for i, roi in enumerate(annotation.rois):
         m = by_roi.get(i)
@@ -532,7 +531,6 @@ def measure_rows(image, annotation: Annotation) -> list[dict]:
              "error": None, "calibrated": False, "value": float("nan")}
         if m is None:
             reason = err_by_roi.get(i, "not measured")
-            reason = re.sub(r"^ROI \d+ \(\w+\): ", "", reason)
             d["error"] = reason
             d.update(csa="–", ap="–", lat="–", ratio="–", echo="–", status=reason, unit=None,
                      label=f"{roi.side}: error")
@@ -841,10 +839,6 @@ class Settings:
 
 # --------------------------------------------------------------------------- worklist
 
-def natural_key(s: str):
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", s)]
-
-
 @dataclass
 class Worklist:
     """The images of a folder (searched recursively) to annotate one after another.
@@ -866,12 +860,13 @@ class Worklist:
     def from_folder(cls, folder) -> "Worklist":
         """The folder's images as ``mfscan measure`` finds them (:func:`mfscan.batch.discover`)."""
         from mfscan.batch import discover
+        from mfscan.summary import natural_sort_key
 
         folder = Path(folder).resolve()
         if not folder.is_dir():
             raise MfscanError("not a folder", folder)
         jobs, _ = discover([folder], include_unannotated=True)
-        imgs = sorted((j.image for j in jobs), key=lambda p: natural_key(p.relative_to(folder).as_posix()))
+        imgs = sorted((j.image for j in jobs), key=lambda p: natural_sort_key(p.relative_to(folder).as_posix()))
         return cls(folder, imgs, 0)
 
     def __len__(self) -> int:

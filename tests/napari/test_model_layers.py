@@ -210,6 +210,8 @@ def test_region_crossing_is_reported(tmp_path, phantom):
         ROI("left", square(50, 150, 100)), ROI("right", square(50, 20, 60))])
     rows = _model.measure_rows(image, ann)
     assert rows[0]["error"] and "region" in rows[0]["error"]
+    # the core's own words, without the "ROI 0 (left): " prefix of error lists
+    assert rows[0]["error"] == "the outline crosses from ultrasound region 0 into region 1, which have separate calibrations"
     assert rows[1]["error"] is None
     assert rows[1]["value"] == pytest.approx(measure_outline(square(50, 20, 60), spacing=(0.25, 0.25))["csa_cm2"])
     assert any("region" in w for w in _model.outline_warnings(ann, rows))
