@@ -56,3 +56,18 @@ def widget_factory(make_napari_viewer, tmp_path):
         viewer.window.add_dock_widget(w, name="Multifidus", area="right")
         return viewer, w
     return make
+
+
+@pytest.fixture
+def open_png(widget_factory, tmp_path, phantom):
+    """``open_png(name, *, show=False, widget=None, **fields) -> (viewer, widget, path)``:
+    the phantom written as ``tmp_path/name``, opened with the mfscan reader, the
+    widget's study fields set."""
+    def make(name, *, show=False, widget=None, **fields):
+        img = write_png(tmp_path / name, phantom.image)
+        viewer, w = widget_factory(show=show, **(widget or {}))
+        viewer.open(str(img), plugin="mfscan")
+        if fields:
+            w.set_fields(**fields)
+        return viewer, w, img
+    return make

@@ -16,16 +16,12 @@ from mfscan.measure import measure_outline, outline_mask
 from mfscan.phantom import shoelace_area
 from mfscan_napari import _model
 from mfscan_napari._qt.widget import SHORTCUTS
-from mfscan_napari_testutils import write_png
 
 
 @pytest.fixture
-def opened(widget_factory, tmp_path, phantom):
+def opened(open_png):
     """The phantom as a PNG, opened, calibrated by hand (0.25 mm/px), rater R1 at L4."""
-    img = write_png(tmp_path / "scan.png", phantom.image)
-    viewer, w = widget_factory()
-    viewer.open(str(img), plugin="mfscan")
-    w.set_fields(subject="P01", visit="1", level="L4", rater="R1")
+    viewer, w, img = open_png("scan.png", subject="P01", visit="1", level="L4", rater="R1")
     w.apply_calibration(manual(0.25))
     return viewer, w, img
 
@@ -296,12 +292,9 @@ def test_propose_on_cine_frame(widget_factory, tmp_path, phantom):
     assert roi.frame == 1 and roi.method == "proposed"
 
 
-def test_real_canvas_events(widget_factory, tmp_path, phantom, qtbot):
+def test_real_canvas_events(open_png, phantom, qtbot):
     """The whole chain: vispy mouse events on the shown canvas -> napari -> the widget."""
-    img = write_png(tmp_path / "scan.png", phantom.image)
-    viewer, w = widget_factory(show=True)
-    viewer.open(str(img), plugin="mfscan")
-    w.set_fields(rater="R1", level="L4")
+    viewer, w, img = open_png("scan.png", show=True, rater="R1", level="L4")
     w.apply_calibration(manual(0.25))
     qtbot.wait(50)
     canvas = viewer.window._qt_viewer.canvas

@@ -15,7 +15,7 @@ from mfscan.calibration import manual
 from mfscan.errors import AnnotationError
 from mfscan_napari import _model
 from mfscan_napari._qt.widget import SHORTCUTS
-from mfscan_napari_testutils import png_folder, square, write_png
+from mfscan_napari_testutils import png_folder, square
 
 
 def _dirty(layer):
@@ -82,11 +82,8 @@ def _assert_recovered(path, stem, rater, outlines, sides):
         np.testing.assert_allclose(roi.points, pts)
 
 
-def test_removing_unsaved_layer_writes_recovery_copy(widget_factory, tmp_path, phantom, failing_saves):
-    img = write_png(tmp_path / "rm.png", phantom.image)
-    viewer, w = widget_factory()
-    viewer.open(str(img), plugin="mfscan")
-    w.set_fields(rater="R3", level="L4")
+def test_removing_unsaved_layer_writes_recovery_copy(open_png, failing_saves):
+    viewer, w, img = open_png("rm.png", rater="R3", level="L4")
     layer = w.arm("left")
     layer.add_polygons([square(40, 250, 60)])
     edited = [d.copy() for d in layer.data]
@@ -99,12 +96,8 @@ def test_removing_unsaved_layer_writes_recovery_copy(widget_factory, tmp_path, p
     assert str(rec) in w.save_label.text() and "disk is read-only" in w.save_label.text()
 
 
-def test_closing_viewer_with_unsaved_outlines_writes_recovery_copy(widget_factory, tmp_path, phantom,
-                                                                   failing_saves):
-    img = write_png(tmp_path / "cl.png", phantom.image)
-    viewer, w = widget_factory(show=True)
-    viewer.open(str(img), plugin="mfscan")
-    w.set_fields(rater="R4", level="L4")
+def test_closing_viewer_with_unsaved_outlines_writes_recovery_copy(open_png, failing_saves):
+    viewer, w, img = open_png("cl.png", show=True, rater="R4", level="L4")
     layer = w.arm("right")
     layer.add_polygons([square(40, 60, 50)])
     outlines = [np.asarray(d, float) for d in layer.data]
@@ -156,11 +149,8 @@ def test_other_raters_layer_is_read_only_and_never_saved(widget_factory, annotat
     assert r1.editable and not mine.editable
 
 
-def test_removing_dock_widget_saves_and_lets_go_of_viewer(widget_factory, tmp_path, phantom):
-    img = write_png(tmp_path / "dock.png", phantom.image)
-    viewer, w = widget_factory(autosave_ms=60000)
-    viewer.open(str(img), plugin="mfscan")
-    w.set_fields(rater="R1", level="L4")
+def test_removing_dock_widget_saves_and_lets_go_of_viewer(open_png):
+    viewer, w, img = open_png("dock.png", widget={"autosave_ms": 60000}, rater="R1", level="L4")
     layer = w.arm("left")
     layer.add_polygons([square(40, 250, 60)])
     assert w._autosave_timer.isActive() and _dirty(layer)

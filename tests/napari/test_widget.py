@@ -113,11 +113,8 @@ def test_table_updates_by_throttled_timer(widget_factory, annotated_png, qtbot):
         measure_outline(data[0], image.gray[0], spacing=(0.25, 0.25))["csa_cm2"])
 
 
-def test_warnings_missing_side_and_duplicates(widget_factory, tmp_path, phantom):
-    img = write_png(tmp_path / "w.png", phantom.image)
-    viewer, w = widget_factory()
-    viewer.open(str(img), plugin="mfscan")
-    w.set_fields(level="L4", rater="R1")
+def test_warnings_missing_side_and_duplicates(open_png):
+    viewer, w, img = open_png("w.png", level="L4", rater="R1")
     layer = w.arm("left")
     layer.add_polygons([square(40, 250, 50)])
     w.refresh_table()
@@ -128,11 +125,8 @@ def test_warnings_missing_side_and_duplicates(widget_factory, tmp_path, phantom)
     assert "no right outline" in w.warnings_label.text()
 
 
-def test_set_scale_from_line(widget_factory, tmp_path, phantom):
-    img = write_png(tmp_path / "ruler.png", phantom.image)
-    viewer, w = widget_factory()
-    viewer.open(str(img), plugin="mfscan")
-    w.set_fields(rater="R1", level="L4")
+def test_set_scale_from_line(open_png):
+    viewer, w, img = open_png("ruler.png", rater="R1", level="L4")
     layer = w.arm("left")
     layer.add_polygons([square(40, 250, 80)])
     w.refresh_table()
@@ -223,22 +217,16 @@ def test_conflict_keeps_edits(widget_factory, annotated_png):
     assert res2.path == res.path and read_sidecar(sc).visit == "9"
 
 
-def test_removing_dirty_layer_saves_it(widget_factory, tmp_path, phantom):
-    img = write_png(tmp_path / "rm.png", phantom.image)
-    viewer, w = widget_factory()
-    viewer.open(str(img), plugin="mfscan")
-    w.set_fields(rater="R3")
+def test_removing_dirty_layer_saves_it(open_png):
+    viewer, w, img = open_png("rm.png", rater="R3")
     layer = w.arm("right")
     layer.add_polygons([square(40, 60, 50)])
     viewer.layers.remove(layer)
     assert [r.side for r in read_sidecar(sidecar_path(img, "R3")).rois] == ["right"]
 
 
-def test_keyboard_shortcuts_arm_tracing(widget_factory, tmp_path, phantom):
-    img = write_png(tmp_path / "k.png", phantom.image)
-    viewer, w = widget_factory()
-    viewer.open(str(img), plugin="mfscan")
-    w.set_fields(rater="R1")
+def test_keyboard_shortcuts_arm_tracing(open_png):
+    viewer, w, img = open_png("k.png", rater="R1")
     keymap = {str(k): f for k, f in viewer.keymap.items()}
     assert set(SHORTCUTS.values()) == {"Alt+L", "Alt+R", "Shift+Alt+L", "Shift+Alt+R",
                                        "PageDown", "PageUp"} <= set(keymap)
