@@ -32,9 +32,9 @@ import cv2
 import numpy as np
 
 from mfscan.annotations import ROI, Annotation, sidecar_path, write_sidecar
-from mfscan.batch import discover, measure_jobs
+from mfscan.measure.batch import discover, measure_jobs
 from mfscan.calibration import manual
-from mfscan.phantom import make_phantom
+from mfscan.synthetic.phantom import make_phantom
 
 WORK = Path(__file__).parent / "_work" / "measure"
 

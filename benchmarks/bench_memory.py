@@ -24,7 +24,7 @@ def build(n):
 
     from mfscan.annotations import ROI, Annotation, dumps
     from mfscan.calibration import manual
-    from mfscan.phantom import make_phantom
+    from mfscan.synthetic.phantom import make_phantom
 
     folder = WORK / str(n)
     if (folder / ".done").exists():
@@ -50,7 +50,7 @@ def build(n):
 
 CHILD = """
 import json, resource, sys, time
-from mfscan.batch import measure_paths
+from mfscan.measure.batch import measure_paths
 t = time.perf_counter()
 res = measure_paths([sys.argv[1]], workers=int(sys.argv[2]), progress=False)
 peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

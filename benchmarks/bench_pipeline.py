@@ -15,9 +15,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from mfscan.asymmetry import asymmetry
-from mfscan.longitudinal import longitudinal
-from mfscan.summary import LEVEL_DTYPE, SIDE_DTYPE
+from mfscan.stats.asymmetry import asymmetry
+from mfscan.stats.longitudinal import longitudinal
+from mfscan.stats.summary import LEVEL_DTYPE, SIDE_DTYPE
 
 VISITS = ("1", "2", "10")
 LEVELS = ("L3", "L4", "L5")
@@ -28,7 +28,7 @@ REPEATS = 3
 def synthetic_measurements(n_rows: int = 1_000_000, seed: int = 0) -> pd.DataFrame:
     """About ``n_rows`` outlines: subjects x 3 visits x 3 levels x 2 sides x 3 repeats.
 
-    Dtypes as :func:`mfscan.tables.read_table` returns them: codes as strings, side
+    Dtypes as :func:`mfscan.io.tables.read_table` returns them: codes as strings, side
     and level categoricals. CSA about 8 cm² (L5 larger), side differences of a few
     percent, 2 % repeat noise; 1 % of the sides are missing (untraced).
     """

@@ -41,8 +41,8 @@ import pandas as pd
 from scipy.spatial.distance import directed_hausdorff
 
 from mfscan.measure import outline_mask, polygon_area
-from mfscan.phantom import make_phantom
-from mfscan.propose import (
+from mfscan.synthetic.phantom import make_phantom
+from mfscan.assist.propose import (
     PARAMS,
     ProposalError,
     _preprocess,

@@ -25,7 +25,7 @@ import tifffile
 
 from mfscan.annotations import ROI, Annotation, dumps, file_sha256
 from mfscan.calibration import manual
-from mfscan.dicomgen import write_us_dicom
+from mfscan.synthetic.dicom import write_us_dicom
 from mfscan.errors import AnnotationError, ImageReadError, MeasurementError, MfscanError
 
 ROWS, COLS = 40, 48

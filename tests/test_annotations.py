@@ -196,7 +196,7 @@ def test_conflict_copies_are_named_beside_the_sidecar_and_never_measured(tmp_pat
     assert conflict_path(tmp_path / "scan01.mfscan.json", None, when=when).name == \
         "scan01.conflict-20260304-050607.mfscan.json"
     assert is_conflict_copy(p) and not is_conflict_copy(tmp_path / "scan01.R1.mfscan.json")
-    from mfscan.batch import discover
+    from mfscan.measure.batch import discover
     (tmp_path / "scan01.png").write_bytes(b"x")
     write_sidecar(tmp_path / "scan01.R1.mfscan.json", Annotation("scan01.png", rater="R1"))
     (jobs, _) = discover([tmp_path])

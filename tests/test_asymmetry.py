@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mfscan.asymmetry import (asymmetry, asymmetry_index_pct, asymmetry_pct,
+from mfscan.stats.asymmetry import (asymmetry, asymmetry_index_pct, asymmetry_pct,
                               largest_asymmetry_level, symptomatic_deficit_pct)
 from mfscan.errors import MfscanError
-from mfscan.summary import natural_sort_key, pair_sides, summarize_sides
+from mfscan.stats.summary import natural_sort_key, pair_sides, summarize_sides
 
 
 def outlines(values, *, subject="P1", visit="1", level="L4", rater="R1", **extra):

@@ -18,12 +18,12 @@ import pytest
 import badinput
 from mfscan import cli
 from mfscan.annotations import read_sidecar
-from mfscan.batch import discover, measure_file, measure_paths
+from mfscan.measure.batch import discover, measure_file, measure_paths
 from mfscan.calibration import CalibrationWarning
 from mfscan.errors import AnnotationError, ImageReadError, MeasurementError
-from mfscan.images import load_image
+from mfscan.io.images import load_image
 from mfscan.measure import measure_outline
-from mfscan.tables import read_table
+from mfscan.io.tables import read_table
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -302,12 +302,12 @@ def test_cli_max_pixels_refuses_before_decoding(corpus, tmp_path, capsys, monkey
 
 def test_cli_internal_error_is_one_line_unless_debug(corpus, capsys, monkeypatch):
     _, _, _, good = corpus
-    import mfscan.images
+    import mfscan.io.images
 
     def boom(*a, **k):
         raise ZeroDivisionError("simulated bug")
 
-    monkeypatch.setattr(mfscan.images, "load_image", boom)
+    monkeypatch.setattr(mfscan.io.images, "load_image", boom)
     rc, out, err = run_cli(capsys, "info", good[0])
     assert rc == 1
     assert err.strip() == ("mfscan info: unexpected internal error (ZeroDivisionError: simulated bug). "

@@ -9,10 +9,10 @@ import pytest
 from skimage.draw import polygon as sk_polygon
 
 from mfscan.annotations import ROI, Annotation, file_sha256, sidecar_path, write_sidecar
-from mfscan.batch import discover, measure_jobs, measure_paths
+from mfscan.measure.batch import discover, measure_jobs, measure_paths
 from mfscan.calibration import manual
-from mfscan.dicomgen import write_us_dicom
-from mfscan.phantom import make_phantom, make_rgb_export
+from mfscan.synthetic.dicom import write_us_dicom
+from mfscan.synthetic.phantom import make_phantom, make_rgb_export
 
 
 def shoelace_cm2(points, row_mm, col_mm):

@@ -12,7 +12,7 @@ import pytest
 from mfscan.annotations import ROI, Annotation, write_sidecar
 from mfscan.calibration import manual
 from mfscan.cli import main
-from mfscan.dicomgen import write_us_dicom
+from mfscan.synthetic.dicom import write_us_dicom
 
 COMMANDS = ["info", "measure", "import-imagej", "export-imagej", "sample-data", "asymmetry", "reliability",
             "report"]

@@ -7,9 +7,9 @@ import pydicom
 import pytest
 
 from mfscan.calibration import UNCALIBRATED, CalibrationWarning, calibration_for_points
-from mfscan.dicomgen import write_us_dicom
+from mfscan.synthetic.dicom import write_us_dicom
 from mfscan.errors import CalibrationError
-from mfscan.images import load_image
+from mfscan.io.images import load_image
 
 ROWS, COLS = 120, 200
 

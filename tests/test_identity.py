@@ -32,10 +32,10 @@ from pydicom.sequence import Sequence
 
 from mfscan import cli
 from mfscan.annotations import ROI, Annotation, dumps, read_sidecar
-from mfscan.batch import measure_paths
-from mfscan.dicomgen import write_us_dicom
-from mfscan.images import load_image
-from mfscan.phantom import make_phantom
+from mfscan.measure.batch import measure_paths
+from mfscan.synthetic.dicom import write_us_dicom
+from mfscan.io.images import load_image
+from mfscan.synthetic.phantom import make_phantom
 
 UID_ROOT = "1.2.826.0.1.3680043.99999.4242"
 DATES = {"PatientBirthDate": "19230405", "StudyDate": "20190312", "SeriesDate": "20190313",
@@ -325,7 +325,7 @@ def test_no_identifier_in_any_output(study, tmp_path, capsys):
 
 
 def report_runner():
-    """Run ``mfscan report`` (the CLI command, else mfscan.report.build_report); None if neither exists."""
+    """Run ``mfscan report`` (the CLI command, else mfscan.report.build.build_report); None if neither exists."""
     parser = cli.build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     if "report" in sub.choices:

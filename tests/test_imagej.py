@@ -7,7 +7,7 @@ import roifile
 from mfscan.annotations import ROI, Annotation, read_sidecar
 from mfscan.cli import main
 from mfscan.errors import AnnotationError
-from mfscan.imagej import annotation_from_imagej, parse_roi_name, rois_from_imagej, write_imagej
+from mfscan.io.imagej import annotation_from_imagej, parse_roi_name, rois_from_imagej, write_imagej
 
 
 @pytest.mark.parametrize("name, side, level", [

@@ -16,10 +16,10 @@ import pydicom
 import pytest
 import tifffile
 
-from mfscan import images
-from mfscan.dicomgen import US_IMAGE_STORAGE, US_MULTIFRAME_IMAGE_STORAGE, write_us_dicom
+from mfscan.io import images
+from mfscan.synthetic.dicom import US_IMAGE_STORAGE, US_MULTIFRAME_IMAGE_STORAGE, write_us_dicom
 from mfscan.errors import ImageReadError
-from mfscan.images import Image, is_supported, load_image, read_header
+from mfscan.io.images import Image, is_supported, load_image, read_header
 
 ROWS, COLS = 48, 64
 

@@ -24,7 +24,7 @@ import pytest
 from mfscan.annotations import (ROI, Annotation, AnnotationConflictError, dumps, file_sha256,
                                 find_sidecars, read_sidecar, write_sidecar)
 from mfscan.calibration import manual
-from mfscan.phantom import make_phantom
+from mfscan.synthetic.phantom import make_phantom
 from badinput import tree_state
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL (POSIX)")

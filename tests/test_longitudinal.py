@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mfscan.asymmetry import asymmetry
+from mfscan.stats.asymmetry import asymmetry
 from mfscan.errors import MfscanError
-from mfscan.longitudinal import group_summary, longitudinal, visit_order
+from mfscan.stats.longitudinal import group_summary, longitudinal, visit_order
 
 
 def rows(subject, visit, left, right, *, level="L4", rater="R1", date=None, repeats=1):

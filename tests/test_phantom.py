@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mfscan.phantom import Phantom, make_phantom, make_rgb_export
+from mfscan.synthetic.phantom import Phantom, make_phantom, make_rgb_export
 
 
 def shoelace(poly) -> float:

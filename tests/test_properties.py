@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from mfscan.annotations import LEVELS, METHODS, ROI, SIDES, Annotation, dumps, read_sidecar, write_sidecar
-from mfscan.asymmetry import asymmetry_pct, symptomatic_deficit_pct
+from mfscan.stats.asymmetry import asymmetry_pct, symptomatic_deficit_pct
 from mfscan.calibration import from_scale_line, manual
 from mfscan.measure import measure_outline, outline_mask, polygon_area, polygon_perimeter, validate_outline
 

@@ -13,10 +13,10 @@ from mfscan.annotations import ROI, Annotation, read_sidecar, write_sidecar
 from mfscan.calibration import manual
 from mfscan.cli import main
 from mfscan.errors import MfscanError
-from mfscan.livewire import LivewireError, livewire_path, trace_livewire
+from mfscan.assist.livewire import LivewireError, livewire_path, trace_livewire
 from mfscan.measure import polygon_area, validate_outline
-from mfscan.phantom import make_phantom
-from mfscan.propose import Proposal, ProposalError, edited_method, propose_outline
+from mfscan.synthetic.phantom import make_phantom
+from mfscan.assist.propose import Proposal, ProposalError, edited_method, propose_outline
 
 
 def dice(prop: Proposal, ph, side):

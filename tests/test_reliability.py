@@ -8,7 +8,7 @@ import pingouin as pg  # the reference package: part of the test extra, never sk
 import pytest
 
 from mfscan.errors import MfscanError
-from mfscan.reliability import (bland_altman, intraclass_corr, koo_li_band, mdc95, reliability,
+from mfscan.stats.reliability import (bland_altman, intraclass_corr, koo_li_band, mdc95, reliability,
                                 sem)
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from mfscan import RESEARCH_NOTICE
 from mfscan.cli import main
-from mfscan.sampledata import SUBJECTS, write_sample_study
-from mfscan.tables import read_table
+from mfscan.synthetic.sample_study import SUBJECTS, write_sample_study
+from mfscan.io.tables import read_table
 
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED = REPO / "sample_data" / "study"

@@ -17,8 +17,8 @@ import pytest
 from mfscan import cli
 from mfscan.annotations import ROI, Annotation, dumps, file_sha256, read_sidecar
 from mfscan.calibration import manual
-from mfscan.dicomgen import write_us_dicom
-from mfscan.phantom import make_phantom
+from mfscan.synthetic.dicom import write_us_dicom
+from mfscan.synthetic.phantom import make_phantom
 from badinput import tree_state
 
 SHAPE = (200, 260)

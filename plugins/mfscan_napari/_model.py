@@ -1,9 +1,9 @@
 """Pure model logic of the napari plugin: no Qt, no viewer.
 
-Everything here converts between mfscan's core objects (:class:`mfscan.images.Image`,
-:class:`mfscan.annotations.Annotation`) and napari layer data (arrays, layer
+Everything here converts between mfscan's core objects (:class:`mfscan.io.images.Image`,
+:class:`mfscan.annotations.sidecar.Annotation`) and napari layer data (arrays, layer
 keyword dictionaries, ``features`` tables), and measures outlines through the
-core (:func:`mfscan.batch.measure_annotation`), so the widget shows exactly what
+core (:func:`mfscan.measure.batch.measure_annotation`), so the widget shows exactly what
 ``mfscan measure`` writes to its CSV.
 
 Layer metadata
@@ -17,7 +17,7 @@ Every layer the plugin creates carries ``layer.metadata["mfscan"]``:
   "digest", "annotation", "n_frames"}``; ``annotation`` holds the Annotation's
   non-ROI fields as written in the file (subject, visit, level, rater,
   calibration, unknown extra fields), ``digest`` the SHA-256 of the sidecar when
-  read or last saved (conflict detection in :func:`mfscan.annotations.write_sidecar`).
+  read or last saved (conflict detection in :func:`mfscan.annotations.sidecar.write_sidecar`).
 
 Per-outline fields live in ``layer.features``: ``side`` (categorical left/right),
 ``level``, ``rater``, ``method``, ``frame``, ``label`` (the canvas text) and
@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mfscan import batch
+from mfscan.measure import batch
 from mfscan.annotations import (
     LEVELS, SIDES, SUFFIX, Annotation, AnnotationConflictError, ROI, conflict_path, from_dict,
     find_sidecars, read_sidecar, sidecar_path, write_sidecar,
@@ -85,14 +85,14 @@ def image_key(image) -> str:
 
 
 def get_image(path):
-    """Load an image through :func:`mfscan.images.load_image`, cached.
+    """Load an image through :func:`mfscan.io.images.load_image`, cached.
 
     The cache holds the last few images, keyed by path, size and modification time,
     so the widget can measure against the image the reader displayed without
     decoding it again. ``memory:<key>`` names an image registered with
     :func:`register_memory_image` (sample data).
     """
-    from mfscan.images import load_image
+    from mfscan.io.images import load_image
 
     if str(path).startswith(MEMORY_PREFIX):
         try:
@@ -134,7 +134,7 @@ def image_layer_data(image, calibration: Calibration | None = None, *, name: str
 
     Parameters
     ----------
-    image : mfscan.images.Image
+    image : mfscan.io.images.Image
     calibration : Calibration, optional
         The effective calibration (default: the image's own).
     name : str, optional
@@ -160,7 +160,7 @@ def image_layer_data(image, calibration: Calibration | None = None, *, name: str
 
 
 def effective_calibration(image, annotation: Annotation | None) -> Calibration:
-    """The calibration an image is measured with (core rule, :func:`mfscan.batch.effective_calibration`)."""
+    """The calibration an image is measured with (core rule, :func:`mfscan.measure.batch.effective_calibration`)."""
     return batch.effective_calibration(annotation, image)
 
 
@@ -305,7 +305,7 @@ def annotation_from_layer(data, features: pd.DataFrame, metadata: dict) -> Annot
     -------
     Annotation
         With ``path`` and ``digest`` of the sidecar it was read from, so that
-        :func:`mfscan.annotations.write_sidecar` detects a change on disk.
+        :func:`mfscan.annotations.sidecar.write_sidecar` detects a change on disk.
     """
     m = (metadata or {}).get(KEY, {})
     fields = dict(m.get("annotation") or {})
@@ -370,7 +370,7 @@ def layer_calibration(image, metadata: dict, seed_rc=None) -> Calibration:
     """The calibration an outline layer's outlines are measured with.
 
     The sidecar's scale line / manual calibration (kept in the layer's
-    metadata) when set, else the image's (:func:`mfscan.batch.effective_calibration`);
+    metadata) when set, else the image's (:func:`mfscan.measure.batch.effective_calibration`);
     with DICOM ultrasound regions, the scale of the region holding `seed_rc`.
     """
     ac = ((metadata or {}).get(KEY, {}).get("annotation") or {}).get("calibration")
@@ -385,12 +385,12 @@ def layer_calibration(image, metadata: dict, seed_rc=None) -> Calibration:
 
 
 def propose(image, frame: int, seed_rc, calibration: Calibration, side: str | None = None):
-    """Propose an outline around `seed_rc` on one frame (:func:`mfscan.propose.propose_outline`).
+    """Propose an outline around `seed_rc` on one frame (:func:`mfscan.assist.propose.propose_outline`).
 
     The frame's grayscale is used with its coloured overlay pixels excluded and
-    the calibration's pixel size. Raises :class:`mfscan.propose.ProposalError`.
+    the calibration's pixel size. Raises :class:`mfscan.assist.propose.ProposalError`.
     """
-    from mfscan.propose import propose_outline
+    from mfscan.assist.propose import propose_outline
 
     frame = int(frame)
     return propose_outline(image.gray[frame], (float(seed_rc[0]), float(seed_rc[1])),
@@ -407,8 +407,8 @@ def proposal_text(side: str, confidence: float) -> tuple[str, bool]:
 
 
 def livewire_segment(image, frame: int, start_rc, end_rc) -> np.ndarray:
-    """The edge-following path between two anchors on one frame (:func:`mfscan.livewire.livewire_path`)."""
-    from mfscan.livewire import livewire_path
+    """The edge-following path between two anchors on one frame (:func:`mfscan.assist.livewire.livewire_path`)."""
+    from mfscan.assist.livewire import livewire_path
 
     return livewire_path(image.gray[int(frame)], start_rc, end_rc)
 
@@ -427,13 +427,13 @@ def clean_anchors(anchors, tol: float = 2.0) -> np.ndarray:
 
 
 def livewire_outline(image, frame: int, anchors) -> np.ndarray:
-    """Closed live-wire outline through the anchors (:func:`mfscan.livewire.trace_livewire`).
+    """Closed live-wire outline through the anchors (:func:`mfscan.assist.livewire.trace_livewire`).
 
-    Raises :class:`mfscan.livewire.LivewireError` with fewer than 3 distinct
+    Raises :class:`mfscan.assist.livewire.LivewireError` with fewer than 3 distinct
     anchors, or when the outline would collapse (the closing wire ran back along
     the border already traced).
     """
-    from mfscan.livewire import LivewireError, trace_livewire
+    from mfscan.assist.livewire import LivewireError, trace_livewire
     from mfscan.measure import polygon_area
 
     a = clean_anchors(anchors)
@@ -480,10 +480,10 @@ def outline_changed(points, roi_feature, metadata: dict) -> bool | None:
 def edited_methods(data, features: pd.DataFrame, metadata: dict, indices=None) -> dict:
     """New ``method`` values of outlines a rater edited: ``{index: "proposed-edited"}``.
 
-    Only ``proposed`` outlines change (:func:`mfscan.propose.edited_method`);
+    Only ``proposed`` outlines change (:func:`mfscan.assist.propose.edited_method`);
     `indices` limits the check (default: all outlines).
     """
-    from mfscan.propose import edited_method
+    from mfscan.assist.propose import edited_method
 
     if features is None or "method" not in features.columns:
         return {}
@@ -509,7 +509,7 @@ def _fmt(v, nd=2):
 
 
 def measure_rows(image, annotation: Annotation) -> list[dict]:
-    """One display row per outline, measured by :func:`mfscan.batch.measure_annotation`.
+    """One display row per outline, measured by :func:`mfscan.measure.batch.measure_annotation`.
 
     Returns
     -------
@@ -560,7 +560,7 @@ def asymmetry_summary(rows: list[dict]) -> list[dict]:
     Repeats of one side are averaged (as the batch summary does). Returns one
     dict per level with both sides: ``level, left, right, unit, pct, larger``.
     """
-    from mfscan.asymmetry import asymmetry_pct
+    from mfscan.stats.asymmetry import asymmetry_pct
 
     out = []
     levels = sorted({r["level"] for r in rows if r["m"] is not None},
@@ -634,7 +634,7 @@ class SaveResult:
 
 
 def save_annotation(annotation: Annotation, path) -> SaveResult:
-    """Save through :func:`mfscan.annotations.write_sidecar`; never lose edits.
+    """Save through :func:`mfscan.annotations.sidecar.write_sidecar`; never lose edits.
 
     When the sidecar changed on disk since it was read (another window or rater
     saved it), the edits are written to a conflict file beside it instead
@@ -714,7 +714,7 @@ def write_recovery(data, features, metadata: dict, folder=None, when: float | No
     The safety net when a layer with unsaved edits is about to disappear and its
     sidecar cannot be written (read-only share, full disk): the annotation, as
     :func:`save_layer_state` would have written it, goes to
-    :func:`recovery_path` (atomically, :func:`mfscan.annotations.atomic_write_bytes`).
+    :func:`recovery_path` (atomically, :func:`mfscan.annotations.sidecar.atomic_write_bytes`).
     Copy it beside the image under the sidecar's name to use it. ``metadata`` is
     not changed. `reuse`: a recovery file written before; returned as is when it
     already holds exactly these outlines (no second copy when, e.g., the window
@@ -858,9 +858,9 @@ class Worklist:
 
     @classmethod
     def from_folder(cls, folder) -> "Worklist":
-        """The folder's images as ``mfscan measure`` finds them (:func:`mfscan.batch.discover`)."""
-        from mfscan.batch import discover
-        from mfscan.summary import natural_sort_key
+        """The folder's images as ``mfscan measure`` finds them (:func:`mfscan.measure.batch.discover`)."""
+        from mfscan.measure.batch import discover
+        from mfscan.stats.summary import natural_sort_key
 
         folder = Path(folder).resolve()
         if not folder.is_dir():

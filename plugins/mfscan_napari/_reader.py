@@ -17,7 +17,7 @@ def _accepts(path) -> bool:
         return p.is_file()
     if p.is_dir():
         return False
-    from mfscan.images import is_supported
+    from mfscan.io.images import is_supported
     return is_supported(p)
 
 

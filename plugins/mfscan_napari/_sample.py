@@ -9,7 +9,7 @@ from . import _model
 
 
 class _PhantomImage:
-    """The minimal :class:`mfscan.images.Image` interface over a phantom array."""
+    """The minimal :class:`mfscan.io.images.Image` interface over a phantom array."""
 
     def __init__(self, pixels, spacing_mm, name):
         import numpy as np
@@ -32,7 +32,7 @@ class _PhantomImage:
 
 
 def _phantom():
-    from mfscan.phantom import make_phantom
+    from mfscan.synthetic.phantom import make_phantom
     ph = make_phantom(seed=2026)
     return ph, _PhantomImage(ph.image, ph.spacing_mm, "mfscan-phantom.png")
 

@@ -10,7 +10,7 @@ from . import _model
 
 
 def write_shapes(path: str, data, meta: dict) -> list[str]:
-    """Save a Shapes layer's outlines with :func:`mfscan.annotations.write_sidecar`.
+    """Save a Shapes layer's outlines with :func:`mfscan.annotations.sidecar.write_sidecar`.
 
     Parameters
     ----------

@@ -22,7 +22,7 @@ def _isolated_config(tmp_path_factory, monkeypatch):
 
 @pytest.fixture(scope="session")
 def phantom():
-    from mfscan.phantom import make_phantom
+    from mfscan.synthetic.phantom import make_phantom
     return make_phantom(seed=7, shape=(300, 400), spacing_mm=0.25)
 
 

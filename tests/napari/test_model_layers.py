@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from mfscan.annotations import ROI, Annotation, read_sidecar, sidecar_path, write_sidecar
-from mfscan.dicomgen import write_us_dicom
+from mfscan.synthetic.dicom import write_us_dicom
 from mfscan.errors import MfscanError
-from mfscan.images import load_image
+from mfscan.io.images import load_image
 from mfscan.measure import measure_outline
 from mfscan_napari import _model, _reader, _sample, _writer
 
@@ -258,7 +258,7 @@ def test_sample_data(phantom):
     im, sh = _sample.phantom_with_outlines()
     sdata, skw, kind = sh
     assert kind == "shapes" and list(skw["features"]["side"]) == ["left", "right"]
-    from mfscan.phantom import make_phantom
+    from mfscan.synthetic.phantom import make_phantom
     ph = make_phantom(seed=2026)
     assert skw["scale"] == tuple(float(s) for s in ph.spacing_mm)
     label = skw["features"]["label"][0]
@@ -281,8 +281,8 @@ def test_sidecar_whose_image_is_missing_names_both(annotated_png):
 def test_plugin_asymmetry_equals_core_with_repeats(tmp_path, phantom):
     """Two left outlines (repeats, averaged) and one right: the widget's percentage is the
     one `mfscan asymmetry` computes from the measurements table."""
-    from mfscan import batch
-    from mfscan.asymmetry import asymmetry
+    from mfscan.measure import batch
+    from mfscan.stats.asymmetry import asymmetry
     from mfscan.calibration import manual
 
     img = write_png(tmp_path / "asym.png", phantom.image)

@@ -13,7 +13,7 @@ from napari.utils.interactions import (
 from mfscan.annotations import read_sidecar, sidecar_path
 from mfscan.calibration import manual
 from mfscan.measure import measure_outline, outline_mask
-from mfscan.phantom import shoelace_area
+from mfscan.synthetic.phantom import shoelace_area
 from mfscan_napari import _model
 from mfscan_napari._qt.widget import SHORTCUTS
 
@@ -70,7 +70,7 @@ def test_propose_adds_checked_outline_and_table_equals_core(opened, phantom):
     assert w.table.item(0, 2).text() == f"{m['csa_cm2']:.2f}"
     assert w.last_rows[0]["value"] == pytest.approx(phantom.true_csa_cm2["left"], rel=0.06)
     # exactly the core's proposal for this image, seed and scale (to napari's float32 vertices)
-    from mfscan.propose import propose_outline
+    from mfscan.assist.propose import propose_outline
     core = propose_outline(gray, phantom.seeds["left"], spacing=(0.25, 0.25))
     np.testing.assert_allclose(pts, core.points, atol=1e-3)
     assert conf == pytest.approx(core.confidence, abs=1e-3)
@@ -273,7 +273,7 @@ def test_propose_on_cine_frame(widget_factory, tmp_path, phantom):
     """A multi-frame image: the click's frame is proposed on and recorded."""
     import cv2
 
-    from mfscan.phantom import make_phantom
+    from mfscan.synthetic.phantom import make_phantom
     other = make_phantom(seed=11, shape=(300, 400), spacing_mm=0.25)
     path = tmp_path / "cine.tif"
     if not cv2.imwritemulti(str(path), [phantom.image, other.image]):

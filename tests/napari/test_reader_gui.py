@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mfscan.dicomgen import write_us_dicom
+from mfscan.synthetic.dicom import write_us_dicom
 from mfscan_napari import _reader
 
 

@@ -8,7 +8,7 @@ import napari
 import pytest
 
 from mfscan.errors import MfscanError
-from mfscan.viewcli import cmd_view, register
+from mfscan.cli.view import cmd_view, register
 from mfscan_napari_testutils import write_png
 
 

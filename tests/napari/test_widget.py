@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mfscan.annotations import read_sidecar, sidecar_path, write_sidecar
-from mfscan.images import load_image
+from mfscan.io.images import load_image
 from mfscan.measure import measure_outline
 from mfscan_napari import _model
 from mfscan_napari._qt.widget import SHORTCUTS
@@ -242,7 +242,7 @@ def test_sample_data_through_viewer(widget_factory):
     assert [ly.name for ly in viewer.layers] == ["mfscan phantom", "outlines example"]
     viewer.layers.selection.active = viewer.layers[-1]
     w.refresh_table()
-    from mfscan.phantom import make_phantom
+    from mfscan.synthetic.phantom import make_phantom
     ph = make_phantom(seed=2026)
     m = measure_outline(ph.outlines["left"], ph.image, spacing=ph.spacing_mm)
     assert w.last_rows[0]["value"] == pytest.approx(m["csa_cm2"])

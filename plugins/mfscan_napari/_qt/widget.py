@@ -867,7 +867,7 @@ class MultifidusWidget(QWidget):
             return None
         if frame is None:
             frame = self._current_frame(layer)
-        from mfscan.propose import ProposalError
+        from mfscan.assist.propose import ProposalError
         try:
             image = _model.get_image(_meta(layer)["image_path"])
             cal = _model.layer_calibration(image, layer.metadata, seed_rc)

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .annotations import atomic_write_bytes
+from mfscan.annotations import atomic_write_bytes
 
 #: RGB colours of the sides (colour-blind safe blue/orange pair).
 SIDE_COLORS = {"left": (86, 180, 233), "right": (230, 159, 0)}

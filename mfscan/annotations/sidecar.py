@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from .calibration import Calibration
-from .errors import AnnotationError, CalibrationError
+from mfscan.calibration import Calibration
+from mfscan.errors import AnnotationError, CalibrationError
 
 FORMAT = "mfscan.annotation"
 VERSION = 1
@@ -405,7 +405,7 @@ def write_sidecar(path, annotation: Annotation, *, force: bool = False) -> Path:
     path = Path(path)
     text = dumps(annotation).encode("utf-8")
     if not is_sidecar(path) and path.is_file():
-        from .images import is_supported
+        from mfscan.io.images import is_supported
 
         if is_supported(path):  # even with force: a sidecar never replaces an image
             raise AnnotationError("refusing to write a sidecar over an image file", path)

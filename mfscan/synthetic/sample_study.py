@@ -31,9 +31,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .annotations import ROI, Annotation, atomic_write_bytes, dumps, sidecar_path
-from .calibration import from_scale_line
-from .phantom import make_phantom
+from mfscan.annotations import ROI, Annotation, atomic_write_bytes, dumps, sidecar_path
+from mfscan.calibration import from_scale_line
+from mfscan.synthetic.phantom import make_phantom
 
 SUBJECTS = (
     # subject, symptomatic side, group, baseline L5 asymmetry %, asymmetry at visits 2 and 3
@@ -137,7 +137,7 @@ def write_sample_study(directory, *, seed: int = 2026) -> str:
 
 def _write_dicom_sample(root: Path, seed: int) -> int:
     """A calibrated DICOM of subject S01, visit 1, level L4, measured with its own regions."""
-    from .dicomgen import write_us_dicom
+    from mfscan.synthetic.dicom import write_us_dicom
 
     ph = make_phantom(seed=seed, shape=SHAPE, spacing_mm=SPACING_MM, left_csa_cm2=7.4,
                       asymmetry_pct=5.0, smaller_side="left", lateral_contrast=0.8)

@@ -21,8 +21,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .annotations import LEVELS, SIDES
-from .errors import MfscanError
+from mfscan.annotations import LEVELS, SIDES
+from mfscan.errors import MfscanError
 
 #: Ordered categorical of vertebral levels, cranial to caudal.
 LEVEL_DTYPE = pd.CategoricalDtype(list(LEVELS), ordered=True)

@@ -28,11 +28,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import RESEARCH_NOTICE, __version__
-from .annotations import atomic_write_bytes, glob_escape
-from .batch import relative_label
-from .errors import MfscanError
-from .tables import write_table
+from mfscan import RESEARCH_NOTICE, __version__
+from mfscan.annotations import atomic_write_bytes, glob_escape
+from mfscan.measure.batch import relative_label
+from mfscan.errors import MfscanError
+from mfscan.io.tables import write_table
 
 SIDE_COLORS = {"left": "#0072B2", "right": "#E69F00"}
 GROUP_COLORS = ["#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
@@ -100,15 +100,15 @@ def build_report(study_dir, out_dir, *, subjects=None, threshold_pct: float = 10
         The visit labels in chronological order ("baseline", "week4", ...);
         default: numeric / natural order ("2" before "10").
     workers, scheduler, progress, max_pixels
-        As for :func:`mfscan.batch.measure_jobs`.
+        As for :func:`mfscan.measure.batch.measure_jobs`.
     """
     from tqdm.auto import tqdm
 
-    from .asymmetry import INDEXES, asymmetry, largest_asymmetry_level
-    from .batch import discover, measure_jobs
-    from .longitudinal import group_summary, longitudinal
-    from .reliability import reliability
-    from .summary import summarize_sides
+    from mfscan.stats.asymmetry import INDEXES, asymmetry, largest_asymmetry_level
+    from mfscan.measure.batch import discover, measure_jobs
+    from mfscan.stats.longitudinal import group_summary, longitudinal
+    from mfscan.stats.reliability import reliability
+    from mfscan.stats.summary import summarize_sides
 
     if index not in INDEXES:
         raise MfscanError(f"unknown asymmetry definition {index!r}; choose one of {', '.join(INDEXES)}")
@@ -145,7 +145,7 @@ def build_report(study_dir, out_dir, *, subjects=None, threshold_pct: float = 10
         err_path.unlink()  # a stale list from an earlier run would mislead
     steps.update()
 
-    from .summary import split_incomplete
+    from mfscan.stats.summary import split_incomplete
 
     meas, incomplete = split_incomplete(m.measurements)
     if len(incomplete):
@@ -162,7 +162,7 @@ def build_report(study_dir, out_dir, *, subjects=None, threshold_pct: float = 10
     if len(meas) and visit_order is None:
         labels = sorted(set(meas["visit"].dropna().astype(str)))
         if any(not lab.replace(".", "", 1).isdigit() for lab in labels):
-            from .longitudinal import visit_order as _order
+            from mfscan.stats.longitudinal import visit_order as _order
             res.notes.append("visits are ordered " + " < ".join(_order(labels)) + " (numbers by value, words "
                              "alphabetically); if that is not their chronological order, pass --visit-order")
     if len(meas) and visit_order is not None:
@@ -373,7 +373,7 @@ def plot_group_curves(groups):
 
 def plot_bland_altman(meas, between="rater", measure="csa_cm2"):
     """Bland-Altman plots of the first two raters (or sessions) per level and side."""
-    from .reliability import bland_altman
+    from mfscan.stats.reliability import bland_altman
 
     col = between
     m = meas.dropna(subset=[measure])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .annotations import LEVELS, SIDES, atomic_write_bytes
+from mfscan.annotations import LEVELS, SIDES, atomic_write_bytes
 
 STRING_COLUMNS = ("image", "sidecar", "subject", "visit", "session", "rater", "method",
                   "calibration", "group", "symptomatic_side", "smaller_side", "path",
@@ -32,7 +32,7 @@ def _categorical(values: pd.Series, dtype, name: str, aliases=None, case=str.low
         s = s.replace(aliases)
     bad = s.notna() & (s != "") & ~s.isin(list(dtype.categories))
     if bad.any():
-        from .errors import MfscanError
+        from mfscan.errors import MfscanError
         shown = ", ".join(repr(v) for v in pd.unique(values[bad].astype("string"))[:5])
         raise MfscanError(f"column {name!r} has value(s) {shown}; expected one of "
                           f"{', '.join(dtype.categories)}")
@@ -59,7 +59,7 @@ def set_dtypes(df: pd.DataFrame) -> pd.DataFrame:
 def read_table(path) -> pd.DataFrame:
     """Read a CSV written by mfscan (or by hand), keeping codes as strings."""
     path = Path(path)
-    from .errors import MfscanError
+    from mfscan.errors import MfscanError
     try:
         head = pd.read_csv(path, nrows=0)
     except FileNotFoundError:
@@ -79,9 +79,9 @@ def read_table(path) -> pd.DataFrame:
 
 def _refuse_source(path: Path) -> None:
     """Never write a table over an image or a sidecar (a mistyped ``-o``)."""
-    from .annotations import is_sidecar
-    from .errors import MfscanError
-    from .images import SUPPORTED_SUFFIXES, is_supported
+    from mfscan.annotations import is_sidecar
+    from mfscan.errors import MfscanError
+    from mfscan.io.images import SUPPORTED_SUFFIXES, is_supported
 
     if is_sidecar(path) or path.suffix.lower() in SUPPORTED_SUFFIXES or (path.is_file() and is_supported(path)):
         raise MfscanError("refusing to write a table over an image or a sidecar; "
@@ -93,7 +93,7 @@ def check_output(path) -> Path:
     path = Path(path)
     _refuse_source(path)
     if path.is_dir():
-        from .errors import MfscanError
+        from mfscan.errors import MfscanError
         raise MfscanError("is a folder; give a .csv file name", path)
     return path
 
@@ -104,7 +104,7 @@ def write_table(df: pd.DataFrame, path, *, float_format: str | None = "%.10g") -
     The folder is created when missing. Raises MfscanError (naming the file) when
     the table cannot be written, or when `path` is an image or a sidecar.
     """
-    from .errors import MfscanError
+    from mfscan.errors import MfscanError
 
     path = Path(path)
     _refuse_source(path)

@@ -18,9 +18,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .asymmetry import _measure_of, asymmetry, attach_subjects
-from .errors import MfscanError
-from .summary import as_labels, as_visit, group_index, key_columns, natural_sort_key
+from mfscan.stats.asymmetry import _measure_of, asymmetry, attach_subjects
+from mfscan.errors import MfscanError
+from mfscan.stats.summary import as_labels, as_visit, group_index, key_columns, natural_sort_key
 
 _UNITS = ("cm2", "cm", "mm", "mm2", "px", "px2", "pct")
 
@@ -80,11 +80,11 @@ def longitudinal(asym: pd.DataFrame, *, subjects: pd.DataFrame | None = None,
     Parameters
     ----------
     asym : DataFrame
-        Output of :func:`~mfscan.asymmetry.asymmetry` (or a measurements table,
+        Output of :func:`~mfscan.stats.asymmetry.asymmetry` (or a measurements table,
         which is passed through it with default options first).
     subjects : DataFrame, optional
         ``subject``, ``symptomatic_side`` and optionally ``group`` (see
-        :func:`~mfscan.asymmetry.attach_subjects`), when ``asym`` lacks them.
+        :func:`~mfscan.stats.asymmetry.attach_subjects`), when ``asym`` lacks them.
     order : sequence of str, optional
         The visit labels in chronological order. Default: by ``visit_date`` when
         the table has dates, else natural order (see :func:`visit_order`).

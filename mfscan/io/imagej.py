@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .annotations import LEVELS, ROI, Annotation, atomic_write_bytes
-from .errors import AnnotationError
+from mfscan.annotations import LEVELS, ROI, Annotation, atomic_write_bytes
+from mfscan.errors import AnnotationError
 
 _SIDE_WORDS = {"left": "left", "lt": "left", "l": "left", "sin": "left",
                "right": "right", "rt": "right", "r": "right", "dx": "right"}

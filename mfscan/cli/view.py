@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import RESEARCH_NOTICE
+from mfscan import RESEARCH_NOTICE
 
 
 def register(subparsers) -> None:
@@ -28,7 +28,7 @@ def register(subparsers) -> None:
 
 
 def cmd_view(args) -> int:
-    from .errors import MfscanError
+    from mfscan.errors import MfscanError
 
     path = Path(args.path) if args.path else None
     if path is not None and not path.exists():

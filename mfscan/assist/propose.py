@@ -58,7 +58,7 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
-from .errors import MfscanError
+from mfscan.errors import MfscanError
 
 __all__ = ["Proposal", "ProposalError", "edited_method", "propose_outline", "resample_closed"]
 
@@ -95,7 +95,7 @@ class Proposal:
 
     def to_mask(self, shape) -> np.ndarray:
         """Boolean mask of shape ``shape[:2]``, True on pixels whose centre is inside."""
-        from .measure import outline_mask
+        from mfscan.measure import outline_mask
 
         box, m = outline_mask(self.points, shape)
         out = np.zeros(shape[:2], dtype=bool)

@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .errors import MfscanError
-from .summary import (DEFAULT_MEASURES, _check_columns, _group_frame, _mean_sd, group_index,
+from mfscan.errors import MfscanError
+from mfscan.stats.summary import (DEFAULT_MEASURES, _check_columns, _group_frame, _mean_sd, group_index,
                       prepare_keys)
 
 #: ICC form used for SEM and the band, by design.
@@ -224,7 +224,7 @@ def reliability(measurements: pd.DataFrame, *, between: str = "rater",
         ICC(2,1)) or the sessions of one rater (intra-rater; ICC(3,1), reported
         per rater). Rows without a judge are left out.
     measures : sequence of str, optional
-        Default: those of :data:`~mfscan.summary.DEFAULT_MEASURES` in the table.
+        Default: those of :data:`~mfscan.stats.summary.DEFAULT_MEASURES` in the table.
     pair_by : {"mean", "image"}
         What a target is. ``"mean"`` (default, what studies report): a subject,
         visit, level and side, each judge's score being the mean of all its

@@ -16,7 +16,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .errors import MfscanError
+from mfscan.errors import MfscanError
 
 __all__ = ["HAVE_INTELLIGENT_SCISSORS", "LivewireError", "edge_cost", "livewire_path", "trace_livewire"]
 

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import shapely
 
-from .errors import MeasurementError
+from mfscan.errors import MeasurementError
 
 #: Columns of :func:`measure_outline`'s result, in order.
 MEASURE_COLUMNS = (

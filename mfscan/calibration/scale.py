@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import CalibrationError
+from mfscan.errors import CalibrationError
 
 #: DICOM (0018,6024)/(0018,6026) unit codes.
 UNIT_CODES = {
@@ -137,7 +137,7 @@ class Calibration:
     def mm_per_pixel(self) -> tuple[float, float] | None:
         """``(row_mm, col_mm)`` for measuring, None when uncalibrated.
 
-        Pass it as ``spacing=`` to :func:`mfscan.measure.measure_outline`: None
+        Pass it as ``spacing=`` to :func:`mfscan.measure.outline.measure_outline`: None
         gives pixel values only, never centimetres from a guessed scale.
         """
         return (float(self.row_mm), float(self.col_mm)) if self.calibrated else None

@@ -14,8 +14,8 @@ import textwrap
 import warnings
 from pathlib import Path
 
-from . import RESEARCH_NOTICE, __version__
-from .errors import MfscanError
+from mfscan import RESEARCH_NOTICE, __version__
+from mfscan.errors import MfscanError
 
 EPILOG = f"Research use only: {RESEARCH_NOTICE}"
 
@@ -30,7 +30,7 @@ def _say(msg="", *, err=False):
 
 def _report_errors(errors_df, out_path=None, *, limit=20):
     """Print failures on stderr and optionally write them as CSV."""
-    from .tables import write_table
+    from mfscan.io.tables import write_table
 
     if errors_df is None or errors_df.empty:
         return
@@ -46,7 +46,7 @@ def _report_errors(errors_df, out_path=None, *, limit=20):
 
 # ---------------------------------------------------------------- info
 def cmd_info(args) -> int:
-    from .images import load_image
+    from mfscan.io.images import load_image
 
     status = 0
     out = []
@@ -128,8 +128,8 @@ def _add_measure_options(p):
 
 
 def cmd_measure(args) -> int:
-    from .batch import measure_paths
-    from .tables import check_output, write_table
+    from mfscan.measure.batch import measure_paths
+    from mfscan.io.tables import check_output, write_table
 
     check_output(args.output)  # a wrong -o is refused before a long run, not after
     if args.errors:
@@ -163,8 +163,8 @@ def _is_error_list(path: Path) -> bool:
 
 # ---------------------------------------------------------------- ImageJ
 def cmd_import_imagej(args) -> int:
-    from .annotations import sidecar_path, write_sidecar
-    from .imagej import annotation_from_imagej
+    from mfscan.annotations import sidecar_path, write_sidecar
+    from mfscan.io.imagej import annotation_from_imagej
 
     image = Path(args.image)
     if not image.is_file():
@@ -172,7 +172,7 @@ def cmd_import_imagej(args) -> int:
     ann = annotation_from_imagej(image, args.rois, subject=args.subject, visit=args.visit,
                                  level=args.level, rater=args.rater, session=args.session)
     if args.mm_per_pixel:
-        from .calibration import manual
+        from mfscan.calibration import manual
         ann.calibration = manual(*args.mm_per_pixel)
     out = Path(args.output) if args.output else sidecar_path(image, args.rater)
     write_sidecar(out, ann, force=args.force)
@@ -181,8 +181,8 @@ def cmd_import_imagej(args) -> int:
 
 
 def cmd_export_imagej(args) -> int:
-    from .annotations import read_sidecar
-    from .imagej import write_imagej
+    from mfscan.annotations import read_sidecar
+    from mfscan.io.imagej import write_imagej
 
     ann = read_sidecar(args.sidecar)
     out = write_imagej(ann, args.output)
@@ -192,7 +192,7 @@ def cmd_export_imagej(args) -> int:
 
 # ---------------------------------------------------------------- sample data
 def cmd_sample_data(args) -> int:
-    from .sampledata import write_sample_study
+    from mfscan.synthetic.sample_study import write_sample_study
 
     d = Path(args.directory)
     if d.exists() and not d.is_dir():
@@ -224,10 +224,10 @@ def _threshold(v):
 
 
 def cmd_asymmetry(args) -> int:
-    from .asymmetry import asymmetry
-    from .report import read_subjects
-    from .summary import split_incomplete
-    from .tables import read_table, write_table
+    from mfscan.stats.asymmetry import asymmetry
+    from mfscan.report import read_subjects
+    from mfscan.stats.summary import split_incomplete
+    from mfscan.io.tables import read_table, write_table
 
     m, incomplete = split_incomplete(read_table(args.measurements))
     subjects = read_subjects(args.subjects) if args.subjects else None
@@ -246,9 +246,9 @@ def cmd_asymmetry(args) -> int:
 
 
 def cmd_reliability(args) -> int:
-    from .reliability import reliability
-    from .summary import split_incomplete
-    from .tables import read_table, write_table
+    from mfscan.stats.reliability import reliability
+    from mfscan.stats.summary import split_incomplete
+    from mfscan.io.tables import read_table, write_table
 
     m, incomplete = split_incomplete(read_table(args.measurements))
     r = reliability(m, between=args.between, pair_by=args.pair_by)
@@ -275,7 +275,7 @@ def cmd_reliability(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import build_report
+    from mfscan.report import build_report
 
     order = [v.strip() for v in args.visit_order.split(",") if v.strip()] if args.visit_order else None
     res = build_report(args.study, args.output, subjects=args.subjects, threshold_pct=args.threshold,
@@ -437,13 +437,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Functions ``register(subparsers)`` that add more subcommands (pipeline, report, viewer).
 def _register_view(sub):
-    from .viewcli import register  # napari is imported only when `mfscan view` runs
+    from mfscan.cli.view import register  # napari is imported only when `mfscan view` runs
 
     register(sub)
 
 
 def _register_propose(sub):
-    from .proposecli import register
+    from mfscan.cli.propose import register
 
     register(sub)
 
@@ -482,6 +482,3 @@ def main(argv=None) -> int:
              "Run again with --debug and report it.", err=True)
         return 1
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,13 +9,13 @@ import argparse
 import textwrap
 from pathlib import Path
 
-from .errors import MfscanError
+from mfscan.errors import MfscanError
 
 
 def parse_seed(text: str) -> tuple[str, tuple[float, float]]:
     """``left:ROW,COL`` -> ('left', (row, col)); raises argparse.ArgumentTypeError."""
-    from .annotations import normalize_side
-    from .errors import AnnotationError
+    from mfscan.annotations import normalize_side
+    from mfscan.errors import AnnotationError
 
     side, sep, rest = str(text).partition(":")
     try:
@@ -33,11 +33,11 @@ def parse_seed(text: str) -> tuple[str, tuple[float, float]]:
 
 
 def cmd_propose(args) -> int:
-    from .annotations import ROI, Annotation, sidecar_path, write_sidecar
-    from .calibration import calibration_for_points
-    from .images import load_image
-    from .measure import measure_outline
-    from .propose import propose_outline
+    from mfscan.annotations import ROI, Annotation, sidecar_path, write_sidecar
+    from mfscan.calibration import calibration_for_points
+    from mfscan.io.images import load_image
+    from mfscan.measure import measure_outline
+    from mfscan.assist.propose import propose_outline
 
     image_path = Path(args.image)
     sides = [s for s, _ in args.seed]
@@ -81,8 +81,8 @@ def cmd_propose(args) -> int:
 
 def register(sub) -> None:
     """Add the ``propose`` subcommand to the ``mfscan`` parser's subparsers."""
-    from .annotations import LEVELS
-    from .cli import EPILOG, _fmt
+    from mfscan.annotations import LEVELS
+    from mfscan.cli.main import EPILOG, _fmt
 
     s = sub.add_parser(
         "propose", help="propose multifidus outlines from seed points (semi-automatic)",

@@ -1,0 +1,28 @@
+"""mfscan.annotations."""
+
+from .sidecar import (  # noqa: F401
+    FORMAT,
+    VERSION,
+    SUFFIX,
+    SIDES,
+    LEVELS,
+    METHODS,
+    AnnotationConflictError,
+    ROI,
+    Annotation,
+    normalize_side,
+    from_dict,
+    read_sidecar,
+    dumps,
+    atomic_write_bytes,
+    write_sidecar,
+    CONFLICT_MARK,
+    is_conflict_copy,
+    conflict_path,
+    sidecar_path,
+    is_sidecar,
+    find_sidecars,
+    glob_escape,
+    sidecar_names_image,
+    file_sha256,
+)

@@ -1,0 +1,570 @@
+"""Measuring many annotated images: discovery, one file, a folder, in parallel.
+
+The plugin and batch scripts measure with the same function,
+:func:`measure_annotation`, so the CSV always shows what the rater saw.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mfscan import calibration as _cal
+from mfscan.annotations import Annotation, file_sha256, is_conflict_copy, is_sidecar, read_sidecar
+from mfscan.errors import MfscanError
+from mfscan.measure import MEASURE_COLUMNS, measure_outline
+from mfscan.io.tables import set_dtypes
+
+#: Columns of the measurements table, in order.
+MEASUREMENT_COLUMNS = (
+    "image", "sidecar", "subject", "visit", "session", "level", "side", "rater", "frame",
+    "roi", "method", "csa_cm2", "perimeter_cm", "ap_depth_cm", "lateral_width_cm",
+    "shape_ratio", "echo_mean", "echo_sd", "n_pixels", "csa_px2", "perimeter_px",
+    "ap_depth_px", "lateral_width_px", "row_mm", "col_mm", "calibration", "region",
+    "n_points",
+)
+ERROR_COLUMNS = ("path", "roi", "reason")
+
+
+@dataclass
+class Job:
+    """One image and the sidecars that annotate it."""
+
+    image: Path
+    sidecars: list[Path] = field(default_factory=list)
+
+
+def _is_image_file(path: Path) -> bool:
+    from mfscan.io.images import is_supported
+    try:
+        return is_supported(path)
+    except OSError:
+        return False
+
+
+def _image_suffixes():
+    from mfscan.io.images import SUPPORTED_SUFFIXES
+    return {s.lower() for s in SUPPORTED_SUFFIXES}
+
+
+def discover(paths, *, include_unannotated: bool = False) -> tuple[list[Job], list[dict]]:
+    """Find images and their sidecars under files and folders.
+
+    Parameters
+    ----------
+    paths : iterable of str or Path
+        Image files, sidecar files or folders (searched recursively).
+    include_unannotated : bool
+        Also return images that have no sidecar.
+
+    Returns
+    -------
+    jobs : list of Job
+        Sorted by image path.
+    errors : list of dict
+        ``{"path", "roi", "reason"}`` for sidecars whose image is missing and
+        paths that do not exist.
+    """
+    suffixes = _image_suffixes()
+    images: set[Path] = set()
+    sidecars: set[Path] = set()
+    errors: list[dict] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            for root, dirs, files in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in files:
+                    if name.startswith(".") or is_conflict_copy(name):
+                        continue  # hidden files; edits the viewer saved aside after a save conflict
+                    f = Path(root) / name
+                    if is_sidecar(f):
+                        sidecars.add(f)
+                    elif f.suffix.lower() in suffixes:
+                        images.add(f)
+                    elif not f.suffix and _is_image_file(f):
+                        images.add(f)  # DICOM files from scanners often have no suffix (IM0001)
+        elif p.is_file():
+            if is_sidecar(p):
+                sidecars.add(p)
+            else:
+                images.add(p)
+                from mfscan.annotations import find_sidecars
+                sidecars.update(find_sidecars(p))
+        else:
+            errors.append({"path": str(p), "roi": None, "reason": "no such file or folder"})
+    by_image: dict[Path, list[Path]] = defaultdict(list)
+    by_name = {(img.parent, img.name): img for img in images}
+    by_stem: dict[tuple[Path, str], list[Path]] = defaultdict(list)
+    for img in images:
+        by_stem[(img.parent, img.stem)].append(img)
+    for sc in sorted(sidecars):
+        img = _match_by_name(sc, by_stem)
+        if img is None:  # ambiguous or unusual name: ask the file which image it annotates
+            img, problem = _match_by_content(sc, by_name, images)
+            if problem:
+                errors.append({"path": str(sc), "roi": None, "reason": problem})
+                continue
+        by_image[img].append(sc)
+    jobs = [Job(img, sorted(by_image.get(img, []))) for img in sorted(images)
+            if include_unannotated or by_image.get(img)]
+    return jobs, errors
+
+
+def _match_by_name(sidecar: Path, by_stem) -> Path | None:
+    """The one image whose stem the sidecar's name starts with (``stem[.rater].mfscan.json``)."""
+    from mfscan.annotations.sidecar import SUFFIX, _RATER_RE
+
+    base = sidecar.name[: -len(SUFFIX)]
+    candidates = by_stem.get((sidecar.parent, base), [])
+    if not candidates and "." in base:
+        stem, rater = base.rsplit(".", 1)
+        if _RATER_RE.match(rater):
+            candidates = by_stem.get((sidecar.parent, stem), [])
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def _match_by_content(sidecar: Path, by_name, images) -> tuple[Path | None, str | None]:
+    import json
+
+    try:
+        d = json.loads(sidecar.read_text("utf-8-sig"))
+        name = d.get("image") if isinstance(d, dict) else None
+    except (OSError, ValueError):
+        name = None
+    if not isinstance(name, str) or not name:
+        return None, "sidecar cannot be read, or names no image, and no image beside it matches its file name"
+    img = by_name.get((sidecar.parent, Path(name).name))
+    if img is None:
+        candidate = sidecar.parent / name
+        if not candidate.is_file():
+            return None, f"the image {name!r} named by the sidecar is missing"
+        img = candidate
+        images.add(img)
+    return img, None
+
+
+def effective_calibration(annotation: Annotation | None, image) -> _cal.Calibration:
+    """The sidecar's calibration when it sets one (scale line, manual), else the image's."""
+    if annotation is not None and annotation.calibration is not None \
+            and annotation.calibration.source not in ("dicom-region", "none"):
+        return annotation.calibration
+    return image.calibration
+
+
+def roi_calibration(points, annotation: Annotation | None, image) -> _cal.Calibration:
+    """Calibration for one outline: the sidecar's, or that of the DICOM region it lies in."""
+    cal = effective_calibration(annotation, image)
+    if cal.source == "dicom-region":
+        return _cal.calibration_for_points(points, image.regions, cal)
+    return cal
+
+
+def measure_annotation(image, annotation: Annotation, *, image_label=None,
+                       sidecar_label=None) -> tuple[list[dict], list[dict]]:
+    """Measure every outline of one sidecar on its loaded image.
+
+    Parameters
+    ----------
+    image : mfscan.io.images.Image
+    annotation : Annotation
+    image_label, sidecar_label : str, optional
+        What to write in the ``image`` and ``sidecar`` columns.
+
+    Returns
+    -------
+    rows : list of dict
+        One per outline measured (columns of :data:`MEASUREMENT_COLUMNS`).
+    errors : list of dict
+        One per outline that could not be measured: ``path``, ``roi``, ``reason``
+        (naming the ROI, for error lists) and ``problem`` (the reason alone, for
+        showing beside the outline).
+    """
+    rows, errors = [], []
+    sidecar_label = sidecar_label if sidecar_label is not None else (
+        str(annotation.path) if annotation.path else None)
+    image_label = image_label if image_label is not None else str(image.path)
+    for i, roi in enumerate(annotation.rois):
+        where = f"ROI {i} ({roi.side})"
+        try:
+            frame = roi.frame or 0
+            if frame >= image.n_frames:
+                raise MfscanError(f"frame {frame} does not exist; the image has {image.n_frames} frame(s)")
+            cal = roi_calibration(roi.points, annotation, image)
+            overlay = image.overlay[frame] if image.overlay is not None else None
+            m = measure_outline(roi.points, image.gray[frame],
+                                spacing=cal.mm_per_pixel, exclude=overlay)
+        except MfscanError as e:
+            errors.append({"path": sidecar_label or image_label, "roi": i, "reason": f"{where}: {e.message}",
+                           "problem": e.message})
+            continue
+        rows.append({
+            "image": image_label, "sidecar": sidecar_label,
+            "subject": annotation.subject, "visit": annotation.visit,
+            "session": annotation.session, "level": roi.level or annotation.level,
+            "side": roi.side, "rater": annotation.rater, "frame": frame, "roi": i,
+            "method": roi.method, **m,
+            "row_mm": cal.row_mm if cal.calibrated else np.nan,
+            "col_mm": cal.col_mm if cal.calibrated else np.nan,
+            "calibration": cal.source, "region": cal.region, "n_points": len(roi.points),
+        })
+    return rows, errors
+
+
+def measure_file(image_path, sidecars, *, max_pixels: int | None = None,
+                 label_root=None, qc_dir=None, loader=None) -> tuple[list[dict], list[dict], dict | None]:
+    """Load one image and measure the outlines of each of its sidecars.
+
+    Never raises for bad input: failures come back as error rows.
+
+    Parameters
+    ----------
+    image_path : Path
+    sidecars : list of Path
+    max_pixels : int, optional
+        Refuse images whose header claims more pixels.
+    label_root : Path, optional
+        Paths in the output are written relative to this folder.
+    qc_dir : Path, optional
+        Write a QC overlay per sidecar there (same relative folders).
+    loader : callable, optional
+        ``loader()`` returns the loaded image (or raises); used to decode images
+        ahead in a background thread.
+
+    Returns
+    -------
+    rows, errors : list of dict
+    info : dict or None
+        Facts about the image (format, size, calibration, burned-in annotation,
+        warnings) when it could be loaded.
+    """
+    from mfscan.io.images import load_image
+
+    image_path = Path(image_path)
+    label = relative_label(image_path, label_root)
+    rows, errors = [], []
+    anns = []
+    for sc in sidecars:
+        try:
+            anns.append(read_sidecar(sc))
+        except MfscanError as e:
+            errors.append({"path": relative_label(Path(sc), label_root), "roi": None, "reason": e.message})
+        except Exception as e:  # a validation gap must cost one file, never the batch
+            errors.append({"path": relative_label(Path(sc), label_root), "roi": None,
+                           "reason": f"cannot read sidecar ({type(e).__name__}: {e})"})
+    anns = _drop_duplicates(anns, image_path, label_root, errors)
+    if not anns:
+        return rows, errors, None
+    try:
+        if loader is not None:
+            image = loader()
+        else:
+            kw = {} if max_pixels is None else {"max_pixels": max_pixels}
+            image = load_image(image_path, **kw)
+    except MfscanError as e:
+        errors.append({"path": label, "roi": None, "reason": e.message})
+        return rows, errors, None
+    except Exception as e:  # a decoder bug must not stop a batch of 5,000 files
+        errors.append({"path": label, "roi": None, "reason": f"cannot decode image ({type(e).__name__}: {e})"})
+        return rows, errors, None
+    cal = image.calibration
+    info = {"image": label, "format": image.format, "rows_px": image.shape[0], "cols_px": image.shape[1],
+            "frames": image.n_frames, "color": image.color, "calibration": cal.source,
+            "row_mm": cal.row_mm if cal.calibrated else np.nan,
+            "col_mm": cal.col_mm if cal.calibrated else np.nan,
+            "n_regions": sum(r.is_tissue for r in image.regions),
+            # exports carry no such tag, and scanner screenshots usually show text: unknown
+            "burned_in_annotation": image.metadata.get("burned_in_annotation", "unknown"),
+            "lossy": bool(image.metadata.get("lossy", image.format == "jpeg")),
+            "warnings": "; ".join(image.warnings)}
+    digest = None
+    for ann in anns:
+        sc_label = relative_label(Path(ann.path), label_root)
+        if Path(ann.image).name != image_path.name:
+            errors.append({"path": sc_label, "roi": None,
+                           "reason": f"the sidecar names image {ann.image!r}, but its file name matches "
+                                     f"{image_path.name!r}; rename the sidecar or fix its 'image' field"})
+            continue
+        if ann.image_sha256:
+            digest = digest or file_sha256(image_path)
+            if digest != ann.image_sha256:
+                errors.append({"path": sc_label, "roi": None,
+                               "reason": "the image changed since it was annotated (checksum does not match)"})
+                continue
+        r, e = measure_annotation(image, ann, image_label=label, sidecar_label=sc_label)
+        if r and r[0]["calibration"] != cal.source:
+            info["calibration"] = r[0]["calibration"]  # the sidecar's scale line / manual value
+            info["row_mm"], info["col_mm"] = r[0]["row_mm"], r[0]["col_mm"]
+        if qc_dir is not None:
+            from mfscan.measure.qc import qc_for_annotation
+            name = Path(sc_label).name[: -len(".mfscan.json")] + ".png"
+            try:
+                qc_for_annotation(image, ann, r, e, Path(qc_dir) / Path(sc_label).parent / name)
+            except (OSError, ValueError, cv2_error()) as exc:
+                errors.append({"path": sc_label, "roi": None, "reason": f"QC overlay not written ({exc})"})
+        rows += r
+        errors += e
+    return rows, errors, info
+
+
+def _drop_duplicates(anns, image_path: Path, label_root, errors) -> list:
+    """One sidecar per rater and session of an image: a backup copy
+    (``scan.R1 (copy).mfscan.json``) must not count as another repeat."""
+    groups: dict = defaultdict(list)
+    for a in anns:
+        groups[(a.rater, a.session)].append(a)
+    keep = []
+    for (rater, session), group in groups.items():
+        if len(group) == 1:
+            keep += group
+            continue
+        canonical = f"{image_path.stem}.{rater}.mfscan.json" if rater else f"{image_path.stem}.mfscan.json"
+        group.sort(key=lambda a: (Path(a.path).name != canonical, len(Path(a.path).name), Path(a.path).name))
+        keep.append(group[0])
+        who = f"rater {rater}" if rater else "no rater"
+        who += f", session {session}" if session else ""
+        for dup in group[1:]:
+            errors.append({"path": relative_label(Path(dup.path), label_root), "roi": None,
+                           "reason": f"another sidecar of this image has the same {who} "
+                                     f"({Path(group[0].path).name}); not measured, so that no tracing "
+                                     "counts twice: remove the copy or give it its own rater or session"})
+    return keep
+
+
+def cv2_error():
+    import cv2
+    return cv2.error
+
+
+def relative_label(path: Path, root) -> str:
+    """`path` relative to `root` in POSIX form (as written to the tables), else as given."""
+    if root is not None:
+        try:
+            return path.relative_to(root).as_posix()
+        except ValueError:
+            pass
+    return path.as_posix()
+
+
+def _measure_chunk(chunk, max_pixels, label_root, qc_dir=None):
+    """Measure a list of (image, sidecars); the next image is decoded in a
+    background thread while the current one is measured (decoders release the
+    GIL), so measuring hides behind decoding and file latency."""
+    kw = {} if max_pixels is None else {"max_pixels": max_pixels}
+    rows, errors, infos = [], [], []
+    # The decoding thread needs the GIL for a moment before and after each decode;
+    # with Python's default 5 ms switch interval it waits for this thread's whole
+    # measurement and the two never overlap. A short interval, for this loop only.
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(min(switch, 0.0002))
+    try:
+        return _measure_pipelined(chunk, kw, label_root, qc_dir, max_pixels, rows, errors, infos)
+    finally:
+        sys.setswitchinterval(switch)
+
+
+def _measure_pipelined(chunk, kw, label_root, qc_dir, max_pixels, rows, errors, infos):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mfscan.io.images import load_image
+
+    def submit(path):
+        # Read small exports here and hand the thread only the bytes to decode: each
+        # file read drops and retakes the GIL, and every retake waits while this
+        # thread measures. DICOM and TIFF (possibly large cine files) are read there.
+        kwargs = dict(kw)
+        if Path(path).suffix.lower() in _BYTES_SUFFIXES:
+            try:
+                kwargs["data"] = Path(path).read_bytes()
+            except OSError:
+                pass  # load_image reports it
+        return pool.submit(load_image, path, **kwargs)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead = None
+        for i, (image, sidecars) in enumerate(chunk):
+            fut = ahead if ahead is not None else submit(image)
+            ahead = submit(chunk[i + 1][0]) if i + 1 < len(chunk) else None
+            r, e, info = measure_file(image, sidecars, max_pixels=max_pixels, label_root=label_root,
+                                      qc_dir=qc_dir, loader=fut.result)
+            rows += r
+            errors += e
+            if info is not None:
+                infos.append(info)
+    return rows, errors, infos
+
+
+_BYTES_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib"}
+
+
+def _chunks(jobs, size):
+    it = iter(jobs)
+    while chunk := list(islice(it, size)):
+        yield [(j.image, j.sidecars) for j in chunk]
+
+
+@dataclass
+class MeasureResult:
+    """Result of :func:`measure_paths`.
+
+    Attributes
+    ----------
+    measurements : DataFrame
+        One row per outline (:data:`MEASUREMENT_COLUMNS`).
+    errors : DataFrame
+        ``path, roi, reason`` for every file or outline that failed.
+    images : DataFrame
+        One row per loaded image: format, size, calibration source and scale,
+        burned-in annotation flag, calibration warnings.
+    n_images : int
+        Annotated images found.
+    """
+
+    measurements: pd.DataFrame
+    errors: pd.DataFrame
+    images: pd.DataFrame
+    n_images: int
+
+    @property
+    def n_uncalibrated(self) -> int:
+        return int((self.measurements["calibration"] == "none").sum())
+
+
+class _Collector:
+    def __init__(self, bar):
+        self.rows, self.errors, self.infos, self.bar = [], [], [], bar
+
+    def add(self, result, n):
+        r, e, i = result
+        self.rows += r
+        self.errors += e
+        self.infos += i
+        self.bar.update(n)
+
+
+def measure_jobs(jobs, *, workers: int | None = None, scheduler: str | None = None,
+                 progress: bool = True, max_pixels: int | None = None, label_root=None,
+                 qc_dir=None, chunk_size: int = 16) -> MeasureResult:
+    """Measure discovered jobs, in parallel, streaming (bounded memory).
+
+    Images are decoded one at a time in each worker and dropped after measuring;
+    at most a few chunks per worker are in flight, so a folder of 100,000
+    images needs no more memory than a few dozen.
+
+    Parameters
+    ----------
+    jobs : list of Job
+    workers : int, optional
+        Local processes; default: the number of cores. 1 measures in this process.
+    scheduler : str, optional
+        Address of a running Dask distributed scheduler (``tcp://host:8786``);
+        the same work runs there instead of on local processes, with identical results.
+    progress : bool
+        Show a progress bar on stderr.
+    max_pixels : int, optional
+        Refuse images whose header claims more pixels.
+    label_root : Path, optional
+        Write paths relative to this folder.
+    qc_dir : Path, optional
+        Write QC overlays there.
+    """
+    from tqdm.auto import tqdm
+
+    jobs = list(jobs)
+    bar = tqdm(total=len(jobs), unit="image", desc="measuring", disable=not progress or not jobs,
+               leave=False)
+    out = _Collector(bar)
+    chunks = _chunks(jobs, chunk_size)
+    args = (max_pixels, label_root, qc_dir)
+    if scheduler:
+        _run_dask(chunks, scheduler, args, out)
+    else:
+        workers = workers or os.cpu_count() or 1
+        if workers == 1 or len(jobs) <= chunk_size:
+            for chunk in chunks:
+                out.add(_measure_chunk(chunk, *args), len(chunk))
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as ex:
+                pending = []
+                for chunk in chunks:
+                    pending.append((len(chunk), ex.submit(_measure_chunk, chunk, *args)))
+                    if len(pending) >= 4 * workers:  # bounded window: results collected in order
+                        n, fut = pending.pop(0)
+                        out.add(fut.result(), n)
+                for n, fut in pending:
+                    out.add(fut.result(), n)
+    bar.close()
+    return MeasureResult(measurements_frame(out.rows), errors_frame(out.errors),
+                         images_frame(out.infos), len(jobs))
+
+
+def _run_dask(chunks, address, args, out):
+    from distributed import Client
+
+    with Client(address, set_as_default=False) as client:
+        window = 4 * max(sum(client.nthreads().values()), 1)
+        pending = []
+        for chunk in chunks:
+            pending.append((len(chunk), client.submit(_measure_chunk, chunk, *args, pure=False)))
+            if len(pending) >= window:  # bounded window, results in submission order
+                n, fut = pending.pop(0)
+                out.add(fut.result(), n)
+                fut.release()
+        for n, fut in pending:
+            out.add(fut.result(), n)
+            fut.release()
+
+
+def measure_paths(paths, **kwargs) -> MeasureResult:
+    """Discover and measure; paths are labelled relative to a single folder argument.
+
+    See :func:`measure_jobs` for the keyword arguments.
+    """
+    paths = [Path(p) for p in paths]
+    jobs, errors = discover(paths)
+    if "label_root" not in kwargs and len(paths) == 1 and paths[0].is_dir():
+        kwargs["label_root"] = paths[0]
+    res = measure_jobs(jobs, **kwargs)
+    root = kwargs.get("label_root")
+    for e in errors:
+        e["path"] = relative_label(Path(e["path"]), root)
+    if errors:  # discovery problems first
+        res.errors = errors_frame(errors + res.errors.to_dict("records"))
+    return res
+
+
+def measurements_frame(rows) -> pd.DataFrame:
+    """The tidy measurements table from row dicts, with dtypes set."""
+    df = pd.DataFrame(rows, columns=list(MEASUREMENT_COLUMNS))
+    df["frame"] = df["frame"].astype("Int64")
+    df["roi"] = df["roi"].astype("Int64")
+    df["region"] = df["region"].astype("Int64")
+    df["n_pixels"] = df["n_pixels"].astype("Int64")
+    df["n_points"] = df["n_points"].astype("Int64")
+    for c in MEASURE_COLUMNS + ("row_mm", "col_mm"):
+        if c not in ("n_pixels",):
+            df[c] = df[c].astype(float)
+    return set_dtypes(df)
+
+
+IMAGE_COLUMNS = ("image", "format", "rows_px", "cols_px", "frames", "color", "calibration", "row_mm",
+                 "col_mm", "n_regions", "burned_in_annotation", "lossy", "warnings")
+
+
+def images_frame(infos) -> pd.DataFrame:
+    """One row per loaded image (see :class:`MeasureResult`)."""
+    return pd.DataFrame(infos, columns=list(IMAGE_COLUMNS))
+
+
+def errors_frame(errors) -> pd.DataFrame:
+    df = pd.DataFrame(errors, columns=list(ERROR_COLUMNS))
+    df["roi"] = df["roi"].astype("Int64")
+    return df
