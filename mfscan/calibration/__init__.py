@@ -1,4 +1,7 @@
-"""mfscan.calibration."""
+"""Calibration in mm per pixel: sources, DICOM regions, and the rule of which scale applies.
+
+See :mod:`mfscan.calibration.rule` for the precedence of calibration sources.
+"""
 
 from .scale import (  # noqa: F401
     UNIT_CODES,
@@ -17,3 +20,4 @@ from .scale import (  # noqa: F401
     calibration_for_points,
     warn_problems,
 )
+from .rule import OVERRIDE_SOURCES, image_calibration, is_override, roi_calibration  # noqa: F401,E402

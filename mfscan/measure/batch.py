@@ -153,19 +153,13 @@ def _match_by_content(sidecar: Path, by_name, images) -> tuple[Path | None, str 
 
 
 def effective_calibration(annotation: Annotation | None, image) -> _cal.Calibration:
-    """The sidecar's calibration when it sets one (scale line, manual), else the image's."""
-    if annotation is not None and annotation.calibration is not None \
-            and annotation.calibration.source not in ("dicom-region", "none"):
-        return annotation.calibration
-    return image.calibration
+    """The image-level calibration for a sidecar (:func:`mfscan.calibration.image_calibration`)."""
+    return _cal.image_calibration(image, annotation.calibration if annotation is not None else None)
 
 
 def roi_calibration(points, annotation: Annotation | None, image) -> _cal.Calibration:
-    """Calibration for one outline: the sidecar's, or that of the DICOM region it lies in."""
-    cal = effective_calibration(annotation, image)
-    if cal.source == "dicom-region":
-        return _cal.calibration_for_points(points, image.regions, cal)
-    return cal
+    """Calibration for one outline (:func:`mfscan.calibration.roi_calibration`)."""
+    return _cal.roi_calibration(points, image, annotation.calibration if annotation is not None else None)
 
 
 def measure_annotation(image, annotation: Annotation, *, image_label=None,

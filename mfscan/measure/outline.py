@@ -17,6 +17,7 @@ import numpy as np
 import shapely
 
 from mfscan.errors import MeasurementError
+from mfscan.geometry import _next, as_points as _as_points, polygon_area, polygon_perimeter, signed_area
 
 #: Columns of :func:`measure_outline`'s result, in order.
 MEASURE_COLUMNS = (
@@ -24,55 +25,6 @@ MEASURE_COLUMNS = (
     "echo_mean", "echo_sd", "n_pixels", "csa_px2", "perimeter_px",
     "ap_depth_px", "lateral_width_px",
 )
-
-
-def _as_points(points) -> np.ndarray:
-    p = np.asarray(points, dtype=float)
-    if p.ndim != 2 or p.shape[1] != 2:
-        raise MeasurementError(f"an outline must be an (N, 2) array of (row, col) points, got shape {p.shape}")
-    return p
-
-
-def _next(p: np.ndarray) -> np.ndarray:
-    """The vertex after each vertex, the last wrapping to the first (np.roll is slow on small arrays)."""
-    return np.concatenate((p[1:], p[:1]))
-
-
-def _shoelace(p: np.ndarray) -> float:
-    q = p - p[0]  # small numbers: better conditioned
-    n = _next(q)
-    return float(abs(q[:, 0] @ n[:, 1] - q[:, 1] @ n[:, 0]) / 2.0)
-
-
-def polygon_area(points, *, spacing=(1.0, 1.0)) -> float:
-    """Area enclosed by a polygon (shoelace formula).
-
-    Parameters
-    ----------
-    points : (N, 2) array_like
-        Vertices in (row, col) pixel coordinates; closed implicitly.
-    spacing : tuple of float, keyword-only
-        ``(row_mm, col_mm)``; the default gives square pixels.
-
-    Returns
-    -------
-    float
-        Area in squared spacing units (mm² for spacing in mm), always >= 0.
-
-    Examples
-    --------
-    >>> polygon_area([[0, 0], [0, 10], [20, 10], [20, 0]], spacing=(0.1, 0.2))
-    4.0
-    """
-    p = _as_points(points)
-    return _shoelace(p) * float(spacing[0]) * float(spacing[1])
-
-
-def polygon_perimeter(points, *, spacing=(1.0, 1.0)) -> float:
-    """Length of the closed polygon's boundary in spacing units (mm)."""
-    p = _as_points(points)
-    d = (_next(p) - p) * np.asarray(spacing, dtype=float)
-    return float(np.hypot(d[:, 0], d[:, 1]).sum())
 
 
 def validate_outline(points, *, shape=None) -> np.ndarray:
@@ -119,7 +71,7 @@ def validate_outline(points, *, shape=None) -> np.ndarray:
             i = int(np.argmax(out))
             raise MeasurementError(
                 f"point {i} ({p[i, 0]:.1f}, {p[i, 1]:.1f}) lies outside the {rows}x{cols} image")
-    if _shoelace(p) < 1e-9 and np.linalg.matrix_rank(p - p.mean(axis=0), tol=1e-9) < 2:
+    if abs(signed_area(p)) < 1e-9 and np.linalg.matrix_rank(p - p.mean(axis=0), tol=1e-9) < 2:
         raise MeasurementError("the outline encloses no area (all points on one line)")
     if not shapely.is_simple(shapely.LinearRing(p)):
         raise MeasurementError("the outline crosses itself (self-intersecting polygon); redraw it")

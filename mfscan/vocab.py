@@ -1,0 +1,147 @@
+"""The study vocabulary: sides, levels, methods, ROI kinds, their spellings and dtypes.
+
+Every reader of codes (sidecars, CSV tables, ``subjects.csv``, ImageJ ROI names,
+the napari widget) normalises through this module, so a spelling accepted in one
+place is accepted everywhere and gives the same value.
+
+Sides are the **patient's** sides, always set by the rater (the image's left is
+usually the patient's right, but labs differ).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mfscan.errors import MfscanError
+
+__all__ = [
+    "SIDES", "LEVELS", "METHODS", "ROI_KINDS", "SYMPTOMATIC_SIDES", "SIDE_SPELLINGS",
+    "SIDE_DTYPE", "LEVEL_DTYPE", "SYMPTOMATIC_DTYPE", "SIDE_COLORS", "SIDE_COLORS_RGB",
+    "DEFAULT_MAX_PIXELS", "side_or_none", "level_or_none", "symptomatic_or_none",
+    "normalize_side", "normalize_level", "normalize_symptomatic", "as_side", "as_level",
+    "as_symptomatic_side",
+]
+
+#: The two sides, in output order.
+SIDES = ("left", "right")
+#: Vertebral levels, cranial to caudal.
+LEVELS = ("L1", "L2", "L3", "L4", "L5", "S1")
+#: How an outline was made.
+METHODS = ("manual", "proposed", "proposed-edited", "livewire", "imagej")
+#: What a ROI is: an area outline (the only kind measured today).
+ROI_KINDS = ("outline",)
+#: Values of ``symptomatic_side`` in ``subjects.csv``.
+SYMPTOMATIC_SIDES = ("left", "right", "none", "bilateral")
+
+#: Every accepted spelling of a side, lower case (Latin ``sin``/``dx`` as in ImageJ ROI names).
+SIDE_SPELLINGS = {
+    "left": "left", "l": "left", "lt": "left", "lft": "left", "sin": "left",
+    "right": "right", "r": "right", "rt": "right", "rgt": "right", "dx": "right",
+}
+
+#: Categorical of body sides.
+SIDE_DTYPE = pd.CategoricalDtype(list(SIDES))
+#: Ordered categorical of vertebral levels, cranial to caudal.
+LEVEL_DTYPE = pd.CategoricalDtype(list(LEVELS), ordered=True)
+#: Categorical of the symptomatic side of a subject.
+SYMPTOMATIC_DTYPE = pd.CategoricalDtype(list(SYMPTOMATIC_SIDES))
+
+#: One colour per side for every plot, overlay and the canvas (Okabe-Ito, colour-blind safe).
+SIDE_COLORS = {"left": "#56B4E9", "right": "#E69F00"}
+#: The same colours as (R, G, B) bytes.
+SIDE_COLORS_RGB = {k: tuple(int(v[i:i + 2], 16) for i in (1, 3, 5)) for k, v in SIDE_COLORS.items()}
+
+#: Images whose header claims more pixels than this are refused before decoding.
+DEFAULT_MAX_PIXELS = 200_000_000
+
+
+def _text(value) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def side_or_none(value) -> str | None:
+    """``"left"``/``"right"`` for any accepted spelling, None for anything else."""
+    return SIDE_SPELLINGS.get(_text(value).lower())
+
+
+def level_or_none(value) -> str | None:
+    """``"L1"``..``"S1"`` for any case and surrounding space, None for anything else."""
+    s = _text(value).upper()
+    return s if s in LEVELS else None
+
+
+def symptomatic_or_none(value) -> str | None:
+    """A side, ``"none"`` or ``"bilateral"``; None for anything else."""
+    s = _text(value).lower()
+    return s if s in ("none", "bilateral") else SIDE_SPELLINGS.get(s)
+
+
+def _normalize(value, parse, what: str, expected, error, where: str, path):
+    out = parse(value)
+    if out is None:
+        raise error(f"{where}unknown {what} {value!r}; expected one of {', '.join(expected)}", path)
+    return out
+
+
+def normalize_side(value, where: str = "", path=None, *, error=MfscanError) -> str:
+    """``"left"``/``"right"`` from any accepted spelling (``L``, ``Lt``, ``RIGHT``).
+
+    Raises ``error`` (an :class:`~mfscan.errors.MfscanError` subclass) naming the value
+    otherwise; ``where`` prefixes the message and ``path`` names the file.
+    """
+    return _normalize(value, side_or_none, "side", ("'left'", "'right'"), error, where, path)
+
+
+def normalize_level(value, where: str = "", path=None, *, error=MfscanError) -> str:
+    """``"L4"`` from ``"l4"``, ``" L4 "``; raises ``error`` naming the value otherwise."""
+    return _normalize(value, level_or_none, "vertebral level", LEVELS, error, where, path)
+
+
+def normalize_symptomatic(value, where: str = "", path=None, *, error=MfscanError) -> str:
+    """A symptomatic side (``left``, ``right``, ``none``, ``bilateral``) from any spelling."""
+    return _normalize(value, symptomatic_or_none, "symptomatic_side", SYMPTOMATIC_SIDES, error,
+                      where, path)
+
+
+def _recode(values, dtype: pd.CategoricalDtype, parse, column: str) -> pd.Series:
+    """Map the (few) distinct values through ``parse`` onto ``dtype``; missing stays missing.
+
+    Blank strings count as missing. Unknown values raise MfscanError naming them.
+    """
+    values = values if isinstance(values, pd.Series) else pd.Series(values)
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()
+        uniques = list(values.cat.categories)
+    else:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        uniques = list(uniques)
+    mapped = []
+    bad = []
+    for u in uniques:
+        m = parse(u)
+        if m is None and _text(u) != "":
+            bad.append(repr(u))
+        mapped.append(m)
+    if bad:
+        raise MfscanError(f"column {column!r} has unknown value(s) {', '.join(sorted(set(bad))[:5])}; "
+                          f"expected one of {', '.join(map(str, dtype.categories))}")
+    lookup = np.array([-1 if m is None else dtype.categories.get_loc(m) for m in mapped] + [-1],
+                      dtype=np.int64)
+    new = lookup[np.where(codes < 0, len(mapped), codes)]
+    return pd.Series(pd.Categorical.from_codes(new, dtype=dtype), index=values.index, name=values.name)
+
+
+def as_side(values, column: str = "side") -> pd.Series:
+    """Sides as the :data:`SIDE_DTYPE` categorical from any accepted spelling."""
+    return _recode(values, SIDE_DTYPE, side_or_none, column)
+
+
+def as_level(values, column: str = "level") -> pd.Series:
+    """Levels as the ordered :data:`LEVEL_DTYPE` categorical (``"l4"`` is ``L4``)."""
+    return _recode(values, LEVEL_DTYPE, level_or_none, column)
+
+
+def as_symptomatic_side(values, column: str = "symptomatic_side") -> pd.Series:
+    """Symptomatic sides as the :data:`SYMPTOMATIC_DTYPE` categorical from any spelling."""
+    return _recode(values, SYMPTOMATIC_DTYPE, symptomatic_or_none, column)
