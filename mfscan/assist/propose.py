@@ -79,7 +79,7 @@ from mfscan.assist._cost import (
 from mfscan.assist._params import MIN_CONFIDENCE, NOMINAL_SPACING_MM, PARAMS, SEARCH_RADIUS_MM, ProposalError
 from mfscan.assist._polar import _limit_width, _pin_border_points, _rays, _trace
 from mfscan.assist._seed import _as_frame, _merge_params, _parse_box, _parse_seed, _seed_check, _spacing
-from mfscan.geometry import resample_closed
+from mfscan.geometry import orient, polygon_area, resample_closed
 
 __all__ = ["MIN_CONFIDENCE", "NOMINAL_SPACING_MM", "PARAMS", "Proposal", "ProposalError", "SEARCH_RADIUS_MM",
            "edited_method", "overlay_mask", "propose_outline", "resample_closed"]
@@ -258,10 +258,8 @@ def _score(pts, path, edge, limit_hit_idx, seed_rc, sp, n_vertices, p):
     # shape prior: width vs AP depth and physical maximum
     pts, width_clipped = _limit_width(pts, seed_rc[1], sp, supported, p)
 
-    poly = resample_closed(pts, n_vertices)
-    if _signed_area(poly) < 0:
-        poly = poly[::-1].copy()
-    area = abs(_signed_area(poly))
+    poly = orient(resample_closed(pts, n_vertices))
+    area = polygon_area(poly)
     hull = cv2.convexHull(poly[:, ::-1].astype(np.float32))
     hull_area = float(cv2.contourArea(hull))
     solidity = float(area / hull_area) if hull_area > 0 else 0.0
@@ -272,7 +270,3 @@ def _score(pts, path, edge, limit_hit_idx, seed_rc, sp, n_vertices, p):
                  width_clipped=width_clipped)
     return poly, float(np.clip(conf, 0, 1)), parts
 
-
-def _signed_area(p):
-    r, c = p[:, 0], p[:, 1]
-    return 0.5 * float(np.dot(r, np.roll(c, -1)) - np.dot(np.roll(r, -1), c))
