@@ -40,16 +40,17 @@ import numpy as np
 import pandas as pd
 from scipy.spatial.distance import directed_hausdorff
 
-from mfscan.measure import outline_mask, polygon_area
-from mfscan.synthetic.phantom import make_phantom
+from mfscan.assist._cost import _preprocess
+from mfscan.assist._seed import _seed_check
 from mfscan.assist.propose import (
     PARAMS,
+    SEARCH_RADIUS_MM,
     ProposalError,
-    _preprocess,
-    _seed_check,
     propose_outline,
-    resample_closed,
 )
+from mfscan.geometry import resample_closed
+from mfscan.measure import outline_mask, polygon_area
+from mfscan.synthetic.phantom import make_phantom
 
 WORK = Path(__file__).parent / "_work"
 SHAPES = [(600, 800), (480, 640), (768, 1024), (800, 600)]
@@ -146,7 +147,7 @@ def _limit_width(points, sc, sp, p=PARAMS):
 
 def _prep(img, seed, sp):
     _seed_check(img, seed, sp, None)
-    R = 40.0
+    R = SEARCH_RADIUS_MM
     half = (int(math.ceil(R / sp[0])) + 4, int(math.ceil(R / sp[1])) + 4)
     crop, off = _preprocess(img, seed, half, None, PARAMS)
     crop = cv2.GaussianBlur(crop, (0, 0), 1.0)
@@ -270,7 +271,8 @@ def main(argv=None):
                                      spacing_mm=round(kw["spacing_mm"], 4), sector=kw["sector"],
                                      lateral_contrast=round(kw["lateral_contrast"], 3),
                                      gain=round(kw["gain"], 3), contrast=round(kw["contrast"], 3),
-                                     speckle=round(kw["speckle"], 3), asymmetry_pct=round(kw["asymmetry_pct"], 1),
+                                     speckle=round(kw["speckle"], 3),
+                                     asymmetry_pct=round(kw["asymmetry_pct"], 1),
                                      caliper_overlay=kw["caliper_overlay"],
                                      true_csa_cm2=round(ph.true_csa_cm2[side], 4),
                                      dice=dice, csa_err_pct=err, abs_csa_err_pct=abs(err),
@@ -288,7 +290,8 @@ def main(argv=None):
     ok = df.dropna(subset=["confidence"])
     if len(ok) > 2:
         print("\nSpearman correlation of confidence with Dice:",
-              {m: round(g["confidence"].corr(g["dice"], method="spearman"), 3) for m, g in ok.groupby("method")})
+              {m: round(g["confidence"].corr(g["dice"], method="spearman"), 3)
+               for m, g in ok.groupby("method")})
     sub = df[df["shape"] == "600x800"]
     if len(sub):
         print("\n600x800 images, seconds per muscle (median):",

@@ -10,13 +10,18 @@ import pytest
 from shapely.geometry import LinearRing, Point
 
 from mfscan.annotations import ROI, Annotation, read_sidecar, write_sidecar
+from mfscan.assist.livewire import LivewireError, livewire_path, trace_livewire
+from mfscan.assist.propose import (
+    Proposal,
+    ProposalError,
+    edited_method,
+    propose_outline,
+)
 from mfscan.calibration import manual
 from mfscan.cli import main
 from mfscan.errors import MfscanError
-from mfscan.assist.livewire import LivewireError, livewire_path, trace_livewire
 from mfscan.measure import polygon_area, validate_outline
 from mfscan.synthetic.phantom import make_phantom
-from mfscan.assist.propose import Proposal, ProposalError, edited_method, propose_outline
 
 
 def dice(prop: Proposal, ph, side):
@@ -300,3 +305,56 @@ def test_seed_on_burned_in_text_is_refused_not_a_blob(phantoms):
             propose_outline(ph.image, ((r0 + r1) / 2, (c0 + c1) / 2), spacing=ph.spacing_mm)
     with pytest.raises(ProposalError, match="burned-in|no plausible"):
         propose_outline(ph.image, (5, 5), spacing=ph.spacing_mm)  # the corner of the first text
+
+
+# ----------------------------------------------------------------- one geometry, chained errors
+
+
+def test_proposal_uses_the_geometry_module(phantoms):
+    from shapely.geometry import Polygon
+
+    import mfscan.assist.propose as propose_mod
+    import mfscan.geometry as geometry
+
+    assert propose_mod.resample_closed is geometry.resample_closed
+    ph = phantoms["default"]
+    prop = propose_outline(ph.image, ph.seeds["right"], spacing=ph.spacing_mm)
+    r, c = prop.points[:, 0], prop.points[:, 1]
+    # counter-clockwise as displayed: sum(r[i] c[i+1] - r[i+1] c[i]) > 0, written out here
+    twice_area = sum(r[i] * c[(i + 1) % len(r)] - r[(i + 1) % len(r)] * c[i] for i in range(len(r)))
+    assert twice_area > 0
+    # solidity = area / convex hull area, computed independently with shapely
+    poly = Polygon(prop.points)
+    assert prop.details["solidity"] == pytest.approx(poly.area / poly.convex_hull.area, abs=1e-4)
+
+
+def test_argument_errors_keep_their_cause(phantoms):
+    ph = phantoms["default"]
+    with pytest.raises(ValueError, match=r"^spacing must be \(row_mm, col_mm\), got 'ab'$") as ei:
+        propose_outline(ph.image, ph.seeds["left"], spacing="ab")
+    assert isinstance(ei.value.__cause__, ValueError)  # float('a') failed
+    with pytest.raises(ValueError, match=r"^seed must be \(row, col\), got 'xy'$") as ei:
+        propose_outline(ph.image, "xy", spacing=ph.spacing_mm)
+    assert isinstance(ei.value.__cause__, ValueError)
+    with pytest.raises(ValueError, match=r"^the start point must be \(row, col\), got 'ab'$") as ei:
+        livewire_path(ph.image, "ab", (4, 4))
+    assert isinstance(ei.value.__cause__, ValueError)
+    assert ei.value.__suppress_context__  # shown as "the direct cause", not "during handling"
+
+
+def test_low_confidence_refusal_names_the_seed(phantoms):
+    # edges switched off: no contour has edge support, confidence 0
+    ph = phantoms["default"]
+    r, c = ph.seeds["left"]
+    for seed in ((r, c), np.array([[r, c]])):  # any (row, col) shape the seed parser accepts
+        with pytest.raises(ProposalError, match=rf"around the seed \({r:.0f}, {c:.0f}\) \(confidence 0.00\)"):
+            propose_outline(ph.image, seed, spacing=ph.spacing_mm, params={"w_edge": 0.0, "w_fall": 0.0})
+
+
+def test_public_names_stay_importable_from_propose():
+    from mfscan.assist import propose as m
+
+    assert m.MIN_CONFIDENCE == 0.2 and m.PARAMS["n_rays"] == 180 and m.SEARCH_RADIUS_MM == 40.0
+    assert m.ProposalError.__module__ == "mfscan.assist.propose" and issubclass(m.ProposalError, MfscanError)
+    marks = m.overlay_mask(np.pad(np.full((1, 9), 255, np.uint8), 10))  # a 1-pixel bright stroke
+    assert marks[10, 10] and marks[9, 10] and not marks[0, 0] and marks.sum() == 3 * 11

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from mfscan.errors import MfscanError
 
@@ -45,27 +46,30 @@ def _as_uint8(image) -> np.ndarray:
 def _check_point(p, shape, what):
     try:
         r, c = (float(v) for v in np.asarray(p, dtype=float).reshape(2))
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} must be (row, col), got {p!r}") from None
-    if not (np.isfinite(r) and np.isfinite(c)) or not (-0.5 <= r <= shape[0] - 0.5 and -0.5 <= c <= shape[1] - 0.5):
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{what} must be (row, col), got {p!r}") from e
+    inside = -0.5 <= r <= shape[0] - 0.5 and -0.5 <= c <= shape[1] - 0.5
+    if not (np.isfinite(r) and np.isfinite(c)) or not inside:
         raise LivewireError(f"{what} ({r:.1f}, {c:.1f}) lies outside the {shape[0]}x{shape[1]} image")
     return int(round(min(max(r, 0), shape[0] - 1))), int(round(min(max(c, 0), shape[1] - 1)))
 
 
-def edge_cost(image, *, sigma: float = 1.5) -> np.ndarray:
+def edge_cost(image: npt.ArrayLike, *, sigma: float = 1.5) -> np.ndarray:
     """Cost image for minimum-cost edge following: low on strong edges.
 
     ``1 / (eps + |grad|)`` of the Gaussian-smoothed image, normalised to (0, 1].
 
     Parameters
     ----------
-    image : (rows, cols) ndarray
+    image : (rows, cols) array_like
+        Grayscale frame. Not modified.
     sigma : float
         Gaussian smoothing in pixels before the gradient.
 
     Returns
     -------
     ndarray of float64
+        In the image's shape.
     """
     f = cv2.GaussianBlur(np.asarray(image, dtype=np.float32), (0, 0), sigma)
     gr = cv2.Sobel(f, cv2.CV_32F, 0, 1, ksize=3)
@@ -75,8 +79,8 @@ def edge_cost(image, *, sigma: float = 1.5) -> np.ndarray:
     return (1.0 / (0.02 + mag / scale)).astype(np.float64) * 0.02
 
 
-def livewire_path(image, start, end, *, margin: int = 25, backend: str = "auto",
-                  median: int = 3) -> np.ndarray:
+def livewire_path(image: npt.ArrayLike, start: npt.ArrayLike, end: npt.ArrayLike, *, margin: int = 25,
+                  backend: str = "auto", median: int = 3) -> np.ndarray:
     """The edge-following path between two points.
 
     Parameters
@@ -102,6 +106,8 @@ def livewire_path(image, start, end, *, margin: int = 25, backend: str = "auto",
     ------
     LivewireError
         When a point lies outside the image.
+    ValueError
+        For a malformed image, point or backend.
     """
     img = _as_uint8(image)
     s = _check_point(start, img.shape, "the start point")
@@ -113,7 +119,8 @@ def livewire_path(image, start, end, *, margin: int = 25, backend: str = "auto",
     if backend not in ("opencv", "skimage"):
         raise ValueError(f"backend must be 'auto', 'opencv' or 'skimage', got {backend!r}")
     if backend == "opencv" and not HAVE_INTELLIGENT_SCISSORS:
-        raise LivewireError("this OpenCV build lacks cv2.segmentation.IntelligentScissorsMB; use backend='skimage'")
+        raise LivewireError("this OpenCV build lacks cv2.segmentation.IntelligentScissorsMB; "
+                            "use backend='skimage'")
     m = int(max(margin, 2))
     r0, r1 = max(min(s[0], e[0]) - m, 0), min(max(s[0], e[0]) + m + 1, img.shape[0])
     c0, c1 = max(min(s[1], e[1]) - m, 0), min(max(s[1], e[1]) + m + 1, img.shape[1])
@@ -141,12 +148,14 @@ def livewire_path(image, start, end, *, margin: int = 25, backend: str = "auto",
     return path + np.array([r0, c0], dtype=float)
 
 
-def trace_livewire(image, clicks, *, closed: bool = True, **kwargs) -> np.ndarray:
+def trace_livewire(image: npt.ArrayLike, clicks: npt.ArrayLike, *, closed: bool = True,
+                   **kwargs) -> np.ndarray:
     """A polygon through the clicks that follows edges between consecutive ones.
 
     Parameters
     ----------
-    image : (rows, cols) ndarray
+    image : (rows, cols) array_like
+        Grayscale frame (any numeric dtype). Not modified.
     clicks : (M, 2) array_like
         Points on the border in (row, col) pixels, in tracing order.
     closed : bool
@@ -163,13 +172,16 @@ def trace_livewire(image, clicks, *, closed: bool = True, **kwargs) -> np.ndarra
     ------
     LivewireError
         With fewer than 2 clicks (3 for a closed outline) or a click outside the image.
+    ValueError
+        When ``clicks`` is not an (M, 2) array.
     """
     pts = np.asarray(clicks, dtype=float)
     if pts.ndim != 2 or pts.shape[1] != 2:
         raise ValueError(f"clicks must be an (M, 2) array of (row, col), got shape {pts.shape}")
     need = 3 if closed else 2
     if len(pts) < need:
-        raise LivewireError(f"a {'closed outline' if closed else 'path'} needs at least {need} clicks, got {len(pts)}")
+        what = "closed outline" if closed else "path"
+        raise LivewireError(f"a {what} needs at least {need} clicks, got {len(pts)}")
     pairs = list(zip(pts[:-1], pts[1:]))
     if closed:
         pairs.append((pts[-1], pts[0]))
