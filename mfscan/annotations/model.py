@@ -228,7 +228,8 @@ def _check_header(d, path) -> None:
     if isinstance(ver, bool) or not isinstance(ver, int):
         raise AnnotationError(f"'version' must be an integer, got {ver!r}", path)
     if ver > VERSION:
-        raise AnnotationError(f"version {ver} was written by a newer mfscan; this one reads version {VERSION}", path)
+        raise AnnotationError(f"version {ver} was written by a newer mfscan; "
+                              f"this one reads version {VERSION}", path)
     if ver < 1:
         raise AnnotationError(f"unknown version {ver}", path)
     image = d.get("image")

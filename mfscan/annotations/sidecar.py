@@ -130,7 +130,8 @@ def write_sidecar(path, annotation: Annotation, *, force: bool = False) -> Path:
         try:
             current = hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError as e:
-            raise AnnotationError(f"cannot read the existing sidecar before saving ({e.strerror})", path) from e
+            raise AnnotationError(f"cannot read the existing sidecar before saving ({e.strerror})",
+                                  path) from e
         same_file = annotation.path is not None and Path(annotation.path).resolve() == path.resolve()
         if current != hashlib.sha256(text).hexdigest():
             if not same_file:

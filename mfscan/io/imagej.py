@@ -53,7 +53,8 @@ def parse_roi_name(name: str) -> tuple[str, str | None]:
                 level = m.group(1)
     if len(sides) != 1:
         what = "names no side" if not sides else "names both sides"
-        raise AnnotationError(f"ROI name {name!r} {what}; name ROIs 'left'/'right' (optionally with the level, e.g. 'L4 left')")
+        raise AnnotationError(f"ROI name {name!r} {what}; name ROIs 'left'/'right' "
+                              "(optionally with the level, e.g. 'L4 left')")
     return sides.pop(), level
 
 
@@ -92,7 +93,8 @@ def rois_from_imagej(path) -> list[ROI]:
         if xy is None or len(xy) < 3 or r.roitype in (roifile.ROI_TYPE.LINE, roifile.ROI_TYPE.POINT,
                                                        roifile.ROI_TYPE.NOROI, roifile.ROI_TYPE.ANGLE,
                                                        roifile.ROI_TYPE.POLYLINE, roifile.ROI_TYPE.FREELINE):
-            raise AnnotationError(f"ROI {label}: type {roifile.ROI_TYPE(r.roitype).name} is not an area outline", path)
+            raise AnnotationError(f"ROI {label}: type {roifile.ROI_TYPE(r.roitype).name} "
+                                  "is not an area outline", path)
         xy = np.asarray(xy, dtype=float)
         points = np.column_stack([xy[:, 1] - 0.5, xy[:, 0] - 0.5])
         position = max(int(r.t_position or 0), int(r.position or 0))

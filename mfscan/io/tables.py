@@ -66,7 +66,8 @@ def _refuse_source(path: Path) -> None:
     from mfscan.annotations.paths import is_sidecar
     from mfscan.io.images import SUPPORTED_SUFFIXES, is_supported
 
-    if is_sidecar(path) or path.suffix.lower() in SUPPORTED_SUFFIXES or (path.is_file() and is_supported(path)):
+    if (is_sidecar(path) or path.suffix.lower() in SUPPORTED_SUFFIXES
+            or (path.is_file() and is_supported(path))):
         raise MfscanError("refusing to write a table over an image or a sidecar; "
                           "give the output a .csv name", path)
 
