@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
 from pathlib import Path
 
 __all__ = ["atomic_write_bytes", "file_sha256"]
@@ -24,7 +23,7 @@ def _create_temp(path: Path) -> tuple[int, Path]:
     the kernel applies the caller's umask (and a folder's default ACL) as ``open()``
     does."""
     while True:
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")
         try:
             return os.open(tmp, _CREATE, 0o666), tmp
         except FileExistsError:
