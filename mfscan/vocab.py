@@ -77,10 +77,10 @@ def symptomatic_or_none(value) -> str | None:
     return s if s in ("none", "bilateral") else SIDE_SPELLINGS.get(s)
 
 
-def _normalize(value, parse, what: str, expected, error, where: str, path):
+def _normalize(value, parse, what: str, expected: str, error, where: str, path):
     out = parse(value)
     if out is None:
-        raise error(f"{where}unknown {what} {value!r}; expected one of {', '.join(expected)}", path)
+        raise error(f"{where}unknown {what} {value!r}; expected {expected}", path)
     return out
 
 
@@ -90,24 +90,26 @@ def normalize_side(value, where: str = "", path=None, *, error=MfscanError) -> s
     Raises ``error`` (an :class:`~mfscan.errors.MfscanError` subclass) naming the value
     otherwise; ``where`` prefixes the message and ``path`` names the file.
     """
-    return _normalize(value, side_or_none, "side", ("'left'", "'right'"), error, where, path)
+    return _normalize(value, side_or_none, "side", "'left' or 'right'", error, where, path)
 
 
 def normalize_level(value, where: str = "", path=None, *, error=MfscanError) -> str:
     """``"L4"`` from ``"l4"``, ``" L4 "``; raises ``error`` naming the value otherwise."""
-    return _normalize(value, level_or_none, "vertebral level", LEVELS, error, where, path)
+    return _normalize(value, level_or_none, "vertebral level", "one of " + ", ".join(LEVELS),
+                      error, where, path)
 
 
 def normalize_symptomatic(value, where: str = "", path=None, *, error=MfscanError) -> str:
     """A symptomatic side (``left``, ``right``, ``none``, ``bilateral``) from any spelling."""
-    return _normalize(value, symptomatic_or_none, "symptomatic_side", SYMPTOMATIC_SIDES, error,
-                      where, path)
+    return _normalize(value, symptomatic_or_none, "symptomatic_side",
+                      "one of " + ", ".join(SYMPTOMATIC_SIDES), error, where, path)
 
 
-def _recode(values, dtype: pd.CategoricalDtype, parse, column: str) -> pd.Series:
+def _recode(values, dtype: pd.CategoricalDtype, parse, column: str, what: str) -> pd.Series:
     """Map the (few) distinct values through ``parse`` onto ``dtype``; missing stays missing.
 
-    Blank strings count as missing. Unknown values raise MfscanError naming them.
+    Blank strings count as missing. Unknown values raise MfscanError naming the
+    column, the values and what they should be.
     """
     values = values if isinstance(values, pd.Series) else pd.Series(values)
     if isinstance(values.dtype, pd.CategoricalDtype):
@@ -116,15 +118,10 @@ def _recode(values, dtype: pd.CategoricalDtype, parse, column: str) -> pd.Series
     else:
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
         uniques = list(uniques)
-    mapped = []
-    bad = []
-    for u in uniques:
-        m = parse(u)
-        if m is None and _text(u) != "":
-            bad.append(repr(u))
-        mapped.append(m)
+    mapped = [parse(u) for u in uniques]
+    bad = sorted({repr(u) for u, m in zip(uniques, mapped) if m is None and _text(u) != ""})
     if bad:
-        raise MfscanError(f"column {column!r} has unknown value(s) {', '.join(sorted(set(bad))[:5])}; "
+        raise MfscanError(f"column {column!r} has value(s) {', '.join(bad[:5])} (unknown {what}); "
                           f"expected one of {', '.join(map(str, dtype.categories))}")
     lookup = np.array([-1 if m is None else dtype.categories.get_loc(m) for m in mapped] + [-1],
                       dtype=np.int64)
@@ -133,15 +130,23 @@ def _recode(values, dtype: pd.CategoricalDtype, parse, column: str) -> pd.Series
 
 
 def as_side(values, column: str = "side") -> pd.Series:
-    """Sides as the :data:`SIDE_DTYPE` categorical from any accepted spelling."""
-    return _recode(values, SIDE_DTYPE, side_or_none, column)
+    """Sides as the :data:`SIDE_DTYPE` categorical from any accepted spelling.
+
+    Missing and blank values stay missing; unknown values raise
+    :class:`~mfscan.errors.MfscanError` naming them.
+    """
+    return _recode(values, SIDE_DTYPE, side_or_none, column, "side")
 
 
 def as_level(values, column: str = "level") -> pd.Series:
-    """Levels as the ordered :data:`LEVEL_DTYPE` categorical (``"l4"`` is ``L4``)."""
-    return _recode(values, LEVEL_DTYPE, level_or_none, column)
+    """Levels as the ordered :data:`LEVEL_DTYPE` categorical (``"l4"`` is ``L4``).
+
+    Missing and blank values stay missing; unknown values raise
+    :class:`~mfscan.errors.MfscanError` naming them.
+    """
+    return _recode(values, LEVEL_DTYPE, level_or_none, column, "level")
 
 
 def as_symptomatic_side(values, column: str = "symptomatic_side") -> pd.Series:
     """Symptomatic sides as the :data:`SYMPTOMATIC_DTYPE` categorical from any spelling."""
-    return _recode(values, SYMPTOMATIC_DTYPE, symptomatic_or_none, column)
+    return _recode(values, SYMPTOMATIC_DTYPE, symptomatic_or_none, column, "symptomatic_side")

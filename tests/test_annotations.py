@@ -201,3 +201,90 @@ def test_conflict_copies_are_named_beside_the_sidecar_and_never_measured(tmp_pat
     write_sidecar(tmp_path / "scan01.R1.mfscan.json", Annotation("scan01.png", rater="R1"))
     (jobs, _) = discover([tmp_path])
     assert [s.name for s in jobs[0].sidecars] == ["scan01.R1.mfscan.json"]
+
+
+_UMASK_PROBE = r"""
+import os, stat, sys
+
+calls = []
+real_umask = os.umask
+os.umask = lambda mask: calls.append(mask) or real_umask(mask)   # record every call
+
+
+def umask_now():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    raise SystemExit(3)
+
+
+real_umask(int(sys.argv[1], 8))
+before = umask_now()
+import mfscan.annotations as a
+after_import = umask_now()
+folder = sys.argv[2]
+p = a.write_sidecar(os.path.join(folder, "scan.mfscan.json"), a.Annotation("scan.png"))
+a.atomic_write_bytes(os.path.join(folder, "table.csv"), b"x\n")
+after_write = umask_now()
+with open(os.path.join(folder, "plain.txt"), "w") as f:
+    f.write("x")
+mode = lambda name: stat.S_IMODE(os.stat(os.path.join(folder, name)).st_mode)
+print(before, after_import, after_write, len(calls), mode("scan.mfscan.json"), mode("table.csv"),
+      mode("plain.txt"))
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs /proc/self/status (Linux)")
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_no_umask_change_and_new_files_get_the_mode_open_gives(tmp_path, umask):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import mfscan
+
+    root = Path(mfscan.__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=str(root))
+    out = subprocess.run([sys.executable, "-c", _UMASK_PROBE, oct(umask), str(tmp_path)], env=env,
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    if out.returncode == 3:
+        pytest.skip("no Umask line in /proc/self/status (kernel < 4.7)")
+    assert out.returncode == 0, out.stderr
+    before, after_import, after_write, n_calls, sidecar, table, plain = map(int, out.stdout.split())
+    assert before == after_import == after_write == umask
+    assert n_calls == 0                          # os.umask never called, not even to read it
+    assert sidecar == table == plain == 0o666 & ~umask      # 0o644, 0o600, 0o664
+
+
+def test_errors_keep_their_cause(tmp_path):
+    import orjson
+
+    from mfscan.errors import CalibrationError
+
+    p = tmp_path / "scan01.mfscan.json"
+    p.write_text('{"format": "mfscan.annotation", "version": 1, "image": "a.png", "rois": [')
+    with pytest.raises(AnnotationError, match="not valid JSON") as e:
+        read_sidecar(p)
+    assert isinstance(e.value.__cause__, orjson.JSONDecodeError)
+    with pytest.raises(AnnotationError, match="sidecar file not found") as e:
+        read_sidecar(tmp_path / "missing.mfscan.json")
+    assert isinstance(e.value.__cause__, FileNotFoundError)
+    p.write_text('{"format": "mfscan.annotation", "version": 1, "image": "a.png",'
+                 ' "calibration": {"row_mm": -1, "col_mm": 0.1, "source": "manual"}}')
+    with pytest.raises(AnnotationError) as e:
+        read_sidecar(p)
+    assert isinstance(e.value.__cause__, CalibrationError)
+    assert e.value.message == e.value.__cause__.message        # the message is kept as it was
+
+
+def test_private_names_stay_importable_from_the_sidecar_module():
+    import re
+
+    from mfscan.annotations import sidecar
+    from mfscan.io import files
+
+    assert sidecar.SUFFIX == ".mfscan.json" and isinstance(sidecar._RATER_RE, re.Pattern)
+    assert sidecar.atomic_write_bytes is files.atomic_write_bytes
+    assert sidecar.file_sha256 is files.file_sha256
+    assert sidecar.read_sidecar is read_sidecar and sidecar.find_sidecars is find_sidecars

@@ -56,8 +56,17 @@ def test_line_roi_and_garbage_are_errors(tmp_path):
     with pytest.raises(AnnotationError):
         rois_from_imagej(tmp_path / "line.roi")
     (tmp_path / "junk.zip").write_text("not a zip")
-    with pytest.raises(AnnotationError, match="not a readable ImageJ ROI"):
+    with pytest.raises(AnnotationError, match="not a readable ImageJ ROI") as e:
         rois_from_imagej(tmp_path / "junk.zip")
+    assert e.value.__cause__ is not None                      # roifile's own error is kept
+    with pytest.raises(AnnotationError, match="ImageJ ROI file not found") as e:
+        rois_from_imagej(tmp_path / "missing.roi")
+    assert isinstance(e.value.__cause__, FileNotFoundError)
+    roifile.ImagejRoi.frompoints(np.array([[1, 1], [5, 1], [5, 5]], float), name="muscle").tofile(
+        tmp_path / "muscle.roi")
+    with pytest.raises(AnnotationError, match="ROI muscle: ROI name 'muscle' names no side") as e:
+        rois_from_imagej(tmp_path / "muscle.roi")
+    assert isinstance(e.value.__cause__, AnnotationError)
 
 
 def test_cli_import_then_export(tmp_path, capsys):

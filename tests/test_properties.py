@@ -1,5 +1,5 @@
-"""Property-based tests (hypothesis): geometry invariants, sidecar round trips and
-the symptomatic deficit.
+"""Property-based tests (hypothesis): geometry invariants, sidecar round trips,
+the symptomatic deficit and the side/level spellings every reader shares.
 
 The asymmetry indexes' own properties (symmetry under swapping sides, bounds,
 functions of r = max / min) are in tests/test_asymmetry.py.
@@ -12,12 +12,18 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from mfscan import vocab
 from mfscan.annotations import LEVELS, METHODS, ROI, SIDES, Annotation, dumps, read_sidecar, write_sidecar
+from mfscan.annotations import normalize_side
+from mfscan.io.imagej import parse_roi_name
+from mfscan.io.tables import set_dtypes
+from mfscan.stats.summary import as_level, as_side
 from mfscan.stats.asymmetry import asymmetry_pct, symptomatic_deficit_pct
 from mfscan.calibration import from_scale_line, manual
 from mfscan.measure import measure_outline, outline_mask, polygon_area, polygon_perimeter, validate_outline
@@ -247,3 +253,37 @@ def test_vectorised_equals_elementwise(rows):
     for index in ("hides", "smaller-side", "index"):
         np.testing.assert_allclose(asymmetry_pct(left, right, index=index),
                                    [asymmetry_pct(l, r, index=index) for l, r, _ in rows], rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- one vocabulary
+
+@st.composite
+def spelled(draw, words):
+    """A word in random letter case with random spaces/tabs around it."""
+    word = draw(st.sampled_from(sorted(words)))
+    cased = "".join(c.upper() if draw(st.booleans()) else c.lower() for c in word)
+    pad = st.text(alphabet=" \t", max_size=3)
+    return draw(pad) + cased + draw(pad)
+
+
+@SETTINGS
+@given(spelled(vocab.SIDE_SPELLINGS))
+def test_every_reader_gives_the_same_side_for_any_case_and_padding(text):
+    side = vocab.SIDE_SPELLINGS[text.strip().lower()]
+    assert side in SIDES
+    assert normalize_side(text) == side
+    assert set_dtypes(pd.DataFrame({"side": [text]}))["side"].tolist() == [side]
+    assert as_side([text]).tolist() == [side]
+    assert vocab.as_symptomatic_side([text]).tolist() == [side]
+    assert symptomatic_deficit_pct(8.0, 7.2, text) == pytest.approx(10.0 if side == "right" else -100 / 9)
+    assert parse_roi_name(text) == (side, None)
+
+
+@SETTINGS
+@given(spelled(LEVELS))
+def test_every_reader_gives_the_same_level_for_any_case_and_padding(text):
+    level = text.strip().upper()
+    assert vocab.normalize_level(text) == level
+    assert set_dtypes(pd.DataFrame({"level": [text]}))["level"].tolist() == [level]
+    assert as_level([text]).tolist() == [level]
+    assert parse_roi_name(f"left-{text}") == ("left", level)

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from mfscan.annotations import LEVELS, ROI, Annotation, atomic_write_bytes
+from mfscan.annotations.model import ROI, Annotation
 from mfscan.errors import AnnotationError
+from mfscan.io.files import atomic_write_bytes
+from mfscan.vocab import LEVELS, SIDE_SPELLINGS, SIDES, level_or_none
 
-_SIDE_WORDS = {"left": "left", "lt": "left", "l": "left", "sin": "left",
-               "right": "right", "rt": "right", "r": "right", "dx": "right"}
+_LEVEL_IN_WORD = re.compile("(" + "|".join(LEVELS) + ")")
 
 
 def parse_roi_name(name: str) -> tuple[str, str | None]:
@@ -39,20 +40,21 @@ def parse_roi_name(name: str) -> tuple[str, str | None]:
     level = None
     for t in tokens:
         low = t.lower()
-        if t.upper() in LEVELS:
-            level = t.upper()
-        elif low in _SIDE_WORDS:
-            sides.add(_SIDE_WORDS[low])
+        if (as_level := level_or_none(t)) is not None:
+            level = as_level
+        elif low in SIDE_SPELLINGS:
+            sides.add(SIDE_SPELLINGS[low])
         else:
-            for word in ("left", "right"):  # "leftL4", "L4right"
+            for word in SIDES:  # "leftL4", "L4right"
                 if word in low:
                     sides.add(word)
-            m = re.search(r"(L[1-5]|S1)", t.upper())
+            m = _LEVEL_IN_WORD.search(t.upper())
             if m and level is None:
                 level = m.group(1)
     if len(sides) != 1:
         what = "names no side" if not sides else "names both sides"
-        raise AnnotationError(f"ROI name {name!r} {what}; name ROIs 'left'/'right' (optionally with the level, e.g. 'L4 left')")
+        raise AnnotationError(f"ROI name {name!r} {what}; name ROIs 'left'/'right' "
+                              "(optionally with the level, e.g. 'L4 left')")
     return sides.pop(), level
 
 
@@ -69,10 +71,10 @@ def rois_from_imagej(path) -> list[ROI]:
     path = Path(path)
     try:
         rois = roifile.ImagejRoi.fromfile(path)
-    except FileNotFoundError:
-        raise AnnotationError("ImageJ ROI file not found", path) from None
+    except FileNotFoundError as e:
+        raise AnnotationError("ImageJ ROI file not found", path) from e
     except Exception as e:  # roifile raises ValueError/struct errors/zip errors
-        raise AnnotationError(f"not a readable ImageJ ROI file or RoiSet zip ({e})", path) from None
+        raise AnnotationError(f"not a readable ImageJ ROI file or RoiSet zip ({e})", path) from e
     if not isinstance(rois, list):
         rois = [rois]
     if not rois:
@@ -83,7 +85,7 @@ def rois_from_imagej(path) -> list[ROI]:
         try:
             side, level = parse_roi_name(r.name)
         except AnnotationError as e:
-            raise AnnotationError(f"ROI {label}: {e.message}", path) from None
+            raise AnnotationError(f"ROI {label}: {e.message}", path) from e
         try:
             xy = r.coordinates()
         except Exception:
@@ -91,7 +93,8 @@ def rois_from_imagej(path) -> list[ROI]:
         if xy is None or len(xy) < 3 or r.roitype in (roifile.ROI_TYPE.LINE, roifile.ROI_TYPE.POINT,
                                                        roifile.ROI_TYPE.NOROI, roifile.ROI_TYPE.ANGLE,
                                                        roifile.ROI_TYPE.POLYLINE, roifile.ROI_TYPE.FREELINE):
-            raise AnnotationError(f"ROI {label}: type {roifile.ROI_TYPE(r.roitype).name} is not an area outline", path)
+            raise AnnotationError(f"ROI {label}: type {roifile.ROI_TYPE(r.roitype).name} "
+                                  "is not an area outline", path)
         xy = np.asarray(xy, dtype=float)
         points = np.column_stack([xy[:, 1] - 0.5, xy[:, 0] - 0.5])
         position = max(int(r.t_position or 0), int(r.position or 0))
@@ -153,5 +156,5 @@ def write_imagej(annotation: Annotation, path) -> Path:
     try:
         atomic_write_bytes(path, data)  # a crash leaves the old file or the new one, never half
     except OSError as e:
-        raise AnnotationError(f"cannot write ImageJ ROIs ({e.strerror or e})", path) from None
+        raise AnnotationError(f"cannot write ImageJ ROIs ({e.strerror or e})", path) from e
     return path

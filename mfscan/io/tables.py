@@ -11,45 +11,30 @@ from pathlib import Path
 
 import pandas as pd
 
-from mfscan.annotations import LEVELS, SIDES, atomic_write_bytes
+from mfscan import vocab
+from mfscan.errors import MfscanError
+from mfscan.io.files import atomic_write_bytes
+from mfscan.vocab import LEVEL_DTYPE, SIDE_DTYPE, SIDE_SPELLINGS  # noqa: F401  (re-exported)
 
 STRING_COLUMNS = ("image", "sidecar", "subject", "visit", "session", "rater", "method",
                   "calibration", "group", "symptomatic_side", "smaller_side", "path",
                   "reason", "missing_reason")
 
-SIDE_DTYPE = pd.CategoricalDtype(list(SIDES))
-LEVEL_DTYPE = pd.CategoricalDtype(list(LEVELS), ordered=True)
-
-
-SIDE_ALIASES = {"l": "left", "lt": "left", "r": "right", "rt": "right"}
-
-
-def _categorical(values: pd.Series, dtype, name: str, aliases=None, case=str.lower):
-    """Strip, fold case and aliases; refuse values outside the categories, naming them."""
-    s = values.astype("string").str.strip()
-    s = s.str.lower() if case is str.lower else s.str.upper()
-    if aliases:
-        s = s.replace(aliases)
-    bad = s.notna() & (s != "") & ~s.isin(list(dtype.categories))
-    if bad.any():
-        from mfscan.errors import MfscanError
-        shown = ", ".join(repr(v) for v in pd.unique(values[bad].astype("string"))[:5])
-        raise MfscanError(f"column {name!r} has value(s) {shown}; expected one of "
-                          f"{', '.join(dtype.categories)}")
-    return s.mask(s == "").astype(dtype)
+#: Former name of :data:`mfscan.vocab.SIDE_SPELLINGS` (every accepted side spelling).
+SIDE_ALIASES = SIDE_SPELLINGS
 
 
 def set_dtypes(df: pd.DataFrame) -> pd.DataFrame:
     """Side and level as categoricals, codes as strings (a new frame).
 
-    Common spellings are accepted (``L``, ``Right``, `` l4``); other values raise
-    MfscanError naming them.
+    Every spelling of :mod:`mfscan.vocab` is accepted (``L``, ``lt``, ``Right``,
+    `` l4``); blank cells are missing; other values raise MfscanError naming them.
     """
     df = df.copy()
     if "side" in df:
-        df["side"] = _categorical(df["side"], SIDE_DTYPE, "side", SIDE_ALIASES)
+        df["side"] = vocab.as_side(df["side"], "side")
     if "level" in df:
-        df["level"] = _categorical(df["level"], LEVEL_DTYPE, "level", case=str.upper)
+        df["level"] = vocab.as_level(df["level"], "level")
     for c in STRING_COLUMNS:
         if c in df and df[c].dtype != "string":
             df[c] = df[c].astype("string")
@@ -59,31 +44,30 @@ def set_dtypes(df: pd.DataFrame) -> pd.DataFrame:
 def read_table(path) -> pd.DataFrame:
     """Read a CSV written by mfscan (or by hand), keeping codes as strings."""
     path = Path(path)
-    from mfscan.errors import MfscanError
     try:
         head = pd.read_csv(path, nrows=0)
-    except FileNotFoundError:
-        raise MfscanError("file not found", path) from None
+    except FileNotFoundError as e:
+        raise MfscanError("file not found", path) from e
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise MfscanError(f"not a readable CSV table ({e})", path) from None
+        raise MfscanError(f"not a readable CSV table ({e})", path) from e
     dtypes = {c: "string" for c in head.columns if c in STRING_COLUMNS}
     try:
         df = pd.read_csv(path, dtype=dtypes, keep_default_na=True)
     except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as e:
-        raise MfscanError(f"not a readable CSV table ({e})", path) from None
+        raise MfscanError(f"not a readable CSV table ({e})", path) from e
     try:
         return set_dtypes(df)
     except MfscanError as e:
-        raise MfscanError(e.message, path) from None
+        raise MfscanError(e.message, path) from e
 
 
 def _refuse_source(path: Path) -> None:
     """Never write a table over an image or a sidecar (a mistyped ``-o``)."""
-    from mfscan.annotations import is_sidecar
-    from mfscan.errors import MfscanError
+    from mfscan.annotations.paths import is_sidecar
     from mfscan.io.images import SUPPORTED_SUFFIXES, is_supported
 
-    if is_sidecar(path) or path.suffix.lower() in SUPPORTED_SUFFIXES or (path.is_file() and is_supported(path)):
+    if (is_sidecar(path) or path.suffix.lower() in SUPPORTED_SUFFIXES
+            or (path.is_file() and is_supported(path))):
         raise MfscanError("refusing to write a table over an image or a sidecar; "
                           "give the output a .csv name", path)
 
@@ -93,8 +77,7 @@ def check_output(path) -> Path:
     path = Path(path)
     _refuse_source(path)
     if path.is_dir():
-        from mfscan.errors import MfscanError
-        raise MfscanError("is a folder; give a .csv file name", path)
+            raise MfscanError("is a folder; give a .csv file name", path)
     return path
 
 
@@ -104,7 +87,6 @@ def write_table(df: pd.DataFrame, path, *, float_format: str | None = "%.10g") -
     The folder is created when missing. Raises MfscanError (naming the file) when
     the table cannot be written, or when `path` is an image or a sidecar.
     """
-    from mfscan.errors import MfscanError
 
     path = Path(path)
     _refuse_source(path)
@@ -114,5 +96,49 @@ def write_table(df: pd.DataFrame, path, *, float_format: str | None = "%.10g") -
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, buf.getvalue().encode("utf-8"))
     except OSError as e:
-        raise MfscanError(f"cannot write the table ({e.strerror or e})", path) from None
+        raise MfscanError(f"cannot write the table ({e.strerror or e})", path) from e
     return path
+
+
+def read_subjects(path) -> pd.DataFrame:
+    """Read ``subjects.csv``: ``subject, symptomatic_side[, group]``, codes as strings.
+
+    Column names are stripped and case-folded. ``symptomatic_side`` is ``left``,
+    ``right``, ``none`` or ``bilateral`` in any spelling :mod:`mfscan.vocab` accepts
+    (``R``, ``lt``, ``Left``); a blank cell is missing.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    DataFrame
+        Every column as text, ``symptomatic_side`` normalised (missing as NaN).
+
+    Raises
+    ------
+    MfscanError
+        When the file is missing or unreadable, lacks a column, or has an unknown
+        symptomatic side (naming the value and its subject).
+    """
+    path = Path(path)
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    except FileNotFoundError as e:
+        raise MfscanError("subjects file not found", path) from e
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise MfscanError(f"not a readable CSV ({e})", path) from e
+    df.columns = [c.strip().lower() for c in df.columns]
+    missing = {"subject", "symptomatic_side"} - set(df.columns)
+    if missing:
+        raise MfscanError(f"subjects file lacks column(s) {', '.join(sorted(missing))}; "
+                          "expected subject, symptomatic_side[, group]", path)
+    raw = df["symptomatic_side"]
+    side = raw.map(vocab.symptomatic_or_none, na_action="ignore")
+    bad = raw.notna() & side.isna() & (raw.str.strip() != "")
+    if bad.any():
+        raise MfscanError(f"symptomatic_side {raw[bad].iloc[0]!r} for subject "
+                          f"{df.loc[bad, 'subject'].iloc[0]!r} is not left, right, none or bilateral", path)
+    df["symptomatic_side"] = side
+    return df

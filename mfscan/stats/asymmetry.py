@@ -28,15 +28,14 @@ import pandas as pd
 
 from mfscan.errors import MfscanError
 from mfscan.stats.summary import _pair_sides, as_labels, key_columns
+from mfscan.vocab import SIDES, SYMPTOMATIC_SIDES, as_symptomatic_side, symptomatic_or_none  # noqa: F401
 
 #: Names of the asymmetry definitions accepted by ``index=``.
 INDEXES = ("hides", "smaller-side", "index")
-#: Values allowed in the ``symptomatic_side`` column of a subjects table.
-SYMPTOMATIC_SIDES = ("left", "right", "none", "bilateral")
 #: Relative tolerance of the threshold comparison (see :func:`asymmetry`).
 THRESHOLD_TOLERANCE = 1e-9
 
-_SMALLER_DTYPE = pd.CategoricalDtype(["left", "right", "equal"])
+_SMALLER_DTYPE = pd.CategoricalDtype([*SIDES, "equal"])
 
 
 def _valid_pair(left, right):
@@ -101,8 +100,8 @@ def symptomatic_deficit_pct(left, right, symptomatic_side):
     left, right : float or array_like
         Values of the two sides.
     symptomatic_side : str or array_like of str
-        ``"left"`` or ``"right"``; anything else (``"none"``, ``"bilateral"``,
-        missing) gives NaN.
+        ``"left"`` or ``"right"`` in any spelling of :mod:`mfscan.vocab` (``"R"``,
+        ``"lt"``); anything else (``"none"``, ``"bilateral"``, missing) gives NaN.
 
     Returns
     -------
@@ -115,8 +114,10 @@ def symptomatic_deficit_pct(left, right, symptomatic_side):
     10.0
     """
     l, r, ok = _valid_pair(left, right)
-    side = np.asarray(pd.Series(np.atleast_1d(np.asarray(symptomatic_side, dtype=object)))
-                      .astype("string").str.lower().fillna("").to_numpy(dtype=object))
+    codes, uniques = pd.factorize(pd.Series(np.atleast_1d(np.asarray(symptomatic_side, dtype=object))),
+                                  use_na_sentinel=True)
+    spelled = np.array([symptomatic_or_none(u) or "" for u in uniques] + [""], dtype=object)
+    side = spelled[np.where(codes < 0, len(uniques), codes)]
     if np.ndim(symptomatic_side) == 0:
         side = side[0]
     sym = np.where(side == "left", l, np.where(side == "right", r, np.nan))
@@ -147,13 +148,8 @@ def _subject_table(subjects: pd.DataFrame) -> pd.DataFrame:
     dup = sub["subject"][sub["subject"].duplicated()].unique()
     if len(dup):
         raise MfscanError(f"subjects table lists subject(s) {', '.join(map(str, dup))} twice")
-    side = pd.Series(subjects["symptomatic_side"].to_numpy(dtype=object)).astype("string") \
-        .str.strip().str.lower()
-    bad = sorted(set(side.dropna()) - set(SYMPTOMATIC_SIDES))
-    if bad:
-        raise MfscanError(f"unknown symptomatic_side value(s) {', '.join(bad)}; expected one of "
-                          f"{', '.join(SYMPTOMATIC_SIDES)}")
-    sub["symptomatic_side"] = pd.Categorical(side, categories=list(SYMPTOMATIC_SIDES))
+    side = as_symptomatic_side(pd.Series(subjects["symptomatic_side"].to_numpy(dtype=object)))
+    sub["symptomatic_side"] = side.array
     if "group" in subjects.columns:
         sub["group"] = subjects["group"].to_numpy()
     return sub
@@ -167,8 +163,9 @@ def attach_subjects(table: pd.DataFrame, subjects: pd.DataFrame) -> pd.DataFrame
     table : DataFrame
         Output of :func:`asymmetry` (any table with ``subject`` and paired sides).
     subjects : DataFrame
-        ``subject``, ``symptomatic_side`` (left, right, none, bilateral) and
-        optionally ``group``. Subjects not listed get missing values.
+        ``subject``, ``symptomatic_side`` (left, right, none, bilateral, in any
+        spelling of :mod:`mfscan.vocab`: ``R``, ``lt``) and optionally ``group``.
+        Subjects not listed get missing values.
 
     Returns
     -------
@@ -195,7 +192,7 @@ def attach_subjects(table: pd.DataFrame, subjects: pd.DataFrame) -> pd.DataFrame
     side_text = np.asarray(side.astype(object), dtype=object)
     out["symptomatic_deficit_pct"] = symptomatic_deficit_pct(
         out[f"left_{measure}"].to_numpy(), out[f"right_{measure}"].to_numpy(), side_text)
-    unilateral = np.isin(side_text, ["left", "right"])
+    unilateral = np.isin(side_text, list(SIDES))
     if "smaller_side" in out.columns:
         smaller = np.asarray(out["smaller_side"].astype(object), dtype=object)
     else:

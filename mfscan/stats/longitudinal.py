@@ -21,6 +21,7 @@ import pandas as pd
 from mfscan.stats.asymmetry import _measure_of, asymmetry, attach_subjects
 from mfscan.errors import MfscanError
 from mfscan.stats.summary import as_labels, as_visit, group_index, key_columns, natural_sort_key
+from mfscan.vocab import SIDES
 
 _UNITS = ("cm2", "cm", "mm", "mm2", "px", "px2", "pct")
 
@@ -173,7 +174,7 @@ def longitudinal(asym: pd.DataFrame, *, subjects: pd.DataFrame | None = None,
         if c in table.columns:
             out[c] = table[c]
     with np.errstate(invalid="ignore", divide="ignore"):
-        for side in ("left", "right"):
+        for side in SIDES:
             now, base = baseline(f"{side}_{measure}")
             out[f"{side}_change{suffix}"] = now - base
             out[f"{side}_change_pct"] = np.where(base > 0, (now - base) / base * 100.0, np.nan)

@@ -210,6 +210,41 @@ def measure_unit(measure: str) -> str:
     return {"echo_mean": "gray level", "echo_sd": "gray level", "shape_ratio": "ratio"}.get(measure, "")
 
 
+def _judged_rows(measurements: pd.DataFrame, between: str) -> pd.DataFrame:
+    """The rows that have a judge (a rater, or a session of a rater)."""
+    if between != "session":
+        return measurements[measurements[between].notna()]
+    # A rater's tracing without a session label is that rater's first session,
+    # but only for raters who have labelled sessions at all.
+    labelled = measurements.groupby("rater", observed=True)["session"].transform(lambda s: s.notna().any())
+    table = measurements.copy()
+    fill = table["session"].isna() & labelled.fillna(False).astype(bool)
+    table["session"] = table["session"].astype("string").mask(fill, "1")
+    return table[table["session"].notna()]
+
+
+def _statistics(x: np.ndarray, judges: list[str], sem_form: str, alpha: float) -> dict:
+    """ICCs, SEM, MDC95 and Bland-Altman of complete targets ``x`` (targets x judges),
+    or a note saying why none could be computed."""
+    if x.shape[0] < 2 or x.shape[1] < 2:
+        return {"note": f"needs 2 judges and 2 complete targets, has {x.shape[1]} and {x.shape[0]}"}
+    row = {}
+    res = _icc_forms(x, alpha)
+    for form in _FORMS:
+        col = _COLUMN[form]
+        row[col] = res[form]["icc"]
+        row[f"{col}_ci_lower"] = res[form]["ci_lower"]
+        row[f"{col}_ci_upper"] = res[form]["ci_upper"]
+    icc = res[sem_form]["icc"]
+    sd = float(x.std(ddof=1))
+    row.update(band=koo_li_band(icc), mean=float(x.mean()), sd=sd, sem=sem(sd, icc))
+    row["mdc95"] = mdc95(row["sem"])
+    ba = bland_altman(x[:, 0], x[:, 1])
+    row.update(ba_pair=f"{judges[1]} - {judges[0]}", ba_bias=ba["bias"], ba_sd=ba["sd"],
+               ba_loa_lower=ba["loa_lower"], ba_loa_upper=ba["loa_upper"], note=None)
+    return row
+
+
 def reliability(measurements: pd.DataFrame, *, between: str = "rater",
                 measures: Sequence[str] | None = None, pair_by: str = "mean",
                 alpha: float = 0.05) -> pd.DataFrame:
@@ -261,16 +296,7 @@ def reliability(measurements: pd.DataFrame, *, between: str = "rater",
     _check_columns(measurements, [between])
     target_cols = _targets(between, pair_by, measurements.columns)
     _check_columns(measurements, list(dict.fromkeys(target_cols + [between] + measures)))
-    if between == "session":
-        # A rater's tracing without a session label is that rater's first session,
-        # but only for raters who have labelled sessions at all.
-        labelled = measurements.groupby("rater", observed=True)["session"].transform(lambda s: s.notna().any())
-        table = measurements.copy()
-        fill = table["session"].isna() & labelled.fillna(False).astype(bool)
-        table["session"] = table["session"].astype("string").mask(fill, "1")
-        table = table[table["session"].notna()]
-    else:
-        table = measurements[measurements[between].notna()]
+    table = _judged_rows(measurements, between)
     tkeys = prepare_keys(table, target_cols)
     jkeys = prepare_keys(table, [between])
     target, tfirst = group_index(list(tkeys.values()))
@@ -299,25 +325,7 @@ def reliability(measurements: pd.DataFrame, *, between: str = "rater",
                    "between": between, "pair_by": pair_by, "judges": "|".join(judges),
                    "k": len(judges), "n_targets": int(complete.sum()),
                    "n_dropped": int((~complete).sum()), "sem_icc": sem_form}
-            if x.shape[0] >= 2 and x.shape[1] >= 2:
-                res = _icc_forms(x, alpha)
-                for form in _FORMS:
-                    col = _COLUMN[form]
-                    row[col] = res[form]["icc"]
-                    row[f"{col}_ci_lower"] = res[form]["ci_lower"]
-                    row[f"{col}_ci_upper"] = res[form]["ci_upper"]
-                icc = res[sem_form]["icc"]
-                sd = float(x.std(ddof=1))
-                row.update(band=koo_li_band(icc), mean=float(x.mean()), sd=sd,
-                           sem=sem(sd, icc))
-                row["mdc95"] = mdc95(row["sem"])
-                ba = bland_altman(x[:, 0], x[:, 1])
-                row.update(ba_pair=f"{judges[1]} - {judges[0]}", ba_bias=ba["bias"],
-                           ba_sd=ba["sd"], ba_loa_lower=ba["loa_lower"],
-                           ba_loa_upper=ba["loa_upper"], note=None)
-            else:
-                row["note"] = (f"needs 2 judges and 2 complete targets, has {x.shape[1]} "
-                               f"and {x.shape[0]}")
+            row.update(_statistics(x, judges, sem_form, alpha))
             rows.append(row)
     columns = (["measure", "unit"] + report_cols + ["between", "pair_by", "judges", "k", "n_targets",
                                             "n_dropped"]

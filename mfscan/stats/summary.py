@@ -21,13 +21,9 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from mfscan.annotations import LEVELS, SIDES
 from mfscan.errors import MfscanError
-
-#: Ordered categorical of vertebral levels, cranial to caudal.
-LEVEL_DTYPE = pd.CategoricalDtype(list(LEVELS), ordered=True)
-#: Categorical of body sides.
-SIDE_DTYPE = pd.CategoricalDtype(list(SIDES))
+# The dtypes and the side/level readers are those of mfscan.vocab (re-exported here).
+from mfscan.vocab import LEVEL_DTYPE, SIDE_DTYPE, as_level, as_side  # noqa: F401
 #: Columns that identify one traced side, in output order (``session`` and
 #: ``rater`` only when the table has them).
 KEY_COLUMNS = ("subject", "visit", "level", "rater", "session")
@@ -36,8 +32,6 @@ REQUIRED_COLUMNS = ("subject", "visit", "level", "side")
 #: Measures averaged by default (those absent from the table are skipped).
 DEFAULT_MEASURES = ("csa_cm2", "perimeter_cm", "ap_depth_cm", "lateral_width_cm",
                     "shape_ratio", "echo_mean")
-
-_SIDE_ALIASES = {"left": "left", "l": "left", "right": "right", "r": "right"}
 
 
 # --------------------------------------------------------------------------- labels
@@ -83,40 +77,6 @@ def _label_text(value) -> str:
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))
     return str(value)
-
-
-def _recode(values: pd.Series, dtype: pd.CategoricalDtype, normalise, column: str) -> pd.Series:
-    """Map the (few) distinct values through ``normalise`` onto a categorical."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        codes = values.cat.codes.to_numpy()
-        uniques = list(values.cat.categories)
-    else:
-        codes, uniques = pd.factorize(values, use_na_sentinel=True)
-        uniques = list(uniques)
-    mapped = [normalise(u) for u in uniques]
-    bad = sorted({repr(u) for u, m in zip(uniques, mapped) if m not in dtype.categories})
-    if bad:
-        raise MfscanError(f"unknown {column} value(s) {', '.join(bad)}; expected one of "
-                          f"{', '.join(map(str, dtype.categories))}")
-    lookup = np.array([dtype.categories.get_loc(m) for m in mapped] + [-1], dtype=np.int64)
-    new = lookup[np.where(codes < 0, len(mapped), codes)]
-    return pd.Series(pd.Categorical.from_codes(new, dtype=dtype), index=values.index,
-                     name=values.name)
-
-
-def as_level(values) -> pd.Series:
-    """Vertebral levels as an ordered categorical (L1 < ... < L5 < S1).
-
-    Accepts strings in any case (``"l4"``) or a categorical. Missing values stay
-    missing; unknown values raise :class:`~mfscan.errors.MfscanError`.
-    """
-    return _recode(pd.Series(values), LEVEL_DTYPE, lambda v: str(v).strip().upper(), "level")
-
-
-def as_side(values) -> pd.Series:
-    """Sides as a categorical (``"left"``, ``"right"``); ``"L"``/``"R"`` are accepted."""
-    return _recode(pd.Series(values), SIDE_DTYPE,
-                   lambda v: _SIDE_ALIASES.get(str(v).strip().lower(), str(v)), "side")
 
 
 def as_labels(values) -> pd.Series:
@@ -312,7 +272,7 @@ def _dates_per_group(table: pd.DataFrame, group: np.ndarray, n_groups: int):
     try:
         parsed = pd.to_datetime(pd.Series(uniques, dtype=object), errors="raise")
     except (ValueError, TypeError) as e:
-        raise MfscanError(f"visit_date cannot be read as dates ({e})") from None
+        raise MfscanError(f"visit_date cannot be read as dates ({e})") from e
     ns = parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64)
     ns = np.append(ns, np.iinfo(np.int64).min)          # missing -> NaT
     row_ns = ns[np.where(codes < 0, len(uniques), codes)]

@@ -1,0 +1,277 @@
+"""What a sidecar holds: :class:`ROI`, :class:`Annotation`, and their validation.
+
+:func:`from_dict` turns a parsed sidecar into an :class:`Annotation`, checking
+every field and naming the file and the problem when one is wrong. Sides and
+levels are read through :mod:`mfscan.vocab`, so every spelling another reader
+accepts (``L``, ``lt``, ``Right``, `` l4``) is accepted here too.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mfscan import vocab
+from mfscan.calibration import Calibration
+from mfscan.errors import AnnotationError, CalibrationError
+from mfscan.vocab import LEVELS, METHODS, SIDES
+
+__all__ = ["FORMAT", "VERSION", "SIDES", "LEVELS", "METHODS", "ROI", "Annotation",
+           "normalize_side", "from_dict"]
+
+FORMAT = "mfscan.annotation"
+VERSION = 1
+
+_TOP_KEYS = ("format", "version", "image", "image_sha256", "calibration", "subject",
+             "visit", "session", "level", "rater", "rois")
+_ROI_KEYS = ("side", "points", "level", "frame", "region", "method")
+
+
+@dataclass
+class ROI:
+    """One traced outline.
+
+    Attributes
+    ----------
+    side : {'left', 'right'}
+        The patient's side, as assigned by the rater (never inferred from position).
+    points : ndarray of float, shape (N, 2)
+        Vertices in (row, col) pixel coordinates; the polygon is closed implicitly.
+    level : str, optional
+        Vertebral level of this outline when it differs from the file's level.
+    frame : int, optional
+        Frame index in a multi-frame (cine) image.
+    region : int, optional
+        Index of the DICOM ultrasound region the outline lies in.
+    method : str
+        ``manual``, ``proposed`` (semi-automatic, untouched), ``proposed-edited``,
+        ``livewire`` or ``imagej`` (imported).
+    extra : dict
+        Any other fields found in the file, written back unchanged.
+    """
+
+    side: str
+    points: np.ndarray
+    level: str | None = None
+    frame: int | None = None
+    region: int | None = None
+    method: str = "manual"
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.points = np.array(self.points, dtype=float).reshape(-1, 2)
+
+    def to_dict(self) -> dict:
+        d: dict = {"side": self.side, "points": self.points.tolist()}
+        if self.level is not None:
+            d["level"] = self.level
+        if self.frame is not None:
+            d["frame"] = int(self.frame)
+        if self.region is not None:
+            d["region"] = int(self.region)
+        d["method"] = self.method
+        for k, v in self.extra.items():
+            d.setdefault(k, v)
+        return d
+
+    def __eq__(self, other):
+        if not isinstance(other, ROI):
+            return NotImplemented
+        return (self.side == other.side and self.level == other.level and self.frame == other.frame
+                and self.region == other.region and self.method == other.method
+                and self.extra == other.extra and self.points.shape == other.points.shape
+                and bool(np.array_equal(self.points, other.points)))
+
+
+@dataclass
+class Annotation:
+    """The content of one sidecar file.
+
+    Attributes
+    ----------
+    image : str
+        The image's file name, relative to the sidecar's folder.
+    rois : list of ROI
+    calibration : Calibration or None
+        Overrides the image's own calibration when given (scale line, manual).
+    subject, visit, level, rater, session : str or None
+        The study's own codes; never patient identifiers.
+    image_sha256 : str or None
+        Checksum of the image file when the outlines were saved.
+    extra : dict
+        Other top-level fields, kept unchanged.
+    path : Path or None
+        Where it was read from (not written to the file).
+    digest : str or None
+        SHA-256 of the file's bytes when read, to detect changes on disk.
+    """
+
+    image: str
+    rois: list[ROI] = field(default_factory=list)
+    calibration: Calibration | None = None
+    subject: str | None = None
+    visit: str | None = None
+    level: str | None = None
+    rater: str | None = None
+    session: str | None = None
+    image_sha256: str | None = None
+    extra: dict = field(default_factory=dict)
+    path: Path | None = field(default=None, compare=False, repr=False)
+    digest: str | None = field(default=None, compare=False, repr=False)
+
+    def to_dict(self) -> dict:
+        d: dict = {"format": FORMAT, "version": VERSION, "image": self.image}
+        if self.image_sha256 is not None:
+            d["image_sha256"] = self.image_sha256
+        if self.calibration is not None:
+            d["calibration"] = self.calibration.to_dict()
+        for k in ("subject", "visit", "session", "level", "rater"):
+            v = getattr(self, k)
+            if v is not None:
+                d[k] = v
+        d["rois"] = [r.to_dict() for r in self.rois]
+        for k, v in self.extra.items():
+            d.setdefault(k, v)
+        return d
+
+    def copy(self) -> "Annotation":
+        return copy.deepcopy(self)
+
+
+# --------------------------------------------------------------------------- validation
+
+def normalize_side(v, where: str = "", path=None) -> str:
+    """``'left'``/``'right'`` from any spelling :mod:`mfscan.vocab` accepts
+    (``'L'``, ``'lt'``, ``'Left'``, ``'RIGHT'``); :class:`AnnotationError` otherwise."""
+    return vocab.normalize_side(v, where, path, error=AnnotationError)
+
+
+def _normalize_level(v, where: str, path) -> str | None:
+    """A level from any spelling :mod:`mfscan.vocab` accepts; None stays None."""
+    if v is None:
+        return None
+    return vocab.normalize_level(v, where, path, error=AnnotationError)
+
+
+def _str_or_none(d, key, where, path):
+    v = d.get(key)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+        raise AnnotationError(f"{where}'{key}' must be a string, got {type(v).__name__}", path)
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise AnnotationError(f"{where}'{key}' must be a string, got {v}", path)
+        v = int(v) if v.is_integer() else v
+    return str(v).strip()
+
+
+def _parse_points(raw, where, path) -> np.ndarray:
+    if not isinstance(raw, list):
+        raise AnnotationError(f"{where}'points' must be a list of [row, col] pairs", path)
+    if len(raw) < 3:
+        raise AnnotationError(f"{where}an outline needs at least 3 points, found {len(raw)}", path)
+    try:  # fast path: a clean list of numeric pairs
+        pts = np.array(raw)
+        ok = pts.ndim == 2 and pts.shape[1] == 2 and pts.dtype.kind in "if"
+    except (ValueError, TypeError):
+        ok = False
+    if not ok:
+        for i, p in enumerate(raw):
+            if (not isinstance(p, (list, tuple)) or len(p) != 2
+                    or not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in p)):
+                raise AnnotationError(f"{where}point {i} is {p!r}, not a [row, col] pair of numbers", path)
+        pts = np.asarray(raw, dtype=float)
+    pts = pts.astype(float, copy=False)
+    bad = ~np.isfinite(pts).all(axis=1)
+    if bad.any():
+        raise AnnotationError(f"{where}point {int(np.argmax(bad))} is not finite (NaN or infinity)", path)
+    return pts
+
+
+def _index_or_none(r: dict, key: str, where: str, path) -> int | None:
+    """A non-negative integer field of a ROI (``frame``, ``region``), or None."""
+    v = r.get(key)
+    if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+        raise AnnotationError(f"{where}'{key}' must be a non-negative integer, got {v!r}", path)
+    return v
+
+
+def _roi_from_dict(r, i: int, path) -> ROI:
+    where = f"ROI {i}: "
+    if not isinstance(r, dict):
+        raise AnnotationError(f"{where}must be an object with 'side' and 'points'", path)
+    side = normalize_side(r.get("side"), where, path)
+    where = f"ROI {i} ({side}): "
+    pts = _parse_points(r.get("points"), where, path)
+    frame = _index_or_none(r, "frame", where, path)
+    region = _index_or_none(r, "region", where, path)
+    method = r.get("method", "manual")
+    if not isinstance(method, str):
+        raise AnnotationError(f"{where}'method' must be a string", path)
+    extra = {k: v for k, v in r.items() if k not in _ROI_KEYS}
+    return ROI(side, pts, _normalize_level(r.get("level"), where, path), frame, region, method, extra)
+
+
+def _check_header(d, path) -> None:
+    if not isinstance(d, dict):
+        raise AnnotationError(f"a sidecar must hold a JSON object, found {type(d).__name__}", path)
+    fmt = d.get("format")
+    if fmt != FORMAT:
+        raise AnnotationError(f"'format' is {fmt!r}, expected {FORMAT!r}", path)
+    ver = d.get("version")
+    if isinstance(ver, bool) or not isinstance(ver, int):
+        raise AnnotationError(f"'version' must be an integer, got {ver!r}", path)
+    if ver > VERSION:
+        raise AnnotationError(f"version {ver} was written by a newer mfscan; "
+                              f"this one reads version {VERSION}", path)
+    if ver < 1:
+        raise AnnotationError(f"unknown version {ver}", path)
+    image = d.get("image")
+    if not isinstance(image, str) or not image.strip():
+        raise AnnotationError("'image' must name the image file", path)
+
+
+def from_dict(d, path=None) -> Annotation:
+    """Validate a parsed sidecar and build an :class:`Annotation`.
+
+    Parameters
+    ----------
+    d : dict
+        The parsed JSON object.
+    path : str or Path, optional
+        The file it was read from, named in errors and kept as ``Annotation.path``.
+
+    Raises
+    ------
+    AnnotationError
+        Naming the file and the problem.
+    """
+    _check_header(d, path)
+    cal = None
+    if d.get("calibration") is not None:
+        try:
+            cal = Calibration.from_dict(d["calibration"])
+        except CalibrationError as e:
+            raise AnnotationError(e.message, path) from e
+    level = _normalize_level(d.get("level"), "", path)
+    raw_rois = d.get("rois", [])
+    if not isinstance(raw_rois, list):
+        raise AnnotationError("'rois' must be a list", path)
+    rois = [_roi_from_dict(r, i, path) for i, r in enumerate(raw_rois)]
+    sha = d.get("image_sha256")
+    if sha is not None and not (isinstance(sha, str) and re.fullmatch(r"[0-9a-fA-F]{64}", sha)):
+        raise AnnotationError("'image_sha256' must be 64 hexadecimal characters", path)
+    rater = _str_or_none(d, "rater", "", path)
+    return Annotation(
+        image=d["image"], rois=rois, calibration=cal,
+        subject=_str_or_none(d, "subject", "", path), visit=_str_or_none(d, "visit", "", path),
+        level=level, rater=rater, session=_str_or_none(d, "session", "", path),
+        image_sha256=sha.lower() if sha else None,
+        extra={k: v for k, v in d.items() if k not in _TOP_KEYS},
+        path=None if path is None else Path(path))

@@ -1,0 +1,108 @@
+"""Writing files safely and checksumming them.
+
+:func:`atomic_write_bytes` is how mfscan writes every file it owns (sidecars,
+tables, QC overlays, ImageJ ROI sets): a crash leaves either the old or the new
+complete file, never half of one. Nothing here changes the process (no
+``os.umask`` call): a new file gets its permissions from the kernel, exactly as
+with a plain ``open(path, "w")``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+__all__ = ["atomic_write_bytes", "file_sha256"]
+
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+
+
+def _create_temp(path: Path) -> tuple[int, Path]:
+    """A new, empty temporary file beside `path`, created with mode 0o666 so that
+    the kernel applies the caller's umask (and a folder's default ACL) as ``open()``
+    does."""
+    while True:
+        tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")
+        try:
+            return os.open(tmp, _CREATE, 0o666), tmp
+        except FileExistsError:
+            continue
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        dfd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write `data` to `path` atomically.
+
+    The bytes go to a temporary file in the same folder, are flushed to disk, and
+    the temporary file is renamed over the target.
+
+    The file keeps the permissions of the file it replaces; a new file gets those
+    a plain ``open(path, "w")`` would give (``0o666 & ~umask``), so sidecars in a
+    shared study folder stay readable by the other raters' accounts.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to write (its folder must exist).
+    data : bytes
+        The complete new content.
+
+    Raises
+    ------
+    OSError
+        When the folder is not writable or the disk is full; the target is then
+        unchanged and no temporary file is left behind.
+    """
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except OSError:
+        mode = None  # a new file: the kernel applies the umask
+    fd, tmp = _create_temp(path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if mode is not None:
+                os.fchmod(f.fileno(), mode)
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_folder(path.parent)
+
+
+def file_sha256(path) -> str:
+    """SHA-256 of a file's bytes, read in chunks.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    str
+        64 lower-case hexadecimal characters.
+    """
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
