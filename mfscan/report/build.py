@@ -143,6 +143,8 @@ def _write_errors(res: ReportResult, errors: pd.DataFrame) -> None:
 
 def _write_study_tables(res: ReportResult, analysis: StudyAnalysis) -> None:
     res.analysis = analysis
+    if not len(analysis.measurements):
+        return  # nothing to summarise: no empty tables
     res.asymmetry, res.largest = analysis.asymmetry, analysis.largest_asymmetry
     res.longitudinal, res.reliability = analysis.longitudinal, analysis.reliability
     for name, file in _TABLE_FILES:
@@ -207,7 +209,7 @@ def build_report(study_dir, out_dir, *, subjects=None, threshold_pct: float = 10
                          "beside its image")
     _write_study_tables(res, analysis)
     steps.update()
-    html_text = render_html(res, study_dir=study_dir, subjects=subj, groups=analysis.group_summary,
+    html_text = render_html(res, study_dir=study_dir, subjects=subj, groups=analysis.group_summary if len(analysis.measurements) else None,
                             threshold_pct=threshold_pct, index=index, measure=analysis.measure)
     steps.update()
     atomic_write_bytes(out / "report.html", html_text.encode("utf-8"))

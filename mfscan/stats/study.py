@@ -62,7 +62,8 @@ class StudyAnalysis:
     subjects : DataFrame or None
         The subjects table used.
     side_summary, asymmetry, largest_asymmetry, longitudinal, group_summary, reliability : DataFrame or None
-        The tables; ``reliability`` is None when nothing could be compared.
+        The tables (without rows when no row is complete); ``reliability`` is None when
+        the study has nothing to compare and ``between`` was not given.
     notes : list of str
         What a reader should know (pixel areas, unknown subject codes, visit order).
     """
@@ -100,6 +101,8 @@ def study_measure(measurements: pd.DataFrame) -> str:
 def _split(measurements: pd.DataFrame):
     """Complete rows, set-aside rows and their problems; the input is not modified."""
     positional = measurements.set_axis(pd.RangeIndex(len(measurements)), axis=0)
+    if "sidecar" not in positional and "image" not in positional:  # a hand-made table: name its rows
+        positional = positional.assign(sidecar=[f"row {i + 1}" for i in range(len(positional))])
     complete, problems = split_incomplete(positional)
     keep = np.zeros(len(measurements), dtype=bool)
     keep[complete.index.to_numpy()] = True
@@ -234,8 +237,6 @@ def analyse_study(measurements: pd.DataFrame, *, subjects: pd.DataFrame | None =
     res.notes += _subject_note(meas, subjects, subjects_name)
     if wanted & {"longitudinal", "group_summary"}:
         res.notes += _visit_notes(meas, visit_order)
-    if not len(meas):
-        return res
     if "side_summary" in wanted:
         res.side_summary = summarize_sides(meas)
     if wanted & {"asymmetry", "largest_asymmetry", "longitudinal", "group_summary"}:
