@@ -3,17 +3,25 @@
 :func:`build_report` (orchestration, :mod:`mfscan.report.build`) measures a study
 folder, computes its tables with :func:`mfscan.stats.study.analyse_study` and
 writes them with the figures of :mod:`mfscan.report.plots` into the page of
-:mod:`mfscan.report.html`.
+:mod:`mfscan.report.html`. The figure and HTML names are imported on first use, so
+``from mfscan.report import read_subjects`` does not load matplotlib.
 """
 
 from .build import OUTPUT_FILES, ReportResult, build_report, read_subjects  # noqa: F401
-from .html import CSS, render_html  # noqa: F401
-from .plots import (  # noqa: F401
-    GROUP_COLORS,
-    SIDE_COLORS,
-    plot_asymmetry_over_visits,
-    plot_bland_altman,
-    plot_group_curves,
-    plot_left_right,
-    threshold_ratio,
-)
+
+_LAZY = {
+    "CSS": "html", "render_html": "html",
+    "GROUP_COLORS": "plots", "SIDE_COLORS": "plots", "threshold_ratio": "plots", "primary_rows": "plots",
+    "plot_asymmetry_over_visits": "plots", "plot_left_right": "plots", "plot_group_curves": "plots",
+    "plot_bland_altman": "plots",
+}
+
+__all__ = ["OUTPUT_FILES", "ReportResult", "build_report", "read_subjects", *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,7 +26,6 @@ from mfscan.errors import MfscanError
 from mfscan.stats.asymmetry import INDEXES, asymmetry, largest_asymmetry_level
 from mfscan.stats.longitudinal import group_summary, longitudinal
 from mfscan.stats.longitudinal import visit_order as natural_visit_order
-from mfscan.stats.reliability import reliability
 from mfscan.stats.summary import split_incomplete, summarize_sides
 
 __all__ = ["TABLES", "ERROR_COLUMNS", "StudyAnalysis", "study_measure", "analyse_study"]
@@ -161,6 +160,8 @@ def _judges(meas: pd.DataFrame, between) -> list[str]:
 
 
 def _reliability(meas: pd.DataFrame, between, pair_by: str) -> pd.DataFrame | None:
+    from mfscan.stats.reliability import reliability  # scipy.stats: loaded only when asked for
+
     judges = _judges(meas, between)
     if not judges:
         return None
