@@ -71,7 +71,8 @@ def _threshold(v):
 def add_measure_options(p, *, hidden: bool = False) -> None:
     """``--workers --scheduler --max-pixels --no-progress`` (only ``--max-pixels``, hidden, for ``info``)."""
     if hidden:
-        p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N", help=argparse.SUPPRESS)
+        p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
+                       help=argparse.SUPPRESS)
         return
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="local processes (default: one per core; 1 = no parallelism)")

@@ -65,7 +65,8 @@ def format_info(d: dict) -> str:
     cal = d["calibration"]
     if d["calibrated"]:
         lines.append(f"  calibration: {cal['row_mm']:.4f} mm/px (rows) x {cal['col_mm']:.4f} mm/px (cols), "
-                     f"source {cal['source']}" + (f" (region {cal['region']})" if cal.get("region") is not None else ""))
+                     f"source {cal['source']}"
+                     + (f" (region {cal['region']})" if cal.get("region") is not None else ""))
     else:
         lines.append("  calibration: NONE - measurements will be in pixels only; "
                      "set a scale (mfscan view, Set scale) or a 'calibration' in the sidecar")

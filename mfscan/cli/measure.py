@@ -57,5 +57,6 @@ def register(sub) -> None:
     s.add_argument("paths", nargs="+", metavar="PATH")
     s.add_argument("-o", "--output", default="measurements.csv", metavar="CSV",
                    help="output table (default: %(default)s)")
-    s.add_argument("--errors", metavar="CSV", help="where to list failures (default: errors.csv beside the output)")
+    s.add_argument("--errors", metavar="CSV",
+                   help="where to list failures (default: errors.csv beside the output)")
     add_measure_options(s)

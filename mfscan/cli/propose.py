@@ -27,7 +27,8 @@ def parse_seed(text: str) -> tuple[str, tuple[float, float]]:
     try:
         side = normalize_side(side)
     except AnnotationError as e:
-        raise argparse.ArgumentTypeError(f"seed {text!r}: the side must be 'left' or 'right' (left:ROW,COL)") from e
+        raise argparse.ArgumentTypeError(
+            f"seed {text!r}: the side must be 'left' or 'right' (left:ROW,COL)") from e
     parts = rest.split(",")
     try:
         if not sep or len(parts) != 2:

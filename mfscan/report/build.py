@@ -209,7 +209,8 @@ def build_report(study_dir, out_dir, *, subjects=None, threshold_pct: float = 10
                          "beside its image")
     _write_study_tables(res, analysis)
     steps.update()
-    html_text = render_html(res, study_dir=study_dir, subjects=subj, groups=analysis.group_summary if len(analysis.measurements) else None,
+    groups = analysis.group_summary if len(analysis.measurements) else None
+    html_text = render_html(res, study_dir=study_dir, subjects=subj, groups=groups,
                             threshold_pct=threshold_pct, index=index, measure=analysis.measure)
     steps.update()
     atomic_write_bytes(out / "report.html", html_text.encode("utf-8"))

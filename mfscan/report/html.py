@@ -42,8 +42,9 @@ def _table(df: pd.DataFrame, *, columns=None, flags=None, max_rows=500, digits=2
         return "<p class='small'>(none)</p>"
     d = df[columns] if columns else df
     rows = []
-    head = "".join(f"<th class='{'t' if d[c].dtype == object or str(d[c].dtype) in ('string', 'category') else ''}'>"
-                   f"{html.escape(str(c))}</th>" for c in d.columns)
+    text_columns = {c for c in d.columns if d[c].dtype == object or str(d[c].dtype) in ("string", "category")}
+    head = "".join(f"<th class='{'t' if c in text_columns else ''}'>{html.escape(str(c))}</th>"
+                   for c in d.columns)
     for i, (_, r) in enumerate(d.head(max_rows).iterrows()):
         cells = []
         for c in d.columns:
@@ -76,20 +77,21 @@ def _summary_part(res, study_dir) -> list[str]:
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
              f"<title>mfscan report: {_e(Path(study_dir).name)}</title><style>{CSS}</style></head><body>",
              f"<h1>Multifidus ultrasound study report</h1>"
-             f"<p class='small'>Study folder <code>{_e(Path(study_dir).name)}</code> · mfscan {_e(__version__)}</p>",
+             f"<p class='small'>Study folder <code>{_e(Path(study_dir).name)}</code> · "
+             f"mfscan {_e(__version__)}</p>",
              f"<div class='notice'><b>Research use only.</b> {_e(RESEARCH_NOTICE)}</div>"]
     n_img = int(meas["image"].nunique()) if len(meas) else 0
     cards = [("outlines measured", len(meas)), ("images", n_img),
              ("subjects", int(meas["subject"].nunique()) if len(meas) else 0),
              ("raters", int(meas["rater"].nunique()) if len(meas) else 0),
              ("problems", len(errors))]
-    parts.append("<div class='cards'>" + "".join(f"<div class='card'><b>{v}</b>{_e(k)}</div>" for k, v in cards)
-                 + "</div>")
+    parts.append("<div class='cards'>" + "".join(f"<div class='card'><b>{v}</b>{_e(k)}</div>"
+                                                 for k, v in cards) + "</div>")
     if len(meas) and (meas["calibration"] == "none").any():
         n = int((meas["calibration"] == "none").sum())
-        parts.append(f"<div class='warn'><b>{n} outline(s) come from uncalibrated images.</b> Their areas are "
-                     "in pixels only (csa_px2); cm columns are empty. Set a scale in the viewer or a calibration "
-                     "in the sidecar.</div>")
+        parts.append(f"<div class='warn'><b>{n} outline(s) come from uncalibrated images.</b> Their areas "
+                     "are in pixels only (csa_px2); cm columns are empty. Set a scale in the viewer or a "
+                     "calibration in the sidecar.</div>")
     parts += _burned_in_warning(res.images)
     for note in res.notes:
         parts.append(f"<div class='warn'>{_e(note)}</div>")
@@ -152,15 +154,18 @@ def _asymmetry_part(res, subjects, threshold_pct, index, measure) -> list[str]:
         lg = primary_rows(res.largest)
         lcols = [c for c in ["subject", "visit", "rater", "level", "n_levels", "asymmetry_pct",
                              "smaller_side", f"left_{measure}", f"right_{measure}"] if c in lg]
-        whose = f" (rater {_e(str(lg['rater'].iloc[0]))})" if len(lg) and pd.notna(lg["rater"].iloc[0]) else ""
+        named = len(lg) and pd.notna(lg["rater"].iloc[0])
+        whose = f" (rater {_e(str(lg['rater'].iloc[0]))})" if named else ""
         parts.append("<details><summary>Level with the largest asymmetry per subject and visit"
                      f"{whose}</summary>" + _table(lg, columns=lcols) + "</details>")
-    with_pd = primary.dropna(subset=["symptomatic_deficit_pct"]) if "symptomatic_deficit_pct" in primary else None
+    with_pd = primary.dropna(subset=["symptomatic_deficit_pct"]) \
+        if "symptomatic_deficit_pct" in primary else None
     if with_pd is not None and len(with_pd):
         share = with_pd["smaller_is_symptomatic"].astype(float).mean() * 100
         whose = f" (rater {_e(str(with_pd['rater'].iloc[0]))})" if with_pd["rater"].notna().any() else ""
         parts.append(f"<p>The smaller side is the symptomatic side in {share:.0f}% of the "
-                     f"{len(with_pd)} subject-visit-level rows with a unilateral symptomatic side{whose}.</p>")
+                     f"{len(with_pd)} subject-visit-level rows with a unilateral symptomatic "
+                     f"side{whose}.</p>")
     return parts
 
 
@@ -205,7 +210,8 @@ def _reliability_part(res, measure) -> list[str]:
              "ICC(3,1) does not: a clearly lower ICC(2,1) (a low CI bound) points to a constant "
              "offset, which the Bland-Altman bias shows (for instance one rater tracing inside "
              "the border).</p>"]
-    r = rel[rel["measure"].isin(["csa_cm2", "csa_px2", "ap_depth_cm", "lateral_width_cm", "echo_mean"])].copy()
+    shown = ["csa_cm2", "csa_px2", "ap_depth_cm", "lateral_width_cm", "echo_mean"]
+    r = rel[rel["measure"].isin(shown)].copy()
     r["ICC(2,1) [95% CI]"] = _icc_text(r, "icc2_1")
     r["ICC(3,1) [95% CI]"] = _icc_text(r, "icc3_1")
     cols = [c for c in ["between", "measure", "level", "side", "rater", "judges", "n_targets",

@@ -103,6 +103,8 @@ def _split(measurements: pd.DataFrame):
     if "sidecar" not in positional and "image" not in positional:  # a hand-made table: name its rows
         positional = positional.assign(sidecar=[f"row {i + 1}" for i in range(len(positional))])
     complete, problems = split_incomplete(positional)
+    if len(complete) == len(measurements):  # nothing set aside: no copy
+        return measurements, measurements.iloc[:0], problems.reset_index(drop=True)
     keep = np.zeros(len(measurements), dtype=bool)
     keep[complete.index.to_numpy()] = True
     return measurements[keep], measurements[~keep], problems.reset_index(drop=True)
