@@ -107,3 +107,69 @@ def test_measure_removes_its_stale_error_list_and_sample_data_refuses_a_full_fol
     assert main(["sample-data", str(tmp_path)]) == 1
     assert "not empty" in capsys.readouterr().err
     assert (tmp_path / "a.mfscan.json").is_file() and not (tmp_path / "subjects.csv").exists()
+
+
+def test_view_without_napari_says_what_to_install(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "napari", None)  # `import napari` fails as when it is not installed
+    assert main(["view"]) == 1
+    err = capsys.readouterr().err
+    assert 'pip install "mfscan[gui]"' in err and err.startswith("mfscan view: ")
+    assert "Traceback" not in err
+
+
+def test_no_cli_module_imports_main():
+    import ast
+    from pathlib import Path
+
+    import mfscan.cli
+
+    folder = Path(mfscan.cli.__file__).parent
+    importers = []
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom):
+                names = [f"{'.' * node.level}{node.module or ''}"] + \
+                    [f"{node.module}.{a.name}" for a in node.names if node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            if any(n in (".main", "mfscan.cli.main") for n in names):
+                importers.append(path.name)
+    # only the package facade and `python -m mfscan.cli` import the entry point
+    assert sorted(set(importers)) == ["__init__.py", "__main__.py"]
+    assert len(list(folder.glob("*.py"))) >= 10  # _common + 7 families + main + facades
+
+
+def _phantom_png(tmp_path):
+    from mfscan.synthetic.phantom import make_phantom
+
+    ph = make_phantom(seed=11)
+    img = tmp_path / "scan.png"
+    cv2.imwrite(str(img), ph.image)
+    return ph, img
+
+
+def test_propose_keeps_the_sidecars_manual_calibration(tmp_path, capsys):
+    from mfscan.annotations import read_sidecar
+    from mfscan.geometry import polygon_area
+
+    ph, img = _phantom_png(tmp_path)
+    r, c = ph.seeds["left"]
+    # without a sidecar: a PNG has no calibration, the proposal is in pixels and stores none
+    assert main(["propose", str(img), "--seed", f"left:{r},{c}", "-o", str(tmp_path / "plain.json")]) == 0
+    assert "px2 (uncalibrated)" in capsys.readouterr().out
+    assert read_sidecar(tmp_path / "plain.json").calibration is None
+    # the rater's sidecar holds a manual calibration of 0.3 mm/px: the proposal uses and keeps it
+    write_sidecar(tmp_path / "scan.R1.mfscan.json", Annotation("scan.png", [], calibration=manual(0.3, 0.3),
+                                                               rater="R1"))
+    assert main(["propose", str(img), "--seed", f"left:{r},{c}", "--rater", "R1", "--force"]) == 0
+    out = capsys.readouterr().out
+    ann = read_sidecar(tmp_path / "scan.R1.mfscan.json")
+    assert ann.calibration.source == "manual" and (ann.calibration.row_mm, ann.calibration.col_mm) == (0.3, 0.3)
+    (roi,) = ann.rois
+    csa_cm2 = polygon_area(roi.points) * 0.3 * 0.3 / 100  # px² x mm²/px², in cm²
+    assert f"left: CSA {csa_cm2:.2f} cm2" in out
+    # written elsewhere with -o, the rater's sidecar still gives the scale
+    assert main(["propose", str(img), "--seed", f"left:{r},{c}", "--rater", "R1",
+                 "-o", str(tmp_path / "other.json")]) == 0
+    assert read_sidecar(tmp_path / "other.json").calibration == manual(0.3, 0.3)

@@ -1,17 +1,27 @@
-"""mfscan.report."""
+"""The study report: every table, QC overlays and a self-contained HTML page.
 
-from .build import (  # noqa: F401
-    SIDE_COLORS,
-    GROUP_COLORS,
-    ReportResult,
-    read_subjects,
-    build_report,
-    OUTPUT_FILES,
-    plot_asymmetry_over_visits,
-    threshold_ratio,
-    plot_left_right,
-    plot_group_curves,
-    plot_bland_altman,
-    CSS,
-    render_html,
-)
+:func:`build_report` (orchestration, :mod:`mfscan.report.build`) measures a study
+folder, computes its tables with :func:`mfscan.stats.study.analyse_study` and
+writes them with the figures of :mod:`mfscan.report.plots` into the page of
+:mod:`mfscan.report.html`. The figure and HTML names are imported on first use, so
+``from mfscan.report import read_subjects`` does not load matplotlib.
+"""
+
+from .build import OUTPUT_FILES, ReportResult, build_report, read_subjects  # noqa: F401
+
+_LAZY = {
+    "CSS": "html", "render_html": "html",
+    "GROUP_COLORS": "plots", "SIDE_COLORS": "plots", "threshold_ratio": "plots", "primary_rows": "plots",
+    "plot_asymmetry_over_visits": "plots", "plot_left_right": "plots", "plot_group_curves": "plots",
+    "plot_bland_altman": "plots",
+}
+
+__all__ = ["OUTPUT_FILES", "ReportResult", "build_report", "read_subjects", *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

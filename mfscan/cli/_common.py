@@ -1,0 +1,83 @@
+"""What every ``mfscan`` command family shares: help layout, messages, error lists, argument types.
+
+No module of :mod:`mfscan.cli` imports :mod:`mfscan.cli.main`; they all import this one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mfscan import RESEARCH_NOTICE
+from mfscan.vocab import DEFAULT_MAX_PIXELS
+
+__all__ = ["EPILOG", "INDEX_HELP", "_fmt", "_say", "_report_errors", "_mm_per_pixel", "_threshold",
+           "add_measure_options", "add_parser"]
+
+EPILOG = f"Research use only: {RESEARCH_NOTICE}"
+
+INDEX_HELP = ("asymmetry definition: hides = (larger-smaller)/larger x 100 (default); "
+              "smaller-side = (larger-smaller)/smaller x 100; index = signed (right-left)/mean x 100")
+
+
+def _fmt(prog):
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32, width=100)
+
+
+def add_parser(sub, name: str, help: str, description: str, func) -> argparse.ArgumentParser:
+    """A subcommand with the common help layout and the research-use epilog."""
+    s = sub.add_parser(name, help=help, formatter_class=_fmt, epilog=EPILOG, description=description)
+    s.set_defaults(func=func)
+    return s
+
+
+def _say(msg="", *, err=False):
+    print(msg, file=sys.stderr if err else sys.stdout, flush=True)
+
+
+def _report_errors(errors_df, out_path=None, *, limit=20):
+    """Print failures on stderr and optionally write them as CSV."""
+    from mfscan.io.tables import write_table
+
+    if errors_df is None or errors_df.empty:
+        return
+    _say(f"mfscan: {len(errors_df)} problem(s):", err=True)
+    for rec in errors_df.head(limit).itertuples(index=False):
+        _say(f"  {rec.path}: {rec.reason}", err=True)
+    if len(errors_df) > limit:
+        _say(f"  ... and {len(errors_df) - limit} more", err=True)
+    if out_path is not None:
+        write_table(errors_df, out_path)
+        _say(f"  all listed in {out_path}", err=True)
+
+
+def _mm_per_pixel(v):
+    try:
+        parts = [float(x) for x in str(v).split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2) or not all(0 < x < 100 for x in parts):
+        raise argparse.ArgumentTypeError("give mm per pixel as ROW or ROW,COL, e.g. 0.25 or 0.25,0.3")
+    return parts
+
+
+def _threshold(v):
+    x = float(v)
+    if not (0 <= x < 100):
+        raise argparse.ArgumentTypeError("the threshold is a percentage from 0 to 100")
+    return x
+
+
+def add_measure_options(p, *, hidden: bool = False) -> None:
+    """``--workers --scheduler --max-pixels --no-progress`` (only ``--max-pixels``, hidden, for ``info``)."""
+    if hidden:
+        p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
+                       help=argparse.SUPPRESS)
+        return
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="local processes (default: one per core; 1 = no parallelism)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on an existing Dask distributed cluster, e.g. tcp://10.0.0.5:8786")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
+                   help="refuse images whose header claims more pixels than this (default: %(default)s)")
+    p.add_argument("--no-progress", action="store_true", help="do not show progress bars")
