@@ -24,7 +24,7 @@ def _notes(notes) -> None:
 
 def cmd_asymmetry(args) -> int:
     from mfscan.io.tables import read_table, write_table
-    from mfscan.report import read_subjects
+    from mfscan.io.tables import read_subjects
     from mfscan.stats.study import analyse_study
 
     subjects = read_subjects(args.subjects) if args.subjects else None

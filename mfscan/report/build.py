@@ -30,6 +30,7 @@ import pandas as pd
 
 from mfscan.annotations import atomic_write_bytes
 from mfscan.errors import MfscanError
+from mfscan.io.tables import read_subjects  # noqa: F401  (re-exported by mfscan.report)
 from mfscan.io.tables import write_table
 from mfscan.measure.batch import relative_label
 from mfscan.stats.study import StudyAnalysis
@@ -60,30 +61,6 @@ class ReportResult:
     notes: list = field(default_factory=list)
     images: pd.DataFrame | None = None
     analysis: StudyAnalysis | None = None
-
-
-def read_subjects(path) -> pd.DataFrame:
-    """Read ``subjects.csv`` (``subject, symptomatic_side[, group]``), codes as strings."""
-    path = Path(path)
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    except FileNotFoundError as e:
-        raise MfscanError("subjects file not found", path) from e
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise MfscanError(f"not a readable CSV ({e})", path) from e
-    df.columns = [c.strip().lower() for c in df.columns]
-    missing = {"subject", "symptomatic_side"} - set(df.columns)
-    if missing:
-        raise MfscanError(f"subjects file lacks column(s) {', '.join(sorted(missing))}; "
-                          "expected subject, symptomatic_side[, group]", path)
-    side = df["symptomatic_side"].str.strip().str.lower().replace({"l": "left", "lt": "left", "r": "right",
-                                                                    "rt": "right", "": None})
-    bad = side.notna() & ~side.isin(["left", "right", "none", "bilateral"])
-    if bad.any():
-        raise MfscanError(f"symptomatic_side {df.loc[bad, 'symptomatic_side'].iloc[0]!r} for subject "
-                          f"{df.loc[bad, 'subject'].iloc[0]!r} is not left, right, none or bilateral", path)
-    df["symptomatic_side"] = side
-    return df
 
 
 def _output_folder(study_dir: Path, out_dir) -> Path:

@@ -100,8 +100,6 @@ def study_measure(measurements: pd.DataFrame) -> str:
 def _split(measurements: pd.DataFrame):
     """Complete rows, set-aside rows and their problems; the input is not modified."""
     positional = measurements.set_axis(pd.RangeIndex(len(measurements)), axis=0)
-    if "sidecar" not in positional and "image" not in positional:  # a hand-made table: name its rows
-        positional = positional.assign(sidecar=[f"row {i + 1}" for i in range(len(positional))])
     complete, problems = split_incomplete(positional)
     if len(complete) == len(measurements):  # nothing set aside: no copy
         return measurements, measurements.iloc[:0], problems.reset_index(drop=True)
@@ -121,7 +119,7 @@ def _visit_notes(meas: pd.DataFrame, visit_order) -> list[str]:
     """Check an explicit visit order; note an implicit order of word labels."""
     if not len(meas) or "visit" not in meas:
         return []
-    labels = sorted(set(meas["visit"].dropna().astype(str)))
+    labels = sorted(str(v) for v in pd.unique(meas["visit"].dropna()))
     if visit_order is not None:
         missing = sorted(set(labels) - set(map(str, visit_order)))
         if missing:
@@ -136,7 +134,8 @@ def _visit_notes(meas: pd.DataFrame, visit_order) -> list[str]:
 def _subject_note(meas: pd.DataFrame, subjects: pd.DataFrame | None, name: str) -> list[str]:
     if subjects is None or not len(meas) or "subject" not in meas:
         return []
-    unknown = sorted(set(meas["subject"].dropna().astype(str)) - set(subjects["subject"].astype(str)))
+    measured = {str(v) for v in pd.unique(meas["subject"].dropna())}
+    unknown = sorted(measured - set(subjects["subject"].astype(str)))
     if not unknown:
         return []
     return [f"{len(unknown)} measured subject(s) are not in {name}: "

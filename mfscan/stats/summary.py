@@ -159,6 +159,13 @@ def prepare_keys(table: pd.DataFrame, columns: Iterable[str]) -> dict[str, pd.Se
     return out
 
 
+def _blank(col: pd.Series) -> np.ndarray:
+    """Missing or blank values, tested once per distinct value (codes repeat on every row)."""
+    codes, uniques = pd.factorize(col, use_na_sentinel=True)
+    blank_unique = np.array([str(u).strip() == "" for u in uniques] + [True], dtype=bool)
+    return blank_unique[np.where(codes < 0, len(uniques), codes)]
+
+
 def split_incomplete(measurements: pd.DataFrame,
                      required: Sequence[str] = ("subject", "visit", "level", "side")):
     """Separate the rows that lack a study code from the rest.
@@ -178,12 +185,12 @@ def split_incomplete(measurements: pd.DataFrame,
     present = [c for c in required if c in measurements.columns]
     if not present or measurements.empty:
         return measurements, pd.DataFrame(columns=["path", "roi", "reason"])
-    missing = pd.DataFrame({c: measurements[c].isna() | (measurements[c].astype("string").str.strip() == "")
-                            for c in present}).fillna(True)
+    missing = pd.DataFrame({c: _blank(measurements[c]) for c in present})
     bad = missing.any(axis=1).to_numpy()
     if not bad.any():
         return measurements, pd.DataFrame(columns=["path", "roi", "reason"])
-    where = measurements["sidecar"] if "sidecar" in measurements else measurements.get("image")
+    where = next((measurements[c] for c in ("sidecar", "image") if c in measurements),
+                 pd.Series([f"row {i + 1}" for i in range(len(measurements))], index=measurements.index))
     rows = []
     for path, idx in pd.Series(np.flatnonzero(bad)).groupby(
             np.asarray(where.astype("string").fillna("?"))[bad], sort=True):
