@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mfscan.synthetic.phantom import Phantom, make_phantom, make_rgb_export
+from mfscan.synthetic.phantom import Phantom, make_phantom, make_rgb_export, shoelace_area
 
 
 def shoelace(poly) -> float:
@@ -287,6 +287,31 @@ def test_curved_sector():
     # rows in the top of the fan are wider deeper down
     widths = s.sum(axis=1)
     assert widths[row0 + 50] > widths[row0 + 5]
+
+
+def test_curved_params_record_the_probe():
+    # the curved probe's radius was overwritten by a ruler tick row (550 for this seed) before the split
+    import math
+
+    p = make_phantom(seed=1, sector="curved")
+    assert p.params["curved_radius_mm"] == 50.0 and p.params["curved_half_angle_deg"] == 36.0
+    # the fan's top at the midline: radius * (1 - cos(half-angle)) + 0.5 mm
+    assert p.params["skin_mm"] == pytest.approx(50.0 * (1 - math.cos(math.radians(36.0))) + 0.5, abs=1e-12)
+    assert p.landmarks["skin_row"] == pytest.approx(p.params["skin_mm"] / 0.2, abs=1e-9)
+    lin = make_phantom(seed=1)
+    assert lin.params["curved_radius_mm"] is None and lin.params["curved_half_angle_deg"] is None
+    assert lin.params["skin_mm"] == 0.0
+
+
+def test_shoelace_area_is_signed_and_matches_the_outlines(default):
+    square = [[0, 0], [10, 0], [10, 10], [0, 10]]  # (row, col): down, right, up: counter-clockwise as shown
+    assert shoelace_area(square) == 100.0
+    assert shoelace_area(square[::-1]) == -100.0
+    assert shoelace_area([[5, 5], [5, 25], [15, 5]]) == -100.0  # triangle, legs 20 and 10, clockwise
+    for side in ("left", "right"):
+        o = default.outlines[side]
+        assert shoelace_area(o) == pytest.approx(shoelace(o), rel=1e-9)
+        assert shoelace_area(o) * 0.2 * 0.2 / 100 == pytest.approx(default.true_csa_cm2[side], rel=1e-9)
 
 
 @pytest.mark.parametrize("kw", [
