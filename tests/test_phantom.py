@@ -401,3 +401,16 @@ def test_property_area_and_asymmetry_over_random_requests():
         assert not (p.masks["left"] & p.masks["right"]).any()
 
     check()
+
+
+def test_dicom_writer_keeps_the_cause_of_a_missing_encoder(tmp_path, monkeypatch):
+    import sys
+
+    from mfscan.synthetic.dicom import write_us_dicom
+
+    monkeypatch.setitem(sys.modules, "imagecodecs", None)  # "import imagecodecs" raises ImportError
+    with pytest.raises(ImportError, match="imagecodecs") as info:
+        write_us_dicom(tmp_path / "x.dcm", np.zeros((8, 8), np.uint8), transfer_syntax="jpeg-lossless")
+    assert isinstance(info.value.__cause__, ImportError)  # chained with "from e", not "from None"
+    assert not (tmp_path / "x.dcm").exists()
+
