@@ -385,7 +385,8 @@ def test_params_are_json_serialisable(default):
 
 
 def test_property_area_and_asymmetry_over_random_requests():
-    from hypothesis import given, settings, strategies as st
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
 
     @settings(max_examples=12, deadline=None, derandomize=True)
     @given(seed=st.integers(0, 10_000), left=st.floats(3.0, 12.0), asym=st.floats(0.0, 40.0),
