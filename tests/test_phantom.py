@@ -340,6 +340,12 @@ def test_impossible_requests_raise(kw):
         make_phantom(**kw)
 
 
+def test_bad_shape_error_keeps_its_cause():
+    with pytest.raises(ValueError, match="shape must be") as info:
+        make_phantom(shape=("a", 600))
+    assert isinstance(info.value.__cause__, ValueError)  # int("a"), chained with "from e"
+
+
 def test_does_not_fit_message_says_why():
     with pytest.raises(ValueError, match="wide"):
         make_phantom(shape=(600, 300), left_csa_cm2=9.0)
