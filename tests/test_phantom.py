@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mfscan.synthetic.phantom import Phantom, make_phantom, make_rgb_export
+from mfscan.synthetic.phantom import Phantom, make_phantom, make_rgb_export, shoelace_area
 
 
 def shoelace(poly) -> float:
@@ -289,6 +289,31 @@ def test_curved_sector():
     assert widths[row0 + 50] > widths[row0 + 5]
 
 
+def test_curved_params_record_the_probe():
+    # the curved probe's radius was overwritten by a ruler tick row (550 for this seed) before the split
+    import math
+
+    p = make_phantom(seed=1, sector="curved")
+    assert p.params["curved_radius_mm"] == 50.0 and p.params["curved_half_angle_deg"] == 36.0
+    # the fan's top at the midline: radius * (1 - cos(half-angle)) + 0.5 mm
+    assert p.params["skin_mm"] == pytest.approx(50.0 * (1 - math.cos(math.radians(36.0))) + 0.5, abs=1e-12)
+    assert p.landmarks["skin_row"] == pytest.approx(p.params["skin_mm"] / 0.2, abs=1e-9)
+    lin = make_phantom(seed=1)
+    assert lin.params["curved_radius_mm"] is None and lin.params["curved_half_angle_deg"] is None
+    assert lin.params["skin_mm"] == 0.0
+
+
+def test_shoelace_area_is_signed_and_matches_the_outlines(default):
+    square = [[0, 0], [10, 0], [10, 10], [0, 10]]  # (row, col): down, right, up: counter-clockwise as shown
+    assert shoelace_area(square) == 100.0
+    assert shoelace_area(square[::-1]) == -100.0
+    assert shoelace_area([[5, 5], [5, 25], [15, 5]]) == -100.0  # triangle, legs 20 and 10, clockwise
+    for side in ("left", "right"):
+        o = default.outlines[side]
+        assert shoelace_area(o) == pytest.approx(shoelace(o), rel=1e-9)
+        assert shoelace_area(o) * 0.2 * 0.2 / 100 == pytest.approx(default.true_csa_cm2[side], rel=1e-9)
+
+
 @pytest.mark.parametrize("kw", [
     dict(shape=(200, 200)),                              # 4 x 4 cm field
     dict(spacing_mm=0.1, left_csa_cm2=20.0),             # 6 x 8 cm field, huge muscle
@@ -313,6 +338,12 @@ def test_curved_sector():
 def test_impossible_requests_raise(kw):
     with pytest.raises(ValueError):
         make_phantom(**kw)
+
+
+def test_bad_shape_error_keeps_its_cause():
+    with pytest.raises(ValueError, match="shape must be") as info:
+        make_phantom(shape=("a", 600))
+    assert isinstance(info.value.__cause__, ValueError)  # int("a"), chained with "from e"
 
 
 def test_does_not_fit_message_says_why():
@@ -360,7 +391,8 @@ def test_params_are_json_serialisable(default):
 
 
 def test_property_area_and_asymmetry_over_random_requests():
-    from hypothesis import given, settings, strategies as st
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
 
     @settings(max_examples=12, deadline=None, derandomize=True)
     @given(seed=st.integers(0, 10_000), left=st.floats(3.0, 12.0), asym=st.floats(0.0, 40.0),
@@ -376,3 +408,16 @@ def test_property_area_and_asymmetry_over_random_requests():
         assert not (p.masks["left"] & p.masks["right"]).any()
 
     check()
+
+
+def test_dicom_writer_keeps_the_cause_of_a_missing_encoder(tmp_path, monkeypatch):
+    import sys
+
+    from mfscan.synthetic.dicom import write_us_dicom
+
+    monkeypatch.setitem(sys.modules, "imagecodecs", None)  # "import imagecodecs" raises ImportError
+    with pytest.raises(ImportError, match="imagecodecs") as info:
+        write_us_dicom(tmp_path / "x.dcm", np.zeros((8, 8), np.uint8), transfer_syntax="jpeg-lossless")
+    assert isinstance(info.value.__cause__, ImportError)  # chained with "from e", not "from None"
+    assert not (tmp_path / "x.dcm").exists()
+

@@ -150,9 +150,9 @@ def _jpeg_baseline(frame: np.ndarray, photometric: str, quality: int) -> bytes:
 def _jpeg_lossless(frame: np.ndarray, bits_stored: int) -> bytes:
     try:
         import imagecodecs
-    except ImportError:
+    except ImportError as e:
         raise ImportError("writing JPEG lossless DICOM needs the 'imagecodecs' package "
-                          "(pip install imagecodecs)") from None
+                          "(pip install imagecodecs)") from e
     kwargs = {"lossless": True, "predictor": 1, "bitspersample": bits_stored}
     if frame.ndim == 3:
         kwargs.update(colorspace="RGB", outcolorspace="RGB")
@@ -224,29 +224,55 @@ def write_us_dicom(
     Path
         The file written.
     """
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.encaps import encapsulate
-    from pydicom.sequence import Sequence
-    from pydicom.uid import UID, ExplicitVRLittleEndian
-
     path = Path(path)
-    if transfer_syntax not in TRANSFER_SYNTAXES:
-        raise ValueError(f"unknown transfer_syntax {transfer_syntax!r}; expected one of {tuple(TRANSFER_SYNTAXES)}")
-    if photometric not in PHOTOMETRICS:
-        raise ValueError(f"unknown photometric {photometric!r}; expected one of {PHOTOMETRICS}")
-    if transfer_syntax == "jpeg-baseline" and photometric not in ("MONOCHROME2", "MONOCHROME1", "YBR_FULL_422", "YBR_FULL"):
-        raise ValueError(f"JPEG baseline is written for MONOCHROME or YBR_FULL(_422), not {photometric}")
+    _check_options(transfer_syntax, photometric)
     frames = _to_frames(pixels, photometric)
-    n, rows, cols = frames.shape[:3]
     bits_alloc = frames.dtype.itemsize * 8
     bits = int(bits_stored or bits_alloc)
     if transfer_syntax == "jpeg-baseline" and bits_alloc != 8:
         raise ValueError("JPEG baseline needs 8-bit pixels")
-    if photometric == "YBR_FULL_422" and transfer_syntax not in ("explicit-vr-little", "implicit-vr-little", "jpeg-baseline"):
+    if photometric == "YBR_FULL_422" and transfer_syntax not in ("explicit-vr-little", "implicit-vr-little",
+                                                                 "jpeg-baseline"):
         raise ValueError("YBR_FULL_422 is written uncompressed or as JPEG baseline only")
-    color = photometric in ("RGB", "YBR_FULL", "YBR_FULL_422")
-    digest = hashlib.sha1(frames.tobytes()).hexdigest()[:16]
+    ds = _header(frames, transfer_syntax, photometric, modality=modality,
+                 burned_in_annotation=burned_in_annotation, pixel_spacing=pixel_spacing, regions=regions)
+    _image_pixel_module(ds, frames, photometric, bits, frame_time_ms)
+    if photometric == "PALETTE COLOR":
+        _palette_module(ds, palette)
+    _pixel_data(ds, frames, transfer_syntax, photometric, bits, quality)
+    for key, value in (identity or {}).items():
+        if isinstance(key, str):
+            setattr(ds, key, value)
+        else:
+            vr, val = value
+            ds.add_new(key, vr, val)
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    if transfer_syntax == "implicit-vr-little":
+        ds.save_as(path, implicit_vr=True, little_endian=True, enforce_file_format=True)
+    else:
+        ds.save_as(path, enforce_file_format=True)
+    return path
 
+
+def _check_options(transfer_syntax: str, photometric: str) -> None:
+    """ValueError for an unknown transfer syntax or photometric, or a pair that is not written."""
+    if transfer_syntax not in TRANSFER_SYNTAXES:
+        raise ValueError(f"unknown transfer_syntax {transfer_syntax!r}; expected one of {tuple(TRANSFER_SYNTAXES)}")
+    if photometric not in PHOTOMETRICS:
+        raise ValueError(f"unknown photometric {photometric!r}; expected one of {PHOTOMETRICS}")
+    if transfer_syntax == "jpeg-baseline" and photometric not in ("MONOCHROME2", "MONOCHROME1", "YBR_FULL_422",
+                                                                  "YBR_FULL"):
+        raise ValueError(f"JPEG baseline is written for MONOCHROME or YBR_FULL(_422), not {photometric}")
+
+
+def _header(frames: np.ndarray, transfer_syntax: str, photometric: str, *, modality: str,
+            burned_in_annotation, pixel_spacing, regions):
+    """The dataset's UIDs (derived from the pixels), synthetic identity, calibration and regions."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    n = frames.shape[0]
+    digest = hashlib.sha1(frames.tobytes()).hexdigest()[:16]
     ds = Dataset()
     ds.SOPClassUID = US_MULTIFRAME_IMAGE_STORAGE if n > 1 else US_IMAGE_STORAGE
     ds.SOPInstanceUID = _uid("sop", digest, transfer_syntax, photometric)
@@ -267,11 +293,17 @@ def write_us_dicom(
         ds.PixelSpacing = [float(pixel_spacing[0]), float(pixel_spacing[1])]
     if regions:
         ds.SequenceOfUltrasoundRegions = Sequence([_region_item(r) for r in regions])
+    return ds
 
+
+def _image_pixel_module(ds, frames: np.ndarray, photometric: str, bits: int, frame_time_ms: float) -> None:
+    """Rows, columns, samples, bits and (for a cine) the frame count and time, set on ``ds``."""
+    n, rows, cols = frames.shape[:3]
+    color = photometric in ("RGB", "YBR_FULL", "YBR_FULL_422")
     ds.Rows, ds.Columns = rows, cols
     ds.SamplesPerPixel = 3 if color else 1
     ds.PhotometricInterpretation = photometric
-    ds.BitsAllocated = bits_alloc
+    ds.BitsAllocated = frames.dtype.itemsize * 8
     ds.BitsStored = bits
     ds.HighBit = bits - 1
     ds.PixelRepresentation = 0
@@ -281,25 +313,37 @@ def write_us_dicom(
         ds.NumberOfFrames = n
         ds.FrameTime = float(frame_time_ms)
         ds.add_new((0x0028, 0x0009), "AT", [(0x0018, 0x1063)])  # FrameIncrementPointer -> FrameTime
-    if photometric == "PALETTE COLOR":
-        lut = np.asarray(palette) if palette is not None else _hot_palette()
-        if lut.ndim != 2 or lut.shape[1] != 3 or lut.dtype not in (np.uint8, np.uint16):
-            raise ValueError("palette must be an (n, 3) uint8 or uint16 array")
-        depth = lut.dtype.itemsize * 8
-        entries = lut.shape[0]
-        desc = [entries if entries < 65536 else 0, 0, depth]
-        for i, name in enumerate(("Red", "Green", "Blue")):
-            ds.add_new(getattr(_tags, f"{name}Desc"), "US", desc)
-            data = lut[:, i].astype("<u2").tobytes()  # LUT data are 16-bit words (8-bit values widened)
-            ds.add_new(getattr(_tags, f"{name}Data"), "OW", data)
 
+
+def _palette_module(ds, palette) -> None:
+    """The red, green and blue palette descriptors and lookup tables, set on ``ds``."""
+    lut = np.asarray(palette) if palette is not None else _hot_palette()
+    if lut.ndim != 2 or lut.shape[1] != 3 or lut.dtype not in (np.uint8, np.uint16):
+        raise ValueError("palette must be an (n, 3) uint8 or uint16 array")
+    depth = lut.dtype.itemsize * 8
+    entries = lut.shape[0]
+    desc = [entries if entries < 65536 else 0, 0, depth]
+    for i, name in enumerate(("Red", "Green", "Blue")):
+        ds.add_new(getattr(_tags, f"{name}Desc"), "US", desc)
+        data = lut[:, i].astype("<u2").tobytes()  # LUT data are 16-bit words (8-bit values widened)
+        ds.add_new(getattr(_tags, f"{name}Data"), "OW", data)
+
+
+def _pixel_data(ds, frames: np.ndarray, transfer_syntax: str, photometric: str, bits: int, quality: int) -> None:
+    """The file meta and the pixel data, encoded in the transfer syntax, set on ``ds``."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import UID, ExplicitVRLittleEndian
+
+    n = frames.shape[0]
+    bits_alloc = frames.dtype.itemsize * 8
     # Pixel data in the native layout first.
     if photometric in ("YBR_FULL", "YBR_FULL_422"):
         stored = _rgb_to_ybr(frames)
     else:
         stored = frames
-    native = _pack_ybr422(stored) if photometric == "YBR_FULL_422" else stored.astype(stored.dtype.newbyteorder("<")).tobytes()
-
+    native = (_pack_ybr422(stored) if photometric == "YBR_FULL_422"
+              else stored.astype(stored.dtype.newbyteorder("<")).tobytes())
     ds.file_meta = FileMetaDataset()
     ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
@@ -331,19 +375,6 @@ def write_us_dicom(
         ds["PixelData"].is_undefined_length = True
     if transfer_syntax in ("jpeg-baseline", "jpeg2000"):
         ds.LossyImageCompression = "01"
-
-    for key, value in (identity or {}).items():
-        if isinstance(key, str):
-            setattr(ds, key, value)
-        else:
-            vr, val = value
-            ds.add_new(key, vr, val)
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    if transfer_syntax == "implicit-vr-little":
-        ds.save_as(path, implicit_vr=True, little_endian=True, enforce_file_format=True)
-    else:
-        ds.save_as(path, enforce_file_format=True)
-    return path
 
 
 class _tags:

@@ -1,6 +1,6 @@
 """The synthetic sample study shipped in ``sample_data/study``.
 
-Every image is a phantom (:mod:`mfscan.phantom`): no patient data, real or
+Every image is a phantom (:mod:`mfscan.synthetic.phantom`): no patient data, real or
 realistic-looking. Regenerate it with ``mfscan sample-data --force sample_data/study``.
 
 Design (deterministic by seed):
@@ -76,7 +76,8 @@ def _ruler_line(ph):
 
 def _png_bytes(image):
     ok, buf = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 9])
-    assert ok
+    if not ok:
+        raise RuntimeError("OpenCV could not encode the image as PNG")
     return buf.tobytes()
 
 

@@ -1,0 +1,94 @@
+"""The committed sample study (sample_data/study) is what the generator writes today."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from mfscan.synthetic.sample_study import write_sample_study
+
+REPO = Path(__file__).resolve().parents[1]
+COMMITTED = REPO / "sample_data" / "study"
+
+#: Largest difference allowed between a committed and a regenerated pixel, in grey levels.
+MAX_GREY_LEVELS = 1
+#: Largest fraction of the pixels of one image allowed to differ (0.01%: 30 of 480 x 640).
+MAX_DIFFERING_FRACTION = 1e-4
+#: DICOM attributes derived from a digest of the pixel data (so they follow a one-level change).
+PIXEL_DERIVED_UIDS = ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID",
+                      "MediaStorageSOPInstanceUID")
+
+
+def assert_pixels_match(committed: np.ndarray, fresh: np.ndarray, what) -> None:
+    """Same shape and dtype; at most MAX_GREY_LEVELS apart, in at most MAX_DIFFERING_FRACTION of the pixels."""
+    assert committed.shape == fresh.shape and committed.dtype == fresh.dtype, what
+    diff = np.abs(committed.astype(np.int64) - fresh.astype(np.int64))
+    assert diff.max() <= MAX_GREY_LEVELS, (what, int(diff.max()))
+    n = int(np.count_nonzero(diff))
+    assert n <= MAX_DIFFERING_FRACTION * diff.size, (what, n, diff.size)
+
+
+def test_committed_sample_study_is_regenerable(tmp_path):
+    """Regenerating the sample study gives the committed files.
+
+    Sidecars (JSON), ``subjects.csv`` and every other non-image file must be
+    byte-identical. PNG and DICOM pixels may differ by at most one grey level in at
+    most 0.01% of the pixels of each image (30 pixels of a 480 x 640 image), and the
+    DICOM's attributes must be equal except the UIDs derived from a digest of its
+    pixels. Why a tolerance: the phantom is drawn in float32 (OpenCV's Gaussian blur
+    and resize, NumPy's exp, sin and power) and rounded to 8 bits at the end; those
+    routines use SIMD code whose last bit changes with the OpenCV / NumPy version and
+    the CPU, so a pixel whose value lies within one float32 ulp of a rounding
+    boundary (x.5) rounds the other way. With the newest OpenCV and NumPy, 1-3 pixels
+    in 7 of the 36 PNGs differ by one level this way; every one was checked to lie
+    within one float32 ulp of the boundary. A real change of the generator is far
+    outside this tolerance: even a 1% change of the gain, contrast or speckle moves
+    40,000-100,000 pixels of an image. PNGs are compared by pixels
+    because PNG bytes depend on the zlib build.
+    """
+    import pydicom
+
+    write_sample_study(tmp_path)
+    committed = sorted(p.relative_to(COMMITTED) for p in COMMITTED.rglob("*") if p.is_file())
+    fresh = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    assert [p for p in committed if p.name != "README.md"] == fresh
+    n_png = n_dcm = 0
+    for rel in fresh:
+        a, b = COMMITTED / rel, tmp_path / rel
+        if rel.suffix == ".png":
+            assert_pixels_match(cv2.imread(str(a), cv2.IMREAD_UNCHANGED), cv2.imread(str(b), cv2.IMREAD_UNCHANGED),
+                                rel)
+            n_png += 1
+        elif rel.suffix == ".dcm":
+            da, db = pydicom.dcmread(a), pydicom.dcmread(b)
+            assert_pixels_match(da.pixel_array, db.pixel_array, rel)
+            for ds_a, ds_b in ((da, db), (da.file_meta, db.file_meta)):
+                keys_a = {e.tag for e in ds_a if e.keyword not in ("PixelData", *PIXEL_DERIVED_UIDS)}
+                keys_b = {e.tag for e in ds_b if e.keyword not in ("PixelData", *PIXEL_DERIVED_UIDS)}
+                assert keys_a == keys_b, rel
+                for tag in keys_a:
+                    assert ds_a[tag].value == ds_b[tag].value, (rel, ds_a[tag].keyword)
+            n_dcm += 1
+        else:
+            assert a.read_bytes() == b.read_bytes(), rel
+    assert (n_png, n_dcm) == (36, 1)
+
+
+def test_pixel_tolerance_is_one_grey_level_in_one_pixel_of_ten_thousand():
+    base = np.full((480, 640), 100, np.uint8)
+    assert_pixels_match(base, base.copy(), "same")
+    moved = base.copy()
+    moved.reshape(-1)[:30] += 1  # 30 of 307,200 pixels (0.0098%) one level up
+    assert_pixels_match(base, moved, "30 pixels")
+    moved.reshape(-1)[-1] -= 1  # a 31st (0.0101%)
+    with pytest.raises(AssertionError):
+        assert_pixels_match(base, moved, "31 pixels")
+    two = base.copy()
+    two[5, 5] = 102
+    with pytest.raises(AssertionError):
+        assert_pixels_match(base, two, "two levels")
+    with pytest.raises(AssertionError):
+        assert_pixels_match(base, base[:, :639].copy(), "shape")
