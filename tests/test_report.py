@@ -13,7 +13,7 @@ from mfscan import RESEARCH_NOTICE
 from mfscan.annotations import ROI, Annotation, write_sidecar
 from mfscan.calibration import manual
 from mfscan.cli import main
-from mfscan.synthetic.sample_study import SUBJECTS, write_sample_study
+from mfscan.synthetic.sample_study import SUBJECTS
 from mfscan.io.tables import read_table
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,28 +27,6 @@ def report(tmp_path_factory):
     shutil.copytree(COMMITTED, study)
     assert main(["report", str(study), "-o", str(out / "rep"), "--no-progress", "--workers", "2"]) == 0
     return study, out / "rep"
-
-
-#: Regenerated sample images may differ from the committed ones by rounding in the
-#: OpenCV/NumPy build (seen: 1-3 pixels by one grey level in 7 of 36 images): at most
-#: this many pixels of an image, each by at most one grey level.
-PIXEL_TOLERANCE = 16
-
-
-def test_committed_sample_study_is_regenerable(tmp_path):
-    write_sample_study(tmp_path)
-    committed = sorted(p.relative_to(COMMITTED) for p in COMMITTED.rglob("*") if p.is_file())
-    fresh = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
-    assert [p for p in committed if p.name != "README.md"] == fresh
-    for rel in fresh:
-        a, b = COMMITTED / rel, tmp_path / rel
-        if rel.suffix == ".png":  # compare pixels: PNG bytes depend on the zlib build
-            pa, pb = (cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in (a, b))
-            assert pa.shape == pb.shape and pa.dtype == pb.dtype, rel
-            diff = np.abs(pa.astype(np.int16) - pb.astype(np.int16))
-            assert diff.max() <= 1 and np.count_nonzero(diff) <= PIXEL_TOLERANCE, (rel, diff.max())
-        elif rel.suffix != ".dcm":
-            assert a.read_bytes() == b.read_bytes(), rel
 
 
 def test_every_file_is_written(report):
