@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mfscan.geometry import resample_closed
+from mfscan.geometry import signed_area, resample_closed
 
 #: Number of vertices of each true outline.
 N_VERTICES = 160
@@ -103,18 +103,14 @@ def make_field(rows: int, cols: int, row_mm: float, col_mm: float, sector: str, 
 
 
 def drawn_area(points) -> float:
-    """Signed shoelace area of the phantom's outlines, summed as the generator always has.
+    """Signed area of an outline: :func:`mfscan.geometry.signed_area` (one shoelace for the project).
 
-    Mathematically :func:`mfscan.geometry.signed_area` (same sign convention), which
-    it matches within 1e-12 relative. Geometry's sum re-centres the points first, so
-    its last bits differ, and the outlines are scaled and their true CSA computed with
-    this sum: with geometry's, a true CSA of exactly 8.125 cm^2 comes out as
-    8.12499999999998 instead of 8.12500000000012 and :func:`make_rgb_export` prints
-    "8.12" instead of "8.13". Kept so that every phantom stays bit-identical.
+    Its centred sum is exact to about 1e-15; the generator's former uncentred sum
+    differed in the last bits, so a true CSA of exactly 8.125 cm^2 is now
+    8.12499999999998 and :func:`make_rgb_export` prints "8.12" where it printed
+    "8.13". Phantom images and the sample study are unchanged.
     """
-    p = np.asarray(points, dtype=float)
-    r, c = p[:, 0], p[:, 1]
-    return 0.5 * float(np.dot(r, np.roll(c, -1)) - np.dot(np.roll(r, -1), c))
+    return signed_area(points)
 
 
 def chaikin(points, labels, iterations):
