@@ -333,3 +333,28 @@ def test_real_canvas_events(open_png, phantom, qtbot):
     assert list(layer.features["method"]) == ["proposed", "livewire"]
     assert viewer.scene.camera.zoom == zoom  # the closing double-click did not zoom
     assert _dice(np.asarray(layer.data[1], float), phantom.masks["right"]) >= 0.9
+
+
+def test_propose_on_open_sample_equals_core(widget_factory):
+    """File ▸ Open Sample, then Propose left by a click: the core's outline for the same image,
+    seed and scale (the sample was once an imitation of Image without overlay_frame, and
+    Propose crashed on it)."""
+    from mfscan.assist.propose import propose_outline
+    from mfscan.synthetic.phantom import make_phantom
+
+    viewer, w = widget_factory()
+    viewer.open_sample("mfscan", "phantom")  # the npe2 sample-data command, as the menu runs it
+    assert [ly.name for ly in viewer.layers] == ["mfscan phantom"]
+    ph = make_phantom(seed=2026)
+    w.set_fields(level="L4")
+    layer = w.arm_propose("left")
+    assert layer is not None and w.tool == "propose"
+    _click(viewer, w, ph.seeds["left"])
+    assert w.tool is None and "No outline proposed" not in w.mode_label.text()
+    assert list(layer.features["method"]) == ["proposed"] and list(layer.features["side"]) == ["left"]
+    core = propose_outline(ph.image, ph.seeds["left"], spacing=ph.spacing_mm, side="left")
+    np.testing.assert_allclose(np.asarray(layer.data[0], float), core.points, atol=1e-3)
+    conf = _model._hidden(layer.features["_roi"].iloc[0])["extra"]["confidence"]
+    assert conf == pytest.approx(core.confidence, abs=1e-3)
+    m = measure_outline(core.points, ph.image, spacing=ph.spacing_mm)
+    assert w.last_rows[0]["value"] == pytest.approx(m["csa_cm2"], rel=1e-5)
