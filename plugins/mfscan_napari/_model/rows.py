@@ -105,21 +105,26 @@ def asymmetry_summary(rows: list[dict]) -> list[dict]:
     ok = [r for r in ok if len(units[level_or_none(r["level"])]) == 1]
     if not ok:
         return []
-    table = pd.DataFrame({"subject": "-", "visit": "1", "level": [r["level"] for r in ok],
+    n = len(ok)
+    table = pd.DataFrame({"subject": ["-"] * n, "visit": ["1"] * n, "level": [r["level"] for r in ok],
                           "side": [r["side"] for r in ok],
-                          "value": np.array([r["value"] for r in ok], dtype=float)})
+                          "value": np.fromiter((r["value"] for r in ok), dtype=float, count=n)})
     sides = summarize_sides(table, measures=["value"])
+    means: dict = {}
+    for level, side, value, used in zip(sides["level"].tolist(), sides["side"].tolist(),
+                                        sides["value"].to_numpy(), sides["value_n"].to_numpy()):
+        if used > 0:
+            means.setdefault(level, {})[side] = (float(value), int(used))
+    paired = [lv for lv in means if all(s in means[lv] for s in SIDES)]  # cranial to caudal already
+    left = np.array([means[lv]["left"][0] for lv in paired])
+    right = np.array([means[lv]["right"][0] for lv in paired])
+    pct = np.atleast_1d(asymmetry_pct(left, right, index="hides")) if paired else []
     out = []
-    for level, g in sides.groupby("level", observed=True, sort=True):
-        by_side = {str(s): (float(v), int(n)) for s, v, n in zip(g["side"], g["value"], g["value_n"])}
-        if not all(s in by_side and by_side[s][1] > 0 for s in SIDES):
-            continue
-        (left, n_left), (right, n_right) = by_side["left"], by_side["right"]
-        pct = float(asymmetry_pct(left, right, index="hides"))
-        out.append({"level": str(level), "left": left, "right": right,
-                    "unit": "cm²" if units[str(level)] == {True} else "px²", "pct": pct,
-                    "larger": "left" if left > right else "right" if right > left else "equal",
-                    "n_left": n_left, "n_right": n_right})
+    for lv, lval, rval, p in zip(paired, left, right, pct):
+        out.append({"level": lv, "left": float(lval), "right": float(rval),
+                    "unit": "cm²" if units[lv] == {True} else "px²", "pct": float(p),
+                    "larger": "left" if lval > rval else "right" if rval > lval else "equal",
+                    "n_left": means[lv]["left"][1], "n_right": means[lv]["right"][1]})
     return out
 
 
