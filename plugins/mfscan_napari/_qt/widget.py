@@ -75,7 +75,8 @@ class MultifidusWidget(QWidget):
         self.watcher = LayerWatcher(self)
 
         self._build_ui()
-        self.codes.set_fields(emit=False, **(self.settings.get("fields") or {}))
+        saved = self.settings.get("fields") or {}
+        self.codes.set_fields(emit=False, **{k: v for k, v in saved.items() if k in self.codes.fields()})
 
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
