@@ -48,7 +48,8 @@ def test_apply_study_fields_is_pure_and_says_when_dirty():
     new, dirty = _model.apply_study_fields(ann, {"subject": "P02", "visit": "", "level": "L4", "rater": "X"},
                                            n_outlines=2)
     assert ann == before  # input not modified
-    assert new == {"image": "a.png", "subject": "P02", "level": "L4", "rater": "R1"}  # rater: not a study field
+    # the rater is not a study field: it names the file
+    assert new == {"image": "a.png", "subject": "P02", "level": "L4", "rater": "R1"}
     assert dirty is True
     # The same codes: nothing changes, nothing to save.
     assert _model.apply_study_fields(ann, {"subject": "P01", "visit": "1", "level": "L4"}, n_outlines=2) \
@@ -67,7 +68,8 @@ def test_policy_texts():
     assert _model.error_reason(AnnotationError("disk is read-only", Path("/d/a.R1.mfscan.json"))) \
         == "a.R1.mfscan.json: disk is read-only"
     assert _model.error_reason(OSError("no space")) == "no space"
-    text = _model.recovery_text("disk full", "outlines R1", Path("/rec/a.R1.x.mfscan.json"), "a.R1.mfscan.json")
+    text = _model.recovery_text("disk full", "outlines R1", Path("/rec/a.R1.x.mfscan.json"),
+                                "a.R1.mfscan.json")
     assert text == ("Not saved: disk full. A recovery copy of “outlines R1” was written to "
                     "/rec/a.R1.x.mfscan.json — once the problem is fixed, copy it beside the image as "
                     "a.R1.mfscan.json.")
@@ -192,3 +194,33 @@ def test_asymmetry_summary_leaves_out_rows_the_core_refuses():
     # The level's case does not matter (one vocabulary): "l4" is L4.
     (b,) = _model.asymmetry_summary([row("left", 4.0, "l4"), row("right", 4.0, "L4")])
     assert b["level"] == "L4" and b["pct"] == 0.0 and b["larger"] == "equal"
+
+
+def test_asymmetry_summary_equals_summarize_sides_with_and_without_repeats():
+    """Both ways through the plugin (a side traced once, sides traced again) give the core's
+    summarize_sides means and asymmetry_pct, computed here from the same values."""
+    import pandas as pd
+
+    from mfscan.stats.asymmetry import asymmetry_pct
+    from mfscan.stats.summary import summarize_sides
+
+    def row(side, value, level):
+        return {"side": side, "level": level, "frame": 0, "value": value, "calibrated": True,
+                "m": {}, "error": None}
+    single = [row("right", 6.5, "L5"), row("left", 7.25, "L5"), row("left", 9.0, "L3"),
+              row("right", 8.0, "L3")]
+    repeats = single + [row("left", 6.75, "L5")]
+    for rows in (single, repeats):
+        t = pd.DataFrame({"subject": "S", "visit": "1", "level": [r["level"] for r in rows],
+                          "side": [r["side"] for r in rows], "csa_cm2": [r["value"] for r in rows]})
+        core = summarize_sides(t, measures=["csa_cm2"])
+        got = _model.asymmetry_summary(rows)
+        assert [a["level"] for a in got] == ["L3", "L5"]  # cranial to caudal
+        for a in got:
+            c = core[core["level"] == a["level"]].set_index("side")
+            assert a["left"] == c.loc["left", "csa_cm2"] and a["right"] == c.loc["right", "csa_cm2"]
+            assert (a["n_left"], a["n_right"]) == (c.loc["left", "n"], c.loc["right", "n"])
+            assert a["pct"] == asymmetry_pct(c.loc["left", "csa_cm2"], c.loc["right", "csa_cm2"])
+    # By hand: L5 with the repeat, left (7.25 + 6.75) / 2 = 7.0 vs right 6.5: (7.0 - 6.5) / 7.0.
+    l5 = _model.asymmetry_summary(repeats)[1]
+    assert l5["left"] == 7.0 and l5["n_left"] == 2 and l5["pct"] == pytest.approx(100 * 0.5 / 7.0)

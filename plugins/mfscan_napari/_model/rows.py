@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from mfscan.annotations import Annotation
-from mfscan.vocab import SIDES, level_or_none
+from mfscan.vocab import LEVELS, SIDES, level_or_none, side_or_none
 
 __all__ = ["TABLE_COLUMNS", "measure_rows", "asymmetry_summary", "asymmetry_text", "outline_warnings"]
 
@@ -79,6 +79,35 @@ def measure_rows(image, annotation: Annotation) -> list[dict]:
     return out
 
 
+def _side_means(ok: list[dict]) -> dict:
+    """``{level: {side: (mean, n)}}`` of measured rows, levels cranial to caudal.
+
+    The means are :func:`mfscan.stats.summary.summarize_sides`'. When no side of
+    a level was traced more than once there is nothing to average: the core's
+    mean of a group of one finite value is that value (tested), and its few
+    milliseconds of pandas per call are saved while a vertex is dragged.
+    """
+    from mfscan.stats.summary import summarize_sides
+
+    keys = [(level_or_none(r["level"]), side_or_none(r["side"])) for r in ok]
+    values = [float(r["value"]) for r in ok]
+    means: dict = {}
+    if len(set(keys)) == len(keys) and all(s is not None for _lv, s in keys) \
+            and all(math.isfinite(v) for v in values):
+        for (lv, side), v in zip(keys, values):
+            means.setdefault(lv, {})[side] = (v, 1)
+        return {lv: means[lv] for lv in sorted(means, key=LEVELS.index)}
+    n = len(ok)
+    table = pd.DataFrame({"subject": ["-"] * n, "visit": ["1"] * n, "level": [r["level"] for r in ok],
+                          "side": [r["side"] for r in ok], "value": np.asarray(values, dtype=float)})
+    sides = summarize_sides(table, measures=["value"])
+    for level, side, value, used in zip(sides["level"].tolist(), sides["side"].tolist(),
+                                        sides["value"].to_numpy(), sides["value_n"].to_numpy()):
+        if used > 0:
+            means.setdefault(level, {})[side] = (float(value), int(used))
+    return means
+
+
 def asymmetry_summary(rows: list[dict]) -> list[dict]:
     """Hides asymmetry per level of the measured rows, computed by the core.
 
@@ -96,7 +125,6 @@ def asymmetry_summary(rows: list[dict]) -> list[dict]:
         ``equal``), ``n_left, n_right``.
     """
     from mfscan.stats.asymmetry import asymmetry_pct
-    from mfscan.stats.summary import summarize_sides
 
     ok = [r for r in rows if r["m"] is not None and level_or_none(r["level"]) is not None]
     units: dict = {}
@@ -105,17 +133,8 @@ def asymmetry_summary(rows: list[dict]) -> list[dict]:
     ok = [r for r in ok if len(units[level_or_none(r["level"])]) == 1]
     if not ok:
         return []
-    n = len(ok)
-    table = pd.DataFrame({"subject": ["-"] * n, "visit": ["1"] * n, "level": [r["level"] for r in ok],
-                          "side": [r["side"] for r in ok],
-                          "value": np.fromiter((r["value"] for r in ok), dtype=float, count=n)})
-    sides = summarize_sides(table, measures=["value"])
-    means: dict = {}
-    for level, side, value, used in zip(sides["level"].tolist(), sides["side"].tolist(),
-                                        sides["value"].to_numpy(), sides["value_n"].to_numpy()):
-        if used > 0:
-            means.setdefault(level, {})[side] = (float(value), int(used))
-    paired = [lv for lv in means if all(s in means[lv] for s in SIDES)]  # cranial to caudal already
+    means = _side_means(ok)
+    paired = [lv for lv in means if all(s in means[lv] for s in SIDES)]
     left = np.array([means[lv]["left"][0] for lv in paired])
     right = np.array([means[lv]["right"][0] for lv in paired])
     pct = np.atleast_1d(asymmetry_pct(left, right, index="hides")) if paired else []

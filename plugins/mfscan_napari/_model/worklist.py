@@ -38,7 +38,8 @@ class Worklist:
         if not folder.is_dir():
             raise MfscanError("not a folder", folder)
         jobs, _ = discover([folder], include_unannotated=True)
-        imgs = sorted((j.image for j in jobs), key=lambda p: natural_sort_key(p.relative_to(folder).as_posix()))
+        imgs = sorted((j.image for j in jobs),
+                      key=lambda p: natural_sort_key(p.relative_to(folder).as_posix()))
         return cls(folder, imgs, 0)
 
     def __len__(self) -> int:

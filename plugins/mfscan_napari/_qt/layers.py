@@ -1,4 +1,5 @@
-"""Layer events of the widget: which layers it follows, edits, ownership (another rater's layer is read-only)."""
+"""Layer events of the widget: which layers it follows, edits, and ownership
+(another rater's layer is read-only)."""
 
 from __future__ import annotations
 

@@ -68,7 +68,8 @@ class SaveController:
         w = self.widget
         out = []
         for layer in w.outline_layers():
-            if _model.should_save(layer.metadata, len(layer.data), mine=w.is_mine(layer), force_all=force_all):
+            if _model.should_save(layer.metadata, len(layer.data), mine=w.is_mine(layer),
+                                  force_all=force_all):
                 res = self.save_layer(layer)
                 if res is not None:
                     out.append(res)
@@ -113,7 +114,8 @@ class SaveController:
         """Save every outline layer with unsaved edits; recovery copies of those that cannot be
         saved. Returns the recovery files written."""
         written = []
-        for layer in [ly for ly in self.viewer.layers if is_outline_layer(ly) and layer_meta(ly).get("dirty")]:
+        dirty = [ly for ly in self.viewer.layers if is_outline_layer(ly) and layer_meta(ly).get("dirty")]
+        for layer in dirty:
             p = self.save_or_recover_layer(layer)
             if p is not None:
                 written.append(p)

@@ -126,7 +126,8 @@ class ProposeTool(ClickTool):
         side = side or self.side
         if side not in SIDES:
             raise ValueError("no side: arm Propose left or right first, or pass side=")
-        layer = self.layer if (self.armed and self.layer in self.viewer.layers) else self.tracer.target_layer()
+        armed = self.armed and self.layer in self.viewer.layers
+        layer = self.layer if armed else self.tracer.target_layer()
         w.cancel_tool(quiet=True)
         if layer is None:
             return None

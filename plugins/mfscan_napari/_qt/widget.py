@@ -139,9 +139,11 @@ class MultifidusWidget(QWidget):
         root.addWidget(keys)
         # The controls scripts and tests read, by their former names.
         self.table, self.layer_label = self.measurements.table, self.measurements.layer_label
-        self.asymmetry_label, self.warnings_label = self.measurements.asymmetry_label, self.measurements.warnings_label
+        self.asymmetry_label = self.measurements.asymmetry_label
+        self.warnings_label = self.measurements.warnings_label
         self.calibration_label, self.scale_length = cp.calibration_label, cp.scale_length
-        self.mode_label, self.lasso_check, self.livewire_check = tp.mode_label, tp.lasso_check, tp.livewire_check
+        self.mode_label = tp.mode_label
+        self.lasso_check, self.livewire_check = tp.lasso_check, tp.livewire_check
         self.save_label, self.progress_label = wp.save_label, wp.progress_label
         self._update_worklist_ui()
 
@@ -279,7 +281,8 @@ class MultifidusWidget(QWidget):
         if image_layer is None:
             return []
         ip = layer_meta(image_layer).get("image_path")
-        return [ly for ly in self.viewer.layers if is_outline_layer(ly) and layer_meta(ly).get("image_path") == ip]
+        return [ly for ly in self.viewer.layers
+                if is_outline_layer(ly) and layer_meta(ly).get("image_path") == ip]
 
     def outline_layer(self, *, create: bool = False, by_rater: bool = False):
         """The outline layer the table shows and tracing draws into.

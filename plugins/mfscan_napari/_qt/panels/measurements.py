@@ -105,7 +105,8 @@ class MeasurementsPanel(QGroupBox):
                     if k == "side":
                         item.setForeground(QColor(SIDE_COLORS.get(r["side"], "white")))
                     elif k == "status":
-                        item.setForeground(QColor(RED if r["error"] else (GREEN if r["calibrated"] else ORANGE)))
+                        colour = RED if r["error"] else (GREEN if r["calibrated"] else ORANGE)
+                        item.setForeground(QColor(colour))
                         item.setToolTip(text)
         finally:
             t.setUpdatesEnabled(True)

@@ -39,7 +39,8 @@ class TracingPanel(QGroupBox):
         v.addLayout(row)
         row = QHBoxLayout()
         self.lasso_check = QCheckBox("Freehand lasso (drag)")
-        self.lasso_check.setToolTip("Trace left / right: draw the outline freehand instead of clicking its vertices")
+        self.lasso_check.setToolTip("Trace left / right: draw the outline freehand instead of clicking "
+                                    "its vertices")
         self.livewire_check = QCheckBox("Live-wire (snaps to edges)")
         self.livewire_check.setToolTip(
             "Trace left / right: click anchors on the border; between them the line follows the "
