@@ -73,7 +73,7 @@ class SaveController:
                 res = self.save_layer(layer)
                 if res is not None:
                     out.append(res)
-        w._update_worklist_ui()
+        w.navigator.update_ui()
         return out
 
     def autosave(self) -> None:

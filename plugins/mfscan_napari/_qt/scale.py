@@ -96,12 +96,12 @@ class ScaleController:
             ly.scale = scale
             if lm.get("kind") == "outlines" and w.is_mine(ly):  # another rater's sidecar is theirs
                 lm.setdefault("annotation", {})["calibration"] = cal.to_dict()
-                w._mark_dirty(ly)
+                w.watcher.mark_dirty(ly)
         if w.outline_layer(by_rater=True) is None:
             # Created after the image was rescaled (same units: no napari warning); it
             # carries the calibration into the rater's sidecar.
             ly = w.outline_layer(create=True, by_rater=True)
             layer_meta(ly).setdefault("annotation", {})["calibration"] = cal.to_dict()
-            w._mark_dirty(ly)
+            w.watcher.mark_dirty(ly)
         self.viewer.reset_view()
         w.refresh_table()

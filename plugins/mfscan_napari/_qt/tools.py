@@ -204,7 +204,7 @@ class LivewireTool(ClickTool):
         self.trace = None
         tmp, self.path_layer = self.path_layer, None
         if tmp is not None and tmp in self.viewer.layers:
-            self.widget._remove_layers([tmp])
+            self.widget.navigator.remove_layers([tmp])
         return was
 
     def click(self, rc, frame: int):

@@ -145,7 +145,7 @@ class MultifidusWidget(QWidget):
         self.mode_label = tp.mode_label
         self.lasso_check, self.livewire_check = tp.lasso_check, tp.livewire_check
         self.save_label, self.progress_label = wp.save_label, wp.progress_label
-        self._update_worklist_ui()
+        self.navigator.update_ui()
 
     def _bind_keys(self):
         funcs = {
@@ -256,7 +256,7 @@ class MultifidusWidget(QWidget):
             m["annotation"], dirty = _model.apply_study_fields(
                 m.get("annotation") or {}, f, n_outlines=len(layer.data), sidecar=m.get("sidecar_path"))
             if dirty:
-                self._mark_dirty(layer)
+                self.watcher.mark_dirty(layer)
             self._set_defaults(layer)
         self.refresh_table()
 
@@ -264,9 +264,6 @@ class MultifidusWidget(QWidget):
     def is_mine(self, layer) -> bool:
         """Whether an outline layer holds the outlines of the rater typed in the widget."""
         return ((layer_meta(layer).get("annotation") or {}).get("rater") or None) == self.current_rater()
-
-    def _mark_dirty(self, layer):
-        self.watcher.mark_dirty(layer)
 
     def _image_layer_for(self, outline_layer):
         ip = layer_meta(outline_layer).get("image_path")
@@ -489,9 +486,3 @@ class MultifidusWidget(QWidget):
     def step(self, delta: int):
         """Go `delta` images forward (negative: back) in the worklist, saving first."""
         return self.navigator.step(delta)
-
-    def _remove_layers(self, layers):
-        self.navigator.remove_layers(layers)
-
-    def _update_worklist_ui(self):
-        self.navigator.update_ui()
