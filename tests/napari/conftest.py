@@ -6,6 +6,10 @@ into a temporary folder for every test.
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +17,71 @@ from mfscan.annotations import ROI, Annotation, sidecar_path, write_sidecar
 from mfscan.calibration import manual
 
 from mfscan_napari_testutils import write_png
+
+HERE = Path(__file__).resolve().parent
+QT_BINDINGS = ("PyQt6", "PySide6", "PyQt5", "PySide2")
+MISSING_GUI = 'GUI tests need napari and a Qt binding: pip install "mfscan[gui]"'
+NO_DISPLAY = ("GUI tests need a display: DISPLAY / WAYLAND_DISPLAY is not set and pytest-xvfb did not "
+              "start Xvfb (install Xvfb, e.g. apt-get install xvfb, or run on a desktop)")
+
+
+def _installed(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def gui_missing() -> str | None:
+    """Why the GUI tests cannot run here (napari or a Qt binding not installed), or None."""
+    if not (_installed("napari") and _installed("qtpy") and any(_installed(b) for b in QT_BINDINGS)):
+        return MISSING_GUI
+    return None
+
+
+def display_missing() -> str | None:
+    """Why Qt cannot open windows here, or None. Checked after pytest-xvfb's pytest_configure,
+    which starts Xvfb and sets DISPLAY: creating a QApplication without a display aborts
+    the whole Python process ("Fatal Python error: Aborted"), so no test may try."""
+    if sys.platform in ("win32", "darwin") or os.environ.get("QT_QPA_PLATFORM"):
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return NO_DISPLAY
+
+
+class _GuiMissingModule(pytest.File):
+    """Stands for a test module that cannot be imported without the GUI stack: one skipped item."""
+
+    def collect(self):
+        yield _GuiMissingItem.from_parent(self, name="gui-tests")
+
+
+class _GuiMissingItem(pytest.Item):
+    def runtest(self):
+        pytest.skip(MISSING_GUI)
+
+    def reportinfo(self):
+        return self.path, 0, f"{self.path.name} (not imported: {MISSING_GUI})"
+
+
+def pytest_pycollect_makemodule(module_path, parent):
+    """Without napari or Qt the modules here are not imported (they import napari): each is
+    reported as one skipped test with the reason."""
+    if gui_missing():
+        return _GuiMissingModule.from_parent(parent, path=Path(module_path))
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without a display, skip every test of this folder before any QApplication exists."""
+    reason = gui_missing() or display_missing()
+    if reason is None:
+        return
+    mark = pytest.mark.skip(reason=reason)
+    for item in items:
+        if HERE in Path(str(item.path)).resolve().parents:
+            item.add_marker(mark)
 
 
 @pytest.fixture(autouse=True)

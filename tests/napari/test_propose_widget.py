@@ -187,28 +187,28 @@ def test_livewire_traces_closed_outline(opened, phantom):
     assert not w.livewire_check.isChecked()  # mutually exclusive
     w.livewire_check.setChecked(True)
     layer = w.arm("left")
-    tmp = w.livewire_layer
+    tmp = w.tracer.livewire.path_layer
     assert w.tool == "livewire" and tmp is not None and tmp in viewer.layers
     assert viewer.layers.selection.active is tmp and tmp.mode == "pan_zoom"
     truth = phantom.outlines["left"]
     anchors = truth[np.linspace(0, len(truth), 8, endpoint=False).astype(int)]
     for k, a in enumerate(anchors[:-1]):
         _click(viewer, w, a)
-        assert len(w.livewire_anchors) == k + 1
+        assert len(w.tracer.livewire.anchors) == k + 1
     assert len(tmp.data) == 1 and tmp.shape_type == ["path"]
     # Rubber band from the last anchor to the mouse (throttled; computed here directly).
     ev = _event(viewer, w, anchors[-1], type_="mouse_move")
     mouse_move_callbacks(viewer, ev)
-    w.update_rubber_band()
+    w.tracer.livewire.update_rubber_band()
     n_path = len(tmp.data[0])
-    w.livewire_add_anchor(anchors[-1])
+    w.tracer.livewire.add_anchor(anchors[-1])
     assert len(tmp.data[0]) == pytest.approx(n_path, abs=2)
     # A double-click closes (and does not zoom).
     zoom = viewer.scene.camera.zoom
     ev = _event(viewer, w, anchors[-1], type_="mouse_double_click")
     mouse_double_click_callbacks(viewer, ev)
     assert viewer.scene.camera.zoom == zoom
-    assert w.tool is None and w.livewire_layer is None and tmp not in viewer.layers
+    assert w.tool is None and w.tracer.livewire.path_layer is None and tmp not in viewer.layers
     assert [ly.name for ly in viewer.layers] == ["scan.png", "outlines R1"]
     assert any(getattr(cb, "__name__", "") == "double_click_to_zoom"
                for cb in viewer.mouse_double_click_callbacks)
@@ -233,21 +233,21 @@ def test_livewire_escape_enter_and_backspace(opened, phantom):
     truth = phantom.outlines["right"]
     anchors = truth[np.linspace(0, len(truth), 6, endpoint=False).astype(int)]
     for a in anchors[:2]:
-        w.livewire_add_anchor(a)
+        w.tracer.livewire.add_anchor(a)
     assert _press_key(viewer, "Enter")  # too few anchors: a message, still tracing
     assert w.tool == "livewire" and "at least 3 anchors" in w.mode_label.text()
     assert _press_key(viewer, "Escape")
-    assert w.tool is None and w.livewire_layer is None
+    assert w.tool is None and w.tracer.livewire.path_layer is None
     assert [ly.name for ly in viewer.layers] == ["scan.png", "outlines R1"] and len(layer.data) == 0
     # Again, with Backspace removing a misplaced anchor, Enter closing.
     w.arm("right", livewire=True)
     for a in anchors[:3]:
-        w.livewire_add_anchor(a)
-    w.livewire_add_anchor((5.0, 5.0))
-    assert _press_key(viewer, "Backspace") and len(w.livewire_anchors) == 3
+        w.tracer.livewire.add_anchor(a)
+    w.tracer.livewire.add_anchor((5.0, 5.0))
+    assert _press_key(viewer, "Backspace") and len(w.tracer.livewire.anchors) == 3
     for a in anchors[3:]:
-        w.livewire_add_anchor(a)
-    w.livewire_add_anchor(anchors[0] + 0.5)  # closing on the first anchor
+        w.tracer.livewire.add_anchor(a)
+    w.tracer.livewire.add_anchor(anchors[0] + 0.5)  # closing on the first anchor
     assert _press_key(viewer, "Enter")
     assert list(layer.features["method"]) == ["livewire"]
     assert _dice(np.asarray(layer.data[0], float), phantom.masks["right"]) >= 0.9
@@ -255,18 +255,18 @@ def test_livewire_escape_enter_and_backspace(opened, phantom):
     # Closing across a large gap collapses the outline: a message, the anchors are kept.
     w.arm("right", livewire=True)
     for a in truth[np.linspace(0, len(truth), 8, endpoint=False).astype(int)][:5]:
-        w.livewire_add_anchor(a)
-    assert w.livewire_close() is None
-    assert "collapsed" in w.mode_label.text() and w.tool == "livewire" and len(w.livewire_anchors) == 5
+        w.tracer.livewire.add_anchor(a)
+    assert w.tracer.livewire.close() is None
+    assert "collapsed" in w.mode_label.text() and w.tool == "livewire" and len(w.tracer.livewire.anchors) == 5
     assert len(layer.data) == 1
     w.cancel_tool()
     # An anchor outside the image is refused with a message.
     w.arm("right", livewire=True)
-    w.livewire_add_anchor((-40.0, 3.0))
-    assert w.livewire_anchors == [] and "outside" in w.mode_label.text()
+    w.tracer.livewire.add_anchor((-40.0, 3.0))
+    assert w.tracer.livewire.anchors == [] and "outside" in w.mode_label.text()
     # Arming another tool cancels the live-wire and removes its layer.
     w.arm_propose("left")
-    assert w.livewire_layer is None and [ly.name for ly in viewer.layers] == ["scan.png", "outlines R1"]
+    assert w.tracer.livewire.path_layer is None and [ly.name for ly in viewer.layers] == ["scan.png", "outlines R1"]
 
 
 def test_propose_on_cine_frame(widget_factory, tmp_path, phantom):
@@ -327,9 +327,34 @@ def test_real_canvas_events(open_png, phantom, qtbot):
     for a in truth[np.linspace(0, len(truth), 8, endpoint=False).astype(int)]:
         p = click(a)
         sc.events.mouse_move(pos=p + 3, button=None, modifiers=())
-    qtbot.waitUntil(lambda: not w._rubber_timer.isActive(), timeout=1000)
+    qtbot.waitUntil(lambda: not w.tracer.livewire.rubber_timer.isActive(), timeout=1000)
     sc.events.mouse_double_click(pos=p, button=1, modifiers=())
     sc.events.mouse_release(pos=p, button=1, modifiers=())
     assert list(layer.features["method"]) == ["proposed", "livewire"]
     assert viewer.scene.camera.zoom == zoom  # the closing double-click did not zoom
     assert _dice(np.asarray(layer.data[1], float), phantom.masks["right"]) >= 0.9
+
+
+def test_propose_on_open_sample_equals_core(widget_factory):
+    """File ▸ Open Sample, then Propose left by a click: the core's outline for the same image,
+    seed and scale (the sample was once an imitation of Image without overlay_frame, and
+    Propose crashed on it)."""
+    from mfscan.assist.propose import propose_outline
+    from mfscan.synthetic.phantom import make_phantom
+
+    viewer, w = widget_factory()
+    viewer.open_sample("mfscan", "phantom")  # the npe2 sample-data command, as the menu runs it
+    assert [ly.name for ly in viewer.layers] == ["mfscan phantom"]
+    ph = make_phantom(seed=2026)
+    w.set_fields(level="L4")
+    layer = w.arm_propose("left")
+    assert layer is not None and w.tool == "propose"
+    _click(viewer, w, ph.seeds["left"])
+    assert w.tool is None and "No outline proposed" not in w.mode_label.text()
+    assert list(layer.features["method"]) == ["proposed"] and list(layer.features["side"]) == ["left"]
+    core = propose_outline(ph.image, ph.seeds["left"], spacing=ph.spacing_mm, side="left")
+    np.testing.assert_allclose(np.asarray(layer.data[0], float), core.points, atol=1e-3)
+    conf = _model._hidden(layer.features["_roi"].iloc[0])["extra"]["confidence"]
+    assert conf == pytest.approx(core.confidence, abs=1e-3)
+    m = measure_outline(core.points, ph.image, spacing=ph.spacing_mm)
+    assert w.last_rows[0]["value"] == pytest.approx(m["csa_cm2"], rel=1e-5)

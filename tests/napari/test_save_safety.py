@@ -25,13 +25,13 @@ def _dirty(layer):
 @pytest.fixture
 def failing_saves(monkeypatch):
     """Every sidecar write fails as on a read-only share; call the returned function to fix it."""
-    original = _model.save_annotation
+    original = _model.saving.save_annotation
 
     def read_only(annotation, path):
         raise AnnotationError("disk is read-only", path)
 
-    monkeypatch.setattr(_model, "save_annotation", read_only)
-    return lambda: monkeypatch.setattr(_model, "save_annotation", original)
+    monkeypatch.setattr(_model.saving, "save_annotation", read_only)
+    return lambda: monkeypatch.setattr(_model.saving, "save_annotation", original)
 
 
 def test_failed_save_keeps_the_image_and_its_outlines(widget_factory, tmp_path, phantom, failing_saves):
@@ -135,7 +135,7 @@ def test_other_raters_layer_is_read_only_and_never_saved(widget_factory, annotat
     assert mine.name == "outlines R2" and mine is not r1 and mine.editable
     w.refresh_table()
     assert "yours" in w.layer_label.text()
-    assert w.arm_propose("right") is mine and w._tool_layer is mine
+    assert w.arm_propose("right") is mine and w.tracer.propose.layer is mine
     w.cancel_tool()
     w.apply_calibration(manual(0.3))
     assert w.arm("left") is mine
@@ -174,8 +174,8 @@ def test_removing_dock_widget_saves_and_lets_go_of_viewer(open_png):
     assert not _dirty(layer)
     n = len(w.last_rows)
     viewer.open(str(img), plugin="mfscan")
-    assert w._connected == set() and len(w.last_rows) == n
-    assert w._on_canvas_press not in viewer.mouse_drag_callbacks
+    assert w.watcher.connected == set() and len(w.last_rows) == n
+    assert w.tracer.on_canvas_press not in viewer.mouse_drag_callbacks
 
 
 def test_save_policy_text_says_what_happens(widget_factory):

@@ -255,10 +255,13 @@ def test_screenshot_shows_side_colors(widget_factory, annotated_png, tmp_path):
     w.refresh_table()
     shot = viewer.screenshot(canvas_only=True, flash=False)
     r, g, b = (shot[..., i].astype(int) for i in range(3))
+    # ONE palette for the canvas, QC and the report: mfscan.vocab's (Okabe-Ito sky blue / orange).
+    from mfscan import vocab
+    assert _model.SIDE_COLORS is vocab.SIDE_COLORS
+    assert vocab.SIDE_COLORS == {"left": "#56B4E9", "right": "#E69F00"}
     # Edge colours are antialiased; grayscale ultrasound never has R, G, B this far apart.
-    cyan = (b > 150) & (g > 120) & (r < 90)  # left, #00e5ff
-    orange = (r > 180) & (g > 70) & (g < 200) & (b < 70)  # right, #ff9100
-    assert _model.SIDE_COLORS == {"left": "#00e5ff", "right": "#ff9100"}
-    assert cyan.sum() > 100 and orange.sum() > 100, (cyan.sum(), orange.sum())
+    blue = (b - r > 80) & (b > 150) & (g > 100)  # left, #56B4E9 = (86, 180, 233)
+    orange = (r - b > 120) & (r > 170) & (g > 90) & (g < 210)  # right, #E69F00 = (230, 159, 0)
+    assert blue.sum() > 100 and orange.sum() > 100, (blue.sum(), orange.sum())
     # Each colour sits where its outline is: left outline on the image's right half here.
-    assert np.median(np.nonzero(cyan)[1]) > np.median(np.nonzero(orange)[1])
+    assert np.median(np.nonzero(blue)[1]) > np.median(np.nonzero(orange)[1])

@@ -1,0 +1,108 @@
+"""Calibration of layers: napari scale and units, and which calibration applies.
+
+The rule itself (a sidecar's scale line or typed values override the image's
+own calibration; with DICOM ultrasound regions, the region holding the outline)
+is the core's: :func:`mfscan.calibration.image_calibration` and
+:func:`mfscan.calibration.roi_calibration`. This module only reads the
+override from a layer's metadata and formats the result.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from mfscan.calibration import (
+    UNCALIBRATED, Calibration, from_scale_line, image_calibration, is_override, roi_calibration,
+)
+from mfscan.errors import MfscanError
+
+KEY = "mfscan"
+
+__all__ = ["layer_scale", "layer_units", "effective_calibration", "stored_override", "layer_calibration",
+           "shown_calibration", "calibration_text", "scale_line_calibration"]
+
+
+def layer_scale(cal: Calibration, n_frames: int = 1) -> tuple:
+    """napari ``scale``: ``(row_mm, col_mm)`` (1, 1 uncalibrated), frame axis 1."""
+    s = tuple(float(v) for v in cal.spacing)
+    return ((1.0,) + s) if n_frames > 1 else s
+
+
+def layer_units(cal: Calibration, n_frames: int = 1) -> tuple:
+    """napari ``units``: ``mm`` calibrated, ``pixel`` otherwise."""
+    u = ("mm", "mm") if cal.calibrated else ("pixel", "pixel")
+    return (("pixel",) + u) if n_frames > 1 else u
+
+
+def effective_calibration(image, annotation) -> Calibration:
+    """The calibration an image is measured with for a sidecar
+    (:func:`mfscan.calibration.image_calibration`)."""
+    return image_calibration(image, annotation.calibration if annotation is not None else None)
+
+
+def stored_override(metadata: dict) -> Calibration | None:
+    """The scale line / typed calibration an outline layer carries for its sidecar, or None."""
+    ac = ((metadata or {}).get(KEY, {}).get("annotation") or {}).get("calibration")
+    if not ac:
+        return None
+    cal = Calibration.from_dict(ac)
+    return cal if is_override(cal) else None
+
+
+def layer_calibration(image, metadata: dict, seed_rc=None) -> Calibration:
+    """The calibration an outline layer's outlines (or a seed point) are measured with.
+
+    The core's rule (:func:`mfscan.calibration.roi_calibration`) with the
+    layer's stored override (:func:`stored_override`); with DICOM ultrasound
+    regions, the scale of the region holding `seed_rc`.
+    """
+    override = stored_override(metadata)
+    if seed_rc is None:
+        return image_calibration(image, override)
+    return roi_calibration([(float(seed_rc[0]), float(seed_rc[1]))], image, override)
+
+
+def shown_calibration(image_metadata: dict, layer_metadata: dict | None = None) -> Calibration:
+    """The calibration shown for an image layer and its current outline layer.
+
+    The image layer's effective calibration, unless the outline layer's sidecar
+    overrides it (:func:`mfscan.calibration.is_override`).
+    """
+    try:
+        cal = Calibration.from_dict((image_metadata or {}).get(KEY, {})["calibration"])
+    except (MfscanError, KeyError, TypeError):
+        cal = UNCALIBRATED
+    if layer_metadata is not None:
+        try:
+            override = stored_override(layer_metadata)
+        except MfscanError:
+            override = None
+        if override is not None:
+            cal = override
+    return cal
+
+
+def calibration_text(cal: Calibration) -> tuple[str, bool]:
+    """Status text for a calibration and whether it is a warning."""
+    if not cal.calibrated:
+        return ("NOT CALIBRATED: areas are in pixels², not cm². Use “Set scale” on the depth ruler.", True)
+    names = {"dicom-region": "DICOM ultrasound region", "dicom-pixel-spacing": "DICOM PixelSpacing",
+             "scale-line": "scale line", "manual": "typed by user"}
+    src = names.get(cal.source, cal.source)
+    if cal.source == "dicom-region" and cal.region is not None:
+        src += f" {cal.region}"
+    if math.isclose(cal.row_mm, cal.col_mm, rel_tol=1e-9):
+        mm = f"{cal.row_mm:.4g} mm/px"
+    else:
+        mm = f"{cal.row_mm:.4g} × {cal.col_mm:.4g} mm/px (row × col)"
+    return (f"Calibrated: {mm} ({src})", False)
+
+
+def scale_line_calibration(line, length_mm: float) -> Calibration:
+    """Calibration from a 2-point line in data pixels (frame coordinate dropped)."""
+    pts = np.asarray(line, float)
+    if pts.shape[1] == 3:
+        pts = pts[:, 1:]
+    return from_scale_line(pts[0], pts[-1], float(length_mm))

@@ -1,0 +1,67 @@
+"""Persistent settings of the widget (study codes, last image per folder) and the config folder."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+__all__ = ["default_config_dir", "Settings"]
+
+
+def default_config_dir() -> Path:
+    """``$MFSCAN_CONFIG_DIR`` or the user's config folder for mfscan."""
+    env = os.environ.get("MFSCAN_CONFIG_DIR")
+    if env:
+        return Path(env)
+    from platformdirs import user_config_dir
+    return Path(user_config_dir("mfscan", appauthor=False))
+
+
+class Settings:
+    """Small persistent JSON settings (widget fields, last image per folder).
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        The JSON file; default ``<config dir>/napari-widget.json``
+        (:func:`default_config_dir`). Tests pass a temporary file.
+    """
+
+    def __init__(self, path=None):
+        self.path = Path(path) if path is not None else default_config_dir() / "napari-widget.json"
+        self._data: dict = {}
+        try:
+            d = json.loads(self.path.read_text("utf-8"))
+            if isinstance(d, dict):
+                self._data = d
+        except (OSError, ValueError):
+            pass
+
+    def get(self, key, default=None):
+        return self._data.get(key, default)
+
+    def set(self, key, value) -> None:
+        self._data[key] = value
+        self.save()
+
+    def update(self, values: dict) -> None:
+        self._data.update(values)
+        self.save()
+
+    def save(self) -> None:
+        from mfscan.annotations import atomic_write_bytes
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(self.path, json.dumps(self._data, indent=1).encode("utf-8"))
+        except OSError:
+            pass  # settings are a convenience; never stop the rater's work
+
+    def last_image(self, folder) -> str | None:
+        return (self._data.get("last_image") or {}).get(str(Path(folder).resolve()))
+
+    def set_last_image(self, folder, image) -> None:
+        d = dict(self._data.get("last_image") or {})
+        d[str(Path(folder).resolve())] = str(Path(image).name)
+        self.set("last_image", d)
+

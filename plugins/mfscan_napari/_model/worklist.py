@@ -1,0 +1,87 @@
+"""The worklist: the images of a folder, annotated one after another."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mfscan.annotations import find_sidecars, sidecar_path
+from mfscan.errors import MfscanError
+
+__all__ = ["Worklist"]
+
+
+@dataclass
+class Worklist:
+    """The images of a folder (searched recursively) to annotate one after another.
+
+    Attributes
+    ----------
+    folder : Path
+    images : list of Path
+        Supported images, sorted naturally by relative path.
+    index : int
+        The current image.
+    """
+
+    folder: Path
+    images: list = field(default_factory=list)
+    index: int = 0
+
+    @classmethod
+    def from_folder(cls, folder) -> "Worklist":
+        """The folder's images as ``mfscan measure`` finds them (:func:`mfscan.measure.batch.discover`)."""
+        from mfscan.measure.batch import discover
+        from mfscan.stats.summary import natural_sort_key
+
+        folder = Path(folder).resolve()
+        if not folder.is_dir():
+            raise MfscanError("not a folder", folder)
+        jobs, _ = discover([folder], include_unannotated=True)
+        imgs = sorted((j.image for j in jobs),
+                      key=lambda p: natural_sort_key(p.relative_to(folder).as_posix()))
+        return cls(folder, imgs, 0)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def current(self) -> Path | None:
+        return self.images[self.index] if self.images else None
+
+    def go(self, index: int) -> Path | None:
+        if not self.images:
+            return None
+        self.index = max(0, min(int(index), len(self.images) - 1))
+        return self.current
+
+    def step(self, delta: int) -> Path | None:
+        """Move by `delta` images (clamped); returns the new current image."""
+        return self.go(self.index + delta)
+
+    def resume(self, name: str | None) -> Path | None:
+        """Go to the image named `name` (relative name or file name) if listed."""
+        if name:
+            for i, p in enumerate(self.images):
+                if p.name == name or p.relative_to(self.folder).as_posix() == name:
+                    return self.go(i)
+        return self.go(0)
+
+    def is_annotated(self, image, rater: str | None = None) -> bool:
+        """True when the image has a sidecar (of `rater`, when given).
+
+        Only the file's existence is checked, so that the count stays cheap for
+        folders of thousands of images.
+        """
+        image = Path(image)
+        if rater:
+            try:
+                return sidecar_path(image, rater).is_file()
+            except MfscanError:
+                return False
+        return bool(find_sidecars(image))
+
+    def progress(self, rater: str | None = None) -> tuple[int, int]:
+        """``(annotated, total)``."""
+        return sum(self.is_annotated(p, rater) for p in self.images), len(self.images)
+

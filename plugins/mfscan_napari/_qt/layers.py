@@ -1,0 +1,160 @@
+"""Layer events of the widget: which layers it follows, edits, and ownership
+(another rater's layer is read-only)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _model
+from .._model import is_image_layer, is_outline_layer, layer_meta
+
+
+class LayerWatcher:
+    """Follows the viewer's layers for a widget: marks edits, keeps other raters' layers read-only,
+    saves a layer with unsaved edits that is removed, and refreshes the table.
+
+    Parameters
+    ----------
+    widget : MultifidusWidget
+    """
+
+    def __init__(self, widget):
+        self.widget = widget
+        self.connected: set[int] = set()  # ids of the outline layers whose events are connected
+
+    @property
+    def viewer(self):
+        return self.widget.viewer
+
+    def connect(self) -> None:
+        v = self.viewer
+        v.layers.events.inserted.connect(self.on_inserted)
+        v.layers.events.removed.connect(self.on_removed)
+        v.layers.selection.events.active.connect(self.on_active)
+        for layer in v.layers:
+            self.adopt(layer)
+
+    def disconnect(self) -> None:
+        """Disconnect every viewer and layer callback."""
+        v = self.viewer
+        for emitter, cb in ((v.layers.events.inserted, self.on_inserted),
+                            (v.layers.events.removed, self.on_removed),
+                            (v.layers.selection.events.active, self.on_active)):
+            try:
+                emitter.disconnect(cb)
+            except (KeyError, ValueError, TypeError, RuntimeError):
+                pass
+        for layer in list(v.layers):
+            self.disconnect_layer(layer)
+        self.connected.clear()
+
+    def adopt(self, layer) -> None:
+        w = self.widget
+        if is_image_layer(layer):
+            w.image_layer = layer
+        elif is_outline_layer(layer) and id(layer) not in self.connected:
+            self.connected.add(id(layer))
+            layer.events.data.connect(self.on_data)
+            layer.events.features.connect(self.on_features)
+            layer.events.editable.connect(self.on_editable)
+            w._set_defaults(layer)
+            self.apply_ownership(layer)
+
+    def disconnect_layer(self, layer) -> None:
+        if id(layer) in self.connected:
+            for emitter, cb in ((layer.events.data, self.on_data), (layer.events.features, self.on_features),
+                                (layer.events.editable, self.on_editable)):
+                try:
+                    emitter.disconnect(cb)
+                except (KeyError, ValueError, TypeError, RuntimeError):
+                    pass
+            self.connected.discard(id(layer))
+
+    def apply_ownership(self, layer=None) -> None:
+        """Other raters' outline layers are shown read-only (``editable = False``): nothing done
+        in this session may change, and autosave into, another rater's sidecar."""
+        w = self.widget
+        layers = [layer] if layer is not None else [ly for ly in self.viewer.layers if is_outline_layer(ly)]
+        for ly in layers:
+            mine = w.is_mine(ly)
+            if not mine and ly.editable:
+                ly.editable = False  # napari switches it to pan_zoom
+            elif mine and not ly.editable and self.viewer.dims.ndisplay == 2:
+                ly.editable = True
+        tool = w.tracer.armed_tool()
+        if tool is not None and tool.layer is not None and not w.is_mine(tool.layer):
+            w.cancel_tool("Cancelled: the rater changed.")
+
+    def on_editable(self, event) -> None:
+        # napari makes a Shapes layer editable again when its data is set or the view goes 2D.
+        layer = event.source
+        if layer.editable and not self.widget.is_mine(layer):
+            layer.editable = False
+
+    def on_inserted(self, event) -> None:
+        self.adopt(event.value)
+        if is_image_layer(event.value):
+            self.widget._update_image_labels(None)
+        self.widget.schedule_refresh()
+
+    def on_removed(self, event) -> None:
+        w = self.widget
+        layer = event.value
+        tool, livewire = w.tracer.armed_tool(), w.tracer.livewire
+        if layer is livewire.path_layer:
+            livewire.path_layer = None
+            if livewire.armed:
+                w.cancel_tool("Live-wire cancelled (its layer was removed).")
+        elif tool is not None and layer is tool.layer:
+            w.cancel_tool()
+        if is_outline_layer(layer) and layer_meta(layer).get("dirty"):
+            w.saver.save_or_recover_layer(layer)  # never silently discard edits
+        self.disconnect_layer(layer)
+        if layer is w.image_layer:
+            rest = w.image_layers()
+            w.image_layer = rest[-1] if rest else None
+        w.schedule_refresh()
+
+    def on_active(self, event=None) -> None:
+        w = self.widget
+        layer = self.viewer.layers.selection.active
+        if layer is not None and is_outline_layer(layer):
+            img = w._image_layer_for(layer)
+            if img is not None:
+                w.image_layer = img
+        w.schedule_refresh()
+
+    def on_data(self, event) -> None:
+        # Every data event (adding, removing, a vertex dragged, data set) is an edit.
+        self.mark_dirty(event.source)
+        if str(getattr(event, "action", "")) == "changed":
+            self.mark_edited(event.source, getattr(event, "data_indices", None))
+        self.widget.schedule_refresh()
+
+    def mark_edited(self, layer, indices=None) -> None:
+        """A "proposed" outline whose vertices changed becomes "proposed-edited"."""
+        if indices is not None:
+            indices = [int(i) for i in indices if isinstance(i, (int, np.integer)) and i >= 0]
+        try:
+            changes = _model.edited_methods(layer.data, layer.features, layer.metadata, indices)
+        except (KeyError, ValueError, IndexError):
+            return
+        if not changes:
+            return
+        feats = layer.features
+        col = feats.columns.get_loc("method")
+        for i, method in changes.items():
+            feats.iloc[i, col] = method
+        n = ", ".join(str(i + 1) for i in sorted(changes))
+        self.widget.tracing.status(f"Outline {n} edited: recorded as “{next(iter(changes.values()))}”.")
+
+    def on_features(self, event) -> None:
+        if self.widget._updating:  # the widget itself set defaults or labels
+            return
+        self.mark_dirty(event.source)
+        self.widget.schedule_refresh()
+
+    @staticmethod
+    def mark_dirty(layer) -> None:
+        if layer is not None and is_outline_layer(layer):
+            layer_meta(layer)["dirty"] = True

@@ -1,0 +1,138 @@
+"""Image navigation of the widget: open an image or a folder (worklist), previous / next."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qtpy.QtWidgets import QFileDialog
+
+from .. import _model
+from .._model import layer_meta
+
+
+class Navigator:
+    """Opens images with their outline layers, always saving first; owns the worklist.
+
+    Parameters
+    ----------
+    widget : MultifidusWidget
+    """
+
+    def __init__(self, widget):
+        self.widget = widget
+        self.worklist: _model.Worklist | None = None
+
+    @property
+    def viewer(self):
+        return self.widget.viewer
+
+    def choose_folder(self):
+        folder = QFileDialog.getExistingDirectory(self.widget, "Open a folder of ultrasound images")
+        if folder:
+            self.open_folder(folder)
+
+    def open_folder(self, folder):
+        """List a folder's images and open the one where work stopped last time."""
+        w = self.widget
+        if not w.saver.ready_to_leave():
+            return None
+        self.worklist = _model.Worklist.from_folder(folder)
+        if not len(self.worklist):
+            w.worklist_panel.folder_label.setText(f"No supported images in {folder}.")
+            self.update_ui()
+            return None
+        self.worklist.resume(w.settings.last_image(self.worklist.folder))
+        return self.open_image(self.worklist.current)
+
+    def open_image(self, path):
+        """Save the current image's outlines, close its layers and open `path` with its sidecars.
+
+        Nothing changes (None is returned, the reason shown in red) when outlines
+        with edits cannot be saved: they stay open so that no work is lost.
+        """
+        w = self.widget
+        w.cancel_tool(quiet=True)
+        if not w.saver.ready_to_leave():
+            self.update_ui()
+            return None
+        self.remove_layers([ly for ly in self.viewer.layers
+                            if layer_meta(ly).get("kind") in ("image", "outlines", "scale")])
+        path = Path(path)
+        try:
+            self.add_image_layers(path)
+        except Exception as e:  # noqa: BLE001 - show, go on with the next image
+            w.saver.message(f"Cannot open {path.name}: {e}", error=True)
+            self.update_ui()
+            return None
+        layer = w.outline_layer(create=False, by_rater=True)
+        if layer is not None:
+            a = layer_meta(layer).get("annotation") or {}
+            vals = {k: a[k] for k in _model.saving.STUDY_FIELDS if a.get(k)}
+            if vals:
+                w.set_fields(**vals)
+        if w.image_layer is not None:
+            self.viewer.layers.selection.active = w.image_layer
+            if layer is not None:
+                self.viewer.layers.selection.active = layer
+        if self.worklist is not None:
+            try:
+                rel = path.resolve().relative_to(self.worklist.folder).as_posix()
+            except ValueError:
+                rel = path.name
+            else:  # opened directly (File > Open): Next / Previous go on from here
+                self.worklist.resume(rel)
+            w.settings.set_last_image(self.worklist.folder, rel)
+        self.viewer.reset_view()
+        self.update_ui()
+        w.refresh_table()
+        return w.image_layer
+
+    def add_image_layers(self, path):
+        """Add an image and its outline layers through mfscan's reader (and the widget's cache).
+
+        Called directly rather than through ``viewer.open``: napari picks readers
+        by file-name pattern, and DICOM files without a suffix (``IM0001``) match
+        none that a plugin can declare without claiming every file.
+        """
+        from napari.layers import Layer
+
+        return [self.viewer.add_layer(Layer.create(data, kwargs, ltype))
+                for data, kwargs, ltype in _model.read_layers(path, self.widget.images)]
+
+    def remove_layers(self, layers):
+        """Remove layers of the previous image.
+
+        Work-around for a crash seen with napari 0.9 on software OpenGL (Xvfb,
+        llvmpipe): drawing after a Shapes layer with polygons was removed
+        segfaults in ``glDrawArrays``. Emptying the Shapes layers and rendering
+        the window once before removing them avoids it.
+        """
+        w = self.widget
+        shapes = [ly for ly in layers if ly.__class__.__name__ == "Shapes" and len(ly.data)]
+        if shapes and w.isVisible():
+            for ly in shapes:
+                if layer_meta(ly).get("dirty"):
+                    continue  # not saved (an error was shown): keep its data for _on_removed
+                w.watcher.disconnect_layer(ly)
+                ly.data = []
+            w.window().grab()
+        for ly in layers:
+            self.viewer.layers.remove(ly)
+
+    def step(self, delta: int):
+        """Go `delta` images forward (negative: back) in the worklist, saving first."""
+        w = self.widget
+        if self.worklist is None or not len(self.worklist):
+            return None
+        if not w.saver.ready_to_leave():
+            self.update_ui()
+            return None
+        old = self.worklist.index
+        new = self.worklist.step(delta)
+        if self.worklist.index == old:
+            w.saver.save()
+            return None
+        return self.open_image(new)
+
+    def update_ui(self):
+        self.widget.worklist_panel.show_progress(self.worklist, self.widget.current_rater())

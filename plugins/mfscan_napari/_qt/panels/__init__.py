@@ -1,0 +1,9 @@
+"""The panels the Multifidus dock widget is composed of: Qt controls only, no viewer logic."""
+
+from .calibration import CalibrationPanel
+from .codes import StudyCodesPanel
+from .measurements import MeasurementsPanel
+from .tracing import TracingPanel
+from .worklist import WorklistPanel
+
+__all__ = ["CalibrationPanel", "StudyCodesPanel", "MeasurementsPanel", "TracingPanel", "WorklistPanel"]

@@ -1,0 +1,57 @@
+"""Image and calibration panel: the image's name, its calibration status, the scale-line tool."""
+
+from __future__ import annotations
+
+from qtpy.QtWidgets import QDoubleSpinBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
+
+from mfscan.calibration import Calibration
+
+from ... import _model
+from ..style import GREEN
+
+NO_IMAGE = "No image. Open one (File ▸ Open) or a folder below."
+
+
+class CalibrationPanel(QGroupBox):
+    """Shows the current image and its calibration; holds the scale-line controls."""
+
+    def __init__(self, parent=None):
+        super().__init__("Image and calibration", parent)
+        v = QVBoxLayout(self)
+        self.image_label = QLabel(NO_IMAGE)
+        self.image_label.setWordWrap(True)
+        v.addWidget(self.image_label)
+        self.calibration_label = QLabel()
+        self.calibration_label.setWordWrap(True)
+        self.calibration_label.setObjectName("calibration_status")
+        v.addWidget(self.calibration_label)
+        row = QHBoxLayout()
+        self.scale_line_button = QPushButton("Draw scale line")
+        self.scale_line_button.setToolTip("Draw a straight line over a known distance of the depth ruler")
+        self.scale_length = QDoubleSpinBox()
+        self.scale_length.setRange(0.1, 500.0)
+        self.scale_length.setDecimals(1)
+        self.scale_length.setValue(10.0)
+        self.scale_length.setSuffix(" mm")
+        self.scale_length.setToolTip("Real length of the drawn line")
+        self.set_scale_button = QPushButton("Set scale")
+        self.set_scale_button.setToolTip("Calibrate this image from the last line drawn and its length in mm")
+        row.addWidget(self.scale_line_button)
+        row.addWidget(self.scale_length)
+        row.addWidget(self.set_scale_button)
+        v.addLayout(row)
+
+    def show_none(self) -> None:
+        self.image_label.setText(NO_IMAGE)
+        self.calibration_label.setText("")
+
+    def show_image(self, name: str, n_frames: int, cal: Calibration) -> None:
+        """The image's name (and frame count) and its calibration, a warning when uncalibrated."""
+        self.image_label.setText(f"Image: <b>{name}</b>" + (f" ({n_frames} frames)" if n_frames > 1 else ""))
+        text, warn = _model.calibration_text(cal)
+        if warn:
+            self.calibration_label.setStyleSheet(
+                "color: white; background: #b71c1c; padding: 3px; font-weight: bold;")
+        else:
+            self.calibration_label.setStyleSheet(f"color: {GREEN};")
+        self.calibration_label.setText(text)

@@ -1,0 +1,115 @@
+"""Measurements panel: the table of the core's measurements, live asymmetry and warnings."""
+
+from __future__ import annotations
+
+from qtpy.QtGui import QColor
+from qtpy.QtWidgets import (
+    QAbstractItemView, QGroupBox, QHeaderView, QLabel, QSizePolicy, QTableWidget, QTableWidgetItem,
+    QVBoxLayout,
+)
+
+from mfscan.vocab import SIDE_COLORS
+
+from ... import _model
+from ..style import GREEN, ORANGE, RED
+
+KEYS = [k for k, _h in _model.TABLE_COLUMNS]
+
+
+def column(key: str) -> int:
+    """The table column of a :data:`mfscan_napari._model.TABLE_COLUMNS` key."""
+    return KEYS.index(key)
+
+
+def table_unit(rows: list[dict]) -> str:
+    """The unit of the headers: ``cm``, ``px``, or ``mixed`` (units then in the cells)."""
+    units = {r["unit"] for r in rows if r.get("unit")}
+    return units.pop() if len(units) == 1 else ("cm" if not units else "mixed")
+
+
+class MeasurementsPanel(QGroupBox):
+    """Shows display rows (:func:`mfscan_napari._model.measure_rows`) with the asymmetry and warnings."""
+
+    def __init__(self, parent=None):
+        super().__init__("Measurements", parent)
+        self.setToolTip("Computed by mfscan's core: the same numbers `mfscan measure` writes to its CSV")
+        v = QVBoxLayout(self)
+        self.layer_label = QLabel()
+        v.addWidget(self.layer_label)
+        self.table = t = QTableWidget(0, len(KEYS))
+        self.set_headers("cm")
+        t.verticalHeader().setVisible(True)
+        t.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        t.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        t.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        t.horizontalHeader().setStretchLastSection(True)
+        t.setMinimumHeight(120)
+        t.setWordWrap(False)
+        t.setColumnHidden(column("frame"), True)
+        t.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
+        v.addWidget(t)
+        self.asymmetry_label = QLabel()
+        self.asymmetry_label.setWordWrap(True)
+        self.asymmetry_label.setObjectName("asymmetry")
+        v.addWidget(self.asymmetry_label)
+        self.warnings_label = QLabel()
+        self.warnings_label.setWordWrap(True)
+        self.warnings_label.setStyleSheet(f"color: {ORANGE};")
+        v.addWidget(self.warnings_label)
+
+    def set_headers(self, unit: str) -> None:
+        """Column headers with the unit of lengths (``cm``, ``px``, or ``mixed``: units in cells)."""
+        labels = [h.format(u=unit) if unit != "mixed" else h.replace(" ({u}²)", "").replace(" ({u})", "")
+                  for _k, h in _model.TABLE_COLUMNS]
+        self.table.setHorizontalHeaderLabels(labels)
+
+    def show_frames(self, n_frames: int) -> None:
+        self.table.setColumnHidden(column("frame"), n_frames <= 1)
+
+    def clear(self, message: str = "", error: str | None = None) -> None:
+        """No rows; `message` above the table, `error` (red) below it."""
+        self.table.setRowCount(0)
+        if message:
+            self.layer_label.setText(message)
+        if error is None:
+            self.asymmetry_label.setText("")
+            self.warnings_label.setText("")
+        else:
+            self.warnings_label.setText(f"<span style='color:{RED}'>{error}</span>")
+
+    def show_rows(self, rows: list[dict], asymmetry: str, warnings: list[str]) -> None:
+        self.fill(rows)
+        self.asymmetry_label.setText(asymmetry)
+        self.warnings_label.setText("<br>".join("⚠ " + w for w in warnings))
+
+    def fill(self, rows: list[dict]) -> None:
+        """The table cells (only changed cells are rewritten: the table follows a vertex drag)."""
+        t = self.table
+        unit = table_unit(rows)
+        self.set_headers(unit)
+        t.setUpdatesEnabled(False)
+        try:
+            t.setRowCount(len(rows))
+            for i, r in enumerate(rows):
+                for j, k in enumerate(KEYS):
+                    v = r.get(k, "")
+                    text = str(v) if v is not None else ""
+                    if unit == "mixed" and r.get("unit") and k in ("csa", "ap", "lat"):
+                        text += f" {r['unit']}²" if k == "csa" else f" {r['unit']}"
+                    item = t.item(i, j)
+                    if item is None:
+                        item = QTableWidgetItem(text)
+                        t.setItem(i, j, item)
+                    elif item.text() != text:
+                        item.setText(text)
+                    if k == "side":
+                        item.setForeground(QColor(SIDE_COLORS.get(r["side"], "white")))
+                    elif k == "status":
+                        colour = RED if r["error"] else (GREEN if r["calibrated"] else ORANGE)
+                        item.setForeground(QColor(colour))
+                        item.setToolTip(text)
+        finally:
+            t.setUpdatesEnabled(True)
+
+    def selected_rows(self) -> set:
+        return {i.row() for i in self.table.selectedIndexes()}

@@ -1,0 +1,107 @@
+"""Calibration controller of the widget: the scale line on the depth ruler, and applying a calibration."""
+
+from __future__ import annotations
+
+from mfscan.calibration import Calibration
+from mfscan.errors import MfscanError
+
+from .. import _model
+from .._model import KEY, layer_meta
+from .style import RED
+
+
+class ScaleController:
+    """Draws the scale line, calibrates from it, and applies a calibration to an image's layers.
+
+    Parameters
+    ----------
+    widget : MultifidusWidget
+    """
+
+    def __init__(self, widget):
+        self.widget = widget
+
+    @property
+    def viewer(self):
+        return self.widget.viewer
+
+    def _scale_layers(self, image_path):
+        return [ly for ly in self.viewer.layers
+                if layer_meta(ly).get("kind") == "scale" and layer_meta(ly).get("image_path") == image_path]
+
+    def start_scale_line(self):
+        """Add (or select) the "scale line" layer in line-drawing mode."""
+        il = self.widget.image_layer
+        if il is None:
+            return None
+        ip = layer_meta(il)["image_path"]
+        existing = self._scale_layers(ip)
+        if existing:
+            layer = existing[0]
+        else:
+            n = layer_meta(il).get("n_frames", 1)
+            layer = self.viewer.add_shapes(
+                ndim=3 if n > 1 else 2, name="scale line", edge_color="yellow", edge_width=2,
+                scale=tuple(il.scale), units=tuple(str(u) for u in il.units),
+                metadata={KEY: {"kind": "scale", "image_path": ip}})
+        self.viewer.layers.selection.active = layer
+        layer.mode = "add_line"
+        self.widget.tracing.status("Draw a line over a known distance of the depth ruler, type its length "
+                                   "in mm, then press “Set scale”.")
+        return layer
+
+    def set_scale_from_line(self, line=None, length_mm: float | None = None) -> Calibration | None:
+        """Calibrate the current image from a line (default: the last one of the scale layer).
+
+        Parameters
+        ----------
+        line : (2, 2) array_like, optional
+            End points in data pixels (row, col).
+        length_mm : float, optional
+            Default: the value typed in the widget.
+        """
+        w = self.widget
+        if w.image_layer is None:
+            return None
+        if line is None:
+            layers = self._scale_layers(layer_meta(w.image_layer)["image_path"])
+            if not layers or not len(layers[0].data):
+                w.tracing.status("Draw a scale line first (“Draw scale line”).")
+                return None
+            line = layers[0].data[-1]
+        length = float(w.calibration_panel.scale_length.value() if length_mm is None else length_mm)
+        try:
+            cal = _model.scale_line_calibration(line, length)
+        except MfscanError as e:
+            w.tracing.status(e.message, color=RED)
+            return None
+        self.apply_calibration(cal)
+        w.tracing.status(f"Scale set: {cal.row_mm:.4f} mm per pixel from a {length:g} mm line.")
+        return cal
+
+    def apply_calibration(self, cal: Calibration):
+        """Use `cal` for the current image: stored on the rater's outline layers (saved in the
+        sidecars) and the layers rescaled."""
+        w = self.widget
+        m = layer_meta(w.image_layer)
+        m["calibration"] = cal.to_dict()
+        n = m.get("n_frames", 1)
+        scale, units = _model.layer_scale(cal, n), _model.layer_units(cal, n)
+        ip = m["image_path"]
+        for ly in list(self.viewer.layers):
+            lm = layer_meta(ly)
+            if lm.get("image_path") != ip:
+                continue
+            ly.units = units
+            ly.scale = scale
+            if lm.get("kind") == "outlines" and w.is_mine(ly):  # another rater's sidecar is theirs
+                lm.setdefault("annotation", {})["calibration"] = cal.to_dict()
+                w.watcher.mark_dirty(ly)
+        if w.outline_layer(by_rater=True) is None:
+            # Created after the image was rescaled (same units: no napari warning); it
+            # carries the calibration into the rater's sidecar.
+            ly = w.outline_layer(create=True, by_rater=True)
+            layer_meta(ly).setdefault("annotation", {})["calibration"] = cal.to_dict()
+            w.watcher.mark_dirty(ly)
+        self.viewer.reset_view()
+        w.refresh_table()
