@@ -32,7 +32,8 @@ def test_round_trip_keeps_vertices_to_0_01_px(tmp_path):
     left = np.column_stack([250 + 60 * np.sin(t), 600 + 80 * np.cos(t)]) + rng.uniform(-0.5, 0.5, (180, 2))
     right = left - [0, 400]
     a = Annotation("scan.png", [ROI("left", left), ROI("right", right, frame=4)], level="L5")
-    tifffile.imwrite(tmp_path / "scan.tif", np.zeros((5, 400, 700), np.uint8))  # 5 frames: the size ROIs must fit
+    # a 5-frame 400x700 image: the size the ROIs must fit
+    tifffile.imwrite(tmp_path / "scan.tif", np.zeros((5, 400, 700), np.uint8))
     write_imagej(a, tmp_path / "RoiSet.zip")
     b = annotation_from_imagej(tmp_path / "scan.tif", tmp_path / "RoiSet.zip", rater="R1")
     assert b.level == "L5" and b.rater == "R1"

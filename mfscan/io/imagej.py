@@ -146,7 +146,8 @@ def outline_xy(roi, label: str = "", path=None) -> np.ndarray:
         else:
             x, y, w, h = (float(v) for v in (roi.left, roi.top, roi.right - roi.left, roi.bottom - roi.top))
         if not (w > 0 and h > 0):
-            raise AnnotationError(f"ROI {label!r}: the {kind.lower()} is {w:g}x{h:g} px and encloses no area", path)
+            raise AnnotationError(f"ROI {label!r}: the {kind.lower()} is {w:g}x{h:g} px and encloses no area",
+                                  path)
         if kind == "OVAL":
             t = np.arange(OVAL_VERTICES) * (2 * np.pi / OVAL_VERTICES)
             return np.column_stack([x + w / 2 * (1 + np.cos(t)), y + h / 2 * (1 + np.sin(t))])
@@ -236,9 +237,9 @@ def _composite_ring(data, label: str, path) -> np.ndarray:
     if not rings:
         raise AnnotationError(f"ROI {label!r} is a composite that encloses no area", path)
     if len(rings) > 1:
-        raise AnnotationError(f"ROI {label!r} is a composite of {len(rings)} rings (a hole or several parts); "
-                              "mfscan measures one closed outline per ROI: draw it as one polygon in Fiji "
-                              "(or split the parts into ROIs of their own)", path)
+        raise AnnotationError(f"ROI {label!r} is a composite of {len(rings)} rings (a hole or several "
+                              "parts); mfscan measures one closed outline per ROI: draw it as one polygon "
+                              "in Fiji (or split the parts into ROIs of their own)", path)
     return rings[0]
 
 
