@@ -168,6 +168,10 @@ def test_not_area_rois_are_refused(tmp_path):
         read_back(tmp_path, spline)
     with pytest.raises(AnnotationError, match="encloses no area"):
         read_back(tmp_path, shape_roi(roifile.ROI_TYPE.OVAL, 10, 20, 10, 60))
+    with np.errstate(invalid="ignore"):  # roifile's integer copy of a NaN
+        nan = roifile.ImagejRoi.frompoints(np.array([[1, 1], [9, np.nan], [9, 9]]), name="left")
+    with pytest.raises(AnnotationError, match="ROI 'left' has a vertex that is not a finite number"):
+        read_back(tmp_path, nan)
 
 
 # ------------------------------------------------------------------ unnamed ROI sets: sides

@@ -292,6 +292,8 @@ def rois_from_imagej(path, *, sides=None, shape=None, n_frames: int | None = Non
         label = r.name or f"#{i + 1}"
         side, level = _roi_side_level(r.name, label, given[i] if given else None, path)
         xy = outline_xy(r, label, path)
+        if not np.isfinite(xy).all():
+            raise AnnotationError(f"ROI {label!r} has a vertex that is not a finite number", path)
         if shape is not None:
             _check_on_image(xy, label, shape, path)
         position = max(int(r.t_position or 0), int(r.position or 0))
