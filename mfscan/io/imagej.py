@@ -324,8 +324,8 @@ def _roi_side_level(name, label, given, path) -> tuple[str, str | None]:
 def _check_on_image(xy: np.ndarray, label: str, shape, path) -> None:
     """Refuse a ROI with a vertex off the image (Fiji x in [0, cols], y in [0, rows])."""
     rows, cols = (int(v) for v in shape[:2])
-    tol = 1e-3  # float32 vertices on the image's edge
-    off = (xy[:, 0] < -tol) | (xy[:, 0] > cols + tol) | (xy[:, 1] < -tol) | (xy[:, 1] > rows + tol)
+    # the same bounds as measure.outline.validate_outline, in Fiji's corner coordinates
+    off = (xy[:, 0] < 0) | (xy[:, 0] > cols) | (xy[:, 1] < 0) | (xy[:, 1] > rows)
     if off.any():
         x, y = xy[int(np.argmax(off))]
         raise AnnotationError(f"ROI {label!r} runs outside the {rows}x{cols} image (a vertex at x={x:.1f}, "
