@@ -1,8 +1,10 @@
 """Fiji/ImageJ ROI interoperability through roifile."""
 
+import cv2
 import numpy as np
 import pytest
 import roifile
+import tifffile
 
 from mfscan.annotations import ROI, Annotation, read_sidecar
 from mfscan.cli import main
@@ -30,8 +32,10 @@ def test_round_trip_keeps_vertices_to_0_01_px(tmp_path):
     left = np.column_stack([250 + 60 * np.sin(t), 600 + 80 * np.cos(t)]) + rng.uniform(-0.5, 0.5, (180, 2))
     right = left - [0, 400]
     a = Annotation("scan.png", [ROI("left", left), ROI("right", right, frame=4)], level="L5")
+    # a 5-frame 400x700 image: the size the ROIs must fit
+    tifffile.imwrite(tmp_path / "scan.tif", np.zeros((5, 400, 700), np.uint8))
     write_imagej(a, tmp_path / "RoiSet.zip")
-    b = annotation_from_imagej(tmp_path / "scan.png", tmp_path / "RoiSet.zip", rater="R1")
+    b = annotation_from_imagej(tmp_path / "scan.tif", tmp_path / "RoiSet.zip", rater="R1")
     assert b.level == "L5" and b.rater == "R1"
     assert [r.side for r in b.rois] == ["left", "right"]
     assert [r.frame for r in b.rois] == [None, 4]
@@ -71,7 +75,7 @@ def test_line_roi_and_garbage_are_errors(tmp_path):
 
 def test_cli_import_then_export(tmp_path, capsys):
     img = tmp_path / "scan.png"
-    img.write_bytes(b"")  # only its name is used by import
+    cv2.imwrite(str(img), np.zeros((100, 100), np.uint8))  # import reads its size
     rois = [roifile.ImagejRoi.frompoints(np.array([[10, 20], [50, 20], [50, 60.25]]), name=n)
             for n in ("L4 left", "L4 right")]
     roifile.roiwrite(tmp_path / "RoiSet.zip", rois)
