@@ -309,3 +309,41 @@ def test_cli_on_the_sample_study_writes_one_row_per_sidecar(tmp_path, capsys):
         n = meas[meas["side"] == side].set_index("sidecar")["n_pixels"]
         assert (m.set_index("sidecar")[f"n_pixels_{side}"] == n.reindex(m["sidecar"]).to_numpy()).all()
     assert tree_state(study) == before
+
+
+def test_split_screen_regions_give_each_scale_or_mixed(tmp_path):
+    from mfscan.synthetic.dicom import write_us_dicom
+
+    folder = tmp_path / "study"
+    folder.mkdir()
+    pixels = np.random.default_rng(1).integers(0, 256, (40, 50), dtype=np.uint8)
+    for name, deltas in (("same", (0.02, 0.02)), ("split", (0.02, 0.03))):
+        write_us_dicom(folder / f"{name}.dcm", pixels,
+                       regions=[{"bounds": (0, 0, 39, 24), "delta_cm": (deltas[0], deltas[0])},
+                                {"bounds": (0, 25, 39, 49), "delta_cm": (deltas[1], deltas[1])}])
+        (folder / f"{name}.mfscan.json").write_text(sidecar(
+            f"{name}.dcm", [("left", SQUARE), ("right", [[10.5, 30.5], [10.5, 40.5], [20.5, 40.5]])]), "utf-8")
+    res = export_masks([folder], tmp_path / "out")
+    assert res.errors.empty
+    m = res.manifest.set_index("sidecar")
+    assert m.loc["same.mfscan.json", "row_mm"] == pytest.approx(0.2)
+    assert m.loc["same.mfscan.json", "calibration"] == "dicom-region"
+    assert m.loc["split.mfscan.json", "calibration"] == "mixed"  # 0.2 and 0.3 mm/px: no single scale
+    assert np.isnan(m.loc["split.mfscan.json", "row_mm"])
+
+
+def test_changed_images_duplicates_and_levels(tmp_path):
+    make_study(tmp_path / "study", n=2,
+               rois=[("left", SQUARE), ("right", RIGHT_SQUARE, {"level": "L4"})])
+    folder = tmp_path / "study" / "P007" / "visit01"
+    d = json.loads((folder / "scan0.R1.mfscan.json").read_text("utf-8"))
+    (folder / "scan0.R1.mfscan.json").write_text(json.dumps({**d, "image_sha256": "0" * 64}), "utf-8")
+    shutil.copy(folder / "scan1.R1.mfscan.json", folder / "scan1.R1 (copy).mfscan.json")
+    res = export_masks([tmp_path / "study"], tmp_path / "out")
+    reasons = dict(zip(res.errors["path"], res.errors["reason"]))
+    assert "checksum does not match" in reasons["P007/visit01/scan0.R1.mfscan.json"]
+    assert "same rater R1" in reasons["P007/visit01/scan1.R1 (copy).mfscan.json"]
+    m = res.manifest  # scan1 only: its left outline is L5 (the file's level), the right one L4
+    assert list(m["level"].astype(str)) == ["L4", "L5"] and list(m["sides"]) == ["right", "left"]
+    assert list(m["labels"]) == ["labels/P007/visit01/scan1.R1_L4.png", "labels/P007/visit01/scan1.R1_L5.png"]
+    assert list(m["image"]) == ["images/P007/visit01/scan1.png"] * 2
