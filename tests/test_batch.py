@@ -244,3 +244,17 @@ def test_images_decoded_ahead_keep_their_order_and_errors(tmp_path):
     assert res.measurements["csa_cm2"].notna().all() and len(res.measurements) == 46
     assert res.errors["path"].tolist() == ["img03.png"]
     assert "truncated PNG image" in res.errors["reason"].iloc[0]
+
+
+def test_qc_overlay_draws_each_side_in_the_study_palette():
+    """The QC overlay's side colours are the one palette of mfscan.vocab (#56B4E9 left, #E69F00 right)."""
+    from mfscan.measure.qc import render_qc
+
+    img = np.zeros((200, 300), np.uint8)
+    square = np.array([[50, 30], [50, 120], [150, 120], [150, 30]], float)
+    out = render_qc(img, [{"side": "left", "points": square, "label": "L"},
+                          {"side": "right", "points": square + [0, 150], "label": "R"}])
+    body = out[-200:]  # below the caption band
+    for colour, cols in (((0x56, 0xB4, 0xE9), range(0, 150)), ((0xE6, 0x9F, 0x00), range(150, 300))):
+        ys, xs = np.nonzero((body == colour).all(axis=-1))
+        assert len(xs) > 0 and set(xs) <= set(cols), colour
