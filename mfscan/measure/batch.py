@@ -23,15 +23,7 @@ from mfscan import calibration as _cal
 from mfscan.annotations import Annotation, file_sha256, read_sidecar
 from mfscan.errors import MfscanError
 from mfscan.io.tables import set_dtypes
-from mfscan.measure.discover import (  # noqa: F401  (importable from here, as before the split)
-    Job,
-    _image_suffixes,
-    _is_image_file,
-    _match_by_content,
-    _match_by_name,
-    discover,
-    relative_label,
-)
+from mfscan.measure.discover import Job, discover, relative_label  # noqa: F401  (importable from here too)
 from mfscan.measure.outline import MEASURE_COLUMNS, measure_outline
 
 #: Columns of the measurements table, in order.
@@ -127,8 +119,8 @@ def measure_file(image_path, sidecars, *, max_pixels: int | None = None,
     qc_dir : Path, optional
         Write a QC overlay per sidecar there (same relative folders).
     loader : callable, optional
-        ``loader()`` returns the loaded image (or raises); used to decode images
-        ahead in a background thread.
+        ``loader()`` returns the loaded image (or raises); used to measure an
+        image decoded ahead (see :func:`_measure_chunk`).
 
     Returns
     -------
@@ -167,15 +159,7 @@ def measure_file(image_path, sidecars, *, max_pixels: int | None = None,
         errors.append({"path": label, "roi": None, "reason": f"cannot decode image ({type(e).__name__}: {e})"})
         return rows, errors, None
     cal = image.calibration
-    info = {"image": label, "format": image.format, "rows_px": image.shape[0], "cols_px": image.shape[1],
-            "frames": image.n_frames, "color": image.color, "calibration": cal.source,
-            "row_mm": cal.row_mm if cal.calibrated else np.nan,
-            "col_mm": cal.col_mm if cal.calibrated else np.nan,
-            "n_regions": sum(r.is_tissue for r in image.regions),
-            # exports carry no such tag, and scanner screenshots usually show text: unknown
-            "burned_in_annotation": image.metadata.get("burned_in_annotation", "unknown"),
-            "lossy": bool(image.metadata.get("lossy", image.format == "jpeg")),
-            "warnings": "; ".join(image.warnings)}
+    info = _image_info(image, label)
     digest = None
     for ann in anns:
         sc_label = relative_label(Path(ann.path), label_root)
@@ -204,6 +188,20 @@ def measure_file(image_path, sidecars, *, max_pixels: int | None = None,
         rows += r
         errors += e
     return rows, errors, info
+
+
+def _image_info(image, label: str) -> dict:
+    """One row of the images table (:data:`IMAGE_COLUMNS`), with the image's own calibration."""
+    cal = image.calibration
+    return {"image": label, "format": image.format, "rows_px": image.shape[0], "cols_px": image.shape[1],
+            "frames": image.n_frames, "color": image.color, "calibration": cal.source,
+            "row_mm": cal.row_mm if cal.calibrated else np.nan,
+            "col_mm": cal.col_mm if cal.calibrated else np.nan,
+            "n_regions": sum(r.is_tissue for r in image.regions),
+            # exports carry no such tag, and scanner screenshots usually show text: unknown
+            "burned_in_annotation": image.metadata.get("burned_in_annotation", "unknown"),
+            "lossy": bool(image.metadata.get("lossy", image.format == "jpeg")),
+            "warnings": "; ".join(image.warnings)}
 
 
 def _drop_duplicates(anns, image_path: Path, label_root, errors) -> list:
