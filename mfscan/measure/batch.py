@@ -234,15 +234,15 @@ def cv2_error():
 
 
 def _measure_chunk(chunk, max_pixels, label_root, qc_dir=None):
-    """Measure a list of (image, sidecars): decode here, measure in a helper thread.
+    """Measure a list of (image, sidecars): decode here, measure and read files in a helper thread.
 
     Decoders release the GIL for the whole decode, so while this thread decodes
-    image k the helper measures image k - 1, and measuring hides behind decoding.
-    The roles are chosen so that no thread waits for the GIL: the helper gets it
-    when this thread enters the decoder, and gives it back by finishing (measuring
-    takes less time than decoding) before the decoder returns; the next file is
-    read while the helper is idle. No interpreter setting (switch interval) is
-    changed. At most two decoded images are held: the one measured and the one decoded.
+    image k the helper measures image k - 1 and then reads the file of image k + 1:
+    this thread does nothing but decode, and measuring hides behind decoding. The
+    roles are chosen so that no thread waits for the GIL: the helper gets it when
+    this thread enters the decoder and is done (measuring and reading take less
+    time than decoding) before the decoder returns. No interpreter setting (switch
+    interval) is changed. At most two decoded images and two files are held.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -256,15 +256,18 @@ def _measure_chunk(chunk, max_pixels, label_root, qc_dir=None):
             infos.append(info)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mfscan-measure") as helper:
+        reads = [helper.submit(_read_export, path) for path, _ in chunk[:2]]
         measuring = None
-        data = _read_export(chunk[0][0]) if chunk else None
         for i, (image, sidecars) in enumerate(chunk):
-            loader = _decoded(image, data, max_pixels)
-            data = _read_export(chunk[i + 1][0]) if i + 1 < len(chunk) else None
+            loader = _decoded(image, reads[i].result(), max_pixels)
+            reads[i] = None  # the bytes are not needed any more
             if measuring is not None:
                 collect(measuring.result())
+            # FIFO: the helper measures image i, then reads file i + 2, while this thread decodes i + 1.
             measuring = helper.submit(measure_file, image, sidecars, max_pixels=max_pixels,
                                       label_root=label_root, qc_dir=qc_dir, loader=loader)
+            if i + 2 < len(chunk):
+                reads.append(helper.submit(_read_export, chunk[i + 2][0]))
         if measuring is not None:
             collect(measuring.result())
     return rows, errors, infos
