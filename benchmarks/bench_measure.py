@@ -11,8 +11,9 @@ Prints the ratio mfscan / floor; the target is at most 1.25.
 
 Two comparisons, like for like:
 
-* one process: `--workers 1` (which decodes the next image in a background thread
-  while it measures the current one) against a plain single-threaded decode loop;
+* one process: `--workers 1` (which measures each image in a helper thread while
+  it decodes the next one; the decoder releases the GIL, and no interpreter setting
+  such as the switch interval is changed) against a plain single-threaded decode loop;
 * all cores: the default (one process per core) against decoding on all cores.
   When decoding alone saturates every core, nothing is left to hide the
   measuring in, so this ratio cannot go below (decode + measure CPU) / decode,

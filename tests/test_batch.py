@@ -207,3 +207,54 @@ def test_dicom_without_suffix_is_found_in_folders(tmp_path):
     assert res.measurements["image"].tolist() == ["IM0001"]
     assert res.measurements["csa_cm2"].iloc[0] == pytest.approx(50 * 50 * 0.2 * 0.2 / 100)
     assert bare.exists()
+
+
+def test_measuring_leaves_the_switch_interval_alone(tmp_path, monkeypatch):
+    """No process-wide setting changes: the switch interval is the caller's, during and after."""
+    import sys
+
+    import mfscan.measure.batch as batch
+
+    root = _study(tmp_path)
+    before = sys.getswitchinterval()
+    calls, during = [], []
+    monkeypatch.setattr(sys, "setswitchinterval", lambda *a: calls.append(a))
+    real = batch.measure_outline
+
+    def spy(*a, **k):
+        during.append(sys.getswitchinterval())
+        return real(*a, **k)
+
+    monkeypatch.setattr(batch, "measure_outline", spy)
+    res = measure_paths([root], workers=1, progress=False, chunk_size=5)
+    assert calls == []
+    assert len(during) == len(res.measurements) == 48 and set(during) == {before}
+    assert sys.getswitchinterval() == before
+
+
+def test_images_decoded_ahead_keep_their_order_and_errors(tmp_path):
+    """Decoding ahead of measuring: rows come in discovery order, a bad image costs its own rows only."""
+    root = _study(tmp_path)
+    jobs, _ = discover([root])
+    (root / "img03.png").write_bytes((root / "img03.png").read_bytes()[:300])  # truncated
+    res = measure_jobs(jobs, workers=1, progress=False, label_root=root, chunk_size=5)
+    expected = [f"img{i:02d}.png" for i in range(24) if i != 3]
+    assert res.measurements["image"].tolist() == [name for name in expected for _ in range(2)]
+    assert res.measurements["side"].tolist() == ["left", "right"] * 23
+    assert res.measurements["csa_cm2"].notna().all() and len(res.measurements) == 46
+    assert res.errors["path"].tolist() == ["img03.png"]
+    assert "truncated PNG image" in res.errors["reason"].iloc[0]
+
+
+def test_qc_overlay_draws_each_side_in_the_study_palette():
+    """The QC overlay's side colours are the one palette of mfscan.vocab (#56B4E9 left, #E69F00 right)."""
+    from mfscan.measure.qc import render_qc
+
+    img = np.zeros((200, 300), np.uint8)
+    square = np.array([[50, 30], [50, 120], [150, 120], [150, 30]], float)
+    out = render_qc(img, [{"side": "left", "points": square, "label": "L"},
+                          {"side": "right", "points": square + [0, 150], "label": "R"}])
+    body = out[-200:]  # below the caption band
+    for colour, cols in (((0x56, 0xB4, 0xE9), range(0, 150)), ((0xE6, 0x9F, 0x00), range(150, 300))):
+        ys, xs = np.nonzero((body == colour).all(axis=-1))
+        assert len(xs) > 0 and set(xs) <= set(cols), colour

@@ -460,6 +460,47 @@ def test_truncated_files(tmp_path):
         load_image(dcm)
 
 
+def _decoder_error(fn):
+    """The exception the third-party decoder itself raises on the same file."""
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001
+        return e
+    raise AssertionError("the decoder accepted the corrupt file")
+
+
+def test_decoder_errors_are_chained_with_their_cause(tmp_path):
+    """The decoder's own exception is kept as ``__cause__`` (shown by --debug), message unchanged."""
+    g = speckle()
+    dcm = write_us_dicom(tmp_path / "t.dcm", g)
+    dcm.write_bytes(dcm.read_bytes()[:-1000])  # pixel data 1000 bytes short
+    expected = _decoder_error(lambda: pydicom.dcmread(dcm).pixel_array)
+    with pytest.raises(ImageReadError) as e:
+        load_image(dcm)
+    cause = e.value.__cause__
+    assert type(cause) is type(expected) and str(cause) == str(expected)
+    assert e.value.message == ("cannot decode DICOM pixel data (Explicit VR Little Endian, MONOCHROME2): "
+                               f"{expected}")
+    assert "less than expected (2072 vs 3072 bytes)" in e.value.message  # 48 x 64 - 1000
+
+    tif = tmp_path / "t.tif"
+    tifffile.imwrite(tif, np.stack([g, g]), photometric="minisblack")
+    tif.write_bytes(tif.read_bytes()[:-500])
+    expected = _decoder_error(lambda: tifffile.imread(tif))
+    with pytest.raises(ImageReadError) as e:
+        load_image(tif)
+    assert type(e.value.__cause__) is type(expected) and str(e.value.__cause__) == str(expected)
+    assert e.value.message == f"cannot decode TIFF image: {expected}"
+
+    with pytest.raises(ImageReadError, match="file not found") as e:
+        load_image(tmp_path / "nope.png")
+    assert isinstance(e.value.__cause__, FileNotFoundError)
+    assert e.value.__cause__.filename == str(tmp_path / "nope.png")
+    with pytest.raises(ImageReadError, match="is a directory") as e:
+        read_header(tmp_path)
+    assert isinstance(e.value.__cause__, IsADirectoryError)
+
+
 def test_dicom_without_pixel_data(tmp_path):
     p = write_us_dicom(tmp_path / "full.dcm", gradient())
     ds = pydicom.dcmread(p)

@@ -1,23 +1,29 @@
 """Calibration in mm per pixel: sources, DICOM regions, and the rule of which scale applies.
 
-See :mod:`mfscan.calibration.rule` for the precedence of calibration sources.
+* :mod:`mfscan.calibration.scale`: the :class:`Calibration` value (scale line, typed
+  values) and the choice among the scales of an image's regions;
+* :mod:`mfscan.calibration.dicom`: the calibrated regions and PixelSpacing of a DICOM file;
+* :mod:`mfscan.calibration.rule`: the precedence of calibration sources (which scale
+  applies to an outline), called by batch, CLI, propose and the plugin.
 """
 
 from .scale import (  # noqa: F401
-    UNIT_CODES,
-    UNIT_CM,
     SOURCES,
     CalibrationWarning,
-    Region,
     Calibration,
     UNCALIBRATED,
     manual,
     from_scale_line,
-    regions_from_dicom,
-    pixel_spacing_from_dicom,
     region_calibration,
     default_calibration,
     calibration_for_points,
     warn_problems,
+)
+from .dicom import (  # noqa: F401
+    UNIT_CODES,
+    UNIT_CM,
+    Region,
+    regions_from_dicom,
+    pixel_spacing_from_dicom,
 )
 from .rule import OVERRIDE_SOURCES, image_calibration, is_override, roi_calibration  # noqa: F401,E402

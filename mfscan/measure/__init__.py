@@ -1,4 +1,11 @@
-"""mfscan.measure."""
+"""Measuring outlines: one outline, many annotated images, quality-control overlays.
+
+* :mod:`mfscan.measure.outline`: the measures of one outline (area and perimeter from
+  :mod:`mfscan.geometry`), re-exported here;
+* :mod:`mfscan.measure.discover`: finding images and their sidecars;
+* :mod:`mfscan.measure.batch`: measuring sidecars, files and folders, in parallel;
+* :mod:`mfscan.measure.qc`: QC overlays.
+"""
 
 from .outline import (  # noqa: F401
     MEASURE_COLUMNS,

@@ -1,16 +1,18 @@
-"""Measuring many annotated images: discovery, one file, a folder, in parallel.
+"""Measuring many annotated images: one sidecar, one file, a folder, in parallel.
 
 The plugin and batch scripts measure with the same function,
-:func:`measure_annotation`, so the CSV always shows what the rater saw.
+:func:`measure_annotation`, so the CSV always shows what the rater saw. Each
+outline's scale comes from the one calibration rule,
+:func:`mfscan.calibration.roi_calibration`. Finding the images and their sidecars
+is :mod:`mfscan.measure.discover` (its names are importable from here too).
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
@@ -18,10 +20,11 @@ import numpy as np
 import pandas as pd
 
 from mfscan import calibration as _cal
-from mfscan.annotations import Annotation, file_sha256, is_conflict_copy, is_sidecar, read_sidecar
+from mfscan.annotations import Annotation, file_sha256, read_sidecar
 from mfscan.errors import MfscanError
-from mfscan.measure import MEASURE_COLUMNS, measure_outline
 from mfscan.io.tables import set_dtypes
+from mfscan.measure.discover import Job, discover, relative_label  # noqa: F401  (importable from here too)
+from mfscan.measure.outline import MEASURE_COLUMNS, measure_outline
 
 #: Columns of the measurements table, in order.
 MEASUREMENT_COLUMNS = (
@@ -34,132 +37,18 @@ MEASUREMENT_COLUMNS = (
 ERROR_COLUMNS = ("path", "roi", "reason")
 
 
-@dataclass
-class Job:
-    """One image and the sidecars that annotate it."""
-
-    image: Path
-    sidecars: list[Path] = field(default_factory=list)
-
-
-def _is_image_file(path: Path) -> bool:
-    from mfscan.io.images import is_supported
-    try:
-        return is_supported(path)
-    except OSError:
-        return False
-
-
-def _image_suffixes():
-    from mfscan.io.images import SUPPORTED_SUFFIXES
-    return {s.lower() for s in SUPPORTED_SUFFIXES}
-
-
-def discover(paths, *, include_unannotated: bool = False) -> tuple[list[Job], list[dict]]:
-    """Find images and their sidecars under files and folders.
-
-    Parameters
-    ----------
-    paths : iterable of str or Path
-        Image files, sidecar files or folders (searched recursively).
-    include_unannotated : bool
-        Also return images that have no sidecar.
-
-    Returns
-    -------
-    jobs : list of Job
-        Sorted by image path.
-    errors : list of dict
-        ``{"path", "roi", "reason"}`` for sidecars whose image is missing and
-        paths that do not exist.
-    """
-    suffixes = _image_suffixes()
-    images: set[Path] = set()
-    sidecars: set[Path] = set()
-    errors: list[dict] = []
-    for p in paths:
-        p = Path(p)
-        if p.is_dir():
-            for root, dirs, files in os.walk(p):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in files:
-                    if name.startswith(".") or is_conflict_copy(name):
-                        continue  # hidden files; edits the viewer saved aside after a save conflict
-                    f = Path(root) / name
-                    if is_sidecar(f):
-                        sidecars.add(f)
-                    elif f.suffix.lower() in suffixes:
-                        images.add(f)
-                    elif not f.suffix and _is_image_file(f):
-                        images.add(f)  # DICOM files from scanners often have no suffix (IM0001)
-        elif p.is_file():
-            if is_sidecar(p):
-                sidecars.add(p)
-            else:
-                images.add(p)
-                from mfscan.annotations import find_sidecars
-                sidecars.update(find_sidecars(p))
-        else:
-            errors.append({"path": str(p), "roi": None, "reason": "no such file or folder"})
-    by_image: dict[Path, list[Path]] = defaultdict(list)
-    by_name = {(img.parent, img.name): img for img in images}
-    by_stem: dict[tuple[Path, str], list[Path]] = defaultdict(list)
-    for img in images:
-        by_stem[(img.parent, img.stem)].append(img)
-    for sc in sorted(sidecars):
-        img = _match_by_name(sc, by_stem)
-        if img is None:  # ambiguous or unusual name: ask the file which image it annotates
-            img, problem = _match_by_content(sc, by_name, images)
-            if problem:
-                errors.append({"path": str(sc), "roi": None, "reason": problem})
-                continue
-        by_image[img].append(sc)
-    jobs = [Job(img, sorted(by_image.get(img, []))) for img in sorted(images)
-            if include_unannotated or by_image.get(img)]
-    return jobs, errors
-
-
-def _match_by_name(sidecar: Path, by_stem) -> Path | None:
-    """The one image whose stem the sidecar's name starts with (``stem[.rater].mfscan.json``)."""
-    from mfscan.annotations.sidecar import SUFFIX, _RATER_RE
-
-    base = sidecar.name[: -len(SUFFIX)]
-    candidates = by_stem.get((sidecar.parent, base), [])
-    if not candidates and "." in base:
-        stem, rater = base.rsplit(".", 1)
-        if _RATER_RE.match(rater):
-            candidates = by_stem.get((sidecar.parent, stem), [])
-    return candidates[0] if len(candidates) == 1 else None
-
-
-def _match_by_content(sidecar: Path, by_name, images) -> tuple[Path | None, str | None]:
-    import json
-
-    try:
-        d = json.loads(sidecar.read_text("utf-8-sig"))
-        name = d.get("image") if isinstance(d, dict) else None
-    except (OSError, ValueError):
-        name = None
-    if not isinstance(name, str) or not name:
-        return None, "sidecar cannot be read, or names no image, and no image beside it matches its file name"
-    img = by_name.get((sidecar.parent, Path(name).name))
-    if img is None:
-        candidate = sidecar.parent / name
-        if not candidate.is_file():
-            return None, f"the image {name!r} named by the sidecar is missing"
-        img = candidate
-        images.add(img)
-    return img, None
+def _override(annotation: Annotation | None) -> _cal.Calibration | None:
+    return annotation.calibration if annotation is not None else None
 
 
 def effective_calibration(annotation: Annotation | None, image) -> _cal.Calibration:
-    """The image-level calibration for a sidecar (:func:`mfscan.calibration.image_calibration`)."""
-    return _cal.image_calibration(image, annotation.calibration if annotation is not None else None)
+    """Alias of :func:`mfscan.calibration.image_calibration` taking the sidecar (kept for the plugin)."""
+    return _cal.image_calibration(image, _override(annotation))
 
 
 def roi_calibration(points, annotation: Annotation | None, image) -> _cal.Calibration:
-    """Calibration for one outline (:func:`mfscan.calibration.roi_calibration`)."""
-    return _cal.roi_calibration(points, image, annotation.calibration if annotation is not None else None)
+    """Alias of :func:`mfscan.calibration.roi_calibration` taking the sidecar (kept for the plugin)."""
+    return _cal.roi_calibration(points, image, _override(annotation))
 
 
 def measure_annotation(image, annotation: Annotation, *, image_label=None,
@@ -192,7 +81,7 @@ def measure_annotation(image, annotation: Annotation, *, image_label=None,
             frame = roi.frame or 0
             if frame >= image.n_frames:
                 raise MfscanError(f"frame {frame} does not exist; the image has {image.n_frames} frame(s)")
-            cal = roi_calibration(roi.points, annotation, image)
+            cal = _cal.roi_calibration(roi.points, image, annotation.calibration)
             overlay = image.overlay[frame] if image.overlay is not None else None
             m = measure_outline(roi.points, image.gray[frame],
                                 spacing=cal.mm_per_pixel, exclude=overlay)
@@ -230,8 +119,8 @@ def measure_file(image_path, sidecars, *, max_pixels: int | None = None,
     qc_dir : Path, optional
         Write a QC overlay per sidecar there (same relative folders).
     loader : callable, optional
-        ``loader()`` returns the loaded image (or raises); used to decode images
-        ahead in a background thread.
+        ``loader()`` returns the loaded image (or raises); used to measure an
+        image decoded ahead (see :func:`_measure_chunk`).
 
     Returns
     -------
@@ -270,15 +159,7 @@ def measure_file(image_path, sidecars, *, max_pixels: int | None = None,
         errors.append({"path": label, "roi": None, "reason": f"cannot decode image ({type(e).__name__}: {e})"})
         return rows, errors, None
     cal = image.calibration
-    info = {"image": label, "format": image.format, "rows_px": image.shape[0], "cols_px": image.shape[1],
-            "frames": image.n_frames, "color": image.color, "calibration": cal.source,
-            "row_mm": cal.row_mm if cal.calibrated else np.nan,
-            "col_mm": cal.col_mm if cal.calibrated else np.nan,
-            "n_regions": sum(r.is_tissue for r in image.regions),
-            # exports carry no such tag, and scanner screenshots usually show text: unknown
-            "burned_in_annotation": image.metadata.get("burned_in_annotation", "unknown"),
-            "lossy": bool(image.metadata.get("lossy", image.format == "jpeg")),
-            "warnings": "; ".join(image.warnings)}
+    info = _image_info(image, label)
     digest = None
     for ann in anns:
         sc_label = relative_label(Path(ann.path), label_root)
@@ -307,6 +188,20 @@ def measure_file(image_path, sidecars, *, max_pixels: int | None = None,
         rows += r
         errors += e
     return rows, errors, info
+
+
+def _image_info(image, label: str) -> dict:
+    """One row of the images table (:data:`IMAGE_COLUMNS`), with the image's own calibration."""
+    cal = image.calibration
+    return {"image": label, "format": image.format, "rows_px": image.shape[0], "cols_px": image.shape[1],
+            "frames": image.n_frames, "color": image.color, "calibration": cal.source,
+            "row_mm": cal.row_mm if cal.calibrated else np.nan,
+            "col_mm": cal.col_mm if cal.calibrated else np.nan,
+            "n_regions": sum(r.is_tissue for r in image.regions),
+            # exports carry no such tag, and scanner screenshots usually show text: unknown
+            "burned_in_annotation": image.metadata.get("burned_in_annotation", "unknown"),
+            "lossy": bool(image.metadata.get("lossy", image.format == "jpeg")),
+            "warnings": "; ".join(image.warnings)}
 
 
 def _drop_duplicates(anns, image_path: Path, label_root, errors) -> list:
@@ -338,65 +233,77 @@ def cv2_error():
     return cv2.error
 
 
-def relative_label(path: Path, root) -> str:
-    """`path` relative to `root` in POSIX form (as written to the tables), else as given."""
-    if root is not None:
-        try:
-            return path.relative_to(root).as_posix()
-        except ValueError:
-            pass
-    return path.as_posix()
-
-
 def _measure_chunk(chunk, max_pixels, label_root, qc_dir=None):
-    """Measure a list of (image, sidecars); the next image is decoded in a
-    background thread while the current one is measured (decoders release the
-    GIL), so measuring hides behind decoding and file latency."""
-    kw = {} if max_pixels is None else {"max_pixels": max_pixels}
-    rows, errors, infos = [], [], []
-    # The decoding thread needs the GIL for a moment before and after each decode;
-    # with Python's default 5 ms switch interval it waits for this thread's whole
-    # measurement and the two never overlap. A short interval, for this loop only.
-    switch = sys.getswitchinterval()
-    sys.setswitchinterval(min(switch, 0.0002))
-    try:
-        return _measure_pipelined(chunk, kw, label_root, qc_dir, max_pixels, rows, errors, infos)
-    finally:
-        sys.setswitchinterval(switch)
+    """Measure a list of (image, sidecars): decode here, measure and read files in a helper thread.
 
-
-def _measure_pipelined(chunk, kw, label_root, qc_dir, max_pixels, rows, errors, infos):
+    Decoders release the GIL for the whole decode, so while this thread decodes
+    image k the helper measures image k - 1 and then reads the file of image k + 1:
+    this thread does nothing but decode, and measuring hides behind decoding. The
+    roles are chosen so that no thread waits for the GIL: the helper gets it when
+    this thread enters the decoder and is done (measuring and reading take less
+    time than decoding) before the decoder returns. No interpreter setting (switch
+    interval) is changed. At most two decoded images and two files are held.
+    """
     from concurrent.futures import ThreadPoolExecutor
 
-    from mfscan.io.images import load_image
+    rows, errors, infos = [], [], []
 
-    def submit(path):
-        # Read small exports here and hand the thread only the bytes to decode: each
-        # file read drops and retakes the GIL, and every retake waits while this
-        # thread measures. DICOM and TIFF (possibly large cine files) are read there.
-        kwargs = dict(kw)
-        if Path(path).suffix.lower() in _BYTES_SUFFIXES:
-            try:
-                kwargs["data"] = Path(path).read_bytes()
-            except OSError:
-                pass  # load_image reports it
-        return pool.submit(load_image, path, **kwargs)
+    def collect(result):
+        r, e, info = result
+        rows.extend(r)
+        errors.extend(e)
+        if info is not None:
+            infos.append(info)
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        ahead = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mfscan-measure") as helper:
+        reads = [helper.submit(_read_export, path) for path, _ in chunk[:2]]
+        measuring = None
         for i, (image, sidecars) in enumerate(chunk):
-            fut = ahead if ahead is not None else submit(image)
-            ahead = submit(chunk[i + 1][0]) if i + 1 < len(chunk) else None
-            r, e, info = measure_file(image, sidecars, max_pixels=max_pixels, label_root=label_root,
-                                      qc_dir=qc_dir, loader=fut.result)
-            rows += r
-            errors += e
-            if info is not None:
-                infos.append(info)
+            loader = _decoded(image, reads[i].result(), max_pixels)
+            reads[i] = None  # the bytes are not needed any more
+            if measuring is not None:
+                collect(measuring.result())
+            # FIFO: the helper measures image i, then reads file i + 2, while this thread decodes i + 1.
+            measuring = helper.submit(measure_file, image, sidecars, max_pixels=max_pixels,
+                                      label_root=label_root, qc_dir=qc_dir, loader=loader)
+            if i + 2 < len(chunk):
+                reads.append(helper.submit(_read_export, chunk[i + 2][0]))
+        if measuring is not None:
+            collect(measuring.result())
     return rows, errors, infos
 
 
+#: Exports read whole before decoding (DICOM and TIFF, possibly large cines, are read by their decoder).
 _BYTES_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib"}
+
+
+def _read_export(path) -> bytes | None:
+    """The bytes of a PNG/JPEG/BMP file, read ahead so that decoding it starts at once; else None."""
+    if Path(path).suffix.lower() not in _BYTES_SUFFIXES:
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError:
+        return None  # load_image reports it
+
+
+def _decoded(path, data: bytes | None, max_pixels: int | None):
+    """Load `path` now; return a loader giving the image, or raising what loading raised."""
+    from mfscan.io.images import load_image
+
+    kw = {} if max_pixels is None else {"max_pixels": max_pixels}
+    if data is not None:
+        kw["data"] = data
+    try:
+        image = load_image(path, **kw)
+    except Exception as e:  # reported by measure_file, as if it had loaded the image itself
+        error = e
+
+        def fail():
+            raise error
+
+        return fail
+    return lambda: image
 
 
 def _chunks(jobs, size):

@@ -2,8 +2,9 @@
 
 All functions take the outline as an (N, 2) array of (row, col) pixel
 coordinates and the pixel size as ``spacing=(row_mm, col_mm)``. The area comes
-from the polygon itself (shoelace formula), not from counting pixels, so it does
-not depend on how the outline falls on the pixel grid.
+from the polygon itself (shoelace formula, :func:`mfscan.geometry.polygon_area`),
+not from counting pixels, so it does not depend on how the outline falls on the
+pixel grid. Every area and perimeter is computed by :mod:`mfscan.geometry`.
 
 Linear measures follow Hides et al.: the anteroposterior (AP) depth is the
 outline's extent along the image rows (depth), the lateral width its extent
@@ -194,11 +195,8 @@ def measure_outline(points, image=None, *, spacing=None, exclude=None) -> dict:
     lo = p.min(axis=0)
     hi = p.max(axis=0)
     ap_px, lat_px = float(hi[0] - lo[0]), float(hi[1] - lo[1])
-    q = p - lo  # shoelace on small numbers: better conditioned
-    nxt = _next(q)
-    area_px = float(abs(q[:, 0] @ nxt[:, 1] - q[:, 1] @ nxt[:, 0]) / 2.0)
-    d = nxt - q
-    out = {"csa_px2": area_px, "perimeter_px": float(np.hypot(d[:, 0], d[:, 1]).sum()),
+    area_px = polygon_area(p)
+    out = {"csa_px2": area_px, "perimeter_px": polygon_perimeter(p),
            "ap_depth_px": ap_px, "lateral_width_px": lat_px}
     nan = float("nan")
     if spacing is None:
@@ -209,7 +207,7 @@ def measure_outline(points, image=None, *, spacing=None, exclude=None) -> dict:
         ap = ap_px * row_mm / 10.0
         lat = lat_px * col_mm / 10.0
         out.update(csa_cm2=area_px * row_mm * col_mm / 100.0,
-                   perimeter_cm=float(np.hypot(d[:, 0] * row_mm, d[:, 1] * col_mm).sum()) / 10.0,
+                   perimeter_cm=polygon_perimeter(p, spacing=(row_mm, col_mm)) / 10.0,
                    ap_depth_cm=ap, lateral_width_cm=lat,
                    shape_ratio=ap / lat if lat > 0 else nan)
     if image is not None:

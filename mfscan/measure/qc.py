@@ -14,9 +14,10 @@ import cv2
 import numpy as np
 
 from mfscan.annotations import atomic_write_bytes
+from mfscan.vocab import SIDE_COLORS_RGB
 
-#: RGB colours of the sides (colour-blind safe blue/orange pair).
-SIDE_COLORS = {"left": (86, 180, 233), "right": (230, 159, 0)}
+#: RGB colours of the sides: the study palette (:data:`mfscan.vocab.SIDE_COLORS`).
+SIDE_COLORS = SIDE_COLORS_RGB
 ERROR_COLOR = (213, 0, 0)
 
 

@@ -1,0 +1,181 @@
+"""Calibration read from DICOM: the ultrasound regions and PixelSpacing.
+
+:func:`regions_from_dicom` reads the US Region Calibration Module
+(``SequenceOfUltrasoundRegions``, PS3.3 C.8.5.5) into :class:`Region` objects,
+each with its own bounds and scale; :func:`pixel_spacing_from_dicom` reads the
+rarer ``PixelSpacing``. Which of these scales an outline is measured with is
+decided in :mod:`mfscan.calibration.scale` (:func:`~mfscan.calibration.scale.calibration_for_points`)
+and :mod:`mfscan.calibration.rule`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from mfscan.calibration.scale import Calibration
+
+__all__ = ["UNIT_CODES", "UNIT_CM", "Region", "regions_from_dicom", "pixel_spacing_from_dicom"]
+
+#: DICOM (0018,6024)/(0018,6026) unit codes.
+UNIT_CODES = {
+    0: "none", 1: "percent", 2: "dB", 3: "cm", 4: "seconds", 5: "hertz",
+    6: "dB/s", 7: "cm/s", 8: "cm2", 9: "cm2/s", 10: "cm3", 11: "cm3/s", 12: "degrees",
+}
+UNIT_CM = 3
+
+
+@dataclass(frozen=True)
+class Region:
+    """One region of a DICOM ``SequenceOfUltrasoundRegions``.
+
+    Attributes
+    ----------
+    index : int
+        Position of the item in the sequence.
+    bounds : tuple of int
+        ``(min_row, min_col, max_row, max_col)``, inclusive, clipped to the image.
+    spacing_mm : tuple of float or None
+        ``(row_mm, col_mm)`` when both axes are in cm with a positive delta,
+        otherwise None (a Doppler strip, a colour bar, a region without units).
+    spatial_format, data_type, flags : int or None
+        ``RegionSpatialFormat`` (1 = 2D tissue), ``RegionDataType`` (1 = tissue,
+        2 = colour flow, 0x0D grey bar, 0x0E colour bar) and ``RegionFlags``.
+    units : tuple of int
+        ``(PhysicalUnitsXDirection, PhysicalUnitsYDirection)`` codes.
+    """
+
+    index: int
+    bounds: tuple[int, int, int, int]
+    spacing_mm: tuple[float, float] | None
+    spatial_format: int | None = None
+    data_type: int | None = None
+    flags: int | None = None
+    units: tuple[int | None, int | None] = (None, None)
+
+    @property
+    def is_tissue(self) -> bool:
+        """True for a calibrated 2D image region (B-mode or colour flow)."""
+        return self.spacing_mm is not None and self.spatial_format in (None, 1)
+
+    @property
+    def area_px(self) -> int:
+        r0, c0, r1, c1 = self.bounds
+        return (r1 - r0 + 1) * (c1 - c0 + 1)
+
+    def contains(self, points) -> np.ndarray:
+        """Boolean array, True for each (row, col) point inside the region."""
+        p = np.asarray(points, dtype=float).reshape(-1, 2)
+        r0, c0, r1, c1 = self.bounds
+        # Pixel centres are integers; a pixel covers +-0.5 around its centre.
+        return ((p[:, 0] >= r0 - 0.5) & (p[:, 0] <= r1 + 0.5)
+                & (p[:, 1] >= c0 - 0.5) & (p[:, 1] <= c1 + 0.5))
+
+    def to_dict(self) -> dict:
+        return {
+            "index": self.index,
+            "bounds": list(self.bounds),
+            "spacing_mm": None if self.spacing_mm is None else list(self.spacing_mm),
+            "spatial_format": self.spatial_format,
+            "data_type": self.data_type,
+            "units": [UNIT_CODES.get(u, u) if u is not None else None for u in self.units],
+        }
+
+
+
+def _int(item, name):
+    v = getattr(item, name, None)
+    if v is None or v == "":
+        return None
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(item, name):
+    v = getattr(item, name, None)
+    if v is None or v == "":
+        return None
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def regions_from_dicom(ds, shape) -> tuple[list[Region], list[str]]:
+    """Read the calibrated regions of a DICOM dataset.
+
+    Parameters
+    ----------
+    ds : pydicom.Dataset
+        The dataset (pixel data need not be loaded).
+    shape : tuple of int
+        ``(rows, cols)`` of the image, to clip the regions' bounds.
+
+    Returns
+    -------
+    regions : list of Region
+        Every region that lies (at least partly) inside the image, bounds clipped.
+        Regions whose units are not cm, or whose delta is zero or negative, are
+        kept with ``spacing_mm=None``.
+    problems : list of str
+        What was corrected or ignored (off-by-one bounds, stale regions outside the
+        image, non-cm units), for the caller to warn about.
+    """
+    rows, cols = int(shape[0]), int(shape[1])
+    seq = getattr(ds, "SequenceOfUltrasoundRegions", None) or []
+    regions: list[Region] = []
+    problems: list[str] = []
+    for i, item in enumerate(seq):
+        x0, y0 = _int(item, "RegionLocationMinX0"), _int(item, "RegionLocationMinY0")
+        x1, y1 = _int(item, "RegionLocationMaxX1"), _int(item, "RegionLocationMaxY1")
+        if None in (x0, y0, x1, y1):
+            problems.append(f"region {i}: missing location bounds; ignored")
+            continue
+        if x1 < x0 or y1 < y0:
+            problems.append(f"region {i}: max bound before min bound; ignored")
+            continue
+        if x0 > cols - 1 or y0 > rows - 1 or x1 < 0 or y1 < 0:
+            problems.append(f"region {i}: bounds ({y0},{x0})-({y1},{x1}) lie outside the "
+                            f"{rows}x{cols} image (stale region of a cropped file?); ignored")
+            continue
+        cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, cols - 1), min(y1, rows - 1)
+        if (cx0, cy0, cx1, cy1) != (x0, y0, x1, y1):
+            problems.append(f"region {i}: bounds ({y0},{x0})-({y1},{x1}) clipped to the image")
+        ux, uy = _int(item, "PhysicalUnitsXDirection"), _int(item, "PhysicalUnitsYDirection")
+        dx, dy = _float(item, "PhysicalDeltaX"), _float(item, "PhysicalDeltaY")
+        spacing = None
+        if ux == UNIT_CM and uy == UNIT_CM:
+            if dx is not None and dy is not None and math.isfinite(dx) and math.isfinite(dy) and dx > 0 and dy > 0:
+                spacing = (abs(dy) * 10.0, abs(dx) * 10.0)
+            else:
+                problems.append(f"region {i}: physical delta ({dx}, {dy}) is not a positive length; "
+                                "region not used for calibration")
+        elif _int(item, "RegionSpatialFormat") == 1:
+            problems.append(f"region {i}: 2D region with units "
+                            f"({UNIT_CODES.get(ux, ux)}, {UNIT_CODES.get(uy, uy)}) instead of cm; "
+                            "region not used for calibration")
+        regions.append(Region(
+            index=i, bounds=(cy0, cx0, cy1, cx1), spacing_mm=spacing,
+            spatial_format=_int(item, "RegionSpatialFormat"),
+            data_type=_int(item, "RegionDataType"), flags=_int(item, "RegionFlags"),
+            units=(ux, uy)))
+    return regions, problems
+
+
+def pixel_spacing_from_dicom(ds) -> Calibration | None:
+    """Calibration from ``PixelSpacing`` (row, col in mm) if present and valid."""
+    ps = getattr(ds, "PixelSpacing", None)
+    if ps is None:
+        return None
+    try:
+        r, c = float(ps[0]), float(ps[1])
+    except (TypeError, ValueError, IndexError):
+        return None
+    if not (math.isfinite(r) and math.isfinite(c) and r > 0 and c > 0):
+        return None
+    return Calibration(r, c, "dicom-pixel-spacing")
+

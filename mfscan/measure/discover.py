@@ -1,0 +1,144 @@
+"""Finding the work: images and the sidecars that annotate them, under files and folders.
+
+A sidecar is paired with its image by file name (``stem[.rater].mfscan.json``) and,
+when the name is ambiguous or unusual, by the image it names. Hidden files and the
+copies a viewer sets aside after a save conflict are skipped. Used by
+:func:`mfscan.measure.batch.measure_paths`, the report and the plugin's worklist.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mfscan.annotations import find_sidecars, is_conflict_copy, is_sidecar
+from mfscan.annotations.sidecar import _RATER_RE, SUFFIX
+from mfscan.io.images import SUPPORTED_SUFFIXES, is_supported
+
+__all__ = ["Job", "discover", "relative_label"]
+
+
+@dataclass
+class Job:
+    """One image and the sidecars that annotate it."""
+
+    image: Path
+    sidecars: list[Path] = field(default_factory=list)
+
+
+def _is_image_file(path: Path) -> bool:
+    """True for a file mfscan can load (by suffix, or by content for suffixless DICOM)."""
+    try:
+        return is_supported(path)
+    except OSError:
+        return False
+
+
+def _image_suffixes() -> set[str]:
+    return {s.lower() for s in SUPPORTED_SUFFIXES}
+
+
+def discover(paths, *, include_unannotated: bool = False) -> tuple[list[Job], list[dict]]:
+    """Find images and their sidecars under files and folders.
+
+    Parameters
+    ----------
+    paths : iterable of str or Path
+        Image files, sidecar files or folders (searched recursively).
+    include_unannotated : bool
+        Also return images that have no sidecar.
+
+    Returns
+    -------
+    jobs : list of Job
+        Sorted by image path.
+    errors : list of dict
+        ``{"path", "roi", "reason"}`` for sidecars whose image is missing and
+        paths that do not exist.
+    """
+    suffixes = _image_suffixes()
+    images: set[Path] = set()
+    sidecars: set[Path] = set()
+    errors: list[dict] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            for root, dirs, files in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in files:
+                    if name.startswith(".") or is_conflict_copy(name):
+                        continue  # hidden files; edits the viewer saved aside after a save conflict
+                    f = Path(root) / name
+                    if is_sidecar(f):
+                        sidecars.add(f)
+                    elif f.suffix.lower() in suffixes:
+                        images.add(f)
+                    elif not f.suffix and _is_image_file(f):
+                        images.add(f)  # DICOM files from scanners often have no suffix (IM0001)
+        elif p.is_file():
+            if is_sidecar(p):
+                sidecars.add(p)
+            else:
+                images.add(p)
+                sidecars.update(find_sidecars(p))
+        else:
+            errors.append({"path": str(p), "roi": None, "reason": "no such file or folder"})
+    by_image: dict[Path, list[Path]] = defaultdict(list)
+    by_name = {(img.parent, img.name): img for img in images}
+    by_stem: dict[tuple[Path, str], list[Path]] = defaultdict(list)
+    for img in images:
+        by_stem[(img.parent, img.stem)].append(img)
+    for sc in sorted(sidecars):
+        img = _match_by_name(sc, by_stem)
+        if img is None:  # ambiguous or unusual name: ask the file which image it annotates
+            img, problem = _match_by_content(sc, by_name, images)
+            if problem:
+                errors.append({"path": str(sc), "roi": None, "reason": problem})
+                continue
+        by_image[img].append(sc)
+    jobs = [Job(img, sorted(by_image.get(img, []))) for img in sorted(images)
+            if include_unannotated or by_image.get(img)]
+    return jobs, errors
+
+
+def _match_by_name(sidecar: Path, by_stem) -> Path | None:
+    """The one image whose stem the sidecar's name starts with (``stem[.rater].mfscan.json``)."""
+    base = sidecar.name[: -len(SUFFIX)]
+    candidates = by_stem.get((sidecar.parent, base), [])
+    if not candidates and "." in base:
+        stem, rater = base.rsplit(".", 1)
+        if _RATER_RE.match(rater):
+            candidates = by_stem.get((sidecar.parent, stem), [])
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def _match_by_content(sidecar: Path, by_name, images) -> tuple[Path | None, str | None]:
+    """The image the sidecar's ``image`` field names, beside it; or why there is none."""
+    try:
+        d = json.loads(sidecar.read_text("utf-8-sig"))
+        name = d.get("image") if isinstance(d, dict) else None
+    except (OSError, ValueError):
+        name = None
+    if not isinstance(name, str) or not name:
+        return None, "sidecar cannot be read, or names no image, and no image beside it matches its file name"
+    img = by_name.get((sidecar.parent, Path(name).name))
+    if img is None:
+        candidate = sidecar.parent / name
+        if not candidate.is_file():
+            return None, f"the image {name!r} named by the sidecar is missing"
+        img = candidate
+        images.add(img)
+    return img, None
+
+
+def relative_label(path: Path, root) -> str:
+    """`path` relative to `root` in POSIX form (as written to the tables), else as given."""
+    if root is not None:
+        try:
+            return path.relative_to(root).as_posix()
+        except ValueError:
+            pass
+    return path.as_posix()
