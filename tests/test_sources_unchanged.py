@@ -85,6 +85,11 @@ def test_no_command_writes_source_images_or_sidecars(tmp_path, capsys):
     assert (out / "report" / "report.html").is_file()
     sidecar = study / "S01" / "visit1" / "S01_V1.R1.mfscan.json"
     assert run(capsys, "export-imagej", sidecar, "-o", out / "RoiSet.zip") == 0
+    # the broken sidecar is an error (exit 1); every other tracing is exported
+    assert run(capsys, "export-masks", study, "-o", out / "masks", "--no-progress") == 1
+    assert run(capsys, "export-masks", study, "-o", out / "masks-tiff", "--format", "tiff", "--coco",
+               "--no-progress") == 1
+    assert (out / "masks" / "manifest.csv").is_file() and (out / "masks-tiff" / "coco.json").is_file()
     assert tree_state(study) == before
 
     # import-imagej writes exactly the sidecar it is asked for, beside the image
@@ -115,6 +120,7 @@ OUTPUT_MISTAKES = {
                              "--no-progress"),
     "asymmetry over a sidecar": ("asymmetry", "{out}/m.csv", "-o", "{sidecar}"),
     "reliability over an image": ("reliability", "{out}/m.csv", "-o", "{image}"),
+    "export-masks into the study": ("export-masks", "{study}", "-o", "{study}/masks", "--no-progress"),
     "export-imagej over an image": ("export-imagej", "{sidecar}", "-o", "{image}"),
     "export-imagej over a sidecar": ("export-imagej", "{sidecar}", "-o", "{other_sidecar}"),
     "import-imagej --force over an image": ("import-imagej", "{image}", "{out}/RoiSet.zip", "-o",
@@ -152,5 +158,6 @@ def test_output_pointing_at_a_source_is_refused(mistake_study, capsys, mistake):
     _, err = capsys.readouterr()
     assert rc == 1
     assert "Traceback" not in err
-    assert any(w in err for w in ("refusing to write", "must differ", "must end in", "already exists")), err
+    assert any(w in err for w in ("refusing to write", "must differ", "must end in", "already exists",
+                                  "refusing to export into the study folder")), err
     assert tree_state(study) == before

@@ -102,6 +102,26 @@ def measure_annotation(image, annotation: Annotation, *, image_label=None,
     return rows, errors
 
 
+def check_annotation(annotation: Annotation, image_path, digests: dict | None = None) -> str | None:
+    """Why a sidecar does not belong to its image, or None: the check of every command.
+
+    A sidecar must name the image it was matched to, and when it carries
+    ``image_sha256``, the image must not have changed since. ``digests`` caches the
+    image's checksum between the sidecars of one image.
+    """
+    image_path = Path(image_path)
+    if Path(annotation.image).name != image_path.name:
+        return (f"the sidecar names image {annotation.image!r}, but its file name matches "
+                f"{image_path.name!r}; rename the sidecar or fix its 'image' field")
+    if annotation.image_sha256:
+        digests = {} if digests is None else digests
+        if "sha256" not in digests:
+            digests["sha256"] = file_sha256(image_path)
+        if digests["sha256"] != annotation.image_sha256:
+            return "the image changed since it was annotated (checksum does not match)"
+    return None
+
+
 def measure_file(image_path, sidecars, *, max_pixels: int | None = None,
                  label_root=None, qc_dir=None, loader=None) -> tuple[list[dict], list[dict], dict | None]:
     """Load one image and measure the outlines of each of its sidecars.
@@ -143,7 +163,7 @@ def measure_file(image_path, sidecars, *, max_pixels: int | None = None,
         except Exception as e:  # a validation gap must cost one file, never the batch
             errors.append({"path": relative_label(Path(sc), label_root), "roi": None,
                            "reason": f"cannot read sidecar ({type(e).__name__}: {e})"})
-    anns = _drop_duplicates(anns, image_path, label_root, errors)
+    anns = drop_duplicates(anns, image_path, label_root, errors)
     if not anns:
         return rows, errors, None
     try:
@@ -160,20 +180,13 @@ def measure_file(image_path, sidecars, *, max_pixels: int | None = None,
         return rows, errors, None
     cal = image.calibration
     info = _image_info(image, label)
-    digest = None
+    digests: dict = {}
     for ann in anns:
         sc_label = relative_label(Path(ann.path), label_root)
-        if Path(ann.image).name != image_path.name:
-            errors.append({"path": sc_label, "roi": None,
-                           "reason": f"the sidecar names image {ann.image!r}, but its file name matches "
-                                     f"{image_path.name!r}; rename the sidecar or fix its 'image' field"})
+        problem = check_annotation(ann, image_path, digests)
+        if problem:
+            errors.append({"path": sc_label, "roi": None, "reason": problem})
             continue
-        if ann.image_sha256:
-            digest = digest or file_sha256(image_path)
-            if digest != ann.image_sha256:
-                errors.append({"path": sc_label, "roi": None,
-                               "reason": "the image changed since it was annotated (checksum does not match)"})
-                continue
         r, e = measure_annotation(image, ann, image_label=label, sidecar_label=sc_label)
         if r and r[0]["calibration"] != cal.source:
             info["calibration"] = r[0]["calibration"]  # the sidecar's scale line / manual value
@@ -204,7 +217,7 @@ def _image_info(image, label: str) -> dict:
             "warnings": "; ".join(image.warnings)}
 
 
-def _drop_duplicates(anns, image_path: Path, label_root, errors) -> list:
+def drop_duplicates(anns, image_path: Path, label_root, errors) -> list:
     """One sidecar per rater and session of an image: a backup copy
     (``scan.R1 (copy).mfscan.json``) must not count as another repeat."""
     groups: dict = defaultdict(list)

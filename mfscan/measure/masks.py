@@ -269,21 +269,6 @@ def _image_stems(jobs, root) -> dict[Path, str]:
     return out
 
 
-def _check_annotation(ann, image_path: Path, digest_cache: dict) -> str | None:
-    """Why a sidecar does not fit its image (the checks of ``mfscan measure``), or None."""
-    from mfscan.io.files import file_sha256
-
-    if Path(ann.image).name != image_path.name:
-        return (f"the sidecar names image {ann.image!r}, but its file name matches {image_path.name!r}; "
-                "rename the sidecar or fix its 'image' field")
-    if ann.image_sha256:
-        if "sha" not in digest_cache:
-            digest_cache["sha"] = file_sha256(image_path)
-        if digest_cache["sha"] != ann.image_sha256:
-            return "the image changed since it was annotated (checksum does not match)"
-    return None
-
-
 def _calibration_columns(cals: list) -> dict:
     """``row_mm, col_mm, calibration`` shared by the outlines of one label image.
 
@@ -358,7 +343,7 @@ def _export_job(job, root, stem: str, writer: _Writer, max_pixels) -> list[dict]
     for bad input (failures become error rows, as in :func:`mfscan.measure.batch.measure_file`)."""
     from mfscan.annotations import read_sidecar
     from mfscan.io.images import load_image
-    from mfscan.measure.batch import _drop_duplicates, relative_label
+    from mfscan.measure.batch import check_annotation, drop_duplicates, relative_label
 
     label = relative_label(job.image, root)
     rows, anns = [], []
@@ -369,7 +354,7 @@ def _export_job(job, root, stem: str, writer: _Writer, max_pixels) -> list[dict]
             writer.error(relative_label(Path(sc), root), e.message)
         except Exception as e:  # a validation gap must cost one file, never the export
             writer.error(relative_label(Path(sc), root), f"cannot read sidecar ({type(e).__name__})")
-    anns = _drop_duplicates(anns, job.image, root, writer.errors)
+    anns = drop_duplicates(anns, job.image, root, writer.errors)
     if not anns:
         return rows
     try:
@@ -384,7 +369,7 @@ def _export_job(job, root, stem: str, writer: _Writer, max_pixels) -> list[dict]
     digest: dict = {}
     for ann in anns:
         sc_label = relative_label(Path(ann.path), root)
-        problem = _check_annotation(ann, job.image, digest)
+        problem = check_annotation(ann, job.image, digest)
         if problem:
             writer.error(sc_label, problem)
             continue
