@@ -33,8 +33,8 @@ import cv2
 import numpy as np
 
 from mfscan.annotations import ROI, Annotation, sidecar_path, write_sidecar
-from mfscan.measure.batch import discover, measure_jobs
 from mfscan.calibration import manual
+from mfscan.measure.batch import discover, measure_jobs
 from mfscan.synthetic.phantom import make_phantom
 
 WORK = Path(__file__).parent / "_work" / "measure"
@@ -56,9 +56,15 @@ def build(n):
         img = cv2.add(img, rng.integers(0, 6, img.shape, dtype=np.uint8))
         p = WORK / f"img{i:04d}.png"
         cv2.imwrite(str(p), img)
-        ann = Annotation(p.name, [ROI(s, base.outlines[s]) for s in ("left", "right")],
-                         calibration=manual(*base.spacing_mm), subject=f"S{i % 50:02d}",
-                         visit=str(i % 3 + 1), level="L4" if i % 2 else "L5", rater="R1")
+        ann = Annotation(
+            p.name,
+            [ROI(s, base.outlines[s]) for s in ("left", "right")],
+            calibration=manual(*base.spacing_mm),
+            subject=f"S{i % 50:02d}",
+            visit=str(i % 3 + 1),
+            level="L4" if i % 2 else "L5",
+            rater="R1",
+        )
         write_sidecar(sidecar_path(p), ann)
     marker.touch()
     return sorted(WORK.glob("*.png"))
@@ -89,9 +95,14 @@ def main():
 
     def decode_parallel():
         from concurrent.futures import ThreadPoolExecutor  # cv2.imdecode releases the GIL
+
         with ThreadPoolExecutor(os.cpu_count()) as ex:
-            list(ex.map(lambda f: cv2.imdecode(np.frombuffer(f.read_bytes(), np.uint8),
-                                               cv2.IMREAD_UNCHANGED), files))
+            list(
+                ex.map(
+                    lambda f: cv2.imdecode(np.frombuffer(f.read_bytes(), np.uint8), cv2.IMREAD_UNCHANGED),
+                    files,
+                )
+            )
 
     decode_only()  # warm the file cache
     floor = best_of(decode_only)
@@ -99,8 +110,10 @@ def main():
     floor_par = best_of(decode_parallel)
     par = best_of(lambda: measure(workers=None))
     print(f"{n} annotated images (600x800 PNG, 2 outlines of 160 vertices each), best of 3")
-    print(f"one process:  decoding {floor:.3f} s ({floor / n * 1e3:.2f} ms/image), "
-          f"mfscan measure --workers 1 {ours:.3f} s ({ours / n * 1e3:.2f} ms/image)")
+    print(
+        f"one process:  decoding {floor:.3f} s ({floor / n * 1e3:.2f} ms/image), "
+        f"mfscan measure --workers 1 {ours:.3f} s ({ours / n * 1e3:.2f} ms/image)"
+    )
     print(f"{os.cpu_count()} cores:      decoding {floor_par:.3f} s, mfscan measure (default) {par:.3f} s")
     print(f"ratio mfscan / decoding, one process: {ours / floor:.2f} (target <= 1.25)")
     print(f"ratio mfscan / decoding, all cores:   {par / floor_par:.2f} (target <= 1.25)")

@@ -41,8 +41,14 @@ def build(n):
         img = folder / f"img{i:05d}.png"
         if not img.exists():
             os.link(src, img)
-        ann = Annotation(img.name, [ROI(s, ph.outlines[s]) for s in ("left", "right")],
-                         calibration=manual(*ph.spacing_mm), subject=f"S{i % 97}", visit="1", level="L4")
+        ann = Annotation(
+            img.name,
+            [ROI(s, ph.outlines[s]) for s in ("left", "right")],
+            calibration=manual(*ph.spacing_mm),
+            subject=f"S{i % 97}",
+            visit="1",
+            level="L4",
+        )
         (folder / f"img{i:05d}.mfscan.json").write_text(dumps(ann))
     (folder / ".done").touch()
     return folder
@@ -61,8 +67,9 @@ print(json.dumps({"rows": len(res.measurements), "errors": len(res.errors), "sec
 
 
 def run(folder, workers):
-    out = subprocess.run([sys.executable, "-c", CHILD, str(folder), str(workers)], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(folder), str(workers)], capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout)
 
 
@@ -71,12 +78,18 @@ def main():
     for workers in (1, 2):
         small, big = run(build(n), workers), run(build(10 * n), workers)
         assert small["errors"] == big["errors"] == 0
-        print(f"workers={workers}: {n:>6} images: peak {small['peak_mb']:.0f} MB (largest worker "
-              f"{small['peak_worker_mb']:.0f} MB), {small['seconds']:.1f} s")
-        print(f"workers={workers}: {10 * n:>6} images: peak {big['peak_mb']:.0f} MB (largest worker "
-              f"{big['peak_worker_mb']:.0f} MB), {big['seconds']:.1f} s")
-        print(f"  growth for 10x the images: {big['peak_mb'] - small['peak_mb']:+.0f} MB in the main process, "
-              f"{big['peak_worker_mb'] - small['peak_worker_mb']:+.0f} MB per worker")
+        print(
+            f"workers={workers}: {n:>6} images: peak {small['peak_mb']:.0f} MB (largest worker "
+            f"{small['peak_worker_mb']:.0f} MB), {small['seconds']:.1f} s"
+        )
+        print(
+            f"workers={workers}: {10 * n:>6} images: peak {big['peak_mb']:.0f} MB (largest worker "
+            f"{big['peak_worker_mb']:.0f} MB), {big['seconds']:.1f} s"
+        )
+        print(
+            f"  growth for 10x the images: {big['peak_mb'] - small['peak_mb']:+.0f} MB in the main process, "
+            f"{big['peak_worker_mb'] - small['peak_worker_mb']:+.0f} MB per worker"
+        )
 
 
 if __name__ == "__main__":

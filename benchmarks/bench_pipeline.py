@@ -34,7 +34,7 @@ def synthetic_measurements(n_rows: int = 1_000_000, seed: int = 0) -> pd.DataFra
     """
     rng = np.random.default_rng(seed)
     per_subject = len(VISITS) * len(LEVELS) * len(SIDES) * REPEATS
-    n_subjects = int(n_rows / (per_subject * 0.98)) + 1   # 1 % of sides dropped below
+    n_subjects = int(n_rows / (per_subject * 0.98)) + 1  # 1 % of sides dropped below
     shape = (n_subjects, len(VISITS), len(LEVELS), len(SIDES), REPEATS)
     s, v, lv, sd, rep = (a.ravel() for a in np.indices(shape))
     base = rng.normal(7.5, 1.2, n_subjects)[s] * np.array([0.85, 1.0, 1.15])[lv]
@@ -43,19 +43,23 @@ def synthetic_measurements(n_rows: int = 1_000_000, seed: int = 0) -> pd.DataFra
     keep = rng.random(n_subjects * len(VISITS) * len(LEVELS) * len(SIDES)) > 0.01
     keep = keep[np.ravel_multi_index((s, v, lv, sd), shape[:4])]
     subject_codes = np.array([f"P{i:05d}" for i in range(n_subjects)], dtype=object)
-    df = pd.DataFrame({
-        "image": pd.array(np.char.add(np.char.add(subject_codes[s].astype(str), "_"),
-                                      np.arange(s.size).astype(str)), dtype="string"),
-        "subject": pd.array(subject_codes[s], dtype="string"),
-        "visit": pd.array(np.array(VISITS, dtype=object)[v], dtype="string"),
-        "level": pd.Categorical(np.array(LEVELS, dtype=object)[lv], dtype=LEVEL_DTYPE),
-        "side": pd.Categorical.from_codes(sd, dtype=SIDE_DTYPE),
-        "rater": pd.array(np.full(s.size, "R1", dtype=object), dtype="string"),
-        "frame": 0,
-        "roi": rep,
-        "csa_cm2": csa,
-        "ap_depth_cm": np.sqrt(csa) * 0.9,
-    })
+    df = pd.DataFrame(
+        {
+            "image": pd.array(
+                np.char.add(np.char.add(subject_codes[s].astype(str), "_"), np.arange(s.size).astype(str)),
+                dtype="string",
+            ),
+            "subject": pd.array(subject_codes[s], dtype="string"),
+            "visit": pd.array(np.array(VISITS, dtype=object)[v], dtype="string"),
+            "level": pd.Categorical(np.array(LEVELS, dtype=object)[lv], dtype=LEVEL_DTYPE),
+            "side": pd.Categorical.from_codes(sd, dtype=SIDE_DTYPE),
+            "rater": pd.array(np.full(s.size, "R1", dtype=object), dtype="string"),
+            "frame": 0,
+            "roi": rep,
+            "csa_cm2": csa,
+            "ap_depth_cm": np.sqrt(csa) * 0.9,
+        }
+    )
     df = df[keep].head(n_rows).reset_index(drop=True)
     return df
 
@@ -84,14 +88,12 @@ def main(argv=None) -> None:
     def plain():
         return table.groupby(keys, observed=True)["csa_cm2"].mean()
 
-    plain()                           # warm-up (imports, caches)
+    plain()  # warm-up (imports, caches)
     t_pipe, result = best_time(pipeline, args.runs)
     t_plain, _ = best_time(plain, args.runs)
     ratio = t_pipe / t_plain
-    print(f"{len(table):,} measurement rows -> {len(result):,} longitudinal rows "
-          f"(best of {args.runs})")
-    print(f"pipeline {t_pipe:.2f} s, groupby mean {t_plain:.2f} s, ratio {ratio:.1f} "
-          f"(target <= 3)")
+    print(f"{len(table):,} measurement rows -> {len(result):,} longitudinal rows (best of {args.runs})")
+    print(f"pipeline {t_pipe:.2f} s, groupby mean {t_plain:.2f} s, ratio {ratio:.1f} (target <= 3)")
 
 
 if __name__ == "__main__":

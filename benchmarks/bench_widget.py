@@ -36,6 +36,7 @@ def _ensure_display():
     if os.environ.get("DISPLAY") or sys.platform != "linux":
         return None
     from pyvirtualdisplay import Display  # installed with pytest-xvfb
+
     d = Display(visible=False, size=(1600, 1000))
     d.start()
     return d
@@ -44,18 +45,19 @@ def _ensure_display():
 def _outline(center, radius_rc, n=200, phase=0.0):
     t = np.linspace(0, 2 * np.pi, n, endpoint=False) + phase
     wobble = 1 + 0.05 * np.sin(5 * t)
-    return np.column_stack([center[0] + radius_rc[0] * wobble * np.sin(t),
-                            center[1] + radius_rc[1] * wobble * np.cos(t)])
+    return np.column_stack(
+        [center[0] + radius_rc[0] * wobble * np.sin(t), center[1] + radius_rc[1] * wobble * np.cos(t)]
+    )
 
 
 def main(repeats: int = 200) -> float:
     import cv2
     import napari
+    from mfscan_napari import _model
+    from mfscan_napari._qt.widget import MultifidusWidget
 
     from mfscan.annotations import ROI, Annotation, sidecar_path, write_sidecar
     from mfscan.calibration import manual
-    from mfscan_napari import _model
-    from mfscan_napari._qt.widget import MultifidusWidget
 
     tmp = Path(tempfile.mkdtemp(prefix="mfscan-bench-"))
     os.environ["MFSCAN_CONFIG_DIR"] = str(tmp / "config")
@@ -65,9 +67,16 @@ def main(repeats: int = 200) -> float:
     cv2.imwrite(str(path), img)
     left = _outline((300, 520), (120, 140))
     right = _outline((300, 240), (115, 135), phase=0.1)
-    write_sidecar(sidecar_path(path, "R1"), Annotation(
-        image=path.name, level="L4", rater="R1", calibration=manual(0.1),
-        rois=[ROI("left", left), ROI("right", right)]))
+    write_sidecar(
+        sidecar_path(path, "R1"),
+        Annotation(
+            image=path.name,
+            level="L4",
+            rater="R1",
+            calibration=manual(0.1),
+            rois=[ROI("left", left), ROI("right", right)],
+        ),
+    )
 
     viewer = napari.Viewer(show=False)
     w = MultifidusWidget(viewer, settings=_model.Settings(tmp / "settings.json"), autosave_ms=0)
@@ -98,23 +107,29 @@ def main(repeats: int = 200) -> float:
         asym.append(time.perf_counter() - t0)
     # Sanity: the table shows the last edit.
     from mfscan.measure import measure_outline
+
     want = measure_outline(data[0], img, spacing=(0.1, 0.1))["csa_cm2"]
     assert abs(w.last_rows[0]["value"] - want) < 1e-9
     viewer.close()
     med = statistics.median(times) * 1000
     try:
         import bermuda  # noqa: F401
+
         backend = "bermuda (compiled)"
     except ImportError:
         backend = "vispy pure Python: install 'bermuda' for napari's compiled triangulation"
-    print(f"  of which napari's layer.data setter (triangulation: {backend}): "
-          f"{statistics.median(np.subtract(times, refresh)) * 1000:.2f} ms; "
-          f"mfscan table refresh: {statistics.median(refresh) * 1000:.2f} ms "
-          f"(of which the core's live asymmetry: {statistics.median(asym) * 1000:.2f} ms)")
-    print(f"widget refresh after a vertex edit (2 x 200 vertices, 1024x768): median {med:.2f} ms "
-          f"(p90 {np.percentile(times, 90) * 1000:.2f} ms, n={repeats}); target < {TARGET_MS:.0f} ms "
-          f"-> {'OK' if med < TARGET_MS else 'SLOWER THAN TARGET'} "
-          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+    print(
+        f"  of which napari's layer.data setter (triangulation: {backend}): "
+        f"{statistics.median(np.subtract(times, refresh)) * 1000:.2f} ms; "
+        f"mfscan table refresh: {statistics.median(refresh) * 1000:.2f} ms "
+        f"(of which the core's live asymmetry: {statistics.median(asym) * 1000:.2f} ms)"
+    )
+    print(
+        f"widget refresh after a vertex edit (2 x 200 vertices, 1024x768): median {med:.2f} ms "
+        f"(p90 {np.percentile(times, 90) * 1000:.2f} ms, n={repeats}); target < {TARGET_MS:.0f} ms "
+        f"-> {'OK' if med < TARGET_MS else 'SLOWER THAN TARGET'} "
+        f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
+    )
     return med
 
 

@@ -14,15 +14,24 @@ import numpy as np
 
 from mfscan.errors import MeasurementError
 
-__all__ = ["as_points", "signed_area", "polygon_area", "polygon_perimeter", "resample_closed",
-           "is_counter_clockwise", "orient"]
+__all__ = [
+    "as_points",
+    "signed_area",
+    "polygon_area",
+    "polygon_perimeter",
+    "resample_closed",
+    "is_counter_clockwise",
+    "orient",
+]
 
 
 def as_points(points) -> np.ndarray:
     """``points`` as a float (N, 2) array (a new array); MeasurementError otherwise."""
     p = np.array(points, dtype=float)
     if p.ndim != 2 or p.shape[1] != 2:
-        raise MeasurementError(f"an outline must be an (N, 2) array of (row, col) points, got shape {p.shape}")
+        raise MeasurementError(
+            f"an outline must be an (N, 2) array of (row, col) points, got shape {p.shape}"
+        )
     return p
 
 

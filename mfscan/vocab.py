@@ -16,10 +16,26 @@ import pandas as pd
 from mfscan.errors import MfscanError
 
 __all__ = [
-    "SIDES", "LEVELS", "METHODS", "ROI_KINDS", "SYMPTOMATIC_SIDES", "SIDE_SPELLINGS",
-    "SIDE_DTYPE", "LEVEL_DTYPE", "SYMPTOMATIC_DTYPE", "SIDE_COLORS", "SIDE_COLORS_RGB",
-    "DEFAULT_MAX_PIXELS", "side_or_none", "level_or_none", "symptomatic_or_none",
-    "normalize_side", "normalize_level", "normalize_symptomatic", "as_side", "as_level",
+    "SIDES",
+    "LEVELS",
+    "METHODS",
+    "ROI_KINDS",
+    "SYMPTOMATIC_SIDES",
+    "SIDE_SPELLINGS",
+    "SIDE_DTYPE",
+    "LEVEL_DTYPE",
+    "SYMPTOMATIC_DTYPE",
+    "SIDE_COLORS",
+    "SIDE_COLORS_RGB",
+    "DEFAULT_MAX_PIXELS",
+    "side_or_none",
+    "level_or_none",
+    "symptomatic_or_none",
+    "normalize_side",
+    "normalize_level",
+    "normalize_symptomatic",
+    "as_side",
+    "as_level",
     "as_symptomatic_side",
 ]
 
@@ -36,8 +52,16 @@ SYMPTOMATIC_SIDES = ("left", "right", "none", "bilateral")
 
 #: Every accepted spelling of a side, lower case (Latin ``sin``/``dx`` as in ImageJ ROI names).
 SIDE_SPELLINGS = {
-    "left": "left", "l": "left", "lt": "left", "lft": "left", "sin": "left",
-    "right": "right", "r": "right", "rt": "right", "rgt": "right", "dx": "right",
+    "left": "left",
+    "l": "left",
+    "lt": "left",
+    "lft": "left",
+    "sin": "left",
+    "right": "right",
+    "r": "right",
+    "rt": "right",
+    "rgt": "right",
+    "dx": "right",
 }
 
 #: Categorical of body sides.
@@ -50,7 +74,7 @@ SYMPTOMATIC_DTYPE = pd.CategoricalDtype(list(SYMPTOMATIC_SIDES))
 #: One colour per side for every plot, overlay and the canvas (Okabe-Ito, colour-blind safe).
 SIDE_COLORS = {"left": "#56B4E9", "right": "#E69F00"}
 #: The same colours as (R, G, B) bytes.
-SIDE_COLORS_RGB = {k: tuple(int(v[i:i + 2], 16) for i in (1, 3, 5)) for k, v in SIDE_COLORS.items()}
+SIDE_COLORS_RGB = {k: tuple(int(v[i : i + 2], 16) for i in (1, 3, 5)) for k, v in SIDE_COLORS.items()}
 
 #: Images whose header claims more pixels than this are refused before decoding.
 DEFAULT_MAX_PIXELS = 200_000_000
@@ -95,14 +119,22 @@ def normalize_side(value, where: str = "", path=None, *, error=MfscanError) -> s
 
 def normalize_level(value, where: str = "", path=None, *, error=MfscanError) -> str:
     """``"L4"`` from ``"l4"``, ``" L4 "``; raises ``error`` naming the value otherwise."""
-    return _normalize(value, level_or_none, "vertebral level", "one of " + ", ".join(LEVELS),
-                      error, where, path)
+    return _normalize(
+        value, level_or_none, "vertebral level", "one of " + ", ".join(LEVELS), error, where, path
+    )
 
 
 def normalize_symptomatic(value, where: str = "", path=None, *, error=MfscanError) -> str:
     """A symptomatic side (``left``, ``right``, ``none``, ``bilateral``) from any spelling."""
-    return _normalize(value, symptomatic_or_none, "symptomatic_side",
-                      "one of " + ", ".join(SYMPTOMATIC_SIDES), error, where, path)
+    return _normalize(
+        value,
+        symptomatic_or_none,
+        "symptomatic_side",
+        "one of " + ", ".join(SYMPTOMATIC_SIDES),
+        error,
+        where,
+        path,
+    )
 
 
 def _recode(values, dtype: pd.CategoricalDtype, parse, column: str, what: str) -> pd.Series:
@@ -121,10 +153,13 @@ def _recode(values, dtype: pd.CategoricalDtype, parse, column: str, what: str) -
     mapped = [parse(u) for u in uniques]
     bad = sorted({repr(u) for u, m in zip(uniques, mapped) if m is None and _text(u) != ""})
     if bad:
-        raise MfscanError(f"column {column!r} has value(s) {', '.join(bad[:5])} (unknown {what}); "
-                          f"expected one of {', '.join(map(str, dtype.categories))}")
-    lookup = np.array([-1 if m is None else dtype.categories.get_loc(m) for m in mapped] + [-1],
-                      dtype=np.int64)
+        raise MfscanError(
+            f"column {column!r} has value(s) {', '.join(bad[:5])} (unknown {what}); "
+            f"expected one of {', '.join(map(str, dtype.categories))}"
+        )
+    lookup = np.array(
+        [-1 if m is None else dtype.categories.get_loc(m) for m in mapped] + [-1], dtype=np.int64
+    )
     new = lookup[np.where(codes < 0, len(mapped), codes)]
     return pd.Series(pd.Categorical.from_codes(new, dtype=dtype), index=values.index, name=values.name)
 

@@ -25,8 +25,8 @@ import tifffile
 
 from mfscan.annotations import ROI, Annotation, dumps, file_sha256
 from mfscan.calibration import manual
-from mfscan.synthetic.dicom import write_us_dicom
 from mfscan.errors import AnnotationError, ImageReadError, MeasurementError, MfscanError
+from mfscan.synthetic.dicom import write_us_dicom
 
 ROWS, COLS = 40, 48
 #: A valid outline of the test images (well inside a 40 x 48 image).
@@ -102,20 +102,34 @@ def dicom_bytes(img, tmp: Path, **kw) -> bytes:
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return (
+        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    )
 
 
 def png_claiming(width: int, height: int, idat: bytes = b"") -> bytes:
     """A PNG whose IHDR claims `width` x `height` (8-bit gray), with tiny pixel data."""
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + _chunk(b"IDAT", idat or zlib.compress(b"\0" * 16)) + _chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + _chunk(b"IDAT", idat or zlib.compress(b"\0" * 16))
+        + _chunk(b"IEND", b"")
+    )
 
 
 def sidecar_dict(image_name: str, rois=None, **top) -> dict:
-    d = {"format": "mfscan.annotation", "version": 1, "image": image_name,
-         "subject": "S01", "visit": "1", "level": "L4", "rater": "R1",
-         "rois": rois if rois is not None else [{"side": "left", "points": TRIANGLE},
-                                                 {"side": "right", "points": SQUARE}]}
+    d = {
+        "format": "mfscan.annotation",
+        "version": 1,
+        "image": image_name,
+        "subject": "S01",
+        "visit": "1",
+        "level": "L4",
+        "rater": "R1",
+        "rois": rois
+        if rois is not None
+        else [{"side": "left", "points": TRIANGLE}, {"side": "right", "points": SQUARE}],
+    }
     d.update(top)
     return d
 
@@ -160,48 +174,104 @@ def build_corpus(root) -> list[Case]:
     image_case("truncated_png_header", "scan.png", good_png[:20], "IHDR header is missing or truncated")
     image_case("truncated_jpeg", "scan.jpg", good_jpg[: len(good_jpg) // 2], "truncated JPEG")
     image_case("truncated_tiff", "scan.tif", good_tif[: len(good_tif) // 2], "truncated TIFF")
-    image_case("truncated_dicom", "scan.dcm", good_dcm[: len(good_dcm) - 700], "cannot decode DICOM pixel data")
+    image_case(
+        "truncated_dicom", "scan.dcm", good_dcm[: len(good_dcm) - 700], "cannot decode DICOM pixel data"
+    )
     image_case("truncated_dicom_header", "scan.dcm", good_dcm[:200], "DICOM")
     # ---- wrong content for the name
     image_case("text_as_png", "scan.png", "this is a text file, not an image\n", "not a PNG image")
     image_case("text_as_dcm", "scan.dcm", "PatientName,Rows\nnobody,12\n" * 10, "not a DICOM file")
     image_case("text_as_jpeg", "scan.jpg", "hello\n", "not a JPEG image")
-    image_case("random_bytes_as_tiff", "scan.tif",
-               np.random.default_rng(1).integers(0, 256, 4000, dtype=np.uint8).tobytes(), "not a TIFF image")
-    image_case("corrupt_png_data", "scan.png",
-               png_claiming(COLS, ROWS, idat=b"not zlib data at all" * 3), "cannot decode PNG image")
+    image_case(
+        "random_bytes_as_tiff",
+        "scan.tif",
+        np.random.default_rng(1).integers(0, 256, 4000, dtype=np.uint8).tobytes(),
+        "not a TIFF image",
+    )
+    image_case(
+        "corrupt_png_data",
+        "scan.png",
+        png_claiming(COLS, ROWS, idat=b"not zlib data at all" * 3),
+        "cannot decode PNG image",
+    )
     image_case("png_claims_empty_image", "scan.png", png_claiming(0, 0), "header claims an empty image")
     # ---- DICOM without pixels, or refused for its size
     image_case("dicom_without_pixels", "scan.dcm", _dicom_without_pixels(img, tmp), "has no pixel data")
     image_case("huge_png_header", "scan.png", png_claiming(100_000, 100_000), "exceeds the limit")
-    image_case("huge_dicom_header", "scan.dcm", _dicom_claiming(img, tmp, 60_000, 60_000), "exceeds the limit")
+    image_case(
+        "huge_dicom_header", "scan.dcm", _dicom_claiming(img, tmp, 60_000, 60_000), "exceeds the limit"
+    )
     image_case("huge_tiff_header", "scan.tif", _tiff_claiming(img, tmp, 70_000, 70_000), "exceeds the limit")
 
     # ---- DICOM calibration problems: loaded with a warning, never a crash
-    image_case("dicom_zero_spacing", "scan.dcm",
-               dicom_bytes(img, tmp, regions=[{"bounds": (0, 0, ROWS - 1, COLS - 1), "delta_cm": (0.0, 0.0)}]),
-               "is not a positive length", error=None, stage="warn")
-    image_case("dicom_non_cm_units", "scan.dcm",
-               dicom_bytes(img, tmp, regions=[{"bounds": (0, 0, ROWS - 1, COLS - 1), "delta_cm": (0.02, 0.02),
-                                               "units": (2, 2)}]),
-               "instead of cm", error=None, stage="warn")
-    image_case("dicom_region_outside_image", "scan.dcm",
-               dicom_bytes(img, tmp, regions=[{"bounds": (500, 600, 900, 1000), "delta_cm": (0.02, 0.02)}]),
-               "lie outside the", error=None, stage="warn")
+    image_case(
+        "dicom_zero_spacing",
+        "scan.dcm",
+        dicom_bytes(img, tmp, regions=[{"bounds": (0, 0, ROWS - 1, COLS - 1), "delta_cm": (0.0, 0.0)}]),
+        "is not a positive length",
+        error=None,
+        stage="warn",
+    )
+    image_case(
+        "dicom_non_cm_units",
+        "scan.dcm",
+        dicom_bytes(
+            img,
+            tmp,
+            regions=[{"bounds": (0, 0, ROWS - 1, COLS - 1), "delta_cm": (0.02, 0.02), "units": (2, 2)}],
+        ),
+        "instead of cm",
+        error=None,
+        stage="warn",
+    )
+    image_case(
+        "dicom_region_outside_image",
+        "scan.dcm",
+        dicom_bytes(img, tmp, regions=[{"bounds": (500, 600, 900, 1000), "delta_cm": (0.02, 0.02)}]),
+        "lie outside the",
+        error=None,
+        stage="warn",
+    )
     # an outline in the uncalibrated half of a split screen whose other half is calibrated
-    p = _write(root / "dicom_outline_in_zero_region" / "scan.dcm", dicom_bytes(
-        img, tmp, regions=[{"bounds": (0, 0, ROWS - 1, 23), "delta_cm": (0.02, 0.02)},
-                           {"bounds": (0, 24, ROWS - 1, COLS - 1), "delta_cm": (0.0, 0.0)}]))
-    _sidecar_for(p, [{"side": "left", "points": [[5, 3], [30, 5], [20, 20]]},
-                     {"side": "right", "points": [[5, 28], [30, 30], [20, 45]]}])
-    cases.append(Case("dicom_outline_in_zero_region", "outline", p.with_name("scan.mfscan.json"),
-                      "outside every calibrated ultrasound region"))
+    p = _write(
+        root / "dicom_outline_in_zero_region" / "scan.dcm",
+        dicom_bytes(
+            img,
+            tmp,
+            regions=[
+                {"bounds": (0, 0, ROWS - 1, 23), "delta_cm": (0.02, 0.02)},
+                {"bounds": (0, 24, ROWS - 1, COLS - 1), "delta_cm": (0.0, 0.0)},
+            ],
+        ),
+    )
+    _sidecar_for(
+        p,
+        [
+            {"side": "left", "points": [[5, 3], [30, 5], [20, 20]]},
+            {"side": "right", "points": [[5, 28], [30, 30], [20, 45]]},
+        ],
+    )
+    cases.append(
+        Case(
+            "dicom_outline_in_zero_region",
+            "outline",
+            p.with_name("scan.mfscan.json"),
+            "outside every calibrated ultrasound region",
+        )
+    )
 
     # ---- a 1x1 image loads; an outline on it fails clearly
     p = _write(root / "one_pixel" / "scan.png", png_bytes(np.array([[128]], np.uint8)))
     _sidecar_for(p, [{"side": "left", "points": TRIANGLE}])
-    cases.append(Case("one_pixel", "outline", p.with_name("scan.mfscan.json"),
-                      "lies outside the 1x1 image", MeasurementError))
+    cases.append(
+        Case(
+            "one_pixel",
+            "outline",
+            p.with_name("scan.mfscan.json"),
+            "lies outside the 1x1 image",
+            MeasurementError,
+        )
+    )
 
     # ---- sidecars that cannot be read
     def sidecar_case(name, content, fragment, error=AnnotationError):
@@ -213,35 +283,60 @@ def build_corpus(root) -> list[Case]:
     sidecar_case("sidecar_empty", "", "sidecar file is empty")
     sidecar_case("sidecar_binary", b"\x89PNG\r\n\x1a\n\xff\xfe\x00\x01", "not UTF-8")
     sidecar_case("sidecar_json_list", "[1, 2, 3]", "must hold a JSON object")
-    sidecar_case("sidecar_wrong_format", json.dumps(sidecar_dict("scan.png", format="imagej.roi")),
-                 "'format' is 'imagej.roi'")
-    sidecar_case("sidecar_newer_version", json.dumps(sidecar_dict("scan.png", version=7)),
-                 "version 7 was written by a newer mfscan")
-    sidecar_case("sidecar_version_not_int", json.dumps(sidecar_dict("scan.png", version="1")),
-                 "'version' must be an integer")
-    sidecar_case("sidecar_nan_point",
-                 json.dumps(sidecar_dict("scan.png", [{"side": "left", "points": [[1, 1], [float("nan"), 2],
-                                                                                   [9, 9]]}])),
-                 "NaN is not valid JSON")
-    sidecar_case("sidecar_infinite_point",
-                 json.dumps(sidecar_dict("scan.png", [{"side": "left", "points": [[1, 1], [2, 2], [9, 1]]}]))
-                 .replace("[2, 2]", "[2, 1e999]"),
-                 "a number is not finite")
-    sidecar_case("sidecar_two_points",
-                 json.dumps(sidecar_dict("scan.png", [{"side": "left", "points": [[1, 1], [5, 5]]}])),
-                 "needs at least 3 points, found 2")
-    sidecar_case("sidecar_unknown_side",
-                 json.dumps(sidecar_dict("scan.png", [{"side": "middle", "points": TRIANGLE}])),
-                 "unknown side 'middle'")
-    sidecar_case("sidecar_point_not_pair",
-                 json.dumps(sidecar_dict("scan.png", [{"side": "left", "points": [[1, 1], [2, 2, 2], [3, 1]]}])),
-                 "point 1 is [2, 2, 2], not a [row, col] pair")
-    sidecar_case("sidecar_unknown_level", json.dumps(sidecar_dict("scan.png", level="L9")),
-                 "unknown vertebral level 'L9'")
-    sidecar_case("sidecar_negative_calibration",
-                 json.dumps(sidecar_dict("scan.png", calibration={"row_mm": -0.1, "col_mm": 0.1,
-                                                                  "source": "manual"})),
-                 "must be a positive number of mm per pixel")
+    sidecar_case(
+        "sidecar_wrong_format",
+        json.dumps(sidecar_dict("scan.png", format="imagej.roi")),
+        "'format' is 'imagej.roi'",
+    )
+    sidecar_case(
+        "sidecar_newer_version",
+        json.dumps(sidecar_dict("scan.png", version=7)),
+        "version 7 was written by a newer mfscan",
+    )
+    sidecar_case(
+        "sidecar_version_not_int",
+        json.dumps(sidecar_dict("scan.png", version="1")),
+        "'version' must be an integer",
+    )
+    sidecar_case(
+        "sidecar_nan_point",
+        json.dumps(
+            sidecar_dict("scan.png", [{"side": "left", "points": [[1, 1], [float("nan"), 2], [9, 9]]}])
+        ),
+        "NaN is not valid JSON",
+    )
+    sidecar_case(
+        "sidecar_infinite_point",
+        json.dumps(sidecar_dict("scan.png", [{"side": "left", "points": [[1, 1], [2, 2], [9, 1]]}])).replace(
+            "[2, 2]", "[2, 1e999]"
+        ),
+        "a number is not finite",
+    )
+    sidecar_case(
+        "sidecar_two_points",
+        json.dumps(sidecar_dict("scan.png", [{"side": "left", "points": [[1, 1], [5, 5]]}])),
+        "needs at least 3 points, found 2",
+    )
+    sidecar_case(
+        "sidecar_unknown_side",
+        json.dumps(sidecar_dict("scan.png", [{"side": "middle", "points": TRIANGLE}])),
+        "unknown side 'middle'",
+    )
+    sidecar_case(
+        "sidecar_point_not_pair",
+        json.dumps(sidecar_dict("scan.png", [{"side": "left", "points": [[1, 1], [2, 2, 2], [3, 1]]}])),
+        "point 1 is [2, 2, 2], not a [row, col] pair",
+    )
+    sidecar_case(
+        "sidecar_unknown_level",
+        json.dumps(sidecar_dict("scan.png", level="L9")),
+        "unknown vertebral level 'L9'",
+    )
+    sidecar_case(
+        "sidecar_negative_calibration",
+        json.dumps(sidecar_dict("scan.png", calibration={"row_mm": -0.1, "col_mm": 0.1, "source": "manual"})),
+        "must be a positive number of mm per pixel",
+    )
 
     # ---- outlines that cannot be measured (the sidecar itself is valid)
     def outline_case(name, rois, fragment, error=MeasurementError):
@@ -249,21 +344,36 @@ def build_corpus(root) -> list[Case]:
         sc = _sidecar_for(image, rois)
         cases.append(Case(name, "outline", sc, fragment, error))
 
-    outline_case("outline_self_intersecting",
-                 [{"side": "left", "points": [[5, 5], [30, 30], [5, 30], [30, 5]]}], "crosses itself")
-    outline_case("outline_outside_image",
-                 [{"side": "right", "points": [[5, 5], [30, 8], [12, 400]]}], "lies outside the 40x48 image")
-    outline_case("outline_collinear",
-                 [{"side": "left", "points": [[5, 5], [10, 10], [20, 20]]}], "encloses no area")
-    outline_case("outline_duplicate_points",
-                 [{"side": "left", "points": [[5, 5], [5, 5], [20, 20], [5, 5]]}],
-                 "needs at least 3 distinct points, found 2")
-    outline_case("outline_missing_frame",
-                 [{"side": "left", "points": TRIANGLE, "frame": 5}], "frame 5 does not exist", MfscanError)
+    outline_case(
+        "outline_self_intersecting",
+        [{"side": "left", "points": [[5, 5], [30, 30], [5, 30], [30, 5]]}],
+        "crosses itself",
+    )
+    outline_case(
+        "outline_outside_image",
+        [{"side": "right", "points": [[5, 5], [30, 8], [12, 400]]}],
+        "lies outside the 40x48 image",
+    )
+    outline_case(
+        "outline_collinear", [{"side": "left", "points": [[5, 5], [10, 10], [20, 20]]}], "encloses no area"
+    )
+    outline_case(
+        "outline_duplicate_points",
+        [{"side": "left", "points": [[5, 5], [5, 5], [20, 20], [5, 5]]}],
+        "needs at least 3 distinct points, found 2",
+    )
+    outline_case(
+        "outline_missing_frame",
+        [{"side": "left", "points": TRIANGLE, "frame": 5}],
+        "frame 5 does not exist",
+        MfscanError,
+    )
 
     # ---- sidecar whose image is missing; image changed since it was annotated
     sc = _write(root / "image_missing" / "gone.mfscan.json", json.dumps(sidecar_dict("gone.png")))
-    cases.append(Case("image_missing", "discover", sc, "the image 'gone.png' named by the sidecar is missing"))
+    cases.append(
+        Case("image_missing", "discover", sc, "the image 'gone.png' named by the sidecar is missing")
+    )
     image = _write(root / "image_changed" / "scan.png", good_png)
     sc = _sidecar_for(image, image_sha256="0" * 64)
     cases.append(Case("image_changed", "checksum", sc, "checksum does not match"))
@@ -309,7 +419,7 @@ def _tiff_claiming(img, tmp: Path, rows: int, cols: int) -> bytes:
         for name, value in (("ImageWidth", cols), ("ImageLength", rows)):
             tag = tags[name]
             fmt = "<I" if tag.dtype == 4 else "<H"
-            data[tag.valueoffset:tag.valueoffset + struct.calcsize(fmt)] = struct.pack(fmt, value)
+            data[tag.valueoffset : tag.valueoffset + struct.calcsize(fmt)] = struct.pack(fmt, value)
     return bytes(data)
 
 
@@ -321,9 +431,16 @@ def write_good_study(root, n: int = 3) -> list[Path]:
     for i in range(n):
         image = root / f"good{i}.png"
         image.write_bytes(png_bytes(gray(seed=10 + i)))
-        ann = Annotation(image=image.name, subject=f"G{i}", visit="1", level="L4", rater="R1",
-                         calibration=manual(0.1), image_sha256=file_sha256(image),
-                         rois=[ROI("left", TRIANGLE), ROI("right", SQUARE)])
+        ann = Annotation(
+            image=image.name,
+            subject=f"G{i}",
+            visit="1",
+            level="L4",
+            rater="R1",
+            calibration=manual(0.1),
+            image_sha256=file_sha256(image),
+            rois=[ROI("left", TRIANGLE), ROI("right", SQUARE)],
+        )
         image.with_name(image.stem + ".mfscan.json").write_text(dumps(ann), "utf-8")
         out.append(image)
     return out
@@ -339,6 +456,9 @@ def tree_state(root) -> dict:
     for p in sorted(root.rglob("*")):
         if p.is_file():
             st = p.stat()
-            out[p.relative_to(root).as_posix()] = (hashlib.sha256(p.read_bytes()).hexdigest(),
-                                                   st.st_size, st.st_mtime_ns)
+            out[p.relative_to(root).as_posix()] = (
+                hashlib.sha256(p.read_bytes()).hexdigest(),
+                st.st_size,
+                st.st_mtime_ns,
+            )
     return out

@@ -16,16 +16,15 @@ from badinput import tree_state as _tree_state
 SAMPLE_STUDY = Path(__file__).resolve().parents[1] / "sample_data" / "study"
 
 
-
-
 @pytest.fixture(scope="session", autouse=True)
 def sample_study_unchanged():
     """Fail the session if the test suite changed, added or removed a file of sample_data/study."""
     before = _tree_state(SAMPLE_STUDY) if SAMPLE_STUDY.is_dir() else None
     yield
     if before is None:
-        assert not SAMPLE_STUDY.exists() or not any(SAMPLE_STUDY.rglob("*")), \
+        assert not SAMPLE_STUDY.exists() or not any(SAMPLE_STUDY.rglob("*")), (
             "the test suite created files in sample_data/study"
+        )
         return
     after = _tree_state(SAMPLE_STUDY)
     changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))

@@ -6,8 +6,15 @@ import os
 import numpy as np
 import pytest
 
-from mfscan.annotations import (ROI, Annotation, AnnotationConflictError, find_sidecars,
-                                read_sidecar, sidecar_path, write_sidecar)
+from mfscan.annotations import (
+    ROI,
+    Annotation,
+    AnnotationConflictError,
+    find_sidecars,
+    read_sidecar,
+    sidecar_path,
+    write_sidecar,
+)
 from mfscan.calibration import Calibration, from_scale_line
 from mfscan.errors import AnnotationError
 
@@ -33,13 +40,27 @@ def test_minimal_hand_written_file(tmp_path):
 def test_round_trip_identical_including_unknown_fields(tmp_path):
     rng = np.random.default_rng(1)
     a = Annotation(
-        image="scan 01.dcm", subject="S-007", visit="10", level="L5", rater="AB", session="2",
+        image="scan 01.dcm",
+        subject="S-007",
+        visit="10",
+        level="L5",
+        rater="AB",
+        session="2",
         calibration=from_scale_line((10, 5), (410, 5), 40.0),
         image_sha256="ab" * 32,
-        rois=[ROI("left", rng.uniform(0, 500, (150, 2)), frame=3, region=1, method="proposed-edited",
-                  extra={"note": "faint lateral border"}),
-              ROI("right", [[0.1 + 0.2, 1 / 3], [2.0, 5e-17], [7.0, 1e6]], level="S1")],
-        extra={"created": "made by another tool", "custom": {"nested": [1, 2.5, None]}})
+        rois=[
+            ROI(
+                "left",
+                rng.uniform(0, 500, (150, 2)),
+                frame=3,
+                region=1,
+                method="proposed-edited",
+                extra={"note": "faint lateral border"},
+            ),
+            ROI("right", [[0.1 + 0.2, 1 / 3], [2.0, 5e-17], [7.0, 1e6]], level="S1"),
+        ],
+        extra={"created": "made by another tool", "custom": {"nested": [1, 2.5, None]}},
+    )
     p = write_sidecar(tmp_path / "x.mfscan.json", a)
     b = read_sidecar(p)
     assert b == a
@@ -51,36 +72,63 @@ def test_round_trip_identical_including_unknown_fields(tmp_path):
     assert [f.name for f in tmp_path.iterdir()] == ["x.mfscan.json"]  # no temp files left
 
 
-@pytest.mark.parametrize("content, message", [
-    ("", "empty"),
-    ("{not json", "not valid JSON"),
-    ("[1, 2]", "JSON object"),
-    ('{"format": "other", "version": 1, "image": "a.png", "rois": []}', "'format' is 'other'"),
-    ('{"format": "mfscan.annotation", "version": 2, "image": "a.png", "rois": []}', "newer mfscan"),
-    ('{"format": "mfscan.annotation", "version": "1", "image": "a.png"}', "'version' must be an integer"),
-    ('{"format": "mfscan.annotation", "version": 1, "rois": []}', "'image' must name"),
-    ('{"format": "mfscan.annotation", "version": 1, "image": "a.png", "rois": {}}', "'rois' must be a list"),
-    ('{"format": "mfscan.annotation", "version": 1, "image": "a.png", "rois": [{"side": "middle", "points": []}]}',
-     "unknown side 'middle'"),
-    ('{"format": "mfscan.annotation", "version": 1, "image": "a.png", "rois": [{"side": "left", "points": [[1,2],[3,4]]}]}',
-     "at least 3 points"),
-    ('{"format": "mfscan.annotation", "version": 1, "image": "a.png", "rois": [{"side": "left", "points": [[1,2],[3,NaN],[5,6]]}]}',
-     "NaN is not valid JSON"),
-    ('{"format": "mfscan.annotation", "version": 1, "image": "a.png",}', r"not valid JSON \(line 1"),
-    ('{"format": "mfscan.annotation", "version": 1, "image": "a.png", "rois": [{"side": "left", "points": [[1,2],[3,1e999],[5,6]]}]}',
-     "a number is not finite"),
-    ('{"format": "mfscan.annotation", "version": 1, "image": "a.png", "rois": [{"side": "left", "points": [[1,2],[3],[5,6]]}]}',
-     r"point 1 is \[3\]"),
-    ('{"format": "mfscan.annotation", "version": 1, "image": "a.png", "level": "L9", "rois": []}', "unknown vertebral level"),
-    ('{"format": "mfscan.annotation", "version": 1, "image": "a.png", "calibration": {"row_mm": 0, "col_mm": 0.1}, "rois": []}',
-     "row_mm must be a positive"),
-    ('{"format": "mfscan.annotation", "version": 1, "image": "a.png", "calibration": {"row_mm": true, "col_mm": 0.1}, "rois": []}',
-     "row_mm must be a number"),
-    ('{"format": "mfscan.annotation", "version": 1, "image": "a.png", "calibration": {"row_mm": 0.1, "col_mm": "0.1"}, "rois": []}',
-     "col_mm must be a number"),
-    ('{"format": "mfscan.annotation", "version": 1, "image": "a.png", "calibration": {"row_mm": 0.1, "col_mm": 0.1, "region": "x"}, "rois": []}',
-     "region must be a region number"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "empty"),
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "JSON object"),
+        ('{"format": "other", "version": 1, "image": "a.png", "rois": []}', "'format' is 'other'"),
+        ('{"format": "mfscan.annotation", "version": 2, "image": "a.png", "rois": []}', "newer mfscan"),
+        ('{"format": "mfscan.annotation", "version": "1", "image": "a.png"}', "'version' must be an integer"),
+        ('{"format": "mfscan.annotation", "version": 1, "rois": []}', "'image' must name"),
+        (
+            '{"format": "mfscan.annotation", "version": 1, "image": "a.png", "rois": {}}',
+            "'rois' must be a list",
+        ),
+        (
+            '{"format": "mfscan.annotation", "version": 1, "image": "a.png", "rois": [{"side": "middle", "points": []}]}',
+            "unknown side 'middle'",
+        ),
+        (
+            '{"format": "mfscan.annotation", "version": 1, "image": "a.png", "rois": [{"side": "left", "points": [[1,2],[3,4]]}]}',
+            "at least 3 points",
+        ),
+        (
+            '{"format": "mfscan.annotation", "version": 1, "image": "a.png", "rois": [{"side": "left", "points": [[1,2],[3,NaN],[5,6]]}]}',
+            "NaN is not valid JSON",
+        ),
+        ('{"format": "mfscan.annotation", "version": 1, "image": "a.png",}', r"not valid JSON \(line 1"),
+        (
+            '{"format": "mfscan.annotation", "version": 1, "image": "a.png", "rois": [{"side": "left", "points": [[1,2],[3,1e999],[5,6]]}]}',
+            "a number is not finite",
+        ),
+        (
+            '{"format": "mfscan.annotation", "version": 1, "image": "a.png", "rois": [{"side": "left", "points": [[1,2],[3],[5,6]]}]}',
+            r"point 1 is \[3\]",
+        ),
+        (
+            '{"format": "mfscan.annotation", "version": 1, "image": "a.png", "level": "L9", "rois": []}',
+            "unknown vertebral level",
+        ),
+        (
+            '{"format": "mfscan.annotation", "version": 1, "image": "a.png", "calibration": {"row_mm": 0, "col_mm": 0.1}, "rois": []}',
+            "row_mm must be a positive",
+        ),
+        (
+            '{"format": "mfscan.annotation", "version": 1, "image": "a.png", "calibration": {"row_mm": true, "col_mm": 0.1}, "rois": []}',
+            "row_mm must be a number",
+        ),
+        (
+            '{"format": "mfscan.annotation", "version": 1, "image": "a.png", "calibration": {"row_mm": 0.1, "col_mm": "0.1"}, "rois": []}',
+            "col_mm must be a number",
+        ),
+        (
+            '{"format": "mfscan.annotation", "version": 1, "image": "a.png", "calibration": {"row_mm": 0.1, "col_mm": 0.1, "region": "x"}, "rois": []}',
+            "region must be a region number",
+        ),
+    ],
+)
 def test_invalid_sidecars_name_file_and_problem(tmp_path, content, message):
     p = tmp_path / "bad.mfscan.json"
     p.write_text(content)
@@ -113,11 +161,11 @@ def test_conflict_refused_when_file_changed_on_disk(tmp_path):
     mine = read_sidecar(p)
     theirs = read_sidecar(p)
     theirs.rois.pop()
-    write_sidecar(p, theirs)                 # another window saves first
+    write_sidecar(p, theirs)  # another window saves first
     mine.rois[0].points[0] = [11, 21]
     with pytest.raises(AnnotationConflictError, match="changed since it was loaded"):
         write_sidecar(p, mine)
-    assert len(read_sidecar(p).rois) == 1    # their version intact
+    assert len(read_sidecar(p).rois) == 1  # their version intact
     write_sidecar(p, mine, force=True)
     assert len(read_sidecar(p).rois) == 2
 
@@ -138,6 +186,7 @@ def test_failed_write_keeps_old_file(tmp_path, monkeypatch):
 
     def boom(*args):
         raise OSError(28, "No space left on device")
+
     monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(AnnotationError, match="No space left"):
         write_sidecar(p, a)
@@ -191,12 +240,17 @@ def test_conflict_copies_are_named_beside_the_sidecar_and_never_measured(tmp_pat
     p = conflict_path(tmp_path / "scan01.R1.mfscan.json", "R1", when=when)
     assert p.name == "scan01.R1.conflict-20260304-050607.mfscan.json"
     p.write_text("{}")
-    assert conflict_path(tmp_path / "scan01.R1.mfscan.json", "R1", when=when).name == \
-        "scan01.R1.conflict-20260304-050607-1.mfscan.json"  # never an existing file
-    assert conflict_path(tmp_path / "scan01.mfscan.json", None, when=when).name == \
-        "scan01.conflict-20260304-050607.mfscan.json"
+    assert (
+        conflict_path(tmp_path / "scan01.R1.mfscan.json", "R1", when=when).name
+        == "scan01.R1.conflict-20260304-050607-1.mfscan.json"
+    )  # never an existing file
+    assert (
+        conflict_path(tmp_path / "scan01.mfscan.json", None, when=when).name
+        == "scan01.conflict-20260304-050607.mfscan.json"
+    )
     assert is_conflict_copy(p) and not is_conflict_copy(tmp_path / "scan01.R1.mfscan.json")
     from mfscan.measure.batch import discover
+
     (tmp_path / "scan01.png").write_bytes(b"x")
     write_sidecar(tmp_path / "scan01.R1.mfscan.json", Annotation("scan01.png", rater="R1"))
     (jobs, _) = discover([tmp_path])
@@ -246,15 +300,21 @@ def test_no_umask_change_and_new_files_get_the_mode_open_gives(tmp_path, umask):
 
     root = Path(mfscan.__file__).resolve().parent.parent
     env = dict(os.environ, PYTHONPATH=str(root))
-    out = subprocess.run([sys.executable, "-c", _UMASK_PROBE, oct(umask), str(tmp_path)], env=env,
-                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", _UMASK_PROBE, oct(umask), str(tmp_path)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if out.returncode == 3:
         pytest.skip("no Umask line in /proc/self/status (kernel < 4.7)")
     assert out.returncode == 0, out.stderr
     before, after_import, after_write, n_calls, sidecar, table, plain = map(int, out.stdout.split())
     assert before == after_import == after_write == umask
-    assert n_calls == 0                          # os.umask never called, not even to read it
-    assert sidecar == table == plain == 0o666 & ~umask      # 0o644, 0o600, 0o664
+    assert n_calls == 0  # os.umask never called, not even to read it
+    assert sidecar == table == plain == 0o666 & ~umask  # 0o644, 0o600, 0o664
 
 
 def test_errors_keep_their_cause(tmp_path):
@@ -270,12 +330,14 @@ def test_errors_keep_their_cause(tmp_path):
     with pytest.raises(AnnotationError, match="sidecar file not found") as e:
         read_sidecar(tmp_path / "missing.mfscan.json")
     assert isinstance(e.value.__cause__, FileNotFoundError)
-    p.write_text('{"format": "mfscan.annotation", "version": 1, "image": "a.png",'
-                 ' "calibration": {"row_mm": -1, "col_mm": 0.1, "source": "manual"}}')
+    p.write_text(
+        '{"format": "mfscan.annotation", "version": 1, "image": "a.png",'
+        ' "calibration": {"row_mm": -1, "col_mm": 0.1, "source": "manual"}}'
+    )
     with pytest.raises(AnnotationError) as e:
         read_sidecar(p)
     assert isinstance(e.value.__cause__, CalibrationError)
-    assert e.value.message == e.value.__cause__.message        # the message is kept as it was
+    assert e.value.message == e.value.__cause__.message  # the message is kept as it was
 
 
 def test_private_names_stay_importable_from_the_sidecar_module():

@@ -13,17 +13,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import badinput
 import pytest
 
-import badinput
 from mfscan import cli
 from mfscan.annotations import read_sidecar
-from mfscan.measure.batch import discover, measure_file, measure_paths
 from mfscan.calibration import CalibrationWarning
 from mfscan.errors import AnnotationError, ImageReadError, MeasurementError
 from mfscan.io.images import load_image
-from mfscan.measure import measure_outline
 from mfscan.io.tables import read_table
+from mfscan.measure import measure_outline
+from mfscan.measure.batch import discover, measure_file, measure_paths
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -69,6 +69,7 @@ def test_corpus_is_large_and_covers_every_stage(corpus):
 
 
 # --------------------------------------------------------------------------- library
+
 
 @pytest.mark.parametrize("name", NAMES)
 def test_library_names_file_and_problem(corpus, name):
@@ -169,6 +170,7 @@ def test_batch_lists_every_failure_and_measures_the_rest(corpus):
 
 # --------------------------------------------------------------------------- command line
 
+
 def run_cli(capsys, *argv):
     rc = cli.main([str(a) for a in argv])
     out, err = capsys.readouterr()
@@ -181,8 +183,9 @@ def test_cli_measure_whole_corpus(corpus, tmp_path, capsys):
     bad_root, cases, good_root, good = corpus
     out = tmp_path / "out" / "measurements.csv"
     out.parent.mkdir()
-    rc, stdout, stderr = run_cli(capsys, "measure", bad_root, good_root, "-o", out, "--workers", 1,
-                                 "--no-progress")
+    rc, stdout, stderr = run_cli(
+        capsys, "measure", bad_root, good_root, "-o", out, "--workers", 1, "--no-progress"
+    )
     assert rc == 1
     failing = [c for c in cases if c.stage != "warn"]
     assert f"mfscan: {len(failing)} problem(s):" in stderr
@@ -204,8 +207,9 @@ def test_cli_measure_goes_on_after_each_bad_file(corpus, tmp_path, capsys, name)
     case = get(corpus, name)
     _, _, good_root, good = corpus
     out = tmp_path / "m.csv"
-    rc, stdout, stderr = run_cli(capsys, "measure", case.folder, good_root, "-o", out, "--workers", 1,
-                                 "--no-progress")
+    rc, stdout, stderr = run_cli(
+        capsys, "measure", case.folder, good_root, "-o", out, "--workers", 1, "--no-progress"
+    )
     m = read_table(out)
     for g in good:  # the batch went on with the good images
         assert sorted(m.loc[m["image"] == g.as_posix(), "side"].astype(str)) == ["left", "right"]
@@ -225,9 +229,13 @@ def test_cli_measure_goes_on_after_each_bad_file(corpus, tmp_path, capsys, name)
     assert case.fragment in errors["reason"].iloc[0]
 
 
-IMAGE_CASES = [c for c in NAMES if c in {"empty_png", "empty_jpeg", "empty_tiff", "empty_dicom"}
-               or c.startswith(("truncated_", "text_as_", "random_", "corrupt_", "png_claims", "huge_"))
-               or c == "dicom_without_pixels"]
+IMAGE_CASES = [
+    c
+    for c in NAMES
+    if c in {"empty_png", "empty_jpeg", "empty_tiff", "empty_dicom"}
+    or c.startswith(("truncated_", "text_as_", "random_", "corrupt_", "png_claims", "huge_"))
+    or c == "dicom_without_pixels"
+]
 
 
 @pytest.mark.parametrize("name", IMAGE_CASES)
@@ -288,13 +296,17 @@ def test_cli_max_pixels_refuses_before_decoding(corpus, tmp_path, capsys, monkey
 
     monkeypatch.setattr(cv2, "imdecode", no_decode)
     out = tmp_path / "m.csv"
-    rc, stdout, stderr = run_cli(capsys, "measure", good_root, "-o", out, "--max-pixels", 1000,
-                                 "--workers", 1, "--no-progress")
+    rc, stdout, stderr = run_cli(
+        capsys, "measure", good_root, "-o", out, "--max-pixels", 1000, "--workers", 1, "--no-progress"
+    )
     assert rc == 1
     errors = read_table(tmp_path / "errors.csv")
     assert sorted(errors["path"]) == sorted(g.name for g in good)
-    assert errors["reason"].str.contains("40x48 pixels x 1 frame(s) = 1,920 pixels exceeds the limit of 1,000",
-                                         regex=False).all()
+    assert (
+        errors["reason"]
+        .str.contains("40x48 pixels x 1 frame(s) = 1,920 pixels exceeds the limit of 1,000", regex=False)
+        .all()
+    )
     assert len(read_table(out)) == 0
     rc, out_text, err = run_cli(capsys, "info", "--max-pixels", 1000, good[0])
     assert rc == 1 and "exceeds the limit of 1,000" in err
@@ -310,13 +322,16 @@ def test_cli_internal_error_is_one_line_unless_debug(corpus, capsys, monkeypatch
     monkeypatch.setattr(mfscan.io.images, "load_image", boom)
     rc, out, err = run_cli(capsys, "info", good[0])
     assert rc == 1
-    assert err.strip() == ("mfscan info: unexpected internal error (ZeroDivisionError: simulated bug). "
-                           "Run again with --debug and report it.")
+    assert err.strip() == (
+        "mfscan info: unexpected internal error (ZeroDivisionError: simulated bug). "
+        "Run again with --debug and report it."
+    )
     with pytest.raises(ZeroDivisionError):
         cli.main(["--debug", "info", str(good[0])])
 
 
 # --------------------------------------------------------------------------- real processes
+
 
 def subprocess_run(*argv, script=False):
     cmd = (["mfscan"] if script else [sys.executable, "-m", "mfscan.cli"]) + [str(a) for a in argv]
@@ -344,8 +359,10 @@ def test_subprocess_info_and_debug_traceback(corpus, tmp_path):
     r = subprocess_run("info", case.bad, script=shutil.which("mfscan") is not None)
     assert r.returncode == 1
     assert r.stdout == ""
-    assert r.stderr == f"mfscan info: {case.bad}: {case.fragment}: the content is not recognised " \
-                       f"(first bytes b'this is ')\n"
+    assert (
+        r.stderr == f"mfscan info: {case.bad}: {case.fragment}: the content is not recognised "
+        f"(first bytes b'this is ')\n"
+    )
     bad_sidecar = get(corpus, "sidecar_not_json").bad
     r = subprocess_run("export-imagej", bad_sidecar, "-o", tmp_path / "r.zip")
     assert r.returncode == 1

@@ -9,8 +9,8 @@ import pytest
 from skimage.draw import polygon as sk_polygon
 
 from mfscan.annotations import ROI, Annotation, file_sha256, sidecar_path, write_sidecar
-from mfscan.measure.batch import discover, measure_jobs, measure_paths
 from mfscan.calibration import manual
+from mfscan.measure.batch import discover, measure_jobs, measure_paths
 from mfscan.synthetic.dicom import write_us_dicom
 from mfscan.synthetic.phantom import make_phantom, make_rgb_export
 
@@ -32,8 +32,15 @@ def phantom_png(tmp_path):
     ph = make_phantom(seed=11, shape=(480, 640), spacing_mm=0.25, left_csa_cm2=7.5, asymmetry_pct=15)
     img = tmp_path / "scan.png"
     cv2.imwrite(str(img), ph.image)
-    ann = Annotation("scan.png", [ROI(s, ph.outlines[s]) for s in ("left", "right")],
-                     calibration=manual(0.25), subject="P01", visit="2", level="L5", rater="R1")
+    ann = Annotation(
+        "scan.png",
+        [ROI(s, ph.outlines[s]) for s in ("left", "right")],
+        calibration=manual(0.25),
+        subject="P01",
+        visit="2",
+        level="L5",
+        rater="R1",
+    )
     write_sidecar(sidecar_path(img, "R1"), ann)
     return ph, img
 
@@ -54,7 +61,13 @@ def test_phantom_outlines_measure_to_known_area_and_echo(phantom_png, tmp_path):
     assert m.loc["left", "csa_cm2"] == pytest.approx(7.5, rel=1e-9)
     assert m.loc["right", "csa_cm2"] == pytest.approx(7.5 * 0.85, rel=1e-9)
     row = res.measurements.iloc[0]
-    assert (row.subject, row.visit, row.level, row.rater, row.calibration) == ("P01", "2", "L5", "R1", "manual")
+    assert (row.subject, row.visit, row.level, row.rater, row.calibration) == (
+        "P01",
+        "2",
+        "L5",
+        "R1",
+        "manual",
+    )
     assert row.image == "scan.png" and row.sidecar == "scan.R1.mfscan.json"
     assert str(res.measurements["side"].dtype) == "category"
     assert list(res.measurements["level"].cat.categories) == ["L1", "L2", "L3", "L4", "L5", "S1"]
@@ -67,29 +80,61 @@ def test_uncalibrated_png_gives_pixels_only(tmp_path):
     res = measure_paths([tmp_path], workers=1, progress=False)
     r = res.measurements.iloc[0]
     assert r.calibration == "none" and np.isnan(r.csa_cm2) and np.isnan(r.row_mm)
-    assert r.csa_px2 == pytest.approx(ph.true_csa_cm2["left"] * 100 / 0.25 ** 2, rel=1e-9)
+    assert r.csa_px2 == pytest.approx(ph.true_csa_cm2["left"] * 100 / 0.25**2, rel=1e-9)
     assert res.n_uncalibrated == 1
 
 
 def test_split_screen_dicom_measures_each_outline_with_its_region(tmp_path):
     # Two tissue regions side by side with different scales (0.30 and 0.20 mm/px).
     img = np.full((400, 800), 60, np.uint8)
-    write_us_dicom(tmp_path / "split.dcm", img, regions=[
-        {"bounds": (0, 0, 399, 399), "delta_cm": (0.030, 0.030), "units": (3, 3), "spatial_format": 1, "data_type": 1},
-        {"bounds": (0, 400, 399, 799), "delta_cm": (0.020, 0.025), "units": (3, 3), "spatial_format": 1, "data_type": 1},
-    ])
+    write_us_dicom(
+        tmp_path / "split.dcm",
+        img,
+        regions=[
+            {
+                "bounds": (0, 0, 399, 399),
+                "delta_cm": (0.030, 0.030),
+                "units": (3, 3),
+                "spatial_format": 1,
+                "data_type": 1,
+            },
+            {
+                "bounds": (0, 400, 399, 799),
+                "delta_cm": (0.020, 0.025),
+                "units": (3, 3),
+                "spatial_format": 1,
+                "data_type": 1,
+            },
+        ],
+    )
     sq_right_image = np.array([[100, 500], [100, 600], [200, 600], [200, 500]], float)  # 100 x 100 px
     sq_left_image = sq_right_image - [0, 400]
     crossing = np.array([[100, 350], [100, 450], [200, 450], [200, 350]], float)
-    write_sidecar(tmp_path / "split.mfscan.json", Annotation("split.dcm", [
-        ROI("right", sq_left_image), ROI("left", sq_right_image), ROI("left", crossing, level="L5")], level="L4"))
+    write_sidecar(
+        tmp_path / "split.mfscan.json",
+        Annotation(
+            "split.dcm",
+            [ROI("right", sq_left_image), ROI("left", sq_right_image), ROI("left", crossing, level="L5")],
+            level="L4",
+        ),
+    )
     res = measure_paths([tmp_path], workers=1, progress=False)
     m = res.measurements.set_index("roi")
     assert m.loc[0, "csa_cm2"] == pytest.approx(100 * 100 * 0.3 * 0.3 / 100)
-    assert (m.loc[0, "row_mm"], m.loc[0, "col_mm"], m.loc[0, "region"]) == (pytest.approx(0.3), pytest.approx(0.3), 0)
+    assert (m.loc[0, "row_mm"], m.loc[0, "col_mm"], m.loc[0, "region"]) == (
+        pytest.approx(0.3),
+        pytest.approx(0.3),
+        0,
+    )
     assert m.loc[1, "csa_cm2"] == pytest.approx(100 * 100 * 0.2 * 0.25 / 100)
-    assert (m.loc[1, "row_mm"], m.loc[1, "col_mm"], m.loc[1, "region"]) == (pytest.approx(0.2), pytest.approx(0.25), 1)
-    assert m.loc[1, "ap_depth_cm"] == pytest.approx(2.0) and m.loc[1, "lateral_width_cm"] == pytest.approx(2.5)
+    assert (m.loc[1, "row_mm"], m.loc[1, "col_mm"], m.loc[1, "region"]) == (
+        pytest.approx(0.2),
+        pytest.approx(0.25),
+        1,
+    )
+    assert m.loc[1, "ap_depth_cm"] == pytest.approx(2.0) and m.loc[1, "lateral_width_cm"] == pytest.approx(
+        2.5
+    )
     assert list(res.errors["roi"]) == [2]
     assert "crosses from ultrasound region 0 into region 1" in res.errors["reason"].iloc[0]
     assert res.images["calibration"].iloc[0] == "dicom-region" and res.images["n_regions"].iloc[0] == 2
@@ -97,13 +142,34 @@ def test_split_screen_dicom_measures_each_outline_with_its_region(tmp_path):
 
 def test_sidecar_scale_line_overrides_dicom_and_frames(tmp_path):
     frames = np.stack([np.full((200, 300), 10 * (i + 1), np.uint8) for i in range(4)])
-    write_us_dicom(tmp_path / "cine.dcm", frames, transfer_syntax="rle", regions=[
-        {"bounds": (0, 0, 199, 299), "delta_cm": (0.02, 0.02), "units": (3, 3), "spatial_format": 1, "data_type": 1}])
+    write_us_dicom(
+        tmp_path / "cine.dcm",
+        frames,
+        transfer_syntax="rle",
+        regions=[
+            {
+                "bounds": (0, 0, 199, 299),
+                "delta_cm": (0.02, 0.02),
+                "units": (3, 3),
+                "spatial_format": 1,
+                "data_type": 1,
+            }
+        ],
+    )
     sq = np.array([[50, 50], [50, 100], [100, 100], [100, 50]], float)
-    write_sidecar(tmp_path / "cine.mfscan.json", Annotation("cine.dcm", [
-        ROI("left", sq, frame=2), ROI("right", sq + [0, 100], frame=0)]))
-    write_sidecar(tmp_path / "cine.R2.mfscan.json", Annotation(
-        "cine.dcm", [ROI("left", sq, frame=7), ROI("left", sq, frame=3)], rater="R2", calibration=manual(0.5)))
+    write_sidecar(
+        tmp_path / "cine.mfscan.json",
+        Annotation("cine.dcm", [ROI("left", sq, frame=2), ROI("right", sq + [0, 100], frame=0)]),
+    )
+    write_sidecar(
+        tmp_path / "cine.R2.mfscan.json",
+        Annotation(
+            "cine.dcm",
+            [ROI("left", sq, frame=7), ROI("left", sq, frame=3)],
+            rater="R2",
+            calibration=manual(0.5),
+        ),
+    )
     res = measure_paths([tmp_path], workers=1, progress=False)
     m = res.measurements
     dicom = m[m.rater.isna()].set_index("roi")
@@ -120,8 +186,10 @@ def test_rgb_export_excludes_caliper_pixels_from_echo(tmp_path):
     ph = make_phantom(seed=5, shape=(480, 640), spacing_mm=0.25, caliper_overlay=False)
     rgb = make_rgb_export(ph, calipers=True, seed=1)
     cv2.imwrite(str(tmp_path / "rgb.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    write_sidecar(tmp_path / "rgb.mfscan.json", Annotation("rgb.png", [ROI("left", ph.outlines["left"])],
-                                                            calibration=manual(0.25)))
+    write_sidecar(
+        tmp_path / "rgb.mfscan.json",
+        Annotation("rgb.png", [ROI("left", ph.outlines["left"])], calibration=manual(0.25)),
+    )
     res = measure_paths([tmp_path], workers=1, progress=False)
     colored = rgb.max(axis=2).astype(int) - rgb.min(axis=2) > 40
     mask = centre_mask(ph.outlines["left"], ph.image.shape)
@@ -137,8 +205,9 @@ def test_checksum_mismatch_and_missing_image_reported_others_go_on(phantom_png, 
     write_sidecar(sidecar_path(img, "R9"), ann)
     ok = Annotation("scan.png", [ROI("left", ph.outlines["left"])], rater="R3", image_sha256=file_sha256(img))
     write_sidecar(sidecar_path(img, "R3"), ok)
-    (tmp_path / "lost.mfscan.json").write_text(json.dumps(
-        {"format": "mfscan.annotation", "version": 1, "image": "lost.png", "rois": []}))
+    (tmp_path / "lost.mfscan.json").write_text(
+        json.dumps({"format": "mfscan.annotation", "version": 1, "image": "lost.png", "rois": []})
+    )
     res = measure_paths([tmp_path], workers=1, progress=False)
     assert sorted(res.measurements["rater"].unique()) == ["R1", "R3"]
     reasons = dict(zip(res.errors["path"], res.errors["reason"]))
@@ -149,7 +218,11 @@ def test_checksum_mismatch_and_missing_image_reported_others_go_on(phantom_png, 
 def test_discovery_pairs_sidecars_with_the_right_image(tmp_path):
     for name in ("a.png", "a.dcm", "b.png"):
         (tmp_path / name).write_bytes(b"x")
-    for sc, image in (("a.R1.mfscan.json", "a.dcm"), ("a.mfscan.json", "a.png"), ("b.R2.mfscan.json", "b.png")):
+    for sc, image in (
+        ("a.R1.mfscan.json", "a.dcm"),
+        ("a.mfscan.json", "a.png"),
+        ("b.R2.mfscan.json", "b.png"),
+    ):
         (tmp_path / sc).write_text(json.dumps({"format": "mfscan.annotation", "version": 1, "image": image}))
     jobs, errors = discover([tmp_path])
     got = {j.image.name: [s.name for s in j.sidecars] for j in jobs}
@@ -162,8 +235,17 @@ def _study(tmp_path, n=24):
     for i in range(n):
         p = tmp_path / f"img{i:02d}.png"
         cv2.imwrite(str(p), np.roll(base.image, i, axis=1))
-        write_sidecar(sidecar_path(p), Annotation(p.name, [ROI(s, base.outlines[s] + [0, i]) for s in ("left", "right")],
-                                                  calibration=manual(0.5), subject=f"S{i % 4}", visit="1", level="L4"))
+        write_sidecar(
+            sidecar_path(p),
+            Annotation(
+                p.name,
+                [ROI(s, base.outlines[s] + [0, i]) for s in ("left", "right")],
+                calibration=manual(0.5),
+                subject=f"S{i % 4}",
+                visit="1",
+                level="L4",
+            ),
+        )
     return tmp_path
 
 
@@ -175,10 +257,12 @@ def test_parallel_and_dask_runs_equal_the_serial_run(tmp_path):
     serial = measure_jobs(jobs, workers=1, progress=False, label_root=root, chunk_size=4)
     parallel = measure_jobs(jobs, workers=2, progress=False, label_root=root, chunk_size=4)
     pd.testing.assert_frame_equal(serial.measurements, parallel.measurements)
-    with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
-                      processes=True) as cluster:
-        remote = measure_jobs(jobs, scheduler=cluster.scheduler_address, progress=False, label_root=root,
-                              chunk_size=4)
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None, processes=True
+    ) as cluster:
+        remote = measure_jobs(
+            jobs, scheduler=cluster.scheduler_address, progress=False, label_root=root, chunk_size=4
+        )
     pd.testing.assert_frame_equal(serial.measurements, remote.measurements)
     assert len(serial.measurements) == 48
 
@@ -196,12 +280,25 @@ def test_backup_copies_of_a_sidecar_are_not_counted_twice(phantom_png, tmp_path)
 
 def test_dicom_without_suffix_is_found_in_folders(tmp_path):
     img = np.full((200, 300), 60, np.uint8)
-    p = write_us_dicom(tmp_path / "x.dcm", img, regions=[
-        {"bounds": (0, 0, 199, 299), "delta_cm": (0.02, 0.02), "units": (3, 3), "spatial_format": 1, "data_type": 1}])
+    p = write_us_dicom(
+        tmp_path / "x.dcm",
+        img,
+        regions=[
+            {
+                "bounds": (0, 0, 199, 299),
+                "delta_cm": (0.02, 0.02),
+                "units": (3, 3),
+                "spatial_format": 1,
+                "data_type": 1,
+            }
+        ],
+    )
     bare = p.rename(tmp_path / "IM0001")
     (tmp_path / "README").write_text("not an image\n")
-    write_sidecar(tmp_path / "IM0001.R1.mfscan.json",
-                  Annotation("IM0001", [ROI("left", [[50, 50], [50, 100], [100, 100], [100, 50]])], rater="R1"))
+    write_sidecar(
+        tmp_path / "IM0001.R1.mfscan.json",
+        Annotation("IM0001", [ROI("left", [[50, 50], [50, 100], [100, 100], [100, 50]])], rater="R1"),
+    )
     res = measure_paths([tmp_path], workers=1, progress=False)
     assert res.errors.empty
     assert res.measurements["image"].tolist() == ["IM0001"]
@@ -252,8 +349,13 @@ def test_qc_overlay_draws_each_side_in_the_study_palette():
 
     img = np.zeros((200, 300), np.uint8)
     square = np.array([[50, 30], [50, 120], [150, 120], [150, 30]], float)
-    out = render_qc(img, [{"side": "left", "points": square, "label": "L"},
-                          {"side": "right", "points": square + [0, 150], "label": "R"}])
+    out = render_qc(
+        img,
+        [
+            {"side": "left", "points": square, "label": "L"},
+            {"side": "right", "points": square + [0, 150], "label": "R"},
+        ],
+    )
     body = out[-200:]  # below the caption band
     for colour, cols in (((0x56, 0xB4, 0xE9), range(0, 150)), ((0xE6, 0x9F, 0x00), range(150, 300))):
         ys, xs = np.nonzero((body == colour).all(axis=-1))

@@ -7,9 +7,9 @@ import pydicom
 import pytest
 
 from mfscan.calibration import UNCALIBRATED, CalibrationWarning, calibration_for_points
-from mfscan.synthetic.dicom import write_us_dicom
 from mfscan.errors import CalibrationError
 from mfscan.io.images import load_image
+from mfscan.synthetic.dicom import write_us_dicom
 
 ROWS, COLS = 120, 200
 
@@ -88,8 +88,13 @@ def test_stale_region_dropped_with_warning(tmp_path):
 
 def test_doppler_strip_not_chosen(tmp_path):
     tissue = {"bounds": (0, 0, 59, 199), "delta_cm": (0.0262, 0.0262)}
-    doppler = {"bounds": (60, 0, 119, 199), "delta_cm": (0.01, 2.5), "units": (4, 5),
-               "spatial_format": 4, "data_type": 3}
+    doppler = {
+        "bounds": (60, 0, 119, 199),
+        "delta_cm": (0.01, 2.5),
+        "units": (4, 5),
+        "spatial_format": 4,
+        "data_type": 3,
+    }
     img = load_image(write_us_dicom(tmp_path / "dop.dcm", image(), regions=[doppler, tissue]))
     dop = img.regions[0]
     assert dop.units == (4, 5) and dop.spacing_mm is None and not dop.is_tissue
@@ -122,7 +127,9 @@ def test_pixel_spacing_fallback(tmp_path):
     assert img.calibration.source == "dicom-pixel-spacing"
     assert (img.calibration.row_mm, img.calibration.col_mm) == (0.2, 0.3)
     # Regions win over PixelSpacing.
-    img2 = load_image(write_us_dicom(tmp_path / "both.dcm", image(), pixel_spacing=(0.2, 0.3), regions=[LEFT]))
+    img2 = load_image(
+        write_us_dicom(tmp_path / "both.dcm", image(), pixel_spacing=(0.2, 0.3), regions=[LEFT])
+    )
     assert img2.calibration.source == "dicom-region" and img2.calibration.row_mm == 0.0262 * 10.0
 
 
@@ -134,9 +141,14 @@ def test_no_calibration_is_uncalibrated(tmp_path):
 
 def test_calibration_of_cine_and_compressed(tmp_path):
     cine = np.stack([image()] * 3)
-    img = load_image(write_us_dicom(tmp_path / "cine.dcm", cine, regions=[LEFT, RIGHT], transfer_syntax="rle"))
+    img = load_image(
+        write_us_dicom(tmp_path / "cine.dcm", cine, regions=[LEFT, RIGHT], transfer_syntax="rle")
+    )
     assert img.n_frames == 3
-    assert [r.spacing_mm for r in img.regions] == [(0.0262 * 10.0, 0.0250 * 10.0), (0.0300 * 10.0, 0.0280 * 10.0)]
+    assert [r.spacing_mm for r in img.regions] == [
+        (0.0262 * 10.0, 0.0250 * 10.0),
+        (0.0300 * 10.0, 0.0280 * 10.0),
+    ]
 
 
 def test_outline_inside_nested_regions_uses_the_inner_scale():

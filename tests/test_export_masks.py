@@ -318,11 +318,18 @@ def test_split_screen_regions_give_each_scale_or_mixed(tmp_path):
     folder.mkdir()
     pixels = np.random.default_rng(1).integers(0, 256, (40, 50), dtype=np.uint8)
     for name, deltas in (("same", (0.02, 0.02)), ("split", (0.02, 0.03))):
-        write_us_dicom(folder / f"{name}.dcm", pixels,
-                       regions=[{"bounds": (0, 0, 39, 24), "delta_cm": (deltas[0], deltas[0])},
-                                {"bounds": (0, 25, 39, 49), "delta_cm": (deltas[1], deltas[1])}])
-        (folder / f"{name}.mfscan.json").write_text(sidecar(
-            f"{name}.dcm", [("left", SQUARE), ("right", [[10.5, 30.5], [10.5, 40.5], [20.5, 40.5]])]), "utf-8")
+        write_us_dicom(
+            folder / f"{name}.dcm",
+            pixels,
+            regions=[
+                {"bounds": (0, 0, 39, 24), "delta_cm": (deltas[0], deltas[0])},
+                {"bounds": (0, 25, 39, 49), "delta_cm": (deltas[1], deltas[1])},
+            ],
+        )
+        (folder / f"{name}.mfscan.json").write_text(
+            sidecar(f"{name}.dcm", [("left", SQUARE), ("right", [[10.5, 30.5], [10.5, 40.5], [20.5, 40.5]])]),
+            "utf-8",
+        )
     res = export_masks([folder], tmp_path / "out")
     assert res.errors.empty
     m = res.manifest.set_index("sidecar")
@@ -333,8 +340,7 @@ def test_split_screen_regions_give_each_scale_or_mixed(tmp_path):
 
 
 def test_changed_images_duplicates_and_levels(tmp_path):
-    make_study(tmp_path / "study", n=2,
-               rois=[("left", SQUARE), ("right", RIGHT_SQUARE, {"level": "L4"})])
+    make_study(tmp_path / "study", n=2, rois=[("left", SQUARE), ("right", RIGHT_SQUARE, {"level": "L4"})])
     folder = tmp_path / "study" / "P007" / "visit01"
     d = json.loads((folder / "scan0.R1.mfscan.json").read_text("utf-8"))
     (folder / "scan0.R1.mfscan.json").write_text(json.dumps({**d, "image_sha256": "0" * 64}), "utf-8")

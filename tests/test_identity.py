@@ -32,14 +32,19 @@ from pydicom.sequence import Sequence
 
 from mfscan import cli
 from mfscan.annotations import ROI, Annotation, dumps, read_sidecar
+from mfscan.io.images import load_image
 from mfscan.measure.batch import measure_paths
 from mfscan.synthetic.dicom import write_us_dicom
-from mfscan.io.images import load_image
 from mfscan.synthetic.phantom import make_phantom
 
 UID_ROOT = "1.2.826.0.1.3680043.99999.4242"
-DATES = {"PatientBirthDate": "19230405", "StudyDate": "20190312", "SeriesDate": "20190313",
-         "AcquisitionDate": "20190314", "ContentDate": "20190315"}
+DATES = {
+    "PatientBirthDate": "19230405",
+    "StudyDate": "20190312",
+    "SeriesDate": "20190313",
+    "AcquisitionDate": "20190314",
+    "ContentDate": "20190315",
+}
 IDENTITY_TEXT = {
     "PatientName": "LEAKTEST^ALPHA",
     "PatientID": "LEAK-ID-93847",
@@ -111,13 +116,14 @@ def needles() -> dict[str, bytes]:
 
 # --------------------------------------------------------------------------- output scanning
 
+
 def png_text_chunks(data: bytes) -> list[bytes]:
     """Text of tEXt, zTXt and iTXt chunks of a PNG (decompressed), and eXIf."""
     out = []
     i = 8
     while i + 8 <= len(data):
-        (n,), kind = struct.unpack(">I", data[i:i + 4]), data[i + 4:i + 8]
-        body = data[i + 8:i + 8 + n]
+        (n,), kind = struct.unpack(">I", data[i : i + 4]), data[i + 4 : i + 8]
+        body = data[i + 8 : i + 8 + n]
         if kind == b"tEXt" or kind == b"eXIf":
             out.append(body)
         elif kind == b"zTXt":
@@ -156,7 +162,7 @@ def find_identity(outputs: dict[str, bytes]) -> list[str]:
             low = blob.lower()
             if b"leak" in low:
                 k = low.index(b"leak")
-                found.append(f"{where}: 'leak' in ...{blob[max(k - 30, 0):k + 30]!r}...")
+                found.append(f"{where}: 'leak' in ...{blob[max(k - 30, 0) : k + 30]!r}...")
             for label, needle in ns.items():
                 if needle.lower() in low or needle.decode().encode("utf-16-le") in blob:
                     found.append(f"{where}: {label}")
@@ -164,7 +170,9 @@ def find_identity(outputs: dict[str, bytes]) -> list[str]:
 
 
 def read_outputs(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 def test_scanner_finds_planted_values(tmp_path):
@@ -179,8 +187,15 @@ def test_scanner_finds_planted_values(tmp_path):
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("a.txt", "seen on 2019-03-12")
     uri = b"<img src='data:image/png;base64," + base64.b64encode(with_text) + b"'>"
-    found = find_identity({"t.csv": b"id,1.2.826.0.1.3680043.99999.4242.3.1\n", "p.png": with_text,
-                           "r.zip": buf.getvalue(), "r.html": uri, "clean.csv": b"subject,csa\nSTUDY-P01,7.1\n"})
+    found = find_identity(
+        {
+            "t.csv": b"id,1.2.826.0.1.3680043.99999.4242.3.1\n",
+            "p.png": with_text,
+            "r.zip": buf.getvalue(),
+            "r.html": uri,
+            "clean.csv": b"subject,csa\nSTUDY-P01,7.1\n",
+        }
+    )
     text = "\n".join(found)
     assert "t.csv: uid root" in text
     assert "p.png [text chunk 0]: PatientName" in text
@@ -191,13 +206,15 @@ def test_scanner_finds_planted_values(tmp_path):
 
 # --------------------------------------------------------------------------- the study
 
+
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     """Five identity-laden DICOMs (two subjects, two visits, two raters) and two broken ones."""
     root = tmp_path_factory.mktemp("deid") / "study"
     root.mkdir()
     (root / "subjects.csv").write_text(
-        "subject,symptomatic_side,group\nSTUDY-P01,right,exercise\nSTUDY-P02,left,control\n", "utf-8")
+        "subject,symptomatic_side,group\nSTUDY-P01,right,exercise\nSTUDY-P02,left,control\n", "utf-8"
+    )
     regions = [{"bounds": (0, 0, SHAPE[0] - 1, SHAPE[1] - 1), "delta_cm": (SPACING / 10, SPACING / 10)}]
     specs = [  # subject, visit, burned-in annotation, transfer syntax
         ("STUDY-P01", "1", "YES", "explicit-vr-little"),
@@ -210,24 +227,45 @@ def study(tmp_path_factory):
     for n, (subject, visit, burned, ts) in enumerate(specs):
         ph = make_phantom(seed=100 + n, shape=SHAPE, spacing_mm=SPACING, asymmetry_pct=8.0 + 3 * n)
         path = root / f"scan{n}.dcm"
-        write_us_dicom(path, ph.image, regions=regions, transfer_syntax=ts, burned_in_annotation=burned,
-                       identity=identity(n))
+        write_us_dicom(
+            path,
+            ph.image,
+            regions=regions,
+            transfer_syntax=ts,
+            burned_in_annotation=burned,
+            identity=identity(n),
+        )
         raters = ["R1", "R2"] if visit == "1" else ["R1"]
         for r_i, rater in enumerate(raters):
-            ann = Annotation(image=path.name, subject=subject, visit=visit, level="L5", rater=rater,
-                             rois=[ROI(s, np.round(ph.outlines[s] * (1 + 0.01 * r_i), 2))
-                                   for s in ("left", "right")])
+            ann = Annotation(
+                image=path.name,
+                subject=subject,
+                visit=visit,
+                level="L5",
+                rater=rater,
+                rois=[ROI(s, np.round(ph.outlines[s] * (1 + 0.01 * r_i), 2)) for s in ("left", "right")],
+            )
             (root / f"scan{n}.{rater}.mfscan.json").write_text(dumps(ann), "utf-8")
         files.append((path, burned))
     # broken files whose error messages could quote the header
     ph = make_phantom(seed=1, shape=SHAPE, spacing_mm=SPACING)
     trunc = write_us_dicom(root / "cut.dcm", ph.image, regions=regions, identity=identity(90))
     trunc.write_bytes(trunc.read_bytes()[:-5000])
-    stale = write_us_dicom(root / "stale.dcm", ph.image, identity=identity(91),
-                           regions=[{"bounds": (900, 900, 1200, 1200), "delta_cm": (0.04, 0.04)}])
+    stale = write_us_dicom(
+        root / "stale.dcm",
+        ph.image,
+        identity=identity(91),
+        regions=[{"bounds": (900, 900, 1200, 1200), "delta_cm": (0.04, 0.04)}],
+    )
     for p in (trunc, stale):
-        ann = Annotation(image=p.name, subject="STUDY-P02", visit="4", level="L4", rater="R1",
-                         rois=[ROI(s, ph.outlines[s]) for s in ("left", "right")])
+        ann = Annotation(
+            image=p.name,
+            subject="STUDY-P02",
+            visit="4",
+            level="L4",
+            rater="R1",
+            rois=[ROI(s, ph.outlines[s]) for s in ("left", "right")],
+        )
         p.with_name(p.stem + ".mfscan.json").write_text(dumps(ann), "utf-8")
     assert b"LEAKTEST^ALPHA" in (root / "scan0.dcm").read_bytes()
     assert UID_ROOT.encode() in (root / "scan3.dcm").read_bytes()
@@ -273,14 +311,24 @@ def test_no_identifier_in_any_output(study, tmp_path, capsys):
     logs["info stdout"], logs["info stderr"] = o, e
     assert b"burned-in annotation: YES" in o and b"burned-in annotation: unknown" in o
 
-    rc, o, e = run(capsys, "measure", root, "-o", out_dir / "measure" / "measurements.csv", "--workers", 1,
-                   "--no-progress")
+    rc, o, e = run(
+        capsys,
+        "measure",
+        root,
+        "-o",
+        out_dir / "measure" / "measurements.csv",
+        "--workers",
+        1,
+        "--no-progress",
+    )
     assert rc == 1
     logs["measure stdout"], logs["measure stderr"] = o, e
     assert b"cut.dcm: cannot decode DICOM pixel data" in e and b"2 outline(s) come from UNCALIBRATED" in e
 
     meas_csv = out_dir / "measure" / "measurements.csv"
-    rc, o, e = run(capsys, "asymmetry", meas_csv, "--subjects", root / "subjects.csv", "-o", out_dir / "asym.csv")
+    rc, o, e = run(
+        capsys, "asymmetry", meas_csv, "--subjects", root / "subjects.csv", "-o", out_dir / "asym.csv"
+    )
     assert rc == 0
     logs["asymmetry stdout"], logs["asymmetry stderr"] = o, e
     rc, o, e = run(capsys, "reliability", meas_csv, "-o", out_dir / "rel.csv")
@@ -296,8 +344,20 @@ def test_no_identifier_in_any_output(study, tmp_path, capsys):
     rc, o, e = run(capsys, "export-imagej", root / "scan0.R1.mfscan.json", "-o", out_dir / "RoiSet.zip")
     assert rc == 0
     logs["export stdout"], logs["export stderr"] = o, e
-    rc, o, e = run(capsys, "import-imagej", root / "scan0.dcm", out_dir / "RoiSet.zip", "--subject", "STUDY-P01",
-                   "--visit", "1", "--rater", "R3", "-o", out_dir / "scan0.R3.mfscan.json")
+    rc, o, e = run(
+        capsys,
+        "import-imagej",
+        root / "scan0.dcm",
+        out_dir / "RoiSet.zip",
+        "--subject",
+        "STUDY-P01",
+        "--visit",
+        "1",
+        "--rater",
+        "R3",
+        "-o",
+        out_dir / "scan0.R3.mfscan.json",
+    )
     assert rc == 0
     logs["import stdout"], logs["import stderr"] = o, e
     assert read_sidecar(out_dir / "scan0.R3.mfscan.json").subject == "STUDY-P01"
@@ -306,8 +366,15 @@ def test_no_identifier_in_any_output(study, tmp_path, capsys):
     if report is not None:
         o, e = report(capsys, root, out_dir / "report")
         logs["report stdout"], logs["report stderr"] = o, e
-        for name in ("report.html", "measurements.csv", "images.csv", "asymmetry.csv", "longitudinal.csv",
-                     "reliability.csv", "errors.csv"):
+        for name in (
+            "report.html",
+            "measurements.csv",
+            "images.csv",
+            "asymmetry.csv",
+            "longitudinal.csv",
+            "reliability.csv",
+            "errors.csv",
+        ):
             assert (out_dir / "report" / name).is_file(), name
         assert list((out_dir / "report" / "qc").rglob("*.png"))
 
@@ -329,10 +396,12 @@ def report_runner():
     parser = cli.build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     if "report" in sub.choices:
+
         def via_cli(capsys, study, out):
             rc, o, e = run(capsys, "report", study, "-o", out, "--workers", 1, "--no-progress")
             assert rc == 1  # the two broken files are listed
             return o, e
+
         return via_cli
     try:
         from mfscan.report import build_report
@@ -343,6 +412,7 @@ def report_runner():
         build_report(study, out, workers=1, progress=False)
         o, e = capsys.readouterr()
         return o.encode(), e.encode()
+
     return via_library
 
 
@@ -352,8 +422,14 @@ def test_burned_in_annotation_flagged(study, capsys):
     for path, burned in files:
         img = load_image(path)
         assert img.metadata["burned_in_annotation"] == expected[burned]
-        assert set(img.metadata) == {"modality", "transfer_syntax", "photometric", "bits_stored",
-                                     "burned_in_annotation", "lossy"}
+        assert set(img.metadata) == {
+            "modality",
+            "transfer_syntax",
+            "photometric",
+            "bits_stored",
+            "burned_in_annotation",
+            "lossy",
+        }
         rc, out, err = run(capsys, "info", path)
         flagged = b"burned-in annotation: " + expected[burned].encode() + b" (text in the pixels may identify"
         assert (flagged in out) == (burned != "NO")

@@ -12,10 +12,17 @@ from mfscan.errors import AnnotationError
 from mfscan.io.imagej import annotation_from_imagej, parse_roi_name, rois_from_imagej, write_imagej
 
 
-@pytest.mark.parametrize("name, side, level", [
-    ("left", "left", None), ("Right", "right", None), ("L4 right", "right", "L4"),
-    ("R_L5", "right", "L5"), ("03-left-L4", "left", "L4"), ("S1-Lt", "left", "S1"),
-])
+@pytest.mark.parametrize(
+    "name, side, level",
+    [
+        ("left", "left", None),
+        ("Right", "right", None),
+        ("L4 right", "right", "L4"),
+        ("R_L5", "right", "L5"),
+        ("03-left-L4", "left", "L4"),
+        ("S1-Lt", "left", "S1"),
+    ],
+)
 def test_roi_names(name, side, level):
     assert parse_roi_name(name) == (side, level)
 
@@ -46,7 +53,9 @@ def test_round_trip_keeps_vertices_to_0_01_px(tmp_path):
 def test_imagej_pixel_corner_convention(tmp_path):
     # ImageJ: a polygon from (x=10, y=20) to (15, 24) covers pixels 10..14, 20..23,
     # whose centres in mfscan/napari are cols 10..14, rows 20..23 -> edges at -0.5.
-    roi = roifile.ImagejRoi.frompoints(np.array([[10, 20], [15, 20], [15, 24], [10, 24]], float), name="left L4")
+    roi = roifile.ImagejRoi.frompoints(
+        np.array([[10, 20], [15, 20], [15, 24], [10, 24]], float), name="left L4"
+    )
     roi.tofile(tmp_path / "one.roi")
     (r,) = rois_from_imagej(tmp_path / "one.roi")
     assert r.side == "left" and r.level == "L4" and r.method == "imagej"
@@ -62,12 +71,13 @@ def test_line_roi_and_garbage_are_errors(tmp_path):
     (tmp_path / "junk.zip").write_text("not a zip")
     with pytest.raises(AnnotationError, match="not a readable ImageJ ROI") as e:
         rois_from_imagej(tmp_path / "junk.zip")
-    assert e.value.__cause__ is not None                      # roifile's own error is kept
+    assert e.value.__cause__ is not None  # roifile's own error is kept
     with pytest.raises(AnnotationError, match="ImageJ ROI file not found") as e:
         rois_from_imagej(tmp_path / "missing.roi")
     assert isinstance(e.value.__cause__, FileNotFoundError)
     roifile.ImagejRoi.frompoints(np.array([[1, 1], [5, 1], [5, 5]], float), name="muscle").tofile(
-        tmp_path / "muscle.roi")
+        tmp_path / "muscle.roi"
+    )
     with pytest.raises(AnnotationError, match="ROI muscle: ROI name 'muscle' names no side") as e:
         rois_from_imagej(tmp_path / "muscle.roi")
     assert isinstance(e.value.__cause__, AnnotationError)
@@ -76,11 +86,27 @@ def test_line_roi_and_garbage_are_errors(tmp_path):
 def test_cli_import_then_export(tmp_path, capsys):
     img = tmp_path / "scan.png"
     cv2.imwrite(str(img), np.zeros((100, 100), np.uint8))  # import reads its size
-    rois = [roifile.ImagejRoi.frompoints(np.array([[10, 20], [50, 20], [50, 60.25]]), name=n)
-            for n in ("L4 left", "L4 right")]
+    rois = [
+        roifile.ImagejRoi.frompoints(np.array([[10, 20], [50, 20], [50, 60.25]]), name=n)
+        for n in ("L4 left", "L4 right")
+    ]
     roifile.roiwrite(tmp_path / "RoiSet.zip", rois)
-    assert main(["import-imagej", str(img), str(tmp_path / "RoiSet.zip"), "--rater", "R2", "--subject", "P09",
-                 "--mm-per-pixel", "0.25,0.3"]) == 0
+    assert (
+        main(
+            [
+                "import-imagej",
+                str(img),
+                str(tmp_path / "RoiSet.zip"),
+                "--rater",
+                "R2",
+                "--subject",
+                "P09",
+                "--mm-per-pixel",
+                "0.25,0.3",
+            ]
+        )
+        == 0
+    )
     a = read_sidecar(tmp_path / "scan.R2.mfscan.json")
     assert (a.calibration.row_mm, a.calibration.col_mm, a.calibration.source) == (0.25, 0.3, "manual")
     assert a.subject == "P09" and a.level == "L4" and [r.side for r in a.rois] == ["left", "right"]
@@ -88,7 +114,9 @@ def test_cli_import_then_export(tmp_path, capsys):
     # importing again refuses to overwrite the rater's file
     assert main(["import-imagej", str(img), str(tmp_path / "RoiSet.zip"), "--rater", "R2"]) == 1
     assert "already exists" in capsys.readouterr().err
-    assert main(["export-imagej", str(tmp_path / "scan.R2.mfscan.json"), "-o", str(tmp_path / "out.zip")]) == 0
+    assert (
+        main(["export-imagej", str(tmp_path / "scan.R2.mfscan.json"), "-o", str(tmp_path / "out.zip")]) == 0
+    )
     back = roifile.ImagejRoi.fromfile(tmp_path / "out.zip")
     assert [r.name for r in back] == ["01-left-L4", "02-right-L4"]
     assert np.allclose(back[0].coordinates(), [[10, 20], [50, 20], [50, 60.25]])

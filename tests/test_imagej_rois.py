@@ -58,15 +58,18 @@ def test_composite_with_a_hole_is_refused_with_the_reason(tmp_path):
     rect, hole = square(10, 10, 40)[:2] + [(50, 40), (10, 40)], ellipse(30, 25, 10, 8)
     assert shapely.Polygon(rect, [hole]).area == pytest.approx(1200 - polygon_area(hole))
     roi = composite([rect, hole], "L4 left")
-    assert len(roi.coordinates(multi=True)) == 2          # roifile sees the two rings too
-    with pytest.raises(AnnotationError, match=r"ROI 'L4 left' is a composite of 2 rings \(a hole or several "
-                                              r"parts\).*one closed outline per ROI"):
+    assert len(roi.coordinates(multi=True)) == 2  # roifile sees the two rings too
+    with pytest.raises(
+        AnnotationError,
+        match=r"ROI 'L4 left' is a composite of 2 rings \(a hole or several "
+        r"parts\).*one closed outline per ROI",
+    ):
         read_back(tmp_path, roi)
 
 
 def test_donut_and_two_parts_are_refused(tmp_path):
     with pytest.raises(AnnotationError, match="composite of 2 rings"):
-        read_back(tmp_path, composite([square(0, 0, 6), square(2, 2, 2)], "right"))       # a 32 px² donut
+        read_back(tmp_path, composite([square(0, 0, 6), square(2, 2, 2)], "right"))  # a 32 px² donut
     with pytest.raises(AnnotationError, match="'R' is a composite of 3 rings"):
         read_back(tmp_path, composite([square(0, 0, 5), square(10, 0, 5), square(20, 0, 5)], "R"))
 
@@ -78,7 +81,7 @@ def test_single_ring_composite_imports_as_that_ring(tmp_path):
     assert (r.side, r.level, r.method) == ("left", "L5", "imagej")
     assert polygon_area(r.points) == 300.0
     assert shapely.Polygon(ell).area == 300.0
-    assert r.points.tolist() == [[y - 0.5, x - 0.5] for x, y in ell]   # same corner convention as polygons
+    assert r.points.tolist() == [[y - 0.5, x - 0.5] for x, y in ell]  # same corner convention as polygons
 
 
 def test_degenerate_rings_do_not_count(tmp_path):
@@ -131,8 +134,18 @@ def test_oval_keeps_its_exact_area_and_box(tmp_path):
 
 
 def test_subpixel_oval_uses_its_float_box(tmp_path):
-    roi = shape_roi(roifile.ROI_TYPE.OVAL, 10, 20, 41, 40, xd=10.25, yd=20.5, widthd=30.5, heightd=19.0,
-                    options=roifile.ROI_OPTIONS.SUB_PIXEL_RESOLUTION)
+    roi = shape_roi(
+        roifile.ROI_TYPE.OVAL,
+        10,
+        20,
+        41,
+        40,
+        xd=10.25,
+        yd=20.5,
+        widthd=30.5,
+        heightd=19.0,
+        options=roifile.ROI_OPTIONS.SUB_PIXEL_RESOLUTION,
+    )
     r = read_back(tmp_path, roi)
     assert polygon_area(r.points) == pytest.approx(math.pi * 15.25 * 9.5, rel=0.005)
     assert r.points[:, 1].min() == pytest.approx(10.25 - 0.5)
@@ -178,7 +191,7 @@ def test_not_area_rois_are_refused(tmp_path):
 
 
 def roiset(tmp_path, names, pts=((10, 20), (50, 20), (50, 40)), **kw):
-    out = tmp_path / f"RoiSet{len(list(tmp_path.glob('RoiSet*.zip')))}.zip"   # a new file each time
+    out = tmp_path / f"RoiSet{len(list(tmp_path.glob('RoiSet*.zip')))}.zip"  # a new file each time
     rois = [roifile.ImagejRoi.frompoints(np.array(pts, float), name=n, **kw) for n in names]
     roifile.roiwrite(out, rois)
     return out
@@ -224,15 +237,18 @@ def test_cli_sides(tmp_path, capsys):
 
 def test_roi_off_the_image_is_refused_at_import(tmp_path, capsys):
     img = tmp_path / "scan.png"
-    cv2.imwrite(str(img), np.zeros((60, 80), np.uint8))        # 60 rows x 80 cols
+    cv2.imwrite(str(img), np.zeros((60, 80), np.uint8))  # 60 rows x 80 cols
     # a ROI on the image's very edges (Fiji x 0..80, y 0..60) fits: rows/cols -0.5 .. 59.5/79.5
     edge = annotation_from_imagej(img, roiset(tmp_path, ["left"], pts=((0, 0), (80, 0), (80, 60), (0, 60))))
     assert edge.rois[0].points.min(axis=0).tolist() == [-0.5, -0.5]
     assert edge.rois[0].points.max(axis=0).tolist() == [59.5, 79.5]
     assert polygon_area(edge.rois[0].points) == 60 * 80
     zp = roiset(tmp_path, ["L4 right"], pts=((10, 10), (80.5, 10), (40, 50)))
-    with pytest.raises(AnnotationError, match=r"ROI 'L4 right' runs outside the 60x80 image \(a vertex at "
-                                              r"x=80.5, y=10.0"):
+    with pytest.raises(
+        AnnotationError,
+        match=r"ROI 'L4 right' runs outside the 60x80 image \(a vertex at "
+        r"x=80.5, y=10.0",
+    ):
         annotation_from_imagej(img, zp)
     with pytest.raises(AnnotationError, match="runs outside the 60x80 image"):
         annotation_from_imagej(img, roiset(tmp_path, ["left"], pts=((10, -1), (20, 10), (5, 10))))
@@ -249,10 +265,13 @@ def test_roi_off_the_image_is_refused_at_import(tmp_path, capsys):
 def test_roi_on_a_missing_frame_is_refused(tmp_path):
     img = tmp_path / "scan.png"
     cv2.imwrite(str(img), np.zeros((60, 80), np.uint8))
-    ok = annotation_from_imagej(img, roiset(tmp_path, ["left"], position=0))     # Fiji position 1
+    ok = annotation_from_imagej(img, roiset(tmp_path, ["left"], position=0))  # Fiji position 1
     assert ok.rois[0].frame == 0
-    with pytest.raises(AnnotationError, match=r"ROI 'left' is on frame 3 \(Fiji position 3\) but the image "
-                                              r"has 1 frame"):
+    with pytest.raises(
+        AnnotationError,
+        match=r"ROI 'left' is on frame 3 \(Fiji position 3\) but the image "
+        r"has 1 frame",
+    ):
         annotation_from_imagej(img, roiset(tmp_path, ["left"], position=2))
 
 

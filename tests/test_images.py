@@ -16,10 +16,10 @@ import pydicom
 import pytest
 import tifffile
 
-from mfscan.io import images
-from mfscan.synthetic.dicom import US_IMAGE_STORAGE, US_MULTIFRAME_IMAGE_STORAGE, write_us_dicom
 from mfscan.errors import ImageReadError
+from mfscan.io import images
 from mfscan.io.images import Image, is_supported, load_image, read_header
+from mfscan.synthetic.dicom import US_IMAGE_STORAGE, US_MULTIFRAME_IMAGE_STORAGE, write_us_dicom
 
 ROWS, COLS = 48, 64
 
@@ -35,7 +35,7 @@ def speckle(rows=ROWS, cols=COLS, seed=0):
     """Ultrasound-like speckle: random gray texture with bright bands."""
     rng = np.random.default_rng(seed)
     img = rng.gamma(2.0, 30.0, size=(rows, cols))
-    img[rows // 3: rows // 3 + 3] = 240
+    img[rows // 3 : rows // 3 + 3] = 240
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
@@ -45,16 +45,26 @@ def sha256(path):
 
 def png_bytes(width, height, bit_depth, color_type, rows_bytes, plte=None):
     """A minimal PNG (filter 0 on each row) built by hand."""
+
     def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
     raw = b"".join(b"\x00" + r for r in rows_bytes)
-    out = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0))
+    out = b"\x89PNG\r\n\x1a\n" + chunk(
+        b"IHDR", struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
+    )
     if plte is not None:
         out += chunk(b"PLTE", bytes(np.asarray(plte, np.uint8).ravel()))
     return out + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
 # --------------------------------------------------------------------------- exports
+
 
 def test_gray_png_8bit_is_decoded_without_copy(tmp_path):
     g = gradient()
@@ -70,8 +80,14 @@ def test_gray_png_8bit_is_decoded_without_copy(tmp_path):
     assert img.n_frames == 1 and img.shape == (ROWS, COLS)
     assert img.regions == [] and not img.calibration.calibrated
     assert img.metadata["burned_in_annotation"] == "unknown"
-    assert read_header(p) == {"format": "png", "rows": ROWS, "cols": COLS, "n_frames": 1,
-                              "color": "grayscale", "bit_depth": 8}
+    assert read_header(p) == {
+        "format": "png",
+        "rows": ROWS,
+        "cols": COLS,
+        "n_frames": 1,
+        "color": "grayscale",
+        "bit_depth": 8,
+    }
 
 
 def test_png_16bit_exact(tmp_path):
@@ -87,8 +103,8 @@ def test_png_16bit_exact(tmp_path):
 def rgb_with_calipers(gray):
     rgb = np.repeat(gray[..., None], 3, axis=2).copy()
     mask = np.zeros(gray.shape, bool)
-    mask[10, 5:20] = True          # a yellow caliper line
-    mask[5:15, 30] = True          # a green caliper line
+    mask[10, 5:20] = True  # a yellow caliper line
+    mask[5:15, 30] = True  # a green caliper line
     rgb[10, 5:20] = (255, 255, 0)
     rgb[5:15, 30] = (0, 255, 0)
     return rgb, mask
@@ -164,8 +180,16 @@ def test_rgb_jpeg_of_gray_content_has_no_overlay(tmp_path, jitter, quality):
     noise = np.random.default_rng(1).integers(-jitter, jitter + 1, size=(96, 128, 3))
     rgb = np.clip(g[..., None].astype(int) + noise, 0, 255).astype(np.uint8)
     p = tmp_path / "gray_as_rgb.jpg"
-    assert cv2.imwrite(str(p), rgb, [cv2.IMWRITE_JPEG_QUALITY, quality,
-                                     cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420])
+    assert cv2.imwrite(
+        str(p),
+        rgb,
+        [
+            cv2.IMWRITE_JPEG_QUALITY,
+            quality,
+            cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
+            cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420,
+        ],
+    )
     img = load_image(p)
     assert img.color == "rgb" and img.pixels.shape == (1, 96, 128, 3)
     spread = img.pixels[0].max(-1).astype(int) - img.pixels[0].min(-1)
@@ -269,8 +293,10 @@ def test_dicom_monochrome2_lossy_close(tmp_path, ts):
     g = speckle()
     p = write_us_dicom(tmp_path / "lossy.dcm", g, transfer_syntax=ts)
     ds = pydicom.dcmread(p)
-    assert ds.file_meta.TransferSyntaxUID == {"jpeg-baseline": "1.2.840.10008.1.2.4.50",
-                                              "jpeg2000": "1.2.840.10008.1.2.4.91"}[ts]
+    assert (
+        ds.file_meta.TransferSyntaxUID
+        == {"jpeg-baseline": "1.2.840.10008.1.2.4.50", "jpeg2000": "1.2.840.10008.1.2.4.91"}[ts]
+    )
     img = load_image(p)
     diff = np.abs(img.frame().astype(int) - g)
     assert diff.mean() < 4 and diff.max() < 60
@@ -295,12 +321,15 @@ def smooth_color():
     return np.stack([r * 4 + 20, 230 - c * 3, (r + c) + 30], -1).astype(np.uint8)
 
 
-@pytest.mark.parametrize("photometric,ts,tol", [
-    ("YBR_FULL", "explicit-vr-little", 2),
-    ("YBR_FULL", "rle", 2),
-    ("YBR_FULL_422", "explicit-vr-little", 4),
-    ("YBR_FULL_422", "jpeg-baseline", 6),
-])
+@pytest.mark.parametrize(
+    "photometric,ts,tol",
+    [
+        ("YBR_FULL", "explicit-vr-little", 2),
+        ("YBR_FULL", "rle", 2),
+        ("YBR_FULL_422", "explicit-vr-little", 4),
+        ("YBR_FULL_422", "jpeg-baseline", 6),
+    ],
+)
 def test_dicom_ybr_converted_to_rgb(tmp_path, photometric, ts, tol):
     rgb = smooth_color()
     p = write_us_dicom(tmp_path / "ybr.dcm", rgb, photometric=photometric, transfer_syntax=ts)
@@ -314,8 +343,9 @@ def test_dicom_ybr_converted_to_rgb(tmp_path, photometric, ts, tol):
 def test_dicom_ybr_jpeg_of_gray_content_no_overlay(tmp_path):
     g = speckle()
     rgb = np.repeat(g[..., None], 3, axis=2)
-    p = write_us_dicom(tmp_path / "ybrg.dcm", rgb, photometric="YBR_FULL_422",
-                       transfer_syntax="jpeg-baseline", quality=70)
+    p = write_us_dicom(
+        tmp_path / "ybrg.dcm", rgb, photometric="YBR_FULL_422", transfer_syntax="jpeg-baseline", quality=70
+    )
     img = load_image(p)
     assert not img.overlay.any()
 
@@ -327,7 +357,9 @@ def test_dicom_palette_color(tmp_path, ts):
     lut[:, 0] = np.arange(256) * 257
     lut[:, 1] = (255 - np.arange(256)) * 257
     lut[200:, 2] = 65535
-    p = write_us_dicom(tmp_path / "pal.dcm", idx, photometric="PALETTE COLOR", palette=lut, transfer_syntax=ts)
+    p = write_us_dicom(
+        tmp_path / "pal.dcm", idx, photometric="PALETTE COLOR", palette=lut, transfer_syntax=ts
+    )
     img = load_image(p)
     assert img.color == "palette" and img.pixels.dtype == np.uint8 and img.bit_depth == 8
     expected = (lut[idx] >> 8).astype(np.uint8)
@@ -375,8 +407,13 @@ def test_dicomgen_tags_and_identity(tmp_path):
     assert ds.SOPClassUID == US_IMAGE_STORAGE and ds.Modality == "US"
     assert str(ds.PatientName) == "SYNTHETIC^PHANTOM"
     assert "BurnedInAnnotation" not in ds
-    planted = {"PatientName": "DOE^JANE", "PatientID": "MRN-998877", "PatientBirthDate": "19700101",
-               "InstitutionName": "St Example Hospital", "DeviceSerialNumber": "SN-4242"}
+    planted = {
+        "PatientName": "DOE^JANE",
+        "PatientID": "MRN-998877",
+        "PatientBirthDate": "19700101",
+        "InstitutionName": "St Example Hospital",
+        "DeviceSerialNumber": "SN-4242",
+    }
     p2 = write_us_dicom(tmp_path / "b.dcm", gradient(), identity=planted, burned_in_annotation="YES")
     ds2 = pydicom.dcmread(p2)
     for k, v in planted.items():
@@ -386,8 +423,14 @@ def test_dicomgen_tags_and_identity(tmp_path):
     text = repr(img.metadata) + repr(img)
     for v in planted.values():
         assert v not in text
-    assert set(img.metadata) == {"modality", "transfer_syntax", "photometric", "bits_stored",
-                                 "burned_in_annotation", "lossy"}
+    assert set(img.metadata) == {
+        "modality",
+        "transfer_syntax",
+        "photometric",
+        "bits_stored",
+        "burned_in_annotation",
+        "lossy",
+    }
     img3 = load_image(write_us_dicom(tmp_path / "c.dcm", gradient(), burned_in_annotation="NO"))
     assert img3.metadata["burned_in_annotation"] == "NO"
     assert load_image(p).metadata["burned_in_annotation"] == "unknown"
@@ -408,6 +451,7 @@ def test_dicom_without_suffix_and_without_preamble(tmp_path):
 
 
 # --------------------------------------------------------------------------- errors
+
 
 def test_missing_and_empty_files(tmp_path):
     with pytest.raises(ImageReadError, match="file not found"):
@@ -479,8 +523,9 @@ def test_decoder_errors_are_chained_with_their_cause(tmp_path):
         load_image(dcm)
     cause = e.value.__cause__
     assert type(cause) is type(expected) and str(cause) == str(expected)
-    assert e.value.message == ("cannot decode DICOM pixel data (Explicit VR Little Endian, MONOCHROME2): "
-                               f"{expected}")
+    assert e.value.message == (
+        f"cannot decode DICOM pixel data (Explicit VR Little Endian, MONOCHROME2): {expected}"
+    )
     assert "less than expected (2072 vs 3072 bytes)" in e.value.message  # 48 x 64 - 1000
 
     tif = tmp_path / "t.tif"
@@ -517,6 +562,7 @@ def test_huge_png_header_refused_without_decoding(tmp_path, monkeypatch):
 
     def no_decode(*a, **k):
         raise AssertionError("decoder called")
+
     monkeypatch.setattr(cv2, "imdecode", no_decode)
     with pytest.raises(ImageReadError, match="10,000,000,000 pixels exceeds the limit of 200,000,000"):
         load_image(p)
@@ -535,6 +581,7 @@ def test_huge_dicom_header_refused_without_decoding(tmp_path, monkeypatch):
 
     def no_decode(self):
         raise AssertionError("decoder called")
+
     monkeypatch.setattr(pydicom.dataset.Dataset, "pixel_array", property(no_decode))
     with pytest.raises(ImageReadError, match="exceeds the limit"):
         load_image(tmp_path / "huge.dcm")
@@ -566,8 +613,11 @@ def test_source_files_unchanged_and_read_only(tmp_path):
     cv2.imwrite(str(paths[1]), rgb)
     cv2.imwrite(str(paths[2]), g)
     tifffile.imwrite(paths[3], np.stack([g, g]), photometric="minisblack")
-    paths.append(write_us_dicom(tmp_path / "e.dcm", g, regions=[
-        {"bounds": (0, 0, ROWS, COLS), "delta_cm": (0.03, 0.03)}]))  # off-by-one: clipped, warned
+    paths.append(
+        write_us_dicom(
+            tmp_path / "e.dcm", g, regions=[{"bounds": (0, 0, ROWS, COLS), "delta_cm": (0.03, 0.03)}]
+        )
+    )  # off-by-one: clipped, warned
     paths.append(write_us_dicom(tmp_path / "f.dcm", rgb, photometric="RGB", transfer_syntax="rle"))
     before = {}
     for p in paths:

@@ -20,12 +20,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from badinput import tree_state
 
-from mfscan.annotations import (ROI, Annotation, AnnotationConflictError, dumps, file_sha256,
-                                find_sidecars, read_sidecar, write_sidecar)
+from mfscan.annotations import (
+    ROI,
+    Annotation,
+    AnnotationConflictError,
+    dumps,
+    file_sha256,
+    find_sidecars,
+    read_sidecar,
+    write_sidecar,
+)
 from mfscan.calibration import manual
 from mfscan.synthetic.phantom import make_phantom
-from badinput import tree_state
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL (POSIX)")
 
@@ -41,10 +49,23 @@ def big_annotation(seed: int, n_points: int = 4000) -> Annotation:
     rois = []
     for side, c in (("left", 300.0), ("right", 100.0)):
         r = 40 + rng.uniform(-0.4, 0.4, n_points)
-        rois.append(ROI(side, np.column_stack([200 + r * np.sin(t), c + r * np.cos(t)]),
-                        extra={"note": f"version {seed}"}))
-    return Annotation(image="scan.png", rois=rois, subject=f"S{seed:02d}", visit="1", level="L4",
-                      rater="R1", calibration=manual(0.1), extra={"version_tag": seed})
+        rois.append(
+            ROI(
+                side,
+                np.column_stack([200 + r * np.sin(t), c + r * np.cos(t)]),
+                extra={"note": f"version {seed}"},
+            )
+        )
+    return Annotation(
+        image="scan.png",
+        rois=rois,
+        subject=f"S{seed:02d}",
+        visit="1",
+        level="L4",
+        rater="R1",
+        calibration=manual(0.1),
+        extra={"version_tag": seed},
+    )
 
 
 WRITER = r"""
@@ -88,9 +109,13 @@ def test_sidecar_survives_sigkill_while_saving(tmp_path):
     seen = []
     for i in range(N_KILLS):
         write_sidecar(path, a.copy(), force=True)
-        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(tmp_path / "a.json"),
-                                 str(tmp_path / "b.json")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=ENV, cwd=tmp_path)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), str(tmp_path / "a.json"), str(tmp_path / "b.json")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=ENV,
+            cwd=tmp_path,
+        )
         wait_ready(proc)
         time.sleep(rng.uniform(0.0, 0.06))
         os.kill(proc.pid, signal.SIGKILL)
@@ -115,7 +140,6 @@ def test_sidecar_survives_sigkill_while_saving(tmp_path):
 # --------------------------------------------------------------------------- batch
 
 
-
 @pytest.fixture(scope="module")
 def phantom_study(tmp_path_factory):
     """40 small phantom PNGs with sidecars (calibrated, checksummed) and one broken sidecar."""
@@ -129,17 +153,34 @@ def phantom_study(tmp_path_factory):
         img = folder / f"img{i:02d}.png"
         ok, buf = cv2.imencode(".png", ph.image)
         img.write_bytes(buf.tobytes())
-        ann = Annotation(image=img.name, subject=f"S{i // 10:02d}", visit=str(i % 3 + 1), level="L4",
-                         rater="R1", calibration=manual(1.0), image_sha256=file_sha256(img),
-                         rois=[ROI(s, np.round(ph.outlines[s], 2)) for s in ("left", "right")])
+        ann = Annotation(
+            image=img.name,
+            subject=f"S{i // 10:02d}",
+            visit=str(i % 3 + 1),
+            level="L4",
+            rater="R1",
+            calibration=manual(1.0),
+            image_sha256=file_sha256(img),
+            rois=[ROI(s, np.round(ph.outlines[s], 2)) for s in ("left", "right")],
+        )
         (folder / f"img{i:02d}.mfscan.json").write_text(dumps(ann), "utf-8")
     (root / "S00" / "img00.R9.mfscan.json").write_text("{broken", "utf-8")
     return root
 
 
 def measure_cmd(study, out):
-    return [sys.executable, "-m", "mfscan.cli", "measure", str(study), "-o", str(out / "measurements.csv"),
-            "--workers", "1", "--no-progress"]
+    return [
+        sys.executable,
+        "-m",
+        "mfscan.cli",
+        "measure",
+        str(study),
+        "-o",
+        str(out / "measurements.csv"),
+        "--workers",
+        "1",
+        "--no-progress",
+    ]
 
 
 def test_measure_outputs_complete_or_absent_after_sigkill(phantom_study, tmp_path):
@@ -169,8 +210,9 @@ def test_measure_outputs_complete_or_absent_after_sigkill(phantom_study, tmp_pat
         if with_previous:
             for name, data in previous.items():
                 (out / name).write_bytes(data)
-        proc = subprocess.Popen(measure_cmd(study, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                env=ENV)
+        proc = subprocess.Popen(
+            measure_cmd(study, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV
+        )
         time.sleep(rng.uniform(0.1, 1.0) * duration)
         os.kill(proc.pid, signal.SIGKILL)
         killed += proc.wait(timeout=10) == -signal.SIGKILL
@@ -178,19 +220,24 @@ def test_measure_outputs_complete_or_absent_after_sigkill(phantom_study, tmp_pat
             p = out / name
             allowed = [ref[name], previous[name]] if with_previous else [ref[name]]
             if p.exists():
-                assert p.read_bytes() in allowed, f"iteration {i}: {name} is partial ({p.stat().st_size} bytes)"
+                assert p.read_bytes() in allowed, (
+                    f"iteration {i}: {name} is partial ({p.stat().st_size} bytes)"
+                )
                 outcomes.append(p.read_bytes() == ref[name])
             else:
                 assert not with_previous, f"iteration {i}: the previous {name} was lost"
         leftovers = [p.name for p in out.iterdir() if p.name not in ("measurements.csv", "errors.csv")]
         assert all(n.startswith(".") and n.endswith(".tmp") for n in leftovers), leftovers
         assert tree_state(study) == before, f"iteration {i}: a source image or sidecar changed"
-    print(f"reference run {duration:.2f} s; {killed} killed; tables new {sum(outcomes)}, "
-          f"previous {len(outcomes) - sum(outcomes)}")
+    print(
+        f"reference run {duration:.2f} s; {killed} killed; tables new {sum(outcomes)}, "
+        f"previous {len(outcomes) - sum(outcomes)}"
+    )
     assert killed >= N_KILLS // 4  # most runs were really interrupted
 
 
 # --------------------------------------------------------------------------- conflicts
+
 
 def test_conflicting_save_refused_and_other_version_intact(tmp_path):
     path = tmp_path / "scan.mfscan.json"

@@ -75,7 +75,7 @@ def test_core_has_no_import_cycle():
         stack.append(m)
         for d in sorted(graph.get(m, ())):
             if state.get(d) == 1:
-                cycles.append(stack[stack.index(d):] + [d])
+                cycles.append(stack[stack.index(d) :] + [d])
             elif d not in state:
                 visit(d)
         stack.pop()
@@ -132,8 +132,14 @@ def test_importing_the_core_changes_no_process_setting():
     )
     if not pathlib.Path("/proc/self/status").exists():
         pytest.skip("needs /proc to read the umask without setting it")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300,
-                       env={"MPLBACKEND": "svg", "PATH": "/usr/bin:/bin"})
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        env={"MPLBACKEND": "svg", "PATH": "/usr/bin:/bin"},
+    )
     assert r.returncode == 0, r.stderr
     before, after, backend = json.loads(r.stdout.strip().splitlines()[-1])
     assert before == after

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mfscan.stats.asymmetry import asymmetry
 from mfscan.errors import MfscanError
+from mfscan.stats.asymmetry import asymmetry
 from mfscan.stats.longitudinal import group_summary, longitudinal, visit_order
 
 
@@ -15,9 +15,18 @@ def rows(subject, visit, left, right, *, level="L4", rater="R1", date=None, repe
         if value is None:
             continue
         for i in range(repeats):
-            out.append({"image": f"{subject}_{visit}_{level}_{side}_{i}.png", "subject": subject,
-                        "visit": visit, "level": level, "side": side, "rater": rater,
-                        "csa_cm2": value, **({"visit_date": date} if date else {})})
+            out.append(
+                {
+                    "image": f"{subject}_{visit}_{level}_{side}_{i}.png",
+                    "subject": subject,
+                    "visit": visit,
+                    "level": level,
+                    "side": side,
+                    "rater": rater,
+                    "csa_cm2": value,
+                    **({"visit_date": date} if date else {}),
+                }
+            )
     return out
 
 
@@ -40,8 +49,9 @@ def test_visit_order_dates_override():
 
 
 def test_change_from_baseline_by_hand():
-    m = pd.DataFrame(rows("P1", "1", 8.0, 7.2, repeats=3) + rows("P1", "2", 8.4, 7.8)
-                     + rows("P1", "10", 8.0, 8.0))
+    m = pd.DataFrame(
+        rows("P1", "1", 8.0, 7.2, repeats=3) + rows("P1", "2", 8.4, 7.8) + rows("P1", "10", 8.0, 8.0)
+    )
     before = m.copy()
     lon = longitudinal(asymmetry(m))
     pd.testing.assert_frame_equal(m, before)
@@ -53,11 +63,11 @@ def test_change_from_baseline_by_hand():
     np.testing.assert_allclose(lon["left_change_pct"], [0.0, 5.0, 0.0], atol=1e-12)
     np.testing.assert_allclose(lon["right_change_pct"], [0.0, 0.6 / 7.2 * 100, 0.8 / 7.2 * 100])
     # hides: 10 %, (8.4 - 7.8) / 8.4 = 7.142857 %, 0 %
-    np.testing.assert_allclose(lon["asymmetry_change_pct_points"],
-                               [0.0, 0.6 / 8.4 * 100 - 10.0, -10.0], atol=1e-12)
+    np.testing.assert_allclose(
+        lon["asymmetry_change_pct_points"], [0.0, 0.6 / 8.4 * 100 - 10.0, -10.0], atol=1e-12
+    )
     idx = [-0.8 / 7.6 * 100, -0.6 / 8.1 * 100, 0.0]
-    np.testing.assert_allclose(lon["asymmetry_index_change_pct_points"],
-                               np.array(idx) - idx[0], atol=1e-12)
+    np.testing.assert_allclose(lon["asymmetry_index_change_pct_points"], np.array(idx) - idx[0], atol=1e-12)
     assert "visit_date" not in lon.columns
 
 
@@ -67,18 +77,19 @@ def test_measurements_and_subjects_accepted_directly():
     lon = longitudinal(m, subjects=subjects)
     assert lon["group"].tolist() == ["ex", "ex"]
     np.testing.assert_allclose(lon["symptomatic_deficit_pct"], [10.0, 5.0])
-    np.testing.assert_allclose(lon["symptomatic_deficit_change_pct_points"], [0.0, -5.0],
-                               atol=1e-12)
+    np.testing.assert_allclose(lon["symptomatic_deficit_change_pct_points"], [0.0, -5.0], atol=1e-12)
     # attaching subjects to an existing asymmetry table gives the same
     lon2 = longitudinal(asymmetry(m), subjects=subjects)
     pd.testing.assert_frame_equal(lon, lon2)
 
 
 def test_dates_choose_baseline_and_give_relative_days():
-    m = pd.DataFrame(rows("P1", "1", 8.0, 8.0, date="2024-03-01")
-                     + rows("P1", "2", 7.0, 7.0, date="2024-01-01")
-                     + rows("P2", "1", 5.0, 5.0, date="2024-02-10")
-                     + rows("P2", "2", 6.0, 6.0, date="2024-02-01"))
+    m = pd.DataFrame(
+        rows("P1", "1", 8.0, 8.0, date="2024-03-01")
+        + rows("P1", "2", 7.0, 7.0, date="2024-01-01")
+        + rows("P2", "1", 5.0, 5.0, date="2024-02-10")
+        + rows("P2", "2", 6.0, 6.0, date="2024-02-01")
+    )
     lon = longitudinal(asymmetry(m))
     assert "visit_date" not in lon.columns
     assert lon["visit"].astype(str).tolist() == ["2", "1", "2", "1"]
@@ -93,14 +104,17 @@ def test_dates_choose_baseline_and_give_relative_days():
 
 
 def test_baseline_missing_for_a_level_or_side():
-    m = pd.DataFrame(rows("P1", "1", 8.0, 7.2, level="L4") + rows("P1", "1", 9.0, None, level="L5")
-                     + rows("P1", "2", 8.8, 7.2, level="L4") + rows("P1", "2", 9.9, 9.0, level="L5")
-                     + rows("P1", "3", 8.0, 8.0, level="S1"))
+    m = pd.DataFrame(
+        rows("P1", "1", 8.0, 7.2, level="L4")
+        + rows("P1", "1", 9.0, None, level="L5")
+        + rows("P1", "2", 8.8, 7.2, level="L4")
+        + rows("P1", "2", 9.9, 9.0, level="L5")
+        + rows("P1", "3", 8.0, 8.0, level="S1")
+    )
     lon = longitudinal(asymmetry(m))
     assert lon["level"].astype(str).tolist() == ["L4", "L4", "L5", "L5", "S1"]
     np.testing.assert_allclose(lon["left_change_cm2"], [0.0, 0.8, 0.0, 0.9, np.nan], atol=1e-12)
-    np.testing.assert_allclose(lon["right_change_cm2"], [0.0, 0.0, np.nan, np.nan, np.nan],
-                               atol=1e-12)
+    np.testing.assert_allclose(lon["right_change_cm2"], [0.0, 0.0, np.nan, np.nan, np.nan], atol=1e-12)
     assert lon["asymmetry_change_pct_points"].iloc[2:].isna().all()
     assert lon["missing_reason"].tolist()[2] == "no right outline"
     assert lon["baseline_visit"].astype(str).tolist() == ["1"] * 5
@@ -114,13 +128,21 @@ def test_group_summary_by_hand():
     for subj, l1, l2 in (("C1", 7.0, 7.0), ("C2", 7.0, 7.5), ("C3", 7.0, 8.0)):
         data += rows(subj, "1", l1, 8.0) + rows(subj, "2", l2, 8.0)
     m = pd.DataFrame(data)
-    subjects = pd.DataFrame({"subject": ["E1", "E2", "C1", "C2", "C3"],
-                             "symptomatic_side": ["left"] * 5,
-                             "group": ["exercise"] * 2 + ["control"] * 3})
+    subjects = pd.DataFrame(
+        {
+            "subject": ["E1", "E2", "C1", "C2", "C3"],
+            "symptomatic_side": ["left"] * 5,
+            "group": ["exercise"] * 2 + ["control"] * 3,
+        }
+    )
     lon = longitudinal(asymmetry(m))
     summary = group_summary(lon, subjects)
     assert summary[["group", "visit"]].astype(str).values.tolist() == [
-        ["control", "1"], ["control", "2"], ["exercise", "1"], ["exercise", "2"]]
+        ["control", "1"],
+        ["control", "2"],
+        ["exercise", "1"],
+        ["exercise", "2"],
+    ]
     np.testing.assert_allclose(summary["left_csa_cm2_mean"], [7.0, 7.5, 7.0, 8.0])
     np.testing.assert_allclose(summary["left_csa_cm2_sd"], [0.0, 0.5, np.sqrt(2), np.sqrt(2)])
     assert summary["left_csa_cm2_n"].tolist() == [3, 3, 2, 2]

@@ -4,12 +4,17 @@ import math
 
 import numpy as np
 import pytest
-
-from mfscan.errors import MeasurementError
 from skimage.draw import polygon as sk_polygon
 
-from mfscan.measure import (echo_intensity, measure_outline, outline_mask, polygon_area,
-                            polygon_perimeter, validate_outline)
+from mfscan.errors import MeasurementError
+from mfscan.measure import (
+    echo_intensity,
+    measure_outline,
+    outline_mask,
+    polygon_area,
+    polygon_perimeter,
+    validate_outline,
+)
 
 
 def ellipse(center, a_rows, b_cols, n=400):
@@ -22,9 +27,9 @@ def test_rectangle_area_perimeter_anisotropic_spacing():
     assert polygon_area(rect, spacing=(0.2, 0.1)) == pytest.approx(30 * 0.2 * 50 * 0.1, rel=1e-12)
     assert polygon_perimeter(rect, spacing=(0.2, 0.1)) == pytest.approx(2 * (6 + 5), rel=1e-12)
     m = measure_outline(rect, spacing=(0.2, 0.1))
-    assert m["csa_cm2"] == pytest.approx(0.30, rel=1e-12)       # 30 mm2
+    assert m["csa_cm2"] == pytest.approx(0.30, rel=1e-12)  # 30 mm2
     assert m["perimeter_cm"] == pytest.approx(2.2, rel=1e-12)
-    assert m["ap_depth_cm"] == pytest.approx(0.6, rel=1e-12)    # 30 rows x 0.2 mm
+    assert m["ap_depth_cm"] == pytest.approx(0.6, rel=1e-12)  # 30 rows x 0.2 mm
     assert m["lateral_width_cm"] == pytest.approx(0.5, rel=1e-12)
     assert m["shape_ratio"] == pytest.approx(1.2, rel=1e-12)
 
@@ -38,7 +43,9 @@ def test_ellipse_area_matches_analytic_within_0_1_percent():
     # Ramanujan's perimeter of the ellipse
     a, b = 1.6, 1.4
     h = ((a - b) / (a + b)) ** 2
-    assert m["perimeter_cm"] == pytest.approx(math.pi * (a + b) * (1 + 3 * h / (10 + math.sqrt(4 - 3 * h))), rel=1e-3)
+    assert m["perimeter_cm"] == pytest.approx(
+        math.pi * (a + b) * (1 + 3 * h / (10 + math.sqrt(4 - 3 * h))), rel=1e-3
+    )
     assert m["ap_depth_cm"] == pytest.approx(2.8, rel=1e-3)
     assert m["lateral_width_cm"] == pytest.approx(3.2, rel=1e-3)
 
@@ -93,14 +100,17 @@ def test_mask_pixel_count_close_to_polygon_area():
     assert box[0].start == 59 and box[1].start == 64
 
 
-@pytest.mark.parametrize("pts, message", [
-    ([[0, 0], [1, 1]], "at least 3"),
-    ([[0, 0], [0, 0], [1, 1], [1, 1]], "at least 3"),
-    ([[0, 0], [10, np.nan], [5, 5]], "not finite"),
-    ([[0, 0], [10, np.inf], [5, 5]], "not finite"),
-    ([[0, 0], [10, 10], [0, 10], [10, 0]], "crosses itself"),
-    ([[0, 0], [5, 5], [10, 10]], "no area"),
-])
+@pytest.mark.parametrize(
+    "pts, message",
+    [
+        ([[0, 0], [1, 1]], "at least 3"),
+        ([[0, 0], [0, 0], [1, 1], [1, 1]], "at least 3"),
+        ([[0, 0], [10, np.nan], [5, 5]], "not finite"),
+        ([[0, 0], [10, np.inf], [5, 5]], "not finite"),
+        ([[0, 0], [10, 10], [0, 10], [10, 0]], "crosses itself"),
+        ([[0, 0], [5, 5], [10, 10]], "no area"),
+    ],
+)
 def test_invalid_outlines(pts, message):
     with pytest.raises(MeasurementError, match=message):
         validate_outline(pts)
@@ -129,9 +139,9 @@ def test_mask_equals_skimage_centre_rule_on_random_polygons():
         r = rng.uniform(5, 80, n)
         p = np.column_stack([100 + r * np.sin(t), 120 + r * np.cos(t)]) + rng.uniform(-3, 3, (n, 2))
         if k % 4 == 0:
-            p = p[rng.permutation(n)]      # self-intersecting
+            p = p[rng.permutation(n)]  # self-intersecting
         if k % 5 == 0:
-            p[:, 1] -= 130                 # partly outside the image
+            p[:, 1] -= 130  # partly outside the image
         box, mask = outline_mask(p, (200, 250))
         full = np.zeros((200, 250), bool)
         full[box] = mask

@@ -68,8 +68,9 @@ def test_deterministic():
 
 def test_appearance_settings_do_not_move_outlines():
     a = make_phantom(seed=3)
-    b = make_phantom(seed=3, gain=1.5, speckle=0.3, contrast=0.7, lateral_contrast=0.1,
-                     burned_in_text=False, ruler=False)
+    b = make_phantom(
+        seed=3, gain=1.5, speckle=0.3, contrast=0.7, lateral_contrast=0.1, burned_in_text=False, ruler=False
+    )
     for side in ("left", "right"):
         np.testing.assert_array_equal(a.outlines[side], b.outlines[side])
     assert a.image.tobytes() != b.image.tobytes()
@@ -91,8 +92,7 @@ def test_area_matches_request(variant):
         assert cm2 == pytest.approx(want, abs=1e-6)
 
 
-@pytest.mark.parametrize("asym,smaller", [(0.0, "right"), (10.0, "right"), (31.0, "left"),
-                                          (4.5, "left")])
+@pytest.mark.parametrize("asym,smaller", [(0.0, "right"), (10.0, "right"), (31.0, "left"), (4.5, "left")])
 def test_asymmetry_reproduces_hides(asym, smaller):
     p = make_phantom(seed=8, left_csa_cm2=7.0, asymmetry_pct=asym, smaller_side=smaller)
     big, small = max(p.true_csa_cm2.values()), min(p.true_csa_cm2.values())
@@ -157,8 +157,8 @@ def test_intensities_fascia_muscle_shadow(variant):
         c = int(c)
         fr = int(round(p.landmarks["fascia_rows"][side]))
         lr = int(round(p.landmarks["lamina_rows"][side]))
-        assert img[fr - 1:fr + 2, c - 8:c + 9].mean() > muscle + 30
-        assert img[lr - 1:lr + 2, c - 8:c + 9].mean() > muscle + 30
+        assert img[fr - 1 : fr + 2, c - 8 : c + 9].mean() > muscle + 30
+        assert img[lr - 1 : lr + 2, c - 8 : c + 9].mean() > muscle + 30
         assert fr < r < lr
     tip_r, tip_c = p.landmarks["spinous_process_tip"]
     assert abs(tip_c - p.landmarks["midline_col"]) < 1e-9
@@ -181,15 +181,16 @@ def test_lateral_contrast_controls_septum():
     def septum_contrast(p):
         # ring of pixels just outside the lateral half of the patient's left muscle
         from scipy import ndimage
+
         m = p.masks["left"]
         ring = ndimage.binary_dilation(m, iterations=4) & ~m
         c0 = p.outlines["left"][:, 1]
         lateral = np.zeros_like(m)
-        lateral[:, int(np.percentile(c0, 85)):] = True
+        lateral[:, int(np.percentile(c0, 85)) :] = True
         ring &= lateral & ~p.landmarks["fascia_mask"] & ~p.landmarks["lamina_mask"]
         rows = np.nonzero(m)[0]
         band = np.zeros_like(m)
-        band[int(np.percentile(rows, 30)):int(np.percentile(rows, 65))] = True
+        band[int(np.percentile(rows, 30)) : int(np.percentile(rows, 65))] = True
         ring &= band
         return p.image[ring].mean() - p.image[m].mean()
 
@@ -209,7 +210,7 @@ def test_speckle_grain_and_no_speckle():
     assert sv.std() / sv.mean() < 0.5 * vals.std() / vals.mean()
     # grain: horizontal autocorrelation still high at 1 px, low by 6 px
     r0, c0 = (int(v) for v in p.seeds["left"])
-    patch = p.image[r0 - 20:r0 + 20, c0 - 20:c0 + 20].astype(float)
+    patch = p.image[r0 - 20 : r0 + 20, c0 - 20 : c0 + 20].astype(float)
     patch -= patch.mean()
 
     def ac(k):
@@ -228,7 +229,7 @@ def test_ruler_ticks_calibrate(variant):
     np.testing.assert_allclose(p.landmarks["ruler_tick_mm"], 10.0 * np.arange(len(ticks)))
     # measure the ticks in the pixels: intensity-weighted centroids of each tick
     c0, c1 = p.landmarks["ruler_tick_cols"]
-    prof = p.image[:, c0:c1 + 1].astype(float).mean(axis=1)  # ticks drawn on black
+    prof = p.image[:, c0 : c1 + 1].astype(float).mean(axis=1)  # ticks drawn on black
     # blind detection: runs of bright rows, intensity-weighted centroid of each
     hot = np.flatnonzero(prof > 0)
     runs = np.split(hot, np.flatnonzero(np.diff(hot) > 1) + 1)
@@ -249,7 +250,7 @@ def test_text_and_ruler_outside_muscles(variant):
     for side in ("left", "right"):
         assert not (ov & p.masks[side]).any()
         for r0, c0, r1, c1 in p.landmarks["text_boxes"]:
-            assert not p.masks[side][r0:r1 + 1, c0:c1 + 1].any()
+            assert not p.masks[side][r0 : r1 + 1, c0 : c1 + 1].any()
     # burned-in text is white
     assert p.image[ov].max() == 255
 
@@ -314,27 +315,30 @@ def test_shoelace_area_is_signed_and_matches_the_outlines(default):
         assert shoelace_area(o) * 0.2 * 0.2 / 100 == pytest.approx(default.true_csa_cm2[side], rel=1e-9)
 
 
-@pytest.mark.parametrize("kw", [
-    dict(shape=(200, 200)),                              # 4 x 4 cm field
-    dict(spacing_mm=0.1, left_csa_cm2=20.0),             # 6 x 8 cm field, huge muscle
-    dict(shape=(600, 300), left_csa_cm2=9.0),            # 6 cm wide field
-    dict(shape=(150, 800), left_csa_cm2=9.0),            # 3 cm deep field
-    dict(sector="curved", left_csa_cm2=25.0),
-    dict(left_csa_cm2=0.0),
-    dict(left_csa_cm2=-3.0),
-    dict(left_csa_cm2=float("nan")),
-    dict(left_csa_cm2=80.0),
-    dict(asymmetry_pct=100.0),
-    dict(asymmetry_pct=-1.0),
-    dict(smaller_side="middle"),
-    dict(sector="phased"),
-    dict(lateral_contrast=1.5),
-    dict(gain=0.0),
-    dict(spacing_mm=0.0),
-    dict(spacing_mm=(0.2, 0.2, 0.2)),
-    dict(shape=(10, 10)),
-    dict(shape=(600, 800), spacing_mm=2.0),              # muscle spans only a few pixels
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(shape=(200, 200)),  # 4 x 4 cm field
+        dict(spacing_mm=0.1, left_csa_cm2=20.0),  # 6 x 8 cm field, huge muscle
+        dict(shape=(600, 300), left_csa_cm2=9.0),  # 6 cm wide field
+        dict(shape=(150, 800), left_csa_cm2=9.0),  # 3 cm deep field
+        dict(sector="curved", left_csa_cm2=25.0),
+        dict(left_csa_cm2=0.0),
+        dict(left_csa_cm2=-3.0),
+        dict(left_csa_cm2=float("nan")),
+        dict(left_csa_cm2=80.0),
+        dict(asymmetry_pct=100.0),
+        dict(asymmetry_pct=-1.0),
+        dict(smaller_side="middle"),
+        dict(sector="phased"),
+        dict(lateral_contrast=1.5),
+        dict(gain=0.0),
+        dict(spacing_mm=0.0),
+        dict(spacing_mm=(0.2, 0.2, 0.2)),
+        dict(shape=(10, 10)),
+        dict(shape=(600, 800), spacing_mm=2.0),  # muscle spans only a few pixels
+    ],
+)
 def test_impossible_requests_raise(kw):
     with pytest.raises(ValueError):
         make_phantom(**kw)
@@ -395,11 +399,24 @@ def test_property_area_and_asymmetry_over_random_requests():
     from hypothesis import strategies as st
 
     @settings(max_examples=12, deadline=None, derandomize=True)
-    @given(seed=st.integers(0, 10_000), left=st.floats(3.0, 12.0), asym=st.floats(0.0, 40.0),
-           smaller=st.sampled_from(["left", "right"]), jitter=st.floats(0.0, 2.0))
+    @given(
+        seed=st.integers(0, 10_000),
+        left=st.floats(3.0, 12.0),
+        asym=st.floats(0.0, 40.0),
+        smaller=st.sampled_from(["left", "right"]),
+        jitter=st.floats(0.0, 2.0),
+    )
     def check(seed, left, asym, smaller, jitter):
-        p = make_phantom(seed=seed, left_csa_cm2=left, asymmetry_pct=asym, smaller_side=smaller,
-                         shape_jitter=jitter, burned_in_text=False, ruler=False, speckle=0.0)
+        p = make_phantom(
+            seed=seed,
+            left_csa_cm2=left,
+            asymmetry_pct=asym,
+            smaller_side=smaller,
+            shape_jitter=jitter,
+            burned_in_text=False,
+            ruler=False,
+            speckle=0.0,
+        )
         row_mm, col_mm = p.spacing_mm
         areas = {s: shoelace(p.outlines[s]) * row_mm * col_mm / 100 for s in ("left", "right")}
         assert areas["left"] == pytest.approx(left, abs=1e-6)
@@ -420,4 +437,3 @@ def test_dicom_writer_keeps_the_cause_of_a_missing_encoder(tmp_path, monkeypatch
         write_us_dicom(tmp_path / "x.dcm", np.zeros((8, 8), np.uint8), transfer_syntax="jpeg-lossless")
     assert isinstance(info.value.__cause__, ImportError)  # chained with "from e", not "from None"
     assert not (tmp_path / "x.dcm").exists()
-

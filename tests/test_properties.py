@@ -19,14 +19,23 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from mfscan import vocab
-from mfscan.annotations import LEVELS, METHODS, ROI, SIDES, Annotation, dumps, read_sidecar, write_sidecar
-from mfscan.annotations import normalize_side
+from mfscan.annotations import (
+    LEVELS,
+    METHODS,
+    ROI,
+    SIDES,
+    Annotation,
+    dumps,
+    normalize_side,
+    read_sidecar,
+    write_sidecar,
+)
+from mfscan.calibration import from_scale_line, manual
 from mfscan.io.imagej import parse_roi_name
 from mfscan.io.tables import set_dtypes
-from mfscan.stats.summary import as_level, as_side
-from mfscan.stats.asymmetry import asymmetry_pct, symptomatic_deficit_pct
-from mfscan.calibration import from_scale_line, manual
 from mfscan.measure import measure_outline, outline_mask, polygon_area, polygon_perimeter, validate_outline
+from mfscan.stats.asymmetry import asymmetry_pct, symptomatic_deficit_pct
+from mfscan.stats.summary import as_level, as_side
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -56,11 +65,12 @@ def close(a, b, scale):
 
 # --------------------------------------------------------------------------- geometry
 
+
 @SETTINGS
 @given(star_polygons(), spacings, st.floats(-500, 500), st.floats(-500, 500))
 def test_translation_invariance(pts, spacing, dr, dc):
     moved = pts + [dr, dc]
-    scale = 1000.0 ** 2
+    scale = 1000.0**2
     assert close(polygon_area(moved, spacing=spacing), polygon_area(pts, spacing=spacing), scale)
     assert close(polygon_perimeter(moved, spacing=spacing), polygon_perimeter(pts, spacing=spacing), 1000.0)
     a = measure_outline(pts, spacing=spacing)
@@ -89,13 +99,25 @@ def test_rotation_by_90_degrees_with_swapped_spacing(pts, spacing):
 @SETTINGS
 @given(star_polygons(), spacings, st.integers(0, 1000))
 def test_vertex_order_reversal_and_cyclic_shift(pts, spacing, shift):
-    variants = [pts[::-1], np.roll(pts, shift % len(pts), axis=0), np.roll(pts[::-1], shift % len(pts), axis=0)]
+    variants = [
+        pts[::-1],
+        np.roll(pts, shift % len(pts), axis=0),
+        np.roll(pts[::-1], shift % len(pts), axis=0),
+    ]
     ref = measure_outline(pts, spacing=spacing)
     box, mask = outline_mask(pts, (220, 220))
     for v in variants:
         m = measure_outline(v, spacing=spacing)
-        for k in ("csa_px2", "perimeter_px", "ap_depth_px", "lateral_width_px", "csa_cm2", "perimeter_cm",
-                  "ap_depth_cm", "lateral_width_cm"):
+        for k in (
+            "csa_px2",
+            "perimeter_px",
+            "ap_depth_px",
+            "lateral_width_px",
+            "csa_cm2",
+            "perimeter_cm",
+            "ap_depth_cm",
+            "lateral_width_cm",
+        ):
             assert close(m[k], ref[k], 1e4), k
         vbox, vmask = outline_mask(v, (220, 220))
         assert vbox == box
@@ -154,10 +176,18 @@ def test_self_intersection_always_detected(pts, k):
 # --------------------------------------------------------------------------- sidecar round trip
 
 codes = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zs", "Zl", "Zp")), max_size=12)
-json_scalars = st.none() | st.booleans() | st.integers(-2**53, 2**53) | \
-    st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20)
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=10)
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=10,
+)
 coords = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
 
 
@@ -165,22 +195,49 @@ coords = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
 def rois(draw):
     n = draw(st.integers(3, 30))
     points = np.array(draw(st.lists(st.tuples(coords, coords), min_size=n, max_size=n)), dtype=float)
-    extra = draw(st.dictionaries(st.text(min_size=1, max_size=10).filter(
-        lambda k: k not in ("side", "points", "level", "frame", "region", "method")), json_values, max_size=3))
-    return ROI(side=draw(st.sampled_from(SIDES)), points=points,
-               level=draw(st.none() | st.sampled_from(LEVELS)),
-               frame=draw(st.none() | st.integers(0, 10_000)),
-               region=draw(st.none() | st.integers(0, 16)),
-               method=draw(st.sampled_from(METHODS) | st.text(max_size=10)),
-               extra=extra)
+    extra = draw(
+        st.dictionaries(
+            st.text(min_size=1, max_size=10).filter(
+                lambda k: k not in ("side", "points", "level", "frame", "region", "method")
+            ),
+            json_values,
+            max_size=3,
+        )
+    )
+    return ROI(
+        side=draw(st.sampled_from(SIDES)),
+        points=points,
+        level=draw(st.none() | st.sampled_from(LEVELS)),
+        frame=draw(st.none() | st.integers(0, 10_000)),
+        region=draw(st.none() | st.integers(0, 16)),
+        method=draw(st.sampled_from(METHODS) | st.text(max_size=10)),
+        extra=extra,
+    )
 
 
-calibrations = st.none() | st.builds(manual, st.floats(0.001, 5.0), st.floats(0.001, 5.0)) | st.builds(
-    lambda r, length: from_scale_line((10.0, 5.0), (10.0 + r, 5.0), length),
-    st.floats(2.0, 2000.0), st.floats(1.0, 200.0))
+calibrations = (
+    st.none()
+    | st.builds(manual, st.floats(0.001, 5.0), st.floats(0.001, 5.0))
+    | st.builds(
+        lambda r, length: from_scale_line((10.0, 5.0), (10.0 + r, 5.0), length),
+        st.floats(2.0, 2000.0),
+        st.floats(1.0, 200.0),
+    )
+)
 
-TOP_KEYS = ("format", "version", "image", "image_sha256", "calibration", "subject", "visit", "session",
-            "level", "rater", "rois")
+TOP_KEYS = (
+    "format",
+    "version",
+    "image",
+    "image_sha256",
+    "calibration",
+    "subject",
+    "visit",
+    "session",
+    "level",
+    "rater",
+    "rois",
+)
 
 
 @st.composite
@@ -189,12 +246,18 @@ def annotations(draw):
         image=draw(st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_ .-]{0,20}\.(png|dcm|tif)", fullmatch=True)),
         rois=draw(st.lists(rois(), max_size=4)),
         calibration=draw(calibrations),
-        subject=draw(st.none() | codes), visit=draw(st.none() | codes), level=draw(st.none() | st.sampled_from(LEVELS)),
+        subject=draw(st.none() | codes),
+        visit=draw(st.none() | codes),
+        level=draw(st.none() | st.sampled_from(LEVELS)),
         rater=draw(st.none() | st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_-]{0,6}", fullmatch=True)),
         session=draw(st.none() | codes),
         image_sha256=draw(st.none() | st.from_regex(r"[0-9a-f]{64}", fullmatch=True)),
-        extra=draw(st.dictionaries(st.text(min_size=1, max_size=10).filter(lambda k: k not in TOP_KEYS),
-                                   json_values, max_size=3)))
+        extra=draw(
+            st.dictionaries(
+                st.text(min_size=1, max_size=10).filter(lambda k: k not in TOP_KEYS), json_values, max_size=3
+            )
+        ),
+    )
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -241,8 +304,13 @@ def test_symptomatic_deficit_relates_to_the_indexes(left, right, side):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.tuples(sizes, sizes, st.sampled_from(["left", "right", "none", "LEFT", "Right"])),
-                min_size=1, max_size=20))
+@given(
+    st.lists(
+        st.tuples(sizes, sizes, st.sampled_from(["left", "right", "none", "LEFT", "Right"])),
+        min_size=1,
+        max_size=20,
+    )
+)
 def test_vectorised_equals_elementwise(rows):
     left = np.array([r[0] for r in rows])
     right = np.array([r[1] for r in rows])
@@ -251,11 +319,15 @@ def test_vectorised_equals_elementwise(rows):
     one = [symptomatic_deficit_pct(l, r, s) for l, r, s in rows]
     np.testing.assert_allclose(vec, one, rtol=1e-12, equal_nan=True)
     for index in ("hides", "smaller-side", "index"):
-        np.testing.assert_allclose(asymmetry_pct(left, right, index=index),
-                                   [asymmetry_pct(l, r, index=index) for l, r, _ in rows], rtol=1e-12)
+        np.testing.assert_allclose(
+            asymmetry_pct(left, right, index=index),
+            [asymmetry_pct(l, r, index=index) for l, r, _ in rows],
+            rtol=1e-12,
+        )
 
 
 # --------------------------------------------------------------------------- one vocabulary
+
 
 @st.composite
 def spelled(draw, words):

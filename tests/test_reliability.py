@@ -8,14 +8,19 @@ import pingouin as pg  # the reference package: part of the test extra, never sk
 import pytest
 
 from mfscan.errors import MfscanError
-from mfscan.stats.reliability import (bland_altman, intraclass_corr, koo_li_band, mdc95, reliability,
-                                sem)
+from mfscan.stats.reliability import bland_altman, intraclass_corr, koo_li_band, mdc95, reliability, sem
 
-
-SHROUT_FLEISS = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8],
-                          [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]], dtype=float)
-PINGOUIN_TYPES = {"ICC(1,1)": "ICC(1,1)", "ICC(2,1)": "ICC(A,1)", "ICC(3,1)": "ICC(C,1)",
-                  "ICC(1,k)": "ICC(1,k)", "ICC(2,k)": "ICC(A,k)", "ICC(3,k)": "ICC(C,k)"}
+SHROUT_FLEISS = np.array(
+    [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]], dtype=float
+)
+PINGOUIN_TYPES = {
+    "ICC(1,1)": "ICC(1,1)",
+    "ICC(2,1)": "ICC(A,1)",
+    "ICC(3,1)": "ICC(C,1)",
+    "ICC(1,k)": "ICC(1,k)",
+    "ICC(2,k)": "ICC(A,k)",
+    "ICC(3,k)": "ICC(C,k)",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -30,8 +35,9 @@ def unrounded_pingouin():
 
 def pingouin_icc(x):
     n, k = x.shape
-    long = pd.DataFrame({"target": np.repeat(np.arange(n), k), "judge": np.tile(np.arange(k), n),
-                         "score": x.ravel()})
+    long = pd.DataFrame(
+        {"target": np.repeat(np.arange(n), k), "judge": np.tile(np.arange(k), n), "score": x.ravel()}
+    )
     res = pg.intraclass_corr(long, targets="target", raters="judge", ratings="score")
     return res.set_index("Type")
 
@@ -64,8 +70,11 @@ def test_shrout_fleiss_example():
 @pytest.mark.parametrize("seed,n,k", [(0, 10, 2), (1, 30, 3), (2, 6, 4), (3, 50, 2), (4, 15, 5)])
 def test_random_data_against_pingouin(seed, n, k):
     rng = np.random.default_rng(seed)
-    x = (rng.normal(8.0, 1.5, (n, 1)) + rng.normal(0, 0.3, (1, k))
-         + rng.normal(0, rng.uniform(0.1, 2.0), (n, k)))
+    x = (
+        rng.normal(8.0, 1.5, (n, 1))
+        + rng.normal(0, 0.3, (1, k))
+        + rng.normal(0, rng.uniform(0.1, 2.0), (n, k))
+    )
     assert_same_as_pingouin(x)
 
 
@@ -79,7 +88,7 @@ def test_icc_input_errors():
 def test_sem_mdc_band_by_hand():
     assert sem(2.0, 0.84) == pytest.approx(0.8)
     assert mdc95(0.8) == pytest.approx(1.96 * math.sqrt(2) * 0.8)
-    assert mdc95(0.8) == pytest.approx(2.2174869, abs=1e-7)   # 2.7718586 x 0.8
+    assert mdc95(0.8) == pytest.approx(2.2174869, abs=1e-7)  # 2.7718586 x 0.8
     np.testing.assert_allclose(sem([1.0, 3.0], [0.75, 0.91]), [0.5, 0.9])
     assert math.isnan(sem(1.0, np.nan))
     assert koo_li_band(0.49) == "poor"
@@ -115,10 +124,20 @@ def study(seed=0, n_subjects=12, raters=("A", "B"), sessions=(None,), repeats=3)
                 for session in sessions:
                     for i in range(repeats):
                         csa = true[side] + 0.3 * r + rng.normal(0, 0.3)
-                        rows.append({"image": f"S{s}_{side}_{i}.png", "subject": f"S{s:02d}",
-                                     "visit": "1", "level": "L4", "side": side, "rater": rater,
-                                     "session": session, "frame": 0, "csa_cm2": csa,
-                                     "perimeter_cm": 3.5 * math.sqrt(csa)})
+                        rows.append(
+                            {
+                                "image": f"S{s}_{side}_{i}.png",
+                                "subject": f"S{s:02d}",
+                                "visit": "1",
+                                "level": "L4",
+                                "side": side,
+                                "rater": rater,
+                                "session": session,
+                                "frame": 0,
+                                "csa_cm2": csa,
+                                "perimeter_cm": 3.5 * math.sqrt(csa),
+                            }
+                        )
     return pd.DataFrame(rows)
 
 
@@ -131,8 +150,7 @@ def test_reliability_between_raters_by_hand():
     assert len(rel) == 4
     row = rel[(rel["measure"] == "csa_cm2") & (rel["side"] == "left")].iloc[0]
     # target = subject side; score = mean of a rater's three images
-    wide = (m[m["side"] == "left"].groupby(["subject", "rater"])["csa_cm2"].mean()
-            .unstack("rater").dropna())
+    wide = m[m["side"] == "left"].groupby(["subject", "rater"])["csa_cm2"].mean().unstack("rater").dropna()
     x = wide[["A", "B"]].to_numpy()
     assert row["n_targets"] == 11 and row["n_dropped"] == 1
     assert row["k"] == 2 and row["judges"] == "A|B"
@@ -156,15 +174,14 @@ def test_reliability_between_raters_by_hand():
     assert row["ba_bias"] == pytest.approx(d.mean())
     assert row["ba_loa_upper"] == pytest.approx(d.mean() + 1.96 * d.std(ddof=1))
     assert row["ba_loa_lower"] == pytest.approx(d.mean() - 1.96 * d.std(ddof=1))
-    assert row["ba_bias"] == pytest.approx(0.3, abs=0.25)       # the simulated offset
+    assert row["ba_bias"] == pytest.approx(0.3, abs=0.25)  # the simulated offset
 
 
 def test_reliability_pair_by_image():
     m = study(seed=1, n_subjects=8)
     rel = reliability(m, measures=["csa_cm2"], pair_by="image")
     row = rel[rel["side"] == "right"].iloc[0]
-    wide = (m[m["side"] == "right"].groupby(["image", "rater"])["csa_cm2"].mean()
-            .unstack("rater"))
+    wide = m[m["side"] == "right"].groupby(["image", "rater"])["csa_cm2"].mean().unstack("rater")
     assert row["n_targets"] == 24
     ref = pingouin_icc(wide[["A", "B"]].to_numpy())
     assert row["icc2_1"] == pytest.approx(ref.loc["ICC(A,1)", "ICC"], abs=1e-6)
@@ -174,7 +191,7 @@ def test_reliability_pair_by_image():
 def test_reliability_between_sessions_per_rater():
     m = study(seed=2, raters=("A", "B"), sessions=("1", "2"))
     rel = reliability(m, between="session", measures=["csa_cm2"])
-    assert len(rel) == 4                                     # 2 sides x 2 raters
+    assert len(rel) == 4  # 2 sides x 2 raters
     assert set(rel["sem_icc"]) == {"ICC(3,1)"}
     row = rel[(rel["side"] == "left") & (rel["rater"] == "B")].iloc[0]
     sub = m[(m["side"] == "left") & (m["rater"] == "B")]

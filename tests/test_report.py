@@ -13,8 +13,8 @@ from mfscan import RESEARCH_NOTICE
 from mfscan.annotations import ROI, Annotation, write_sidecar
 from mfscan.calibration import manual
 from mfscan.cli import main
-from mfscan.synthetic.sample_study import SUBJECTS
 from mfscan.io.tables import read_table
+from mfscan.synthetic.sample_study import SUBJECTS
 
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED = REPO / "sample_data" / "study"
@@ -31,8 +31,17 @@ def report(tmp_path_factory):
 
 def test_every_file_is_written(report):
     study, rep = report
-    for name in ("measurements.csv", "images.csv", "side_summary.csv", "asymmetry.csv", "largest_asymmetry.csv",
-                 "longitudinal.csv", "group_summary.csv", "reliability.csv", "report.html"):
+    for name in (
+        "measurements.csv",
+        "images.csv",
+        "side_summary.csv",
+        "asymmetry.csv",
+        "largest_asymmetry.csv",
+        "longitudinal.csv",
+        "group_summary.csv",
+        "reliability.csv",
+        "report.html",
+    ):
         assert (rep / name).is_file(), name
     assert not (rep / "errors.csv").exists()
     sidecars = list(study.rglob("*.mfscan.json"))
@@ -51,14 +60,18 @@ def test_measurements_and_asymmetry_values(report):
     assert len(a) == 3 * 3 * 2 * 3  # subjects x visits x levels x (R1, R1 session 2, R2)
     assert a["missing_reason"].isna().all()
     primary = a[(a["rater"] == "R1") & a["session"].isna()]
-    designed = {(s, str(v + 1)): pct for s, _, _, base, later in SUBJECTS for v, pct in enumerate((base, *later))}
+    designed = {
+        (s, str(v + 1)): pct for s, _, _, base, later in SUBJECTS for v, pct in enumerate((base, *later))
+    }
     for r in primary[primary["level"] == "L5"].itertuples():
         # the designed L5 asymmetry, give or take the rater's tracing (about 1-2%)
         assert r.asymmetry_pct == pytest.approx(designed[(r.subject, r.visit)], abs=2.5), (r.subject, r.visit)
         assert r.smaller_side == dict((s, side) for s, side, *_ in SUBJECTS)[r.subject]
         assert r.symptomatic_deficit_pct > 0
     # recomputed by hand from measurements.csv for one row
-    one = m[(m.subject == "S02") & (m.visit == "3") & (m.level == "L5") & (m.rater == "R1") & m.session.isna()]
+    one = m[
+        (m.subject == "S02") & (m.visit == "3") & (m.level == "L5") & (m.rater == "R1") & m.session.isna()
+    ]
     left, right = one[one.side == "left"].csa_cm2.mean(), one[one.side == "right"].csa_cm2.mean()
     row = primary[(primary.subject == "S02") & (primary.visit == "3") & (primary.level == "L5")].iloc[0]
     assert row.asymmetry_pct == pytest.approx((right - left) / right * 100, rel=1e-9)
@@ -73,7 +86,8 @@ def test_longitudinal_and_reliability(report):
     s01 = s01.set_index(s01["visit"].astype(str))
     assert s01.loc["1", "asymmetry_change_pct_points"] == 0
     assert s01.loc["3", "asymmetry_change_pct_points"] == pytest.approx(
-        s01.loc["3", "asymmetry_pct"] - s01.loc["1", "asymmetry_pct"])
+        s01.loc["3", "asymmetry_pct"] - s01.loc["1", "asymmetry_pct"]
+    )
     assert s01.loc["3", "asymmetry_change_pct_points"] < -12  # 22% -> 6%: recovery with exercise
     rel = read_table(rep / "reliability.csv")
     csa = rel[(rel.measure == "csa_cm2") & (rel.between == "rater")]
@@ -115,8 +129,12 @@ def test_side_summary_largest_level_and_units(report):
     _, rep = report
     m = read_table(rep / "measurements.csv")
     s = read_table(rep / "side_summary.csv")
-    row = s[(s.subject == "S03") & (s.visit == "2") & (s.level == "L4") & (s.rater == "R2") & (s.side == "left")]
-    reps = m[(m.subject == "S03") & (m.visit == "2") & (m.level == "L4") & (m.rater == "R2") & (m.side == "left")]
+    row = s[
+        (s.subject == "S03") & (s.visit == "2") & (s.level == "L4") & (s.rater == "R2") & (s.side == "left")
+    ]
+    reps = m[
+        (m.subject == "S03") & (m.visit == "2") & (m.level == "L4") & (m.rater == "R2") & (m.side == "left")
+    ]
     assert len(row) == 1 and row.n.iloc[0] == len(reps) == 2
     assert row.csa_cm2.iloc[0] == pytest.approx(reps.csa_cm2.mean(), rel=1e-9)
     assert row.csa_cm2_sd.iloc[0] == pytest.approx(reps.csa_cm2.std(ddof=1), rel=1e-6)
@@ -136,8 +154,22 @@ def test_explicit_visit_order(report, tmp_path):
     s = tmp_path / "study"  # one subject's three visits are enough: a third of the measuring
     shutil.copytree(study / "S01", s / "S01")
     shutil.copy(study / "subjects.csv", s / "subjects.csv")
-    assert main(["report", str(s), "-o", str(tmp_path / "rep"), "--no-progress", "--workers", "1",
-                 "--visit-order", "3,2,1"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                str(s),
+                "-o",
+                str(tmp_path / "rep"),
+                "--no-progress",
+                "--workers",
+                "1",
+                "--visit-order",
+                "3,2,1",
+            ]
+        )
+        == 0
+    )
     lo = read_table(tmp_path / "rep" / "longitudinal.csv")
     assert set(lo["baseline_visit"].astype(str)) == {"3"}
     s01 = lo[(lo.subject == "S01") & (lo.level == "L5") & (lo.rater == "R1") & lo.session.isna()]
@@ -145,7 +177,8 @@ def test_explicit_visit_order(report, tmp_path):
     by = s01.set_index("visit")
     assert by.loc["3", "asymmetry_change_pct_points"] == 0
     assert by.loc["1", "asymmetry_change_pct_points"] == pytest.approx(
-        by.loc["1", "asymmetry_pct"] - by.loc["3", "asymmetry_pct"])
+        by.loc["1", "asymmetry_pct"] - by.loc["3", "asymmetry_pct"]
+    )
     assert by.loc["1", "asymmetry_change_pct_points"] > 12  # read backwards, S01 got worse
 
 
@@ -182,9 +215,9 @@ def test_reruns_notes_and_threshold_lines(report, tmp_path, capsys):
     from mfscan.report import threshold_ratio
 
     # larger/smaller ratio at 10%, from each definition solved by hand
-    assert threshold_ratio(10, "hides") == pytest.approx(1 / 0.9)         # (r-1)/r = 0.1
-    assert threshold_ratio(10, "smaller-side") == pytest.approx(1.1)      # r-1 = 0.1
-    assert threshold_ratio(10, "index") == pytest.approx(2.1 / 1.9)       # 2(r-1)/(r+1) = 0.1
+    assert threshold_ratio(10, "hides") == pytest.approx(1 / 0.9)  # (r-1)/r = 0.1
+    assert threshold_ratio(10, "smaller-side") == pytest.approx(1.1)  # r-1 = 0.1
+    assert threshold_ratio(10, "index") == pytest.approx(2.1 / 1.9)  # 2(r-1)/(r+1) = 0.1
     study, _ = report
     s = tmp_path / "study"
     shutil.copytree(study / "S01", s / "S01")
@@ -218,10 +251,18 @@ def write_tiny_study(folder: Path, visits=("1", "2", "3"), *, calibrated=True, r
             name = f"{subject}_{visit}.png"
             cv2.imwrite(str(folder / name), image)
             for rater in raters:
-                write_sidecar(folder / f"{subject}_{visit}.{rater}.mfscan.json",
-                              Annotation(name, [ROI("left", left), ROI("right", right)],
-                                         calibration=manual(0.1) if calibrated else None, subject=subject,
-                                         visit=visit, level="L4", rater=rater))
+                write_sidecar(
+                    folder / f"{subject}_{visit}.{rater}.mfscan.json",
+                    Annotation(
+                        name,
+                        [ROI("left", left), ROI("right", right)],
+                        calibration=manual(0.1) if calibrated else None,
+                        subject=subject,
+                        visit=visit,
+                        level="L4",
+                        rater=rater,
+                    ),
+                )
     return folder
 
 
@@ -229,11 +270,29 @@ def test_word_visit_labels_are_flagged(tmp_path, capsys):
     study = write_tiny_study(tmp_path / "study", visits=("pre", "post", "followup"))
     assert main(["report", str(study), "-o", str(tmp_path / "rep"), "--no-progress", "--workers", "1"]) == 0
     assert "visits are ordered followup < post < pre" in capsys.readouterr().err
-    assert main(["report", str(study), "-o", str(tmp_path / "rep2"), "--no-progress", "--workers", "1",
-                 "--visit-order", "pre,post,followup"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                str(study),
+                "-o",
+                str(tmp_path / "rep2"),
+                "--no-progress",
+                "--workers",
+                "1",
+                "--visit-order",
+                "pre,post,followup",
+            ]
+        )
+        == 0
+    )
     assert "visits are ordered" not in capsys.readouterr().err
-    assert main(["report", str(study), "-o", str(tmp_path / "rep3"), "--no-progress",
-                 "--visit-order", "pre,post"]) == 1
+    assert (
+        main(
+            ["report", str(study), "-o", str(tmp_path / "rep3"), "--no-progress", "--visit-order", "pre,post"]
+        )
+        == 1
+    )
     assert "--visit-order lacks visit(s) followup" in capsys.readouterr().err
     a = read_table(tmp_path / "rep" / "asymmetry.csv")
     assert len(a) == 6 and a["asymmetry_pct"].to_numpy() == pytest.approx(20.0)
@@ -268,11 +327,33 @@ def test_cli_tables_equal_the_report_tables(report, tmp_path, capsys):
     from pandas.testing import assert_frame_equal
 
     study, rep = report
-    assert main(["asymmetry", str(rep / "measurements.csv"), "--subjects", str(study / "subjects.csv"),
-                 "-o", str(tmp_path / "asymmetry.csv")]) == 0
+    assert (
+        main(
+            [
+                "asymmetry",
+                str(rep / "measurements.csv"),
+                "--subjects",
+                str(study / "subjects.csv"),
+                "-o",
+                str(tmp_path / "asymmetry.csv"),
+            ]
+        )
+        == 0
+    )
     assert_frame_equal(read_table(tmp_path / "asymmetry.csv"), read_table(rep / "asymmetry.csv"))
-    assert main(["reliability", str(rep / "measurements.csv"), "--between", "all",
-                 "-o", str(tmp_path / "reliability.csv")]) == 0
+    assert (
+        main(
+            [
+                "reliability",
+                str(rep / "measurements.csv"),
+                "--between",
+                "all",
+                "-o",
+                str(tmp_path / "reliability.csv"),
+            ]
+        )
+        == 0
+    )
     report_rel = read_table(rep / "reliability.csv")
     assert set(report_rel["between"]) == {"rater", "session"}
     assert_frame_equal(read_table(tmp_path / "reliability.csv"), report_rel)

@@ -18,8 +18,13 @@ MAX_GREY_LEVELS = 1
 #: Largest fraction of the pixels of one image allowed to differ (0.01%: 30 of 480 x 640).
 MAX_DIFFERING_FRACTION = 1e-4
 #: DICOM attributes derived from a digest of the pixel data (so they follow a one-level change).
-PIXEL_DERIVED_UIDS = ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID",
-                      "MediaStorageSOPInstanceUID")
+PIXEL_DERIVED_UIDS = (
+    "SOPInstanceUID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "FrameOfReferenceUID",
+    "MediaStorageSOPInstanceUID",
+)
 
 
 def assert_pixels_match(committed: np.ndarray, fresh: np.ndarray, what) -> None:
@@ -59,8 +64,9 @@ def test_committed_sample_study_is_regenerable(tmp_path):
     for rel in fresh:
         a, b = COMMITTED / rel, tmp_path / rel
         if rel.suffix == ".png":
-            assert_pixels_match(cv2.imread(str(a), cv2.IMREAD_UNCHANGED), cv2.imread(str(b), cv2.IMREAD_UNCHANGED),
-                                rel)
+            assert_pixels_match(
+                cv2.imread(str(a), cv2.IMREAD_UNCHANGED), cv2.imread(str(b), cv2.IMREAD_UNCHANGED), rel
+            )
             n_png += 1
         elif rel.suffix == ".dcm":
             da, db = pydicom.dcmread(a), pydicom.dcmread(b)

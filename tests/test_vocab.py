@@ -21,10 +21,22 @@ from mfscan.stats.asymmetry import asymmetry
 from mfscan.stats.summary import summarize_sides
 
 #: Every spelling the issue lists, with the side it means.
-SIDE_SPELLINGS = [("L", "left"), ("l", "left"), ("lt", "left"), ("Lt", "left"), ("left", "left"),
-                  ("Left", "left"), ("LEFT", "left"), (" left ", "left"), ("R", "right"),
-                  ("rt", "right"), ("right", "right"), ("Right", "right"), ("sin", "left"),
-                  ("dx", "right")]
+SIDE_SPELLINGS = [
+    ("L", "left"),
+    ("l", "left"),
+    ("lt", "left"),
+    ("Lt", "left"),
+    ("left", "left"),
+    ("Left", "left"),
+    ("LEFT", "left"),
+    (" left ", "left"),
+    ("R", "right"),
+    ("rt", "right"),
+    ("right", "right"),
+    ("Right", "right"),
+    ("sin", "left"),
+    ("dx", "right"),
+]
 LEVEL_SPELLINGS = ["l4", " L4 ", "L4"]
 SQUARE = [[10, 10], [10, 30], [30, 30], [30, 10]]
 
@@ -33,22 +45,25 @@ def _sidecar(side="left", level="L4", roi_level=None):
     roi = {"side": side, "points": SQUARE}
     if roi_level is not None:
         roi["level"] = roi_level
-    return {"format": "mfscan.annotation", "version": 1, "image": "a.png", "level": level,
-            "rois": [roi]}
+    return {"format": "mfscan.annotation", "version": 1, "image": "a.png", "level": level, "rois": [roi]}
 
 
 def _outlines(sides, levels, csa):
-    return pd.DataFrame({"subject": "P1", "visit": "1", "level": levels, "side": sides,
-                         "rater": "R1", "csa_cm2": csa})
+    return pd.DataFrame(
+        {"subject": "P1", "visit": "1", "level": levels, "side": sides, "rater": "R1", "csa_cm2": csa}
+    )
 
 
 def _one_subject(symptomatic):
     """P1 with left 8.0 and right 7.2 cm² (domain.md values) and its subjects table."""
-    return (_outlines(["left", "right"], ["L4", "L4"], [8.0, 7.2]),
-            pd.DataFrame({"subject": ["P1"], "symptomatic_side": [symptomatic]}))
+    return (
+        _outlines(["left", "right"], ["L4", "L4"], [8.0, 7.2]),
+        pd.DataFrame({"subject": ["P1"], "symptomatic_side": [symptomatic]}),
+    )
 
 
 # ------------------------------------------------------------------ sides, one reader at a time
+
 
 @pytest.mark.parametrize("spelling, side", SIDE_SPELLINGS)
 def test_sidecar_reader_accepts_every_side_spelling(spelling, side):
@@ -104,6 +119,7 @@ def test_imagej_names_accept_every_side_spelling(spelling, side):
 
 # ------------------------------------------------------------------ levels
 
+
 @pytest.mark.parametrize("spelling", LEVEL_SPELLINGS)
 def test_every_reader_accepts_every_level_spelling(tmp_path, spelling):
     a = from_dict(_sidecar(level=spelling, roi_level=spelling))
@@ -120,6 +136,7 @@ def test_every_reader_accepts_every_level_spelling(tmp_path, spelling):
 
 
 # ------------------------------------------------------------------ unknown values named
+
 
 def test_unknown_side_is_named_by_every_reader(tmp_path):
     with pytest.raises(AnnotationError, match=r"^ROI 0: unknown side 'middle'; expected 'left' or 'right'$"):
@@ -142,21 +159,26 @@ def test_unknown_side_is_named_by_every_reader(tmp_path):
 
 def test_unknown_symptomatic_side_is_named_by_every_reader(tmp_path):
     m, subjects = _one_subject("middle")
-    with pytest.raises(MfscanError, match=r"column 'symptomatic_side' has value\(s\) 'middle' "
-                                          r"\(unknown symptomatic_side\); expected one of left, right, "
-                                          r"none, bilateral"):
+    with pytest.raises(
+        MfscanError,
+        match=r"column 'symptomatic_side' has value\(s\) 'middle' "
+        r"\(unknown symptomatic_side\); expected one of left, right, "
+        r"none, bilateral",
+    ):
         asymmetry(m, subjects=subjects)
     p = tmp_path / "subjects.csv"
     p.write_text("subject,symptomatic_side\nP1,left\nP2,middle\n")
-    with pytest.raises(MfscanError, match="symptomatic_side 'middle' for subject 'P2' is not left, right, "
-                                          "none or bilateral") as e:
+    with pytest.raises(
+        MfscanError, match="symptomatic_side 'middle' for subject 'P2' is not left, right, none or bilateral"
+    ) as e:
         read_subjects(p)
     assert e.value.path == p
 
 
 def test_unknown_level_is_named_by_every_reader(tmp_path):
-    with pytest.raises(AnnotationError, match="^unknown vertebral level 'T12'; expected one of "
-                                              "L1, L2, L3, L4, L5, S1$"):
+    with pytest.raises(
+        AnnotationError, match="^unknown vertebral level 'T12'; expected one of L1, L2, L3, L4, L5, S1$"
+    ):
         from_dict(_sidecar(level="T12"))
     with pytest.raises(AnnotationError, match=r"^ROI 0 \(left\): unknown vertebral level 'T12'"):
         from_dict(_sidecar(roi_level="T12"))
@@ -176,6 +198,7 @@ def test_blank_and_missing_codes_stay_missing_in_tables():
 
 # ------------------------------------------------------------------ one definition
 
+
 def test_dtypes_and_constants_are_the_very_same_objects():
     import mfscan.annotations as annotations
     from mfscan.stats import asymmetry as asymmetry_module
@@ -187,6 +210,12 @@ def test_dtypes_and_constants_are_the_very_same_objects():
     assert asymmetry_module.SYMPTOMATIC_SIDES is vocab.SYMPTOMATIC_SIDES
     assert tables.SIDE_ALIASES is vocab.SIDE_SPELLINGS
     assert summary.as_side is vocab.as_side and summary.as_level is vocab.as_level
-    assert vocab.LEVEL_DTYPE.ordered and list(vocab.LEVEL_DTYPE.categories) == ["L1", "L2", "L3", "L4",
-                                                                                "L5", "S1"]
+    assert vocab.LEVEL_DTYPE.ordered and list(vocab.LEVEL_DTYPE.categories) == [
+        "L1",
+        "L2",
+        "L3",
+        "L4",
+        "L5",
+        "S1",
+    ]
     assert list(vocab.SIDE_DTYPE.categories) == ["left", "right"]

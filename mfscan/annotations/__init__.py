@@ -12,29 +12,29 @@ from mfscan.io.files import atomic_write_bytes, file_sha256  # noqa: F401
 
 from .model import (  # noqa: F401
     FORMAT,
-    VERSION,
-    SIDES,
     LEVELS,
     METHODS,
     ROI,
+    SIDES,
+    VERSION,
     Annotation,
-    normalize_side,
     from_dict,
+    normalize_side,
 )
 from .paths import (  # noqa: F401
-    SUFFIX,
     CONFLICT_MARK,
-    is_conflict_copy,
+    SUFFIX,
     conflict_path,
-    sidecar_path,
-    is_sidecar,
     find_sidecars,
     glob_escape,
+    is_conflict_copy,
+    is_sidecar,
     sidecar_names_image,
+    sidecar_path,
 )
 from .sidecar import (  # noqa: F401
     AnnotationConflictError,
-    read_sidecar,
     dumps,
+    read_sidecar,
     write_sidecar,
 )

@@ -14,8 +14,17 @@ from pathlib import Path
 
 from mfscan.errors import AnnotationError
 
-__all__ = ["SUFFIX", "CONFLICT_MARK", "sidecar_path", "is_sidecar", "find_sidecars",
-           "sidecar_names_image", "glob_escape", "is_conflict_copy", "conflict_path"]
+__all__ = [
+    "SUFFIX",
+    "CONFLICT_MARK",
+    "sidecar_path",
+    "is_sidecar",
+    "find_sidecars",
+    "sidecar_names_image",
+    "glob_escape",
+    "is_conflict_copy",
+    "conflict_path",
+]
 
 #: The file-name ending of every sidecar.
 SUFFIX = ".mfscan.json"
@@ -60,7 +69,7 @@ def find_sidecars(image_path) -> list[Path]:
     folder = image_path.parent
     out = []
     for p in sorted(folder.glob(f"{glob_escape(stem)}*{SUFFIX}")):
-        middle = p.name[len(stem):-len(SUFFIX)]
+        middle = p.name[len(stem) : -len(SUFFIX)]
         if middle and not (middle.startswith(".") and _RATER_RE.match(middle[1:])):
             continue
         if sidecar_names_image(p, image_path.name) is False:

@@ -25,16 +25,36 @@ from pathlib import Path
 
 import orjson
 
-from mfscan.errors import AnnotationError
-from mfscan.io.files import atomic_write_bytes, file_sha256
 from mfscan.annotations.model import (  # noqa: F401  (re-exported: mfscan.annotations.sidecar.X)
-    _ROI_KEYS, _TOP_KEYS, FORMAT, LEVELS, METHODS, ROI, SIDES, VERSION, Annotation,
-    _normalize_level, _parse_points, _str_or_none, from_dict, normalize_side,
+    _ROI_KEYS,
+    _TOP_KEYS,
+    FORMAT,
+    LEVELS,
+    METHODS,
+    ROI,
+    SIDES,
+    VERSION,
+    Annotation,
+    _normalize_level,
+    _parse_points,
+    _str_or_none,
+    from_dict,
+    normalize_side,
 )
 from mfscan.annotations.paths import (  # noqa: F401  (re-exported: mfscan.annotations.sidecar.X)
-    _RATER_RE, CONFLICT_MARK, SUFFIX, conflict_path, find_sidecars, glob_escape, is_conflict_copy,
-    is_sidecar, sidecar_names_image, sidecar_path,
+    _RATER_RE,
+    CONFLICT_MARK,
+    SUFFIX,
+    conflict_path,
+    find_sidecars,
+    glob_escape,
+    is_conflict_copy,
+    is_sidecar,
+    sidecar_names_image,
+    sidecar_path,
 )
+from mfscan.errors import AnnotationError
+from mfscan.io.files import atomic_write_bytes
 
 __all__ = ["AnnotationConflictError", "read_sidecar", "dumps", "write_sidecar"]
 
@@ -48,11 +68,13 @@ def _json_problem(e, data: bytes) -> str:
     where = f"line {e.lineno}, column {e.colno}"
     if "UTF-8" in e.msg:
         return "sidecar is not UTF-8 text (is it a JSON file?)"
-    token = data[e.pos:e.pos + 9]
+    token = data[e.pos : e.pos + 9]
     for bad in (b"NaN", b"Infinity", b"-Infinity"):
         if token.startswith(bad):
-            return (f"{bad.decode()} is not valid JSON ({where}): every coordinate must be a finite "
-                    "number (Python's json.dumps writes NaN; pass allow_nan=False to catch it)")
+            return (
+                f"{bad.decode()} is not valid JSON ({where}): every coordinate must be a finite "
+                "number (Python's json.dumps writes NaN; pass allow_nan=False to catch it)"
+            )
     if "infinity" in e.msg:
         return f"a number is not finite, too large for a coordinate ({where})"
     return f"not valid JSON ({where}: {e.msg})"
@@ -104,7 +126,6 @@ def dumps(annotation: Annotation) -> str:
     return _PAIR.sub(r"[\1, \2]", text) + "\n"
 
 
-
 def write_sidecar(path, annotation: Annotation, *, force: bool = False) -> Path:
     """Save an annotation atomically.
 
@@ -130,18 +151,23 @@ def write_sidecar(path, annotation: Annotation, *, force: bool = False) -> Path:
         try:
             current = hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError as e:
-            raise AnnotationError(f"cannot read the existing sidecar before saving ({e.strerror})",
-                                  path) from e
+            raise AnnotationError(
+                f"cannot read the existing sidecar before saving ({e.strerror})", path
+            ) from e
         same_file = annotation.path is not None and Path(annotation.path).resolve() == path.resolve()
         if current != hashlib.sha256(text).hexdigest():
             if not same_file:
                 raise AnnotationConflictError(
                     "a sidecar already exists here and was not loaded by this session; "
-                    "not overwritten (use --force, or another rater code)", path)
+                    "not overwritten (use --force, or another rater code)",
+                    path,
+                )
             if annotation.digest != current:
                 raise AnnotationConflictError(
                     "the sidecar on disk changed since it was loaded (another rater or window saved it); "
-                    "not overwritten: reload it or save under another name", path)
+                    "not overwritten: reload it or save under another name",
+                    path,
+                )
     try:
         atomic_write_bytes(path, text)
     except OSError as e:

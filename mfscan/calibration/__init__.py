@@ -7,23 +7,23 @@
   applies to an outline), called by batch, CLI, propose and the plugin.
 """
 
-from .scale import (  # noqa: F401
-    SOURCES,
-    CalibrationWarning,
-    Calibration,
-    UNCALIBRATED,
-    manual,
-    from_scale_line,
-    region_calibration,
-    default_calibration,
-    calibration_for_points,
-    warn_problems,
-)
 from .dicom import (  # noqa: F401
-    UNIT_CODES,
     UNIT_CM,
+    UNIT_CODES,
     Region,
-    regions_from_dicom,
     pixel_spacing_from_dicom,
+    regions_from_dicom,
 )
 from .rule import OVERRIDE_SOURCES, image_calibration, is_override, roi_calibration  # noqa: F401,E402
+from .scale import (  # noqa: F401
+    SOURCES,
+    UNCALIBRATED,
+    Calibration,
+    CalibrationWarning,
+    calibration_for_points,
+    default_calibration,
+    from_scale_line,
+    manual,
+    region_calibration,
+    warn_problems,
+)

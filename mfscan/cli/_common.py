@@ -11,13 +11,24 @@ import sys
 from mfscan import RESEARCH_NOTICE
 from mfscan.vocab import DEFAULT_MAX_PIXELS
 
-__all__ = ["EPILOG", "INDEX_HELP", "_fmt", "_say", "_report_errors", "_mm_per_pixel", "_threshold",
-           "add_measure_options", "add_parser"]
+__all__ = [
+    "EPILOG",
+    "INDEX_HELP",
+    "_fmt",
+    "_say",
+    "_report_errors",
+    "_mm_per_pixel",
+    "_threshold",
+    "add_measure_options",
+    "add_parser",
+]
 
 EPILOG = f"Research use only: {RESEARCH_NOTICE}"
 
-INDEX_HELP = ("asymmetry definition: hides = (larger-smaller)/larger x 100 (default); "
-              "smaller-side = (larger-smaller)/smaller x 100; index = signed (right-left)/mean x 100")
+INDEX_HELP = (
+    "asymmetry definition: hides = (larger-smaller)/larger x 100 (default); "
+    "smaller-side = (larger-smaller)/smaller x 100; index = signed (right-left)/mean x 100"
+)
 
 
 def _fmt(prog):
@@ -71,13 +82,27 @@ def _threshold(v):
 def add_measure_options(p, *, hidden: bool = False) -> None:
     """``--workers --scheduler --max-pixels --no-progress`` (only ``--max-pixels``, hidden, for ``info``)."""
     if hidden:
-        p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
-                       help=argparse.SUPPRESS)
+        p.add_argument(
+            "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N", help=argparse.SUPPRESS
+        )
         return
-    p.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="local processes (default: one per core; 1 = no parallelism)")
-    p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="run on an existing Dask distributed cluster, e.g. tcp://10.0.0.5:8786")
-    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
-                   help="refuse images whose header claims more pixels than this (default: %(default)s)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="local processes (default: one per core; 1 = no parallelism)",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on an existing Dask distributed cluster, e.g. tcp://10.0.0.5:8786",
+    )
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        metavar="N",
+        help="refuse images whose header claims more pixels than this (default: %(default)s)",
+    )
     p.add_argument("--no-progress", action="store_true", help="do not show progress bars")

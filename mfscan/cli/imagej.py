@@ -17,10 +17,19 @@ def cmd_import_imagej(args) -> int:
     image = Path(args.image)
     if not image.is_file():
         raise MfscanError("image file not found", image)
-    ann = annotation_from_imagej(image, args.rois, sides=args.sides, subject=args.subject, visit=args.visit,
-                                 level=args.level, rater=args.rater, session=args.session)
+    ann = annotation_from_imagej(
+        image,
+        args.rois,
+        sides=args.sides,
+        subject=args.subject,
+        visit=args.visit,
+        level=args.level,
+        rater=args.rater,
+        session=args.session,
+    )
     if args.mm_per_pixel:
         from mfscan.calibration import manual
+
         ann.calibration = manual(*args.mm_per_pixel)
     out = Path(args.output) if args.output else sidecar_path(image, args.rater)
     write_sidecar(out, ann, force=args.force)
@@ -40,27 +49,44 @@ def cmd_export_imagej(args) -> int:
 
 def register(sub) -> None:
     """Add the ``import-imagej`` and ``export-imagej`` subcommands."""
-    s = add_parser(sub, "import-imagej", "turn a Fiji .roi / RoiSet.zip into a sidecar",
-                   "Convert Fiji/ImageJ ROIs of IMAGE into an mfscan sidecar. ROI names must "
-                   "say the side ('left', 'R', 'L4 right', '01-left-L5'), or --sides gives them in "
-                   "ROI order; a level in the name is kept. Vertices are kept to sub-pixel precision. "
-                   "Polygon, freehand, traced, rectangle, oval and one-ring composite ROIs are read "
-                   "(ovals and rectangles with their exact area); composites with holes or several "
-                   "parts, lines, points and ROIs off the image are refused.", cmd_import_imagej)
+    s = add_parser(
+        sub,
+        "import-imagej",
+        "turn a Fiji .roi / RoiSet.zip into a sidecar",
+        "Convert Fiji/ImageJ ROIs of IMAGE into an mfscan sidecar. ROI names must "
+        "say the side ('left', 'R', 'L4 right', '01-left-L5'), or --sides gives them in "
+        "ROI order; a level in the name is kept. Vertices are kept to sub-pixel precision. "
+        "Polygon, freehand, traced, rectangle, oval and one-ring composite ROIs are read "
+        "(ovals and rectangles with their exact area); composites with holes or several "
+        "parts, lines, points and ROIs off the image are refused.",
+        cmd_import_imagej,
+    )
     s.add_argument("image", metavar="IMAGE")
     s.add_argument("rois", metavar="ROIS", help=".roi file or RoiSet .zip")
     s.add_argument("-o", "--output", metavar="SIDECAR", help="default: <image stem>[.<rater>].mfscan.json")
     for name in ("subject", "visit", "level", "rater", "session"):
         s.add_argument(f"--{name}", help=f"{name} code to store in the sidecar")
-    s.add_argument("--sides", metavar="SIDE,SIDE...",
-                   help="one side per ROI in ROI order, e.g. left,right or L,R: for RoiSets with "
-                        "Fiji's default names (0001-0015); a name that says the other side is refused")
-    s.add_argument("--mm-per-pixel", type=_mm_per_pixel, metavar="ROW[,COL]",
-                   help="pixel size to store as a manual calibration (Fiji ROI files carry none; "
-                        "a DICOM's own calibration is used without it)")
+    s.add_argument(
+        "--sides",
+        metavar="SIDE,SIDE...",
+        help="one side per ROI in ROI order, e.g. left,right or L,R: for RoiSets with "
+        "Fiji's default names (0001-0015); a name that says the other side is refused",
+    )
+    s.add_argument(
+        "--mm-per-pixel",
+        type=_mm_per_pixel,
+        metavar="ROW[,COL]",
+        help="pixel size to store as a manual calibration (Fiji ROI files carry none; "
+        "a DICOM's own calibration is used without it)",
+    )
     s.add_argument("--force", action="store_true", help="overwrite an existing sidecar")
 
-    s = add_parser(sub, "export-imagej", "write a sidecar's outlines as a Fiji RoiSet.zip",
-                   "Write a sidecar's outlines as Fiji ROIs named NN-side-level.", cmd_export_imagej)
+    s = add_parser(
+        sub,
+        "export-imagej",
+        "write a sidecar's outlines as a Fiji RoiSet.zip",
+        "Write a sidecar's outlines as Fiji ROIs named NN-side-level.",
+        cmd_export_imagej,
+    )
     s.add_argument("sidecar", metavar="SIDECAR")
     s.add_argument("-o", "--output", default="RoiSet.zip", metavar="ZIP", help="default: %(default)s")

@@ -45,13 +45,16 @@ def image_info(img) -> dict:
         "frames": int(img.n_frames),
         "color": img.color,
         "bit_depth": int(img.bit_depth),
-        "regions": [{
-            "index": r.index,
-            "bounds": [int(b) for b in r.bounds],
-            "spacing_mm": None if r.spacing_mm is None else [float(s) for s in r.spacing_mm],
-            "spatial_format": r.spatial_format,
-            "data_type": r.data_type,
-        } for r in img.regions],
+        "regions": [
+            {
+                "index": r.index,
+                "bounds": [int(b) for b in r.bounds],
+                "spacing_mm": None if r.spacing_mm is None else [float(s) for s in r.spacing_mm],
+                "spatial_format": r.spatial_format,
+                "data_type": r.data_type,
+            }
+            for r in img.regions
+        ],
         "calibration": cal.to_dict(),
         "calibrated": cal.calibrated,
         "metadata": {k: v for k, v in img.metadata.items()},
@@ -60,21 +63,32 @@ def image_info(img) -> dict:
 
 
 def format_info(d: dict) -> str:
-    lines = [f"{d['file']}: {d['format'].upper()}, {d['shape'][0]} x {d['shape'][1]} px "
-             f"(rows x cols), {d['frames']} frame(s), {d['color']}, {d['bit_depth']}-bit"]
+    lines = [
+        f"{d['file']}: {d['format'].upper()}, {d['shape'][0]} x {d['shape'][1]} px "
+        f"(rows x cols), {d['frames']} frame(s), {d['color']}, {d['bit_depth']}-bit"
+    ]
     cal = d["calibration"]
     if d["calibrated"]:
-        lines.append(f"  calibration: {cal['row_mm']:.4f} mm/px (rows) x {cal['col_mm']:.4f} mm/px (cols), "
-                     f"source {cal['source']}"
-                     + (f" (region {cal['region']})" if cal.get("region") is not None else ""))
+        lines.append(
+            f"  calibration: {cal['row_mm']:.4f} mm/px (rows) x {cal['col_mm']:.4f} mm/px (cols), "
+            f"source {cal['source']}"
+            + (f" (region {cal['region']})" if cal.get("region") is not None else "")
+        )
     else:
-        lines.append("  calibration: NONE - measurements will be in pixels only; "
-                     "set a scale (mfscan view, Set scale) or a 'calibration' in the sidecar")
+        lines.append(
+            "  calibration: NONE - measurements will be in pixels only; "
+            "set a scale (mfscan view, Set scale) or a 'calibration' in the sidecar"
+        )
     for r in d["regions"]:
-        sp = "no length scale" if r["spacing_mm"] is None else \
-            f"{r['spacing_mm'][0]:.4f} x {r['spacing_mm'][1]:.4f} mm/px"
-        lines.append(f"  region {r['index']}: rows {r['bounds'][0]}-{r['bounds'][2]}, "
-                     f"cols {r['bounds'][1]}-{r['bounds'][3]}, {sp}")
+        sp = (
+            "no length scale"
+            if r["spacing_mm"] is None
+            else f"{r['spacing_mm'][0]:.4f} x {r['spacing_mm'][1]:.4f} mm/px"
+        )
+        lines.append(
+            f"  region {r['index']}: rows {r['bounds'][0]}-{r['bounds'][2]}, "
+            f"cols {r['bounds'][1]}-{r['bounds'][3]}, {sp}"
+        )
     bia = d["metadata"].get("burned_in_annotation")
     if bia and bia != "NO" and d["format"] == "dicom":
         lines.append(f"  burned-in annotation: {bia} (text in the pixels may identify the patient)")
@@ -85,9 +99,14 @@ def format_info(d: dict) -> str:
 
 def register(sub) -> None:
     """Add the ``info`` subcommand."""
-    s = add_parser(sub, "info", "describe an image: format, size, frames, calibration",
-                   "Describe images: format, size, frames, colour and every calibrated "
-                   "ultrasound region with its mm-per-pixel scale. Never prints patient data.", cmd_info)
+    s = add_parser(
+        sub,
+        "info",
+        "describe an image: format, size, frames, calibration",
+        "Describe images: format, size, frames, colour and every calibrated "
+        "ultrasound region with its mm-per-pixel scale. Never prints patient data.",
+        cmd_info,
+    )
     s.add_argument("images", nargs="+", metavar="IMAGE")
     s.add_argument("--json", action="store_true", help="print JSON (regions as bounds and spacing_mm)")
     add_measure_options(s, hidden=True)

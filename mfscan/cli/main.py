@@ -36,7 +36,8 @@ COMMAND_FAMILIES = (info, measure, imagej, sample, study, view, propose)
 def build_parser() -> argparse.ArgumentParser:
     """The ``mfscan`` parser with every subcommand."""
     p = argparse.ArgumentParser(
-        prog="mfscan", formatter_class=_fmt,
+        prog="mfscan",
+        formatter_class=_fmt,
         description=textwrap.dedent("""\
             Measure the lumbar multifidus on transverse ultrasound images: calibrated
             cross-sectional area (cm2), linear measures and echo intensity per traced
@@ -45,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
             Outlines live in a JSON sidecar beside each image (<image stem>.mfscan.json,
             or <image stem>.<rater>.mfscan.json), written by the napari plugin
             (mfscan view), by mfscan import-imagej, or by hand."""),
-        epilog=EPILOG)
+        epilog=EPILOG,
+    )
     p.add_argument("--version", action="version", version=f"mfscan {__version__}")
     p.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -83,6 +85,9 @@ def main(argv=None) -> int:
     except Exception as e:  # a bug: say so plainly, without a traceback
         if args.debug:
             raise
-        _say(f"mfscan {args.command}: unexpected internal error ({type(e).__name__}: {e}). "
-             "Run again with --debug and report it.", err=True)
+        _say(
+            f"mfscan {args.command}: unexpected internal error ({type(e).__name__}: {e}). "
+            "Run again with --debug and report it.",
+            err=True,
+        )
         return 1

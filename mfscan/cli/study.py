@@ -23,21 +23,27 @@ def _notes(notes) -> None:
 
 
 def cmd_asymmetry(args) -> int:
-    from mfscan.io.tables import read_table, write_table
-    from mfscan.io.tables import read_subjects
+    from mfscan.io.tables import read_subjects, read_table, write_table
     from mfscan.stats.study import analyse_study
 
     subjects = read_subjects(args.subjects) if args.subjects else None
-    study = analyse_study(read_table(args.measurements), subjects=subjects, threshold_pct=args.threshold,
-                          index=args.index, tables=("asymmetry",),
-                          subjects_name=Path(args.subjects).name if args.subjects else "the subjects table")
+    study = analyse_study(
+        read_table(args.measurements),
+        subjects=subjects,
+        threshold_pct=args.threshold,
+        index=args.index,
+        tables=("asymmetry",),
+        subjects_name=Path(args.subjects).name if args.subjects else "the subjects table",
+    )
     _notes(study.notes)
     a = study.asymmetry
     write_table(a, args.output)
     n_flag = int(a["exceeds_threshold"].fillna(False).astype(bool).sum())
     n_missing = int(a["missing_reason"].notna().sum())
-    _say(f"{len(a)} subject/visit/level/rater row(s), {n_flag} above {args.threshold:g}% "
-         f"({args.index}), {n_missing} with a side missing -> {args.output}")
+    _say(
+        f"{len(a)} subject/visit/level/rater row(s), {n_flag} above {args.threshold:g}% "
+        f"({args.index}), {n_missing} with a side missing -> {args.output}"
+    )
     _report_errors(study.incomplete_errors)
     return 1 if len(study.incomplete_errors) else 0
 
@@ -51,8 +57,10 @@ def _say_icc(r) -> None:
         who = f" {rec.rater}" if rec.between == "session" else ""
         label = "ICC(2,1)" if rec.between == "rater" else "ICC(3,1)"
         if icc == icc:
-            _say(f"  CSA {rec.level} {rec.side}{who}: {label} {icc:.3f} [{ci[0]:.2f}, {ci[1]:.2f}], "
-                 f"SEM {rec.sem:.3f} cm2, MDC95 {rec.mdc95:.3f} cm2, n={rec.n_targets}")
+            _say(
+                f"  CSA {rec.level} {rec.side}{who}: {label} {icc:.3f} [{ci[0]:.2f}, {ci[1]:.2f}], "
+                f"SEM {rec.sem:.3f} cm2, MDC95 {rec.mdc95:.3f} cm2, n={rec.n_targets}"
+            )
         else:
             _say(f"  CSA {rec.level} {rec.side}{who}: no ICC ({rec.note})")
 
@@ -62,17 +70,23 @@ def cmd_reliability(args) -> int:
     from mfscan.stats.study import analyse_study
 
     between = None if args.between == "all" else args.between
-    study = analyse_study(read_table(args.measurements), between=between, pair_by=args.pair_by,
-                          tables=("reliability",))
+    study = analyse_study(
+        read_table(args.measurements), between=between, pair_by=args.pair_by, tables=("reliability",)
+    )
     r = study.reliability
     if r is None:  # --between all and neither several raters nor sessions: the raters' table says so
-        r = analyse_study(study.measurements, between="rater", pair_by=args.pair_by,
-                          tables=("reliability",)).reliability
+        r = analyse_study(
+            study.measurements, between="rater", pair_by=args.pair_by, tables=("reliability",)
+        ).reliability
     if r.empty or (r["n_targets"] == 0).all():
         what = {"session": "sessions (sidecar field \"session\")", "rater": "raters"}.get(
-            args.between, "raters or sessions")
-        _say(f"mfscan reliability: no outline was traced by two or more {what} of the same target; "
-             "nothing to compare", err=True)
+            args.between, "raters or sessions"
+        )
+        _say(
+            f"mfscan reliability: no outline was traced by two or more {what} of the same target; "
+            "nothing to compare",
+            err=True,
+        )
     write_table(r, args.output)
     _say_icc(r)
     _say(f"{len(r)} row(s) -> {args.output}")
@@ -84,12 +98,23 @@ def cmd_report(args) -> int:
     from mfscan.report import build_report
 
     order = [v.strip() for v in args.visit_order.split(",") if v.strip()] if args.visit_order else None
-    res = build_report(args.study, args.output, subjects=args.subjects, threshold_pct=args.threshold,
-                       index=args.index, visit_order=order, workers=args.workers, scheduler=args.scheduler,
-                       progress=not args.no_progress, max_pixels=args.max_pixels)
+    res = build_report(
+        args.study,
+        args.output,
+        subjects=args.subjects,
+        threshold_pct=args.threshold,
+        index=args.index,
+        visit_order=order,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        progress=not args.no_progress,
+        max_pixels=args.max_pixels,
+    )
     m = res.measurements
-    _say(f"measured {len(m)} outline(s) in {m['image'].nunique() if len(m) else 0} image(s); "
-         f"wrote to {args.output}:")
+    _say(
+        f"measured {len(m)} outline(s) in {m['image'].nunique() if len(m) else 0} image(s); "
+        f"wrote to {args.output}:"
+    )
     for p in res.files:
         _say(f"  {Path(p).name}")
     if len(m):
@@ -97,8 +122,10 @@ def cmd_report(args) -> int:
     _say(f"open {Path(args.output) / 'report.html'} in a browser")
     _notes(res.notes)
     if len(m) and (m["calibration"] == "none").any():
-        _say(f"WARNING: {int((m['calibration'] == 'none').sum())} outline(s) are uncalibrated (pixels only)",
-             err=True)
+        _say(
+            f"WARNING: {int((m['calibration'] == 'none').sum())} outline(s) are uncalibrated (pixels only)",
+            err=True,
+        )
     _report_errors(res.errors, None)
     return 1 if not res.errors.empty else 0
 
@@ -106,56 +133,86 @@ def cmd_report(args) -> int:
 def _threshold_and_index(s) -> None:
     from mfscan.stats.asymmetry import INDEXES
 
-    s.add_argument("--threshold", type=_threshold, default=10.0, metavar="PCT",
-                   help="flag asymmetry above this percentage (default: %(default)s)")
+    s.add_argument(
+        "--threshold",
+        type=_threshold,
+        default=10.0,
+        metavar="PCT",
+        help="flag asymmetry above this percentage (default: %(default)s)",
+    )
     s.add_argument("--index", default="hides", choices=list(INDEXES), help=INDEX_HELP)
 
 
 def register(sub) -> None:
     """Add the ``asymmetry``, ``reliability`` and ``report`` subcommands."""
-    s = add_parser(sub, "asymmetry", "side-to-side asymmetry per subject, visit, level and rater",
-                   textwrap.dedent("""\
+    s = add_parser(
+        sub,
+        "asymmetry",
+        "side-to-side asymmetry per subject, visit, level and rater",
+        textwrap.dedent("""\
                        Average the repeated images per side, then compare left and right per
                        subject, visit, level and rater. With --subjects (columns subject,
                        symptomatic_side[, group]) adds the signed symptomatic deficit
                        (asymptomatic - symptomatic) / asymptomatic x 100. A visit with one
                        side missing gets a row with the reason, never a silent drop.
-                       The same table as asymmetry.csv of mfscan report."""), cmd_asymmetry)
+                       The same table as asymmetry.csv of mfscan report."""),
+        cmd_asymmetry,
+    )
     s.add_argument("measurements", metavar="MEASUREMENTS_CSV")
     s.add_argument("--subjects", metavar="CSV", help="subject, symptomatic_side[, group]")
     _threshold_and_index(s)
     s.add_argument("-o", "--output", default="asymmetry.csv", metavar="CSV", help="default: %(default)s")
 
-    s = add_parser(sub, "reliability", "inter-rater or intra-rater (session) reliability",
-                   textwrap.dedent("""\
+    s = add_parser(
+        sub,
+        "reliability",
+        "inter-rater or intra-rater (session) reliability",
+        textwrap.dedent("""\
                        ICC(2,1), ICC(3,1), ICC(2,k), ICC(3,k) with 95% CI, SEM, MDC95 and
                        Bland-Altman bias and limits of agreement, per measure, level and side.
                        --between rater: the raters' sidecars of the same images (inter-rater);
                        --between session: one rater's repeated sessions (sidecar field
                        "session"; intra-rater); --between all: both, as reliability.csv
                        of mfscan report (raters when there are several, sessions when any)."""),
-                   cmd_reliability)
+        cmd_reliability,
+    )
     s.add_argument("measurements", metavar="MEASUREMENTS_CSV")
-    s.add_argument("--between", choices=list(BETWEEN_CHOICES), default="rater",
-                   help="the judges compared (default: %(default)s)")
-    s.add_argument("--pair-by", choices=["mean", "image"], default="mean",
-                   help="targets: mean = subject x visit x level x side with repeats averaged (default); "
-                        "image = the same image and side")
+    s.add_argument(
+        "--between",
+        choices=list(BETWEEN_CHOICES),
+        default="rater",
+        help="the judges compared (default: %(default)s)",
+    )
+    s.add_argument(
+        "--pair-by",
+        choices=["mean", "image"],
+        default="mean",
+        help="targets: mean = subject x visit x level x side with repeats averaged (default); "
+        "image = the same image and side",
+    )
     s.add_argument("-o", "--output", default="reliability.csv", metavar="CSV", help="default: %(default)s")
 
-    s = add_parser(sub, "report", "measure a study and write every table, QC images and report.html",
-                   textwrap.dedent("""\
+    s = add_parser(
+        sub,
+        "report",
+        "measure a study and write every table, QC images and report.html",
+        textwrap.dedent("""\
                        Measure every annotated image under STUDY_DIR, then write to OUT_DIR:
                        measurements.csv, images.csv, side_summary.csv, asymmetry.csv,
                        largest_asymmetry.csv, longitudinal.csv, group_summary.csv,
                        reliability.csv (several raters or sessions),
                        errors.csv (when anything failed), qc/ overlays and a self-contained
-                       report.html. STUDY_DIR/subjects.csv is used when present."""), cmd_report)
+                       report.html. STUDY_DIR/subjects.csv is used when present."""),
+        cmd_report,
+    )
     s.add_argument("study", metavar="STUDY_DIR")
     s.add_argument("-o", "--output", default="report", metavar="OUT_DIR", help="default: %(default)s")
     s.add_argument("--subjects", metavar="CSV", help="default: STUDY_DIR/subjects.csv if present")
     _threshold_and_index(s)
-    s.add_argument("--visit-order", metavar="V1,V2,...",
-                   help="visit labels in chronological order, e.g. baseline,week4,week10 "
-                        "(default: numeric/natural order, so 2 comes before 10)")
+    s.add_argument(
+        "--visit-order",
+        metavar="V1,V2,...",
+        help="visit labels in chronological order, e.g. baseline,week4,week10 "
+        "(default: numeric/natural order, so 2 comes before 10)",
+    )
     add_measure_options(s)

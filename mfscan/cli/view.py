@@ -20,11 +20,15 @@ GUI_INSTALL = 'pip install "mfscan[gui]"'
 def register(subparsers) -> None:
     """Add the ``view`` subcommand to the ``mfscan`` parser."""
     s = add_parser(
-        subparsers, "view", "open images in napari with the Multifidus tracing widget",
+        subparsers,
+        "view",
+        "open images in napari with the Multifidus tracing widget",
         "Start napari with the mfscan 'Multifidus' dock widget. PATH may be an image\n"
         "(PNG, JPEG, BMP, TIFF, DICOM) or a sidecar, opened with its outlines, or a\n"
         "folder, opened as a worklist (next / previous image, autosave, resume where\n"
-        f"you stopped). Needs napari and Qt, the GUI extra: {GUI_INSTALL}", cmd_view)
+        f"you stopped). Needs napari and Qt, the GUI extra: {GUI_INSTALL}",
+        cmd_view,
+    )
     s.add_argument("path", nargs="?", metavar="PATH", help="image, .mfscan.json sidecar or folder")
     s.add_argument("--rater", help="rater code to trace as (remembered for next time)")
 
@@ -35,8 +39,10 @@ def _import_napari():
         import napari
         import qtpy.QtCore  # noqa: F401  (napari without a Qt binding cannot open a window)
     except ImportError as e:
-        raise MfscanError(f"the viewer needs napari and a Qt binding, which are not installed ({e}); "
-                          f"install them with: {GUI_INSTALL}") from e
+        raise MfscanError(
+            f"the viewer needs napari and a Qt binding, which are not installed ({e}); "
+            f"install them with: {GUI_INSTALL}"
+        ) from e
     return napari
 
 

@@ -70,9 +70,11 @@ def parse_roi_name(name: str) -> tuple[str, str | None]:
     sides, level = _name_side_level(name)
     if len(sides) != 1:
         what = "names no side" if not sides else "names both sides"
-        raise AnnotationError(f"ROI name {name!r} {what}; name ROIs 'left'/'right' "
-                              "(optionally with the level, e.g. 'L4 left'), or give the sides "
-                              "in ROI order (import-imagej --sides left,right)")
+        raise AnnotationError(
+            f"ROI name {name!r} {what}; name ROIs 'left'/'right' "
+            "(optionally with the level, e.g. 'L4 left'), or give the sides "
+            "in ROI order (import-imagej --sides left,right)"
+        )
     return sides.pop(), level
 
 
@@ -84,12 +86,16 @@ def _given_sides(sides, n: int, path) -> list[str]:
     out = []
     for s in given:
         if (side := side_or_none(s)) is None:
-            raise AnnotationError(f"{s!r} is not a side; give 'left' or 'right' (or L/R, lt/rt, sin/dx) "
-                                  "per ROI", path)
+            raise AnnotationError(
+                f"{s!r} is not a side; give 'left' or 'right' (or L/R, lt/rt, sin/dx) per ROI", path
+            )
         out.append(side)
     if len(out) != n:
-        raise AnnotationError(f"the file holds {n} ROI(s) but {len(out)} side(s) were given "
-                              f"({', '.join(given)}); give one side per ROI, in ROI order", path)
+        raise AnnotationError(
+            f"the file holds {n} ROI(s) but {len(out)} side(s) were given "
+            f"({', '.join(given)}); give one side per ROI, in ROI order",
+            path,
+        )
     return out
 
 
@@ -146,24 +152,29 @@ def outline_xy(roi, label: str = "", path=None) -> np.ndarray:
         else:
             x, y, w, h = (float(v) for v in (roi.left, roi.top, roi.right - roi.left, roi.bottom - roi.top))
         if not (w > 0 and h > 0):
-            raise AnnotationError(f"ROI {label!r}: the {kind.lower()} is {w:g}x{h:g} px and encloses no area",
-                                  path)
+            raise AnnotationError(
+                f"ROI {label!r}: the {kind.lower()} is {w:g}x{h:g} px and encloses no area", path
+            )
         if kind == "OVAL":
             t = np.arange(OVAL_VERTICES) * (2 * np.pi / OVAL_VERTICES)
             return np.column_stack([x + w / 2 * (1 + np.cos(t)), y + h / 2 * (1 + np.sin(t))])
         return _rounded_rect(x, y, w, h, float(roi.rounded_rect_arc_size or 0))
     if roi.options & roifile.ROI_OPTIONS.SPLINE_FIT:
-        raise AnnotationError(f"ROI {label!r} is spline-fitted in Fiji and its file holds only the control "
-                              "points; make it a plain polygon (Edit > Selection > Interpolate, interval 1) "
-                              "and save it again", path)
+        raise AnnotationError(
+            f"ROI {label!r} is spline-fitted in Fiji and its file holds only the control "
+            "points; make it a plain polygon (Edit > Selection > Interpolate, interval 1) "
+            "and save it again",
+            path,
+        )
     try:
         xy = np.asarray(roi.coordinates(), dtype=float).reshape(-1, 2)
     except Exception as e:  # roifile: malformed coordinate arrays
         raise AnnotationError(f"ROI {label!r}: unreadable coordinates ({e})", path) from e
     xy = _clean_ring(xy)
     if len(xy) < 3:
-        raise AnnotationError(f"ROI {label!r}: type {kind} has {len(xy)} distinct vertices, "
-                              "not an area outline", path)
+        raise AnnotationError(
+            f"ROI {label!r}: type {kind} has {len(xy)} distinct vertices, not an area outline", path
+        )
     return xy
 
 
@@ -183,8 +194,9 @@ def _rounded_rect(x: float, y: float, w: float, h: float, arc: float) -> np.ndar
     rx, ry = min(arc, w) / 2, min(arc, h) / 2
     t = np.linspace(0, np.pi / 2, _CORNER_VERTICES + 1)
     parts = []
-    for k, (cx, cy) in enumerate([(x + w - rx, y + h - ry), (x + rx, y + h - ry), (x + rx, y + ry),
-                                  (x + w - rx, y + ry)]):
+    for k, (cx, cy) in enumerate(
+        [(x + w - rx, y + h - ry), (x + rx, y + h - ry), (x + rx, y + ry), (x + w - rx, y + ry)]
+    ):
         a = t + k * np.pi / 2
         parts.append(np.column_stack([cx + rx * np.cos(a), cy + ry * np.sin(a)]))
     return _clean_ring(np.vstack(parts))
@@ -199,7 +211,7 @@ def _path_rings(data) -> list[np.ndarray]:
         op = int(v[i])
         if op != v[i] or op not in _PATH_ARGS or i + 1 + _PATH_ARGS[op] > len(v):
             raise ValueError(f"invalid path segment {v[i]:g} at position {i}")
-        pts = np.asarray(v[i + 1:i + 1 + _PATH_ARGS[op]]).reshape(-1, 2)
+        pts = np.asarray(v[i + 1 : i + 1 + _PATH_ARGS[op]]).reshape(-1, 2)
         i += 1 + _PATH_ARGS[op]
         if op == 0:
             if ring:
@@ -220,7 +232,7 @@ def _path_rings(data) -> list[np.ndarray]:
         else:  # Bezier curve from the current point through the control points
             ctrl = np.vstack([ring[-1], pts])
             deg = len(ctrl) - 1
-            basis = np.hstack([math.comb(deg, j) * t ** j * (1 - t) ** (deg - j) for j in range(deg + 1)])
+            basis = np.hstack([math.comb(deg, j) * t**j * (1 - t) ** (deg - j) for j in range(deg + 1)])
             ring.extend(basis @ ctrl)
     if ring:
         rings.append(ring)
@@ -237,9 +249,12 @@ def _composite_ring(data, label: str, path) -> np.ndarray:
     if not rings:
         raise AnnotationError(f"ROI {label!r} is a composite that encloses no area", path)
     if len(rings) > 1:
-        raise AnnotationError(f"ROI {label!r} is a composite of {len(rings)} rings (a hole or several "
-                              "parts); mfscan measures one closed outline per ROI: draw it as one polygon "
-                              "in Fiji (or split the parts into ROIs of their own)", path)
+        raise AnnotationError(
+            f"ROI {label!r} is a composite of {len(rings)} rings (a hole or several "
+            "parts); mfscan measures one closed outline per ROI: draw it as one polygon "
+            "in Fiji (or split the parts into ROIs of their own)",
+            path,
+        )
     return rings[0]
 
 
@@ -299,11 +314,22 @@ def rois_from_imagej(path, *, sides=None, shape=None, n_frames: int | None = Non
         position = max(int(r.t_position or 0), int(r.position or 0))
         frame = position - 1 if position >= 1 else None
         if n_frames is not None and frame is not None and frame >= n_frames:
-            raise AnnotationError(f"ROI {label!r} is on frame {frame + 1} (Fiji position {position}) but the "
-                                  f"image has {n_frames} frame(s); was it drawn on another image?", path)
+            raise AnnotationError(
+                f"ROI {label!r} is on frame {frame + 1} (Fiji position {position}) but the "
+                f"image has {n_frames} frame(s); was it drawn on another image?",
+                path,
+            )
         points = np.column_stack([xy[:, 1] - 0.5, xy[:, 0] - 0.5])
-        out.append(ROI(side, points, level=level, frame=frame, method="imagej",
-                       extra={"imagej_name": r.name} if r.name else {}))
+        out.append(
+            ROI(
+                side,
+                points,
+                level=level,
+                frame=frame,
+                method="imagej",
+                extra={"imagej_name": r.name} if r.name else {},
+            )
+        )
     return out
 
 
@@ -316,8 +342,11 @@ def _roi_side_level(name, label, given, path) -> tuple[str, str | None]:
             raise AnnotationError(f"ROI {label}: {e.message}", path) from e
     named, level = _name_side_level(name)
     if named and named != {given}:
-        raise AnnotationError(f"ROI {label!r} was given side {given!r} but its name says "
-                              f"{' and '.join(sorted(named))}; fix the name or the sides", path)
+        raise AnnotationError(
+            f"ROI {label!r} was given side {given!r} but its name says "
+            f"{' and '.join(sorted(named))}; fix the name or the sides",
+            path,
+        )
     return given, level
 
 
@@ -328,8 +357,11 @@ def _check_on_image(xy: np.ndarray, label: str, shape, path) -> None:
     off = (xy[:, 0] < 0) | (xy[:, 0] > cols) | (xy[:, 1] < 0) | (xy[:, 1] > rows)
     if off.any():
         x, y = xy[int(np.argmax(off))]
-        raise AnnotationError(f"ROI {label!r} runs outside the {rows}x{cols} image (a vertex at x={x:.1f}, "
-                              f"y={y:.1f} in Fiji's coordinates); was it drawn on another image?", path)
+        raise AnnotationError(
+            f"ROI {label!r} runs outside the {rows}x{cols} image (a vertex at x={x:.1f}, "
+            f"y={y:.1f} in Fiji's coordinates); was it drawn on another image?",
+            path,
+        )
 
 
 def annotation_from_imagej(image_path, rois_path, *, sides=None, **fields) -> Annotation:
@@ -358,8 +390,9 @@ def annotation_from_imagej(image_path, rois_path, *, sides=None, **fields) -> An
     from mfscan.io.images import read_header
 
     head = read_header(image_path)
-    rois = rois_from_imagej(rois_path, sides=sides, shape=(head["rows"], head["cols"]),
-                            n_frames=head["n_frames"])
+    rois = rois_from_imagej(
+        rois_path, sides=sides, shape=(head["rows"], head["cols"]), n_frames=head["n_frames"]
+    )
     levels = {r.level for r in rois}
     if fields.get("level") is None and len(levels) == 1:
         fields["level"] = levels.pop()

@@ -16,9 +16,22 @@ from mfscan.errors import MfscanError
 from mfscan.io.files import atomic_write_bytes
 from mfscan.vocab import LEVEL_DTYPE, SIDE_DTYPE, SIDE_SPELLINGS  # noqa: F401  (re-exported)
 
-STRING_COLUMNS = ("image", "sidecar", "subject", "visit", "session", "rater", "method",
-                  "calibration", "group", "symptomatic_side", "smaller_side", "path",
-                  "reason", "missing_reason")
+STRING_COLUMNS = (
+    "image",
+    "sidecar",
+    "subject",
+    "visit",
+    "session",
+    "rater",
+    "method",
+    "calibration",
+    "group",
+    "symptomatic_side",
+    "smaller_side",
+    "path",
+    "reason",
+    "missing_reason",
+)
 
 #: Former name of :data:`mfscan.vocab.SIDE_SPELLINGS` (every accepted side spelling).
 SIDE_ALIASES = SIDE_SPELLINGS
@@ -66,10 +79,14 @@ def _refuse_source(path: Path) -> None:
     from mfscan.annotations.paths import is_sidecar
     from mfscan.io.images import SUPPORTED_SUFFIXES, is_supported
 
-    if (is_sidecar(path) or path.suffix.lower() in SUPPORTED_SUFFIXES
-            or (path.is_file() and is_supported(path))):
-        raise MfscanError("refusing to write a table over an image or a sidecar; "
-                          "give the output a .csv name", path)
+    if (
+        is_sidecar(path)
+        or path.suffix.lower() in SUPPORTED_SUFFIXES
+        or (path.is_file() and is_supported(path))
+    ):
+        raise MfscanError(
+            "refusing to write a table over an image or a sidecar; give the output a .csv name", path
+        )
 
 
 def check_output(path) -> Path:
@@ -77,7 +94,7 @@ def check_output(path) -> Path:
     path = Path(path)
     _refuse_source(path)
     if path.is_dir():
-            raise MfscanError("is a folder; give a .csv file name", path)
+        raise MfscanError("is a folder; give a .csv file name", path)
     return path
 
 
@@ -132,13 +149,19 @@ def read_subjects(path) -> pd.DataFrame:
     df.columns = [c.strip().lower() for c in df.columns]
     missing = {"subject", "symptomatic_side"} - set(df.columns)
     if missing:
-        raise MfscanError(f"subjects file lacks column(s) {', '.join(sorted(missing))}; "
-                          "expected subject, symptomatic_side[, group]", path)
+        raise MfscanError(
+            f"subjects file lacks column(s) {', '.join(sorted(missing))}; "
+            "expected subject, symptomatic_side[, group]",
+            path,
+        )
     raw = df["symptomatic_side"]
     side = raw.map(vocab.symptomatic_or_none, na_action="ignore")
     bad = raw.notna() & side.isna() & (raw.str.strip() != "")
     if bad.any():
-        raise MfscanError(f"symptomatic_side {raw[bad].iloc[0]!r} for subject "
-                          f"{df.loc[bad, 'subject'].iloc[0]!r} is not left, right, none or bilateral", path)
+        raise MfscanError(
+            f"symptomatic_side {raw[bad].iloc[0]!r} for subject "
+            f"{df.loc[bad, 'subject'].iloc[0]!r} is not left, right, none or bilateral",
+            path,
+        )
     df["symptomatic_side"] = side
     return df

@@ -9,10 +9,10 @@
 
 from .outline import (  # noqa: F401
     MEASURE_COLUMNS,
+    echo_intensity,
+    measure_outline,
+    outline_mask,
     polygon_area,
     polygon_perimeter,
     validate_outline,
-    outline_mask,
-    echo_intensity,
-    measure_outline,
 )

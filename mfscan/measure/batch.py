@@ -28,10 +28,33 @@ from mfscan.measure.outline import MEASURE_COLUMNS, measure_outline
 
 #: Columns of the measurements table, in order.
 MEASUREMENT_COLUMNS = (
-    "image", "sidecar", "subject", "visit", "session", "level", "side", "rater", "frame",
-    "roi", "method", "csa_cm2", "perimeter_cm", "ap_depth_cm", "lateral_width_cm",
-    "shape_ratio", "echo_mean", "echo_sd", "n_pixels", "csa_px2", "perimeter_px",
-    "ap_depth_px", "lateral_width_px", "row_mm", "col_mm", "calibration", "region",
+    "image",
+    "sidecar",
+    "subject",
+    "visit",
+    "session",
+    "level",
+    "side",
+    "rater",
+    "frame",
+    "roi",
+    "method",
+    "csa_cm2",
+    "perimeter_cm",
+    "ap_depth_cm",
+    "lateral_width_cm",
+    "shape_ratio",
+    "echo_mean",
+    "echo_sd",
+    "n_pixels",
+    "csa_px2",
+    "perimeter_px",
+    "ap_depth_px",
+    "lateral_width_px",
+    "row_mm",
+    "col_mm",
+    "calibration",
+    "region",
     "n_points",
 )
 ERROR_COLUMNS = ("path", "roi", "reason")
@@ -51,8 +74,9 @@ def roi_calibration(points, annotation: Annotation | None, image) -> _cal.Calibr
     return _cal.roi_calibration(points, image, _override(annotation))
 
 
-def measure_annotation(image, annotation: Annotation, *, image_label=None,
-                       sidecar_label=None) -> tuple[list[dict], list[dict]]:
+def measure_annotation(
+    image, annotation: Annotation, *, image_label=None, sidecar_label=None
+) -> tuple[list[dict], list[dict]]:
     """Measure every outline of one sidecar on its loaded image.
 
     Parameters
@@ -72,8 +96,9 @@ def measure_annotation(image, annotation: Annotation, *, image_label=None,
         showing beside the outline).
     """
     rows, errors = [], []
-    sidecar_label = sidecar_label if sidecar_label is not None else (
-        str(annotation.path) if annotation.path else None)
+    sidecar_label = (
+        sidecar_label if sidecar_label is not None else (str(annotation.path) if annotation.path else None)
+    )
     image_label = image_label if image_label is not None else str(image.path)
     for i, roi in enumerate(annotation.rois):
         where = f"ROI {i} ({roi.side})"
@@ -83,22 +108,38 @@ def measure_annotation(image, annotation: Annotation, *, image_label=None,
                 raise MfscanError(f"frame {frame} does not exist; the image has {image.n_frames} frame(s)")
             cal = _cal.roi_calibration(roi.points, image, annotation.calibration)
             overlay = image.overlay[frame] if image.overlay is not None else None
-            m = measure_outline(roi.points, image.gray[frame],
-                                spacing=cal.mm_per_pixel, exclude=overlay)
+            m = measure_outline(roi.points, image.gray[frame], spacing=cal.mm_per_pixel, exclude=overlay)
         except MfscanError as e:
-            errors.append({"path": sidecar_label or image_label, "roi": i, "reason": f"{where}: {e.message}",
-                           "problem": e.message})
+            errors.append(
+                {
+                    "path": sidecar_label or image_label,
+                    "roi": i,
+                    "reason": f"{where}: {e.message}",
+                    "problem": e.message,
+                }
+            )
             continue
-        rows.append({
-            "image": image_label, "sidecar": sidecar_label,
-            "subject": annotation.subject, "visit": annotation.visit,
-            "session": annotation.session, "level": roi.level or annotation.level,
-            "side": roi.side, "rater": annotation.rater, "frame": frame, "roi": i,
-            "method": roi.method, **m,
-            "row_mm": cal.row_mm if cal.calibrated else np.nan,
-            "col_mm": cal.col_mm if cal.calibrated else np.nan,
-            "calibration": cal.source, "region": cal.region, "n_points": len(roi.points),
-        })
+        rows.append(
+            {
+                "image": image_label,
+                "sidecar": sidecar_label,
+                "subject": annotation.subject,
+                "visit": annotation.visit,
+                "session": annotation.session,
+                "level": roi.level or annotation.level,
+                "side": roi.side,
+                "rater": annotation.rater,
+                "frame": frame,
+                "roi": i,
+                "method": roi.method,
+                **m,
+                "row_mm": cal.row_mm if cal.calibrated else np.nan,
+                "col_mm": cal.col_mm if cal.calibrated else np.nan,
+                "calibration": cal.source,
+                "region": cal.region,
+                "n_points": len(roi.points),
+            }
+        )
     return rows, errors
 
 
@@ -111,8 +152,10 @@ def check_annotation(annotation: Annotation, image_path, digests: dict | None = 
     """
     image_path = Path(image_path)
     if Path(annotation.image).name != image_path.name:
-        return (f"the sidecar names image {annotation.image!r}, but its file name matches "
-                f"{image_path.name!r}; rename the sidecar or fix its 'image' field")
+        return (
+            f"the sidecar names image {annotation.image!r}, but its file name matches "
+            f"{image_path.name!r}; rename the sidecar or fix its 'image' field"
+        )
     if annotation.image_sha256:
         digests = {} if digests is None else digests
         if "sha256" not in digests:
@@ -122,8 +165,9 @@ def check_annotation(annotation: Annotation, image_path, digests: dict | None = 
     return None
 
 
-def measure_file(image_path, sidecars, *, max_pixels: int | None = None,
-                 label_root=None, qc_dir=None, loader=None) -> tuple[list[dict], list[dict], dict | None]:
+def measure_file(
+    image_path, sidecars, *, max_pixels: int | None = None, label_root=None, qc_dir=None, loader=None
+) -> tuple[list[dict], list[dict], dict | None]:
     """Load one image and measure the outlines of each of its sidecars.
 
     Never raises for bad input: failures come back as error rows.
@@ -161,8 +205,13 @@ def measure_file(image_path, sidecars, *, max_pixels: int | None = None,
         except MfscanError as e:
             errors.append({"path": relative_label(Path(sc), label_root), "roi": None, "reason": e.message})
         except Exception as e:  # a validation gap must cost one file, never the batch
-            errors.append({"path": relative_label(Path(sc), label_root), "roi": None,
-                           "reason": f"cannot read sidecar ({type(e).__name__}: {e})"})
+            errors.append(
+                {
+                    "path": relative_label(Path(sc), label_root),
+                    "roi": None,
+                    "reason": f"cannot read sidecar ({type(e).__name__}: {e})",
+                }
+            )
     anns = drop_duplicates(anns, image_path, label_root, errors)
     if not anns:
         return rows, errors, None
@@ -176,7 +225,9 @@ def measure_file(image_path, sidecars, *, max_pixels: int | None = None,
         errors.append({"path": label, "roi": None, "reason": e.message})
         return rows, errors, None
     except Exception as e:  # a decoder bug must not stop a batch of 5,000 files
-        errors.append({"path": label, "roi": None, "reason": f"cannot decode image ({type(e).__name__}: {e})"})
+        errors.append(
+            {"path": label, "roi": None, "reason": f"cannot decode image ({type(e).__name__}: {e})"}
+        )
         return rows, errors, None
     cal = image.calibration
     info = _image_info(image, label)
@@ -193,6 +244,7 @@ def measure_file(image_path, sidecars, *, max_pixels: int | None = None,
             info["row_mm"], info["col_mm"] = r[0]["row_mm"], r[0]["col_mm"]
         if qc_dir is not None:
             from mfscan.measure.qc import qc_for_annotation
+
             name = Path(sc_label).name[: -len(".mfscan.json")] + ".png"
             try:
                 qc_for_annotation(image, ann, r, e, Path(qc_dir) / Path(sc_label).parent / name)
@@ -206,15 +258,22 @@ def measure_file(image_path, sidecars, *, max_pixels: int | None = None,
 def _image_info(image, label: str) -> dict:
     """One row of the images table (:data:`IMAGE_COLUMNS`), with the image's own calibration."""
     cal = image.calibration
-    return {"image": label, "format": image.format, "rows_px": image.shape[0], "cols_px": image.shape[1],
-            "frames": image.n_frames, "color": image.color, "calibration": cal.source,
-            "row_mm": cal.row_mm if cal.calibrated else np.nan,
-            "col_mm": cal.col_mm if cal.calibrated else np.nan,
-            "n_regions": sum(r.is_tissue for r in image.regions),
-            # exports carry no such tag, and scanner screenshots usually show text: unknown
-            "burned_in_annotation": image.metadata.get("burned_in_annotation", "unknown"),
-            "lossy": bool(image.metadata.get("lossy", image.format == "jpeg")),
-            "warnings": "; ".join(image.warnings)}
+    return {
+        "image": label,
+        "format": image.format,
+        "rows_px": image.shape[0],
+        "cols_px": image.shape[1],
+        "frames": image.n_frames,
+        "color": image.color,
+        "calibration": cal.source,
+        "row_mm": cal.row_mm if cal.calibrated else np.nan,
+        "col_mm": cal.col_mm if cal.calibrated else np.nan,
+        "n_regions": sum(r.is_tissue for r in image.regions),
+        # exports carry no such tag, and scanner screenshots usually show text: unknown
+        "burned_in_annotation": image.metadata.get("burned_in_annotation", "unknown"),
+        "lossy": bool(image.metadata.get("lossy", image.format == "jpeg")),
+        "warnings": "; ".join(image.warnings),
+    }
 
 
 def drop_duplicates(anns, image_path: Path, label_root, errors) -> list:
@@ -234,15 +293,21 @@ def drop_duplicates(anns, image_path: Path, label_root, errors) -> list:
         who = f"rater {rater}" if rater else "no rater"
         who += f", session {session}" if session else ""
         for dup in group[1:]:
-            errors.append({"path": relative_label(Path(dup.path), label_root), "roi": None,
-                           "reason": f"another sidecar of this image has the same {who} "
-                                     f"({Path(group[0].path).name}); not measured, so that no tracing "
-                                     "counts twice: remove the copy or give it its own rater or session"})
+            errors.append(
+                {
+                    "path": relative_label(Path(dup.path), label_root),
+                    "roi": None,
+                    "reason": f"another sidecar of this image has the same {who} "
+                    f"({Path(group[0].path).name}); not measured, so that no tracing "
+                    "counts twice: remove the copy or give it its own rater or session",
+                }
+            )
     return keep
 
 
 def cv2_error():
     import cv2
+
     return cv2.error
 
 
@@ -277,8 +342,15 @@ def _measure_chunk(chunk, max_pixels, label_root, qc_dir=None):
             if measuring is not None:
                 collect(measuring.result())
             # FIFO: the helper measures image i, then reads file i + 2, while this thread decodes i + 1.
-            measuring = helper.submit(measure_file, image, sidecars, max_pixels=max_pixels,
-                                      label_root=label_root, qc_dir=qc_dir, loader=loader)
+            measuring = helper.submit(
+                measure_file,
+                image,
+                sidecars,
+                max_pixels=max_pixels,
+                label_root=label_root,
+                qc_dir=qc_dir,
+                loader=loader,
+            )
             if i + 2 < len(chunk):
                 reads.append(helper.submit(_read_export, chunk[i + 2][0]))
         if measuring is not None:
@@ -364,9 +436,17 @@ class _Collector:
         self.bar.update(n)
 
 
-def measure_jobs(jobs, *, workers: int | None = None, scheduler: str | None = None,
-                 progress: bool = True, max_pixels: int | None = None, label_root=None,
-                 qc_dir=None, chunk_size: int = 16) -> MeasureResult:
+def measure_jobs(
+    jobs,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = True,
+    max_pixels: int | None = None,
+    label_root=None,
+    qc_dir=None,
+    chunk_size: int = 16,
+) -> MeasureResult:
     """Measure discovered jobs, in parallel, streaming (bounded memory).
 
     Images are decoded one at a time in each worker and dropped after measuring;
@@ -393,8 +473,7 @@ def measure_jobs(jobs, *, workers: int | None = None, scheduler: str | None = No
     from tqdm.auto import tqdm
 
     jobs = list(jobs)
-    bar = tqdm(total=len(jobs), unit="image", desc="measuring", disable=not progress or not jobs,
-               leave=False)
+    bar = tqdm(total=len(jobs), unit="image", desc="measuring", disable=not progress or not jobs, leave=False)
     out = _Collector(bar)
     chunks = _chunks(jobs, chunk_size)
     args = (max_pixels, label_root, qc_dir)
@@ -416,8 +495,9 @@ def measure_jobs(jobs, *, workers: int | None = None, scheduler: str | None = No
                 for n, fut in pending:
                     out.add(fut.result(), n)
     bar.close()
-    return MeasureResult(measurements_frame(out.rows), errors_frame(out.errors),
-                         images_frame(out.infos), len(jobs))
+    return MeasureResult(
+        measurements_frame(out.rows), errors_frame(out.errors), images_frame(out.infos), len(jobs)
+    )
 
 
 def _run_dask(chunks, address, args, out):
@@ -469,8 +549,21 @@ def measurements_frame(rows) -> pd.DataFrame:
     return set_dtypes(df)
 
 
-IMAGE_COLUMNS = ("image", "format", "rows_px", "cols_px", "frames", "color", "calibration", "row_mm",
-                 "col_mm", "n_regions", "burned_in_annotation", "lossy", "warnings")
+IMAGE_COLUMNS = (
+    "image",
+    "format",
+    "rows_px",
+    "cols_px",
+    "frames",
+    "color",
+    "calibration",
+    "row_mm",
+    "col_mm",
+    "n_regions",
+    "burned_in_annotation",
+    "lossy",
+    "warnings",
+)
 
 
 def images_frame(infos) -> pd.DataFrame:

@@ -30,9 +30,21 @@ from mfscan.io.files import atomic_write_bytes
 from mfscan.measure.outline import outline_mask, validate_outline
 from mfscan.vocab import SIDES
 
-__all__ = ["LABELS", "OVERLAP_LABEL", "MASK_VALUE", "FORMATS", "MANIFEST_COLUMNS", "ExportResult",
-           "roi_mask", "outline_masks", "label_image", "encode_image", "check_export_dir",
-           "coco_polygon", "export_masks"]
+__all__ = [
+    "LABELS",
+    "OVERLAP_LABEL",
+    "MASK_VALUE",
+    "FORMATS",
+    "MANIFEST_COLUMNS",
+    "ExportResult",
+    "roi_mask",
+    "outline_masks",
+    "label_image",
+    "encode_image",
+    "check_export_dir",
+    "coco_polygon",
+    "export_masks",
+]
 
 #: Label of each side in a label image (background is 0).
 LABELS = {"left": 1, "right": 2}
@@ -194,11 +206,15 @@ def check_export_dir(out_dir, sources) -> Path:
         folder = s if s.is_dir() else s.parent
         src = Path(os.path.realpath(folder))
         if real == src or src in real.parents:
-            raise MfscanError(f"refusing to export into the study folder {folder}: give an output "
-                              "folder outside it", out)
+            raise MfscanError(
+                f"refusing to export into the study folder {folder}: give an output folder outside it", out
+            )
         if any(t == src or t in src.parents for t in trees):
-            raise MfscanError(f"refusing to export: the study folder {folder} lies in the output's "
-                              f"{'/'.join(_SUBFOLDERS)} folders; give another output folder", out)
+            raise MfscanError(
+                f"refusing to export: the study folder {folder} lies in the output's "
+                f"{'/'.join(_SUBFOLDERS)} folders; give another output folder",
+                out,
+            )
     return out
 
 
@@ -279,8 +295,11 @@ def _calibration_columns(cals: list) -> dict:
     if len(keys) != 1:
         return {"row_mm": np.nan, "col_mm": np.nan, "calibration": "mixed"}
     source, row_mm, col_mm = keys.pop()
-    return {"row_mm": np.nan if row_mm is None else row_mm,
-            "col_mm": np.nan if col_mm is None else col_mm, "calibration": source}
+    return {
+        "row_mm": np.nan if row_mm is None else row_mm,
+        "col_mm": np.nan if col_mm is None else col_mm,
+        "calibration": source,
+    }
 
 
 def _group_rois(ann, image, label, writer: _Writer) -> dict:
@@ -320,16 +339,31 @@ def _export_annotation(
             m = roi_mask(p, image.shape)
             masks[side] = masks[side] | m if side in masks else m
         labels = label_image(masks, image.shape)
-        row = {"image": img_rel, "source_image": img_label, "sidecar": sc_label,
-               "subject": ann.subject, "visit": ann.visit, "session": ann.session, "level": level,
-               "sides": ";".join(s for s in SIDES if s in masks), "rater": ann.rater, "frame": frame,
-               "rows_px": image.shape[0], "cols_px": image.shape[1],
-               "n_pixels_overlap": int(np.count_nonzero(labels == OVERLAP_LABEL)),
-               **_calibration_columns([c for *_, c in rois])}
+        row = {
+            "image": img_rel,
+            "source_image": img_label,
+            "sidecar": sc_label,
+            "subject": ann.subject,
+            "visit": ann.visit,
+            "session": ann.session,
+            "level": level,
+            "sides": ";".join(s for s in SIDES if s in masks),
+            "rater": ann.rater,
+            "frame": frame,
+            "rows_px": image.shape[0],
+            "cols_px": image.shape[1],
+            "n_pixels_overlap": int(np.count_nonzero(labels == OVERLAP_LABEL)),
+            **_calibration_columns([c for *_, c in rois]),
+        }
         for side in SIDES:
             m = masks.get(side)
-            row[f"mask_{side}"] = None if m is None else writer.write(
-                f"masks/{base}{suffix}_{side}{writer.ext}", m.astype(np.uint8) * np.uint8(MASK_VALUE))
+            row[f"mask_{side}"] = (
+                None
+                if m is None
+                else writer.write(
+                    f"masks/{base}{suffix}_{side}{writer.ext}", m.astype(np.uint8) * np.uint8(MASK_VALUE)
+                )
+            )
             row[f"n_pixels_{side}"] = 0 if m is None else int(np.count_nonzero(m))
         row["labels"] = writer.write(f"labels/{base}{suffix}{writer.ext}", labels)
         rows.append(row)
@@ -395,19 +429,39 @@ def _coco_document(entries) -> dict:
         for side, p in rois:
             poly = coco_polygon(p)
             x, y = p[:, 1].min() + 0.5, p[:, 0].min() + 0.5
-            annotations.append({
-                "id": len(annotations) + 1, "image_id": image_id, "category_id": LABELS[side],
-                "segmentation": [poly], "area": polygon_area(p), "iscrowd": 0,
-                "bbox": [float(x), float(y), float(np.ptp(p[:, 1])), float(np.ptp(p[:, 0]))]})
-    return {"info": {"description": "mfscan export-masks: multifidus outlines per image, rater and "
-                                    "session (one COCO image per tracing: a file may appear once per rater)",
-                     "coordinates": "x = col + 0.5, y = row + 0.5 of mfscan's (row, col) pixel centres; "
-                                    "area: polygon area in px2"},
-            "images": images, "annotations": annotations, "categories": _COCO_CATEGORIES}
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": LABELS[side],
+                    "segmentation": [poly],
+                    "area": polygon_area(p),
+                    "iscrowd": 0,
+                    "bbox": [float(x), float(y), float(np.ptp(p[:, 1])), float(np.ptp(p[:, 0]))],
+                }
+            )
+    return {
+        "info": {
+            "description": "mfscan export-masks: multifidus outlines per image, rater and "
+            "session (one COCO image per tracing: a file may appear once per rater)",
+            "coordinates": "x = col + 0.5, y = row + 0.5 of mfscan's (row, col) pixel centres; "
+            "area: polygon area in px2",
+        },
+        "images": images,
+        "annotations": annotations,
+        "categories": _COCO_CATEGORIES,
+    }
 
 
-def export_masks(paths, out_dir, *, fmt: str = "png", coco: bool = False, progress: bool = False,
-                 max_pixels: int | None = None) -> ExportResult:
+def export_masks(
+    paths,
+    out_dir,
+    *,
+    fmt: str = "png",
+    coco: bool = False,
+    progress: bool = False,
+    max_pixels: int | None = None,
+) -> ExportResult:
     """Write images, masks, label images and a manifest for every traced image.
 
     Parameters
@@ -449,8 +503,11 @@ def export_masks(paths, out_dir, *, fmt: str = "png", coco: bool = False, progre
     paths = [Path(p) for p in paths]
     out = check_export_dir(out_dir, paths)
     jobs, errors = discover(paths)
-    root = paths[0] if len(paths) == 1 and paths[0].is_dir() else (
-        Path(os.path.commonpath([j.image.parent for j in jobs])) if jobs else None)
+    root = (
+        paths[0]
+        if len(paths) == 1 and paths[0].is_dir()
+        else (Path(os.path.commonpath([j.image.parent for j in jobs])) if jobs else None)
+    )
     for e in errors:
         e["path"] = relative_label(Path(e["path"]), root)
     out.mkdir(parents=True, exist_ok=True)

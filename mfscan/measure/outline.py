@@ -18,13 +18,23 @@ import numpy as np
 import shapely
 
 from mfscan.errors import MeasurementError
-from mfscan.geometry import _next, as_points as _as_points, polygon_area, polygon_perimeter, signed_area
+from mfscan.geometry import _next, polygon_area, polygon_perimeter, signed_area
+from mfscan.geometry import as_points as _as_points
 
 #: Columns of :func:`measure_outline`'s result, in order.
 MEASURE_COLUMNS = (
-    "csa_cm2", "perimeter_cm", "ap_depth_cm", "lateral_width_cm", "shape_ratio",
-    "echo_mean", "echo_sd", "n_pixels", "csa_px2", "perimeter_px",
-    "ap_depth_px", "lateral_width_px",
+    "csa_cm2",
+    "perimeter_cm",
+    "ap_depth_cm",
+    "lateral_width_cm",
+    "shape_ratio",
+    "echo_mean",
+    "echo_sd",
+    "n_pixels",
+    "csa_px2",
+    "perimeter_px",
+    "ap_depth_px",
+    "lateral_width_px",
 )
 
 
@@ -71,7 +81,8 @@ def validate_outline(points, *, shape=None) -> np.ndarray:
         if out.any():
             i = int(np.argmax(out))
             raise MeasurementError(
-                f"point {i} ({p[i, 0]:.1f}, {p[i, 1]:.1f}) lies outside the {rows}x{cols} image")
+                f"point {i} ({p[i, 0]:.1f}, {p[i, 1]:.1f}) lies outside the {rows}x{cols} image"
+            )
     if abs(signed_area(p)) < 1e-9 and np.linalg.matrix_rank(p - p.mean(axis=0), tol=1e-9) < 2:
         raise MeasurementError("the outline encloses no area (all points on one line)")
     if not shapely.is_simple(shapely.LinearRing(p)):
@@ -196,20 +207,32 @@ def measure_outline(points, image=None, *, spacing=None, exclude=None) -> dict:
     hi = p.max(axis=0)
     ap_px, lat_px = float(hi[0] - lo[0]), float(hi[1] - lo[1])
     area_px = polygon_area(p)
-    out = {"csa_px2": area_px, "perimeter_px": polygon_perimeter(p),
-           "ap_depth_px": ap_px, "lateral_width_px": lat_px}
+    out = {
+        "csa_px2": area_px,
+        "perimeter_px": polygon_perimeter(p),
+        "ap_depth_px": ap_px,
+        "lateral_width_px": lat_px,
+    }
     nan = float("nan")
     if spacing is None:
-        out.update(csa_cm2=nan, perimeter_cm=nan, ap_depth_cm=nan, lateral_width_cm=nan,
-                   shape_ratio=ap_px / lat_px if lat_px > 0 else nan)
+        out.update(
+            csa_cm2=nan,
+            perimeter_cm=nan,
+            ap_depth_cm=nan,
+            lateral_width_cm=nan,
+            shape_ratio=ap_px / lat_px if lat_px > 0 else nan,
+        )
     else:
         row_mm, col_mm = float(spacing[0]), float(spacing[1])
         ap = ap_px * row_mm / 10.0
         lat = lat_px * col_mm / 10.0
-        out.update(csa_cm2=area_px * row_mm * col_mm / 100.0,
-                   perimeter_cm=polygon_perimeter(p, spacing=(row_mm, col_mm)) / 10.0,
-                   ap_depth_cm=ap, lateral_width_cm=lat,
-                   shape_ratio=ap / lat if lat > 0 else nan)
+        out.update(
+            csa_cm2=area_px * row_mm * col_mm / 100.0,
+            perimeter_cm=polygon_perimeter(p, spacing=(row_mm, col_mm)) / 10.0,
+            ap_depth_cm=ap,
+            lateral_width_cm=lat,
+            shape_ratio=ap / lat if lat > 0 else nan,
+        )
     if image is not None:
         out["echo_mean"], out["echo_sd"], out["n_pixels"] = echo_intensity(image, p, exclude=exclude)
     else:

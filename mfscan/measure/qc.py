@@ -38,7 +38,12 @@ def _text(img, text, org, scale, color, thick):
     """Text on a dark box, legible over bright fascia and dark shadow alike."""
     (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
     x, y = org
-    x0, y0, x1, y1 = max(x - 3, 0), max(y - th - 4, 0), min(x + tw + 3, img.shape[1]), min(y + base + 2, img.shape[0])
+    x0, y0, x1, y1 = (
+        max(x - 3, 0),
+        max(y - th - 4, 0),
+        min(x + tw + 3, img.shape[1]),
+        min(y + base + 2, img.shape[0]),
+    )
     img[y0:y1, x0:x1] = (img[y0:y1, x0:x1] * 0.25).astype(np.uint8)
     cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, color, thick, cv2.LINE_AA)
 
@@ -91,8 +96,16 @@ def render_qc(pixels, outlines, *, title: str = "", notes=(), max_size: int = 12
     band = np.full((line_h * max(len(lines), 1) + 8, w, 3), 32, np.uint8)
     for i, line in enumerate(lines):
         color = (255, 120, 120) if line.startswith(("!", "UNCALIBRATED")) else (235, 235, 235)
-        cv2.putText(band, line, (8, line_h * (i + 1) - 4), cv2.FONT_HERSHEY_SIMPLEX,
-                    scale * 0.9, color, max(1, thick - 1), cv2.LINE_AA)
+        cv2.putText(
+            band,
+            line,
+            (8, line_h * (i + 1) - 4),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale * 0.9,
+            color,
+            max(1, thick - 1),
+            cv2.LINE_AA,
+        )
     return np.vstack([band, img])
 
 
@@ -123,13 +136,22 @@ def qc_for_annotation(image, annotation, rows, errors, out_path) -> list[Path]:
         frame = min(roi.frame or 0, image.n_frames - 1)
         if i in measured:
             by_frame.setdefault(frame, []).append(
-                {"side": roi.side, "points": roi.points, "label": qc_label(measured[i])})
+                {"side": roi.side, "points": roi.points, "label": qc_label(measured[i])}
+            )
         else:
             by_frame.setdefault(frame, []).append(
-                {"side": roi.side, "points": roi.points, "error": True,
-                 "label": f"{roi.side}: ERROR"})
-    codes = [f"{k} {v}" for k, v in (("subject", annotation.subject), ("visit", annotation.visit),
-                                     ("level", annotation.level), ("rater", annotation.rater)) if v]
+                {"side": roi.side, "points": roi.points, "error": True, "label": f"{roi.side}: ERROR"}
+            )
+    codes = [
+        f"{k} {v}"
+        for k, v in (
+            ("subject", annotation.subject),
+            ("visit", annotation.visit),
+            ("level", annotation.level),
+            ("rater", annotation.rater),
+        )
+        if v
+    ]
     cal = rows[0] if rows else None
     if cal is None:
         cal_note = ""
@@ -142,14 +164,22 @@ def qc_for_annotation(image, annotation, rows, errors, out_path) -> list[Path]:
     if len(sides) == 2 and set(sides) == {"left", "right"}:
         lo, hi = sorted(r["csa_cm2"] for r in rows)
         if np.isfinite(hi) and hi > 0:
-            notes.append(f"asymmetry {(hi - lo) / hi * 100:.1f}% (smaller: "
-                         f"{min(rows, key=lambda r: r['csa_cm2'])['side']})")
+            notes.append(
+                f"asymmetry {(hi - lo) / hi * 100:.1f}% (smaller: "
+                f"{min(rows, key=lambda r: r['csa_cm2'])['side']})"
+            )
     notes += [f"! {e['reason']}" for e in failed.values()]
     written = []
     out_path = Path(out_path)
     for frame, outlines in sorted(by_frame.items()):
         p = out_path if len(by_frame) == 1 else out_path.with_name(f"{out_path.stem}.frame{frame}.png")
         pixels = image.pixels[frame]
-        written.append(write_png(p, render_qc(pixels, outlines, title="  ".join(codes) or Path(annotation.image).name,
-                                              notes=notes)))
+        written.append(
+            write_png(
+                p,
+                render_qc(
+                    pixels, outlines, title="  ".join(codes) or Path(annotation.image).name, notes=notes
+                ),
+            )
+        )
     return written

@@ -10,9 +10,15 @@ writes them with the figures of :mod:`mfscan.report.plots` into the page of
 from .build import OUTPUT_FILES, ReportResult, build_report, read_subjects  # noqa: F401
 
 _LAZY = {
-    "CSS": "html", "render_html": "html",
-    "GROUP_COLORS": "plots", "SIDE_COLORS": "plots", "threshold_ratio": "plots", "primary_rows": "plots",
-    "plot_asymmetry_over_visits": "plots", "plot_left_right": "plots", "plot_group_curves": "plots",
+    "CSS": "html",
+    "render_html": "html",
+    "GROUP_COLORS": "plots",
+    "SIDE_COLORS": "plots",
+    "threshold_ratio": "plots",
+    "primary_rows": "plots",
+    "plot_asymmetry_over_visits": "plots",
+    "plot_left_right": "plots",
+    "plot_group_curves": "plots",
     "plot_bland_altman": "plots",
 }
 

@@ -30,20 +30,36 @@ import pandas as pd
 
 from mfscan.annotations import atomic_write_bytes
 from mfscan.errors import MfscanError
-from mfscan.io.tables import read_subjects  # noqa: F401  (re-exported by mfscan.report)
-from mfscan.io.tables import write_table
+from mfscan.io.tables import (
+    read_subjects,  # noqa: F401  (re-exported by mfscan.report)
+    write_table,
+)
 from mfscan.measure.batch import relative_label
 from mfscan.stats.study import StudyAnalysis
 
 __all__ = ["ReportResult", "OUTPUT_FILES", "read_subjects", "build_report"]
 
-OUTPUT_FILES = ("measurements.csv", "images.csv", "errors.csv", "side_summary.csv", "asymmetry.csv",
-                "largest_asymmetry.csv", "longitudinal.csv", "group_summary.csv", "reliability.csv",
-                "report.html")
+OUTPUT_FILES = (
+    "measurements.csv",
+    "images.csv",
+    "errors.csv",
+    "side_summary.csv",
+    "asymmetry.csv",
+    "largest_asymmetry.csv",
+    "longitudinal.csv",
+    "group_summary.csv",
+    "reliability.csv",
+    "report.html",
+)
 #: The study tables written, in order, with their file names.
-_TABLE_FILES = (("side_summary", "side_summary.csv"), ("asymmetry", "asymmetry.csv"),
-                ("largest_asymmetry", "largest_asymmetry.csv"), ("longitudinal", "longitudinal.csv"),
-                ("group_summary", "group_summary.csv"), ("reliability", "reliability.csv"))
+_TABLE_FILES = (
+    ("side_summary", "side_summary.csv"),
+    ("asymmetry", "asymmetry.csv"),
+    ("largest_asymmetry", "largest_asymmetry.csv"),
+    ("longitudinal", "longitudinal.csv"),
+    ("group_summary", "group_summary.csv"),
+    ("reliability", "reliability.csv"),
+)
 
 
 @dataclass
@@ -101,8 +117,11 @@ def _measure_study(study_dir: Path, out: Path, **kw):
     m = measure_jobs(jobs, label_root=study_dir, qc_dir=out / "qc", **kw)
     for p in disc_errors:
         p["path"] = relative_label(Path(p["path"]), study_dir)
-    errors = pd.concat([pd.DataFrame(disc_errors, columns=["path", "roi", "reason"]), m.errors],
-                       ignore_index=True) if disc_errors else m.errors
+    errors = (
+        pd.concat([pd.DataFrame(disc_errors, columns=["path", "roi", "reason"]), m.errors], ignore_index=True)
+        if disc_errors
+        else m.errors
+    )
     return m, errors, jobs
 
 
@@ -130,9 +149,19 @@ def _write_study_tables(res: ReportResult, analysis: StudyAnalysis) -> None:
             res.files.append(write_table(table, res.out_dir / file))
 
 
-def build_report(study_dir, out_dir, *, subjects=None, threshold_pct: float = 10.0,
-                 index: str = "hides", visit_order=None, workers=None, scheduler=None,
-                 progress: bool = True, max_pixels: int | None = None) -> ReportResult:
+def build_report(
+    study_dir,
+    out_dir,
+    *,
+    subjects=None,
+    threshold_pct: float = 10.0,
+    index: str = "hides",
+    visit_order=None,
+    workers=None,
+    scheduler=None,
+    progress: bool = True,
+    max_pixels: int | None = None,
+) -> ReportResult:
     """Measure a study folder and write the tables, QC overlays and HTML report.
 
     Parameters
@@ -168,8 +197,9 @@ def build_report(study_dir, out_dir, *, subjects=None, threshold_pct: float = 10
     subj_path = Path(subjects) if subjects else study_dir / "subjects.csv"
     subj = read_subjects(subj_path) if (subjects or subj_path.exists()) else None
 
-    m, errors, jobs = _measure_study(study_dir, out, workers=workers, scheduler=scheduler,
-                                     progress=progress, max_pixels=max_pixels)
+    m, errors, jobs = _measure_study(
+        study_dir, out, workers=workers, scheduler=scheduler, progress=progress, max_pixels=max_pixels
+    )
     res.measurements, res.images = m.measurements, m.images
     steps = tqdm(total=4, desc="report", unit="step", disable=not progress, leave=False)
     res.files.append(write_table(m.measurements, out / "measurements.csv"))
@@ -177,18 +207,33 @@ def build_report(study_dir, out_dir, *, subjects=None, threshold_pct: float = 10
     _write_errors(res, errors)
     steps.update()
 
-    analysis = analyse_study(m.measurements, subjects=subj, errors=errors, threshold_pct=threshold_pct,
-                             index=index, visit_order=visit_order, subjects_name=subj_path.name)
+    analysis = analyse_study(
+        m.measurements,
+        subjects=subj,
+        errors=errors,
+        threshold_pct=threshold_pct,
+        index=index,
+        visit_order=visit_order,
+        subjects_name=subj_path.name,
+    )
     _write_errors(res, analysis.errors)
     res.notes.extend(analysis.notes)
     if not len(m.measurements) and not jobs:
-        res.notes.append("no annotated image found: a sidecar is <image stem>[.<rater>].mfscan.json "
-                         "beside its image")
+        res.notes.append(
+            "no annotated image found: a sidecar is <image stem>[.<rater>].mfscan.json beside its image"
+        )
     _write_study_tables(res, analysis)
     steps.update()
     groups = analysis.group_summary if len(analysis.measurements) else None
-    html_text = render_html(res, study_dir=study_dir, subjects=subj, groups=groups,
-                            threshold_pct=threshold_pct, index=index, measure=analysis.measure)
+    html_text = render_html(
+        res,
+        study_dir=study_dir,
+        subjects=subj,
+        groups=groups,
+        threshold_pct=threshold_pct,
+        index=index,
+        measure=analysis.measure,
+    )
     steps.update()
     atomic_write_bytes(out / "report.html", html_text.encode("utf-8"))
     res.files.append(out / "report.html")

@@ -17,8 +17,16 @@ from matplotlib.figure import Figure
 
 from mfscan.vocab import SIDE_COLORS
 
-__all__ = ["SIDE_COLORS", "GROUP_COLORS", "threshold_ratio", "primary_rows", "plot_asymmetry_over_visits",
-           "plot_left_right", "plot_group_curves", "plot_bland_altman"]
+__all__ = [
+    "SIDE_COLORS",
+    "GROUP_COLORS",
+    "threshold_ratio",
+    "primary_rows",
+    "plot_asymmetry_over_visits",
+    "plot_left_right",
+    "plot_group_curves",
+    "plot_bland_altman",
+]
 
 #: Colours of the study groups (Okabe-Ito, colour-blind safe; none is a side colour).
 GROUP_COLORS = ["#009E73", "#CC79A7", "#0072B2", "#D55E00", "#F0E442", "#000000"]
@@ -58,8 +66,11 @@ def plot_asymmetry_over_visits(asym, subjects, threshold_pct, index="hides"):
     """Asymmetry per subject over visits, one panel per level, threshold dashed; None when empty."""
     signed = index == "index"
     a = primary_rows(asym).dropna(subset=["asymmetry_pct"])
-    levels = [lv for lv in a["level"].cat.categories if (a["level"] == lv).any()] \
-        if hasattr(a["level"], "cat") else sorted(a["level"].dropna().unique())
+    levels = (
+        [lv for lv in a["level"].cat.categories if (a["level"] == lv).any()]
+        if hasattr(a["level"], "cat")
+        else sorted(a["level"].dropna().unique())
+    )
     if not levels:
         return None
     groups = sorted(a["group"].dropna().unique()) if "group" in a else []
@@ -70,10 +81,22 @@ def plot_asymmetry_over_visits(asym, subjects, threshold_pct, index="hides"):
         for subject, s in d.groupby("subject", observed=True):
             s = s.sort_values("visit")
             g = s["group"].iloc[0] if "group" in s and pd.notna(s["group"].iloc[0]) else None
-            ax.plot(s["visit"].astype(str), s["asymmetry_pct"], marker="o", ms=4,
-                    color=gcol.get(g, "#555555"), alpha=0.85)
-            ax.annotate(str(subject), (len(s) - 1, s["asymmetry_pct"].iloc[-1]), fontsize=7,
-                        xytext=(4, 0), textcoords="offset points", va="center")
+            ax.plot(
+                s["visit"].astype(str),
+                s["asymmetry_pct"],
+                marker="o",
+                ms=4,
+                color=gcol.get(g, "#555555"),
+                alpha=0.85,
+            )
+            ax.annotate(
+                str(subject),
+                (len(s) - 1, s["asymmetry_pct"].iloc[-1]),
+                fontsize=7,
+                xytext=(4, 0),
+                textcoords="offset points",
+                va="center",
+            )
         ax.axhline(threshold_pct, color="#D55E00", ls="--", lw=1)
         if signed:
             ax.axhline(-threshold_pct, color="#D55E00", ls="--", lw=1)
@@ -83,6 +106,7 @@ def plot_asymmetry_over_visits(asym, subjects, threshold_pct, index="hides"):
     axes[0].set_ylabel("asymmetry (%)", fontsize=FONT_SIZE)
     if groups:
         from matplotlib.lines import Line2D
+
         handles = [Line2D([], [], color=gcol[g], marker="o", label=g) for g in groups]
         handles.append(Line2D([], [], color="#D55E00", ls="--", label=f"{threshold_pct:g}% threshold"))
         axes[-1].legend(handles=handles, fontsize=8, loc="upper right", frameon=False)
@@ -146,9 +170,15 @@ def plot_group_curves(groups):
             s = d[d["group"].astype(str) == name].sort_values("visit")
             if s.empty:
                 continue
-            ax.errorbar(s["visit"].astype(str), s["asymmetry_pct_mean"], yerr=s["asymmetry_pct_sd"].fillna(0),
-                        marker="o", capsize=3, color=GROUP_COLORS[i % len(GROUP_COLORS)],
-                        label=f"{name}")
+            ax.errorbar(
+                s["visit"].astype(str),
+                s["asymmetry_pct_mean"],
+                yerr=s["asymmetry_pct_sd"].fillna(0),
+                marker="o",
+                capsize=3,
+                color=GROUP_COLORS[i % len(GROUP_COLORS)],
+                label=f"{name}",
+            )
         ax.set_title(lv, fontsize=TITLE_SIZE)
         ax.set_xlabel("visit", fontsize=FONT_SIZE)
     axes[0].set_ylabel("asymmetry, mean ± SD (%)", fontsize=FONT_SIZE)
@@ -169,16 +199,22 @@ def plot_bland_altman(meas, between="rater", measure="csa_cm2"):
     if len(judges) < 2:
         return None
     a_name, b_name = judges[:2]
-    mean = (m[m[col].astype(str).isin([a_name, b_name])]
-            .groupby(["subject", "visit", "level", "side", col], observed=True)[measure].mean()
-            .unstack(col).dropna())
+    mean = (
+        m[m[col].astype(str).isin([a_name, b_name])]
+        .groupby(["subject", "visit", "level", "side", col], observed=True)[measure]
+        .mean()
+        .unstack(col)
+        .dropna()
+    )
     if mean.empty:
         return None
     cells = sorted({(str(lv), str(sd)) for _, _, lv, sd in mean.index})
     fig, axes = _figure(len(cells), (3.3 * len(cells), 3.1), sharey=True)
     for ax, (lv, sd) in zip(axes, cells):
-        d = mean[(mean.index.get_level_values("level").astype(str) == lv)
-                 & (mean.index.get_level_values("side").astype(str) == sd)]
+        d = mean[
+            (mean.index.get_level_values("level").astype(str) == lv)
+            & (mean.index.get_level_values("side").astype(str) == sd)
+        ]
         a, b = d[a_name].to_numpy(float), d[b_name].to_numpy(float)
         ba = bland_altman(a, b)
         ax.scatter((a + b) / 2, b - a, s=18, color=SIDE_COLORS.get(sd, "#333333"))
@@ -187,6 +223,7 @@ def plot_bland_altman(meas, between="rater", measure="csa_cm2"):
         ax.set_title(f"{lv} {sd}", fontsize=TITLE_SIZE)
         ax.set_xlabel("mean CSA (cm²)" if measure == "csa_cm2" else "mean", fontsize=FONT_SIZE)
     axes[0].set_ylabel(f"{b_name} − {a_name}", fontsize=FONT_SIZE)
-    fig.suptitle(f"Bland-Altman: {b_name} − {a_name} (bias solid, 95% limits dashed)", y=1.03,
-                 fontsize=TITLE_SIZE)
+    fig.suptitle(
+        f"Bland-Altman: {b_name} − {a_name} (bias solid, 95% limits dashed)", y=1.03, fontsize=TITLE_SIZE
+    )
     return _fig_to_data_uri(fig)

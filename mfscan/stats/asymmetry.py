@@ -114,8 +114,9 @@ def symptomatic_deficit_pct(left, right, symptomatic_side):
     10.0
     """
     l, r, ok = _valid_pair(left, right)
-    codes, uniques = pd.factorize(pd.Series(np.atleast_1d(np.asarray(symptomatic_side, dtype=object))),
-                                  use_na_sentinel=True)
+    codes, uniques = pd.factorize(
+        pd.Series(np.atleast_1d(np.asarray(symptomatic_side, dtype=object))), use_na_sentinel=True
+    )
     spelled = np.array([symptomatic_or_none(u) or "" for u in uniques] + [""], dtype=object)
     side = spelled[np.where(codes < 0, len(uniques), codes)]
     if np.ndim(symptomatic_side) == 0:
@@ -139,8 +140,11 @@ def _measure_of(table: pd.DataFrame) -> str:
 
 
 def _subject_table(subjects: pd.DataFrame) -> pd.DataFrame:
-    if not isinstance(subjects, pd.DataFrame) or "subject" not in subjects.columns \
-            or "symptomatic_side" not in subjects.columns:
+    if (
+        not isinstance(subjects, pd.DataFrame)
+        or "subject" not in subjects.columns
+        or "symptomatic_side" not in subjects.columns
+    ):
         raise MfscanError("subjects table needs columns subject and symptomatic_side")
     sub = pd.DataFrame({"subject": as_labels(subjects["subject"]).to_numpy()})
     if sub["subject"].isna().any():
@@ -176,14 +180,20 @@ def attach_subjects(table: pd.DataFrame, subjects: pd.DataFrame) -> pd.DataFrame
     """
     measure = _measure_of(table)
     sub = _subject_table(subjects)
-    out = table.drop(columns=[c for c in ("symptomatic_side", "group", "symptomatic_deficit_pct",
-                                          "smaller_is_symptomatic") if c in table.columns])
+    out = table.drop(
+        columns=[
+            c
+            for c in ("symptomatic_side", "group", "symptomatic_deficit_pct", "smaller_is_symptomatic")
+            if c in table.columns
+        ]
+    )
     pos = pd.Index(sub["subject"]).get_indexer(as_labels(out["subject"]))
     found = pos >= 0
     take = np.where(found, pos, 0)
     side = pd.Categorical.from_codes(
         np.where(found, sub["symptomatic_side"].cat.codes.to_numpy()[take], -1),
-        dtype=sub["symptomatic_side"].dtype)
+        dtype=sub["symptomatic_side"].dtype,
+    )
     out["symptomatic_side"] = side
     if "group" in sub.columns:
         out["group"] = pd.Series(sub["group"].to_numpy()[take], index=out.index).where(found)
@@ -191,7 +201,8 @@ def attach_subjects(table: pd.DataFrame, subjects: pd.DataFrame) -> pd.DataFrame
         out["group"] = pd.Series(pd.NA, index=out.index, dtype="string")
     side_text = np.asarray(side.astype(object), dtype=object)
     out["symptomatic_deficit_pct"] = symptomatic_deficit_pct(
-        out[f"left_{measure}"].to_numpy(), out[f"right_{measure}"].to_numpy(), side_text)
+        out[f"left_{measure}"].to_numpy(), out[f"right_{measure}"].to_numpy(), side_text
+    )
     unilateral = np.isin(side_text, list(SIDES))
     if "smaller_side" in out.columns:
         smaller = np.asarray(out["smaller_side"].astype(object), dtype=object)
@@ -200,15 +211,19 @@ def attach_subjects(table: pd.DataFrame, subjects: pd.DataFrame) -> pd.DataFrame
         smaller = np.where(l < r, "left", np.where(r < l, "right", "equal"))
         smaller = np.where(np.isfinite(l) & np.isfinite(r), smaller, None)
     known = unilateral & pd.notna(smaller)
-    out["smaller_is_symptomatic"] = pd.array(
-        np.where(known, smaller == side_text, False), dtype="boolean")
+    out["smaller_is_symptomatic"] = pd.array(np.where(known, smaller == side_text, False), dtype="boolean")
     out.loc[~known, "smaller_is_symptomatic"] = pd.NA
     return out
 
 
-def asymmetry(table: pd.DataFrame, *, subjects: pd.DataFrame | None = None,
-              threshold_pct: float = 10.0, index: str = "hides", measure: str = "csa_cm2"
-              ) -> pd.DataFrame:
+def asymmetry(
+    table: pd.DataFrame,
+    *,
+    subjects: pd.DataFrame | None = None,
+    threshold_pct: float = 10.0,
+    index: str = "hides",
+    measure: str = "csa_cm2",
+) -> pd.DataFrame:
     """Left-right asymmetry per subject, visit, level and rater (and session).
 
     Parameters
@@ -269,9 +284,16 @@ def asymmetry(table: pd.DataFrame, *, subjects: pd.DataFrame | None = None,
     n_left, n_right = traced[:, 0], traced[:, 1]  # outlines traced, with a value or not
     reason = np.select(
         [n_left == 0, n_right == 0, ~np.isfinite(l), ~np.isfinite(r), l <= 0, r <= 0],
-        ["no left outline", "no right outline", f"no left {measure} value",
-         f"no right {measure} value", f"left {measure} not positive",
-         f"right {measure} not positive"], default="")
+        [
+            "no left outline",
+            "no right outline",
+            f"no left {measure} value",
+            f"no right {measure} value",
+            f"left {measure} not positive",
+            f"right {measure} not positive",
+        ],
+        default="",
+    )
     wide["missing_reason"] = pd.array(np.where(reason == "", None, reason), dtype="string")
     wide.attrs["measure"] = measure
     if subjects is not None:
@@ -303,7 +325,8 @@ def largest_asymmetry_level(asym: pd.DataFrame) -> pd.DataFrame:
     valid = asym[asym["asymmetry_pct"].notna()].copy()
     valid["_size"] = valid["asymmetry_pct"].abs()
     valid["n_levels"] = valid.groupby(keys, observed=True, dropna=False)["_size"].transform("size")
-    valid = valid.sort_values(keys + ["_size", "level"],
-                              ascending=[True] * len(keys) + [False, True], kind="stable")
+    valid = valid.sort_values(
+        keys + ["_size", "level"], ascending=[True] * len(keys) + [False, True], kind="stable"
+    )
     best = valid.drop_duplicates(keys, keep="first").drop(columns="_size")
     return best.sort_values(keys, kind="stable").reset_index(drop=True)

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from mfscan.stats.asymmetry import _measure_of, asymmetry, attach_subjects
 from mfscan.errors import MfscanError
+from mfscan.stats.asymmetry import _measure_of, asymmetry, attach_subjects
 from mfscan.stats.summary import as_labels, as_visit, group_index, key_columns, natural_sort_key
 from mfscan.vocab import SIDES
 
@@ -65,8 +65,9 @@ def visit_order(visits, dates=None) -> list[str]:
     median = frame.dropna().groupby("visit")["ns"].median()
     natural = {v: i for i, v in enumerate(uniques)}
     far = pd.Timestamp.max
-    return sorted(uniques, key=lambda v: (median.get(v, far) if pd.notna(median.get(v, far))
-                                          else far, natural[v]))
+    return sorted(
+        uniques, key=lambda v: (median.get(v, far) if pd.notna(median.get(v, far)) else far, natural[v])
+    )
 
 
 def _unit(measure: str) -> str:
@@ -74,8 +75,9 @@ def _unit(measure: str) -> str:
     return tail if tail in _UNITS and "_" in measure else ""
 
 
-def longitudinal(asym: pd.DataFrame, *, subjects: pd.DataFrame | None = None,
-                 order: Sequence[str] | None = None) -> pd.DataFrame:
+def longitudinal(
+    asym: pd.DataFrame, *, subjects: pd.DataFrame | None = None, order: Sequence[str] | None = None
+) -> pd.DataFrame:
     """Left and right values and asymmetry per visit, with change from baseline.
 
     Parameters
@@ -142,8 +144,7 @@ def longitudinal(asym: pd.DataFrame, *, subjects: pd.DataFrame | None = None,
     is_base = vcode == row_base_code
 
     track = [c for c in key_columns(table) if c not in ("visit",)]
-    tkeys = [as_labels(table[c]) if c in ("subject", "rater", "session") else table[c]
-             for c in track]
+    tkeys = [as_labels(table[c]) if c in ("subject", "rater", "session") else table[c] for c in track]
     tid, tfirst = group_index(tkeys)
     base_row = np.full(len(tfirst), -1, dtype=np.int64)
     base_row[tid[is_base]] = np.flatnonzero(is_base)
@@ -165,12 +166,24 @@ def longitudinal(asym: pd.DataFrame, *, subjects: pd.DataFrame | None = None,
         base_ns = np.full(len(base_code), np.iinfo(np.int64).max, dtype=np.int64)
         base_ns[scode[first_of_subject]] = ns[first_of_subject]
         delta = ns - base_ns[scode]
-        days = np.where((ns == np.iinfo(np.int64).max) | (base_ns[scode] == np.iinfo(np.int64).max),
-                        np.nan, delta / 86_400e9)
+        days = np.where(
+            (ns == np.iinfo(np.int64).max) | (base_ns[scode] == np.iinfo(np.int64).max),
+            np.nan,
+            delta / 86_400e9,
+        )
         out["days_since_baseline"] = days
     out["baseline_visit"] = pd.Categorical.from_codes(row_base_code, dtype=visit.dtype)
-    for c in (f"left_{measure}", f"right_{measure}", "n_left", "n_right", "asymmetry_pct",
-              "asymmetry_index_pct", "symptomatic_deficit_pct", "exceeds_threshold", "asymmetry_definition"):
+    for c in (
+        f"left_{measure}",
+        f"right_{measure}",
+        "n_left",
+        "n_right",
+        "asymmetry_pct",
+        "asymmetry_index_pct",
+        "symptomatic_deficit_pct",
+        "exceeds_threshold",
+        "asymmetry_definition",
+    ):
         if c in table.columns:
             out[c] = table[c]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -190,8 +203,7 @@ def longitudinal(asym: pd.DataFrame, *, subjects: pd.DataFrame | None = None,
     return out
 
 
-def group_summary(longitudinal_df: pd.DataFrame, subjects: pd.DataFrame | None = None
-                  ) -> pd.DataFrame:
+def group_summary(longitudinal_df: pd.DataFrame, subjects: pd.DataFrame | None = None) -> pd.DataFrame:
     """Mean, SD and n per group, visit and level (and rater, session).
 
     Parameters
@@ -220,22 +232,25 @@ def group_summary(longitudinal_df: pd.DataFrame, subjects: pd.DataFrame | None =
     if subjects is not None:
         if "subject" not in subjects.columns or "group" not in subjects.columns:
             raise MfscanError("subjects table needs columns subject and group")
-        groups = pd.Series(subjects["group"].to_numpy(),
-                           index=as_labels(subjects["subject"]).to_numpy())
+        groups = pd.Series(subjects["group"].to_numpy(), index=as_labels(subjects["subject"]).to_numpy())
         if groups.index.duplicated().any():
             raise MfscanError("subjects table lists a subject twice")
         df["group"] = as_labels(df["subject"]).map(groups).to_numpy()
     elif "group" not in df.columns:
         df["group"] = "all"
     keys = ["group", "visit", "level"] + [c for c in ("rater", "session") if c in df.columns]
-    candidates = [f"left_{measure}", f"right_{measure}", "asymmetry_pct", "asymmetry_index_pct",
-                  "symptomatic_deficit_pct"]
+    candidates = [
+        f"left_{measure}",
+        f"right_{measure}",
+        "asymmetry_pct",
+        "asymmetry_index_pct",
+        "symptomatic_deficit_pct",
+    ]
     candidates += [c for c in df.columns if "_change" in c]
     values = [c for c in candidates if c in df.columns]
     grouped = df.groupby(keys, observed=True, dropna=False, sort=True)
     stats = grouped[values].agg(["mean", "std", "count"])
-    stats.columns = [f"{c}_{'sd' if s == 'std' else 'n' if s == 'count' else s}"
-                     for c, s in stats.columns]
+    stats.columns = [f"{c}_{'sd' if s == 'std' else 'n' if s == 'count' else s}" for c, s in stats.columns]
     stats.insert(0, "n_subjects", grouped["subject"].nunique())
     out = stats.reset_index()
     out.attrs["measure"] = measure

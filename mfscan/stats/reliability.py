@@ -26,14 +26,26 @@ import pandas as pd
 from scipy import stats
 
 from mfscan.errors import MfscanError
-from mfscan.stats.summary import (DEFAULT_MEASURES, _check_columns, _group_frame, _mean_sd, group_index,
-                      prepare_keys)
+from mfscan.stats.summary import (
+    DEFAULT_MEASURES,
+    _check_columns,
+    _group_frame,
+    _mean_sd,
+    group_index,
+    prepare_keys,
+)
 
 #: ICC form used for SEM and the band, by design.
 SEM_ICC = {"rater": "ICC(2,1)", "session": "ICC(3,1)"}
 _FORMS = ("ICC(1,1)", "ICC(2,1)", "ICC(3,1)", "ICC(1,k)", "ICC(2,k)", "ICC(3,k)")
-_COLUMN = {"ICC(1,1)": "icc1_1", "ICC(2,1)": "icc2_1", "ICC(3,1)": "icc3_1",
-           "ICC(1,k)": "icc1_k", "ICC(2,k)": "icc2_k", "ICC(3,k)": "icc3_k"}
+_COLUMN = {
+    "ICC(1,1)": "icc1_1",
+    "ICC(2,1)": "icc2_1",
+    "ICC(3,1)": "icc3_1",
+    "ICC(1,k)": "icc1_k",
+    "ICC(2,k)": "icc2_k",
+    "ICC(3,k)": "icc3_k",
+}
 Z95 = 1.96
 
 
@@ -69,7 +81,8 @@ def _icc_forms(scores: np.ndarray, alpha: float = 0.05) -> dict:
         i2 = icc["ICC(2,1)"]
         fj = msc / mse
         v = (df_e * (k * i2 * fj + n * (1 + (k - 1) * i2) - k * i2) ** 2) / (
-            df_r * k**2 * i2**2 * fj**2 + (n * (1 + (k - 1) * i2) - k * i2) ** 2)
+            df_r * k**2 * i2**2 * fj**2 + (n * (1 + (k - 1) * i2) - k * i2) ** 2
+        )
         f2u = stats.f.ppf(q, n - 1, v)
         f2l = stats.f.ppf(q, v, n - 1)
         l2 = n * (msr - f2u * mse) / (f2u * (k * msc + (k * n - k - n) * mse) + n * msr)
@@ -85,11 +98,18 @@ def _icc_forms(scores: np.ndarray, alpha: float = 0.05) -> dict:
         f = {"ICC(1,1)": f1, "ICC(1,k)": f1}
         f.update(dict.fromkeys(("ICC(2,1)", "ICC(3,1)", "ICC(2,k)", "ICC(3,k)"), f3))
         p1, p3 = stats.f.sf(f1, df_r, df_w), stats.f.sf(f3, df_r, df_e)
-    return {form: {"icc": float(icc[form]), "f": float(f[form]), "df1": df_r,
-                   "df2": df_w if form.startswith("ICC(1") else df_e,
-                   "pval": float(p1 if form.startswith("ICC(1") else p3),
-                   "ci_lower": float(ci[form][0]), "ci_upper": float(ci[form][1])}
-            for form in _FORMS}
+    return {
+        form: {
+            "icc": float(icc[form]),
+            "f": float(f[form]),
+            "df1": df_r,
+            "df2": df_w if form.startswith("ICC(1") else df_e,
+            "pval": float(p1 if form.startswith("ICC(1") else p3),
+            "ci_lower": float(ci[form][0]),
+            "ci_upper": float(ci[form][1]),
+        }
+        for form in _FORMS
+    }
 
 
 def intraclass_corr(scores, *, alpha: float = 0.05) -> pd.DataFrame:
@@ -150,8 +170,11 @@ def koo_li_band(icc):
     """Koo & Li (2016) label: < 0.5 poor, [0.5, 0.75) moderate, [0.75, 0.9] good,
     > 0.9 excellent; missing -> None. Works on a float or an array (object array)."""
     x = np.asarray(icc, dtype=float)
-    label = np.select([~np.isfinite(x), x < 0.5, x < 0.75, x <= 0.9],
-                      [None, "poor", "moderate", "good"], default="excellent")
+    label = np.select(
+        [~np.isfinite(x), x < 0.5, x < 0.75, x <= 0.9],
+        [None, "poor", "moderate", "good"],
+        default="excellent",
+    )
     label = np.where(np.isfinite(x), label, None)
     return label.item() if label.ndim == 0 else label
 
@@ -186,9 +209,14 @@ def bland_altman(a, b) -> dict:
     n = int(d.size)
     bias = float(d.mean()) if n else float("nan")
     sd = float(d.std(ddof=1)) if n > 1 else float("nan")
-    return {"n": n, "bias": bias, "sd": sd, "loa_lower": bias - Z95 * sd,
-            "loa_upper": bias + Z95 * sd,
-            "mean": float((a[ok].mean() + b[ok].mean()) / 2) if n else float("nan")}
+    return {
+        "n": n,
+        "bias": bias,
+        "sd": sd,
+        "loa_lower": bias - Z95 * sd,
+        "loa_upper": bias + Z95 * sd,
+        "mean": float((a[ok].mean() + b[ok].mean()) / 2) if n else float("nan"),
+    }
 
 
 def _targets(between: str, pair_by: str, columns) -> list[str]:
@@ -240,14 +268,25 @@ def _statistics(x: np.ndarray, judges: list[str], sem_form: str, alpha: float) -
     row.update(band=koo_li_band(icc), mean=float(x.mean()), sd=sd, sem=sem(sd, icc))
     row["mdc95"] = mdc95(row["sem"])
     ba = bland_altman(x[:, 0], x[:, 1])
-    row.update(ba_pair=f"{judges[1]} - {judges[0]}", ba_bias=ba["bias"], ba_sd=ba["sd"],
-               ba_loa_lower=ba["loa_lower"], ba_loa_upper=ba["loa_upper"], note=None)
+    row.update(
+        ba_pair=f"{judges[1]} - {judges[0]}",
+        ba_bias=ba["bias"],
+        ba_sd=ba["sd"],
+        ba_loa_lower=ba["loa_lower"],
+        ba_loa_upper=ba["loa_upper"],
+        note=None,
+    )
     return row
 
 
-def reliability(measurements: pd.DataFrame, *, between: str = "rater",
-                measures: Sequence[str] | None = None, pair_by: str = "mean",
-                alpha: float = 0.05) -> pd.DataFrame:
+def reliability(
+    measurements: pd.DataFrame,
+    *,
+    between: str = "rater",
+    measures: Sequence[str] | None = None,
+    pair_by: str = "mean",
+    alpha: float = 0.05,
+) -> pd.DataFrame:
     """Inter-rater or between-session reliability per measure, level and side.
 
     Parameters
@@ -311,8 +350,7 @@ def reliability(measurements: pd.DataFrame, *, between: str = "rater",
 
     rows = []
     for m in measures:
-        mean, _, _ = _mean_sd(table[m].to_numpy(dtype=np.float64, na_value=np.nan),
-                                  cell, n_t * n_j)
+        mean, _, _ = _mean_sd(table[m].to_numpy(dtype=np.float64, na_value=np.nan), cell, n_t * n_j)
         matrix = mean.reshape(n_t, n_j)
         for r in range(len(report_first)):
             sub = matrix[report_id == r]
@@ -321,19 +359,44 @@ def reliability(measurements: pd.DataFrame, *, between: str = "rater",
             judges = [str(j) for j in np.asarray(judge_names)[present]]
             complete = np.isfinite(sub).all(axis=1)
             x = sub[complete]
-            row = {"measure": m, "unit": measure_unit(m), **{c: reports[c].iloc[r] for c in report_cols},
-                   "between": between, "pair_by": pair_by, "judges": "|".join(judges),
-                   "k": len(judges), "n_targets": int(complete.sum()),
-                   "n_dropped": int((~complete).sum()), "sem_icc": sem_form}
+            row = {
+                "measure": m,
+                "unit": measure_unit(m),
+                **{c: reports[c].iloc[r] for c in report_cols},
+                "between": between,
+                "pair_by": pair_by,
+                "judges": "|".join(judges),
+                "k": len(judges),
+                "n_targets": int(complete.sum()),
+                "n_dropped": int((~complete).sum()),
+                "sem_icc": sem_form,
+            }
             row.update(_statistics(x, judges, sem_form, alpha))
             rows.append(row)
-    columns = (["measure", "unit"] + report_cols + ["between", "pair_by", "judges", "k", "n_targets",
-                                            "n_dropped"]
-               + [f"{_COLUMN[f]}{s}" for f in ("ICC(2,1)", "ICC(3,1)", "ICC(2,k)", "ICC(3,k)",
-                                               "ICC(1,1)", "ICC(1,k)")
-                  for s in ("", "_ci_lower", "_ci_upper")]
-               + ["sem_icc", "band", "mean", "sd", "sem", "mdc95", "ba_pair", "ba_bias", "ba_sd",
-                  "ba_loa_lower", "ba_loa_upper", "note"])
+    columns = (
+        ["measure", "unit"]
+        + report_cols
+        + ["between", "pair_by", "judges", "k", "n_targets", "n_dropped"]
+        + [
+            f"{_COLUMN[f]}{s}"
+            for f in ("ICC(2,1)", "ICC(3,1)", "ICC(2,k)", "ICC(3,k)", "ICC(1,1)", "ICC(1,k)")
+            for s in ("", "_ci_lower", "_ci_upper")
+        ]
+        + [
+            "sem_icc",
+            "band",
+            "mean",
+            "sd",
+            "sem",
+            "mdc95",
+            "ba_pair",
+            "ba_bias",
+            "ba_sd",
+            "ba_loa_lower",
+            "ba_loa_upper",
+            "note",
+        ]
+    )
     out = pd.DataFrame(rows).reindex(columns=columns)
     for c in ("level", "side"):
         out[c] = out[c].astype(targets[c].dtype)

@@ -37,8 +37,10 @@ ERROR_COLUMNS = ("path", "roi", "reason")
 #: Judges of a reliability table.
 _BETWEEN = ("rater", "session")
 
-PX_NOTE = ("no calibrated outline: asymmetry is computed from areas in pixels (csa_px2); "
-           "set a scale in the viewer or a calibration in the sidecar for cm²")
+PX_NOTE = (
+    "no calibrated outline: asymmetry is computed from areas in pixels (csa_px2); "
+    "set a scale in the viewer or a calibration in the sidecar for cm²"
+)
 
 
 @dataclass
@@ -126,8 +128,10 @@ def _visit_notes(meas: pd.DataFrame, visit_order) -> list[str]:
             raise MfscanError(f"--visit-order lacks visit(s) {', '.join(missing)} found in the study")
         return []
     if any(not lab.replace(".", "", 1).isdigit() for lab in labels):
-        return ["visits are ordered " + " < ".join(natural_visit_order(labels)) + " (numbers by value, "
-                "words alphabetically); if that is not their chronological order, pass --visit-order"]
+        return [
+            "visits are ordered " + " < ".join(natural_visit_order(labels)) + " (numbers by value, "
+            "words alphabetically); if that is not their chronological order, pass --visit-order"
+        ]
     return []
 
 
@@ -138,9 +142,11 @@ def _subject_note(meas: pd.DataFrame, subjects: pd.DataFrame | None, name: str) 
     unknown = sorted(measured - set(subjects["subject"].astype(str)))
     if not unknown:
         return []
-    return [f"{len(unknown)} measured subject(s) are not in {name}: "
-            f"{', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''}; they have no "
-            "group or symptomatic side (check the spelling of the codes)"]
+    return [
+        f"{len(unknown)} measured subject(s) are not in {name}: "
+        f"{', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''}; they have no "
+        "group or symptomatic side (check the spelling of the codes)"
+    ]
 
 
 def _judges(meas: pd.DataFrame, between) -> list[str]:
@@ -149,8 +155,9 @@ def _judges(meas: pd.DataFrame, between) -> list[str]:
         between = [between] if isinstance(between, str) else list(between)
         bad = [b for b in between if b not in _BETWEEN]
         if bad:
-            raise MfscanError(f"unknown reliability judges {', '.join(map(repr, bad))}; "
-                              f"expected {' or '.join(_BETWEEN)}")
+            raise MfscanError(
+                f"unknown reliability judges {', '.join(map(repr, bad))}; expected {' or '.join(_BETWEEN)}"
+            )
         return between
     found = []
     if "rater" in meas and meas["rater"].nunique() > 1:
@@ -184,11 +191,19 @@ def _wanted(tables) -> set[str]:
     return wanted
 
 
-def analyse_study(measurements: pd.DataFrame, *, subjects: pd.DataFrame | None = None,
-                  errors: pd.DataFrame | None = None, threshold_pct: float = 10.0, index: str = "hides",
-                  visit_order: Sequence[str] | None = None, between: str | Sequence[str] | None = None,
-                  pair_by: str = "mean", tables: Collection[str] | None = None,
-                  subjects_name: str = "the subjects table") -> StudyAnalysis:
+def analyse_study(
+    measurements: pd.DataFrame,
+    *,
+    subjects: pd.DataFrame | None = None,
+    errors: pd.DataFrame | None = None,
+    threshold_pct: float = 10.0,
+    index: str = "hides",
+    visit_order: Sequence[str] | None = None,
+    between: str | Sequence[str] | None = None,
+    pair_by: str = "mean",
+    tables: Collection[str] | None = None,
+    subjects_name: str = "the subjects table",
+) -> StudyAnalysis:
     """Every study table from a measurements table, the same for the report and the CLI.
 
     Parameters
@@ -232,8 +247,14 @@ def analyse_study(measurements: pd.DataFrame, *, subjects: pd.DataFrame | None =
         raise MfscanError(f"unknown asymmetry definition {index!r}; choose one of {', '.join(INDEXES)}")
     wanted = _wanted(tables)
     meas, incomplete, problems = _split(measurements)
-    res = StudyAnalysis(meas, incomplete, problems, _merge_errors(errors, problems),
-                        measure=study_measure(meas), subjects=subjects)
+    res = StudyAnalysis(
+        meas,
+        incomplete,
+        problems,
+        _merge_errors(errors, problems),
+        measure=study_measure(meas),
+        subjects=subjects,
+    )
     if res.measure == "csa_px2":
         res.notes.append(PX_NOTE)
     res.notes += _subject_note(meas, subjects, subjects_name)
@@ -242,8 +263,9 @@ def analyse_study(measurements: pd.DataFrame, *, subjects: pd.DataFrame | None =
     if "side_summary" in wanted:
         res.side_summary = summarize_sides(meas)
     if wanted & {"asymmetry", "largest_asymmetry", "longitudinal", "group_summary"}:
-        res.asymmetry = asymmetry(meas, subjects=subjects, threshold_pct=threshold_pct, index=index,
-                                  measure=res.measure)
+        res.asymmetry = asymmetry(
+            meas, subjects=subjects, threshold_pct=threshold_pct, index=index, measure=res.measure
+        )
     if "largest_asymmetry" in wanted:
         res.largest_asymmetry = largest_asymmetry_level(res.asymmetry)
     if wanted & {"longitudinal", "group_summary"}:

@@ -22,19 +22,21 @@ import numpy as np
 import pandas as pd
 
 from mfscan.errors import MfscanError
+
 # The dtypes and the side/level readers are those of mfscan.vocab (re-exported here).
 from mfscan.vocab import LEVEL_DTYPE, SIDE_DTYPE, as_level, as_side  # noqa: F401
+
 #: Columns that identify one traced side, in output order (``session`` and
 #: ``rater`` only when the table has them).
 KEY_COLUMNS = ("subject", "visit", "level", "rater", "session")
 #: Columns a measurements table must have.
 REQUIRED_COLUMNS = ("subject", "visit", "level", "side")
 #: Measures averaged by default (those absent from the table are skipped).
-DEFAULT_MEASURES = ("csa_cm2", "perimeter_cm", "ap_depth_cm", "lateral_width_cm",
-                    "shape_ratio", "echo_mean")
+DEFAULT_MEASURES = ("csa_cm2", "perimeter_cm", "ap_depth_cm", "lateral_width_cm", "shape_ratio", "echo_mean")
 
 
 # --------------------------------------------------------------------------- labels
+
 
 def natural_sort_key(label) -> tuple:
     """Sort key of a visit (or other) label: numbers by value, else natural order.
@@ -67,8 +69,9 @@ def natural_sort_key(label) -> tuple:
         value = None
     if value is not None and np.isfinite(value):
         return (0, value, (), text)
-    parts = tuple((0, int(p), "") if p.isdigit() else (1, 0, p.lower())
-                  for p in re.split(r"(\d+)", text) if p)
+    parts = tuple(
+        (0, int(p), "") if p.isdigit() else (1, 0, p.lower()) for p in re.split(r"(\d+)", text) if p
+    )
     return (1, 0.0, parts, text)
 
 
@@ -97,8 +100,11 @@ def as_visit(values, order: Sequence[str] | None = None) -> pd.Series:
     The order is ``order`` when given, else the categories' order when ``values``
     is already an ordered categorical, else natural order ("2" < "10").
     """
-    if (order is None and isinstance(getattr(values, "dtype", None), pd.CategoricalDtype)
-            and values.cat.ordered):
+    if (
+        order is None
+        and isinstance(getattr(values, "dtype", None), pd.CategoricalDtype)
+        and values.cat.ordered
+    ):
         order = [str(c) for c in values.cat.categories]
     s = as_labels(values)
     codes, uniques = pd.factorize(s, use_na_sentinel=True)
@@ -117,6 +123,7 @@ def as_visit(values, order: Sequence[str] | None = None) -> pd.Series:
 
 
 # --------------------------------------------------------------------------- grouping
+
 
 def key_columns(table: pd.DataFrame) -> list[str]:
     """The key columns of ``table`` among subject, visit, level, rater, session."""
@@ -166,8 +173,9 @@ def _blank(col: pd.Series) -> np.ndarray:
     return blank_unique[np.where(codes < 0, len(uniques), codes)]
 
 
-def split_incomplete(measurements: pd.DataFrame,
-                     required: Sequence[str] = ("subject", "visit", "level", "side")):
+def split_incomplete(
+    measurements: pd.DataFrame, required: Sequence[str] = ("subject", "visit", "level", "side")
+):
     """Separate the rows that lack a study code from the rest.
 
     An outline without a subject, visit or level is measured (it is in the
@@ -189,16 +197,24 @@ def split_incomplete(measurements: pd.DataFrame,
     bad = missing.any(axis=1).to_numpy()
     if not bad.any():
         return measurements, pd.DataFrame(columns=["path", "roi", "reason"])
-    where = next((measurements[c] for c in ("sidecar", "image") if c in measurements),
-                 pd.Series([f"row {i + 1}" for i in range(len(measurements))], index=measurements.index))
+    where = next(
+        (measurements[c] for c in ("sidecar", "image") if c in measurements),
+        pd.Series([f"row {i + 1}" for i in range(len(measurements))], index=measurements.index),
+    )
     rows = []
     for path, idx in pd.Series(np.flatnonzero(bad)).groupby(
-            np.asarray(where.astype("string").fillna("?"))[bad], sort=True):
+        np.asarray(where.astype("string").fillna("?"))[bad], sort=True
+    ):
         lacks = [c for c in present if missing[c].to_numpy()[idx.to_numpy()].any()]
-        rows.append({"path": path, "roi": pd.NA,
-                     "reason": f"no {' and no '.join(lacks)}: its {len(idx)} outline(s) are in "
-                               "measurements.csv but left out of the asymmetry, longitudinal and "
-                               f"reliability tables; set {', '.join(repr(c) for c in lacks)} in the sidecar"})
+        rows.append(
+            {
+                "path": path,
+                "roi": pd.NA,
+                "reason": f"no {' and no '.join(lacks)}: its {len(idx)} outline(s) are in "
+                "measurements.csv but left out of the asymmetry, longitudinal and "
+                f"reliability tables; set {', '.join(repr(c) for c in lacks)} in the sidecar",
+            }
+        )
     return measurements[~bad], pd.DataFrame(rows, columns=["path", "roi", "reason"])
 
 
@@ -237,7 +253,7 @@ def group_index(keys: Sequence[pd.Series]) -> tuple[np.ndarray, np.ndarray]:
     span = 1
     for col in keys:
         codes, size = _codes(col)
-        if span * size >= 2**62:          # keep the combined number in int64
+        if span * size >= 2**62:  # keep the combined number in int64
             combined, uniq = pd.factorize(combined, sort=True)
             combined = combined.astype(np.int64)
             span = len(uniq)
@@ -246,7 +262,7 @@ def group_index(keys: Sequence[pd.Series]) -> tuple[np.ndarray, np.ndarray]:
     group, uniques = pd.factorize(combined, sort=True)
     group = group.astype(np.int64)
     first = np.empty(len(uniques), dtype=np.int64)
-    first[group] = np.arange(n, dtype=np.int64)   # any row of a group will do
+    first[group] = np.arange(n, dtype=np.int64)  # any row of a group will do
     return group, first
 
 
@@ -264,7 +280,7 @@ def _mean_sd(values: np.ndarray, group: np.ndarray, n_groups: int):
     total = np.bincount(group, weights=x, minlength=n_groups)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = total / count
-        dev = np.where(ok, x - mean[group], 0.0)     # two-pass: exact for small SDs
+        dev = np.where(ok, x - mean[group], 0.0)  # two-pass: exact for small SDs
         ss = np.bincount(group, weights=dev * dev, minlength=n_groups)
         sd = np.sqrt(ss / (count - 1))
     sd[count < 2] = np.nan
@@ -281,12 +297,18 @@ def _dates_per_group(table: pd.DataFrame, group: np.ndarray, n_groups: int):
     except (ValueError, TypeError) as e:
         raise MfscanError(f"visit_date cannot be read as dates ({e})") from e
     ns = parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    ns = np.append(ns, np.iinfo(np.int64).min)          # missing -> NaT
+    ns = np.append(ns, np.iinfo(np.int64).min)  # missing -> NaT
     row_ns = ns[np.where(codes < 0, len(uniques), codes)]
     nat = np.iinfo(np.int64).min
     big = np.where(row_ns == nat, np.iinfo(np.int64).max, row_ns)
-    best = pd.Series(big).groupby(group, sort=True).min().reindex(
-        range(n_groups), fill_value=np.iinfo(np.int64).max).to_numpy().copy()
+    best = (
+        pd.Series(big)
+        .groupby(group, sort=True)
+        .min()
+        .reindex(range(n_groups), fill_value=np.iinfo(np.int64).max)
+        .to_numpy()
+        .copy()
+    )
     best[best == np.iinfo(np.int64).max] = nat
     return pd.Series(best.view("datetime64[ns]"))
 
@@ -297,8 +319,8 @@ def _is_side_summary(table: pd.DataFrame) -> bool:
 
 # --------------------------------------------------------------------------- public
 
-def summarize_sides(measurements: pd.DataFrame, *, measures: Sequence[str] | None = None
-                    ) -> pd.DataFrame:
+
+def summarize_sides(measurements: pd.DataFrame, *, measures: Sequence[str] | None = None) -> pd.DataFrame:
     """Mean and SD of the repeated outlines of each side.
 
     Parameters
@@ -346,8 +368,9 @@ def summarize_sides(measurements: pd.DataFrame, *, measures: Sequence[str] | Non
     out = _group_frame(keys, first)
     out["n"] = np.bincount(group, minlength=n_groups).astype(np.int64)
     for m in measures:
-        mean, sd, used = _mean_sd(measurements[m].to_numpy(dtype=np.float64, na_value=np.nan),
-                                  group, n_groups)
+        mean, sd, used = _mean_sd(
+            measurements[m].to_numpy(dtype=np.float64, na_value=np.nan), group, n_groups
+        )
         out[m] = mean
         out[f"{m}_sd"] = sd
         out[f"{m}_n"] = used
@@ -386,7 +409,7 @@ def _pair_sides(table: pd.DataFrame, measure: str = "csa_cm2"):
     _check_columns(table, REQUIRED_COLUMNS + (measure,))
     names = key_columns(table)
     keys = prepare_keys(table, names + ["side"])
-    side = keys.pop("side").cat.codes.to_numpy().astype(np.int64)   # 0 left, 1 right
+    side = keys.pop("side").cat.codes.to_numpy().astype(np.int64)  # 0 left, 1 right
     group, first = group_index(list(keys.values()))
     n_groups = len(first)
     cell = group * 2 + side

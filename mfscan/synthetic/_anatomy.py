@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mfscan.geometry import signed_area, resample_closed
+from mfscan.geometry import resample_closed, signed_area
 
 #: Number of vertices of each true outline.
 N_VERTICES = 160
@@ -30,23 +30,25 @@ CURVED_HALF_ANGLE_DEG = 36.0
 # is the label of the edge that starts at it.
 L_FASCIA, L_LATERAL, L_DEEP, L_MEDIAL = 0, 1, 2, 3
 
-_CONTROL_POINTS = np.array([
-    # u, v, label
-    (0.00, 0.000, L_FASCIA),
-    (0.08, 0.010, L_FASCIA),
-    (0.50, 0.500, L_FASCIA),
-    (0.88, 0.880, L_FASCIA),
-    (1.00, 1.000, L_LATERAL),
-    (1.04, 0.460, L_LATERAL),
-    (0.96, 0.720, L_DEEP),
-    (0.84, 0.820, L_DEEP),
-    (0.50, 0.930, L_DEEP),
-    (0.10, 1.000, L_DEEP),
-    (0.00, 0.990, L_MEDIAL),
-    (0.00, 0.930, L_MEDIAL),
-    (-0.01, 0.500, L_MEDIAL),
-    (0.00, 0.070, L_MEDIAL),
-])
+_CONTROL_POINTS = np.array(
+    [
+        # u, v, label
+        (0.00, 0.000, L_FASCIA),
+        (0.08, 0.010, L_FASCIA),
+        (0.50, 0.500, L_FASCIA),
+        (0.88, 0.880, L_FASCIA),
+        (1.00, 1.000, L_LATERAL),
+        (1.04, 0.460, L_LATERAL),
+        (0.96, 0.720, L_DEEP),
+        (0.84, 0.820, L_DEEP),
+        (0.50, 0.930, L_DEEP),
+        (0.10, 1.000, L_DEEP),
+        (0.00, 0.990, L_MEDIAL),
+        (0.00, 0.930, L_MEDIAL),
+        (-0.01, 0.500, L_MEDIAL),
+        (0.00, 0.070, L_MEDIAL),
+    ]
+)
 
 #: The two sides with the sign of their x (image-left = patient's right = negative x).
 SIDE_SIGNS = (("right", -1.0), ("left", 1.0))
@@ -83,8 +85,9 @@ class Field:
     def to_rc(self, xy) -> np.ndarray:
         """``(x, y)`` mm points to ``(row, col)`` pixels."""
         xy = np.asarray(xy, dtype=float)
-        return np.column_stack([(self.skin_mm + xy[:, 1]) / self.row_mm,
-                                (self.mid_mm + xy[:, 0]) / self.col_mm])
+        return np.column_stack(
+            [(self.skin_mm + xy[:, 1]) / self.row_mm, (self.mid_mm + xy[:, 0]) / self.col_mm]
+        )
 
 
 def make_field(rows: int, cols: int, row_mm: float, col_mm: float, sector: str, mid_jit: float) -> Field:
@@ -167,8 +170,15 @@ def draw_shapes(rng_geom, csa: dict, shape_jitter: float) -> dict:
         tp_len = float(rng_geom.uniform(14.0, 22.0))
         tp_drop = float(rng_geom.uniform(4.0, 8.0))
         fascia_curv = float(rng_geom.uniform(0.0008, 0.002))
-        shapes[side] = dict(pts=pts, lab=lab, info=info, top_jit=top_jit, tp_len=tp_len,
-                            tp_drop=tp_drop, fascia_curv=fascia_curv)
+        shapes[side] = dict(
+            pts=pts,
+            lab=lab,
+            info=info,
+            top_jit=top_jit,
+            tp_len=tp_len,
+            tp_drop=tp_drop,
+            fascia_curv=fascia_curv,
+        )
     return shapes
 
 
@@ -199,23 +209,27 @@ def check_fit(geo: dict, fld: Field, csa: dict, *, spacing_mm, shape) -> dict:
             raise ValueError(
                 f"the {side} multifidus of {csa[side]:.2f} cm2 needs a field at least "
                 f"{2 * xmax:.0f} mm wide around the midline, but the image is {width_mm:.1f} mm "
-                f"wide ({fld.cols} px x {fld.col_mm} mm); use a smaller CSA, more columns or a larger spacing")
+                f"wide ({fld.cols} px x {fld.col_mm} mm); use a smaller CSA, more columns or a larger spacing"
+            )
         if skin_mm + ybot > depth_mm:
             raise ValueError(
                 f"the {side} multifidus of {csa[side]:.2f} cm2 reaches {skin_mm + ybot:.0f} mm deep "
                 f"with the lamina, but the image is {depth_mm:.1f} mm deep ({fld.rows} px x {fld.row_mm} mm); "
-                f"use a smaller CSA, more rows or a larger spacing")
+                f"use a smaller CSA, more rows or a larger spacing"
+            )
         if fld.sector == "curved" and not _inside_fan(xy, fld, margin):
             raise ValueError(
                 f"the {side} multifidus of {csa[side]:.2f} cm2 does not fit inside the "
                 f"curved sector (half-angle {CURVED_HALF_ANGLE_DEG} deg); use a smaller CSA "
-                f"or sector='linear'")
+                f"or sector='linear'"
+            )
     rcs = {side: fld.to_rc(geo[side]) for side in geo}
     min_extent = min(np.ptp(rc, axis=0).min() for rc in rcs.values())
     if min_extent < 20:
         raise ValueError(
             f"the muscles would span only {min_extent:.0f} pixels; the spacing {spacing_mm!r} "
-            f"mm is too coarse for shape {shape!r}")
+            f"mm is too coarse for shape {shape!r}"
+        )
     return rcs
 
 
@@ -281,15 +295,14 @@ def fascia_extension(fasc, sign, curv, width_mm):
     p0, p1 = fasc[0], fasc[-1]
     slope = float(np.clip((p1[1] - p0[1]) / max(abs(p1[0] - p0[0]), 1e-6), -0.05, 0.25))
     dxs = np.linspace(0.5, width_mm + 10, 40)
-    return np.column_stack([p1[0] + sign * dxs, p1[1] + slope * dxs + curv * dxs ** 2])
+    return np.column_stack([p1[0] + sign * dxs, p1[1] + slope * dxs + curv * dxs**2])
 
 
 def transverse_process(deep, sign, length, drop):
     """The transverse process running laterally from the facet (the deep arc's lateral end)."""
     f = deep[0]  # lateral end of the deep arc (facet)
     t = np.linspace(0, 1, 12)[1:]
-    return np.column_stack([f[0] + sign * length * t,
-                            f[1] + drop * (3 * t ** 2 - 2 * t ** 3) - 1.5 * t ** 2])
+    return np.column_stack([f[0] + sign * length * t, f[1] + drop * (3 * t**2 - 2 * t**3) - 1.5 * t**2])
 
 
 def shadow_foot(p, fld: Field, bottom: float):
@@ -332,8 +345,10 @@ def structures(geo: dict, shapes: dict, fld: Field, *, y_tip: float, sp_half: fl
     # medial -> lateral in the original (clockwise-in-u,v) order.
     fr = arcs["right"][L_FASCIA]
     fl = arcs["left"][L_FASCIA]
-    ext = {"right": fascia_extension(fr, -1.0, shapes["right"]["fascia_curv"], fld.width_mm),
-           "left": fascia_extension(fl, 1.0, shapes["left"]["fascia_curv"], fld.width_mm)}
+    ext = {
+        "right": fascia_extension(fr, -1.0, shapes["right"]["fascia_curv"], fld.width_mm),
+        "left": fascia_extension(fl, 1.0, shapes["left"]["fascia_curv"], fld.width_mm),
+    }
     fascia_line = np.vstack([ext["right"][::-1], fr[::-1], tip[None], fl, ext["left"]])
     # Bone: spinous-process cap, medial surfaces, laminae, transverse processes.
     bone = {}
@@ -342,17 +357,31 @@ def structures(geo: dict, shapes: dict, fld: Field, *, y_tip: float, sp_half: fl
         deep, med = arcs[side][L_DEEP], arcs[side][L_MEDIAL]  # deep: lateral->medial, med: bottom->top
         tp = transverse_process(deep, sign, sh["tp_len"], sh["tp_drop"])
         bone[side] = dict(deep=deep, med=med, tp=tp)
-    cap = np.array([[-sp_half - 0.4, y_tip + 1.3], [-sp_half * 0.5, y_tip + 0.2], [0.0, y_tip],
-                    [sp_half * 0.5, y_tip + 0.2], [sp_half + 0.4, y_tip + 1.3]])
+    cap = np.array(
+        [
+            [-sp_half - 0.4, y_tip + 1.3],
+            [-sp_half * 0.5, y_tip + 0.2],
+            [0.0, y_tip],
+            [sp_half * 0.5, y_tip + 0.2],
+            [sp_half + 0.4, y_tip + 1.3],
+        ]
+    )
     bottom = fld.depth_mm + 20.0
     br, bl = bone["right"], bone["left"]
-    bone_poly = np.vstack([
-        cap[2:],
-        bl["med"][::-1], bl["deep"][::-1], bl["tp"],
-        shadow_foot(bl["tp"][-1], fld, bottom), shadow_foot(br["tp"][-1], fld, bottom),
-        br["tp"][::-1], br["deep"], br["med"],
-        cap[:2],
-    ])
+    bone_poly = np.vstack(
+        [
+            cap[2:],
+            bl["med"][::-1],
+            bl["deep"][::-1],
+            bl["tp"],
+            shadow_foot(bl["tp"][-1], fld, bottom),
+            shadow_foot(br["tp"][-1], fld, bottom),
+            br["tp"][::-1],
+            br["deep"],
+            br["med"],
+            cap[:2],
+        ]
+    )
     return Structures(arcs, ext, fascia_line, bone, cap, bottom, bone_poly)
 
 
@@ -368,8 +397,9 @@ def sector_and_depth(fld: Field):
         dx = (cc_idx - fld.mid_mm / col_mm) * col_mm
         rad = np.sqrt(dy * dy + dx * dx)
         theta = np.arctan2(dx, dy)
-        sector_mask = ((rad >= r0) & (rad <= r0 + fld.depth_mm - fld.skin_mm - 0.5)
-                       & (np.abs(theta) <= fld.half_angle))
+        sector_mask = (
+            (rad >= r0) & (rad <= r0 + fld.depth_mm - fld.skin_mm - 0.5) & (np.abs(theta) <= fld.half_angle)
+        )
         depth_map = (rad - r0).astype(np.float32)
     else:
         sector_mask = np.ones((rows, cols), dtype=bool)

@@ -28,8 +28,9 @@ class Font:
 
 def font_for(rows: int, cols: int, scale: float) -> Font:
     """The text font for an image size: ``scale`` at 480 pixels, proportional above."""
-    return Font(cv2.FONT_HERSHEY_SIMPLEX, scale * min(rows, cols) / 480.0,
-                max(1, int(round(min(rows, cols) / 480.0))))
+    return Font(
+        cv2.FONT_HERSHEY_SIMPLEX, scale * min(rows, cols) / 480.0, max(1, int(round(min(rows, cols) / 480.0)))
+    )
 
 
 def put_text(overlay, text_boxes: list, guard, text: str, org_rc, font: Font, where: str = "tl") -> None:
@@ -45,7 +46,7 @@ def put_text(overlay, text_boxes: list, guard, text: str, org_rc, font: Font, wh
     if where == "tr":
         cpos = cpos - tw
     r0, c0, r1, c1 = int(r - th - 1), int(cpos - 1), int(r + base + 1), int(cpos + tw + 1)
-    if r0 < 0 or c0 < 0 or r1 >= rows or c1 >= cols or guard[r0:r1 + 1, c0:c1 + 1].any():
+    if r0 < 0 or c0 < 0 or r1 >= rows or c1 >= cols or guard[r0 : r1 + 1, c0 : c1 + 1].any():
         return  # would cover a muscle or fall outside the image: leave it out
     cv2.putText(overlay, text, (int(cpos), int(r)), font.face, font.scale, 255, font.thick, cv2.LINE_AA)
     text_boxes.append((r0, c0, r1, c1))
@@ -60,8 +61,9 @@ def draw_text(overlay, guard, font: Font, *, level: str, depth_mm: float) -> lis
     put_text(overlay, text_boxes, guard, "SYNTHETIC", (lh - base, 6), font)
     put_text(overlay, text_boxes, guard, f"{level} TRANS", (2 * lh - base, 6), font)
     put_text(overlay, text_boxes, guard, f"D {depth_mm / 10:.1f}cm", (rows - base - 4, 6), font)
-    put_text(overlay, text_boxes, guard, "mfscan phantom", (rows - base - 4, int(cols * 0.5)), font,
-             where="tl")
+    put_text(
+        overlay, text_boxes, guard, "mfscan phantom", (rows - base - 4, int(cols * 0.5)), font, where="tl"
+    )
     return text_boxes
 
 
@@ -93,29 +95,48 @@ def draw_ruler(overlay, backing, font: Font, fld: Field) -> dict:
     minor = max(4, int(round(0.015 * cols)))
     major = 2 * minor
     # scanners draw the depth scale on black: blank a strip behind the ticks
-    backing[:, rc_col - major - 2:] = True
+    backing[:, rc_col - major - 2 :] = True
     ticks_mm = np.arange(0.0, fld.depth_mm - skin_mm, 10.0)
     tick_rows = skin_row + ticks_mm / row_mm
     keep = tick_rows <= rows - 1.5
     ticks_mm, tick_rows = ticks_mm[keep], tick_rows[keep]
-    overlay[int(math.floor(tick_rows[0])):int(math.ceil(tick_rows[-1])) + 1, rc_col] = 255
+    overlay[int(math.floor(tick_rows[0])) : int(math.ceil(tick_rows[-1])) + 1, rc_col] = 255
     for tmm, tr in zip(ticks_mm, tick_rows):
         ln = major if round(tmm) % 50 == 0 else minor
         _tick(overlay, tr, rc_col - ln, rc_col)
         if round(tmm) % 50 == 0 and tmm > 0:
             lab = f"{int(round(tmm / 10))}"
             (tw, th), _ = cv2.getTextSize(lab, font.face, font.scale, font.thick)
-            cv2.putText(overlay, lab, (rc_col - major - tw - 3, int(round(tr + th / 2))),
-                        font.face, font.scale, 255, font.thick, cv2.LINE_AA)
-    return dict(ruler_tick_rows=tick_rows, ruler_tick_mm=ticks_mm, ruler_col=int(rc_col),
-                ruler_tick_cols=(int(rc_col - minor), int(rc_col - 1)),
-                ruler_major_every_mm=50.0, ruler_minor_every_mm=10.0)
+            cv2.putText(
+                overlay,
+                lab,
+                (rc_col - major - tw - 3, int(round(tr + th / 2))),
+                font.face,
+                font.scale,
+                255,
+                font.thick,
+                cv2.LINE_AA,
+            )
+    return dict(
+        ruler_tick_rows=tick_rows,
+        ruler_tick_mm=ticks_mm,
+        ruler_col=int(rc_col),
+        ruler_tick_cols=(int(rc_col - minor), int(rc_col - 1)),
+        ruler_major_every_mm=50.0,
+        ruler_minor_every_mm=10.0,
+    )
 
 
 def no_ruler() -> dict:
     """The ruler landmarks of an image without a ruler."""
-    return dict(ruler_tick_rows=np.zeros(0), ruler_tick_mm=np.zeros(0), ruler_col=None,
-                ruler_tick_cols=None, ruler_major_every_mm=50.0, ruler_minor_every_mm=10.0)
+    return dict(
+        ruler_tick_rows=np.zeros(0),
+        ruler_tick_mm=np.zeros(0),
+        ruler_col=None,
+        ruler_tick_cols=None,
+        ruler_major_every_mm=50.0,
+        ruler_minor_every_mm=10.0,
+    )
 
 
 def draw_calipers(overlay, outlines: dict, row_mm: float) -> dict:
@@ -160,8 +181,17 @@ def seeds_and_bands(masks: dict, thick: Thickness):
     return seeds, fascia_rows, lamina_rows
 
 
-def structure_masks(fld: Field, st: Structures, thick: Thickness, *, masks: dict, bone_mask, sector_mask,
-                    y_tip: float, sp_half: float):
+def structure_masks(
+    fld: Field,
+    st: Structures,
+    thick: Thickness,
+    *,
+    masks: dict,
+    bone_mask,
+    sector_mask,
+    y_tip: float,
+    sp_half: float,
+):
     """The visible lamina and fascia lines and the acoustic shadow under the spinous process.
 
     The shadow is the bone region between the muscles' medial borders, from 3 mm below
@@ -186,7 +216,7 @@ def structure_masks(fld: Field, st: Structures, thick: Thickness, *, masks: dict
     sh = np.zeros_like(shadow)
     c0 = int(math.floor(ccol - sp_half / fld.col_mm))
     c1 = int(math.ceil(ccol + sp_half / fld.col_mm))
-    sh[band_r0:lam_top - thick.lamina, max(0, c0):c1 + 1] = True
+    sh[band_r0 : lam_top - thick.lamina, max(0, c0) : c1 + 1] = True
     shadow &= sh
     k = 2 * thick.medial + 3
     dil = cv2.dilate(muscle_any.astype(np.uint8), np.ones((k, k), np.uint8)).astype(bool)
@@ -194,8 +224,17 @@ def structure_masks(fld: Field, st: Structures, thick: Thickness, *, masks: dict
     return lam_mask, fas_mask, shadow
 
 
-def burn_overlays(image, fld: Field, masks: dict, outlines: dict, *, burned_in_text: bool, ruler: bool,
-                  caliper_overlay: bool, level: str):
+def burn_overlays(
+    image,
+    fld: Field,
+    masks: dict,
+    outlines: dict,
+    *,
+    burned_in_text: bool,
+    ruler: bool,
+    caliper_overlay: bool,
+    level: str,
+):
     """Burn the asked overlays into the image, kept away from the muscles.
 
     Returns

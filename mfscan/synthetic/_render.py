@@ -40,8 +40,7 @@ def cv_pts(rc, shift=4):
 
 def polyline(img, rc, value, thickness, closed=False):
     """Draw an open (or closed) polyline of (row, col) points into ``img`` in place."""
-    cv2.polylines(img, [cv_pts(rc)], closed, float(value), int(max(1, thickness)),
-                  cv2.LINE_8, 4)
+    cv2.polylines(img, [cv_pts(rc)], closed, float(value), int(max(1, thickness)), cv2.LINE_8, 4)
 
 
 def fill(img, rc, value):
@@ -60,8 +59,7 @@ def mask_of(rc, shape):
 def smooth_noise(rng, shape, sigma_rc, dtype=np.float32):
     """Gaussian-smoothed white noise of unit SD."""
     n = rng.standard_normal(shape, dtype=dtype)
-    n = cv2.GaussianBlur(n, (0, 0), sigmaX=sigma_rc[1], sigmaY=sigma_rc[0],
-                         borderType=cv2.BORDER_REFLECT)
+    n = cv2.GaussianBlur(n, (0, 0), sigmaX=sigma_rc[1], sigmaY=sigma_rc[0], borderType=cv2.BORDER_REFLECT)
     return n / (n.std() + 1e-12)
 
 
@@ -97,15 +95,15 @@ def thickness(row_mm: float, col_mm: float) -> Thickness:
     """The bright lines' thicknesses for a pixel size."""
     fas_t = _px(2.2, row_mm, col_mm)
     # the septum is as clear as the other borders when lateral_contrast == 1
-    return Thickness(lamina=_px(3.0, row_mm, col_mm), fascia=fas_t, septum=fas_t,
-                     medial=_px(1.0, row_mm, col_mm))
+    return Thickness(
+        lamina=_px(3.0, row_mm, col_mm), fascia=fas_t, septum=fas_t, medial=_px(1.0, row_mm, col_mm)
+    )
 
 
 # --------------------------------------------------------------------------- reflectivity
 
 
-def background(fld: Field, st: Structures, *, contrast: float, fat_mm: float, rng_fat,
-               depth_map: np.ndarray):
+def background(fld: Field, st: Structures, *, contrast: float, fat_mm: float, rng_fat, depth_map: np.ndarray):
     """Reflectivity of everything but the bright lines and the muscle texture.
 
     Longissimus, the deep muscles under the transverse processes, fat with connective
@@ -124,16 +122,24 @@ def background(fld: Field, st: Structures, *, contrast: float, fat_mm: float, rn
     deep_zone = np.zeros((rows, cols), dtype=np.float32)
     for side in ("right", "left"):
         tp = st.bone[side]["tp"]
-        poly = np.vstack([tp, [[tp[-1, 0] + np.sign(tp[-1, 0]) * width_mm, tp[-1, 1]],
-                               [tp[-1, 0] + np.sign(tp[-1, 0]) * width_mm, st.bottom],
-                               [tp[0, 0], st.bottom]]])
+        poly = np.vstack(
+            [
+                tp,
+                [
+                    [tp[-1, 0] + np.sign(tp[-1, 0]) * width_mm, tp[-1, 1]],
+                    [tp[-1, 0] + np.sign(tp[-1, 0]) * width_mm, st.bottom],
+                    [tp[0, 0], st.bottom],
+                ],
+            ]
+        )
         fill(deep_zone, to_rc(poly), 1.0)
     refl[deep_zone > 0] = lvl(DEEP_MUSCLE)
 
     # Fat above the fascia.
     fascia_line = st.fascia_line
-    fat_poly = np.vstack([[[fascia_line[0, 0], -skin_mm - 5]], fascia_line,
-                          [[fascia_line[-1, 0], -skin_mm - 5]]])
+    fat_poly = np.vstack(
+        [[[fascia_line[0, 0], -skin_mm - 5]], fascia_line, [[fascia_line[-1, 0], -skin_mm - 5]]]
+    )
     fat_mask = np.zeros((rows, cols), dtype=np.uint8)
     fill(fat_mask, to_rc(fat_poly), 1)
     fat = fat_mask.astype(bool)
@@ -145,10 +151,14 @@ def background(fld: Field, st: Structures, *, contrast: float, fat_mm: float, rn
         x0 = rng_fat.uniform(-width_mm / 2, width_mm / 2)
         length = rng_fat.uniform(15.0, 60.0)
         xs = np.linspace(x0, x0 + length, 30)
-        ys = d0 + rng_fat.uniform(-0.06, 0.06) * (xs - x0) + \
-            rng_fat.uniform(0.3, 1.0) * np.sin((xs - x0) / rng_fat.uniform(4, 12) + rng_fat.uniform(0, 6))
-        polyline(strands, to_rc(np.column_stack([xs, ys])), rng_fat.uniform(0.6, 1.0),
-                 max(1, round(0.5 / row_mm)))
+        ys = (
+            d0
+            + rng_fat.uniform(-0.06, 0.06) * (xs - x0)
+            + rng_fat.uniform(0.3, 1.0) * np.sin((xs - x0) / rng_fat.uniform(4, 12) + rng_fat.uniform(0, 6))
+        )
+        polyline(
+            strands, to_rc(np.column_stack([xs, ys])), rng_fat.uniform(0.6, 1.0), max(1, round(0.5 / row_mm))
+        )
     refl = np.where(fat & (strands > 0), lvl(FAT_STRAND) * np.maximum(strands, 0.6) / 0.8, refl)
     refl[depth_map < 1.2] = lvl(SKIN)
 
@@ -166,8 +176,9 @@ def _line(refl, coh, rc, level, thick, coherent):
     polyline(coh, rc, coherent, thick)
 
 
-def interfaces(refl, fld: Field, st: Structures, thick: Thickness, *, contrast: float,
-               lateral_contrast: float) -> np.ndarray:
+def interfaces(
+    refl, fld: Field, st: Structures, thick: Thickness, *, contrast: float, lateral_contrast: float
+) -> np.ndarray:
     """Draw the septa, spinous-process surfaces, laminae and fascia into ``refl`` (in place).
 
     Bright interfaces are partly specular (a coherent echo on top of speckle, Rician
@@ -237,8 +248,13 @@ def speckle_amplitude(refl, coh, rng_tex, speckle: float):
     2-4 pixels; ``coh`` (the coherent fraction) lowers the speckle on bright lines.
     """
     sig = (1.0, 1.5)
-    det = cv2.GaussianBlur(refl, (0, 0), sigmaX=sig[1] / math.sqrt(2), sigmaY=sig[0] / math.sqrt(2),
-                           borderType=cv2.BORDER_REFLECT)
+    det = cv2.GaussianBlur(
+        refl,
+        (0, 0),
+        sigmaX=sig[1] / math.sqrt(2),
+        sigmaY=sig[0] / math.sqrt(2),
+        borderType=cv2.BORDER_REFLECT,
+    )
     s = float(speckle)
     if s <= 0:
         return det
@@ -249,10 +265,11 @@ def speckle_amplitude(refl, coh, rng_tex, speckle: float):
     n2 = cv2.GaussianBlur(n2, (0, 0), sigmaX=sig[1], sigmaY=sig[0], borderType=cv2.BORDER_REFLECT)
     kr = cv2.getGaussianKernel(int(2 * round(4 * sig[0]) + 1), sig[0])
     kc = cv2.getGaussianKernel(int(2 * round(4 * sig[1]) + 1), sig[1])
-    norm = math.sqrt(float((kr ** 2).sum() * (kc ** 2).sum())) * math.sqrt(math.pi / 2)
+    norm = math.sqrt(float((kr**2).sum() * (kc**2).sum())) * math.sqrt(math.pi / 2)
     spk = cv2.magnitude(n1, n2) / np.float32(norm)
-    coh = cv2.GaussianBlur(coh, (0, 0), sigmaX=sig[1] / math.sqrt(2),
-                           sigmaY=sig[0] / math.sqrt(2), borderType=cv2.BORDER_REFLECT)
+    coh = cv2.GaussianBlur(
+        coh, (0, 0), sigmaX=sig[1] / math.sqrt(2), sigmaY=sig[0] / math.sqrt(2), borderType=cv2.BORDER_REFLECT
+    )
     ks = np.float32(min(s, 1.0)) * (1 - coh)  # weight of the speckle
     return (1 - ks) * det + ks * spk
 

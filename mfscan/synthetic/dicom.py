@@ -94,12 +94,16 @@ def _to_frames(pixels, photometric: str) -> np.ndarray:
     color = photometric in ("RGB", "YBR_FULL", "YBR_FULL_422")
     if color:
         if arr.ndim not in (3, 4) or arr.shape[-1] != 3:
-            raise ValueError(f"{photometric} pixels must be (rows, cols, 3) or (frames, rows, cols, 3), got {arr.shape}")
+            raise ValueError(
+                f"{photometric} pixels must be (rows, cols, 3) or (frames, rows, cols, 3), got {arr.shape}"
+            )
         if arr.ndim == 3:
             arr = arr[None]
     else:
         if arr.ndim not in (2, 3):
-            raise ValueError(f"{photometric} pixels must be (rows, cols) or (frames, rows, cols), got {arr.shape}")
+            raise ValueError(
+                f"{photometric} pixels must be (rows, cols) or (frames, rows, cols), got {arr.shape}"
+            )
         if arr.ndim == 2:
             arr = arr[None]
     if arr.dtype not in (np.uint8, np.uint16):
@@ -137,8 +141,10 @@ def _jpeg_baseline(frame: np.ndarray, photometric: str, quality: int) -> bytes:
 
     params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
     if frame.ndim == 3:
-        sampling = {"YBR_FULL_422": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422,
-                    "YBR_FULL": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444}[photometric]
+        sampling = {
+            "YBR_FULL_422": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422,
+            "YBR_FULL": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444,
+        }[photometric]
         params += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, sampling]
         frame = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
     ok, buf = cv2.imencode(".jpg", frame, params)
@@ -151,8 +157,9 @@ def _jpeg_lossless(frame: np.ndarray, bits_stored: int) -> bytes:
     try:
         import imagecodecs
     except ImportError as e:
-        raise ImportError("writing JPEG lossless DICOM needs the 'imagecodecs' package "
-                          "(pip install imagecodecs)") from e
+        raise ImportError(
+            "writing JPEG lossless DICOM needs the 'imagecodecs' package (pip install imagecodecs)"
+        ) from e
     kwargs = {"lossless": True, "predictor": 1, "bitspersample": bits_stored}
     if frame.ndim == 3:
         kwargs.update(colorspace="RGB", outcolorspace="RGB")
@@ -231,11 +238,21 @@ def write_us_dicom(
     bits = int(bits_stored or bits_alloc)
     if transfer_syntax == "jpeg-baseline" and bits_alloc != 8:
         raise ValueError("JPEG baseline needs 8-bit pixels")
-    if photometric == "YBR_FULL_422" and transfer_syntax not in ("explicit-vr-little", "implicit-vr-little",
-                                                                 "jpeg-baseline"):
+    if photometric == "YBR_FULL_422" and transfer_syntax not in (
+        "explicit-vr-little",
+        "implicit-vr-little",
+        "jpeg-baseline",
+    ):
         raise ValueError("YBR_FULL_422 is written uncompressed or as JPEG baseline only")
-    ds = _header(frames, transfer_syntax, photometric, modality=modality,
-                 burned_in_annotation=burned_in_annotation, pixel_spacing=pixel_spacing, regions=regions)
+    ds = _header(
+        frames,
+        transfer_syntax,
+        photometric,
+        modality=modality,
+        burned_in_annotation=burned_in_annotation,
+        pixel_spacing=pixel_spacing,
+        regions=regions,
+    )
     _image_pixel_module(ds, frames, photometric, bits, frame_time_ms)
     if photometric == "PALETTE COLOR":
         _palette_module(ds, palette)
@@ -257,16 +274,30 @@ def write_us_dicom(
 def _check_options(transfer_syntax: str, photometric: str) -> None:
     """ValueError for an unknown transfer syntax or photometric, or a pair that is not written."""
     if transfer_syntax not in TRANSFER_SYNTAXES:
-        raise ValueError(f"unknown transfer_syntax {transfer_syntax!r}; expected one of {tuple(TRANSFER_SYNTAXES)}")
+        raise ValueError(
+            f"unknown transfer_syntax {transfer_syntax!r}; expected one of {tuple(TRANSFER_SYNTAXES)}"
+        )
     if photometric not in PHOTOMETRICS:
         raise ValueError(f"unknown photometric {photometric!r}; expected one of {PHOTOMETRICS}")
-    if transfer_syntax == "jpeg-baseline" and photometric not in ("MONOCHROME2", "MONOCHROME1", "YBR_FULL_422",
-                                                                  "YBR_FULL"):
+    if transfer_syntax == "jpeg-baseline" and photometric not in (
+        "MONOCHROME2",
+        "MONOCHROME1",
+        "YBR_FULL_422",
+        "YBR_FULL",
+    ):
         raise ValueError(f"JPEG baseline is written for MONOCHROME or YBR_FULL(_422), not {photometric}")
 
 
-def _header(frames: np.ndarray, transfer_syntax: str, photometric: str, *, modality: str,
-            burned_in_annotation, pixel_spacing, regions):
+def _header(
+    frames: np.ndarray,
+    transfer_syntax: str,
+    photometric: str,
+    *,
+    modality: str,
+    burned_in_annotation,
+    pixel_spacing,
+    regions,
+):
     """The dataset's UIDs (derived from the pixels), synthetic identity, calibration and regions."""
     from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence
@@ -329,7 +360,9 @@ def _palette_module(ds, palette) -> None:
         ds.add_new(getattr(_tags, f"{name}Data"), "OW", data)
 
 
-def _pixel_data(ds, frames: np.ndarray, transfer_syntax: str, photometric: str, bits: int, quality: int) -> None:
+def _pixel_data(
+    ds, frames: np.ndarray, transfer_syntax: str, photometric: str, bits: int, quality: int
+) -> None:
     """The file meta and the pixel data, encoded in the transfer syntax, set on ``ds``."""
     from pydicom.dataset import FileMetaDataset
     from pydicom.encaps import encapsulate
@@ -342,8 +375,11 @@ def _pixel_data(ds, frames: np.ndarray, transfer_syntax: str, photometric: str, 
         stored = _rgb_to_ybr(frames)
     else:
         stored = frames
-    native = (_pack_ybr422(stored) if photometric == "YBR_FULL_422"
-              else stored.astype(stored.dtype.newbyteorder("<")).tobytes())
+    native = (
+        _pack_ybr422(stored)
+        if photometric == "YBR_FULL_422"
+        else stored.astype(stored.dtype.newbyteorder("<")).tobytes()
+    )
     ds.file_meta = FileMetaDataset()
     ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID

@@ -55,14 +55,12 @@ def make_rgb_export(phantom: Phantom, *, calipers: bool = True, seed: int = 0) -
         rc = phantom.outlines[side]
         pts = extremes(rc) + rng.uniform(-0.5, 0.5, (4, 2)) / np.array([row_mm, col_mm])
         for r, c in pts:
-            cv2.drawMarker(img, (int(round(c)), int(round(r))), YELLOW, cv2.MARKER_CROSS, size, 1,
-                           cv2.LINE_8)
+            cv2.drawMarker(img, (int(round(c)), int(round(r))), YELLOW, cv2.MARKER_CROSS, size, 1, cv2.LINE_8)
         for r, c in rc[::4]:
             cv2.circle(img, (int(round(c)), int(round(r))), 1, YELLOW, -1, cv2.LINE_8)
         ap = (pts[1, 0] - pts[0, 0]) * row_mm / 10
         lat = (pts[3, 1] - pts[2, 1]) * col_mm / 10
-        lines.append(f"{side[0].upper()} CSA {phantom.true_csa_cm2[side]:.2f}cm2 "
-                     f"AP {ap:.2f} W {lat:.2f}")
+        lines.append(f"{side[0].upper()} CSA {phantom.true_csa_cm2[side]:.2f}cm2 AP {ap:.2f} W {lat:.2f}")
     font = font_for(rows, cols, 0.38)
     (tw, th), base = cv2.getTextSize(max(lines, key=len), font.face, font.scale, font.thick)
     lh = th + base + 4

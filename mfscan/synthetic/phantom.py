@@ -144,8 +144,19 @@ def _as_spacing(spacing_mm):
     return s
 
 
-def _validate(*, shape, spacing_mm, sector, smaller_side, asymmetry_pct, lateral_contrast, speckle,
-              contrast, shape_jitter, gain):
+def _validate(
+    *,
+    shape,
+    spacing_mm,
+    sector,
+    smaller_side,
+    asymmetry_pct,
+    lateral_contrast,
+    speckle,
+    contrast,
+    shape_jitter,
+    gain,
+):
     """``(rows, cols, row_mm, col_mm)``; ValueError naming the first parameter out of range."""
     try:
         rows, cols = (int(v) for v in shape)
@@ -186,10 +197,25 @@ def _side_csa(rng_geom, left_csa_cm2, asymmetry_pct, smaller_side) -> dict:
 # --------------------------------------------------------------------------- main API
 
 
-def make_phantom(*, seed=0, shape=(600, 800), spacing_mm=0.2, left_csa_cm2=None,
-                 asymmetry_pct=0.0, smaller_side="right", speckle=1.0, contrast=1.0,
-                 lateral_contrast=1.0, gain=1.0, shape_jitter=1.0, burned_in_text=True,
-                 ruler=True, sector="linear", caliper_overlay=False, level="L4") -> Phantom:
+def make_phantom(
+    *,
+    seed=0,
+    shape=(600, 800),
+    spacing_mm=0.2,
+    left_csa_cm2=None,
+    asymmetry_pct=0.0,
+    smaller_side="right",
+    speckle=1.0,
+    contrast=1.0,
+    lateral_contrast=1.0,
+    gain=1.0,
+    shape_jitter=1.0,
+    burned_in_text=True,
+    ruler=True,
+    sector="linear",
+    caliper_overlay=False,
+    level="L4",
+) -> Phantom:
     """Draw a synthetic transverse lumbar ultrasound image with known outlines.
 
     The patient's right appears on the image's left (common transverse
@@ -254,60 +280,132 @@ def make_phantom(*, seed=0, shape=(600, 800), spacing_mm=0.2, left_csa_cm2=None,
         If a parameter is out of range or the requested muscles (with the spinous
         process, laminae and a margin for longissimus) do not fit in the field.
     """
+    opts = dict(locals())  # the keyword arguments, as given
+    return _draw_phantom(opts)
+
+
+def _draw_phantom(o: dict) -> Phantom:
+    """The phantom of :func:`make_phantom`'s keyword arguments ``o``: validate, draw the anatomy, render."""
     rows, cols, row_mm, col_mm = _validate(
-        shape=shape, spacing_mm=spacing_mm, sector=sector, smaller_side=smaller_side,
-        asymmetry_pct=asymmetry_pct, lateral_contrast=lateral_contrast, speckle=speckle,
-        contrast=contrast, shape_jitter=shape_jitter, gain=gain)
-    ss = np.random.SeedSequence(int(seed))
+        **{
+            k: o[k]
+            for k in (
+                "shape",
+                "spacing_mm",
+                "sector",
+                "smaller_side",
+                "asymmetry_pct",
+                "lateral_contrast",
+                "speckle",
+                "contrast",
+                "shape_jitter",
+                "gain",
+            )
+        }
+    )
+    ss = np.random.SeedSequence(int(o["seed"]))
     rng_geom, rng_tex, rng_fat = (np.random.default_rng(s) for s in ss.spawn(3))
-    csa = _side_csa(rng_geom, left_csa_cm2, asymmetry_pct, smaller_side)
+    csa = _side_csa(rng_geom, o["left_csa_cm2"], o["asymmetry_pct"], o["smaller_side"])
 
     # ---- anatomy in mm, then the exact outlines in pixels (draws from rng_geom, in this order)
     fat_mm = float(rng_geom.uniform(7.0, 13.0))
     sp_half = float(rng_geom.uniform(2.2, 3.2))  # half-width of the spinous process
     mid_jit = float(rng_geom.uniform(-1.5, 1.5))
-    shapes = _anatomy.draw_shapes(rng_geom, csa, shape_jitter)
-    fld = _anatomy.make_field(rows, cols, row_mm, col_mm, sector, mid_jit)
+    shapes = _anatomy.draw_shapes(rng_geom, csa, o["shape_jitter"])
+    fld = _anatomy.make_field(rows, cols, row_mm, col_mm, o["sector"], mid_jit)
     y_tip = fat_mm + 1.2  # depth of the spinous process tip below the skin
     geo = _anatomy.place_muscles(shapes, sp_half, y_tip)
-    rcs = _anatomy.check_fit(geo, fld, csa, spacing_mm=spacing_mm, shape=shape)
+    rcs = _anatomy.check_fit(geo, fld, csa, spacing_mm=o["spacing_mm"], shape=o["shape"])
     outlines, _, true_csa = _anatomy.exact_outlines(rcs, shapes, csa, row_mm, col_mm)
     masks = {side: _render.mask_of(outlines[side], (rows, cols)) for side in ("left", "right")}
     sector_mask, depth_map = _anatomy.sector_and_depth(fld)
     st = _anatomy.structures(geo, shapes, fld, y_tip=y_tip, sp_half=sp_half)
 
     # ---- the image (fat strands from rng_fat, texture and speckle from rng_tex)
-    refl, fat, bone_mask = _render.background(fld, st, contrast=contrast, fat_mm=fat_mm, rng_fat=rng_fat,
-                                              depth_map=depth_map)
+    refl, fat, bone_mask = _render.background(
+        fld, st, contrast=o["contrast"], fat_mm=fat_mm, rng_fat=rng_fat, depth_map=depth_map
+    )
     thick = _render.thickness(row_mm, col_mm)
-    coh = _render.interfaces(refl, fld, st, thick, contrast=contrast, lateral_contrast=lateral_contrast)
-    refl = _render.texture(refl, coh, rng_tex, fat=fat, bone_mask=bone_mask, masks=masks,
-                           contrast=contrast, row_mm=row_mm)
-    amp = _render.speckle_amplitude(refl, coh, rng_tex, speckle)
-    image, alpha = _render.to_bmode(amp, rng_tex, depth_map=depth_map, sector_mask=sector_mask, gain=gain)
+    coh = _render.interfaces(
+        refl, fld, st, thick, contrast=o["contrast"], lateral_contrast=o["lateral_contrast"]
+    )
+    refl = _render.texture(
+        refl, coh, rng_tex, fat=fat, bone_mask=bone_mask, masks=masks, contrast=o["contrast"], row_mm=row_mm
+    )
+    amp = _render.speckle_amplitude(refl, coh, rng_tex, o["speckle"])
+    image, alpha = _render.to_bmode(
+        amp, rng_tex, depth_map=depth_map, sector_mask=sector_mask, gain=o["gain"]
+    )
     image, landmarks, text_boxes, overlay_mask = _overlay.burn_overlays(
-        image, fld, masks, outlines, burned_in_text=burned_in_text, ruler=ruler,
-        caliper_overlay=caliper_overlay, level=level)
+        image,
+        fld,
+        masks,
+        outlines,
+        burned_in_text=o["burned_in_text"],
+        ruler=o["ruler"],
+        caliper_overlay=o["caliper_overlay"],
+        level=o["level"],
+    )
 
-    seeds, more = _landmarks(fld, st, thick, masks=masks, bone_mask=bone_mask, sector_mask=sector_mask,
-                             y_tip=y_tip, sp_half=sp_half, text_boxes=text_boxes, overlay_mask=overlay_mask)
+    seeds, more = _landmarks(
+        fld,
+        st,
+        thick,
+        masks=masks,
+        bone_mask=bone_mask,
+        sector_mask=sector_mask,
+        y_tip=y_tip,
+        sp_half=sp_half,
+        text_boxes=text_boxes,
+        overlay_mask=overlay_mask,
+    )
     landmarks.update(more)
-    params = _params(fld, csa, shapes, seed=seed, left_csa_cm2=left_csa_cm2, asymmetry_pct=asymmetry_pct,
-                     smaller_side=smaller_side, speckle=speckle, contrast=contrast,
-                     lateral_contrast=lateral_contrast, gain=gain, shape_jitter=shape_jitter,
-                     burned_in_text=burned_in_text, ruler=ruler, caliper_overlay=caliper_overlay,
-                     fat_mm=fat_mm, sp_half=sp_half, alpha=alpha)
-    return Phantom(image=image, spacing_mm=(row_mm, col_mm), outlines={k: outlines[k] for k in ("left", "right")},
-                   true_csa_cm2={k: true_csa[k] for k in ("left", "right")}, masks=masks, seeds=seeds,
-                   sector=sector_mask, landmarks=landmarks, params=params)
+    params = _params(
+        fld,
+        csa,
+        shapes,
+        seed=o["seed"],
+        left_csa_cm2=o["left_csa_cm2"],
+        asymmetry_pct=o["asymmetry_pct"],
+        smaller_side=o["smaller_side"],
+        speckle=o["speckle"],
+        contrast=o["contrast"],
+        lateral_contrast=o["lateral_contrast"],
+        gain=o["gain"],
+        shape_jitter=o["shape_jitter"],
+        burned_in_text=o["burned_in_text"],
+        ruler=o["ruler"],
+        caliper_overlay=o["caliper_overlay"],
+        fat_mm=fat_mm,
+        sp_half=sp_half,
+        alpha=alpha,
+    )
+    return Phantom(
+        image=image,
+        spacing_mm=(row_mm, col_mm),
+        outlines={k: outlines[k] for k in ("left", "right")},
+        true_csa_cm2={k: true_csa[k] for k in ("left", "right")},
+        masks=masks,
+        seeds=seeds,
+        sector=sector_mask,
+        landmarks=landmarks,
+        params=params,
+    )
 
 
 def _landmarks(fld, st, thick, *, masks, bone_mask, sector_mask, y_tip, sp_half, text_boxes, overlay_mask):
     """The muscles' seed points and the anatomical landmarks (see :class:`Phantom`)."""
     seeds, fascia_rows, lamina_rows = _overlay.seeds_and_bands(masks, thick)
     lam_mask, fas_mask, shadow = _overlay.structure_masks(
-        fld, st, thick, masks=masks, bone_mask=bone_mask, sector_mask=sector_mask, y_tip=y_tip,
-        sp_half=sp_half)
+        fld,
+        st,
+        thick,
+        masks=masks,
+        bone_mask=bone_mask,
+        sector_mask=sector_mask,
+        y_tip=y_tip,
+        sp_half=sp_half,
+    )
     ccol = fld.mid_mm / fld.col_mm
     return seeds, dict(
         orientation="patient right on image left",
@@ -324,23 +422,56 @@ def _landmarks(fld, st, thick, *, masks, bone_mask, sector_mask, y_tip, sp_half,
     )
 
 
-def _params(fld, csa, shapes, *, seed, left_csa_cm2, asymmetry_pct, smaller_side, speckle, contrast,
-            lateral_contrast, gain, shape_jitter, burned_in_text, ruler, caliper_overlay, fat_mm, sp_half,
-            alpha) -> dict:
+def _params(
+    fld,
+    csa,
+    shapes,
+    *,
+    seed,
+    left_csa_cm2,
+    asymmetry_pct,
+    smaller_side,
+    speckle,
+    contrast,
+    lateral_contrast,
+    gain,
+    shape_jitter,
+    burned_in_text,
+    ruler,
+    caliper_overlay,
+    fat_mm,
+    sp_half,
+    alpha,
+) -> dict:
     """Every parameter used, requested and drawn (JSON-serialisable)."""
     return dict(
-        seed=int(seed), shape=(fld.rows, fld.cols), spacing_mm=(fld.row_mm, fld.col_mm),
-        left_csa_cm2=float(csa["left"]), right_csa_cm2=float(csa["right"]),
+        seed=int(seed),
+        shape=(fld.rows, fld.cols),
+        spacing_mm=(fld.row_mm, fld.col_mm),
+        left_csa_cm2=float(csa["left"]),
+        right_csa_cm2=float(csa["right"]),
         left_csa_cm2_requested=None if left_csa_cm2 is None else float(left_csa_cm2),
-        asymmetry_pct=float(asymmetry_pct), smaller_side=smaller_side, speckle=float(speckle),
-        contrast=float(contrast), lateral_contrast=float(lateral_contrast), gain=float(gain),
-        shape_jitter=float(shape_jitter), burned_in_text=bool(burned_in_text), ruler=bool(ruler),
-        sector=fld.sector, caliper_overlay=bool(caliper_overlay),
-        field_mm=(fld.depth_mm, fld.width_mm), skin_mm=fld.skin_mm, fat_mm=fat_mm,
-        spinous_half_width_mm=sp_half, midline_mm=fld.mid_mm, attenuation_per_mm=alpha,
+        asymmetry_pct=float(asymmetry_pct),
+        smaller_side=smaller_side,
+        speckle=float(speckle),
+        contrast=float(contrast),
+        lateral_contrast=float(lateral_contrast),
+        gain=float(gain),
+        shape_jitter=float(shape_jitter),
+        burned_in_text=bool(burned_in_text),
+        ruler=bool(ruler),
+        sector=fld.sector,
+        caliper_overlay=bool(caliper_overlay),
+        field_mm=(fld.depth_mm, fld.width_mm),
+        skin_mm=fld.skin_mm,
+        fat_mm=fat_mm,
+        spinous_half_width_mm=sp_half,
+        midline_mm=fld.mid_mm,
+        attenuation_per_mm=alpha,
         curved_radius_mm=fld.radius_mm if fld.sector == "curved" else None,
         curved_half_angle_deg=_anatomy.CURVED_HALF_ANGLE_DEG if fld.sector == "curved" else None,
         n_vertices=N_VERTICES,
-        outline_shape={side: {**shapes[side]["info"], "tp_len_mm": shapes[side]["tp_len"]}
-                       for side in ("left", "right")},
+        outline_shape={
+            side: {**shapes[side]["info"], "tp_len_mm": shapes[side]["tp_len"]} for side in ("left", "right")
+        },
     )

@@ -57,7 +57,9 @@ def _rater_outline(points, rng, *, bias_px=0.0, noise_px=1.5, n_keep=60):
     r = np.hypot(d[:, 0], d[:, 1])
     k = np.arange(1, 4)
     t = np.linspace(0, 2 * np.pi, n_keep, endpoint=False)
-    wobble = (rng.normal(0, noise_px / 2, 3)[:, None] * np.cos(np.outer(k, t) + rng.uniform(0, 6.28, 3)[:, None])).sum(0)
+    wobble = (
+        rng.normal(0, noise_px / 2, 3)[:, None] * np.cos(np.outer(k, t) + rng.uniform(0, 6.28, 3)[:, None])
+    ).sum(0)
     offset = rng.normal(0, 0.35)  # where exactly this tracing put the border: about 1-2% of CSA
     scale = (r + bias_px + offset + wobble) / r
     return np.round(c + d * scale[:, None], 2)
@@ -105,10 +107,16 @@ def write_sample_study(directory, *, seed: int = 2026) -> str:
                 for rep in range(1, REPEATS + 1):
                     ph_seed = int(rng.integers(0, 2**31))
                     larger = base_csa[level] * (1 + rng.normal(0, 0.015))
-                    ph = make_phantom(seed=ph_seed, shape=SHAPE, spacing_mm=SPACING_MM,
-                                      left_csa_cm2=larger if symptomatic != "left" else larger * (1 - asym / 100),
-                                      asymmetry_pct=asym, smaller_side=symptomatic,
-                                      lateral_contrast=0.8, level=level)
+                    ph = make_phantom(
+                        seed=ph_seed,
+                        shape=SHAPE,
+                        spacing_mm=SPACING_MM,
+                        left_csa_cm2=larger if symptomatic != "left" else larger * (1 - asym / 100),
+                        asymmetry_pct=asym,
+                        smaller_side=symptomatic,
+                        lateral_contrast=0.8,
+                        level=level,
+                    )
                     name = f"{subject}_V{visit}_{level}_{rep}.png"
                     img_path = folder / name
                     atomic_write_bytes(img_path, _png_bytes(ph.image))
@@ -119,10 +127,18 @@ def write_sample_study(directory, *, seed: int = 2026) -> str:
                     for rater, session, bias in tracings:
                         trng = np.random.default_rng([ph_seed, zlib.crc32(f"{rater}/{session}".encode())])
                         ann = Annotation(
-                            image=name, subject=subject, visit=visit, level=level, rater=rater,
-                            session=session, calibration=cal,
-                            rois=[ROI(side, _rater_outline(ph.outlines[side], trng, bias_px=bias))
-                                  for side in ("left", "right")])
+                            image=name,
+                            subject=subject,
+                            visit=visit,
+                            level=level,
+                            rater=rater,
+                            session=session,
+                            calibration=cal,
+                            rois=[
+                                ROI(side, _rater_outline(ph.outlines[side], trng, bias_px=bias))
+                                for side in ("left", "right")
+                            ],
+                        )
                         code = rater if session is None else f"{rater}s{session}"
                         atomic_write_bytes(sidecar_path(img_path, code), dumps(ann).encode())
                         n_sidecars += 1
@@ -140,18 +156,43 @@ def _write_dicom_sample(root: Path, seed: int) -> int:
     """A calibrated DICOM of subject S01, visit 1, level L4, measured with its own regions."""
     from mfscan.synthetic.dicom import write_us_dicom
 
-    ph = make_phantom(seed=seed, shape=SHAPE, spacing_mm=SPACING_MM, left_csa_cm2=7.4,
-                      asymmetry_pct=5.0, smaller_side="left", lateral_contrast=0.8)
+    ph = make_phantom(
+        seed=seed,
+        shape=SHAPE,
+        spacing_mm=SPACING_MM,
+        left_csa_cm2=7.4,
+        asymmetry_pct=5.0,
+        smaller_side="left",
+        lateral_contrast=0.8,
+    )
     folder = root / "dicom"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "S01_V1_L4_dicom.dcm"
     rows, cols = SHAPE
-    write_us_dicom(path, ph.image, transfer_syntax="rle", burned_in_annotation="YES",
-                   regions=[{"bounds": (0, 0, rows - 1, cols - 1),
-                             "delta_cm": (SPACING_MM / 10, SPACING_MM / 10),
-                             "units": (3, 3), "spatial_format": 1, "data_type": 1, "flags": 0}])
+    write_us_dicom(
+        path,
+        ph.image,
+        transfer_syntax="rle",
+        burned_in_annotation="YES",
+        regions=[
+            {
+                "bounds": (0, 0, rows - 1, cols - 1),
+                "delta_cm": (SPACING_MM / 10, SPACING_MM / 10),
+                "units": (3, 3),
+                "spatial_format": 1,
+                "data_type": 1,
+                "flags": 0,
+            }
+        ],
+    )
     rng = np.random.default_rng(seed)
-    ann = Annotation(image=path.name, subject="S01", visit="1", level="L4", rater="R1",
-                     rois=[ROI(side, _rater_outline(ph.outlines[side], rng)) for side in ("left", "right")])
+    ann = Annotation(
+        image=path.name,
+        subject="S01",
+        visit="1",
+        level="L4",
+        rater="R1",
+        rois=[ROI(side, _rater_outline(ph.outlines[side], rng)) for side in ("left", "right")],
+    )
     atomic_write_bytes(sidecar_path(path, "R1"), dumps(ann).encode())
     return 1

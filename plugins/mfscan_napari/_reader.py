@@ -18,6 +18,7 @@ def _accepts(path) -> bool:
     if p.is_dir():
         return False
     from mfscan.io.images import is_supported
+
     return is_supported(p)
 
 

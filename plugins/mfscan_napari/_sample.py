@@ -27,15 +27,24 @@ def phantom_sample_image(phantom, name: str = SAMPLE_NAME):
     from mfscan.io.images import Image
 
     pixels = np.asarray(phantom.image)[None]
-    image = Image(path=Path(_model.MEMORY_PREFIX + name), format="png", pixels=pixels, gray=pixels,
-                  overlay=None, regions=[], calibration=manual(*phantom.spacing_mm), color="grayscale",
-                  bit_depth=8 * pixels.dtype.itemsize)
+    image = Image(
+        path=Path(_model.MEMORY_PREFIX + name),
+        format="png",
+        pixels=pixels,
+        gray=pixels,
+        overlay=None,
+        regions=[],
+        calibration=manual(*phantom.spacing_mm),
+        color="grayscale",
+        bit_depth=8 * pixels.dtype.itemsize,
+    )
     _model.register_memory_image(name, image)
     return image
 
 
 def _phantom():
     from mfscan.synthetic.phantom import make_phantom
+
     ph = make_phantom(seed=SAMPLE_SEED)
     return ph, phantom_sample_image(ph)
 
@@ -49,8 +58,14 @@ def phantom_image() -> list[tuple]:
 def phantom_with_outlines() -> list[tuple]:
     """The phantom image with its true left and right outlines (an 'outlines example' layer)."""
     ph, img = _phantom()
-    ann = Annotation(image=SAMPLE_NAME, subject="PHANTOM", visit="1", level="L4", rater="example",
-                     rois=[ROI(s, ph.outlines[s]) for s in ("left", "right")])
+    ann = Annotation(
+        image=SAMPLE_NAME,
+        subject="PHANTOM",
+        visit="1",
+        level="L4",
+        rater="example",
+        rois=[ROI(s, ph.outlines[s]) for s in ("left", "right")],
+    )
     layers = [_model.image_layer_data(img, name="mfscan phantom")]
     data, kw, kind = _model.shapes_layer_data(img, ann, sidecar=None)
     kw["name"] = "outlines example"

@@ -32,8 +32,10 @@ def write_shapes(path: str, data, meta: dict) -> list[str]:
     """
     metadata = meta.get("metadata") or {}
     if _model.KEY not in metadata:
-        raise ValueError("mfscan can only save outline layers that belong to an image it opened "
-                         "(the layer's metadata lacks 'mfscan')")
+        raise ValueError(
+            "mfscan can only save outline layers that belong to an image it opened "
+            "(the layer's metadata lacks 'mfscan')"
+        )
     p = Path(path)
     default = _model.layer_sidecar_path(metadata)
     if p.is_dir():
@@ -43,5 +45,6 @@ def write_shapes(path: str, data, meta: dict) -> list[str]:
     res = _model.save_layer_state(data, meta.get("features"), metadata, p)
     if res.conflict:
         import warnings
+
         warnings.warn(res.message, stacklevel=2)
     return [str(res.path)]

@@ -12,17 +12,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from mfscan_napari_testutils import write_png
 
 from mfscan.annotations import ROI, Annotation, sidecar_path, write_sidecar
 from mfscan.calibration import manual
 
-from mfscan_napari_testutils import write_png
-
 HERE = Path(__file__).resolve().parent
 QT_BINDINGS = ("PyQt6", "PySide6", "PyQt5", "PySide2")
 MISSING_GUI = 'GUI tests need napari and a Qt binding: pip install "mfscan[gui]"'
-NO_DISPLAY = ("GUI tests need a display: DISPLAY / WAYLAND_DISPLAY is not set and pytest-xvfb did not "
-              "start Xvfb (install Xvfb, e.g. apt-get install xvfb, or run on a desktop)")
+NO_DISPLAY = (
+    "GUI tests need a display: DISPLAY / WAYLAND_DISPLAY is not set and pytest-xvfb did not "
+    "start Xvfb (install Xvfb, e.g. apt-get install xvfb, or run on a desktop)"
+)
 
 
 def _installed(name: str) -> bool:
@@ -92,6 +93,7 @@ def _isolated_config(tmp_path_factory, monkeypatch):
 @pytest.fixture(scope="session")
 def phantom():
     from mfscan.synthetic.phantom import make_phantom
+
     return make_phantom(seed=7, shape=(300, 400), spacing_mm=0.25)
 
 
@@ -100,11 +102,18 @@ def annotated_png(tmp_path, phantom):
     """A phantom PNG with a rater R1 sidecar (manual calibration, two outlines, extra fields)."""
     img = write_png(tmp_path / "scan01.png", phantom.image)
     ann = Annotation(
-        image=img.name, subject="P01", visit="2", level="L4", rater="R1",
+        image=img.name,
+        subject="P01",
+        visit="2",
+        level="L4",
+        rater="R1",
         calibration=manual(0.25),
-        rois=[ROI("left", phantom.outlines["left"] + [0.123, 0.456], method="manual",
-                  extra={"note": "repeat 1"}),
-              ROI("right", phantom.outlines["right"], level="L4", region=None, method="proposed-edited")],
+        rois=[
+            ROI(
+                "left", phantom.outlines["left"] + [0.123, 0.456], method="manual", extra={"note": "repeat 1"}
+            ),
+            ROI("right", phantom.outlines["right"], level="L4", region=None, method="proposed-edited"),
+        ],
         extra={"scanner": {"gain": 50}},
     )
     sc = write_sidecar(sidecar_path(img, "R1"), ann)
@@ -120,10 +129,15 @@ def widget_factory(make_napari_viewer, tmp_path):
 
     def make(show=False, **kw):
         viewer = make_napari_viewer(show=show)
-        w = MultifidusWidget(viewer, settings=_model.Settings(tmp_path / "settings.json"),
-                             autosave_ms=kw.pop("autosave_ms", 0), **kw)
+        w = MultifidusWidget(
+            viewer,
+            settings=_model.Settings(tmp_path / "settings.json"),
+            autosave_ms=kw.pop("autosave_ms", 0),
+            **kw,
+        )
         viewer.window.add_dock_widget(w, name="Multifidus", area="right")
         return viewer, w
+
     return make
 
 
@@ -132,6 +146,7 @@ def open_png(widget_factory, tmp_path, phantom):
     """``open_png(name, *, show=False, widget=None, **fields) -> (viewer, widget, path)``:
     the phantom written as ``tmp_path/name``, opened with the mfscan reader, the
     widget's study fields set."""
+
     def make(name, *, show=False, widget=None, **fields):
         img = write_png(tmp_path / name, phantom.image)
         viewer, w = widget_factory(show=show, **(widget or {}))
@@ -139,4 +154,5 @@ def open_png(widget_factory, tmp_path, phantom):
         if fields:
             w.set_fields(**fields)
         return viewer, w, img
+
     return make

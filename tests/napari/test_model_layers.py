@@ -8,15 +8,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from mfscan_napari import _model, _reader, _sample, _writer
+from mfscan_napari_testutils import square, write_png
 
 from mfscan.annotations import ROI, Annotation, read_sidecar, sidecar_path, write_sidecar
-from mfscan.synthetic.dicom import write_us_dicom
 from mfscan.errors import MfscanError
 from mfscan.io.images import load_image
 from mfscan.measure import measure_outline
-from mfscan_napari import _model, _reader, _sample, _writer
-
-from mfscan_napari_testutils import square, write_png
+from mfscan.synthetic.dicom import write_us_dicom
 
 
 def _by_type(layers, kind):
@@ -71,9 +70,9 @@ def test_reader_uncalibrated_png_in_pixels(tmp_path, phantom):
     ann = Annotation(image=img.name, rois=[ROI("left", square(10, 10, 40))])
     write_sidecar(sidecar_path(img), ann)
     layers = _reader.read(str(img))
-    (data, kw, _), = _by_type(layers, "image")
+    ((data, kw, _),) = _by_type(layers, "image")
     assert kw["scale"] == (1.0, 1.0) and kw["units"] == ("pixel", "pixel")
-    (_sd, skw, _), = _by_type(layers, "shapes")
+    ((_sd, skw, _),) = _by_type(layers, "shapes")
     assert skw["name"] == "outlines"
     assert skw["features"]["label"][0] == "left 1600 px²"
 
@@ -82,16 +81,17 @@ def test_reader_rgb_png(tmp_path, phantom):
     rgb = np.stack([phantom.image] * 3, axis=-1).copy()
     rgb[5:10, 5:60] = (255, 255, 0)  # a yellow caliper label
     img = write_png(tmp_path / "colour.png", rgb)
-    (data, kw, _), = _reader.read(str(img))
+    ((data, kw, _),) = _reader.read(str(img))
     assert kw["rgb"] is True and data.shape == rgb.shape
     np.testing.assert_array_equal(data, rgb)
 
 
 def test_reader_dicom_regions_and_cine(tmp_path, phantom):
     frames = np.stack([phantom.image, np.roll(phantom.image, 3, axis=1), phantom.image])
-    p = write_us_dicom(tmp_path / "cine.dcm", frames,
-                       regions=[{"bounds": (0, 0, 299, 399), "delta_cm": (0.03, 0.025)}])
-    (data, kw, _), = _reader.read(str(p))
+    p = write_us_dicom(
+        tmp_path / "cine.dcm", frames, regions=[{"bounds": (0, 0, 299, 399), "delta_cm": (0.03, 0.025)}]
+    )
+    ((data, kw, _),) = _reader.read(str(p))
     assert data.shape == frames.shape
     assert kw["scale"] == pytest.approx((1.0, 0.3, 0.25))
     assert kw["units"] == ("pixel", "mm", "mm")
@@ -100,7 +100,7 @@ def test_reader_dicom_regions_and_cine(tmp_path, phantom):
     ann = Annotation(image=p.name, rater="R2", rois=[ROI("right", square(50, 60, 30), frame=2)])
     write_sidecar(sidecar_path(p, "R2"), ann)
     layers = _reader.read(str(p))
-    (sdata, skw, _), = _by_type(layers, "shapes")
+    ((sdata, skw, _),) = _by_type(layers, "shapes")
     assert sdata[0].shape == (16, 3) and set(sdata[0][:, 0]) == {2.0}
     assert skw["scale"] == pytest.approx((1.0, 0.3, 0.25)) and list(skw["features"]["frame"]) == [2]
     back = _model.annotation_from_layer(sdata, skw["features"], skw["metadata"])
@@ -110,14 +110,14 @@ def test_reader_dicom_regions_and_cine(tmp_path, phantom):
 def test_layer_round_trip_is_lossless(annotated_png):
     img, sc = annotated_png
     original = read_sidecar(sc)
-    (sdata, skw, _), = _by_type(_reader.read(str(img)), "shapes")
+    ((sdata, skw, _),) = _by_type(_reader.read(str(img)), "shapes")
     back = _model.annotation_from_layer(sdata, skw["features"], skw["metadata"])
     assert back == original  # points, sides, levels (explicit or not), method, extras, calibration
 
 
 def test_annotation_from_layer_applies_edits(annotated_png):
     img, sc = annotated_png
-    (sdata, skw, _), = _by_type(_reader.read(str(img)), "shapes")
+    ((sdata, skw, _),) = _by_type(_reader.read(str(img)), "shapes")
     f = skw["features"].copy()
     f.loc[0, "level"] = "L5"
     f.loc[1, "side"] = "left"
@@ -134,7 +134,7 @@ def test_annotation_from_layer_applies_edits(annotated_png):
 def test_writer_round_trip_and_conflict(annotated_png):
     img, sc = annotated_png
     original = read_sidecar(sc)
-    (sdata, skw, _), = _by_type(_reader.read(str(img)), "shapes")
+    ((sdata, skw, _),) = _by_type(_reader.read(str(img)), "shapes")
     meta = {"metadata": skw["metadata"], "features": skw["features"]}
     moved = [sdata[0].copy(), sdata[1]]
     moved[0][3] += [2.0, -1.0]
@@ -161,7 +161,7 @@ def test_writer_round_trip_and_conflict(annotated_png):
 
 def test_writer_default_name_from_plain_extension(annotated_png, tmp_path):
     img, sc = annotated_png
-    (sdata, skw, _), = _by_type(_reader.read(str(img)), "shapes")
+    ((sdata, skw, _),) = _by_type(_reader.read(str(img)), "shapes")
     meta = {"metadata": skw["metadata"], "features": skw["features"]}
     out = _writer.write_shapes(str(tmp_path / "whatever.json"), sdata, meta)
     assert out == [str(sc)]
@@ -186,8 +186,16 @@ def test_measure_rows_equal_core(annotated_png, phantom):
 
 def test_asymmetry_and_warnings():
     def row(side, value, level="L4", frame=0, error=None):
-        return {"side": side, "level": level, "frame": frame, "value": value, "calibrated": True,
-                "m": None if error else {}, "error": error}
+        return {
+            "side": side,
+            "level": level,
+            "frame": frame,
+            "value": value,
+            "calibrated": True,
+            "m": None if error else {},
+            "error": error,
+        }
+
     rows = [row("left", 8.0), row("right", 7.2)]
     (a,) = _model.asymmetry_summary(rows)
     assert a["pct"] == pytest.approx(10.0) and a["larger"] == "left"
@@ -202,18 +210,31 @@ def test_asymmetry_and_warnings():
 
 
 def test_region_crossing_is_reported(tmp_path, phantom):
-    split = write_us_dicom(tmp_path / "split.dcm", phantom.image, regions=[
-        {"bounds": (0, 0, 299, 199), "delta_cm": (0.025, 0.025)},
-        {"bounds": (0, 200, 299, 399), "delta_cm": (0.03, 0.03)}])
+    split = write_us_dicom(
+        tmp_path / "split.dcm",
+        phantom.image,
+        regions=[
+            {"bounds": (0, 0, 299, 199), "delta_cm": (0.025, 0.025)},
+            {"bounds": (0, 200, 299, 399), "delta_cm": (0.03, 0.03)},
+        ],
+    )
     image = load_image(split)
-    ann = Annotation(image=split.name, level="L4", rois=[
-        ROI("left", square(50, 150, 100)), ROI("right", square(50, 20, 60))])
+    ann = Annotation(
+        image=split.name,
+        level="L4",
+        rois=[ROI("left", square(50, 150, 100)), ROI("right", square(50, 20, 60))],
+    )
     rows = _model.measure_rows(image, ann)
     assert rows[0]["error"] and "region" in rows[0]["error"]
     # the core's own words, without the "ROI 0 (left): " prefix of error lists
-    assert rows[0]["error"] == "the outline crosses from ultrasound region 0 into region 1, which have separate calibrations"
+    assert (
+        rows[0]["error"]
+        == "the outline crosses from ultrasound region 0 into region 1, which have separate calibrations"
+    )
     assert rows[1]["error"] is None
-    assert rows[1]["value"] == pytest.approx(measure_outline(square(50, 20, 60), spacing=(0.25, 0.25))["csa_cm2"])
+    assert rows[1]["value"] == pytest.approx(
+        measure_outline(square(50, 20, 60), spacing=(0.25, 0.25))["csa_cm2"]
+    )
     assert any("region" in w for w in _model.outline_warnings(ann, rows))
 
 
@@ -231,12 +252,19 @@ def test_worklist_order_resume_progress(tmp_path, phantom):
     write_png(tmp_path / "sub" / "a.png", phantom.image)
     (tmp_path / "notes.txt").write_text("x")
     wl = _model.Worklist.from_folder(tmp_path)
-    assert [p.relative_to(tmp_path).as_posix() for p in wl.images] == ["img1.png", "img2.png", "img10.png", "sub/a.png"]
+    assert [p.relative_to(tmp_path).as_posix() for p in wl.images] == [
+        "img1.png",
+        "img2.png",
+        "img10.png",
+        "sub/a.png",
+    ]
     assert wl.resume("img10.png") == tmp_path / "img10.png" and wl.index == 2
     assert wl.step(5) == tmp_path / "sub" / "a.png" and wl.step(-10) == tmp_path / "img1.png"
     assert wl.progress("R1") == (0, 4)
-    write_sidecar(sidecar_path(tmp_path / "img2.png", "R1"),
-                  Annotation(image="img2.png", rois=[ROI("left", square(1, 1, 9))]))
+    write_sidecar(
+        sidecar_path(tmp_path / "img2.png", "R1"),
+        Annotation(image="img2.png", rois=[ROI("left", square(1, 1, 9))]),
+    )
     assert wl.progress("R1") == (1, 4) and wl.progress("R2") == (0, 4) and wl.progress() == (1, 4)
 
 
@@ -259,6 +287,7 @@ def test_sample_data(phantom):
     sdata, skw, kind = sh
     assert kind == "shapes" and list(skw["features"]["side"]) == ["left", "right"]
     from mfscan.synthetic.phantom import make_phantom
+
     ph = make_phantom(seed=2026)
     assert skw["scale"] == tuple(float(s) for s in ph.spacing_mm)
     label = skw["features"]["label"][0]
@@ -281,17 +310,25 @@ def test_sidecar_whose_image_is_missing_names_both(annotated_png):
 def test_plugin_asymmetry_equals_core_with_repeats(tmp_path, phantom):
     """Two left outlines (repeats, averaged) and one right: the widget's percentage is the
     one `mfscan asymmetry` computes from the measurements table."""
+    from mfscan.calibration import manual
     from mfscan.measure import batch
     from mfscan.stats.asymmetry import asymmetry
-    from mfscan.calibration import manual
 
     img = write_png(tmp_path / "asym.png", phantom.image)
     image = load_image(img)
-    ann = Annotation(image=img.name, subject="P01", visit="1", level="L4", rater="R1",
-                     calibration=manual(0.25),
-                     rois=[ROI("left", phantom.outlines["left"]),
-                           ROI("left", square(60, 250, 70, n=12)),
-                           ROI("right", phantom.outlines["right"])])
+    ann = Annotation(
+        image=img.name,
+        subject="P01",
+        visit="1",
+        level="L4",
+        rater="R1",
+        calibration=manual(0.25),
+        rois=[
+            ROI("left", phantom.outlines["left"]),
+            ROI("left", square(60, 250, 70, n=12)),
+            ROI("right", phantom.outlines["right"]),
+        ],
+    )
     summary = _model.asymmetry_summary(_model.measure_rows(image, ann))
     rows, errors = batch.measure_annotation(image, ann)
     assert errors == [] and len(rows) == 3

@@ -7,14 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mfscan_napari import _model, _sample
+from mfscan_napari_testutils import square, write_png
 
 from mfscan.annotations import ROI, Annotation
 from mfscan.calibration import from_scale_line, manual
 from mfscan.errors import AnnotationError, CalibrationError, ImageReadError
 from mfscan.synthetic.dicom import write_us_dicom
-from mfscan_napari import _model, _sample
-
-from mfscan_napari_testutils import square, write_png
 
 
 def _meta(**m):
@@ -22,6 +21,7 @@ def _meta(**m):
 
 
 # --------------------------------------------------------------------------- save policy
+
 
 def test_should_save_dirty_always_force_only_own_non_empty():
     dirty = _meta(dirty=True, image_path="/d/a.png")
@@ -45,34 +45,45 @@ def test_is_unsaved_ignores_sample_images():
 def test_apply_study_fields_is_pure_and_says_when_dirty():
     ann = {"image": "a.png", "subject": "P01", "visit": "1", "level": "L4", "rater": "R1"}
     before = dict(ann)
-    new, dirty = _model.apply_study_fields(ann, {"subject": "P02", "visit": "", "level": "L4", "rater": "X"},
-                                           n_outlines=2)
+    new, dirty = _model.apply_study_fields(
+        ann, {"subject": "P02", "visit": "", "level": "L4", "rater": "X"}, n_outlines=2
+    )
     assert ann == before  # input not modified
     # the rater is not a study field: it names the file
     assert new == {"image": "a.png", "subject": "P02", "level": "L4", "rater": "R1"}
     assert dirty is True
     # The same codes: nothing changes, nothing to save.
-    assert _model.apply_study_fields(ann, {"subject": "P01", "visit": "1", "level": "L4"}, n_outlines=2) \
-        == (ann, False)
+    assert _model.apply_study_fields(ann, {"subject": "P01", "visit": "1", "level": "L4"}, n_outlines=2) == (
+        ann,
+        False,
+    )
     # A changed code on an empty layer without a sidecar is not worth a file; with a sidecar it is.
     assert _model.apply_study_fields(ann, {"subject": "P09"})[1] is False
     assert _model.apply_study_fields(ann, {"subject": "P09"}, sidecar="/d/a.R1.mfscan.json")[1] is True
 
 
 def test_policy_texts():
-    assert _model.save_policy_text(5000) == ("Outlines are saved when you change image and every 5 s while "
-                                             "there are unsaved edits (“Save now” saves at once).")
+    assert _model.save_policy_text(5000) == (
+        "Outlines are saved when you change image and every 5 s while "
+        "there are unsaved edits (“Save now” saves at once)."
+    )
     assert "every 250 ms" in _model.save_policy_text(250)
-    assert _model.save_policy_text(0) == ("Outlines are saved when you change image and when you press "
-                                          "“Save now”.")
-    assert _model.error_reason(AnnotationError("disk is read-only", Path("/d/a.R1.mfscan.json"))) \
+    assert _model.save_policy_text(0) == (
+        "Outlines are saved when you change image and when you press “Save now”."
+    )
+    assert (
+        _model.error_reason(AnnotationError("disk is read-only", Path("/d/a.R1.mfscan.json")))
         == "a.R1.mfscan.json: disk is read-only"
+    )
     assert _model.error_reason(OSError("no space")) == "no space"
-    text = _model.recovery_text("disk full", "outlines R1", Path("/rec/a.R1.x.mfscan.json"),
-                                "a.R1.mfscan.json")
-    assert text == ("Not saved: disk full. A recovery copy of “outlines R1” was written to "
-                    "/rec/a.R1.x.mfscan.json — once the problem is fixed, copy it beside the image as "
-                    "a.R1.mfscan.json.")
+    text = _model.recovery_text(
+        "disk full", "outlines R1", Path("/rec/a.R1.x.mfscan.json"), "a.R1.mfscan.json"
+    )
+    assert text == (
+        "Not saved: disk full. A recovery copy of “outlines R1” was written to "
+        "/rec/a.R1.x.mfscan.json — once the problem is fixed, copy it beside the image as "
+        "a.R1.mfscan.json."
+    )
     lost = _model.recovery_text("disk full", "outlines R1", error="read-only")
     assert "Not even a recovery copy could be written (read-only)" in lost and "LOST" in lost
     refused = _model.leave_refused_text([("outlines R1", "disk full"), ("outlines R2", None)])
@@ -91,6 +102,7 @@ def test_write_recovery_failure_keeps_its_cause(tmp_path):
 
 
 # --------------------------------------------------------------------------- image cache
+
 
 def test_image_cache_decodes_once_until_the_file_changes(tmp_path, phantom):
     img = write_png(tmp_path / "a.png", phantom.image)
@@ -141,15 +153,21 @@ def test_sample_is_a_real_image(phantom):
 
 # --------------------------------------------------------------------------- one calibration rule
 
+
 def test_layer_calibration_is_the_core_rule(tmp_path, phantom):
     """The widget's calibration of a seed or outline equals batch's for the same sidecar:
     the override first, else the DICOM region holding the points."""
     from mfscan.io.images import load_image
     from mfscan.measure import batch
 
-    p = write_us_dicom(tmp_path / "two.dcm", phantom.image, regions=[
-        {"bounds": (0, 0, 299, 199), "delta_cm": (0.025, 0.025)},
-        {"bounds": (0, 200, 299, 399), "delta_cm": (0.03, 0.03)}])
+    p = write_us_dicom(
+        tmp_path / "two.dcm",
+        phantom.image,
+        regions=[
+            {"bounds": (0, 0, 299, 199), "delta_cm": (0.025, 0.025)},
+            {"bounds": (0, 200, 299, 399), "delta_cm": (0.03, 0.03)},
+        ],
+    )
     image = load_image(p)
     left, right = square(50, 250, 40), square(50, 20, 40)
     line = from_scale_line((10, 5), (210, 5), 40.0)  # 0.2 mm/px
@@ -184,10 +202,23 @@ def test_shown_calibration_prefers_the_sidecar_override():
 
 def test_asymmetry_summary_leaves_out_rows_the_core_refuses():
     def row(side, value, level="L4", calibrated=True):
-        return {"side": side, "level": level, "frame": 0, "value": value, "calibrated": calibrated,
-                "m": {}, "error": None}
-    rows = [row("left", 8.0), row("right", 6.0), row("right", 7.0, level=""),  # no level: left out
-            row("left", 5.0, level="L5"), row("right", 500.0, level="L5", calibrated=False)]  # cm² vs px²
+        return {
+            "side": side,
+            "level": level,
+            "frame": 0,
+            "value": value,
+            "calibrated": calibrated,
+            "m": {},
+            "error": None,
+        }
+
+    rows = [
+        row("left", 8.0),
+        row("right", 6.0),
+        row("right", 7.0, level=""),  # no level: left out
+        row("left", 5.0, level="L5"),
+        row("right", 500.0, level="L5", calibrated=False),
+    ]  # cm² vs px²
     (a,) = _model.asymmetry_summary(rows)
     assert (a["level"], a["left"], a["right"], a["unit"]) == ("L4", 8.0, 6.0, "cm²")
     assert a["pct"] == pytest.approx(25.0) and a["larger"] == "left" and (a["n_left"], a["n_right"]) == (1, 1)
@@ -205,14 +236,33 @@ def test_asymmetry_summary_equals_summarize_sides_with_and_without_repeats():
     from mfscan.stats.summary import summarize_sides
 
     def row(side, value, level):
-        return {"side": side, "level": level, "frame": 0, "value": value, "calibrated": True,
-                "m": {}, "error": None}
-    single = [row("right", 6.5, "L5"), row("left", 7.25, "L5"), row("left", 9.0, "L3"),
-              row("right", 8.0, "L3")]
+        return {
+            "side": side,
+            "level": level,
+            "frame": 0,
+            "value": value,
+            "calibrated": True,
+            "m": {},
+            "error": None,
+        }
+
+    single = [
+        row("right", 6.5, "L5"),
+        row("left", 7.25, "L5"),
+        row("left", 9.0, "L3"),
+        row("right", 8.0, "L3"),
+    ]
     repeats = single + [row("left", 6.75, "L5")]
     for rows in (single, repeats):
-        t = pd.DataFrame({"subject": "S", "visit": "1", "level": [r["level"] for r in rows],
-                          "side": [r["side"] for r in rows], "csa_cm2": [r["value"] for r in rows]})
+        t = pd.DataFrame(
+            {
+                "subject": "S",
+                "visit": "1",
+                "level": [r["level"] for r in rows],
+                "side": [r["side"] for r in rows],
+                "csa_cm2": [r["value"] for r in rows],
+            }
+        )
         core = summarize_sides(t, measures=["csa_cm2"])
         got = _model.asymmetry_summary(rows)
         assert [a["level"] for a in got] == ["L3", "L5"]  # cranial to caudal

@@ -6,16 +6,19 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from mfscan_napari import _model
+from mfscan_napari._qt.widget import SHORTCUTS
 from napari.utils.interactions import (
-    mouse_double_click_callbacks, mouse_move_callbacks, mouse_press_callbacks, mouse_release_callbacks,
+    mouse_double_click_callbacks,
+    mouse_move_callbacks,
+    mouse_press_callbacks,
+    mouse_release_callbacks,
 )
 
 from mfscan.annotations import read_sidecar, sidecar_path
 from mfscan.calibration import manual
 from mfscan.measure import measure_outline, outline_mask
 from mfscan.synthetic.phantom import shoelace_area
-from mfscan_napari import _model
-from mfscan_napari._qt.widget import SHORTCUTS
 
 
 @pytest.fixture
@@ -35,8 +38,15 @@ def _dice(points, truth):
 
 def _event(viewer, w, rc, type_="mouse_press", pos=(100.0, 100.0)):
     world = w.image_layer.data_to_world(rc)
-    return SimpleNamespace(type=type_, position=tuple(world), pos=np.asarray(pos, float), button=1,
-                           modifiers=(), is_dragging=False, handled=False)
+    return SimpleNamespace(
+        type=type_,
+        position=tuple(world),
+        pos=np.asarray(pos, float),
+        button=1,
+        modifiers=(),
+        is_dragging=False,
+        handled=False,
+    )
 
 
 def _click(viewer, w, rc):
@@ -71,6 +81,7 @@ def test_propose_adds_checked_outline_and_table_equals_core(opened, phantom):
     assert w.last_rows[0]["value"] == pytest.approx(phantom.true_csa_cm2["left"], rel=0.06)
     # exactly the core's proposal for this image, seed and scale (to napari's float32 vertices)
     from mfscan.assist.propose import propose_outline
+
     core = propose_outline(gray, phantom.seeds["left"], spacing=(0.25, 0.25))
     np.testing.assert_allclose(pts, core.points, atol=1e-3)
     assert conf == pytest.approx(core.confidence, abs=1e-3)
@@ -165,8 +176,9 @@ def test_edit_marks_proposed_edited_and_sidecar_round_trip(opened, phantom):
     # Reopened: method and confidence come back in the layer, and survive another save.
     _data, kw, _ = _model.read_layers(img)[1]
     assert list(kw["features"]["method"]) == ["proposed-edited", "proposed"]
-    assert [_model._hidden(v)["extra"]["confidence"] for v in kw["features"]["_roi"]] == \
-        [r.extra["confidence"] for r in ann.rois]
+    assert [_model._hidden(v)["extra"]["confidence"] for v in kw["features"]["_roi"]] == [
+        r.extra["confidence"] for r in ann.rois
+    ]
     # A vertex drag in direct mode: napari moves the vertex, then emits one "changed" event
     # for the selected shape only.
     layer._data_view.edit(1, np.asarray(layer.data[1])[:, :] + [0.0, 0.0])  # nothing moved
@@ -210,8 +222,9 @@ def test_livewire_traces_closed_outline(opened, phantom):
     assert viewer.scene.camera.zoom == zoom
     assert w.tool is None and w.tracer.livewire.path_layer is None and tmp not in viewer.layers
     assert [ly.name for ly in viewer.layers] == ["scan.png", "outlines R1"]
-    assert any(getattr(cb, "__name__", "") == "double_click_to_zoom"
-               for cb in viewer.mouse_double_click_callbacks)
+    assert any(
+        getattr(cb, "__name__", "") == "double_click_to_zoom" for cb in viewer.mouse_double_click_callbacks
+    )
     assert list(layer.features["method"]) == ["livewire"] and list(layer.features["side"]) == ["left"]
     pts = np.asarray(layer.data[0], float)
     csa = shoelace_area(pts) * 0.25 * 0.25 / 100
@@ -266,7 +279,10 @@ def test_livewire_escape_enter_and_backspace(opened, phantom):
     assert w.tracer.livewire.anchors == [] and "outside" in w.mode_label.text()
     # Arming another tool cancels the live-wire and removes its layer.
     w.arm_propose("left")
-    assert w.tracer.livewire.path_layer is None and [ly.name for ly in viewer.layers] == ["scan.png", "outlines R1"]
+    assert w.tracer.livewire.path_layer is None and [ly.name for ly in viewer.layers] == [
+        "scan.png",
+        "outlines R1",
+    ]
 
 
 def test_propose_on_cine_frame(widget_factory, tmp_path, phantom):
@@ -274,6 +290,7 @@ def test_propose_on_cine_frame(widget_factory, tmp_path, phantom):
     import cv2
 
     from mfscan.synthetic.phantom import make_phantom
+
     other = make_phantom(seed=11, shape=(300, 400), spacing_mm=0.25)
     path = tmp_path / "cine.tif"
     if not cv2.imwritemulti(str(path), [phantom.image, other.image]):

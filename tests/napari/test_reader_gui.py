@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
+from mfscan_napari import _reader
 
 from mfscan.synthetic.dicom import write_us_dicom
-from mfscan_napari import _reader
 
 
 def test_bare_dicom_opens_in_the_widget_and_worklist(widget_factory, tmp_path, phantom):
-    p = write_us_dicom(tmp_path / "tmp.dcm", phantom.image,
-                       regions=[{"bounds": (0, 0, 299, 399), "delta_cm": (0.025, 0.025)}])
+    p = write_us_dicom(
+        tmp_path / "tmp.dcm",
+        phantom.image,
+        regions=[{"bounds": (0, 0, 299, 399), "delta_cm": (0.025, 0.025)}],
+    )
     bare = p.rename(tmp_path / "IM0001")
     viewer, w = widget_factory()
     w.open_folder(tmp_path)

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mfscan_napari import _model
+from mfscan_napari._qt.widget import SHORTCUTS
+from mfscan_napari_testutils import png_folder, square
 
 from mfscan.annotations import read_sidecar, sidecar_path
 from mfscan.calibration import manual
 from mfscan.errors import AnnotationError
-from mfscan_napari import _model
-from mfscan_napari._qt.widget import SHORTCUTS
-from mfscan_napari_testutils import png_folder, square
 
 
 def _dirty(layer):
@@ -103,6 +103,7 @@ def test_closing_viewer_with_unsaved_outlines_writes_recovery_copy(open_png, fai
     outlines = [np.asarray(d, float) for d in layer.data]
     from qtpy.QtGui import QCloseEvent
     from qtpy.QtWidgets import QApplication
+
     # napari's window receives its Close event (the window's close button) before it goes.
     QApplication.sendEvent(w.window(), QCloseEvent())
     (rec,) = _recovery_files()
@@ -164,6 +165,7 @@ def test_removing_dock_widget_saves_and_lets_go_of_viewer(open_png):
     viewer.layers.selection.active = viewer.layers[0]
     w.mode_label.setText("")
     from napari.utils.key_bindings import coerce_keybinding
+
     handler = viewer.keymap.get(coerce_keybinding("Alt+L"))
     if handler is not None:
         handler(viewer)
@@ -180,8 +182,10 @@ def test_removing_dock_widget_saves_and_lets_go_of_viewer(open_png):
 
 def test_save_policy_text_says_what_happens(widget_factory):
     _viewer, w = widget_factory(autosave_ms=5000)
-    assert w.save_label.text() == ("Outlines are saved when you change image and every 5 s while there "
-                                   "are unsaved edits (“Save now” saves at once).")
+    assert w.save_label.text() == (
+        "Outlines are saved when you change image and every 5 s while there "
+        "are unsaved edits (“Save now” saves at once)."
+    )
     assert w._autosave_timer.interval() == 5000
     assert "Research use only" in w.notice_label.text()
     _viewer, w0 = widget_factory(autosave_ms=0)

@@ -6,10 +6,10 @@ import argparse
 
 import napari
 import pytest
-
-from mfscan.errors import MfscanError
-from mfscan.cli.view import cmd_view, register
 from mfscan_napari_testutils import write_png
+
+from mfscan.cli.view import cmd_view, register
+from mfscan.errors import MfscanError
 
 
 def _parse(argv):
@@ -37,6 +37,7 @@ def test_view_opens_folder_as_worklist(tmp_path, phantom, monkeypatch, qtbot):
     viewer = napari.current_viewer()
     try:
         from mfscan_napari._qt.widget import MultifidusWidget
+
         docked = list(viewer.window.dock_widgets.values())
         assert any(isinstance(w, MultifidusWidget) for w in docked), docked
         (w,) = [w for w in docked if isinstance(w, MultifidusWidget)]

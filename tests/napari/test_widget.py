@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from mfscan_napari import _model
+from mfscan_napari._qt.widget import SHORTCUTS
+from mfscan_napari_testutils import png_folder, square, write_png
 
 from mfscan.annotations import read_sidecar, sidecar_path, write_sidecar
 from mfscan.io.images import load_image
 from mfscan.measure import measure_outline
-from mfscan_napari import _model
-from mfscan_napari._qt.widget import SHORTCUTS
-from mfscan_napari_testutils import png_folder, square, write_png
 
 
 def _table(w):
@@ -27,7 +27,10 @@ def test_open_with_plugin_reader_and_table_equals_core(widget_factory, annotated
     viewer, w = widget_factory()
     viewer.open(str(img), plugin="mfscan")
     image_layer, shapes = viewer.layers
-    assert image_layer.scale.tolist() == [0.25, 0.25] and [str(u) for u in image_layer.units] == ["millimeter"] * 2
+    assert (
+        image_layer.scale.tolist() == [0.25, 0.25]
+        and [str(u) for u in image_layer.units] == ["millimeter"] * 2
+    )
     assert shapes.name == "outlines R1" and shapes.scale.tolist() == [0.25, 0.25]
     assert list(shapes.features["side"]) == ["left", "right"]
     np.testing.assert_allclose(shapes.data[1], phantom.outlines["right"], rtol=1e-6)  # napari: float32
@@ -110,7 +113,8 @@ def test_table_updates_by_throttled_timer(widget_factory, annotated_png, qtbot):
     qtbot.waitUntil(lambda: w.last_rows and w.last_rows[0]["value"] != before, timeout=2000)
     image = load_image(img)
     assert w.last_rows[0]["value"] == pytest.approx(
-        measure_outline(data[0], image.gray[0], spacing=(0.25, 0.25))["csa_cm2"])
+        measure_outline(data[0], image.gray[0], spacing=(0.25, 0.25))["csa_cm2"]
+    )
 
 
 def test_warnings_missing_side_and_duplicates(open_png):
@@ -228,8 +232,11 @@ def test_removing_dirty_layer_saves_it(open_png):
 def test_keyboard_shortcuts_arm_tracing(open_png):
     viewer, w, img = open_png("k.png", rater="R1")
     keymap = {str(k): f for k, f in viewer.keymap.items()}
-    assert set(SHORTCUTS.values()) == {"Alt+L", "Alt+R", "Shift+Alt+L", "Shift+Alt+R",
-                                       "PageDown", "PageUp"} <= set(keymap)
+    assert (
+        set(SHORTCUTS.values())
+        == {"Alt+L", "Alt+R", "Shift+Alt+L", "Shift+Alt+R", "PageDown", "PageUp"}
+        <= set(keymap)
+    )
     keymap["Alt+R"](viewer)
     layer = viewer.layers.selection.active
     assert layer.name == "outlines R1" and layer.feature_defaults["side"][0] == "right"
@@ -243,6 +250,7 @@ def test_sample_data_through_viewer(widget_factory):
     viewer.layers.selection.active = viewer.layers[-1]
     w.refresh_table()
     from mfscan.synthetic.phantom import make_phantom
+
     ph = make_phantom(seed=2026)
     m = measure_outline(ph.outlines["left"], ph.image, spacing=ph.spacing_mm)
     assert w.last_rows[0]["value"] == pytest.approx(m["csa_cm2"])
@@ -257,6 +265,7 @@ def test_screenshot_shows_side_colors(widget_factory, annotated_png, tmp_path):
     r, g, b = (shot[..., i].astype(int) for i in range(3))
     # ONE palette for the canvas, QC and the report: mfscan.vocab's (Okabe-Ito sky blue / orange).
     from mfscan import vocab
+
     assert _model.SIDE_COLORS is vocab.SIDE_COLORS
     assert vocab.SIDE_COLORS == {"left": "#56B4E9", "right": "#E69F00"}
     # Edge colours are antialiased; grayscale ultrasound never has R, G, B this far apart.

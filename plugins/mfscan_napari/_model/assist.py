@@ -15,8 +15,17 @@ from mfscan.geometry import polygon_area
 
 from .layers import METHOD_PROPOSED
 
-__all__ = ["METHOD_PROPOSED", "METHOD_LIVEWIRE", "LOW_CONFIDENCE", "propose", "proposal_text",
-           "livewire_segment", "clean_anchors", "livewire_outline", "LivewireTrace"]
+__all__ = [
+    "METHOD_PROPOSED",
+    "METHOD_LIVEWIRE",
+    "LOW_CONFIDENCE",
+    "propose",
+    "proposal_text",
+    "livewire_segment",
+    "clean_anchors",
+    "livewire_outline",
+    "LivewireTrace",
+]
 
 #: Method recorded for outlines made by live-wire.
 METHOD_LIVEWIRE = "livewire"
@@ -33,16 +42,23 @@ def propose(image, frame: int, seed_rc, calibration: Calibration, side: str | No
     from mfscan.assist.propose import propose_outline
 
     frame = int(frame)
-    return propose_outline(image.gray[frame], (float(seed_rc[0]), float(seed_rc[1])),
-                           spacing=calibration.mm_per_pixel, side=side,
-                           exclude=image.overlay_frame(frame))
+    return propose_outline(
+        image.gray[frame],
+        (float(seed_rc[0]), float(seed_rc[1])),
+        spacing=calibration.mm_per_pixel,
+        side=side,
+        exclude=image.overlay_frame(frame),
+    )
 
 
 def proposal_text(side: str, confidence: float) -> tuple[str, bool]:
     """Status text after a proposal and whether it is a warning (low confidence)."""
     if confidence < LOW_CONFIDENCE:
-        return (f"Proposed {side} outline, LOW confidence {confidence:.2f} — check the whole border "
-                "carefully and edit it (or delete it and trace by hand).", True)
+        return (
+            f"Proposed {side} outline, LOW confidence {confidence:.2f} — check the whole border "
+            "carefully and edit it (or delete it and trace by hand).",
+            True,
+        )
     return (f"Proposed {side} outline, confidence {confidence:.2f} — check and edit the border.", False)
 
 
@@ -81,10 +97,11 @@ def livewire_outline(image, frame: int, anchors) -> np.ndarray:
         raise LivewireError(f"a closed outline needs at least 3 anchors, got {len(a)}")
     pts = trace_livewire(image.gray[int(frame)], a, closed=True)
     if len(pts) < 3 or polygon_area(pts) < 0.5 * polygon_area(a):
-        raise LivewireError("the live-wire outline collapsed: the wire that closes it ran along the "
-                            "border already traced. Place anchors along the rest of the border, then close.")
+        raise LivewireError(
+            "the live-wire outline collapsed: the wire that closes it ran along the "
+            "border already traced. Place anchors along the rest of the border, then close."
+        )
     return pts
-
 
 
 class LivewireTrace:

@@ -14,14 +14,27 @@ import math
 import numpy as np
 
 from mfscan.calibration import (
-    UNCALIBRATED, Calibration, from_scale_line, image_calibration, is_override, roi_calibration,
+    UNCALIBRATED,
+    Calibration,
+    from_scale_line,
+    image_calibration,
+    is_override,
+    roi_calibration,
 )
 from mfscan.errors import MfscanError
 
 KEY = "mfscan"
 
-__all__ = ["layer_scale", "layer_units", "effective_calibration", "stored_override", "layer_calibration",
-           "shown_calibration", "calibration_text", "scale_line_calibration"]
+__all__ = [
+    "layer_scale",
+    "layer_units",
+    "effective_calibration",
+    "stored_override",
+    "layer_calibration",
+    "shown_calibration",
+    "calibration_text",
+    "scale_line_calibration",
+]
 
 
 def layer_scale(cal: Calibration, n_frames: int = 1) -> tuple:
@@ -88,8 +101,12 @@ def calibration_text(cal: Calibration) -> tuple[str, bool]:
     """Status text for a calibration and whether it is a warning."""
     if not cal.calibrated:
         return ("NOT CALIBRATED: areas are in pixels², not cm². Use “Set scale” on the depth ruler.", True)
-    names = {"dicom-region": "DICOM ultrasound region", "dicom-pixel-spacing": "DICOM PixelSpacing",
-             "scale-line": "scale line", "manual": "typed by user"}
+    names = {
+        "dicom-region": "DICOM ultrasound region",
+        "dicom-pixel-spacing": "DICOM PixelSpacing",
+        "scale-line": "scale line",
+        "manual": "typed by user",
+    }
     src = names.get(cal.source, cal.source)
     if cal.source == "dicom-region" and cal.region is not None:
         src += f" {cal.region}"

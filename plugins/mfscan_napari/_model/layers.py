@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mfscan.annotations import SUFFIX, Annotation, ROI, find_sidecars, from_dict, read_sidecar
+from mfscan.annotations import ROI, SUFFIX, Annotation, find_sidecars, from_dict, read_sidecar
 from mfscan.calibration import Calibration
 from mfscan.errors import MfscanError
 from mfscan.vocab import SIDE_COLORS, SIDE_DTYPE, SIDES, level_or_none, side_or_none
@@ -39,10 +39,27 @@ from .calibration import KEY, effective_calibration, layer_scale, layer_units
 from .images import MEMORY_PREFIX, get_image, image_key
 from .rows import measure_rows
 
-__all__ = ["KEY", "SIDE_COLORS", "FEATURE_COLUMNS", "layer_meta", "is_image_layer", "is_outline_layer",
-           "image_layer_data", "features_frame", "annotation_fields", "new_annotation", "outline_layer_name",
-           "shapes_layer_data", "shapes_layer_kwargs", "annotation_from_layer", "register_new_outline",
-           "outline_changed", "edited_methods", "sidecar_image_path", "read_layers"]
+__all__ = [
+    "KEY",
+    "SIDE_COLORS",
+    "FEATURE_COLUMNS",
+    "layer_meta",
+    "is_image_layer",
+    "is_outline_layer",
+    "image_layer_data",
+    "features_frame",
+    "annotation_fields",
+    "new_annotation",
+    "outline_layer_name",
+    "shapes_layer_data",
+    "shapes_layer_kwargs",
+    "annotation_from_layer",
+    "register_new_outline",
+    "outline_changed",
+    "edited_methods",
+    "sidecar_image_path",
+    "read_layers",
+]
 
 FEATURE_COLUMNS = ("side", "level", "rater", "method", "frame", "label", "_roi")
 #: Method of a proposed outline, which becomes "proposed-edited" once its vertices change.
@@ -85,9 +102,15 @@ def image_layer_data(image, calibration: Calibration | None = None, *, name: str
         "scale": layer_scale(cal, n),
         "units": layer_units(cal, n),
         "rgb": rgb,
-        "metadata": {KEY: {"kind": "image", "image_path": image_key(image),
-                           "calibration": cal.to_dict(), "n_frames": n,
-                           "warnings": list(image.warnings)}},
+        "metadata": {
+            KEY: {
+                "kind": "image",
+                "image_path": image_key(image),
+                "calibration": cal.to_dict(),
+                "n_frames": n,
+                "warnings": list(image.warnings),
+            }
+        },
     }
     if not rgb:
         hi = 255 if image.pixels.dtype == np.uint8 else float((1 << int(image.bit_depth)) - 1)
@@ -95,18 +118,19 @@ def image_layer_data(image, calibration: Calibration | None = None, *, name: str
     return data, kwargs, "image"
 
 
-
 def features_frame(rows: list[dict]) -> pd.DataFrame:
     """A ``features`` table with the plugin's columns and dtypes."""
-    df = pd.DataFrame({
-        "side": pd.Categorical([r["side"] for r in rows], dtype=SIDE_DTYPE),
-        "level": pd.Series([r.get("level") or "" for r in rows], dtype=object),
-        "rater": pd.Series([r.get("rater") or "" for r in rows], dtype=object),
-        "method": pd.Series([r.get("method") or "manual" for r in rows], dtype=object),
-        "frame": pd.Series([int(r.get("frame") or 0) for r in rows], dtype=int),
-        "label": pd.Series([r.get("label", "") for r in rows], dtype=object),
-        "_roi": pd.Series([r.get("_roi", "{}") for r in rows], dtype=object),
-    })
+    df = pd.DataFrame(
+        {
+            "side": pd.Categorical([r["side"] for r in rows], dtype=SIDE_DTYPE),
+            "level": pd.Series([r.get("level") or "" for r in rows], dtype=object),
+            "rater": pd.Series([r.get("rater") or "" for r in rows], dtype=object),
+            "method": pd.Series([r.get("method") or "manual" for r in rows], dtype=object),
+            "frame": pd.Series([int(r.get("frame") or 0) for r in rows], dtype=int),
+            "label": pd.Series([r.get("label", "") for r in rows], dtype=object),
+            "_roi": pd.Series([r.get("_roi", "{}") for r in rows], dtype=object),
+        }
+    )
     return df
 
 
@@ -120,17 +144,24 @@ def annotation_fields(annotation: Annotation) -> dict:
 def new_annotation(image_path, *, subject=None, visit=None, level=None, rater=None) -> Annotation:
     """A fresh, empty Annotation for an image (fields left None when empty)."""
     name = str(image_path)
-    name = name[len(MEMORY_PREFIX):] if name.startswith(MEMORY_PREFIX) else Path(name).name
-    return Annotation(image=name, subject=subject or None, visit=visit or None,
-                      level=level or None, rater=rater or None)
+    name = name[len(MEMORY_PREFIX) :] if name.startswith(MEMORY_PREFIX) else Path(name).name
+    return Annotation(
+        image=name, subject=subject or None, visit=visit or None, level=level or None, rater=rater or None
+    )
 
 
 def outline_layer_name(rater: str | None) -> str:
     return f"outlines {rater}" if rater else "outlines"
 
 
-def shapes_layer_data(image, annotation: Annotation, *, sidecar: str | Path | None,
-                      calibration: Calibration | None = None, labels: bool = True) -> tuple:
+def shapes_layer_data(
+    image,
+    annotation: Annotation,
+    *,
+    sidecar: str | Path | None,
+    calibration: Calibration | None = None,
+    labels: bool = True,
+) -> tuple:
     """napari layer data tuple ``(data, kwargs, "shapes")`` of one sidecar's outlines.
 
     Coordinates are in data pixels ``(row, col)``, with a leading frame
@@ -145,36 +176,52 @@ def shapes_layer_data(image, annotation: Annotation, *, sidecar: str | Path | No
         if n > 1:
             pts = np.column_stack([np.full(len(pts), float(frame)), pts])
         data.append(pts)
-        hidden = {"id": len(data) - 1, "region": roi.region, "level": roi.level, "frame": roi.frame,
-                  "extra": roi.extra}
-        rows.append({"side": roi.side, "level": roi.level or annotation.level or "",
-                     "rater": annotation.rater or "", "method": roi.method, "frame": frame,
-                     "_roi": json.dumps(hidden, ensure_ascii=False)})
+        hidden = {
+            "id": len(data) - 1,
+            "region": roi.region,
+            "level": roi.level,
+            "frame": roi.frame,
+            "extra": roi.extra,
+        }
+        rows.append(
+            {
+                "side": roi.side,
+                "level": roi.level or annotation.level or "",
+                "rater": annotation.rater or "",
+                "method": roi.method,
+                "frame": frame,
+                "_roi": json.dumps(hidden, ensure_ascii=False),
+            }
+        )
     if labels and rows:
         table = measure_rows(image, annotation)
         for r, t in zip(rows, table, strict=True):
             r["label"] = t["label"]
-    meta = {KEY: {
-        "kind": "outlines",
-        "image_path": image_key(image),
-        "sidecar_path": None if sidecar is None else str(sidecar),
-        "digest": annotation.digest,
-        "annotation": annotation_fields(annotation),
-        "n_frames": n,
-        # napari keeps vertices as float32: the file's float64 values are kept
-        # here and written back for outlines that were not edited.
-        "original_points": [d.copy() for d in data],
-    }}
-    kwargs = shapes_layer_kwargs(cal, n, features_frame(rows), meta,
-                                 name=outline_layer_name(annotation.rater))
+    meta = {
+        KEY: {
+            "kind": "outlines",
+            "image_path": image_key(image),
+            "sidecar_path": None if sidecar is None else str(sidecar),
+            "digest": annotation.digest,
+            "annotation": annotation_fields(annotation),
+            "n_frames": n,
+            # napari keeps vertices as float32: the file's float64 values are kept
+            # here and written back for outlines that were not edited.
+            "original_points": [d.copy() for d in data],
+        }
+    }
+    kwargs = shapes_layer_kwargs(
+        cal, n, features_frame(rows), meta, name=outline_layer_name(annotation.rater)
+    )
     kwargs["shape_type"] = "polygon"
     if not data:
         kwargs["ndim"] = 3 if n > 1 else 2
     return data, kwargs, "shapes"
 
 
-def shapes_layer_kwargs(cal: Calibration, n_frames: int, features: pd.DataFrame, metadata: dict,
-                        *, name: str) -> dict:
+def shapes_layer_kwargs(
+    cal: Calibration, n_frames: int, features: pd.DataFrame, metadata: dict, *, name: str
+) -> dict:
     """Keyword arguments of an outline layer (colours by side, text label, scale, units)."""
     return {
         "name": name,
@@ -259,13 +306,15 @@ def annotation_from_layer(data, features: pd.DataFrame, metadata: dict) -> Annot
             raise MfscanError(f"outline {i} has unknown level {level_out!r}")
         method = row.get("method")
         method = str(method) if isinstance(method, str) and method else "manual"
-        ann.rois.append(ROI(side, pts, level_out, frame_out, hidden.get("region"), method,
-                            dict(hidden.get("extra") or {})))
+        ann.rois.append(
+            ROI(
+                side, pts, level_out, frame_out, hidden.get("region"), method, dict(hidden.get("extra") or {})
+            )
+        )
     sc = m.get("sidecar_path")
     ann.path = Path(sc) if sc and m.get("digest") else None
     ann.digest = m.get("digest")
     return ann
-
 
 
 def register_new_outline(metadata: dict, data_points, extra: dict | None = None) -> str:
@@ -310,8 +359,11 @@ def edited_methods(data, features: pd.DataFrame, metadata: dict, indices=None) -
     if features is None or "method" not in features.columns:
         return {}
     n = min(len(data), len(features))
-    idx = range(n) if indices is None else \
-        [i for i in indices if isinstance(i, (int, np.integer)) and 0 <= i < n]
+    idx = (
+        range(n)
+        if indices is None
+        else [i for i in indices if isinstance(i, (int, np.integer)) and 0 <= i < n]
+    )
     out = {}
     for i in idx:
         old = features["method"].iloc[i]
@@ -323,7 +375,6 @@ def edited_methods(data, features: pd.DataFrame, metadata: dict, indices=None) -
         if new != old:
             out[int(i)] = new
     return out
-
 
 
 def sidecar_image_path(sidecar) -> Path:
@@ -344,9 +395,12 @@ def read_layers(path, images=None) -> list[tuple]:
         sidecar = path
         path = sidecar_image_path(sidecar)
         if not path.is_file():
-            raise MfscanError(f"the image this sidecar belongs to, {path}, does not exist (moved, renamed "
-                              "or on a share that is not connected?); open the image itself, or put it "
-                              "back beside the sidecar", sidecar)
+            raise MfscanError(
+                f"the image this sidecar belongs to, {path}, does not exist (moved, renamed "
+                "or on a share that is not connected?); open the image itself, or put it "
+                "back beside the sidecar",
+                sidecar,
+            )
     image = get_image(path, images)
     anns = []
     for sc in find_sidecars(path):

@@ -21,8 +21,14 @@ __all__ = ["TABLE_COLUMNS", "measure_rows", "asymmetry_summary", "asymmetry_text
 
 #: Columns of the widget's table: (key, header).
 TABLE_COLUMNS = (
-    ("side", "Side"), ("level", "Level"), ("csa", "CSA ({u}²)"), ("ap", "AP ({u})"),
-    ("lat", "Lat ({u})"), ("ratio", "AP/Lat"), ("echo", "Echo ± SD"), ("frame", "Frame"),
+    ("side", "Side"),
+    ("level", "Level"),
+    ("csa", "CSA ({u}²)"),
+    ("ap", "AP ({u})"),
+    ("lat", "Lat ({u})"),
+    ("ratio", "AP/Lat"),
+    ("echo", "Echo ± SD"),
+    ("frame", "Frame"),
     ("status", "Status"),
 )
 
@@ -52,29 +58,54 @@ def measure_rows(image, annotation: Annotation) -> list[dict]:
     for i, roi in enumerate(annotation.rois):
         m = by_roi.get(i)
         level = roi.level or annotation.level or ""
-        d = {"side": roi.side, "level": level, "frame": int(roi.frame or 0), "m": m,
-             "error": None, "calibrated": False, "value": float("nan")}
+        d = {
+            "side": roi.side,
+            "level": level,
+            "frame": int(roi.frame or 0),
+            "m": m,
+            "error": None,
+            "calibrated": False,
+            "value": float("nan"),
+        }
         if m is None:
             reason = err_by_roi.get(i, "not measured")
             d["error"] = reason
-            d.update(csa="–", ap="–", lat="–", ratio="–", echo="–", status=reason, unit=None,
-                     label=f"{roi.side}: error")
+            d.update(
+                csa="–",
+                ap="–",
+                lat="–",
+                ratio="–",
+                echo="–",
+                status=reason,
+                unit=None,
+                label=f"{roi.side}: error",
+            )
         else:
             cal = m["calibration"] != "none"
             d["calibrated"] = cal
             if cal:
                 d["value"] = m["csa_cm2"]
-                d.update(csa=f"{m['csa_cm2']:.2f}", ap=f"{m['ap_depth_cm']:.2f}",
-                         lat=f"{m['lateral_width_cm']:.2f}", unit="cm",
-                         label=f"{roi.side} {m['csa_cm2']:.2f} cm²")
+                d.update(
+                    csa=f"{m['csa_cm2']:.2f}",
+                    ap=f"{m['ap_depth_cm']:.2f}",
+                    lat=f"{m['lateral_width_cm']:.2f}",
+                    unit="cm",
+                    label=f"{roi.side} {m['csa_cm2']:.2f} cm²",
+                )
             else:
                 d["value"] = m["csa_px2"]
-                d.update(csa=f"{m['csa_px2']:.0f}", ap=f"{m['ap_depth_px']:.0f}",
-                         lat=f"{m['lateral_width_px']:.0f}", unit="px",
-                         label=f"{roi.side} {m['csa_px2']:.0f} px²")
-            d.update(ratio=_fmt(m["shape_ratio"]),
-                     echo=f"{_fmt(m['echo_mean'], 1)} ± {_fmt(m['echo_sd'], 1)}",
-                     status="ok" if cal else "pixels only")
+                d.update(
+                    csa=f"{m['csa_px2']:.0f}",
+                    ap=f"{m['ap_depth_px']:.0f}",
+                    lat=f"{m['lateral_width_px']:.0f}",
+                    unit="px",
+                    label=f"{roi.side} {m['csa_px2']:.0f} px²",
+                )
+            d.update(
+                ratio=_fmt(m["shape_ratio"]),
+                echo=f"{_fmt(m['echo_mean'], 1)} ± {_fmt(m['echo_sd'], 1)}",
+                status="ok" if cal else "pixels only",
+            )
         out.append(d)
     return out
 
@@ -92,17 +123,31 @@ def _side_means(ok: list[dict]) -> dict:
     keys = [(level_or_none(r["level"]), side_or_none(r["side"])) for r in ok]
     values = [float(r["value"]) for r in ok]
     means: dict = {}
-    if len(set(keys)) == len(keys) and all(s is not None for _lv, s in keys) \
-            and all(math.isfinite(v) for v in values):
+    if (
+        len(set(keys)) == len(keys)
+        and all(s is not None for _lv, s in keys)
+        and all(math.isfinite(v) for v in values)
+    ):
         for (lv, side), v in zip(keys, values):
             means.setdefault(lv, {})[side] = (v, 1)
         return {lv: means[lv] for lv in sorted(means, key=LEVELS.index)}
     n = len(ok)
-    table = pd.DataFrame({"subject": ["-"] * n, "visit": ["1"] * n, "level": [r["level"] for r in ok],
-                          "side": [r["side"] for r in ok], "value": np.asarray(values, dtype=float)})
+    table = pd.DataFrame(
+        {
+            "subject": ["-"] * n,
+            "visit": ["1"] * n,
+            "level": [r["level"] for r in ok],
+            "side": [r["side"] for r in ok],
+            "value": np.asarray(values, dtype=float),
+        }
+    )
     sides = summarize_sides(table, measures=["value"])
-    for level, side, value, used in zip(sides["level"].tolist(), sides["side"].tolist(),
-                                        sides["value"].to_numpy(), sides["value_n"].to_numpy()):
+    for level, side, value, used in zip(
+        sides["level"].tolist(),
+        sides["side"].tolist(),
+        sides["value"].to_numpy(),
+        sides["value_n"].to_numpy(),
+    ):
         if used > 0:
             means.setdefault(level, {})[side] = (float(value), int(used))
     return means
@@ -140,10 +185,18 @@ def asymmetry_summary(rows: list[dict]) -> list[dict]:
     pct = np.atleast_1d(asymmetry_pct(left, right, index="hides")) if paired else []
     out = []
     for lv, lval, rval, p in zip(paired, left, right, pct):
-        out.append({"level": lv, "left": float(lval), "right": float(rval),
-                    "unit": "cm²" if units[lv] == {True} else "px²", "pct": float(p),
-                    "larger": "left" if lval > rval else "right" if rval > lval else "equal",
-                    "n_left": means[lv]["left"][1], "n_right": means[lv]["right"][1]})
+        out.append(
+            {
+                "level": lv,
+                "left": float(lval),
+                "right": float(rval),
+                "unit": "cm²" if units[lv] == {True} else "px²",
+                "pct": float(p),
+                "larger": "left" if lval > rval else "right" if rval > lval else "equal",
+                "n_left": means[lv]["left"][1],
+                "n_right": means[lv]["right"][1],
+            }
+        )
     return out
 
 
@@ -154,8 +207,10 @@ def asymmetry_text(summary: list[dict]) -> str:
     for a in summary:
         which = "sides equal" if a["larger"] == "equal" else f"{a['larger']} larger"
         nd = 2 if a["unit"] == "cm²" else 0
-        parts.append(f"<b>{a['level'] or '(no level)'}: {a['pct']:.1f} %</b> "
-                     f"(left {a['left']:.{nd}f} / right {a['right']:.{nd}f} {a['unit']}; {which})")
+        parts.append(
+            f"<b>{a['level'] or '(no level)'}: {a['pct']:.1f} %</b> "
+            f"(left {a['left']:.{nd}f} / right {a['right']:.{nd}f} {a['unit']}; {which})"
+        )
     return "Asymmetry, Hides (larger − smaller) / larger: " + "; ".join(parts)
 
 
@@ -178,13 +233,12 @@ def outline_warnings(annotation: Annotation, rows: list[dict]) -> list[str]:
         for s in SIDES:
             if ss.count(s) > 1:
                 where = f"{lv or '(no level)'}" + (f", frame {fr}" if fr else "")
-                warns.append(f"{where}: {ss.count(s)} {s} outlines of the same level "
-                             "(repeats? otherwise delete one)")
+                warns.append(
+                    f"{where}: {ss.count(s)} {s} outlines of the same level (repeats? otherwise delete one)"
+                )
     if any(not r["level"] for r in rows):
         warns.append("some outlines have no vertebral level: choose the level before tracing")
     for i, r in enumerate(rows):
         if r["error"]:
             warns.append(f"outline {i + 1} ({r['side']}): {r['error']}")
     return warns
-
-

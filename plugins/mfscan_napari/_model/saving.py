@@ -13,8 +13,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from mfscan.annotations import SUFFIX, Annotation, AnnotationConflictError, conflict_path, sidecar_path, \
-    write_sidecar
+from mfscan.annotations import (
+    SUFFIX,
+    Annotation,
+    AnnotationConflictError,
+    conflict_path,
+    sidecar_path,
+    write_sidecar,
+)
 from mfscan.errors import MfscanError
 
 from .calibration import KEY
@@ -22,9 +28,23 @@ from .images import MEMORY_PREFIX
 from .layers import annotation_from_layer
 from .settings import default_config_dir
 
-__all__ = ["SaveResult", "save_annotation", "layer_sidecar_path", "save_layer_state", "recovery_dir",
-           "recovery_path", "write_recovery", "save_policy_text", "should_save", "is_unsaved",
-           "apply_study_fields", "error_reason", "recovery_text", "leave_refused_text", "STUDY_FIELDS"]
+__all__ = [
+    "SaveResult",
+    "save_annotation",
+    "layer_sidecar_path",
+    "save_layer_state",
+    "recovery_dir",
+    "recovery_path",
+    "write_recovery",
+    "save_policy_text",
+    "should_save",
+    "is_unsaved",
+    "apply_study_fields",
+    "error_reason",
+    "recovery_text",
+    "leave_refused_text",
+    "STUDY_FIELDS",
+]
 
 #: The study codes of the widget stored in an outline layer's annotation.
 STUDY_FIELDS = ("subject", "visit", "level")
@@ -53,10 +73,13 @@ def save_annotation(annotation: Annotation, path) -> SaveResult:
     except AnnotationConflictError:
         cp = conflict_path(path, annotation.rater)
         written = write_sidecar(cp, annotation, force=True)
-        return SaveResult(written, True,
-                          f"{path.name} was changed on disk by someone else since it was opened. "
-                          f"Your outlines were NOT written over it; they were saved to {written.name}. "
-                          "Compare the two files and merge by hand.")
+        return SaveResult(
+            written,
+            True,
+            f"{path.name} was changed on disk by someone else since it was opened. "
+            f"Your outlines were NOT written over it; they were saved to {written.name}. "
+            "Compare the two files and merge by hand.",
+        )
 
 
 def layer_sidecar_path(metadata: dict, rater: str | None = None) -> Path:
@@ -68,8 +91,9 @@ def layer_sidecar_path(metadata: dict, rater: str | None = None) -> Path:
     if not ip:
         raise MfscanError("this Shapes layer does not belong to an image opened by mfscan")
     if str(ip).startswith(MEMORY_PREFIX):
-        raise MfscanError("the sample image exists only in memory; save outlines on an image opened "
-                          "from a file")
+        raise MfscanError(
+            "the sample image exists only in memory; save outlines on an image opened from a file"
+        )
     if rater is None:
         rater = (m.get("annotation") or {}).get("rater")
     return sidecar_path(ip, rater or None)
@@ -91,6 +115,7 @@ def save_layer_state(data, features, metadata: dict, path=None) -> SaveResult:
 
 # --------------------------------------------------------------------------- recovery
 
+
 def recovery_dir() -> Path:
     """``<config dir>/recovery``: where outlines that could not be saved are kept (:func:`write_recovery`)."""
     return default_config_dir() / "recovery"
@@ -101,7 +126,7 @@ def recovery_path(metadata: dict, folder=None, when: float | None = None) -> Pat
     :func:`recovery_dir`)."""
     m = (metadata or {}).get(KEY, {})
     ip = str(m.get("image_path") or (m.get("annotation") or {}).get("image") or "outlines")
-    name = ip[len(MEMORY_PREFIX):] if ip.startswith(MEMORY_PREFIX) else ip
+    name = ip[len(MEMORY_PREFIX) :] if ip.startswith(MEMORY_PREFIX) else ip
     stem = Path(name).stem or "outlines"
     rater = (m.get("annotation") or {}).get("rater")
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(when))
@@ -115,8 +140,9 @@ def recovery_path(metadata: dict, folder=None, when: float | None = None) -> Pat
     return p
 
 
-def write_recovery(data, features, metadata: dict, folder=None, when: float | None = None,
-                   reuse=None) -> Path:
+def write_recovery(
+    data, features, metadata: dict, folder=None, when: float | None = None, reuse=None
+) -> Path:
     """Write an outline layer's outlines to a recovery file; returns its path.
 
     The safety net when a layer with unsaved edits is about to disappear and its
@@ -148,16 +174,18 @@ def write_recovery(data, features, metadata: dict, folder=None, when: float | No
     return p
 
 
-
 # --------------------------------------------------------------------------- policy (pure)
+
 
 def save_policy_text(autosave_ms: int) -> str:
     """What the widget tells the rater about when outlines are saved."""
     if autosave_ms > 0:
         sec = autosave_ms / 1000
         every = f"every {sec:g} s" if sec >= 1 else f"every {autosave_ms} ms"
-        return (f"Outlines are saved when you change image and {every} while there are unsaved "
-                "edits (“Save now” saves at once).")
+        return (
+            f"Outlines are saved when you change image and {every} while there are unsaved "
+            "edits (“Save now” saves at once)."
+        )
     return "Outlines are saved when you change image and when you press “Save now”."
 
 
@@ -182,8 +210,9 @@ def is_unsaved(metadata: dict) -> bool:
     return bool(m.get("dirty")) and not str(m.get("image_path", "")).startswith(MEMORY_PREFIX)
 
 
-def apply_study_fields(annotation: dict, fields: dict, *, n_outlines: int = 0,
-                       sidecar: str | None = None) -> tuple[dict, bool]:
+def apply_study_fields(
+    annotation: dict, fields: dict, *, n_outlines: int = 0, sidecar: str | None = None
+) -> tuple[dict, bool]:
     """The layer's annotation fields with the widget's study codes (subject, visit, level).
 
     Parameters
@@ -224,21 +253,28 @@ def error_reason(error: Exception) -> str:
     return str(error)
 
 
-def recovery_text(reason: str, layer_name: str, path=None, target: str | None = None,
-                  error: str | None = None) -> str:
+def recovery_text(
+    reason: str, layer_name: str, path=None, target: str | None = None, error: str | None = None
+) -> str:
     """The message after a layer could not be saved: where its recovery copy is (`path`), or,
     when even that failed (`error`), that its outlines are lost once the layer is closed."""
     if path is None:
-        return (f"Not saved: {reason}. Not even a recovery copy could be written ({error}); "
-                f"the outlines of “{layer_name}” are LOST unless the layer is still open.")
+        return (
+            f"Not saved: {reason}. Not even a recovery copy could be written ({error}); "
+            f"the outlines of “{layer_name}” are LOST unless the layer is still open."
+        )
     target = target or "the image's sidecar"
-    return (f"Not saved: {reason}. A recovery copy of “{layer_name}” was written to {path} — "
-            f"once the problem is fixed, copy it beside the image as {target}.")
+    return (
+        f"Not saved: {reason}. A recovery copy of “{layer_name}” was written to {path} — "
+        f"once the problem is fixed, copy it beside the image as {target}."
+    )
 
 
 def leave_refused_text(problems: list[tuple[str, str | None]]) -> str:
     """Why the image was not changed: ``(layer name, save error)`` of each layer left unsaved."""
     why = "; ".join(f"{name}: {err or 'not saved'}" for name, err in problems)
-    return (f"Not saved: {why}. Your outlines are kept here and the image was not changed; "
-            "fix the problem and press “Save now”, or save the layer elsewhere with "
-            "File ▸ Save Selected Layers (or remove the layer: a recovery copy is then written).")
+    return (
+        f"Not saved: {why}. Your outlines are kept here and the image was not changed; "
+        "fix the problem and press “Save now”, or save the layer elsewhere with "
+        "File ▸ Save Selected Layers (or remove the layer: a recovery copy is then written)."
+    )

@@ -15,6 +15,7 @@ def default_config_dir() -> Path:
     if env:
         return Path(env)
     from platformdirs import user_config_dir
+
     return Path(user_config_dir("mfscan", appauthor=False))
 
 
@@ -51,6 +52,7 @@ class Settings:
 
     def save(self) -> None:
         from mfscan.annotations import atomic_write_bytes
+
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(self.path, json.dumps(self._data, indent=1).encode("utf-8"))
@@ -64,4 +66,3 @@ class Settings:
         d = dict(self._data.get("last_image") or {})
         d[str(Path(folder).resolve())] = str(Path(image).name)
         self.set("last_image", d)
-

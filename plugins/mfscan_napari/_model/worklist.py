@@ -29,7 +29,7 @@ class Worklist:
     index: int = 0
 
     @classmethod
-    def from_folder(cls, folder) -> "Worklist":
+    def from_folder(cls, folder) -> Worklist:
         """The folder's images as ``mfscan measure`` finds them (:func:`mfscan.measure.batch.discover`)."""
         from mfscan.measure.batch import discover
         from mfscan.stats.summary import natural_sort_key
@@ -38,8 +38,9 @@ class Worklist:
         if not folder.is_dir():
             raise MfscanError("not a folder", folder)
         jobs, _ = discover([folder], include_unannotated=True)
-        imgs = sorted((j.image for j in jobs),
-                      key=lambda p: natural_sort_key(p.relative_to(folder).as_posix()))
+        imgs = sorted(
+            (j.image for j in jobs), key=lambda p: natural_sort_key(p.relative_to(folder).as_posix())
+        )
         return cls(folder, imgs, 0)
 
     def __len__(self) -> int:
@@ -84,4 +85,3 @@ class Worklist:
     def progress(self, rater: str | None = None) -> tuple[int, int]:
         """``(annotated, total)``."""
         return sum(self.is_annotated(p, rater) for p in self.images), len(self.images)
-

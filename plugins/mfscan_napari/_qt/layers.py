@@ -37,9 +37,11 @@ class LayerWatcher:
     def disconnect(self) -> None:
         """Disconnect every viewer and layer callback."""
         v = self.viewer
-        for emitter, cb in ((v.layers.events.inserted, self.on_inserted),
-                            (v.layers.events.removed, self.on_removed),
-                            (v.layers.selection.events.active, self.on_active)):
+        for emitter, cb in (
+            (v.layers.events.inserted, self.on_inserted),
+            (v.layers.events.removed, self.on_removed),
+            (v.layers.selection.events.active, self.on_active),
+        ):
             try:
                 emitter.disconnect(cb)
             except (KeyError, ValueError, TypeError, RuntimeError):
@@ -62,8 +64,11 @@ class LayerWatcher:
 
     def disconnect_layer(self, layer) -> None:
         if id(layer) in self.connected:
-            for emitter, cb in ((layer.events.data, self.on_data), (layer.events.features, self.on_features),
-                                (layer.events.editable, self.on_editable)):
+            for emitter, cb in (
+                (layer.events.data, self.on_data),
+                (layer.events.features, self.on_features),
+                (layer.events.editable, self.on_editable),
+            ):
                 try:
                     emitter.disconnect(cb)
                 except (KeyError, ValueError, TypeError, RuntimeError):

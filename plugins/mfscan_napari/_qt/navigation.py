@@ -55,8 +55,9 @@ class Navigator:
         if not w.saver.ready_to_leave():
             self.update_ui()
             return None
-        self.remove_layers([ly for ly in self.viewer.layers
-                            if layer_meta(ly).get("kind") in ("image", "outlines", "scale")])
+        self.remove_layers(
+            [ly for ly in self.viewer.layers if layer_meta(ly).get("kind") in ("image", "outlines", "scale")]
+        )
         path = Path(path)
         try:
             self.add_image_layers(path)
@@ -96,8 +97,10 @@ class Navigator:
         """
         from napari.layers import Layer
 
-        return [self.viewer.add_layer(Layer.create(data, kwargs, ltype))
-                for data, kwargs, ltype in _model.read_layers(path, self.widget.images)]
+        return [
+            self.viewer.add_layer(Layer.create(data, kwargs, ltype))
+            for data, kwargs, ltype in _model.read_layers(path, self.widget.images)
+        ]
 
     def remove_layers(self, layers):
         """Remove layers of the previous image.

@@ -18,6 +18,7 @@ def notify(text: str) -> None:
     """A napari warning notification; never raises (a notification must not stop a save)."""
     try:
         from napari.utils.notifications import show_warning
+
         show_warning(text)
     except Exception:  # noqa: BLE001 - a notification must never stop a save or a recovery
         pass
@@ -68,8 +69,9 @@ class SaveController:
         w = self.widget
         out = []
         for layer in w.outline_layers():
-            if _model.should_save(layer.metadata, len(layer.data), mine=w.is_mine(layer),
-                                  force_all=force_all):
+            if _model.should_save(
+                layer.metadata, len(layer.data), mine=w.is_mine(layer), force_all=force_all
+            ):
                 res = self.save_layer(layer)
                 if res is not None:
                     out.append(res)
@@ -86,8 +88,9 @@ class SaveController:
         m = layer_meta(layer)
         reason = m.get("save_error") or "not saved"
         try:
-            path = _model.write_recovery(layer.data, layer.features, layer.metadata,
-                                         reuse=m.get("recovery_path"))
+            path = _model.write_recovery(
+                layer.data, layer.features, layer.metadata, reuse=m.get("recovery_path")
+            )
         except MfscanError as e:
             text = _model.recovery_text(reason, layer.name, error=e.message)
             self.message(text, error=True)

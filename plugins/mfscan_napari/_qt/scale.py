@@ -26,8 +26,11 @@ class ScaleController:
         return self.widget.viewer
 
     def _scale_layers(self, image_path):
-        return [ly for ly in self.viewer.layers
-                if layer_meta(ly).get("kind") == "scale" and layer_meta(ly).get("image_path") == image_path]
+        return [
+            ly
+            for ly in self.viewer.layers
+            if layer_meta(ly).get("kind") == "scale" and layer_meta(ly).get("image_path") == image_path
+        ]
 
     def start_scale_line(self):
         """Add (or select) the "scale line" layer in line-drawing mode."""
@@ -41,13 +44,20 @@ class ScaleController:
         else:
             n = layer_meta(il).get("n_frames", 1)
             layer = self.viewer.add_shapes(
-                ndim=3 if n > 1 else 2, name="scale line", edge_color="yellow", edge_width=2,
-                scale=tuple(il.scale), units=tuple(str(u) for u in il.units),
-                metadata={KEY: {"kind": "scale", "image_path": ip}})
+                ndim=3 if n > 1 else 2,
+                name="scale line",
+                edge_color="yellow",
+                edge_width=2,
+                scale=tuple(il.scale),
+                units=tuple(str(u) for u in il.units),
+                metadata={KEY: {"kind": "scale", "image_path": ip}},
+            )
         self.viewer.layers.selection.active = layer
         layer.mode = "add_line"
-        self.widget.tracing.status("Draw a line over a known distance of the depth ruler, type its length "
-                                   "in mm, then press “Set scale”.")
+        self.widget.tracing.status(
+            "Draw a line over a known distance of the depth ruler, type its length "
+            "in mm, then press “Set scale”."
+        )
         return layer
 
     def set_scale_from_line(self, line=None, length_mm: float | None = None) -> Calibration | None:

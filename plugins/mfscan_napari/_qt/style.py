@@ -32,7 +32,9 @@ def side_html(side: str, what: str) -> str:
 def keys_text() -> str:
     """The keyboard help shown at the bottom of the widget."""
     k = SHORTCUTS
-    return (f"Keys: {k['trace_left']} / {k['trace_right']} trace left / right · "
-            f"{k['propose_left']} / {k['propose_right']} propose left / right · "
-            f"{k['next_image']} / {k['previous_image']} next / previous image · "
-            "polygon and live-wire: click, double-click (or Enter) to close · Esc cancels")
+    return (
+        f"Keys: {k['trace_left']} / {k['trace_right']} trace left / right · "
+        f"{k['propose_left']} / {k['propose_right']} propose left / right · "
+        f"{k['next_image']} / {k['previous_image']} next / previous image · "
+        "polygon and live-wire: click, double-click (or Enter) to close · Esc cancels"
+    )

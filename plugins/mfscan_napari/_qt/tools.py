@@ -107,8 +107,10 @@ class ProposeTool(ClickTool):
         self.viewer.layers.selection.active = layer
         layer.mode = "pan_zoom"
         self.bind_escape(layer)
-        self.status(f"{side_html(side, 'Propose')}: click once inside the {side} multifidus "
-                    f"({self.widget.fields()['level']}). Esc cancels.")
+        self.status(
+            f"{side_html(side, 'Propose')}: click once inside the {side} multifidus "
+            f"({self.widget.fields()['level']}). Esc cancels."
+        )
         return layer
 
     def click(self, rc, frame: int):
@@ -141,8 +143,9 @@ class ProposeTool(ClickTool):
             self.status(f"No outline proposed: {e.message}", color=RED)
             return None
         conf = float(prop.confidence)
-        i = self.tracer.add_outline(layer, prop.points, side, frame, _model.METHOD_PROPOSED,
-                           {"confidence": round(conf, 3)})
+        i = self.tracer.add_outline(
+            layer, prop.points, side, frame, _model.METHOD_PROPOSED, {"confidence": round(conf, 3)}
+        )
         text, warn = _model.proposal_text(side, conf)
         self.status(text + " Drag its vertices to correct it.", color=ORANGE if warn else GREEN)
         return i
@@ -179,10 +182,15 @@ class LivewireTool(ClickTool):
         il = self.widget.image_layer
         n = layer_meta(il).get("n_frames", 1)
         tmp = self.viewer.add_shapes(
-            ndim=3 if n > 1 else 2, name=f"live-wire {side} (temporary)",
-            edge_color=SIDE_COLORS[side], edge_width=2, face_color="transparent",
-            scale=tuple(il.scale), units=tuple(str(u) for u in il.units),
-            metadata={KEY: {"kind": "livewire", "image_path": layer_meta(il).get("image_path")}})
+            ndim=3 if n > 1 else 2,
+            name=f"live-wire {side} (temporary)",
+            edge_color=SIDE_COLORS[side],
+            edge_width=2,
+            face_color="transparent",
+            scale=tuple(il.scale),
+            units=tuple(str(u) for u in il.units),
+            metadata={KEY: {"kind": "livewire", "image_path": layer_meta(il).get("image_path")}},
+        )
         self.path_layer = tmp
         self.viewer.layers.selection.active = tmp
         tmp.mode = "pan_zoom"
@@ -190,9 +198,11 @@ class LivewireTool(ClickTool):
         tmp.bind_key("Enter", lambda _l: self.close(), overwrite=True)
         tmp.bind_key("Backspace", lambda _l: self.undo(), overwrite=True)
         self._suspend_double_click_zoom()
-        self.status(f"{side_html(side, 'Live-wire')}: click anchors along the border "
-                    "(about 6–10); double-click or Enter closes, Backspace removes the last anchor, "
-                    "Esc cancels.")
+        self.status(
+            f"{side_html(side, 'Live-wire')}: click anchors along the border "
+            "(about 6–10); double-click or Enter closes, Backspace removes the last anchor, "
+            "Esc cancels."
+        )
         return layer
 
     def disarm(self) -> bool:
@@ -228,8 +238,10 @@ class LivewireTool(ClickTool):
             return len(self.anchors)
         self.show()
         k = len(self.trace)
-        self.status(f"{side_html(self.side, 'Live-wire')}: {k} anchor{'s' if k > 1 else ''}. "
-                    "Double-click or Enter closes, Backspace removes the last anchor, Esc cancels.")
+        self.status(
+            f"{side_html(self.side, 'Live-wire')}: {k} anchor{'s' if k > 1 else ''}. "
+            "Double-click or Enter closes, Backspace removes the last anchor, Esc cancels."
+        )
         return k
 
     def undo(self) -> None:
@@ -286,8 +298,10 @@ class LivewireTool(ClickTool):
         layer, side = self.layer, self.side
         n = len(self.trace.distinct_anchors()) if self.trace is not None else 0
         if n < 3:
-            self.status(f"Live-wire needs at least 3 anchors on the border (have {n}); "
-                        "click more, or Esc to cancel.", color=ORANGE)
+            self.status(
+                f"Live-wire needs at least 3 anchors on the border (have {n}); click more, or Esc to cancel.",
+                color=ORANGE,
+            )
             return None
         frame = self.trace.frame
         try:
@@ -299,8 +313,9 @@ class LivewireTool(ClickTool):
         if layer not in self.viewer.layers:
             return None
         i = self.tracer.add_outline(layer, pts, side, frame, _model.METHOD_LIVEWIRE)
-        self.status(f"Live-wire {side} outline added ({n} anchors). Drag its vertices to correct it.",
-                    color=GREEN)
+        self.status(
+            f"Live-wire {side} outline added ({n} anchors). Drag its vertices to correct it.", color=GREEN
+        )
         return i
 
     def _suspend_double_click_zoom(self):

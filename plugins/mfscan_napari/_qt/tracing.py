@@ -47,9 +47,11 @@ class Tracer:
 
     def disconnect(self) -> None:
         v = self.viewer
-        for cbs, cb in ((v.mouse_drag_callbacks, self.on_canvas_press),
-                        (v.mouse_move_callbacks, self.on_canvas_move),
-                        (v.mouse_double_click_callbacks, self.on_canvas_double_click)):
+        for cbs, cb in (
+            (v.mouse_drag_callbacks, self.on_canvas_press),
+            (v.mouse_move_callbacks, self.on_canvas_move),
+            (v.mouse_double_click_callbacks, self.on_canvas_double_click),
+        ):
             while cb in cbs:
                 cbs.remove(cb)
         self.livewire.rubber_timer.stop()
@@ -74,10 +76,14 @@ class Tracer:
         self.viewer.layers.selection.active = layer
         use_lasso = panel.lasso_check.isChecked() if lasso is None else lasso
         layer.mode = "add_polygon_lasso" if use_lasso else "add_polygon"
-        how = ("drag to draw freehand (or click, move, click)" if use_lasso
-               else "click the vertices, double-click to close")
-        self.status(f"{side_html(side, 'Tracing')} ({self.widget.fields()['level']}, layer “{layer.name}”): "
-                    f"{how}.")
+        how = (
+            "drag to draw freehand (or click, move, click)"
+            if use_lasso
+            else "click the vertices, double-click to close"
+        )
+        self.status(
+            f"{side_html(side, 'Tracing')} ({self.widget.fields()['level']}, layer “{layer.name}”): {how}."
+        )
         return layer
 
     def armed_tool(self):
@@ -148,8 +154,11 @@ class Tracer:
 
     def on_canvas_press(self, viewer, event):
         """Mouse drag callback of the viewer: a left click (not a drag) while a tool is armed."""
-        if self.armed_tool() is None or getattr(event, "button", 1) != 1 \
-                or tuple(getattr(event, "modifiers", ()) or ()):
+        if (
+            self.armed_tool() is None
+            or getattr(event, "button", 1) != 1
+            or tuple(getattr(event, "modifiers", ()) or ())
+        ):
             return
         pos0 = np.asarray(getattr(event, "pos", (0, 0)), float)
         world = tuple(event.position)

@@ -26,12 +26,12 @@ from mfscan.vocab import SIDES
 
 from .. import _model
 from .._model import KEY, is_image_layer, is_outline_layer, layer_meta
+from .layers import LayerWatcher
 from .navigation import Navigator
 from .panels import CalibrationPanel, MeasurementsPanel, StudyCodesPanel, TracingPanel, WorklistPanel
 from .saving import SaveController
 from .scale import ScaleController
 from .style import GREEN, ORANGE, SHORTCUTS, keys_text
-from .layers import LayerWatcher
 from .tracing import Tracer
 
 __all__ = ["MultifidusWidget", "SHORTCUTS", "KEY"]
@@ -53,8 +53,14 @@ class MultifidusWidget(QWidget):
         Throttle of the live table while a vertex is dragged.
     """
 
-    def __init__(self, napari_viewer, settings: _model.Settings | None = None, *,
-                 autosave_ms: int = 5000, refresh_ms: int = 50):
+    def __init__(
+        self,
+        napari_viewer,
+        settings: _model.Settings | None = None,
+        *,
+        autosave_ms: int = 5000,
+        refresh_ms: int = 50,
+    ):
         super().__init__()
         self.viewer = napari_viewer
         self.settings = settings if settings is not None else _model.Settings()
@@ -192,8 +198,12 @@ class MultifidusWidget(QWidget):
     def eventFilter(self, obj, event):
         # getattr: Qt may deliver events while Python is finalizing the widget.
         ref = getattr(self, "_main_window", None)
-        if (event.type() == QEvent.Type.Close and ref is not None and obj is ref()
-                and not getattr(self, "_closed", True)):
+        if (
+            event.type() == QEvent.Type.Close
+            and ref is not None
+            and obj is ref()
+            and not getattr(self, "_closed", True)
+        ):
             self.save_or_recover()
         return False
 
@@ -254,7 +264,8 @@ class MultifidusWidget(QWidget):
         if layer is not None:
             m = layer_meta(layer)
             m["annotation"], dirty = _model.apply_study_fields(
-                m.get("annotation") or {}, f, n_outlines=len(layer.data), sidecar=m.get("sidecar_path"))
+                m.get("annotation") or {}, f, n_outlines=len(layer.data), sidecar=m.get("sidecar_path")
+            )
             if dirty:
                 self.watcher.mark_dirty(layer)
             self._set_defaults(layer)
@@ -278,8 +289,9 @@ class MultifidusWidget(QWidget):
         if image_layer is None:
             return []
         ip = layer_meta(image_layer).get("image_path")
-        return [ly for ly in self.viewer.layers
-                if is_outline_layer(ly) and layer_meta(ly).get("image_path") == ip]
+        return [
+            ly for ly in self.viewer.layers if is_outline_layer(ly) and layer_meta(ly).get("image_path") == ip
+        ]
 
     def outline_layer(self, *, create: bool = False, by_rater: bool = False):
         """The outline layer the table shows and tracing draws into.
@@ -289,8 +301,12 @@ class MultifidusWidget(QWidget):
         created empty when `create` is true.
         """
         active = self.viewer.layers.selection.active
-        if not by_rater and active is not None and is_outline_layer(active) \
-                and (self.image_layer is None or active in self.outline_layers()):
+        if (
+            not by_rater
+            and active is not None
+            and is_outline_layer(active)
+            and (self.image_layer is None or active in self.outline_layers())
+        ):
             return active
         if self.image_layer is None:
             return None
@@ -308,8 +324,9 @@ class MultifidusWidget(QWidget):
         f = self.fields()
         if rater:
             sidecar_path(im["image_path"], rater)  # validates the rater code (raises)
-        ann = _model.new_annotation(im["image_path"], subject=f["subject"], visit=f["visit"],
-                                    level=f["level"], rater=rater)
+        ann = _model.new_annotation(
+            im["image_path"], subject=f["subject"], visit=f["visit"], level=f["level"], rater=rater
+        )
         cal = Calibration.from_dict(im["calibration"])
         if is_override(cal):
             ann.calibration = cal
@@ -322,8 +339,16 @@ class MultifidusWidget(QWidget):
         """The features new outlines of `layer` get: the widget's level, the layer's rater, `side`."""
         d = dict(layer.feature_defaults.iloc[0]) if len(layer.feature_defaults.columns) else {}
         rater = (layer_meta(layer).get("annotation") or {}).get("rater") or ""
-        d.update({"level": self.fields()["level"], "rater": rater, "method": "manual",
-                  "frame": self._current_frame(layer), "label": "", "_roi": "{}"})
+        d.update(
+            {
+                "level": self.fields()["level"],
+                "rater": rater,
+                "method": "manual",
+                "frame": self._current_frame(layer),
+                "label": "",
+                "_roi": "{}",
+            }
+        )
         if side is not None:
             d["side"] = side
         elif d.get("side") not in SIDES:

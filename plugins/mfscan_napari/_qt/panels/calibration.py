@@ -51,7 +51,8 @@ class CalibrationPanel(QGroupBox):
         text, warn = _model.calibration_text(cal)
         if warn:
             self.calibration_label.setStyleSheet(
-                "color: white; background: #b71c1c; padding: 3px; font-weight: bold;")
+                "color: white; background: #b71c1c; padding: 3px; font-weight: bold;"
+            )
         else:
             self.calibration_label.setStyleSheet(f"color: {GREEN};")
         self.calibration_label.setText(text)

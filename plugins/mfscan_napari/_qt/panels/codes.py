@@ -26,10 +26,17 @@ class StudyCodesPanel(QGroupBox):
         self.level_combo.setCurrentText("L4")
         self.rater_edit = QLineEdit()
         self.rater_edit.setPlaceholderText("e.g. R1")
-        self.rater_edit.setToolTip("Rater code: letters, digits, '-' and '_'. Each rater saves "
-                                   "<image>.<rater>.mfscan.json")
-        for i, (label, w) in enumerate((("Subject", self.subject_edit), ("Visit", self.visit_edit),
-                                        ("Level", self.level_combo), ("Rater", self.rater_edit))):
+        self.rater_edit.setToolTip(
+            "Rater code: letters, digits, '-' and '_'. Each rater saves <image>.<rater>.mfscan.json"
+        )
+        for i, (label, w) in enumerate(
+            (
+                ("Subject", self.subject_edit),
+                ("Visit", self.visit_edit),
+                ("Level", self.level_combo),
+                ("Rater", self.rater_edit),
+            )
+        ):
             form.addWidget(QLabel(label), i // 2, 2 * (i % 2))
             form.addWidget(w, i // 2, 2 * (i % 2) + 1)
         form.setColumnStretch(1, 1)
@@ -44,8 +51,12 @@ class StudyCodesPanel(QGroupBox):
 
     def fields(self) -> dict:
         """The codes typed (empty strings when blank)."""
-        return {"subject": self.subject_edit.text().strip(), "visit": self.visit_edit.text().strip(),
-                "level": self.level_combo.currentText(), "rater": self.rater_edit.text().strip()}
+        return {
+            "subject": self.subject_edit.text().strip(),
+            "visit": self.visit_edit.text().strip(),
+            "level": self.level_combo.currentText(),
+            "rater": self.rater_edit.text().strip(),
+        }
 
     def set_fields(self, *, emit: bool = True, **values) -> None:
         """Set codes (subject, visit, level, rater) as if typed; ``changed`` once when `emit`.

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from qtpy.QtGui import QColor
 from qtpy.QtWidgets import (
-    QAbstractItemView, QGroupBox, QHeaderView, QLabel, QSizePolicy, QTableWidget, QTableWidgetItem,
+    QAbstractItemView,
+    QGroupBox,
+    QHeaderView,
+    QLabel,
+    QSizePolicy,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
 )
 
@@ -59,8 +65,10 @@ class MeasurementsPanel(QGroupBox):
 
     def set_headers(self, unit: str) -> None:
         """Column headers with the unit of lengths (``cm``, ``px``, or ``mixed``: units in cells)."""
-        labels = [h.format(u=unit) if unit != "mixed" else h.replace(" ({u}²)", "").replace(" ({u})", "")
-                  for _k, h in _model.TABLE_COLUMNS]
+        labels = [
+            h.format(u=unit) if unit != "mixed" else h.replace(" ({u}²)", "").replace(" ({u})", "")
+            for _k, h in _model.TABLE_COLUMNS
+        ]
         self.table.setHorizontalHeaderLabels(labels)
 
     def show_frames(self, n_frames: int) -> None:

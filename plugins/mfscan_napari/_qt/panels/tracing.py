@@ -8,9 +8,11 @@ from mfscan.vocab import SIDE_COLORS
 
 from ..style import SHORTCUTS
 
-PROPOSE_TIP = ("Then click once inside the {side} multifidus: mfscan proposes its outline "
-               "(method “proposed”, with a confidence). Check it and drag its vertices to "
-               "correct it. Esc cancels.")
+PROPOSE_TIP = (
+    "Then click once inside the {side} multifidus: mfscan proposes its outline "
+    "(method “proposed”, with a confidence). Check it and drag its vertices to "
+    "correct it. Esc cancels."
+)
 
 
 class TracingPanel(QGroupBox):
@@ -39,13 +41,15 @@ class TracingPanel(QGroupBox):
         v.addLayout(row)
         row = QHBoxLayout()
         self.lasso_check = QCheckBox("Freehand lasso (drag)")
-        self.lasso_check.setToolTip("Trace left / right: draw the outline freehand instead of clicking "
-                                    "its vertices")
+        self.lasso_check.setToolTip(
+            "Trace left / right: draw the outline freehand instead of clicking its vertices"
+        )
         self.livewire_check = QCheckBox("Live-wire (snaps to edges)")
         self.livewire_check.setToolTip(
             "Trace left / right: click anchors on the border; between them the line follows the "
             "strongest edge. Double-click or Enter closes the outline, Backspace removes the last "
-            "anchor, Esc cancels.")
+            "anchor, Esc cancels."
+        )
         self.lasso_check.toggled.connect(lambda on: on and self.livewire_check.setChecked(False))
         self.livewire_check.toggled.connect(lambda on: on and self.lasso_check.setChecked(False))
         row.addWidget(self.lasso_check)

@@ -47,7 +47,8 @@ class WorklistPanel(QGroupBox):
         self.folder_label.setText(f"Folder: {worklist.folder}")
         by = f" by {rater}" if rater else ""
         self.progress_label.setText(
-            f"Image {worklist.index + 1} of {total} · annotated{by}: {done} / {total}")
+            f"Image {worklist.index + 1} of {total} · annotated{by}: {done} / {total}"
+        )
 
     def message(self, text: str, *, error: bool = False) -> None:
         """A save message (red and bold for an error)."""
