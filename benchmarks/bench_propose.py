@@ -37,7 +37,8 @@ Besides the phantoms it reports, for the chosen method:
 
 Usage::
 
-    python benchmarks/bench_propose.py [-n 60] [--quick] [--case-seed 0] [--methods polar,flood,random_walker,mgac]
+    python benchmarks/bench_propose.py [-n 60] [--quick] [--case-seed 0]
+                                       [--methods polar,flood,random_walker,mgac]
 """
 
 from __future__ import annotations
@@ -351,7 +352,8 @@ def report_confidence(df, args, rng):
     study.to_csv(WORK / "propose_sample_study.csv", index=False)
     print(f"\nsample study ({args.sample}, R1 visit 1 as truth, centroid seeds, sidecar scale): "
           f"{len(study)} muscles, Dice median {study.dice.median():.3f}, min {study.dice.min():.3f}; "
-          f"|CSA error| median {study.abs_csa_err_pct.median():.1f} %, max {study.abs_csa_err_pct.max():.1f} %; "
+          f"|CSA error| median {study.abs_csa_err_pct.median():.1f} %, "
+          f"max {study.abs_csa_err_pct.max():.1f} %; "
           f"confidence {study.confidence.min():.2f}-{study.confidence.max():.2f}")
     bad = bad_rows(args.n_bad, rng, args.sample)
     bad.to_csv(WORK / "propose_bad_cases.csv", index=False)

@@ -350,7 +350,8 @@ def test_low_confidence_refusal_names_the_seed(phantoms):
     ph = phantoms["default"]
     r, c = ph.seeds["left"]
     for seed in ((r, c), np.array([[r, c]])):  # any (row, col) shape the seed parser accepts
-        with pytest.raises(ProposalError, match=rf"around the seed \({r:.0f}, {c:.0f}\) \(outline score 0.00\)"):
+        msg = rf"around the seed \({r:.0f}, {c:.0f}\) \(outline score 0.00\)"
+        with pytest.raises(ProposalError, match=msg):
             propose_outline(ph.image, seed, spacing=ph.spacing_mm, params={"w_edge": 0.0, "w_fall": 0.0})
 
 

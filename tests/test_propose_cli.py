@@ -139,7 +139,8 @@ def test_merge_keeps_everything_else(tmp_path, png, phantom, capsys):
 def test_merge_at_another_level_keeps_the_files_level(tmp_path, png, phantom):
     sc = tmp_path / "scan.R1.mfscan.json"
     d = _rich_sidecar(sc)
-    assert main(["propose", str(png), "--seed", _seed(phantom, "left"), "--rater", "R1", "--level", "L5"]) == 0
+    assert main(["propose", str(png), "--seed", _seed(phantom, "left"), "--rater", "R1",
+                 "--level", "L5"]) == 0
     out = json.loads(sc.read_text())
     assert out["level"] == "L4" and out["rois"][:2] == d["rois"]
     assert out["rois"][2]["side"] == "left" and out["rois"][2]["level"] == "L5"
@@ -170,3 +171,14 @@ def test_sidecar_of_another_image_is_not_merged(tmp_path, png, phantom, capsys):
                  "-o", str(other)]) == 1
     assert "belongs to the image 'elsewhere.png'" in capsys.readouterr().err
     assert other.read_bytes() == before
+
+
+def test_output_elsewhere_takes_and_stores_the_raters_scale(tmp_path, png, phantom, capsys):
+    write_sidecar(tmp_path / "scan.R1.mfscan.json", Annotation("scan.png", [], calibration=manual(0.3, 0.3),
+                                                               rater="R1"))
+    other = tmp_path / "other.json"
+    assert main(["propose", str(png), "--seed", _seed(phantom, "left"), "--rater", "R1",
+                 "-o", str(other)]) == 0
+    ann = read_sidecar(other)
+    assert ann.calibration == manual(0.3, 0.3)
+    assert f"left: CSA {polygon_area(ann.rois[0].points) * 0.09 / 100:.2f} cm2" in capsys.readouterr().out

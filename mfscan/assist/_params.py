@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from mfscan.errors import MfscanError
 
-__all__ = ["LOW_CONFIDENCE", "MIN_CONFIDENCE", "NOMINAL_SPACING_MM", "PARAMS", "ProposalError", "SEARCH_RADIUS_MM"]
+__all__ = ["LOW_CONFIDENCE", "MIN_CONFIDENCE", "NOMINAL_SPACING_MM", "PARAMS", "ProposalError",
+           "SEARCH_RADIUS_MM"]
 
 #: Search radius around the seed in millimetres.
 SEARCH_RADIUS_MM = 40.0

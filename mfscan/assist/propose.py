@@ -82,6 +82,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from mfscan.assist._confidence import _agreement, _contrast, _plausible, combine
 from mfscan.assist._cost import (
     _barrier,
     _cost_table,
@@ -91,14 +92,20 @@ from mfscan.assist._cost import (
     _smooth,
     overlay_mask,
 )
-from mfscan.assist._confidence import _agreement, _contrast, _plausible, combine
-from mfscan.assist._params import LOW_CONFIDENCE, MIN_CONFIDENCE, NOMINAL_SPACING_MM, PARAMS, SEARCH_RADIUS_MM, ProposalError
+from mfscan.assist._params import (
+    LOW_CONFIDENCE,
+    MIN_CONFIDENCE,
+    NOMINAL_SPACING_MM,
+    PARAMS,
+    SEARCH_RADIUS_MM,
+    ProposalError,
+)
 from mfscan.assist._polar import _limit_width, _pin_border_points, _rays, _trace
 from mfscan.assist._seed import _as_frame, _merge_params, _parse_box, _parse_seed, _seed_check, _spacing
 from mfscan.geometry import orient, polygon_area, resample_closed
 
-__all__ = ["LOW_CONFIDENCE", "MIN_CONFIDENCE", "NOMINAL_SPACING_MM", "PARAMS", "Proposal", "ProposalError", "SEARCH_RADIUS_MM",
-           "edited_method", "overlay_mask", "propose_outline", "resample_closed"]
+__all__ = ["LOW_CONFIDENCE", "MIN_CONFIDENCE", "NOMINAL_SPACING_MM", "PARAMS", "Proposal", "ProposalError",
+           "SEARCH_RADIUS_MM", "edited_method", "overlay_mask", "propose_outline", "resample_closed"]
 
 
 @dataclass(frozen=True)
@@ -194,8 +201,10 @@ def propose_outline(image: npt.ArrayLike, seed: npt.ArrayLike, *,
     seed : (row, col)
         A point inside the muscle, in pixels.
     spacing : (row_mm, col_mm), keyword-only, optional
-        Pixel size. Uncalibrated images use a nominal 0.15 mm per pixel for the
-        search radius and the shape limits only.
+        Pixel size. Without it a nominal 0.15 mm per pixel is assumed for the
+        search radius and the shape limits (``details["calibrated"]`` is False);
+        a wrong scale makes outlines leak through the fascia, so callers should
+        require a scale (``mfscan propose`` refuses an image without one).
     side : {'left', 'right'}, optional
         The patient's side; recorded in ``details`` only (the border is found
         from the image, whatever the orientation convention).

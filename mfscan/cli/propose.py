@@ -99,7 +99,8 @@ def merge_rois(ann, new_rois, *, frame: int, force: bool = False):
                           ann.path)
     for new in new_rois:
         level = new.level or out.level
-        idx = [i for i, r in enumerate(out.rois) if r.side == new.side and _same_place(r, level, frame, out.level)]
+        idx = [i for i, r in enumerate(out.rois)
+               if r.side == new.side and _same_place(r, level, frame, out.level)]
         keep = [r for i, r in enumerate(out.rois) if i not in idx]
         at = min(idx) if idx else len(keep)
         out.rois = keep[:at] + [new] + keep[at:]
@@ -112,8 +113,8 @@ def _propose_side(img, frame_index: int, frames, side: str, seed, override, imag
     ``frames`` is the grey frame and its burned-in overlay mask.
     """
     from mfscan.annotations import ROI
-    from mfscan.calibration import roi_calibration
     from mfscan.assist.propose import propose_outline
+    from mfscan.calibration import roi_calibration
     from mfscan.measure import measure_outline
 
     def spacing(cal):
@@ -181,15 +182,15 @@ def _override(args, ann, out):
     cal = manual(*args.mm_per_pixel)
     if (ann is not None and ann.rois and stored is not None and not args.force
             and (stored.row_mm, stored.col_mm) != (cal.row_mm, cal.col_mm)):
-        raise MfscanError(f"the sidecar's {stored.source} calibration is {stored.row_mm:g} x {stored.col_mm:g} "
-                          f"mm/px and its outlines are measured with it; --mm-per-pixel would change it "
-                          "(use --force to replace it)", out)
+        raise MfscanError(f"the sidecar's {stored.source} calibration is "
+                          f"{stored.row_mm:g} x {stored.col_mm:g} mm/px and its outlines are measured with "
+                          "it; --mm-per-pixel would change it (use --force to replace it)", out)
     return cal
 
 
 def cmd_propose(args) -> int:
     from mfscan.annotations import write_sidecar
-    from mfscan.calibration import image_calibration
+    from mfscan.calibration import image_calibration, is_override
     from mfscan.io.images import load_image
 
     image_path = Path(args.image)
@@ -217,8 +218,8 @@ def cmd_propose(args) -> int:
         rois.append(roi)
         lines.append(line)
     ann = merge_rois(ann, rois, frame=args.frame, force=args.force)
-    if args.mm_per_pixel:
-        ann.calibration = override
+    if override is not None and (args.mm_per_pixel or not is_override(ann.calibration)):
+        ann.calibration = override  # typed, or the rater's sidecar's when written elsewhere with -o
     write_sidecar(out, ann)  # never force: a file changed or created meanwhile is not overwritten
     verb = "merged" if existing is not None else "proposed"
     _say(f"{verb} {len(rois)} outline(s) on {image_path.name} -> {out}")
