@@ -18,7 +18,7 @@ from mfscan.synthetic.phantom import make_phantom
 
 SAMPLE = Path(__file__).parents[1] / "sample_data" / "study" / "S02" / "visit1"
 GOOD = dict(edge_support=0.8, agreement=0.95, contrast=1.0, regular=1.0, leak=0.0, plausible=1.0,
-            width_clipped=False)
+            width_clipped=False, open_border=0.0)
 
 
 def test_flag_threshold_and_property():
@@ -36,6 +36,7 @@ def test_combine_by_hand():
     assert combine(dict(GOOD, leak=0.05)) == pytest.approx(0.5)
     assert combine(dict(GOOD, width_clipped=True)) == pytest.approx(0.8)
     assert combine(dict(GOOD, regular=0.0)) == pytest.approx(0.5)
+    assert combine(dict(GOOD, open_border=0.9)) == pytest.approx(1.0)  # a diagnostic, not a factor
     assert combine(dict(GOOD, leak=0.1)) == 0.0 and combine(dict(GOOD, agreement=0.6)) == 0.0
 
 

@@ -25,8 +25,8 @@ MIN_CONFIDENCE = 0.2
 
 #: Proposals below this confidence are flagged ``low_confidence`` ("check this outline").
 #: Chosen on ``benchmarks/bench_propose.py`` (phantoms, the sample study at its own and at a
-#: 0.6x wrong scale, seeds in anatomy-free speckle): it flags about 90 % of the proposals
-#: under 0.90 Dice and under 2 % of those at or above.
+#: 0.6x wrong scale, seeds in anatomy-free speckle): it flags 88 % of the proposals
+#: under 0.90 Dice and 1.5 % of those at or above.
 LOW_CONFIDENCE = 0.5
 
 #: Tunable constants of the polar DP (exposed for the benchmark's ablations).
