@@ -22,9 +22,23 @@ median <= 0.3 s per muscle on an 800x600 image (2 cores, shared: timings are noi
 active contour ``mgac``), all with the same despeckling and overlay masking and
 the same width limit as the chosen ``polar`` dynamic programming.
 
+Besides the phantoms it reports, for the chosen method:
+
+* the committed sample study (``sample_data/study``): the R1 outlines of visit 1
+  as truth, seeds at their centroids, the scale by THE calibration rule (each
+  image's sidecar scale line): Dice and CSA error per muscle
+  (``_work/propose_sample_study.csv``);
+* planted bad cases: seeds in anatomy-free speckle (no muscle, Dice 0) and the
+  sample study's visit 1 given a scale 0.6x its own (what the old nominal
+  0.15 mm/px did on these 0.25 mm/px images: outlines leak through the fascia);
+* the confidence figures: Spearman correlation of confidence with Dice, the share
+  of proposals under 0.90 Dice flagged ``low_confidence``, and the share of false
+  flags among proposals at or above 0.90.
+
 Usage::
 
-    python benchmarks/bench_propose.py [-n 60] [--methods polar,flood,random_walker,mgac]
+    python benchmarks/bench_propose.py [-n 60] [--quick] [--case-seed 0]
+                                       [--methods polar,flood,random_walker,mgac]
 """
 
 from __future__ import annotations
@@ -225,6 +239,98 @@ METHODS = {
 }
 
 
+def speckle_image(seed, shape=(480, 640), grain=(1.0, 1.5)):
+    """A field of fully developed speckle with no anatomy (as in a cardiac or abdominal view)."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=shape) + 1j * rng.normal(size=shape)
+    from scipy import ndimage as ndi
+
+    a = np.abs(ndi.gaussian_filter(z.real, grain) + 1j * ndi.gaussian_filter(z.imag, grain))
+    return np.clip(a / np.median(a) * 70, 0, 255).astype(np.uint8)
+
+
+def sample_study_rows(root, first_visit_only=True, scale=1.0):
+    """Dice and CSA error on the committed sample study: R1 outlines of the first visit as truth.
+
+    Seeds are the centroids of the truth outlines; the scale is the image's
+    calibration by THE rule (the sidecar's scale line here), times ``scale``
+    (0.6 plants the wrong scale an uncalibrated guess of 0.15 mm/px gave on these
+    0.25 mm/px images).
+    """
+    from mfscan.annotations import read_sidecar
+    from mfscan.calibration import roi_calibration
+    from mfscan.io.images import load_image
+
+    rows = []
+    for sc_path in sorted(Path(root).glob("*/visit*/*.R1.mfscan.json")):
+        if first_visit_only and sc_path.parent.name != "visit1":
+            continue
+        ann = read_sidecar(sc_path)
+        img = load_image(sc_path.parent / ann.image)
+        for roi in ann.rois:
+            frame = img.gray[roi.frame or 0]
+            seed = tuple(float(v) for v in np.argwhere(_mask(roi.points, frame.shape)).mean(axis=0))
+            cal = roi_calibration([seed], img, ann.calibration)
+            sp = (cal.row_mm, cal.col_mm)
+            t0 = time.perf_counter()
+            try:
+                prop = propose_outline(frame, seed, spacing=(sp[0] * scale, sp[1] * scale), side=roi.side,
+                                       exclude=img.overlay_frame(0))
+                pts, conf, failed = prop.points, prop.confidence, False
+            except ProposalError as e:
+                print(f"{sc_path.name} {roi.side}: {e}", file=sys.stderr)
+                pts, conf, failed = None, float("nan"), True
+            sec = time.perf_counter() - t0
+            dice, err = (0.0, -100.0) if failed else _dice_err(pts, roi.points, frame.shape, sp)
+            rows.append(dict(image=ann.image, side=roi.side, spacing_mm=sp[0], dice=dice, csa_err_pct=err,
+                             abs_csa_err_pct=abs(err), confidence=conf, seconds=sec, failed=failed))
+    return pd.DataFrame(rows)
+
+
+def _mask(points, shape):
+    box, m = outline_mask(points, shape)
+    out = np.zeros(shape, dtype=bool)
+    out[box] = m
+    return out
+
+
+def _dice_err(points, truth_points, shape, sp):
+    pred, truth = _mask(points, shape), _mask(truth_points, shape)
+    dice = 2 * np.count_nonzero(pred & truth) / (np.count_nonzero(pred) + np.count_nonzero(truth))
+    a, t = polygon_area(points, spacing=sp), polygon_area(truth_points, spacing=sp)
+    return dice, (a - t) / t * 100
+
+
+def bad_rows(n, rng, sample_root):
+    """Planted bad proposals: ``n`` seeds in anatomy-free speckle (no muscle: Dice 0), and the
+    sample study's visit 1 proposed at 0.6x its true scale (leaks through the fascia)."""
+    rows = []
+    for i in range(n):
+        img = speckle_image(500 + i)
+        seed = (float(rng.uniform(150, 330)), float(rng.uniform(200, 440)))
+        try:
+            conf = propose_outline(img, seed, spacing=(0.2, 0.2)).confidence
+            refused = False
+        except ProposalError:
+            conf, refused = 0.0, True
+        rows.append(dict(kind="speckle (no muscle)", dice=0.0, confidence=conf, refused=refused))
+    wrong = sample_study_rows(sample_root, scale=0.6)
+    wrong = wrong.assign(kind="sample study at 0.6x scale", refused=wrong.failed,
+                         confidence=wrong.confidence.fillna(0.0))
+    return pd.concat([pd.DataFrame(rows), wrong], ignore_index=True)
+
+
+def confidence_figures(df, threshold):
+    """Spearman rho of confidence with Dice, share flagged among Dice < 0.90, false flags among >= 0.90."""
+    ok = df.dropna(subset=["confidence"])
+    rho = ok["confidence"].corr(ok["dice"], method="spearman") if len(ok) > 2 else float("nan")
+    bad, good = ok[ok.dice < 0.90], ok[ok.dice >= 0.90]
+    flagged = float(np.mean(bad.confidence < threshold)) if len(bad) else float("nan")
+    false = float(np.mean(good.confidence < threshold)) if len(good) else float("nan")
+    return dict(n=len(ok), n_below_090=len(bad), spearman=round(float(rho), 3),
+                flagged_below_090=round(flagged, 3), false_flags_at_or_above_090=round(false, 3))
+
+
 def summarize(df):
     g = df.groupby(["method", "seed_kind"])
     out = g.agg(n=("dice", "size"),
@@ -238,14 +344,45 @@ def summarize(df):
     return out
 
 
+def report_confidence(df, args, rng):
+    """The sample study, the planted bad cases and the confidence figures (polar method only)."""
+    from mfscan.assist.propose import LOW_CONFIDENCE
+
+    study = sample_study_rows(args.sample)
+    study.to_csv(WORK / "propose_sample_study.csv", index=False)
+    print(f"\nsample study ({args.sample}, R1 visit 1 as truth, centroid seeds, sidecar scale): "
+          f"{len(study)} muscles, Dice median {study.dice.median():.3f}, min {study.dice.min():.3f}; "
+          f"|CSA error| median {study.abs_csa_err_pct.median():.1f} %, "
+          f"max {study.abs_csa_err_pct.max():.1f} %; "
+          f"confidence {study.confidence.min():.2f}-{study.confidence.max():.2f}")
+    bad = bad_rows(args.n_bad, rng, args.sample)
+    bad.to_csv(WORK / "propose_bad_cases.csv", index=False)
+    for kind, g in bad.groupby("kind"):
+        print(f"planted ({kind}): {len(g)}, refused {int(g.refused.sum())}, Dice median "
+              f"{g.dice.median():.3f}, confidence median {g.confidence.median():.2f}, "
+              f"flagged or refused {np.mean(g.confidence < LOW_CONFIDENCE):.0%}")
+    print(f"\nconfidence (flag: confidence < LOW_CONFIDENCE = {LOW_CONFIDENCE}):")
+    cols = ["dice", "confidence"]
+    for name, part in (("phantoms", df[cols]), ("sample study", study[cols]),
+                       ("all, with planted bad cases", pd.concat([df[cols], study[cols], bad[cols]]))):
+        print(f"  {name}: {confidence_figures(part, LOW_CONFIDENCE)}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-n", type=int, default=60)
     ap.add_argument("--methods", default="polar")
     ap.add_argument("--no-jitter", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="12 phantoms, 6 speckle seeds")
+    ap.add_argument("--n-bad", type=int, default=20, help="seeds in anatomy-free speckle (default 20)")
+    ap.add_argument("--case-seed", type=int, default=0, help="seed of the phantom draw (default 0)")
+    ap.add_argument("--sample", default=str(Path(__file__).parents[1] / "sample_data" / "study"),
+                    help="the committed sample study")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.n, args.n_bad = 12, 6
     methods = args.methods.split(",")
-    cases = draw_cases(args.n)
+    cases = draw_cases(args.n, seed=args.case_seed)
     rng = np.random.default_rng(7)
     rows = []
     for ci, (kw, ph) in enumerate(cases):
@@ -292,6 +429,7 @@ def main(argv=None):
         print("\nSpearman correlation of confidence with Dice:",
               {m: round(g["confidence"].corr(g["dice"], method="spearman"), 3)
                for m, g in ok.groupby("method")})
+    report_confidence(df[df.method == "polar"], args, rng)
     sub = df[df["shape"] == "600x800"]
     if len(sub):
         print("\n600x800 images, seconds per muscle (median):",

@@ -236,7 +236,7 @@ def test_cli_propose_writes_sidecar(tmp_path, phantoms, capsys):
     img = tmp_path / "scan01.png"
     cv2.imwrite(str(img), ph.image)
     (rl, cl), (rr, cr) = ph.seeds["left"], ph.seeds["right"]
-    args = [str(img), "--seed", f"left:{rl},{cl}", "--seed", f"R:{rr},{cr}",
+    args = [str(img), "--seed", f"left:{rl},{cl}", "--seed", f"R:{rr},{cr}", "--mm-per-pixel", "0.2",
             "--level", "L4", "--rater", "R1", "--subject", "P01", "--visit", "1"]
     assert main(["propose", *args]) == 0
     out = capsys.readouterr().out
@@ -248,13 +248,16 @@ def test_cli_propose_writes_sidecar(tmp_path, phantoms, capsys):
     for roi in ann.rois:
         assert roi.method == "proposed"
         assert 0 <= roi.extra["confidence"] <= 1
-    # refuses to overwrite a different sidecar, unless --force
-    args[-1] = "2"  # another visit code: different content
+    # refuses to replace the outlines it wrote, unless --force; another visit code is a conflict
     assert main(["propose", *args]) == 1
-    assert "not overwritten" in capsys.readouterr().err
+    assert "already has an outline for left (proposed), right (proposed)" in capsys.readouterr().err
     assert main(["propose", *args, "--force"]) == 0
+    args[-1] = "2"
+    assert main(["propose", *args, "--force"]) == 1
+    assert "visit is '1' but --visit '2'" in capsys.readouterr().err
     # a bad seed is reported without a traceback
-    assert main(["propose", str(img), "--seed", "left:5000,10", "-o", str(tmp_path / "x.json")]) == 1
+    assert main(["propose", str(img), "--seed", "left:5000,10", "--mm-per-pixel", "0.2",
+                 "-o", str(tmp_path / "x.json")]) == 1
     assert "outside" in capsys.readouterr().err
 
 
@@ -347,7 +350,8 @@ def test_low_confidence_refusal_names_the_seed(phantoms):
     ph = phantoms["default"]
     r, c = ph.seeds["left"]
     for seed in ((r, c), np.array([[r, c]])):  # any (row, col) shape the seed parser accepts
-        with pytest.raises(ProposalError, match=rf"around the seed \({r:.0f}, {c:.0f}\) \(confidence 0.00\)"):
+        msg = rf"around the seed \({r:.0f}, {c:.0f}\) \(outline score 0.00\)"
+        with pytest.raises(ProposalError, match=msg):
             propose_outline(ph.image, seed, spacing=ph.spacing_mm, params={"w_edge": 0.0, "w_fall": 0.0})
 
 

@@ -10,16 +10,24 @@ from __future__ import annotations
 
 from mfscan.errors import MfscanError
 
-__all__ = ["MIN_CONFIDENCE", "NOMINAL_SPACING_MM", "PARAMS", "ProposalError", "SEARCH_RADIUS_MM"]
+__all__ = ["LOW_CONFIDENCE", "MIN_CONFIDENCE", "NOMINAL_SPACING_MM", "PARAMS", "ProposalError",
+           "SEARCH_RADIUS_MM"]
 
 #: Search radius around the seed in millimetres.
 SEARCH_RADIUS_MM = 40.0
 #: Pixel size assumed when the image is uncalibrated (mm); a 600-row frame is then 9 cm deep.
 NOMINAL_SPACING_MM = 0.15
 
-#: Below this confidence no outline is returned: on 240 phantom proposals the
-#: lowest confidence of a good outline was 0.49, a seed on burned-in text gives 0.
+#: Below this *outline score* (edge support x regularity x leak, ``details["outline_score"]``)
+#: no outline is returned: on 240 phantom proposals the lowest score of a good outline
+#: was 0.49, a seed on burned-in text gives 0. The refusal does not use the confidence.
 MIN_CONFIDENCE = 0.2
+
+#: Proposals below this confidence are flagged ``low_confidence`` ("check this outline").
+#: Chosen on ``benchmarks/bench_propose.py`` (phantoms, the sample study at its own and at a
+#: 0.6x wrong scale, seeds in anatomy-free speckle): it flags 88 % of the proposals
+#: under 0.90 Dice and 1.5 % of those at or above.
+LOW_CONFIDENCE = 0.5
 
 #: Tunable constants of the polar DP (exposed for the benchmark's ablations).
 PARAMS = dict(

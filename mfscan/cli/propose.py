@@ -1,9 +1,17 @@
-"""``mfscan propose``: propose outlines from seed points and save them as a sidecar.
+"""``mfscan propose``: propose outlines from seed points and merge them into the rater's sidecar.
 
 The scale of each outline follows THE calibration rule
-(:func:`mfscan.calibration.roi_calibration`): a scale line or manual calibration in
-an existing sidecar of the image and rater overrides the image's own, else the DICOM
-region under the seed (and the outline) applies, else the image's calibration.
+(:func:`mfscan.calibration.roi_calibration`): ``--mm-per-pixel`` (stored as a
+``manual`` calibration), else a scale line or manual calibration in an existing
+sidecar of the image and rater, else the DICOM region under the seed (and the
+outline), else the image's own calibration. An image without any scale is
+refused: the proposal's search radius and shape limits are in millimetres, and
+a guessed scale makes outlines climb through the fascia.
+
+Merge rule: the proposal is written into ``<stem>.<rater>.mfscan.json`` (or
+``-o``). When that sidecar exists only the outlines of the proposed sides (at the
+same level and frame) are replaced, and only with ``--force`` when such an
+outline exists; every other field, outline and the calibration are kept.
 """
 
 from __future__ import annotations
@@ -12,10 +20,16 @@ import argparse
 import textwrap
 from pathlib import Path
 
-from mfscan.cli._common import _say, add_parser
+from mfscan.cli._common import _mm_per_pixel, _say, add_parser
 from mfscan.errors import MfscanError
 
-__all__ = ["parse_seed", "existing_calibration", "cmd_propose", "register"]
+__all__ = ["parse_seed", "existing_calibration", "merge_rois", "cmd_propose", "register", "NO_SCALE_HELP"]
+
+#: How to give a scale, printed when an image has none.
+NO_SCALE_HELP = ("the image has no calibration (no DICOM region or pixel spacing, no ImageJ scale, "
+                 "no scale line or manual calibration in its sidecar) and a proposal needs one: give "
+                 "--mm-per-pixel V (for example the depth ruler's length in mm / its length in pixels), "
+                 "or draw a scale line in the napari widget and save it first")
 
 
 def parse_seed(text: str) -> tuple[str, tuple[float, float]]:
@@ -40,7 +54,7 @@ def parse_seed(text: str) -> tuple[str, tuple[float, float]]:
 
 
 def existing_calibration(image_path, rater=None, output=None):
-    """The calibration stored in the sidecar a proposal would replace, or None.
+    """The calibration stored in the sidecar a proposal would merge into, or None.
 
     That is ``output`` when given and present, else ``<image stem>[.<rater>].mfscan.json``.
     """
@@ -52,14 +66,55 @@ def existing_calibration(image_path, rater=None, output=None):
     return None
 
 
+def _same_place(roi, level, frame: int, file_level) -> bool:
+    """True when ``roi`` is an outline at this (effective) level and frame."""
+    return (roi.level or file_level) == level and (roi.frame or 0) == frame
+
+
+def merge_rois(ann, new_rois, *, frame: int, force: bool = False):
+    """``ann`` with the outlines of ``new_rois``' sides replaced (a new Annotation; ``ann`` is kept).
+
+    Only outlines of the same side, level (the ROI's own, else the file's) and
+    frame are replaced; everything else (other sides, levels and frames, the
+    calibration, codes and unknown fields) is kept as it was.
+
+    Raises
+    ------
+    MfscanError
+        When a proposed side already has an outline there and ``force`` is False;
+        the message names the side(s) and the outline's method.
+    """
+    out = ann.copy()
+    out.path, out.digest = ann.path, ann.digest
+    taken = []
+    for new in new_rois:
+        level = new.level or out.level
+        old = [r for r in out.rois if r.side == new.side and _same_place(r, level, frame, out.level)]
+        taken += [f"{new.side} ({r.method})" for r in old]
+    if taken and not force:
+        raise MfscanError(f"the sidecar already has an outline for {', '.join(taken)}"
+                          + (f" at level {out.level}" if out.level else "")
+                          + f"{f' in frame {frame}' if frame else ''}; not replaced (use --force to "
+                          "replace only those sides' outlines; everything else in the sidecar is kept)",
+                          ann.path)
+    for new in new_rois:
+        level = new.level or out.level
+        idx = [i for i, r in enumerate(out.rois)
+               if r.side == new.side and _same_place(r, level, frame, out.level)]
+        keep = [r for i, r in enumerate(out.rois) if i not in idx]
+        at = min(idx) if idx else len(keep)
+        out.rois = keep[:at] + [new] + keep[at:]
+    return out
+
+
 def _propose_side(img, frame_index: int, frames, side: str, seed, override, image_path):
     """One proposed ROI and its printed line, measured with the ROI's calibration.
 
     ``frames`` is the grey frame and its burned-in overlay mask.
     """
     from mfscan.annotations import ROI
-    from mfscan.calibration import roi_calibration
     from mfscan.assist.propose import propose_outline
+    from mfscan.calibration import roi_calibration
     from mfscan.measure import measure_outline
 
     def spacing(cal):
@@ -68,8 +123,9 @@ def _propose_side(img, frame_index: int, frames, side: str, seed, override, imag
     frame, overlay = frames
     try:
         seed_cal = roi_calibration([seed], img, override)
-        prop = propose_outline(frame, seed, spacing=spacing(seed_cal), side=side,
-                               exclude=overlay)
+        if not seed_cal.calibrated:
+            raise MfscanError(NO_SCALE_HELP)
+        prop = propose_outline(frame, seed, spacing=spacing(seed_cal), side=side, exclude=overlay)
         cal = roi_calibration(prop.points, img, override)
     except MfscanError as e:
         raise MfscanError(f"{side}: {e.message}", image_path) from e
@@ -78,12 +134,63 @@ def _propose_side(img, frame_index: int, frames, side: str, seed, override, imag
               extra={"confidence": round(float(prop.confidence), 3)})
     m = measure_outline(prop.points, frame, spacing=spacing(cal))
     size = f"{m['csa_cm2']:.2f} cm2" if cal.calibrated else f"{m['csa_px2']:.0f} px2 (uncalibrated)"
-    return roi, f"  {side}: CSA {size}, confidence {prop.confidence:.2f}"
+    flag = "  LOW CONFIDENCE: check this outline" if prop.low_confidence else ""
+    return roi, f"  {side}: CSA {size}, confidence {prop.confidence:.2f}{flag}"
+
+
+def _target(args, image_path):
+    """``(sidecar path, existing Annotation or None)``; an unreadable sidecar is refused."""
+    from mfscan.annotations import read_sidecar, sidecar_path
+
+    out = Path(args.output) if args.output else sidecar_path(image_path, args.rater)
+    if not out.is_file():
+        return out, None
+    ann = read_sidecar(out)
+    if Path(ann.image).name != image_path.name:
+        raise MfscanError(f"this sidecar belongs to the image {ann.image!r}, not {image_path.name!r}; "
+                          "not merged (give another -o)", out)
+    return out, ann
+
+
+def _codes(args, ann, out):
+    """``ann`` (or a new Annotation) with the codes given on the command line; conflicts are refused."""
+    from mfscan.annotations import Annotation
+
+    if ann is None:
+        return Annotation(image=Path(args.image).name, subject=args.subject, visit=args.visit,
+                          level=args.level, rater=args.rater)
+    for key in ("subject", "visit", "rater"):
+        given, stored = getattr(args, key), getattr(ann, key)
+        if given is not None and stored is not None and given != stored:
+            raise MfscanError(f"the sidecar's {key} is {stored!r} but --{key} {given!r} was given; "
+                              "not merged (fix the code or give another -o)", out)
+        if stored is None:
+            setattr(ann, key, given)
+    if ann.level is None and not ann.rois:
+        ann.level = args.level
+    return ann
+
+
+def _override(args, ann, out):
+    """The calibration override to use and store, honouring ``--mm-per-pixel`` and the sidecar's own."""
+    from mfscan.calibration import is_override, manual
+
+    stored = ann.calibration if ann is not None else existing_calibration(args.image, args.rater, args.output)
+    stored = stored if is_override(stored) else None
+    if not args.mm_per_pixel:
+        return stored
+    cal = manual(*args.mm_per_pixel)
+    if (ann is not None and ann.rois and stored is not None and not args.force
+            and (stored.row_mm, stored.col_mm) != (cal.row_mm, cal.col_mm)):
+        raise MfscanError(f"the sidecar's {stored.source} calibration is "
+                          f"{stored.row_mm:g} x {stored.col_mm:g} mm/px and its outlines are measured with "
+                          "it; --mm-per-pixel would change it (use --force to replace it)", out)
+    return cal
 
 
 def cmd_propose(args) -> int:
-    from mfscan.annotations import Annotation, sidecar_path, write_sidecar
-    from mfscan.calibration import is_override
+    from mfscan.annotations import write_sidecar
+    from mfscan.calibration import image_calibration, is_override
     from mfscan.io.images import load_image
 
     image_path = Path(args.image)
@@ -93,19 +200,29 @@ def cmd_propose(args) -> int:
     img = load_image(image_path)
     if not (0 <= args.frame < img.n_frames):
         raise MfscanError(f"frame {args.frame} does not exist (the image has {img.n_frames})", image_path)
-    override = existing_calibration(image_path, args.rater, args.output)
-    override = override if is_override(override) else None
+    out, existing = _target(args, image_path)
+    ann = _codes(args, existing, out)
+    override = _override(args, existing, out)
+    if not image_calibration(img, override).calibrated:
+        raise MfscanError(NO_SCALE_HELP, image_path)
+    level = args.level if args.level and args.level != ann.level else None
+    if existing is not None:  # refuse before the work when a side is taken
+        from mfscan.annotations import ROI
+
+        merge_rois(ann, [ROI(s, [[0, 0]], level=level) for s in sides], frame=args.frame, force=args.force)
     frames = (img.gray[args.frame], img.overlay_frame(args.frame))
     rois, lines = [], []
     for side, seed in args.seed:
         roi, line = _propose_side(img, args.frame, frames, side, seed, override, image_path)
+        roi.level = level
         rois.append(roi)
         lines.append(line)
-    ann = Annotation(image=image_path.name, rois=rois, calibration=override, subject=args.subject,
-                     visit=args.visit, level=args.level, rater=args.rater)
-    out = Path(args.output) if args.output else sidecar_path(image_path, args.rater)
-    write_sidecar(out, ann, force=args.force)
-    _say(f"proposed {len(rois)} outline(s) on {image_path.name} -> {out}")
+    ann = merge_rois(ann, rois, frame=args.frame, force=args.force)
+    if override is not None and (args.mm_per_pixel or not is_override(ann.calibration)):
+        ann.calibration = override  # typed, or the rater's sidecar's when written elsewhere with -o
+    write_sidecar(out, ann)  # never force: a file changed or created meanwhile is not overwritten
+    verb = "merged" if existing is not None else "proposed"
+    _say(f"{verb} {len(rois)} outline(s) on {image_path.name} -> {out}")
     for ln in lines:
         _say(ln)
     _say("  (proposals are a starting point: check and edit them; edits are recorded as 'proposed-edited')")
@@ -120,18 +237,26 @@ def register(sub) -> None:
         sub, "propose", "propose multifidus outlines from seed points (semi-automatic)",
         textwrap.dedent("""\
             Propose the outline of each multifidus from one point inside it, and save the
-            outlines as a sidecar with method "proposed" and a confidence (0-1) per outline.
+            outlines in the rater's sidecar with method "proposed" and a confidence (0-1) per
+            outline; a low confidence is flagged on screen ("check this outline").
             The side is the patient's side, as the rater assigns it (never inferred).
-            A scale line or manual calibration in the image's existing sidecar (of the same
-            rater) is kept and used, as when measuring.
+            Scale: --mm-per-pixel (stored as a manual calibration), else a scale line or manual
+            calibration in the image's existing sidecar (of the same rater), else the image's own
+            (DICOM region, pixel spacing, ImageJ TIFF). An image without a scale is refused.
+            An existing sidecar is merged into: only the proposed sides' outlines are replaced,
+            and only with --force when they exist; codes, calibration, other outlines are kept.
             Example: mfscan propose scan01.png --seed right:120,300 --seed left:118,480 --rater R1"""),
         cmd_propose)
     s.add_argument("image", metavar="IMAGE")
     s.add_argument("--seed", action="append", type=parse_seed, required=True, metavar="SIDE:ROW,COL",
                    help="a point inside the muscle, e.g. left:120,480 (repeat for each side)")
+    s.add_argument("--mm-per-pixel", type=_mm_per_pixel, metavar="ROW[,COL]",
+                   help="pixel size in mm (stored in the sidecar as a manual calibration)")
     s.add_argument("--level", type=str.upper, choices=LEVELS, help="vertebral level")
     for name in ("rater", "subject", "visit"):
         s.add_argument(f"--{name}", help=f"{name} code to store in the sidecar")
     s.add_argument("--frame", type=int, default=0, metavar="N", help="frame of a cine image (default: 0)")
     s.add_argument("-o", "--output", metavar="SIDECAR", help="default: <image stem>[.<rater>].mfscan.json")
-    s.add_argument("--force", action="store_true", help="overwrite an existing sidecar")
+    s.add_argument("--force", action="store_true",
+                   help="replace existing outlines of the proposed sides (and the sidecar's calibration "
+                        "with --mm-per-pixel); nothing else is dropped")
