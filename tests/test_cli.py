@@ -219,10 +219,9 @@ def test_propose_keeps_the_sidecars_manual_calibration(tmp_path, capsys):
 
     ph, img = _phantom_png(tmp_path)
     r, c = ph.seeds["left"]
-    # without a sidecar: a PNG has no calibration, the proposal is in pixels and stores none
-    assert main(["propose", str(img), "--seed", f"left:{r},{c}", "-o", str(tmp_path / "plain.json")]) == 0
-    assert "px2 (uncalibrated)" in capsys.readouterr().out
-    assert read_sidecar(tmp_path / "plain.json").calibration is None
+    # without a sidecar: a PNG has no calibration, and propose refuses to guess one
+    assert main(["propose", str(img), "--seed", f"left:{r},{c}", "-o", str(tmp_path / "plain.json")]) == 1
+    assert "--mm-per-pixel" in capsys.readouterr().err and not (tmp_path / "plain.json").exists()
     # the rater's sidecar holds a manual calibration of 0.3 mm/px: the proposal uses and keeps it
     write_sidecar(
         tmp_path / "scan.R1.mfscan.json", Annotation("scan.png", [], calibration=manual(0.3, 0.3), rater="R1")

@@ -274,3 +274,16 @@ def test_asymmetry_summary_equals_summarize_sides_with_and_without_repeats():
     # By hand: L5 with the repeat, left (7.25 + 6.75) / 2 = 7.0 vs right 6.5: (7.0 - 6.5) / 7.0.
     l5 = _model.asymmetry_summary(repeats)[1]
     assert l5["left"] == 7.0 and l5["n_left"] == 2 and l5["pct"] == pytest.approx(100 * 0.5 / 7.0)
+
+
+def test_propose_refuses_an_image_without_a_scale(phantom):
+    """The widget, like ``mfscan propose``, never guesses a pixel size."""
+    from mfscan.assist.propose import LOW_CONFIDENCE, ProposalError
+    from mfscan.calibration import UNCALIBRATED, manual
+
+    image = _sample.phantom_sample_image(phantom)
+    seed = phantom.seeds["left"]
+    with pytest.raises(ProposalError, match="no scale"):
+        _model.propose(image, 0, seed, UNCALIBRATED, side="left")
+    prop = _model.propose(image, 0, seed, manual(*phantom.spacing_mm), side="left")
+    assert prop.points.shape[1] == 2 and _model.LOW_CONFIDENCE == LOW_CONFIDENCE

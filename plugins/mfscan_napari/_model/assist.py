@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mfscan.assist.propose import LOW_CONFIDENCE  # one threshold: the core's
 from mfscan.calibration import Calibration
 from mfscan.geometry import polygon_area
 
@@ -30,7 +31,6 @@ __all__ = [
 #: Method recorded for outlines made by live-wire.
 METHOD_LIVEWIRE = "livewire"
 #: A proposal below this confidence is flagged "check carefully".
-LOW_CONFIDENCE = 0.5
 
 
 def propose(image, frame: int, seed_rc, calibration: Calibration, side: str | None = None):
@@ -39,8 +39,13 @@ def propose(image, frame: int, seed_rc, calibration: Calibration, side: str | No
     The frame's grayscale is used with its coloured overlay pixels excluded and
     the calibration's pixel size. Raises :class:`mfscan.assist.propose.ProposalError`.
     """
-    from mfscan.assist.propose import propose_outline
+    from mfscan.assist.propose import ProposalError, propose_outline
 
+    if not calibration.calibrated:
+        raise ProposalError(
+            "this image has no scale, and a proposal needs one to know how large a muscle is: "
+            "draw a scale line on the depth ruler and press Set scale first"
+        )
     frame = int(frame)
     return propose_outline(
         image.gray[frame],
