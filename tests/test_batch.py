@@ -310,7 +310,7 @@ def test_measuring_leaves_the_switch_interval_alone(tmp_path, monkeypatch):
     """No process-wide setting changes: the switch interval is the caller's, during and after."""
     import sys
 
-    import mfscan.measure.batch as batch
+    import mfscan.measure.annotation as batch  # where measure_outline is called
 
     root = _study(tmp_path)
     before = sys.getswitchinterval()

@@ -21,14 +21,8 @@ from badinput import tree_state
 from mfscan import cli
 from mfscan.io.tables import read_table
 from mfscan.measure import outline_mask
-from mfscan.measure.masks import (
-    check_export_dir,
-    coco_polygon,
-    export_masks,
-    label_image,
-    outline_masks,
-    roi_mask,
-)
+from mfscan.measure.export import check_export_dir, export_masks
+from mfscan.measure.masks import coco_polygon, label_image, outline_masks, roi_mask
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "study"
 

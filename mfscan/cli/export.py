@@ -13,7 +13,7 @@ __all__ = ["cmd_export_masks", "register"]
 
 def cmd_export_masks(args) -> int:
     from mfscan.cli.measure import _is_error_list
-    from mfscan.measure.masks import check_export_dir, export_masks
+    from mfscan.measure.export import check_export_dir, export_masks
 
     out = check_export_dir(args.output, [args.study])  # refused before a long run, not after
     res = export_masks(

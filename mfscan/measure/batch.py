@@ -1,314 +1,33 @@
-"""Measuring many annotated images: one sidecar, one file, a folder, in parallel.
+"""Measuring many annotated images: a folder, in parallel, or on a Dask cluster.
 
-The plugin and batch scripts measure with the same function,
-:func:`measure_annotation`, so the CSV always shows what the rater saw. Each
-outline's scale comes from the one calibration rule,
-:func:`mfscan.calibration.roi_calibration`. Finding the images and their sidecars
-is :mod:`mfscan.measure.discover` (its names are importable from here too).
+One image is measured by :mod:`mfscan.measure.annotation` (its names are importable
+from here too); finding the images and their sidecars is :mod:`mfscan.measure.discover`.
 """
 
 from __future__ import annotations
 
 import os
-from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from mfscan import calibration as _cal
-from mfscan.annotations import Annotation, file_sha256, read_sidecar
-from mfscan.errors import MfscanError
 from mfscan.io.tables import set_dtypes
-from mfscan.measure.discover import Job, discover, relative_label  # noqa: F401  (importable from here too)
-from mfscan.measure.outline import MEASURE_COLUMNS, measure_outline
-
-#: Columns of the measurements table, in order.
-MEASUREMENT_COLUMNS = (
-    "image",
-    "sidecar",
-    "subject",
-    "visit",
-    "session",
-    "level",
-    "side",
-    "rater",
-    "frame",
-    "roi",
-    "method",
-    "csa_cm2",
-    "perimeter_cm",
-    "ap_depth_cm",
-    "lateral_width_cm",
-    "shape_ratio",
-    "echo_mean",
-    "echo_sd",
-    "n_pixels",
-    "csa_px2",
-    "perimeter_px",
-    "ap_depth_px",
-    "lateral_width_px",
-    "row_mm",
-    "col_mm",
-    "calibration",
-    "region",
-    "n_points",
+from mfscan.measure.annotation import (  # noqa: F401  (importable from here too)
+    ERROR_COLUMNS,
+    MEASUREMENT_COLUMNS,
+    check_annotation,
+    cv2_error,
+    drop_duplicates,
+    effective_calibration,
+    measure_annotation,
+    measure_file,
+    roi_calibration,
 )
-ERROR_COLUMNS = ("path", "roi", "reason")
-
-
-def _override(annotation: Annotation | None) -> _cal.Calibration | None:
-    return annotation.calibration if annotation is not None else None
-
-
-def effective_calibration(annotation: Annotation | None, image) -> _cal.Calibration:
-    """Alias of :func:`mfscan.calibration.image_calibration` taking the sidecar (kept for the plugin)."""
-    return _cal.image_calibration(image, _override(annotation))
-
-
-def roi_calibration(points, annotation: Annotation | None, image) -> _cal.Calibration:
-    """Alias of :func:`mfscan.calibration.roi_calibration` taking the sidecar (kept for the plugin)."""
-    return _cal.roi_calibration(points, image, _override(annotation))
-
-
-def measure_annotation(
-    image, annotation: Annotation, *, image_label=None, sidecar_label=None
-) -> tuple[list[dict], list[dict]]:
-    """Measure every outline of one sidecar on its loaded image.
-
-    Parameters
-    ----------
-    image : mfscan.io.images.Image
-    annotation : Annotation
-    image_label, sidecar_label : str, optional
-        What to write in the ``image`` and ``sidecar`` columns.
-
-    Returns
-    -------
-    rows : list of dict
-        One per outline measured (columns of :data:`MEASUREMENT_COLUMNS`).
-    errors : list of dict
-        One per outline that could not be measured: ``path``, ``roi``, ``reason``
-        (naming the ROI, for error lists) and ``problem`` (the reason alone, for
-        showing beside the outline).
-    """
-    rows, errors = [], []
-    sidecar_label = (
-        sidecar_label if sidecar_label is not None else (str(annotation.path) if annotation.path else None)
-    )
-    image_label = image_label if image_label is not None else str(image.path)
-    for i, roi in enumerate(annotation.rois):
-        where = f"ROI {i} ({roi.side})"
-        try:
-            frame = roi.frame or 0
-            if frame >= image.n_frames:
-                raise MfscanError(f"frame {frame} does not exist; the image has {image.n_frames} frame(s)")
-            cal = _cal.roi_calibration(roi.points, image, annotation.calibration)
-            overlay = image.overlay[frame] if image.overlay is not None else None
-            m = measure_outline(roi.points, image.gray[frame], spacing=cal.mm_per_pixel, exclude=overlay)
-        except MfscanError as e:
-            errors.append(
-                {
-                    "path": sidecar_label or image_label,
-                    "roi": i,
-                    "reason": f"{where}: {e.message}",
-                    "problem": e.message,
-                }
-            )
-            continue
-        rows.append(
-            {
-                "image": image_label,
-                "sidecar": sidecar_label,
-                "subject": annotation.subject,
-                "visit": annotation.visit,
-                "session": annotation.session,
-                "level": roi.level or annotation.level,
-                "side": roi.side,
-                "rater": annotation.rater,
-                "frame": frame,
-                "roi": i,
-                "method": roi.method,
-                **m,
-                "row_mm": cal.row_mm if cal.calibrated else np.nan,
-                "col_mm": cal.col_mm if cal.calibrated else np.nan,
-                "calibration": cal.source,
-                "region": cal.region,
-                "n_points": len(roi.points),
-            }
-        )
-    return rows, errors
-
-
-def check_annotation(annotation: Annotation, image_path, digests: dict | None = None) -> str | None:
-    """Why a sidecar does not belong to its image, or None: the check of every command.
-
-    A sidecar must name the image it was matched to, and when it carries
-    ``image_sha256``, the image must not have changed since. ``digests`` caches the
-    image's checksum between the sidecars of one image.
-    """
-    image_path = Path(image_path)
-    if Path(annotation.image).name != image_path.name:
-        return (
-            f"the sidecar names image {annotation.image!r}, but its file name matches "
-            f"{image_path.name!r}; rename the sidecar or fix its 'image' field"
-        )
-    if annotation.image_sha256:
-        digests = {} if digests is None else digests
-        if "sha256" not in digests:
-            digests["sha256"] = file_sha256(image_path)
-        if digests["sha256"] != annotation.image_sha256:
-            return "the image changed since it was annotated (checksum does not match)"
-    return None
-
-
-def measure_file(
-    image_path, sidecars, *, max_pixels: int | None = None, label_root=None, qc_dir=None, loader=None
-) -> tuple[list[dict], list[dict], dict | None]:
-    """Load one image and measure the outlines of each of its sidecars.
-
-    Never raises for bad input: failures come back as error rows.
-
-    Parameters
-    ----------
-    image_path : Path
-    sidecars : list of Path
-    max_pixels : int, optional
-        Refuse images whose header claims more pixels.
-    label_root : Path, optional
-        Paths in the output are written relative to this folder.
-    qc_dir : Path, optional
-        Write a QC overlay per sidecar there (same relative folders).
-    loader : callable, optional
-        ``loader()`` returns the loaded image (or raises); used to measure an
-        image decoded ahead (see :func:`_measure_chunk`).
-
-    Returns
-    -------
-    rows, errors : list of dict
-    info : dict or None
-        Facts about the image (format, size, calibration, burned-in annotation,
-        warnings) when it could be loaded.
-    """
-    from mfscan.io.images import load_image
-
-    image_path = Path(image_path)
-    label = relative_label(image_path, label_root)
-    rows, errors = [], []
-    anns = []
-    for sc in sidecars:
-        try:
-            anns.append(read_sidecar(sc))
-        except MfscanError as e:
-            errors.append({"path": relative_label(Path(sc), label_root), "roi": None, "reason": e.message})
-        except Exception as e:  # a validation gap must cost one file, never the batch
-            errors.append(
-                {
-                    "path": relative_label(Path(sc), label_root),
-                    "roi": None,
-                    "reason": f"cannot read sidecar ({type(e).__name__}: {e})",
-                }
-            )
-    anns = drop_duplicates(anns, image_path, label_root, errors)
-    if not anns:
-        return rows, errors, None
-    try:
-        if loader is not None:
-            image = loader()
-        else:
-            kw = {} if max_pixels is None else {"max_pixels": max_pixels}
-            image = load_image(image_path, **kw)
-    except MfscanError as e:
-        errors.append({"path": label, "roi": None, "reason": e.message})
-        return rows, errors, None
-    except Exception as e:  # a decoder bug must not stop a batch of 5,000 files
-        errors.append(
-            {"path": label, "roi": None, "reason": f"cannot decode image ({type(e).__name__}: {e})"}
-        )
-        return rows, errors, None
-    cal = image.calibration
-    info = _image_info(image, label)
-    digests: dict = {}
-    for ann in anns:
-        sc_label = relative_label(Path(ann.path), label_root)
-        problem = check_annotation(ann, image_path, digests)
-        if problem:
-            errors.append({"path": sc_label, "roi": None, "reason": problem})
-            continue
-        r, e = measure_annotation(image, ann, image_label=label, sidecar_label=sc_label)
-        if r and r[0]["calibration"] != cal.source:
-            info["calibration"] = r[0]["calibration"]  # the sidecar's scale line / manual value
-            info["row_mm"], info["col_mm"] = r[0]["row_mm"], r[0]["col_mm"]
-        if qc_dir is not None:
-            from mfscan.measure.qc import qc_for_annotation
-
-            name = Path(sc_label).name[: -len(".mfscan.json")] + ".png"
-            try:
-                qc_for_annotation(image, ann, r, e, Path(qc_dir) / Path(sc_label).parent / name)
-            except (OSError, ValueError, cv2_error()) as exc:
-                errors.append({"path": sc_label, "roi": None, "reason": f"QC overlay not written ({exc})"})
-        rows += r
-        errors += e
-    return rows, errors, info
-
-
-def _image_info(image, label: str) -> dict:
-    """One row of the images table (:data:`IMAGE_COLUMNS`), with the image's own calibration."""
-    cal = image.calibration
-    return {
-        "image": label,
-        "format": image.format,
-        "rows_px": image.shape[0],
-        "cols_px": image.shape[1],
-        "frames": image.n_frames,
-        "color": image.color,
-        "calibration": cal.source,
-        "row_mm": cal.row_mm if cal.calibrated else np.nan,
-        "col_mm": cal.col_mm if cal.calibrated else np.nan,
-        "n_regions": sum(r.is_tissue for r in image.regions),
-        # exports carry no such tag, and scanner screenshots usually show text: unknown
-        "burned_in_annotation": image.metadata.get("burned_in_annotation", "unknown"),
-        "lossy": bool(image.metadata.get("lossy", image.format == "jpeg")),
-        "warnings": "; ".join(image.warnings),
-    }
-
-
-def drop_duplicates(anns, image_path: Path, label_root, errors) -> list:
-    """One sidecar per rater and session of an image: a backup copy
-    (``scan.R1 (copy).mfscan.json``) must not count as another repeat."""
-    groups: dict = defaultdict(list)
-    for a in anns:
-        groups[(a.rater, a.session)].append(a)
-    keep = []
-    for (rater, session), group in groups.items():
-        if len(group) == 1:
-            keep += group
-            continue
-        canonical = f"{image_path.stem}.{rater}.mfscan.json" if rater else f"{image_path.stem}.mfscan.json"
-        group.sort(key=lambda a: (Path(a.path).name != canonical, len(Path(a.path).name), Path(a.path).name))
-        keep.append(group[0])
-        who = f"rater {rater}" if rater else "no rater"
-        who += f", session {session}" if session else ""
-        for dup in group[1:]:
-            errors.append(
-                {
-                    "path": relative_label(Path(dup.path), label_root),
-                    "roi": None,
-                    "reason": f"another sidecar of this image has the same {who} "
-                    f"({Path(group[0].path).name}); not measured, so that no tracing "
-                    "counts twice: remove the copy or give it its own rater or session",
-                }
-            )
-    return keep
-
-
-def cv2_error():
-    import cv2
-
-    return cv2.error
+from mfscan.measure.discover import Job, discover, relative_label  # noqa: F401  (importable from here too)
+from mfscan.measure.outline import MEASURE_COLUMNS
 
 
 def _measure_chunk(chunk, max_pixels, label_root, qc_dir=None):

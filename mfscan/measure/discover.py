@@ -99,8 +99,11 @@ def discover(paths, *, include_unannotated: bool = False) -> tuple[list[Job], li
                 errors.append({"path": str(sc), "roi": None, "reason": problem})
                 continue
         by_image[img].append(sc)
-    jobs = [Job(img, sorted(by_image.get(img, []))) for img in sorted(images)
-            if include_unannotated or by_image.get(img)]
+    jobs = [
+        Job(img, sorted(by_image.get(img, [])))
+        for img in sorted(images)
+        if include_unannotated or by_image.get(img)
+    ]
     return jobs, errors
 
 
