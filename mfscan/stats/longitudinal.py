@@ -75,6 +75,33 @@ def _unit(measure: str) -> str:
     return tail if tail in _UNITS and "_" in measure else ""
 
 
+def _subject_baselines(table: pd.DataFrame, vcode: np.ndarray, dates):
+    """Per row the subject code and date (ns), and per subject its baseline row and visit code.
+
+    The baseline of a subject is its earliest visit: by date (then visit order) when
+    dates are given, else the first visit in order.
+    """
+    scode, _ = pd.factorize(as_labels(table["subject"]))
+    if dates is not None:
+        ns = dates.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        ns = np.where(dates.isna().to_numpy(), np.iinfo(np.int64).max, ns)
+    else:
+        ns = np.zeros(len(table), dtype=np.int64)
+    by = np.lexsort((vcode, ns, scode))
+    first_of_subject = by[np.r_[True, scode[by][1:] != scode[by][:-1]]] if len(by) else by
+    base_code = np.full(scode.max() + 1 if len(scode) else 0, -1, dtype=np.int64)
+    base_code[scode[first_of_subject]] = vcode[first_of_subject]
+    return scode, ns, first_of_subject, base_code
+
+
+def _days_since_baseline(ns: np.ndarray, scode: np.ndarray, first_of_subject, n_subjects: int) -> np.ndarray:
+    """Days from each subject's baseline date; NaN where either date is missing."""
+    missing = np.iinfo(np.int64).max
+    base_ns = np.full(n_subjects, missing, dtype=np.int64)
+    base_ns[scode[first_of_subject]] = ns[first_of_subject]
+    return np.where((ns == missing) | (base_ns[scode] == missing), np.nan, (ns - base_ns[scode]) / 86_400e9)
+
+
 def longitudinal(
     asym: pd.DataFrame, *, subjects: pd.DataFrame | None = None, order: Sequence[str] | None = None
 ) -> pd.DataFrame:
@@ -128,18 +155,7 @@ def longitudinal(
     visit = as_visit(table["visit"].astype(object), order)
     vcode = visit.cat.codes.to_numpy().astype(np.int64)
 
-    subject = as_labels(table["subject"])
-    scode, _ = pd.factorize(subject)
-    # baseline visit of each subject: earliest date (then visit order), else first visit
-    if dates is not None:
-        ns = dates.to_numpy(dtype="datetime64[ns]").astype(np.int64)
-        ns = np.where(dates.isna().to_numpy(), np.iinfo(np.int64).max, ns)
-    else:
-        ns = np.zeros(len(table), dtype=np.int64)
-    by = np.lexsort((vcode, ns, scode))
-    first_of_subject = by[np.r_[True, scode[by][1:] != scode[by][:-1]]] if len(by) else by
-    base_code = np.full(scode.max() + 1 if len(scode) else 0, -1, dtype=np.int64)
-    base_code[scode[first_of_subject]] = vcode[first_of_subject]
+    scode, ns, first_of_subject, base_code = _subject_baselines(table, vcode, dates)
     row_base_code = base_code[scode]
     is_base = vcode == row_base_code
 
@@ -163,15 +179,7 @@ def longitudinal(
             out.insert(1, c, table[c])
     out["visit"] = visit
     if dates is not None:
-        base_ns = np.full(len(base_code), np.iinfo(np.int64).max, dtype=np.int64)
-        base_ns[scode[first_of_subject]] = ns[first_of_subject]
-        delta = ns - base_ns[scode]
-        days = np.where(
-            (ns == np.iinfo(np.int64).max) | (base_ns[scode] == np.iinfo(np.int64).max),
-            np.nan,
-            delta / 86_400e9,
-        )
-        out["days_since_baseline"] = days
+        out["days_since_baseline"] = _days_since_baseline(ns, scode, first_of_subject, len(base_code))
     out["baseline_visit"] = pd.Categorical.from_codes(row_base_code, dtype=visit.dtype)
     for c in (
         f"left_{measure}",

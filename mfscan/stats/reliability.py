@@ -279,6 +279,27 @@ def _statistics(x: np.ndarray, judges: list[str], sem_form: str, alpha: float) -
     return row
 
 
+#: The statistics columns of :func:`reliability`, after the key columns.
+_STAT_COLUMNS = [
+    f"{_COLUMN[f]}{s}"
+    for f in ("ICC(2,1)", "ICC(3,1)", "ICC(2,k)", "ICC(3,k)", "ICC(1,1)", "ICC(1,k)")
+    for s in ("", "_ci_lower", "_ci_upper")
+] + [
+    "sem_icc",
+    "band",
+    "mean",
+    "sd",
+    "sem",
+    "mdc95",
+    "ba_pair",
+    "ba_bias",
+    "ba_sd",
+    "ba_loa_lower",
+    "ba_loa_upper",
+    "note",
+]
+
+
 def reliability(
     measurements: pd.DataFrame,
     *,
@@ -373,30 +394,8 @@ def reliability(
             }
             row.update(_statistics(x, judges, sem_form, alpha))
             rows.append(row)
-    columns = (
-        ["measure", "unit"]
-        + report_cols
-        + ["between", "pair_by", "judges", "k", "n_targets", "n_dropped"]
-        + [
-            f"{_COLUMN[f]}{s}"
-            for f in ("ICC(2,1)", "ICC(3,1)", "ICC(2,k)", "ICC(3,k)", "ICC(1,1)", "ICC(1,k)")
-            for s in ("", "_ci_lower", "_ci_upper")
-        ]
-        + [
-            "sem_icc",
-            "band",
-            "mean",
-            "sd",
-            "sem",
-            "mdc95",
-            "ba_pair",
-            "ba_bias",
-            "ba_sd",
-            "ba_loa_lower",
-            "ba_loa_upper",
-            "note",
-        ]
-    )
+    columns = ["measure", "unit", *report_cols, "between", "pair_by", "judges", "k", "n_targets", "n_dropped"]
+    columns += _STAT_COLUMNS
     out = pd.DataFrame(rows).reindex(columns=columns)
     for c in ("level", "side"):
         out[c] = out[c].astype(targets[c].dtype)

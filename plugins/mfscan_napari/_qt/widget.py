@@ -26,12 +26,13 @@ from mfscan.vocab import SIDES
 
 from .. import _model
 from .._model import KEY, is_image_layer, is_outline_layer, layer_meta
+from .keys import KeyBindings
 from .layers import LayerWatcher
 from .navigation import Navigator
 from .panels import CalibrationPanel, MeasurementsPanel, StudyCodesPanel, TracingPanel, WorklistPanel
 from .saving import SaveController
 from .scale import ScaleController
-from .style import GREEN, ORANGE, SHORTCUTS, keys_text
+from .style import ORANGE, SHORTCUTS, keys_text
 from .tracing import Tracer
 
 __all__ = ["MultifidusWidget", "SHORTCUTS", "KEY"]
@@ -70,7 +71,6 @@ class MultifidusWidget(QWidget):
         self.last_warnings: list[str] = []
         self.last_asymmetry: list[dict] = []
         self._updating = False
-        self._key_funcs: dict = {}  # shortcut -> the function this widget bound on the viewer
         self._closed = False  # torn down (dock widget removed or closed): see close_widget
         self._was_docked = False
         self._main_window = None  # napari's main window, watched for its Close event
@@ -97,7 +97,18 @@ class MultifidusWidget(QWidget):
 
         self.tracer.connect()
         self.watcher.connect()
-        self._bind_keys()
+        self._keys = KeyBindings(
+            self.viewer,
+            {
+                "trace_left": lambda: self.arm("left"),
+                "trace_right": lambda: self.arm("right"),
+                "propose_left": lambda: self.arm_propose("left"),
+                "propose_right": lambda: self.arm_propose("right"),
+                "next_image": lambda: self.step(1),
+                "previous_image": lambda: self.step(-1),
+            },
+        )
+        self._keys.bind()
         self.refresh_table()
 
     # ------------------------------------------------------------------ UI
@@ -152,28 +163,6 @@ class MultifidusWidget(QWidget):
         self.lasso_check, self.livewire_check = tp.lasso_check, tp.livewire_check
         self.save_label, self.progress_label = wp.save_label, wp.progress_label
         self.navigator.update_ui()
-
-    def _bind_keys(self):
-        funcs = {
-            "trace_left": lambda _v: self.arm("left"),
-            "trace_right": lambda _v: self.arm("right"),
-            "propose_left": lambda _v: self.arm_propose("left"),
-            "propose_right": lambda _v: self.arm_propose("right"),
-            "next_image": lambda _v: self.step(1),
-            "previous_image": lambda _v: self.step(-1),
-        }
-        for name, func in funcs.items():
-            self.viewer.bind_key(SHORTCUTS[name], func, overwrite=True)
-            self._key_funcs[SHORTCUTS[name]] = func
-
-    def _unbind_keys(self):
-        from napari.utils.key_bindings import coerce_keybinding
-
-        keymap = self.viewer.keymap
-        for key, func in self._key_funcs.items():
-            if keymap.get(coerce_keybinding(key)) is func:  # not one another widget bound since
-                self.viewer.bind_key(key, None)
-        self._key_funcs = {}
 
     # ------------------------------------------------------------------ closing
     def _watch_main_window(self):
@@ -234,7 +223,7 @@ class MultifidusWidget(QWidget):
         for t in (self._autosave_timer, self._refresh_timer):
             t.stop()
         self.tracer.disconnect()
-        self._unbind_keys()
+        self._keys.unbind()
         self.watcher.disconnect()
         win = self._main_window() if self._main_window is not None else None
         self._main_window = None
@@ -399,13 +388,6 @@ class MultifidusWidget(QWidget):
         if not self._refresh_timer.isActive():
             self._refresh_timer.start()
 
-    def _whose(self, layer) -> str:
-        rater = self.current_rater()
-        if self.is_mine(layer):
-            return f"<b style='color:{GREEN}'>yours</b>" + (f" (rater {rater})" if rater else "")
-        other = (layer_meta(layer).get("annotation") or {}).get("rater") or "no rater"
-        return f"<b style='color:{ORANGE}'>read-only</b>: {other}'s outlines; you are {rater or 'no rater'}"
-
     def refresh_table(self):
         """Measure the current outline layer with the core and show the results."""
         self._refresh_timer.stop()
@@ -416,7 +398,10 @@ class MultifidusWidget(QWidget):
             self.last_rows, self.last_warnings, self.last_asymmetry = [], [], []
             ms.clear("No outlines yet: press “Trace left” or “Trace right”.")
             return
-        ms.layer_label.setText(f"Layer “{layer.name}”: {len(layer.data)} outline(s) · {self._whose(layer)}")
+        owner = (layer_meta(layer).get("annotation") or {}).get("rater")
+        ms.show_layer(
+            layer.name, len(layer.data), mine=self.is_mine(layer), rater=self.current_rater(), owner=owner
+        )
         try:
             image = self.images.get(layer_meta(layer)["image_path"])
             ann = _model.annotation_from_layer(layer.data, layer.features, layer.metadata)

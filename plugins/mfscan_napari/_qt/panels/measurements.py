@@ -71,6 +71,19 @@ class MeasurementsPanel(QGroupBox):
         ]
         self.table.setHorizontalHeaderLabels(labels)
 
+    def show_layer(
+        self, name: str, n_outlines: int, *, mine: bool, rater: str | None, owner: str | None
+    ) -> None:
+        """The layer line: its name, outline count and whose outlines they are."""
+        if mine:
+            whose = f"<b style='color:{GREEN}'>yours</b>" + (f" (rater {rater})" if rater else "")
+        else:
+            whose = (
+                f"<b style='color:{ORANGE}'>read-only</b>: {owner or 'no rater'}'s outlines; "
+                f"you are {rater or 'no rater'}"
+            )
+        self.layer_label.setText(f"Layer “{name}”: {n_outlines} outline(s) · {whose}")
+
     def show_frames(self, n_frames: int) -> None:
         self.table.setColumnHidden(column("frame"), n_frames <= 1)
 

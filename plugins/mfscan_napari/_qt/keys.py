@@ -1,0 +1,31 @@
+"""The widget's viewer shortcuts (:data:`.style.SHORTCUTS`), bound and unbound together."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .style import SHORTCUTS
+
+
+class KeyBindings:
+    """Bind each named action to its shortcut on the viewer; unbind only what is still ours."""
+
+    def __init__(self, viewer, actions: dict[str, Callable]):
+        self.viewer = viewer
+        self.actions = actions
+        self.bound: dict = {}  # shortcut -> the function this widget bound on the viewer
+
+    def bind(self) -> None:
+        for name, action in self.actions.items():
+            func = lambda _v, action=action: action()  # noqa: E731  (napari passes the viewer)
+            self.viewer.bind_key(SHORTCUTS[name], func, overwrite=True)
+            self.bound[SHORTCUTS[name]] = func
+
+    def unbind(self) -> None:
+        from napari.utils.key_bindings import coerce_keybinding
+
+        keymap = self.viewer.keymap
+        for key, func in self.bound.items():
+            if keymap.get(coerce_keybinding(key)) is func:  # not one another widget bound since
+                self.viewer.bind_key(key, None)
+        self.bound = {}
