@@ -18,38 +18,13 @@ from mfscan import calibration as _cal
 from mfscan.annotations import Annotation, file_sha256, read_sidecar
 from mfscan.errors import MfscanError
 from mfscan.measure.discover import relative_label
-from mfscan.measure.outline import measure_outline
+from mfscan.measure.outline import MEASURE_COLUMNS, measure_outline
 
 #: Columns of the measurements table, in order.
 MEASUREMENT_COLUMNS = (
-    "image",
-    "sidecar",
-    "subject",
-    "visit",
-    "session",
-    "level",
-    "side",
-    "rater",
-    "frame",
-    "roi",
-    "method",
-    "csa_cm2",
-    "perimeter_cm",
-    "ap_depth_cm",
-    "lateral_width_cm",
-    "shape_ratio",
-    "echo_mean",
-    "echo_sd",
-    "n_pixels",
-    "csa_px2",
-    "perimeter_px",
-    "ap_depth_px",
-    "lateral_width_px",
-    "row_mm",
-    "col_mm",
-    "calibration",
-    "region",
-    "n_points",
+    *("image", "sidecar", "subject", "visit", "session", "level", "side", "rater", "frame", "roi", "method"),
+    *MEASURE_COLUMNS,
+    *("row_mm", "col_mm", "calibration", "region", "n_points"),
 )
 ERROR_COLUMNS = ("path", "roi", "reason")
 
