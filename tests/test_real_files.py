@@ -57,3 +57,63 @@ def test_dual_personality_dicom_with_tiff_preamble_and_tif_suffix(tmp_path):
     img = load_image(path)
     assert img.format == "dicom"
     assert any("'.tif'" in w for w in img.warnings)
+
+
+# -- 2. DICOM regions checked against the pixel matrix ----------------------------------
+
+def _load_warned(path):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        img = load_image(path)
+    return img, [str(w.message) for w in caught if issubclass(w.category, CalibrationWarning)]
+
+
+def test_half_size_export_keeping_original_region_is_uncalibrated(tmp_path):
+    # A 480x640 cine exported at half size (240x320) that kept its 480x640 region.
+    path = tmp_path / "half.dcm"
+    write_us_dicom(path, np.zeros((240, 320), np.uint8),
+                   regions=[{"bounds": (0, 0, 479, 639), "delta_cm": (0.0051, 0.0051)}])
+    assert pydicom.dcmread(path).SequenceOfUltrasoundRegions[0].RegionLocationMaxY1 == 479
+    img, warned = _load_warned(path)
+    assert img.calibration.source == "none"
+    assert img.calibration.row_mm is None
+    assert img.regions == []
+    msg = [w for w in warned if "region 0" in w]
+    assert len(msg) == 1
+    assert "both axes" in msg[0] and "240x320" in msg[0] and "not used for calibration" in msg[0]
+
+
+def test_off_by_one_max_bound_keeps_calibration(tmp_path):
+    # Vendors write MaxX1 == Columns (and MaxY1 == Rows): one past the last pixel.
+    path = tmp_path / "obo.dcm"
+    write_us_dicom(path, np.zeros((240, 320), np.uint8),
+                   regions=[{"bounds": (0, 0, 240, 320), "delta_cm": (0.0102, 0.0102)}])
+    img, warned = _load_warned(path)
+    assert img.calibration.source == "dicom-region"
+    assert img.calibration.row_mm == pytest.approx(0.102)
+    assert img.regions[0].bounds == (0, 0, 239, 319)
+    assert any("clipped" in w for w in warned)
+
+
+def test_crop_keeping_region_start_keeps_scale_with_warning(tmp_path):
+    # The right part of the image was cropped away: overrun on the columns only.
+    path = tmp_path / "crop.dcm"
+    write_us_dicom(path, np.zeros((240, 200), np.uint8),
+                   regions=[{"bounds": (10, 20, 229, 399), "delta_cm": (0.01, 0.01)}])
+    img, warned = _load_warned(path)
+    assert img.calibration.source == "dicom-region"
+    assert img.calibration.col_mm == pytest.approx(0.1)
+    assert img.regions[0].bounds == (10, 20, 229, 199)
+    assert any("region 0" in w and "clipped" in w for w in warned)
+
+
+def test_region_starting_outside_the_image_is_not_used(tmp_path):
+    path = tmp_path / "outside.dcm"
+    write_us_dicom(path, np.zeros((100, 120), np.uint8),
+                   regions=[{"bounds": (0, 130, 99, 200), "delta_cm": (0.02, 0.02)},
+                            {"bounds": (0, 0, 99, 119), "delta_cm": (0.03, 0.03)}])
+    img, warned = _load_warned(path)
+    # Only the second region (which fits) calibrates the image.
+    assert [r.index for r in img.regions] == [1]
+    assert img.calibration.row_mm == pytest.approx(0.3)
+    assert any("region 0" in w and "starts outside" in w for w in warned)
