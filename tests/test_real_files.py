@@ -4,8 +4,12 @@ ImageJ-calibrated TIFFs. Files are written by pydicom and tifffile."""
 
 from __future__ import annotations
 
+import json
 import struct
 import warnings
+from pathlib import Path
+
+import cv2
 
 import numpy as np
 import pytest
@@ -117,3 +121,46 @@ def test_region_starting_outside_the_image_is_not_used(tmp_path):
     assert [r.index for r in img.regions] == [1]
     assert img.calibration.row_mm == pytest.approx(0.3)
     assert any("region 0" in w and "starts outside" in w for w in warned)
+
+
+# -- 3. A sidecar's image is a file beside it ------------------------------------------
+
+SECRET = "TOPSECRET-not-an-image-0123456789"
+
+
+def _sidecar(path, image: str) -> None:
+    path.write_text(json.dumps({
+        "format": "mfscan.annotation", "version": 1, "image": image,
+        "rois": [{"side": "left", "points": [[2, 2], [2, 12], [12, 12], [12, 2]]}]}), "utf-8")
+
+
+@pytest.mark.parametrize("field", ["../../secret.txt", "../../etc/hostname", "/etc/hostname",
+                                   "sub/scan.png", "..\\..\\secret.txt"])
+def test_sidecar_image_leaving_its_folder_is_refused(tmp_path, field):
+    from mfscan import cli
+    from mfscan.io.tables import read_table
+
+    (tmp_path / "secret.txt").write_text(SECRET, "utf-8")
+    study = tmp_path / "a" / "study"
+    (study / "sub").mkdir(parents=True)
+    cv2.imwrite(str(study / "scan.png"), np.full((20, 20), 100, np.uint8))
+    cv2.imwrite(str(study / "sub" / "scan.png"), np.full((20, 20), 100, np.uint8))
+    # Name matches no image: discover asks the sidecar which image it annotates.
+    _sidecar(study / "odd.mfscan.json", field)
+    # Name matches scan.png, but its field names a file elsewhere.
+    _sidecar(study / "scan.mfscan.json", field)
+    out = tmp_path / "out"
+    out.mkdir()
+    rc = cli.main(["measure", str(study), "-o", str(out / "m.csv"), "--workers", "1", "--no-progress"])
+    assert rc == 1
+    text = (out / "errors.csv").read_text("utf-8")
+    assert SECRET not in text
+    hostname = Path("/etc/hostname")
+    if hostname.is_file() and len(hostname.read_text().strip()) > 3:
+        assert hostname.read_text().strip() not in text.replace("/etc/hostname", "")
+    errors = read_table(out / "errors.csv")
+    reasons = {Path(p).name: r for p, r in zip(errors["path"], errors["reason"])}
+    for name in ("odd.mfscan.json", "scan.mfscan.json"):
+        assert name in reasons, reasons
+        assert "'image' field" in reasons[name]
+        assert "leaving the sidecar's folder" in reasons[name]

@@ -99,8 +99,7 @@ def _detect(path: Path, head: bytes) -> tuple[str, list[str]]:
         fmt = "dicom"
     if fmt is None:
         what = _FORMAT_NAME.get(expected, "supported image")
-        raise ImageReadError(f"not a {what}: the content is not recognised "
-                             f"(first bytes {head[:8]!r})", path)
+        raise ImageReadError(f"not a {what}: the content is not recognised", path)
     notes = []
     if expected is not None and expected != fmt:
         notes.append(f"file name ends in {path.suffix!r} but the content is a {_FORMAT_NAME[fmt]}")
