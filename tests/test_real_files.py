@@ -164,3 +164,52 @@ def test_sidecar_image_leaving_its_folder_is_refused(tmp_path, field):
         assert name in reasons, reasons
         assert "'image' field" in reasons[name]
         assert "leaving the sidecar's folder" in reasons[name]
+
+
+# -- 4. Every TIFF compression Fiji and scanners write ---------------------------------
+
+def _gray_ramp():
+    rr, cc = np.mgrid[0:64, 0:96]
+    return ((rr * 3 + cc * 2) % 256).astype(np.uint8)
+
+
+@pytest.mark.parametrize("compression", ["lzw", "zlib", "adobe_deflate", "packbits"])
+def test_lossless_compressed_grayscale_tiff_reads_exactly(tmp_path, compression):
+    pytest.importorskip("imagecodecs")
+    path = tmp_path / f"{compression}.tif"
+    pixels = _gray_ramp()
+    tifffile.imwrite(path, pixels, compression=compression)
+    with tifffile.TiffFile(path) as tf:  # the file really is compressed that way
+        assert tf.pages[0].compression != 1
+    img = load_image(path)
+    assert img.format == "tiff"
+    np.testing.assert_array_equal(img.frame(0), pixels)
+
+
+@pytest.mark.parametrize("compression", ["lzw", "zlib", "packbits"])
+def test_lossless_compressed_rgb_tiff_reads_exactly(tmp_path, compression):
+    pytest.importorskip("imagecodecs")
+    path = tmp_path / f"rgb-{compression}.tif"
+    g = _gray_ramp()
+    rgb = np.stack([g, g[::-1], 255 - g], axis=-1)
+    tifffile.imwrite(path, rgb, photometric="rgb", compression=compression)
+    img = load_image(path)
+    np.testing.assert_array_equal(img.pixels[0], rgb)
+
+
+def test_jpeg_compressed_tiffs_read_close(tmp_path):
+    pytest.importorskip("imagecodecs")
+    rr, cc = np.mgrid[0:64, 0:96]
+    gray = (60 + rr + cc).astype(np.uint8)  # smooth: JPEG keeps it within a few levels
+    tifffile.imwrite(tmp_path / "g.tif", gray, compression="jpeg", compressionargs={"level": 95})
+    img = load_image(tmp_path / "g.tif")
+    with tifffile.TiffFile(tmp_path / "g.tif") as tf:
+        assert tf.pages[0].compression == 7  # JPEG
+    assert img.frame(0).shape == gray.shape
+    assert np.abs(img.frame(0).astype(int) - gray).max() <= 4
+    rgb = np.stack([gray, gray, gray // 2], axis=-1)
+    tifffile.imwrite(tmp_path / "c.tif", rgb, photometric="rgb", compression="jpeg",
+                     compressionargs={"level": 95})
+    img = load_image(tmp_path / "c.tif")
+    assert img.pixels.shape == (1, 64, 96, 3)
+    assert np.abs(img.pixels[0].astype(int) - rgb).max() <= 6
