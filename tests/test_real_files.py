@@ -213,3 +213,41 @@ def test_jpeg_compressed_tiffs_read_close(tmp_path):
     img = load_image(tmp_path / "c.tif")
     assert img.pixels.shape == (1, 64, 96, 3)
     assert np.abs(img.pixels[0].astype(int) - rgb).max() <= 6
+
+
+# -- 5. ImageJ TIFF calibration ----------------------------------------------------------
+
+@pytest.mark.parametrize("unit, res_x, res_y, mm_x, mm_y", [
+    ("cm", 40.0, 50.0, 10 / 40.0, 10 / 50.0),        # 40 px/cm -> 0.25 mm/px
+    ("mm", 4.0, 4.0, 0.25, 0.25),
+    ("micron", 1 / 150.0, 1 / 150.0, 0.15, 0.15),      # 150 um per pixel
+])
+def test_imagej_tiff_scale_is_a_calibration_source(tmp_path, unit, res_x, res_y, mm_x, mm_y):
+    path = tmp_path / "fiji.tif"
+    tifffile.imwrite(path, _gray_ramp(), imagej=True, resolution=(res_x, res_y), metadata={"unit": unit})
+    with tifffile.TiffFile(path) as tf:
+        assert tf.is_imagej and tf.imagej_metadata["unit"] == unit
+    img = load_image(path)
+    assert img.calibration.source == "imagej-tiff"
+    assert img.calibration.col_mm == pytest.approx(mm_x, rel=1e-6)
+    assert img.calibration.row_mm == pytest.approx(mm_y, rel=1e-6)
+
+
+def test_tiff_without_imagej_unit_stays_uncalibrated(tmp_path):
+    # A plain TIFF's resolution is a print size (dpi), and ImageJ's "pixel" unit is no scale.
+    tifffile.imwrite(tmp_path / "plain.tif", _gray_ramp(), resolution=(72, 72))
+    assert load_image(tmp_path / "plain.tif").calibration.source == "none"
+    tifffile.imwrite(tmp_path / "px.tif", _gray_ramp(), imagej=True, resolution=(2, 2),
+                     metadata={"unit": "pixel"})
+    assert load_image(tmp_path / "px.tif").calibration.source == "none"
+
+
+def test_sidecar_override_wins_over_imagej_scale(tmp_path):
+    from mfscan.calibration import manual
+    from mfscan.calibration.rule import roi_calibration
+
+    tifffile.imwrite(tmp_path / "fiji.tif", _gray_ramp(), imagej=True, resolution=(40.0, 40.0),
+                     metadata={"unit": "cm"})
+    img = load_image(tmp_path / "fiji.tif")
+    assert roi_calibration([[5, 5]], img).col_mm == pytest.approx(0.25)
+    assert roi_calibration([[5, 5]], img, manual(0.3, 0.3)).row_mm == pytest.approx(0.3)

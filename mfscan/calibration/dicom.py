@@ -17,7 +17,8 @@ import numpy as np
 
 from mfscan.calibration.scale import Calibration
 
-__all__ = ["UNIT_CODES", "UNIT_CM", "OVERRUN_FACTOR", "Region", "regions_from_dicom", "pixel_spacing_from_dicom"]
+__all__ = ["UNIT_CODES", "UNIT_CM", "OVERRUN_FACTOR", "Region",
+           "regions_from_dicom", "pixel_spacing_from_dicom"]
 
 #: DICOM (0018,6024)/(0018,6026) unit codes.
 UNIT_CODES = {
