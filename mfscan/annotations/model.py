@@ -22,7 +22,7 @@ from mfscan.errors import AnnotationError, CalibrationError
 from mfscan.vocab import LEVELS, METHODS, SIDES
 
 __all__ = ["FORMAT", "VERSION", "SIDES", "LEVELS", "METHODS", "ROI", "Annotation",
-           "normalize_side", "from_dict"]
+           "normalize_side", "from_dict", "image_name_problem"]
 
 FORMAT = "mfscan.annotation"
 VERSION = 1
@@ -235,6 +235,23 @@ def _check_header(d, path) -> None:
     image = d.get("image")
     if not isinstance(image, str) or not image.strip():
         raise AnnotationError("'image' must name the image file", path)
+    problem = image_name_problem(image)
+    if problem:
+        raise AnnotationError(problem, path)
+
+
+def image_name_problem(name: str) -> str | None:
+    """Why a sidecar's ``image`` field is not the name of a file beside the sidecar, or None.
+
+    The image of a sidecar lives in the sidecar's folder: a path with a separator,
+    an absolute path, ``.`` or ``..`` would make mfscan read a file elsewhere, and is
+    refused. The message quotes at most 60 characters of the field, never a file's bytes.
+    """
+    if "/" in name or "\\" in name or name in (".", "..") or ":" in name[:2] or "\0" in name:
+        shown = name if len(name) <= 60 else name[:57] + "..."
+        return (f"the 'image' field {shown!r} is not a file name beside the sidecar "
+                "(a path leaving the sidecar's folder is refused)")
+    return None
 
 
 def from_dict(d, path=None) -> Annotation:

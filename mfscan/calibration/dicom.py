@@ -17,7 +17,8 @@ import numpy as np
 
 from mfscan.calibration.scale import Calibration
 
-__all__ = ["UNIT_CODES", "UNIT_CM", "Region", "regions_from_dicom", "pixel_spacing_from_dicom"]
+__all__ = ["UNIT_CODES", "UNIT_CM", "OVERRUN_FACTOR", "Region",
+           "regions_from_dicom", "pixel_spacing_from_dicom"]
 
 #: DICOM (0018,6024)/(0018,6026) unit codes.
 UNIT_CODES = {
@@ -105,6 +106,31 @@ def _float(item, name):
         return None
 
 
+#: A region whose far edge lies more than this factor beyond the image on *both* axes
+#: cannot belong to the pixel matrix (the file was resized after the region was written).
+OVERRUN_FACTOR = 1.1
+
+
+def _misfit(x0: int, y0: int, x1: int, y1: int, rows: int, cols: int) -> str | None:
+    """Why a region's bounds cannot belong to a ``rows`` x ``cols`` image, or None.
+
+    The rule: a region whose start (MinX0, MinY0) lies outside the image is stale;
+    a region whose extent (``max + 1``) exceeds ``OVERRUN_FACTOR`` times the image
+    size on both axes was written for a larger image (a cine exported at half size
+    keeps its 480x640 region on a 240x320 matrix) and its scale is wrong for these
+    pixels. An overrun on one axis only, or a small one (vendors write
+    ``MaxX1 == Columns``), is a crop: the bounds are clipped and the scale kept.
+    """
+    if x0 < 0 or y0 < 0 or x0 > cols - 1 or y0 > rows - 1:
+        return (f"lie outside the {rows}x{cols} image: the region starts outside it "
+                "(stale region of a cropped file?)")
+    if y1 + 1 > OVERRUN_FACTOR * rows and x1 + 1 > OVERRUN_FACTOR * cols:
+        return (f"runs past the {rows}x{cols} image on both axes (extent {y1 + 1}x{x1 + 1}, more than "
+                f"{OVERRUN_FACTOR:g}x the image): written for a larger image (resized export?), "
+                "its scale does not fit these pixels")
+    return None
+
+
 def regions_from_dicom(ds, shape) -> tuple[list[Region], list[str]]:
     """Read the calibrated regions of a DICOM dataset.
 
@@ -118,7 +144,10 @@ def regions_from_dicom(ds, shape) -> tuple[list[Region], list[str]]:
     Returns
     -------
     regions : list of Region
-        Every region that lies (at least partly) inside the image, bounds clipped.
+        Every region that can belong to the image, bounds clipped. A region whose
+        start lies outside the image, or whose extent exceeds ``OVERRUN_FACTOR``
+        (1.1) times the image size on both axes, is left out with a problem
+        naming it and why: its scale does not fit these pixels.
         Regions whose units are not cm, or whose delta is zero or negative, are
         kept with ``spacing_mm=None``.
     problems : list of str
@@ -138,13 +167,15 @@ def regions_from_dicom(ds, shape) -> tuple[list[Region], list[str]]:
         if x1 < x0 or y1 < y0:
             problems.append(f"region {i}: max bound before min bound; ignored")
             continue
-        if x0 > cols - 1 or y0 > rows - 1 or x1 < 0 or y1 < 0:
-            problems.append(f"region {i}: bounds ({y0},{x0})-({y1},{x1}) lie outside the "
-                            f"{rows}x{cols} image (stale region of a cropped file?); ignored")
+        misfit = _misfit(x0, y0, x1, y1, rows, cols)
+        if misfit:
+            problems.append(f"region {i}: bounds ({y0},{x0})-({y1},{x1}) {misfit}; "
+                            "ignored, not used for calibration")
             continue
         cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, cols - 1), min(y1, rows - 1)
         if (cx0, cy0, cx1, cy1) != (x0, y0, x1, y1):
-            problems.append(f"region {i}: bounds ({y0},{x0})-({y1},{x1}) clipped to the image")
+            problems.append(f"region {i}: bounds ({y0},{x0})-({y1},{x1}) clipped to the "
+                            f"{rows}x{cols} image (a crop that keeps the region's start; scale kept)")
         ux, uy = _int(item, "PhysicalUnitsXDirection"), _int(item, "PhysicalUnitsYDirection")
         dx, dy = _float(item, "PhysicalDeltaX"), _float(item, "PhysicalDeltaY")
         spacing = None

@@ -1,6 +1,6 @@
 """Physical calibration of ultrasound images in millimetres per pixel.
 
-Three sources, recorded with every measurement:
+The sources, recorded with every measurement:
 
 * ``dicom-region``: the DICOM US Region Calibration Module
   (``SequenceOfUltrasoundRegions``, PS3.3 C.8.5.5, read by
@@ -8,6 +8,8 @@ Three sources, recorded with every measurement:
   an outline is measured with the scale of the one tissue region that contains it
   (:func:`calibration_for_points`).
 * ``dicom-pixel-spacing``: the rarer ``PixelSpacing`` attribute.
+* ``imagej-tiff``: the scale Fiji stores in a TIFF (ImageJ ``unit`` cm, mm or
+  micron and the X/YResolution tags, pixels per unit), read by :mod:`mfscan.io.exports`.
 * ``scale-line``: two points on the burned-in depth ruler and their known distance.
 * ``manual``: values typed by the user.
 
@@ -35,7 +37,7 @@ if TYPE_CHECKING:  # annotations only: regions are read in mfscan.calibration.di
 __all__ = ["SOURCES", "CalibrationWarning", "Calibration", "UNCALIBRATED", "manual", "from_scale_line",
            "region_calibration", "default_calibration", "calibration_for_points", "warn_problems"]
 
-SOURCES = ("dicom-region", "dicom-pixel-spacing", "scale-line", "manual", "none")
+SOURCES = ("dicom-region", "dicom-pixel-spacing", "imagej-tiff", "scale-line", "manual", "none")
 
 
 class CalibrationWarning(UserWarning):

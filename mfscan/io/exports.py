@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mfscan.calibration.scale import UNCALIBRATED, Calibration
 from mfscan.errors import ImageReadError
 from mfscan.io.headers import _bmp_header, _jpeg_header, _png_header, _tiff_layout, _tifffile_notes
 from mfscan.io.pixels import (
@@ -96,6 +97,42 @@ def _load_cv2(path: Path, fmt: str, frames, max_pixels: int, notes: list, data: 
                        notes=notes)
 
 
+#: Millimetres per ImageJ length unit (ImageJ's ``unit`` in its TIFF description).
+_IMAGEJ_UNIT_MM = {"cm": 10.0, "mm": 1.0, "micron": 1e-3, "microns": 1e-3, "um": 1e-3,
+                   "\u00b5m": 1e-3, "\\u00b5m": 1e-3, "inch": 25.4, "in": 25.4}
+
+
+def _imagej_calibration(tf, page, notes: list) -> Calibration:
+    """Scale Fiji set with *Analyze > Set Scale*: ImageJ ``unit`` and the X/YResolution tags.
+
+    Only files with ImageJ metadata naming a length unit are calibrated (a plain
+    TIFF's resolution is a print size in dots per inch, not a scale). The tags hold
+    pixels per unit; mm per pixel is ``unit_mm / resolution``.
+    """
+    meta = tf.imagej_metadata or {}
+    unit = str(meta.get("unit", "") or "").strip()
+    if not unit or unit.lower() in ("pixel", "pixels", "none"):
+        return UNCALIBRATED
+    factors = []
+    for tag, key in (("YResolution", "yunit"), ("XResolution", "unit")):
+        u = str(meta.get(key, unit) or unit).strip()
+        mm = _IMAGEJ_UNIT_MM.get(u.lower()) or _IMAGEJ_UNIT_MM.get(u)
+        value = page.tags.get(tag)
+        try:
+            num, den = value.value
+            per_unit = num / den
+        except (AttributeError, TypeError, ValueError, ZeroDivisionError):
+            per_unit = None
+        if mm is None:
+            notes.append(f"ImageJ unit {u[:20]!r} is not a length mfscan knows; image left uncalibrated")
+            return UNCALIBRATED
+        if per_unit is None or not np.isfinite(per_unit) or per_unit <= 0:
+            notes.append(f"ImageJ unit {u[:20]!r} without a valid {tag}; image left uncalibrated")
+            return UNCALIBRATED
+        factors.append(mm / per_unit)
+    return Calibration(factors[0], factors[1], "imagej-tiff", details={"unit": unit})
+
+
 def _load_tiff(path: Path, frames, max_pixels: int, notes: list) -> Image:
     import tifffile
 
@@ -131,6 +168,7 @@ def _load_tiff(path: Path, frames, max_pixels: int, notes: list) -> Image:
             photometric = int(getattr(page, "photometric", 1))
             colormap = getattr(page, "colormap", None)
             bits = int(getattr(page, "bitspersample", arr.dtype.itemsize * 8))
+            cal = _imagej_calibration(tf, page, notes) if tf.is_imagej else UNCALIBRATED
     except ImageReadError:
         raise
     except Exception as e:
@@ -153,7 +191,7 @@ def _load_tiff(path: Path, frames, max_pixels: int, notes: list) -> Image:
             cmap = cmap.astype(np.uint8)
         rgb = np.ascontiguousarray(np.moveaxis(cmap[:, arr], 0, -1))
         return _make_image(path, "tiff", rgb, color="palette", bit_depth=8,
-                           metadata=_export_metadata("PALETTE", 8, False), notes=notes)
+                           metadata=_export_metadata("PALETTE", 8, False), calibration=cal, notes=notes)
     if arr.dtype not in (np.uint8, np.uint16):
         raise ImageReadError(f"unsupported TIFF sample type {arr.dtype} (only 8- and 16-bit unsigned "
                              "integer images are read)", path)
@@ -163,11 +201,13 @@ def _load_tiff(path: Path, frames, max_pixels: int, notes: list) -> Image:
         if s >= 3:
             rgb = np.ascontiguousarray(arr[..., :3])
             return _make_image(path, "tiff", rgb, color="rgb", bit_depth=bit_depth,
-                               metadata=_export_metadata("RGB", bit_depth, False), notes=notes)
+                               metadata=_export_metadata("RGB", bit_depth, False),
+                               calibration=cal, notes=notes)
         arr = arr[..., 0]
     arr = np.ascontiguousarray(arr)
     if photometric == 0:  # min-is-white
         arr = np.subtract((1 << min(bits, bit_depth)) - 1, arr, dtype=arr.dtype)
         notes.append("TIFF is min-is-white; inverted so that bright means echogenic")
     return _make_image(path, "tiff", arr, color="grayscale", bit_depth=bit_depth,
-                       metadata=_export_metadata("MONOCHROME", bit_depth, False), notes=notes)
+                       metadata=_export_metadata("MONOCHROME", bit_depth, False),
+                       calibration=cal, notes=notes)

@@ -51,7 +51,13 @@ _SUFFIX_FORMAT = {
 
 
 def _sniff(head: bytes) -> str | None:
-    """Format from the first bytes of a file (at least 132 for DICOM)."""
+    """Format from the first bytes of a file (at least 132 for DICOM).
+
+    DICOM (``DICM`` at offset 128) is tried first: its 128-byte preamble may hold
+    anything, including a TIFF header (dual-personality files are legal DICOM).
+    """
+    if head[128:132] == b"DICM":
+        return "dicom"
     if head[:8] == b"\x89PNG\r\n\x1a\n":
         return "png"
     if head[:3] == b"\xff\xd8\xff":
@@ -60,8 +66,6 @@ def _sniff(head: bytes) -> str | None:
         return "bmp"
     if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
         return "tiff"
-    if head[128:132] == b"DICM":
-        return "dicom"
     return None
 
 
@@ -95,8 +99,7 @@ def _detect(path: Path, head: bytes) -> tuple[str, list[str]]:
         fmt = "dicom"
     if fmt is None:
         what = _FORMAT_NAME.get(expected, "supported image")
-        raise ImageReadError(f"not a {what}: the content is not recognised "
-                             f"(first bytes {head[:8]!r})", path)
+        raise ImageReadError(f"not a {what}: the content is not recognised", path)
     notes = []
     if expected is not None and expected != fmt:
         notes.append(f"file name ends in {path.suffix!r} but the content is a {_FORMAT_NAME[fmt]}")

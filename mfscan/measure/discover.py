@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mfscan.annotations import find_sidecars, is_conflict_copy, is_sidecar
+from mfscan.annotations.model import image_name_problem
 from mfscan.annotations.sidecar import _RATER_RE, SUFFIX
 from mfscan.io.images import SUPPORTED_SUFFIXES, is_supported
 
@@ -127,11 +128,14 @@ def _match_by_content(sidecar: Path, by_name, images) -> tuple[Path | None, str 
         name = None
     if not isinstance(name, str) or not name:
         return None, "sidecar cannot be read, or names no image, and no image beside it matches its file name"
-    img = by_name.get((sidecar.parent, Path(name).name))
+    problem = image_name_problem(name)
+    if problem:
+        return None, problem
+    img = by_name.get((sidecar.parent, name))
     if img is None:
         candidate = sidecar.parent / name
         if not candidate.is_file():
-            return None, f"the image {name!r} named by the sidecar is missing"
+            return None, f"the image {name[:60]!r} named by the sidecar is missing"
         img = candidate
         images.add(img)
     return img, None
