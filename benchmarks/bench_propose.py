@@ -166,8 +166,8 @@ def _prep(img, seed, sp):
     crop, off = _preprocess(img, seed, half, None, PARAMS)
     crop = cv2.GaussianBlur(crop, (0, 0), 1.0)
     s = (seed[0] - off[0], seed[1] - off[1])
-    rr, cc = np.ogrid[:crop.shape[0], :crop.shape[1]]
-    disk = ((rr - s[0]) * sp[0]) ** 2 + ((cc - s[1]) * sp[1]) ** 2 <= 2.0 ** 2
+    rr, cc = np.ogrid[: crop.shape[0], : crop.shape[1]]
+    disk = ((rr - s[0]) * sp[0]) ** 2 + ((cc - s[1]) * sp[1]) ** 2 <= 2.0**2
     mu = float(np.median(crop[disk]))
     return crop / mu, off, s, disk
 
@@ -219,8 +219,9 @@ def alt_mgac(img, seed, sp):
     q = cv2.resize(Q, (Q.shape[1] // f, Q.shape[0] // f), interpolation=cv2.INTER_AREA)
     d = cv2.resize(disk.astype(np.uint8), (q.shape[1], q.shape[0]), interpolation=cv2.INTER_NEAREST)
     g = inverse_gaussian_gradient(q, alpha=60.0, sigma=1.5)
-    ls = morphological_geodesic_active_contour(g, 150, init_level_set=d, smoothing=2, balloon=1,
-                                               threshold=0.5)
+    ls = morphological_geodesic_active_contour(
+        g, 150, init_level_set=d, smoothing=2, balloon=1, threshold=0.5
+    )
     seg = cv2.resize(ls.astype(np.uint8), (Q.shape[1], Q.shape[0]), interpolation=cv2.INTER_NEAREST)
     pts = _contour_of(ndi_fill(seg), off, s)
     return _limit_width(pts, seed[1], sp)
@@ -274,16 +275,32 @@ def sample_study_rows(root, first_visit_only=True, scale=1.0):
             sp = (cal.row_mm, cal.col_mm)
             t0 = time.perf_counter()
             try:
-                prop = propose_outline(frame, seed, spacing=(sp[0] * scale, sp[1] * scale), side=roi.side,
-                                       exclude=img.overlay_frame(0))
+                prop = propose_outline(
+                    frame,
+                    seed,
+                    spacing=(sp[0] * scale, sp[1] * scale),
+                    side=roi.side,
+                    exclude=img.overlay_frame(0),
+                )
                 pts, conf, failed = prop.points, prop.confidence, False
             except ProposalError as e:
                 print(f"{sc_path.name} {roi.side}: {e}", file=sys.stderr)
                 pts, conf, failed = None, float("nan"), True
             sec = time.perf_counter() - t0
             dice, err = (0.0, -100.0) if failed else _dice_err(pts, roi.points, frame.shape, sp)
-            rows.append(dict(image=ann.image, side=roi.side, spacing_mm=sp[0], dice=dice, csa_err_pct=err,
-                             abs_csa_err_pct=abs(err), confidence=conf, seconds=sec, failed=failed))
+            rows.append(
+                dict(
+                    image=ann.image,
+                    side=roi.side,
+                    spacing_mm=sp[0],
+                    dice=dice,
+                    csa_err_pct=err,
+                    abs_csa_err_pct=abs(err),
+                    confidence=conf,
+                    seconds=sec,
+                    failed=failed,
+                )
+            )
     return pd.DataFrame(rows)
 
 
@@ -315,8 +332,9 @@ def bad_rows(n, rng, sample_root):
             conf, refused = 0.0, True
         rows.append(dict(kind="speckle (no muscle)", dice=0.0, confidence=conf, refused=refused))
     wrong = sample_study_rows(sample_root, scale=0.6)
-    wrong = wrong.assign(kind="sample study at 0.6x scale", refused=wrong.failed,
-                         confidence=wrong.confidence.fillna(0.0))
+    wrong = wrong.assign(
+        kind="sample study at 0.6x scale", refused=wrong.failed, confidence=wrong.confidence.fillna(0.0)
+    )
     return pd.concat([pd.DataFrame(rows), wrong], ignore_index=True)
 
 
@@ -327,20 +345,27 @@ def confidence_figures(df, threshold):
     bad, good = ok[ok.dice < 0.90], ok[ok.dice >= 0.90]
     flagged = float(np.mean(bad.confidence < threshold)) if len(bad) else float("nan")
     false = float(np.mean(good.confidence < threshold)) if len(good) else float("nan")
-    return dict(n=len(ok), n_below_090=len(bad), spearman=round(float(rho), 3),
-                flagged_below_090=round(flagged, 3), false_flags_at_or_above_090=round(false, 3))
+    return dict(
+        n=len(ok),
+        n_below_090=len(bad),
+        spearman=round(float(rho), 3),
+        flagged_below_090=round(flagged, 3),
+        false_flags_at_or_above_090=round(false, 3),
+    )
 
 
 def summarize(df):
     g = df.groupby(["method", "seed_kind"])
-    out = g.agg(n=("dice", "size"),
-                dice_median=("dice", "median"),
-                dice_p10=("dice", lambda x: np.percentile(x, 10)),
-                abs_csa_err_median=("abs_csa_err_pct", "median"),
-                hausdorff_mm_median=("hausdorff_mm", "median"),
-                sec_median=("seconds", "median"),
-                sec_p90=("seconds", lambda x: np.percentile(x, 90)),
-                failures=("failed", "sum"))
+    out = g.agg(
+        n=("dice", "size"),
+        dice_median=("dice", "median"),
+        dice_p10=("dice", lambda x: np.percentile(x, 10)),
+        abs_csa_err_median=("abs_csa_err_pct", "median"),
+        hausdorff_mm_median=("hausdorff_mm", "median"),
+        sec_median=("seconds", "median"),
+        sec_p90=("seconds", lambda x: np.percentile(x, 90)),
+        failures=("failed", "sum"),
+    )
     return out
 
 
@@ -350,21 +375,28 @@ def report_confidence(df, args, rng):
 
     study = sample_study_rows(args.sample)
     study.to_csv(WORK / "propose_sample_study.csv", index=False)
-    print(f"\nsample study ({args.sample}, R1 visit 1 as truth, centroid seeds, sidecar scale): "
-          f"{len(study)} muscles, Dice median {study.dice.median():.3f}, min {study.dice.min():.3f}; "
-          f"|CSA error| median {study.abs_csa_err_pct.median():.1f} %, "
-          f"max {study.abs_csa_err_pct.max():.1f} %; "
-          f"confidence {study.confidence.min():.2f}-{study.confidence.max():.2f}")
+    print(
+        f"\nsample study ({args.sample}, R1 visit 1 as truth, centroid seeds, sidecar scale): "
+        f"{len(study)} muscles, Dice median {study.dice.median():.3f}, min {study.dice.min():.3f}; "
+        f"|CSA error| median {study.abs_csa_err_pct.median():.1f} %, "
+        f"max {study.abs_csa_err_pct.max():.1f} %; "
+        f"confidence {study.confidence.min():.2f}-{study.confidence.max():.2f}"
+    )
     bad = bad_rows(args.n_bad, rng, args.sample)
     bad.to_csv(WORK / "propose_bad_cases.csv", index=False)
     for kind, g in bad.groupby("kind"):
-        print(f"planted ({kind}): {len(g)}, refused {int(g.refused.sum())}, Dice median "
-              f"{g.dice.median():.3f}, confidence median {g.confidence.median():.2f}, "
-              f"flagged or refused {np.mean(g.confidence < LOW_CONFIDENCE):.0%}")
+        print(
+            f"planted ({kind}): {len(g)}, refused {int(g.refused.sum())}, Dice median "
+            f"{g.dice.median():.3f}, confidence median {g.confidence.median():.2f}, "
+            f"flagged or refused {np.mean(g.confidence < LOW_CONFIDENCE):.0%}"
+        )
     print(f"\nconfidence (flag: confidence < LOW_CONFIDENCE = {LOW_CONFIDENCE}):")
     cols = ["dice", "confidence"]
-    for name, part in (("phantoms", df[cols]), ("sample study", study[cols]),
-                       ("all, with planted bad cases", pd.concat([df[cols], study[cols], bad[cols]]))):
+    for name, part in (
+        ("phantoms", df[cols]),
+        ("sample study", study[cols]),
+        ("all, with planted bad cases", pd.concat([df[cols], study[cols], bad[cols]])),
+    ):
         print(f"  {name}: {confidence_figures(part, LOW_CONFIDENCE)}")
 
 
@@ -376,8 +408,11 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="12 phantoms, 6 speckle seeds")
     ap.add_argument("--n-bad", type=int, default=20, help="seeds in anatomy-free speckle (default 20)")
     ap.add_argument("--case-seed", type=int, default=0, help="seed of the phantom draw (default 0)")
-    ap.add_argument("--sample", default=str(Path(__file__).parents[1] / "sample_data" / "study"),
-                    help="the committed sample study")
+    ap.add_argument(
+        "--sample",
+        default=str(Path(__file__).parents[1] / "sample_data" / "study"),
+        help="the committed sample study",
+    )
     args = ap.parse_args(argv)
     if args.quick:
         args.n, args.n_bad = 12, 6
@@ -403,17 +438,31 @@ def main(argv=None):
                         sec = time.perf_counter() - t0
                         dice, err, hd, failed, conf = 0.0, -100.0, float("nan"), True, float("nan")
                         print(f"case {ci} {side} {kind} {meth}: {type(e).__name__}: {e}", file=sys.stderr)
-                    rows.append(dict(case=ci, side=side, seed_kind=kind, method=meth,
-                                     shape=f"{kw['shape'][0]}x{kw['shape'][1]}",
-                                     spacing_mm=round(kw["spacing_mm"], 4), sector=kw["sector"],
-                                     lateral_contrast=round(kw["lateral_contrast"], 3),
-                                     gain=round(kw["gain"], 3), contrast=round(kw["contrast"], 3),
-                                     speckle=round(kw["speckle"], 3),
-                                     asymmetry_pct=round(kw["asymmetry_pct"], 1),
-                                     caliper_overlay=kw["caliper_overlay"],
-                                     true_csa_cm2=round(ph.true_csa_cm2[side], 4),
-                                     dice=dice, csa_err_pct=err, abs_csa_err_pct=abs(err),
-                                     hausdorff_mm=hd, seconds=sec, confidence=conf, failed=failed))
+                    rows.append(
+                        dict(
+                            case=ci,
+                            side=side,
+                            seed_kind=kind,
+                            method=meth,
+                            shape=f"{kw['shape'][0]}x{kw['shape'][1]}",
+                            spacing_mm=round(kw["spacing_mm"], 4),
+                            sector=kw["sector"],
+                            lateral_contrast=round(kw["lateral_contrast"], 3),
+                            gain=round(kw["gain"], 3),
+                            contrast=round(kw["contrast"], 3),
+                            speckle=round(kw["speckle"], 3),
+                            asymmetry_pct=round(kw["asymmetry_pct"], 1),
+                            caliper_overlay=kw["caliper_overlay"],
+                            true_csa_cm2=round(ph.true_csa_cm2[side], 4),
+                            dice=dice,
+                            csa_err_pct=err,
+                            abs_csa_err_pct=abs(err),
+                            hausdorff_mm=hd,
+                            seconds=sec,
+                            confidence=conf,
+                            failed=failed,
+                        )
+                    )
     df = pd.DataFrame(rows)
     WORK.mkdir(parents=True, exist_ok=True)
     out = WORK / "propose_results.csv"
@@ -426,14 +475,20 @@ def main(argv=None):
     print(summarize(faint).round(3).to_string())
     ok = df.dropna(subset=["confidence"])
     if len(ok) > 2:
-        print("\nSpearman correlation of confidence with Dice:",
-              {m: round(g["confidence"].corr(g["dice"], method="spearman"), 3)
-               for m, g in ok.groupby("method")})
+        print(
+            "\nSpearman correlation of confidence with Dice:",
+            {
+                m: round(g["confidence"].corr(g["dice"], method="spearman"), 3)
+                for m, g in ok.groupby("method")
+            },
+        )
     report_confidence(df[df.method == "polar"], args, rng)
     sub = df[df["shape"] == "600x800"]
     if len(sub):
-        print("\n600x800 images, seconds per muscle (median):",
-              sub.groupby("method")["seconds"].median().round(3).to_dict())
+        print(
+            "\n600x800 images, seconds per muscle (median):",
+            sub.groupby("method")["seconds"].median().round(3).to_dict(),
+        )
     return df
 
 

@@ -95,8 +95,9 @@ def test_uncalibrated_and_float_image(phantoms):
 def test_border_points_are_honoured(phantoms):
     ph = phantoms["default"]
     target = ph.outlines["left"][40]
-    prop = propose_outline(ph.image, ph.seeds["left"], spacing=ph.spacing_mm, border_points=[target],
-                           n_vertices=360)
+    prop = propose_outline(
+        ph.image, ph.seeds["left"], spacing=ph.spacing_mm, border_points=[target], n_vertices=360
+    )
     d = np.hypot(*(prop.points - target).T).min()
     assert d < 2.5
 
@@ -116,8 +117,16 @@ def test_burned_in_text_does_not_attract(phantoms):
     # stamp text right beside the muscle: the outline must not change much
     img = ph.image.copy()
     top = int(ph.outlines["left"][:, 0].min())
-    cv2.putText(img, "L4 TRANS 12:34", (int(ph.outlines["left"][:, 1].max()) - 60, top + 40),
-                cv2.FONT_HERSHEY_SIMPLEX, 0.4, 255, 1, cv2.LINE_AA)
+    cv2.putText(
+        img,
+        "L4 TRANS 12:34",
+        (int(ph.outlines["left"][:, 1].max()) - 60, top + 40),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.4,
+        255,
+        1,
+        cv2.LINE_AA,
+    )
     prop = propose_outline(img, ph.seeds["left"], spacing=ph.spacing_mm)
     assert dice(prop, ph, "left") >= 0.9
 
@@ -136,10 +145,10 @@ def test_seed_outside_image(phantoms):
 
 def test_seed_outside_curved_sector(phantoms):
     ph = phantoms["curved"]
-    far = cv2.distanceTransform((ph.sector | ph.landmarks["overlay_mask"]).view(np.uint8) ^ 1,
-                                cv2.DIST_L2, 5)
-    r, c = np.unravel_index(np.argmax(np.where(np.arange(far.shape[1]) < far.shape[1] // 2, far, 0)),
-                            far.shape)  # a black pixel left of the fan, far from text
+    far = cv2.distanceTransform((ph.sector | ph.landmarks["overlay_mask"]).view(np.uint8) ^ 1, cv2.DIST_L2, 5)
+    r, c = np.unravel_index(
+        np.argmax(np.where(np.arange(far.shape[1]) < far.shape[1] // 2, far, 0)), far.shape
+    )  # a black pixel left of the fan, far from text
     assert not ph.sector[r, c]
     with pytest.raises(ProposalError, match="outside the imaged sector"):
         propose_outline(ph.image, (r, c), spacing=ph.spacing_mm)
@@ -236,8 +245,23 @@ def test_cli_propose_writes_sidecar(tmp_path, phantoms, capsys):
     img = tmp_path / "scan01.png"
     cv2.imwrite(str(img), ph.image)
     (rl, cl), (rr, cr) = ph.seeds["left"], ph.seeds["right"]
-    args = [str(img), "--seed", f"left:{rl},{cl}", "--seed", f"R:{rr},{cr}", "--mm-per-pixel", "0.2",
-            "--level", "L4", "--rater", "R1", "--subject", "P01", "--visit", "1"]
+    args = [
+        str(img),
+        "--seed",
+        f"left:{rl},{cl}",
+        "--seed",
+        f"R:{rr},{cr}",
+        "--mm-per-pixel",
+        "0.2",
+        "--level",
+        "L4",
+        "--rater",
+        "R1",
+        "--subject",
+        "P01",
+        "--visit",
+        "1",
+    ]
     assert main(["propose", *args]) == 0
     out = capsys.readouterr().out
     assert "left: CSA" in out and "right: CSA" in out
@@ -256,17 +280,32 @@ def test_cli_propose_writes_sidecar(tmp_path, phantoms, capsys):
     assert main(["propose", *args, "--force"]) == 1
     assert "visit is '1' but --visit '2'" in capsys.readouterr().err
     # a bad seed is reported without a traceback
-    assert main(["propose", str(img), "--seed", "left:5000,10", "--mm-per-pixel", "0.2",
-                 "-o", str(tmp_path / "x.json")]) == 1
+    assert (
+        main(
+            [
+                "propose",
+                str(img),
+                "--seed",
+                "left:5000,10",
+                "--mm-per-pixel",
+                "0.2",
+                "-o",
+                str(tmp_path / "x.json"),
+            ]
+        )
+        == 1
+    )
     assert "outside" in capsys.readouterr().err
 
 
 def test_edit_bookkeeping_through_save(tmp_path, phantoms):
     ph = phantoms["default"]
     prop = propose_outline(ph.image, ph.seeds["left"], spacing=ph.spacing_mm)
-    ann = Annotation("scan.png", [ROI("left", prop.points, method="proposed",
-                                      extra={"confidence": round(prop.confidence, 3)})],
-                     calibration=manual(*ph.spacing_mm))
+    ann = Annotation(
+        "scan.png",
+        [ROI("left", prop.points, method="proposed", extra={"confidence": round(prop.confidence, 3)})],
+        calibration=manual(*ph.spacing_mm),
+    )
     path = tmp_path / "scan.mfscan.json"
     write_sidecar(path, ann)
     loaded = read_sidecar(path)

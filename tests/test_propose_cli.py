@@ -68,8 +68,9 @@ def test_sample_uses_its_scale_line_and_keeps_the_other_side(tmp_path, capsys):
 
 
 def test_existing_manual_calibration_is_used_and_kept(tmp_path, png, phantom, capsys):
-    write_sidecar(tmp_path / "scan.R1.mfscan.json", Annotation("scan.png", [], calibration=manual(0.3, 0.3),
-                                                               rater="R1"))
+    write_sidecar(
+        tmp_path / "scan.R1.mfscan.json", Annotation("scan.png", [], calibration=manual(0.3, 0.3), rater="R1")
+    )
     assert main(["propose", str(png), "--seed", _seed(phantom, "left"), "--rater", "R1"]) == 0
     out = capsys.readouterr().out
     ann = read_sidecar(tmp_path / "scan.R1.mfscan.json")
@@ -99,14 +100,27 @@ def test_uncalibrated_image_without_scale_is_refused(tmp_path, png, phantom, cap
 def _rich_sidecar(path):
     """A sidecar with codes, a calibration, unknown fields, a manual left outline at L4 and a
     right outline at another level (L5) and another in frame 0 at L4 by ImageJ."""
-    d = {"format": "mfscan.annotation", "version": 1, "image": "scan.png",
-         "calibration": {"row_mm": 0.2, "col_mm": 0.2, "source": "manual"},
-         "subject": "P01", "visit": "2", "session": "s1", "level": "L4", "rater": "R1",
-         "lab_note": {"probe": "C5-1", "kept": [1, 2]},
-         "rois": [{"side": "left", "points": [[100, 400], [100, 450], [150, 450]], "method": "manual",
-                   "reviewer": "R9"},
-                  {"side": "right", "points": [[10, 10], [10, 40], [40, 40]], "level": "L5",
-                   "method": "imagej"}]}
+    d = {
+        "format": "mfscan.annotation",
+        "version": 1,
+        "image": "scan.png",
+        "calibration": {"row_mm": 0.2, "col_mm": 0.2, "source": "manual"},
+        "subject": "P01",
+        "visit": "2",
+        "session": "s1",
+        "level": "L4",
+        "rater": "R1",
+        "lab_note": {"probe": "C5-1", "kept": [1, 2]},
+        "rois": [
+            {
+                "side": "left",
+                "points": [[100, 400], [100, 450], [150, 450]],
+                "method": "manual",
+                "reviewer": "R9",
+            },
+            {"side": "right", "points": [[10, 10], [10, 40], [40, 40]], "level": "L5", "method": "imagej"},
+        ],
+    }
     path.write_text(json.dumps(d), encoding="utf-8")
     return d
 
@@ -115,8 +129,9 @@ def test_merge_keeps_everything_else(tmp_path, png, phantom, capsys):
     sc = tmp_path / "scan.R1.mfscan.json"
     d = _rich_sidecar(sc)
     # right has no outline at L4: proposed without --force; everything else is kept
-    assert main(["propose", str(png), "--seed", _seed(phantom, "right"), "--rater", "R1",
-                 "--level", "L4"]) == 0
+    assert (
+        main(["propose", str(png), "--seed", _seed(phantom, "right"), "--rater", "R1", "--level", "L4"]) == 0
+    )
     out = json.loads(sc.read_text())
     for key in ("calibration", "subject", "visit", "session", "level", "rater", "lab_note"):
         assert out[key] == d[key], key
@@ -139,8 +154,9 @@ def test_merge_keeps_everything_else(tmp_path, png, phantom, capsys):
 def test_merge_at_another_level_keeps_the_files_level(tmp_path, png, phantom):
     sc = tmp_path / "scan.R1.mfscan.json"
     d = _rich_sidecar(sc)
-    assert main(["propose", str(png), "--seed", _seed(phantom, "left"), "--rater", "R1",
-                 "--level", "L5"]) == 0
+    assert (
+        main(["propose", str(png), "--seed", _seed(phantom, "left"), "--rater", "R1", "--level", "L5"]) == 0
+    )
     out = json.loads(sc.read_text())
     assert out["level"] == "L4" and out["rois"][:2] == d["rois"]
     assert out["rois"][2]["side"] == "left" and out["rois"][2]["level"] == "L5"
@@ -150,16 +166,45 @@ def test_merge_refuses_changing_the_scale_or_codes_silently(tmp_path, png, phant
     sc = tmp_path / "scan.R1.mfscan.json"
     _rich_sidecar(sc)
     before = sc.read_bytes()
-    assert main(["propose", str(png), "--seed", _seed(phantom, "right"), "--rater", "R1",
-                 "--mm-per-pixel", "0.25"]) == 1
+    assert (
+        main(
+            [
+                "propose",
+                str(png),
+                "--seed",
+                _seed(phantom, "right"),
+                "--rater",
+                "R1",
+                "--mm-per-pixel",
+                "0.25",
+            ]
+        )
+        == 1
+    )
     assert "manual calibration is 0.2 x 0.2 mm/px" in capsys.readouterr().err
-    assert main(["propose", str(png), "--seed", _seed(phantom, "right"), "--rater", "R1",
-                 "--subject", "P02"]) == 1
+    assert (
+        main(["propose", str(png), "--seed", _seed(phantom, "right"), "--rater", "R1", "--subject", "P02"])
+        == 1
+    )
     assert "subject is 'P01' but --subject 'P02'" in capsys.readouterr().err
     assert sc.read_bytes() == before
     # with --force the typed scale replaces the stored one (and is what the outline is measured with)
-    assert main(["propose", str(png), "--seed", _seed(phantom, "right"), "--rater", "R1",
-                 "--mm-per-pixel", "0.25", "--force"]) == 0
+    assert (
+        main(
+            [
+                "propose",
+                str(png),
+                "--seed",
+                _seed(phantom, "right"),
+                "--rater",
+                "R1",
+                "--mm-per-pixel",
+                "0.25",
+                "--force",
+            ]
+        )
+        == 0
+    )
     assert json.loads(sc.read_text())["calibration"] == {"row_mm": 0.25, "col_mm": 0.25, "source": "manual"}
 
 
@@ -167,18 +212,24 @@ def test_sidecar_of_another_image_is_not_merged(tmp_path, png, phantom, capsys):
     other = tmp_path / "other.json"
     write_sidecar(other, Annotation("elsewhere.png", [ROI("left", [[1, 1], [1, 5], [5, 5]])]))
     before = other.read_bytes()
-    assert main(["propose", str(png), "--seed", _seed(phantom, "left"), "--mm-per-pixel", "0.2",
-                 "-o", str(other)]) == 1
+    assert (
+        main(
+            ["propose", str(png), "--seed", _seed(phantom, "left"), "--mm-per-pixel", "0.2", "-o", str(other)]
+        )
+        == 1
+    )
     assert "belongs to the image 'elsewhere.png'" in capsys.readouterr().err
     assert other.read_bytes() == before
 
 
 def test_output_elsewhere_takes_and_stores_the_raters_scale(tmp_path, png, phantom, capsys):
-    write_sidecar(tmp_path / "scan.R1.mfscan.json", Annotation("scan.png", [], calibration=manual(0.3, 0.3),
-                                                               rater="R1"))
+    write_sidecar(
+        tmp_path / "scan.R1.mfscan.json", Annotation("scan.png", [], calibration=manual(0.3, 0.3), rater="R1")
+    )
     other = tmp_path / "other.json"
-    assert main(["propose", str(png), "--seed", _seed(phantom, "left"), "--rater", "R1",
-                 "-o", str(other)]) == 0
+    assert (
+        main(["propose", str(png), "--seed", _seed(phantom, "left"), "--rater", "R1", "-o", str(other)]) == 0
+    )
     ann = read_sidecar(other)
     assert ann.calibration == manual(0.3, 0.3)
     assert f"left: CSA {polygon_area(ann.rois[0].points) * 0.09 / 100:.2f} cm2" in capsys.readouterr().out

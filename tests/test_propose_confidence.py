@@ -17,8 +17,16 @@ from mfscan.measure import outline_mask
 from mfscan.synthetic.phantom import make_phantom
 
 SAMPLE = Path(__file__).parents[1] / "sample_data" / "study" / "S02" / "visit1"
-GOOD = dict(edge_support=0.8, agreement=0.95, contrast=1.0, regular=1.0, leak=0.0, plausible=1.0,
-            width_clipped=False, open_border=0.0)
+GOOD = dict(
+    edge_support=0.8,
+    agreement=0.95,
+    contrast=1.0,
+    regular=1.0,
+    leak=0.0,
+    plausible=1.0,
+    width_clipped=False,
+    open_border=0.0,
+)
 
 
 def test_flag_threshold_and_property():
@@ -41,10 +49,10 @@ def test_combine_by_hand():
 
 
 def test_plausible_area_and_depth():
-    assert _plausible(800.0, 30.0) == 1.0        # 8 cm², 30 mm deep
-    assert _plausible(50.0, 30.0) == 0.0         # 0.5 cm²: under half of 1.5 cm²
+    assert _plausible(800.0, 30.0) == 1.0  # 8 cm², 30 mm deep
+    assert _plausible(50.0, 30.0) == 0.0  # 0.5 cm²: under half of 1.5 cm²
     assert _plausible(3000.0, 30.0) == pytest.approx(0.5)  # 30 cm²: (40 - 30) / 20
-    assert _plausible(800.0, 6.0) == 0.0         # 6 mm deep: half of 12 mm
+    assert _plausible(800.0, 6.0) == 0.0  # 6 mm deep: half of 12 mm
 
 
 def _dice(points, truth_mask):

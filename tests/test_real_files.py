@@ -10,7 +10,6 @@ import warnings
 from pathlib import Path
 
 import cv2
-
 import numpy as np
 import pytest
 
@@ -31,11 +30,16 @@ def _patch_preamble(path, preamble: bytes) -> None:
 
 # -- 1. DICOM is detected before anything else ------------------------------------------
 
+
 def test_dual_personality_dicom_with_tiff_preamble_loads_as_dicom(tmp_path):
     path = tmp_path / "dual.dcm"
     pixels = (np.arange(60 * 80) % 251).astype(np.uint8).reshape(60, 80)
-    write_us_dicom(path, pixels, burned_in_annotation="YES",
-                   regions=[{"bounds": (0, 0, 59, 79), "delta_cm": (0.02, 0.025)}])
+    write_us_dicom(
+        path,
+        pixels,
+        burned_in_annotation="YES",
+        regions=[{"bounds": (0, 0, 59, 79), "delta_cm": (0.02, 0.025)}],
+    )
     # A little-endian TIFF header ("II*\0" + offset of the first IFD) in the preamble.
     _patch_preamble(path, b"II*\x00" + struct.pack("<I", 8))
     assert path.read_bytes()[:4] == b"II*\x00"
@@ -65,6 +69,7 @@ def test_dual_personality_dicom_with_tiff_preamble_and_tif_suffix(tmp_path):
 
 # -- 2. DICOM regions checked against the pixel matrix ----------------------------------
 
+
 def _load_warned(path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -75,8 +80,11 @@ def _load_warned(path):
 def test_half_size_export_keeping_original_region_is_uncalibrated(tmp_path):
     # A 480x640 cine exported at half size (240x320) that kept its 480x640 region.
     path = tmp_path / "half.dcm"
-    write_us_dicom(path, np.zeros((240, 320), np.uint8),
-                   regions=[{"bounds": (0, 0, 479, 639), "delta_cm": (0.0051, 0.0051)}])
+    write_us_dicom(
+        path,
+        np.zeros((240, 320), np.uint8),
+        regions=[{"bounds": (0, 0, 479, 639), "delta_cm": (0.0051, 0.0051)}],
+    )
     assert pydicom.dcmread(path).SequenceOfUltrasoundRegions[0].RegionLocationMaxY1 == 479
     img, warned = _load_warned(path)
     assert img.calibration.source == "none"
@@ -90,8 +98,11 @@ def test_half_size_export_keeping_original_region_is_uncalibrated(tmp_path):
 def test_off_by_one_max_bound_keeps_calibration(tmp_path):
     # Vendors write MaxX1 == Columns (and MaxY1 == Rows): one past the last pixel.
     path = tmp_path / "obo.dcm"
-    write_us_dicom(path, np.zeros((240, 320), np.uint8),
-                   regions=[{"bounds": (0, 0, 240, 320), "delta_cm": (0.0102, 0.0102)}])
+    write_us_dicom(
+        path,
+        np.zeros((240, 320), np.uint8),
+        regions=[{"bounds": (0, 0, 240, 320), "delta_cm": (0.0102, 0.0102)}],
+    )
     img, warned = _load_warned(path)
     assert img.calibration.source == "dicom-region"
     assert img.calibration.row_mm == pytest.approx(0.102)
@@ -102,8 +113,11 @@ def test_off_by_one_max_bound_keeps_calibration(tmp_path):
 def test_crop_keeping_region_start_keeps_scale_with_warning(tmp_path):
     # The right part of the image was cropped away: overrun on the columns only.
     path = tmp_path / "crop.dcm"
-    write_us_dicom(path, np.zeros((240, 200), np.uint8),
-                   regions=[{"bounds": (10, 20, 229, 399), "delta_cm": (0.01, 0.01)}])
+    write_us_dicom(
+        path,
+        np.zeros((240, 200), np.uint8),
+        regions=[{"bounds": (10, 20, 229, 399), "delta_cm": (0.01, 0.01)}],
+    )
     img, warned = _load_warned(path)
     assert img.calibration.source == "dicom-region"
     assert img.calibration.col_mm == pytest.approx(0.1)
@@ -113,9 +127,14 @@ def test_crop_keeping_region_start_keeps_scale_with_warning(tmp_path):
 
 def test_region_starting_outside_the_image_is_not_used(tmp_path):
     path = tmp_path / "outside.dcm"
-    write_us_dicom(path, np.zeros((100, 120), np.uint8),
-                   regions=[{"bounds": (0, 130, 99, 200), "delta_cm": (0.02, 0.02)},
-                            {"bounds": (0, 0, 99, 119), "delta_cm": (0.03, 0.03)}])
+    write_us_dicom(
+        path,
+        np.zeros((100, 120), np.uint8),
+        regions=[
+            {"bounds": (0, 130, 99, 200), "delta_cm": (0.02, 0.02)},
+            {"bounds": (0, 0, 99, 119), "delta_cm": (0.03, 0.03)},
+        ],
+    )
     img, warned = _load_warned(path)
     # Only the second region (which fits) calibrates the image.
     assert [r.index for r in img.regions] == [1]
@@ -129,13 +148,22 @@ SECRET = "TOPSECRET-not-an-image-0123456789"
 
 
 def _sidecar(path, image: str) -> None:
-    path.write_text(json.dumps({
-        "format": "mfscan.annotation", "version": 1, "image": image,
-        "rois": [{"side": "left", "points": [[2, 2], [2, 12], [12, 12], [12, 2]]}]}), "utf-8")
+    path.write_text(
+        json.dumps(
+            {
+                "format": "mfscan.annotation",
+                "version": 1,
+                "image": image,
+                "rois": [{"side": "left", "points": [[2, 2], [2, 12], [12, 12], [12, 2]]}],
+            }
+        ),
+        "utf-8",
+    )
 
 
-@pytest.mark.parametrize("field", ["../../secret.txt", "../../etc/hostname", "/etc/hostname",
-                                   "sub/scan.png", "..\\..\\secret.txt"])
+@pytest.mark.parametrize(
+    "field", ["../../secret.txt", "../../etc/hostname", "/etc/hostname", "sub/scan.png", "..\\..\\secret.txt"]
+)
 def test_sidecar_image_leaving_its_folder_is_refused(tmp_path, field):
     from mfscan import cli
     from mfscan.io.tables import read_table
@@ -167,6 +195,7 @@ def test_sidecar_image_leaving_its_folder_is_refused(tmp_path, field):
 
 
 # -- 4. Every TIFF compression Fiji and scanners write ---------------------------------
+
 
 def _gray_ramp():
     rr, cc = np.mgrid[0:64, 0:96]
@@ -208,8 +237,9 @@ def test_jpeg_compressed_tiffs_read_close(tmp_path):
     assert img.frame(0).shape == gray.shape
     assert np.abs(img.frame(0).astype(int) - gray).max() <= 4
     rgb = np.stack([gray, gray, gray // 2], axis=-1)
-    tifffile.imwrite(tmp_path / "c.tif", rgb, photometric="rgb", compression="jpeg",
-                     compressionargs={"level": 95})
+    tifffile.imwrite(
+        tmp_path / "c.tif", rgb, photometric="rgb", compression="jpeg", compressionargs={"level": 95}
+    )
     img = load_image(tmp_path / "c.tif")
     assert img.pixels.shape == (1, 64, 96, 3)
     assert np.abs(img.pixels[0].astype(int) - rgb).max() <= 6
@@ -217,11 +247,15 @@ def test_jpeg_compressed_tiffs_read_close(tmp_path):
 
 # -- 5. ImageJ TIFF calibration ----------------------------------------------------------
 
-@pytest.mark.parametrize("unit, res_x, res_y, mm_x, mm_y", [
-    ("cm", 40.0, 50.0, 10 / 40.0, 10 / 50.0),        # 40 px/cm -> 0.25 mm/px
-    ("mm", 4.0, 4.0, 0.25, 0.25),
-    ("micron", 1 / 150.0, 1 / 150.0, 0.15, 0.15),      # 150 um per pixel
-])
+
+@pytest.mark.parametrize(
+    "unit, res_x, res_y, mm_x, mm_y",
+    [
+        ("cm", 40.0, 50.0, 10 / 40.0, 10 / 50.0),  # 40 px/cm -> 0.25 mm/px
+        ("mm", 4.0, 4.0, 0.25, 0.25),
+        ("micron", 1 / 150.0, 1 / 150.0, 0.15, 0.15),  # 150 um per pixel
+    ],
+)
 def test_imagej_tiff_scale_is_a_calibration_source(tmp_path, unit, res_x, res_y, mm_x, mm_y):
     path = tmp_path / "fiji.tif"
     tifffile.imwrite(path, _gray_ramp(), imagej=True, resolution=(res_x, res_y), metadata={"unit": unit})
@@ -237,8 +271,9 @@ def test_tiff_without_imagej_unit_stays_uncalibrated(tmp_path):
     # A plain TIFF's resolution is a print size (dpi), and ImageJ's "pixel" unit is no scale.
     tifffile.imwrite(tmp_path / "plain.tif", _gray_ramp(), resolution=(72, 72))
     assert load_image(tmp_path / "plain.tif").calibration.source == "none"
-    tifffile.imwrite(tmp_path / "px.tif", _gray_ramp(), imagej=True, resolution=(2, 2),
-                     metadata={"unit": "pixel"})
+    tifffile.imwrite(
+        tmp_path / "px.tif", _gray_ramp(), imagej=True, resolution=(2, 2), metadata={"unit": "pixel"}
+    )
     assert load_image(tmp_path / "px.tif").calibration.source == "none"
 
 
@@ -246,8 +281,9 @@ def test_sidecar_override_wins_over_imagej_scale(tmp_path):
     from mfscan.calibration import manual
     from mfscan.calibration.rule import roi_calibration
 
-    tifffile.imwrite(tmp_path / "fiji.tif", _gray_ramp(), imagej=True, resolution=(40.0, 40.0),
-                     metadata={"unit": "cm"})
+    tifffile.imwrite(
+        tmp_path / "fiji.tif", _gray_ramp(), imagej=True, resolution=(40.0, 40.0), metadata={"unit": "cm"}
+    )
     img = load_image(tmp_path / "fiji.tif")
     assert roi_calibration([[5, 5]], img).col_mm == pytest.approx(0.25)
     assert roi_calibration([[5, 5]], img, manual(0.3, 0.3)).row_mm == pytest.approx(0.3)

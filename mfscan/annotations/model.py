@@ -21,14 +21,35 @@ from mfscan.calibration import Calibration
 from mfscan.errors import AnnotationError, CalibrationError
 from mfscan.vocab import LEVELS, METHODS, SIDES
 
-__all__ = ["FORMAT", "VERSION", "SIDES", "LEVELS", "METHODS", "ROI", "Annotation",
-           "normalize_side", "from_dict", "image_name_problem"]
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "SIDES",
+    "LEVELS",
+    "METHODS",
+    "ROI",
+    "Annotation",
+    "normalize_side",
+    "from_dict",
+    "image_name_problem",
+]
 
 FORMAT = "mfscan.annotation"
 VERSION = 1
 
-_TOP_KEYS = ("format", "version", "image", "image_sha256", "calibration", "subject",
-             "visit", "session", "level", "rater", "rois")
+_TOP_KEYS = (
+    "format",
+    "version",
+    "image",
+    "image_sha256",
+    "calibration",
+    "subject",
+    "visit",
+    "session",
+    "level",
+    "rater",
+    "rois",
+)
 _ROI_KEYS = ("side", "points", "level", "frame", "region", "method")
 
 
@@ -82,10 +103,16 @@ class ROI:
     def __eq__(self, other):
         if not isinstance(other, ROI):
             return NotImplemented
-        return (self.side == other.side and self.level == other.level and self.frame == other.frame
-                and self.region == other.region and self.method == other.method
-                and self.extra == other.extra and self.points.shape == other.points.shape
-                and bool(np.array_equal(self.points, other.points)))
+        return (
+            self.side == other.side
+            and self.level == other.level
+            and self.frame == other.frame
+            and self.region == other.region
+            and self.method == other.method
+            and self.extra == other.extra
+            and self.points.shape == other.points.shape
+            and bool(np.array_equal(self.points, other.points))
+        )
 
 
 @dataclass
@@ -139,11 +166,12 @@ class Annotation:
             d.setdefault(k, v)
         return d
 
-    def copy(self) -> "Annotation":
+    def copy(self) -> Annotation:
         return copy.deepcopy(self)
 
 
 # --------------------------------------------------------------------------- validation
+
 
 def normalize_side(v, where: str = "", path=None) -> str:
     """``'left'``/``'right'`` from any spelling :mod:`mfscan.vocab` accepts
@@ -183,8 +211,11 @@ def _parse_points(raw, where, path) -> np.ndarray:
         ok = False
     if not ok:
         for i, p in enumerate(raw):
-            if (not isinstance(p, (list, tuple)) or len(p) != 2
-                    or not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in p)):
+            if (
+                not isinstance(p, (list, tuple))
+                or len(p) != 2
+                or not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in p)
+            ):
                 raise AnnotationError(f"{where}point {i} is {p!r}, not a [row, col] pair of numbers", path)
         pts = np.asarray(raw, dtype=float)
     pts = pts.astype(float, copy=False)
@@ -228,8 +259,9 @@ def _check_header(d, path) -> None:
     if isinstance(ver, bool) or not isinstance(ver, int):
         raise AnnotationError(f"'version' must be an integer, got {ver!r}", path)
     if ver > VERSION:
-        raise AnnotationError(f"version {ver} was written by a newer mfscan; "
-                              f"this one reads version {VERSION}", path)
+        raise AnnotationError(
+            f"version {ver} was written by a newer mfscan; this one reads version {VERSION}", path
+        )
     if ver < 1:
         raise AnnotationError(f"unknown version {ver}", path)
     image = d.get("image")
@@ -249,8 +281,10 @@ def image_name_problem(name: str) -> str | None:
     """
     if "/" in name or "\\" in name or name in (".", "..") or ":" in name[:2] or "\0" in name:
         shown = name if len(name) <= 60 else name[:57] + "..."
-        return (f"the 'image' field {shown!r} is not a file name beside the sidecar "
-                "(a path leaving the sidecar's folder is refused)")
+        return (
+            f"the 'image' field {shown!r} is not a file name beside the sidecar "
+            "(a path leaving the sidecar's folder is refused)"
+        )
     return None
 
 
@@ -286,9 +320,15 @@ def from_dict(d, path=None) -> Annotation:
         raise AnnotationError("'image_sha256' must be 64 hexadecimal characters", path)
     rater = _str_or_none(d, "rater", "", path)
     return Annotation(
-        image=d["image"], rois=rois, calibration=cal,
-        subject=_str_or_none(d, "subject", "", path), visit=_str_or_none(d, "visit", "", path),
-        level=level, rater=rater, session=_str_or_none(d, "session", "", path),
+        image=d["image"],
+        rois=rois,
+        calibration=cal,
+        subject=_str_or_none(d, "subject", "", path),
+        visit=_str_or_none(d, "visit", "", path),
+        level=level,
+        rater=rater,
+        session=_str_or_none(d, "session", "", path),
         image_sha256=sha.lower() if sha else None,
         extra={k: v for k, v in d.items() if k not in _TOP_KEYS},
-        path=None if path is None else Path(path))
+        path=None if path is None else Path(path),
+    )

@@ -54,7 +54,7 @@ from mfscan.annotations.paths import (  # noqa: F401  (re-exported: mfscan.annot
     sidecar_path,
 )
 from mfscan.errors import AnnotationError
-from mfscan.io.files import atomic_write_bytes
+from mfscan.io.files import atomic_write_bytes, file_sha256  # noqa: F401  (file_sha256 re-exported)
 
 __all__ = ["AnnotationConflictError", "read_sidecar", "dumps", "write_sidecar"]
 

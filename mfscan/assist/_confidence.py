@@ -68,12 +68,14 @@ def _contrast(Q, path, h) -> tuple[float, float]:
 
 def _plausible(area_mm2: float, depth_mm: float) -> float:
     """1 inside the expected CSA and depth ranges, falling to 0 at half / twice them."""
+
     def score(v, lo, hi):
         if v < lo:
             return float(np.clip((v - lo / 2) / (lo / 2), 0, 1))
         if v > hi:
             return float(np.clip((2 * hi - v) / hi, 0, 1))
         return 1.0
+
     return min(score(area_mm2 / 100.0, *CSA_RANGE_CM2), score(depth_mm, *DEPTH_RANGE_MM))
 
 

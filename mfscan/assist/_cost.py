@@ -90,8 +90,13 @@ def _preprocess(image, center, half, exclude, p):
 def _smooth(crop, sp, p):
     """Gaussian smoothing of the despeckled crop: ``smooth_mm`` (at least ``smooth_px`` pixels)."""
     sig = max(p["smooth_px"], p["smooth_mm"] / min(sp))
-    return cv2.GaussianBlur(crop, (0, 0), sigmaX=sig * min(sp) / sp[1], sigmaY=sig * min(sp) / sp[0],
-                            borderType=cv2.BORDER_REPLICATE)
+    return cv2.GaussianBlur(
+        crop,
+        (0, 0),
+        sigmaX=sig * min(sp) / sp[1],
+        sigmaY=sig * min(sp) / sp[0],
+        borderType=cv2.BORDER_REPLICATE,
+    )
 
 
 def _normalise(polar, h, seed_rc):
@@ -134,9 +139,14 @@ def _nonmuscle_map(crop, mu, sp, p, seed_rc):
     (and at most ``dark`` times the median).
     """
     sig = p["barrier_sigma_mm"]
-    q = cv2.GaussianBlur(crop, (0, 0), sigmaX=max(sig / sp[1], 0.5), sigmaY=max(sig / sp[0], 0.5),
-                         borderType=cv2.BORDER_REPLICATE) / np.float32(mu)
-    yy, xx = np.ogrid[:q.shape[0], :q.shape[1]]
+    q = cv2.GaussianBlur(
+        crop,
+        (0, 0),
+        sigmaX=max(sig / sp[1], 0.5),
+        sigmaY=max(sig / sp[0], 0.5),
+        borderType=cv2.BORDER_REPLICATE,
+    ) / np.float32(mu)
+    yy, xx = np.ogrid[: q.shape[0], : q.shape[1]]
     near = ((yy - seed_rc[0]) * sp[0]) ** 2 + ((xx - seed_rc[1]) * sp[1]) ** 2 <= 9.0
     q_lo, q_hi = np.percentile(q[near], [3, 97]) if near.any() else (1.0, 1.0)
     b0 = float(np.clip(q_hi * p["adapt"], p["bright"], p["bright_cap"]))

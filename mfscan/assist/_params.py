@@ -10,8 +10,14 @@ from __future__ import annotations
 
 from mfscan.errors import MfscanError
 
-__all__ = ["LOW_CONFIDENCE", "MIN_CONFIDENCE", "NOMINAL_SPACING_MM", "PARAMS", "ProposalError",
-           "SEARCH_RADIUS_MM"]
+__all__ = [
+    "LOW_CONFIDENCE",
+    "MIN_CONFIDENCE",
+    "NOMINAL_SPACING_MM",
+    "PARAMS",
+    "ProposalError",
+    "SEARCH_RADIUS_MM",
+]
 
 #: Search radius around the seed in millimetres.
 SEARCH_RADIUS_MM = 40.0
@@ -32,25 +38,25 @@ LOW_CONFIDENCE = 0.5
 #: Tunable constants of the polar DP (exposed for the benchmark's ablations).
 PARAMS = dict(
     n_rays=180,
-    median_px=5,          # median filter size (pixels)
-    smooth_mm=0.2,        # Gaussian sigma after the median (mm) ...
-    smooth_px=1.0,        # ... at least this many pixels
-    barrier_sigma_mm=0.3, # smoothing of the image the barrier is computed from (mm)
-    barrier_min_mm=8.0,   # bright / dark blobs shorter than this are texture, not borders
-    edge_sigma_mm=0.3,    # derivative-of-Gaussian sigma along rays (mm) ...
-    edge_sigma_px=2.5,    # ... at least this many pixels
-    bright=1.5,           # echo / muscle above which a pixel is "not muscle" (bright) ...
-    bright_full=2.1,      # ... fully (both raised for coarse speckle, see _cost._nonmuscle_map)
-    dark=0.55,            # echo / muscle below which a pixel is "not muscle" (dark) ...
-    dark_full=0.3,        # ... fully
-    adapt=1.25,           # margin over the muscle's own 97th / under its 3rd percentile
+    median_px=5,  # median filter size (pixels)
+    smooth_mm=0.2,  # Gaussian sigma after the median (mm) ...
+    smooth_px=1.0,  # ... at least this many pixels
+    barrier_sigma_mm=0.3,  # smoothing of the image the barrier is computed from (mm)
+    barrier_min_mm=8.0,  # bright / dark blobs shorter than this are texture, not borders
+    edge_sigma_mm=0.3,  # derivative-of-Gaussian sigma along rays (mm) ...
+    edge_sigma_px=2.5,  # ... at least this many pixels
+    bright=1.5,  # echo / muscle above which a pixel is "not muscle" (bright) ...
+    bright_full=2.1,  # ... fully (both raised for coarse speckle, see _cost._nonmuscle_map)
+    dark=0.55,  # echo / muscle below which a pixel is "not muscle" (dark) ...
+    dark_full=0.3,  # ... fully
+    adapt=1.25,  # margin over the muscle's own 97th / under its 3rd percentile
     bright_cap=2.0,
     dark_floor=0.3,
     w_edge=1.0,
     w_fall=0.8,
-    w_barrier=1.5,        # per mm of non-muscle crossed
-    smooth=0.3,           # jump penalty per mm^2 of radius change between rays
-    max_jump_mm=2.5,      # largest radius change between neighbouring rays
+    w_barrier=1.5,  # per mm of non-muscle crossed
+    smooth=0.3,  # jump penalty per mm^2 of radius change between rays
+    max_jump_mm=2.5,  # largest radius change between neighbouring rays
     min_radius_mm=2.0,
     max_width_ratio=1.7,  # lateral width <= ratio x AP depth
     max_width_mm=70.0,

@@ -41,8 +41,14 @@ class _Rays:
 
     def sample(self, crop, *, border_value: float = 0) -> np.ndarray:
         """``crop`` resampled along the rays (bilinear), ``border_value`` off the crop."""
-        return cv2.remap(crop, self.map_c, self.map_r, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                         borderValue=border_value)
+        return cv2.remap(
+            crop,
+            self.map_c,
+            self.map_r,
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=border_value,
+        )
 
 
 def _rays(seed_rc, offset, shape, sp, box, n_rays) -> _Rays:
@@ -63,12 +69,15 @@ def _rays(seed_rc, offset, shape, sp, box, n_rays) -> _Rays:
     dc = np.sin(theta)[:, None] * rho[None, :] / sp[1]
     map_r = (sr - o_r + dr).astype(np.float32)
     map_c = (sc - o_c + dc).astype(np.float32)
-    inside = ((map_r + o_r >= -0.5) & (map_r + o_r <= rows - 0.5)
-              & (map_c + o_c >= -0.5) & (map_c + o_c <= cols - 0.5))
+    inside = (
+        (map_r + o_r >= -0.5)
+        & (map_r + o_r <= rows - 0.5)
+        & (map_c + o_c >= -0.5)
+        & (map_c + o_c <= cols - 0.5)
+    )
     if box is not None:
         br0, bc0, br1, bc1 = box
-        inside &= ((map_r + o_r >= br0) & (map_r + o_r <= br1)
-                   & (map_c + o_c >= bc0) & (map_c + o_c <= bc1))
+        inside &= (map_r + o_r >= br0) & (map_r + o_r <= br1) & (map_c + o_c >= bc0) & (map_c + o_c <= bc1)
     return _Rays(theta=theta, rho=rho, h=h, map_r=map_r, map_c=map_c, inside=inside)
 
 
@@ -91,7 +100,7 @@ def _pin_border_points(cost, border_points, seed_rc, sp, rays: _Rays) -> None:
         k = int(round(a / (2 * math.pi / n_rays))) % n_rays
         j = int(round(rr / h))
         keep = np.zeros(n_r, dtype=bool)
-        keep[max(j - 1, 0):j + 2] = True
+        keep[max(j - 1, 0) : j + 2] = True
         cost[k, ~keep] = 1e6
 
 
@@ -115,7 +124,7 @@ def _dp_closed(cost, jump_pen, max_jump):
     padded = np.full(m + 2 * K, big)
     for t in range(1, total):
         i = t % n
-        padded[K:K + m] = acc
+        padded[K : K + m] = acc
         # cand[k, j] = acc[j - shifts[k]] + pen
         idx = np.arange(m)[None, :] - shifts[:, None] + K
         cand = padded[idx] + pen_base[:, None]
@@ -130,7 +139,7 @@ def _dp_closed(cost, jump_pen, max_jump):
     for t in range(total - 1, -1, -1):
         path[t] = j
         j = j - int(back[t, j])
-    return path[n:2 * n]
+    return path[n : 2 * n]
 
 
 def _trace(cost, rays: _Rays, seed_rc, sp, shape, p):

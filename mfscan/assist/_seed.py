@@ -99,33 +99,41 @@ def _seed_check(image, seed, sp, exclude):
     r, c = int(round(seed[0])), int(round(seed[1]))
     r, c = min(max(r, 0), rows - 1), min(max(c, 0), cols - 1)
     rad = max(2, int(round(0.6 / min(sp))))
-    local = np.asarray(image[max(r - rad, 0):r + rad + 1, max(c - rad, 0):c + rad + 1], dtype=np.float64)
+    local = np.asarray(image[max(r - rad, 0) : r + rad + 1, max(c - rad, 0) : c + rad + 1], dtype=np.float64)
     where = f"the seed ({seed[0]:.0f}, {seed[1]:.0f})"
     if np.mean(local <= 0) > 0.6:
-        raise ProposalError(f"{where} lies in the black area outside the imaged sector; "
-                            "click inside the multifidus")
+        raise ProposalError(
+            f"{where} lies in the black area outside the imaged sector; click inside the multifidus"
+        )
     p95 = _bright_level(image, exclude)
     R = max(4, int(round(5.0 / min(sp))))
-    win = np.asarray(image[max(r - R, 0):r + R + 1, max(c - R, 0):c + R + 1], dtype=np.float64)
-    yy, xx = np.ogrid[max(r - R, 0) - r:min(r + R + 1, rows) - r, max(c - R, 0) - c:min(c + R + 1, cols) - c]
+    win = np.asarray(image[max(r - R, 0) : r + R + 1, max(c - R, 0) : c + R + 1], dtype=np.float64)
+    yy, xx = np.ogrid[
+        max(r - R, 0) - r : min(r + R + 1, rows) - r, max(c - R, 0) - c : min(c + R + 1, cols) - c
+    ]
     d2 = (yy * sp[0]) ** 2 + (xx * sp[1]) ** 2
     ring = win[(d2 >= 4.0) & (d2 <= 25.0)]
     ring_med = float(np.median(ring)) if ring.size else float(np.median(win))
     loc = float(np.median(local))
     score = loc * loc / (max(ring_med, 1e-6) * p95)
     if score < 0.2 or loc < 0.1 * p95:
-        raise ProposalError(f"{where} lies in a dark region (acoustic shadow or outside the tissue), "
-                            "not in muscle; click inside the multifidus")
+        raise ProposalError(
+            f"{where} lies in a dark region (acoustic shadow or outside the tissue), "
+            "not in muscle; click inside the multifidus"
+        )
     if score > 2.0:
-        raise ProposalError(f"{where} lies on a bright structure (fascia, bone or a burned-in mark), "
-                            "not in muscle; click inside the multifidus")
+        raise ProposalError(
+            f"{where} lies on a bright structure (fascia, bone or a burned-in mark), "
+            "not in muscle; click inside the multifidus"
+        )
     # Burned-in text: thin bright strokes densely around the seed (within 3 mm,
     # 20% or more of the pixels near text on the phantoms, under 9% in muscle).
     Rr, Rc = max(3, int(round(3.0 / sp[0]))), max(3, int(round(3.0 / sp[1])))
-    near = image[max(r - Rr, 0):r + Rr + 1, max(c - Rc, 0):c + Rc + 1]
+    near = image[max(r - Rr, 0) : r + Rr + 1, max(c - Rc, 0) : c + Rc + 1]
     if overlay_mask(near, min_value=0.85 * float(np.max(image))).mean() > 0.15:
-        raise ProposalError(f"{where} lies on burned-in text or marks, not in muscle; "
-                            "click inside the multifidus")
+        raise ProposalError(
+            f"{where} lies on burned-in text or marks, not in muscle; click inside the multifidus"
+        )
     return loc
 
 

@@ -79,8 +79,15 @@ def edge_cost(image: npt.ArrayLike, *, sigma: float = 1.5) -> np.ndarray:
     return (1.0 / (0.02 + mag / scale)).astype(np.float64) * 0.02
 
 
-def livewire_path(image: npt.ArrayLike, start: npt.ArrayLike, end: npt.ArrayLike, *, margin: int = 25,
-                  backend: str = "auto", median: int = 3) -> np.ndarray:
+def livewire_path(
+    image: npt.ArrayLike,
+    start: npt.ArrayLike,
+    end: npt.ArrayLike,
+    *,
+    margin: int = 25,
+    backend: str = "auto",
+    median: int = 3,
+) -> np.ndarray:
     """The edge-following path between two points.
 
     Parameters
@@ -119,8 +126,9 @@ def livewire_path(image: npt.ArrayLike, start: npt.ArrayLike, end: npt.ArrayLike
     if backend not in ("opencv", "skimage"):
         raise ValueError(f"backend must be 'auto', 'opencv' or 'skimage', got {backend!r}")
     if backend == "opencv" and not HAVE_INTELLIGENT_SCISSORS:
-        raise LivewireError("this OpenCV build lacks cv2.segmentation.IntelligentScissorsMB; "
-                            "use backend='skimage'")
+        raise LivewireError(
+            "this OpenCV build lacks cv2.segmentation.IntelligentScissorsMB; use backend='skimage'"
+        )
     m = int(max(margin, 2))
     r0, r1 = max(min(s[0], e[0]) - m, 0), min(max(s[0], e[0]) + m + 1, img.shape[0])
     c0, c1 = max(min(s[1], e[1]) - m, 0), min(max(s[1], e[1]) + m + 1, img.shape[1])
@@ -148,8 +156,9 @@ def livewire_path(image: npt.ArrayLike, start: npt.ArrayLike, end: npt.ArrayLike
     return path + np.array([r0, c0], dtype=float)
 
 
-def trace_livewire(image: npt.ArrayLike, clicks: npt.ArrayLike, *, closed: bool = True,
-                   **kwargs) -> np.ndarray:
+def trace_livewire(
+    image: npt.ArrayLike, clicks: npt.ArrayLike, *, closed: bool = True, **kwargs
+) -> np.ndarray:
     """A polygon through the clicks that follows edges between consecutive ones.
 
     Parameters
@@ -210,9 +219,9 @@ def _remove_spurs(path, closed):
     for p in map(tuple, path):
         if p in where:  # back to a vertex already on the path: cut the loop / spur
             k = where[p]
-            for q in stack[k + 1:]:
+            for q in stack[k + 1 :]:
                 where.pop(q, None)
-            del stack[k + 1:]
+            del stack[k + 1 :]
             continue
         where[p] = len(stack)
         stack.append(p)

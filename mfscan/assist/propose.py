@@ -108,8 +108,19 @@ from mfscan.assist._polar import _limit_width, _pin_border_points, _rays, _trace
 from mfscan.assist._seed import _as_frame, _merge_params, _parse_box, _parse_seed, _seed_check, _spacing
 from mfscan.geometry import orient, polygon_area, resample_closed
 
-__all__ = ["LOW_CONFIDENCE", "MIN_CONFIDENCE", "NOMINAL_SPACING_MM", "PARAMS", "Proposal", "ProposalError",
-           "SEARCH_RADIUS_MM", "edited_method", "overlay_mask", "propose_outline", "resample_closed"]
+__all__ = [
+    "LOW_CONFIDENCE",
+    "MIN_CONFIDENCE",
+    "NOMINAL_SPACING_MM",
+    "PARAMS",
+    "Proposal",
+    "ProposalError",
+    "SEARCH_RADIUS_MM",
+    "edited_method",
+    "overlay_mask",
+    "propose_outline",
+    "resample_closed",
+]
 
 
 @dataclass(frozen=True)
@@ -191,11 +202,18 @@ def edited_method(old_method: str | None, points_changed: bool) -> str:
     return m
 
 
-def propose_outline(image: npt.ArrayLike, seed: npt.ArrayLike, *,
-                    spacing: float | tuple[float, float] | None = None, side: str | None = None,
-                    box: tuple[float, float, float, float] | None = None,
-                    border_points: npt.ArrayLike | None = None, n_vertices: int = 64,
-                    exclude: npt.ArrayLike | None = None, params: dict | None = None) -> Proposal:
+def propose_outline(
+    image: npt.ArrayLike,
+    seed: npt.ArrayLike,
+    *,
+    spacing: float | tuple[float, float] | None = None,
+    side: str | None = None,
+    box: tuple[float, float, float, float] | None = None,
+    border_points: npt.ArrayLike | None = None,
+    n_vertices: int = 64,
+    exclude: npt.ArrayLike | None = None,
+    params: dict | None = None,
+) -> Proposal:
     """Propose the outline of the multifidus around a seed point.
 
     Parameters
@@ -269,15 +287,26 @@ def propose_outline(image: npt.ArrayLike, seed: npt.ArrayLike, *,
     if score < MIN_CONFIDENCE:
         raise ProposalError(
             f"no plausible muscle outline around the seed ({sr:.0f}, {sc:.0f}) (outline score "
-            f"{score:.2f}): is it inside the multifidus, not on burned-in text, fat or a shadow?")
+            f"{score:.2f}): is it inside the multifidus, not on burned-in text, fat or a shadow?"
+        )
     area_mm2 = polygon_area(poly) * sp[0] * sp[1]
     contrast, open_border = _contrast(Q, path, rays.h)
-    parts.update(outline_score=round(score, 4), agreement=round(_agreement(cost, path, rays, p), 4),
-                 contrast=round(contrast, 4), open_border=round(open_border, 4),
-                 plausible=round(_plausible(area_mm2, float(np.ptp(poly[:, 0])) * sp[0]), 4))
+    parts.update(
+        outline_score=round(score, 4),
+        agreement=round(_agreement(cost, path, rays, p), 4),
+        contrast=round(contrast, 4),
+        open_border=round(open_border, 4),
+        plausible=round(_plausible(area_mm2, float(np.ptp(poly[:, 0])) * sp[0]), 4),
+    )
     conf = combine(parts)
-    details = dict(parts, n_rays=len(rays.theta), muscle_level=round(mu, 3), side=side,
-                   calibrated=calibrated, seconds=round(time.perf_counter() - t0, 4))
+    details = dict(
+        parts,
+        n_rays=len(rays.theta),
+        muscle_level=round(mu, 3),
+        side=side,
+        calibrated=calibrated,
+        seconds=round(time.perf_counter() - t0, 4),
+    )
     return Proposal(points=poly, confidence=conf, details=details)
 
 
@@ -293,7 +322,7 @@ def _score(pts, path, edge, limit_hit_idx, seed_rc, sp, n_vertices, p):
     # leak indicators: rays that ended at the search radius / image or box border
     at_limit = (path >= limit_hit_idx - 1) | (path >= n_r - 2)
     support = edge[np.arange(n_rays), path]
-    strong = np.median(np.sort(support)[-max(3, n_rays // 4):]) if n_rays else 0.0
+    strong = np.median(np.sort(support)[-max(3, n_rays // 4) :]) if n_rays else 0.0
     supported = support > 0.35 * max(strong, 1e-9)
     seg_len = np.hypot(*np.diff(np.vstack([pts, pts[:1]]), axis=0).T)
     edge_support = float(np.sum(seg_len * supported) / max(seg_len.sum(), 1e-9))
@@ -309,7 +338,11 @@ def _score(pts, path, edge, limit_hit_idx, seed_rc, sp, n_vertices, p):
     leak = float(np.mean(at_limit))
     regular = float(np.clip((solidity - 0.80) / 0.15, 0, 1))
     score = edge_support * (0.5 + 0.5 * regular) * (1 - min(1.0, 3 * leak)) * (0.8 if width_clipped else 1.0)
-    parts = dict(edge_support=round(edge_support, 4), solidity=round(solidity, 4), regular=round(regular, 4),
-                 leak=round(leak, 4), width_clipped=width_clipped)
+    parts = dict(
+        edge_support=round(edge_support, 4),
+        solidity=round(solidity, 4),
+        regular=round(regular, 4),
+        leak=round(leak, 4),
+        width_clipped=width_clipped,
+    )
     return poly, float(np.clip(score, 0, 1)), parts
-

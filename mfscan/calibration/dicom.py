@@ -17,13 +17,30 @@ import numpy as np
 
 from mfscan.calibration.scale import Calibration
 
-__all__ = ["UNIT_CODES", "UNIT_CM", "OVERRUN_FACTOR", "Region",
-           "regions_from_dicom", "pixel_spacing_from_dicom"]
+__all__ = [
+    "UNIT_CODES",
+    "UNIT_CM",
+    "OVERRUN_FACTOR",
+    "Region",
+    "regions_from_dicom",
+    "pixel_spacing_from_dicom",
+]
 
 #: DICOM (0018,6024)/(0018,6026) unit codes.
 UNIT_CODES = {
-    0: "none", 1: "percent", 2: "dB", 3: "cm", 4: "seconds", 5: "hertz",
-    6: "dB/s", 7: "cm/s", 8: "cm2", 9: "cm2/s", 10: "cm3", 11: "cm3/s", 12: "degrees",
+    0: "none",
+    1: "percent",
+    2: "dB",
+    3: "cm",
+    4: "seconds",
+    5: "hertz",
+    6: "dB/s",
+    7: "cm/s",
+    8: "cm2",
+    9: "cm2/s",
+    10: "cm3",
+    11: "cm3/s",
+    12: "degrees",
 }
 UNIT_CM = 3
 
@@ -71,8 +88,7 @@ class Region:
         p = np.asarray(points, dtype=float).reshape(-1, 2)
         r0, c0, r1, c1 = self.bounds
         # Pixel centres are integers; a pixel covers +-0.5 around its centre.
-        return ((p[:, 0] >= r0 - 0.5) & (p[:, 0] <= r1 + 0.5)
-                & (p[:, 1] >= c0 - 0.5) & (p[:, 1] <= c1 + 0.5))
+        return (p[:, 0] >= r0 - 0.5) & (p[:, 0] <= r1 + 0.5) & (p[:, 1] >= c0 - 0.5) & (p[:, 1] <= c1 + 0.5)
 
     def to_dict(self) -> dict:
         return {
@@ -83,7 +99,6 @@ class Region:
             "data_type": self.data_type,
             "units": [UNIT_CODES.get(u, u) if u is not None else None for u in self.units],
         }
-
 
 
 def _int(item, name):
@@ -122,12 +137,16 @@ def _misfit(x0: int, y0: int, x1: int, y1: int, rows: int, cols: int) -> str | N
     ``MaxX1 == Columns``), is a crop: the bounds are clipped and the scale kept.
     """
     if x0 < 0 or y0 < 0 or x0 > cols - 1 or y0 > rows - 1:
-        return (f"lie outside the {rows}x{cols} image: the region starts outside it "
-                "(stale region of a cropped file?)")
+        return (
+            f"lie outside the {rows}x{cols} image: the region starts outside it "
+            "(stale region of a cropped file?)"
+        )
     if y1 + 1 > OVERRUN_FACTOR * rows and x1 + 1 > OVERRUN_FACTOR * cols:
-        return (f"runs past the {rows}x{cols} image on both axes (extent {y1 + 1}x{x1 + 1}, more than "
-                f"{OVERRUN_FACTOR:g}x the image): written for a larger image (resized export?), "
-                "its scale does not fit these pixels")
+        return (
+            f"runs past the {rows}x{cols} image on both axes (extent {y1 + 1}x{x1 + 1}, more than "
+            f"{OVERRUN_FACTOR:g}x the image): written for a larger image (resized export?), "
+            "its scale does not fit these pixels"
+        )
     return None
 
 
@@ -169,31 +188,51 @@ def regions_from_dicom(ds, shape) -> tuple[list[Region], list[str]]:
             continue
         misfit = _misfit(x0, y0, x1, y1, rows, cols)
         if misfit:
-            problems.append(f"region {i}: bounds ({y0},{x0})-({y1},{x1}) {misfit}; "
-                            "ignored, not used for calibration")
+            problems.append(
+                f"region {i}: bounds ({y0},{x0})-({y1},{x1}) {misfit}; ignored, not used for calibration"
+            )
             continue
         cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, cols - 1), min(y1, rows - 1)
         if (cx0, cy0, cx1, cy1) != (x0, y0, x1, y1):
-            problems.append(f"region {i}: bounds ({y0},{x0})-({y1},{x1}) clipped to the "
-                            f"{rows}x{cols} image (a crop that keeps the region's start; scale kept)")
+            problems.append(
+                f"region {i}: bounds ({y0},{x0})-({y1},{x1}) clipped to the "
+                f"{rows}x{cols} image (a crop that keeps the region's start; scale kept)"
+            )
         ux, uy = _int(item, "PhysicalUnitsXDirection"), _int(item, "PhysicalUnitsYDirection")
         dx, dy = _float(item, "PhysicalDeltaX"), _float(item, "PhysicalDeltaY")
         spacing = None
         if ux == UNIT_CM and uy == UNIT_CM:
-            if dx is not None and dy is not None and math.isfinite(dx) and math.isfinite(dy) and dx > 0 and dy > 0:
+            if (
+                dx is not None
+                and dy is not None
+                and math.isfinite(dx)
+                and math.isfinite(dy)
+                and dx > 0
+                and dy > 0
+            ):
                 spacing = (abs(dy) * 10.0, abs(dx) * 10.0)
             else:
-                problems.append(f"region {i}: physical delta ({dx}, {dy}) is not a positive length; "
-                                "region not used for calibration")
+                problems.append(
+                    f"region {i}: physical delta ({dx}, {dy}) is not a positive length; "
+                    "region not used for calibration"
+                )
         elif _int(item, "RegionSpatialFormat") == 1:
-            problems.append(f"region {i}: 2D region with units "
-                            f"({UNIT_CODES.get(ux, ux)}, {UNIT_CODES.get(uy, uy)}) instead of cm; "
-                            "region not used for calibration")
-        regions.append(Region(
-            index=i, bounds=(cy0, cx0, cy1, cx1), spacing_mm=spacing,
-            spatial_format=_int(item, "RegionSpatialFormat"),
-            data_type=_int(item, "RegionDataType"), flags=_int(item, "RegionFlags"),
-            units=(ux, uy)))
+            problems.append(
+                f"region {i}: 2D region with units "
+                f"({UNIT_CODES.get(ux, ux)}, {UNIT_CODES.get(uy, uy)}) instead of cm; "
+                "region not used for calibration"
+            )
+        regions.append(
+            Region(
+                index=i,
+                bounds=(cy0, cx0, cy1, cx1),
+                spacing_mm=spacing,
+                spatial_format=_int(item, "RegionSpatialFormat"),
+                data_type=_int(item, "RegionDataType"),
+                flags=_int(item, "RegionFlags"),
+                units=(ux, uy),
+            )
+        )
     return regions, problems
 
 
@@ -209,4 +248,3 @@ def pixel_spacing_from_dicom(ds) -> Calibration | None:
     if not (math.isfinite(r) and math.isfinite(c) and r > 0 and c > 0):
         return None
     return Calibration(r, c, "dicom-pixel-spacing")
-

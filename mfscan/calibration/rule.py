@@ -6,7 +6,8 @@ Precedence, highest first:
    or values typed by the rater: sources ``scale-line`` and ``manual``);
 2. the image's own calibration: for a DICOM with calibrated ultrasound regions,
    **the region that contains the outline** (an outline crossing regions is an
-   error), else the DICOM PixelSpacing;
+   error), else the DICOM PixelSpacing; for a TIFF, the ImageJ scale
+   (``imagej-tiff``: unit and resolution set in Fiji);
 3. none: the image is uncalibrated and only pixel values are reported.
 
 A sidecar's stored ``dicom-region`` or ``none`` calibration is a record of what

@@ -34,8 +34,18 @@ from mfscan.errors import CalibrationError
 if TYPE_CHECKING:  # annotations only: regions are read in mfscan.calibration.dicom
     from mfscan.calibration.dicom import Region
 
-__all__ = ["SOURCES", "CalibrationWarning", "Calibration", "UNCALIBRATED", "manual", "from_scale_line",
-           "region_calibration", "default_calibration", "calibration_for_points", "warn_problems"]
+__all__ = [
+    "SOURCES",
+    "CalibrationWarning",
+    "Calibration",
+    "UNCALIBRATED",
+    "manual",
+    "from_scale_line",
+    "region_calibration",
+    "default_calibration",
+    "calibration_for_points",
+    "warn_problems",
+]
 
 SOURCES = ("dicom-region", "dicom-pixel-spacing", "imagej-tiff", "scale-line", "manual", "none")
 
@@ -77,7 +87,9 @@ class Calibration:
             return
         for name, v in (("row_mm", self.row_mm), ("col_mm", self.col_mm)):
             if v is None or not math.isfinite(v) or v <= 0:
-                raise CalibrationError(f"calibration {name} must be a positive number of mm per pixel, got {v!r}")
+                raise CalibrationError(
+                    f"calibration {name} must be a positive number of mm per pixel, got {v!r}"
+                )
 
     @property
     def calibrated(self) -> bool:
@@ -108,7 +120,7 @@ class Calibration:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Calibration":
+    def from_dict(cls, d: dict) -> Calibration:
         """Build from a sidecar's ``calibration`` object (raises CalibrationError)."""
         if not isinstance(d, dict):
             raise CalibrationError(f"'calibration' must be an object, got {type(d).__name__}")
@@ -125,7 +137,9 @@ class Calibration:
                 raise CalibrationError(f"'calibration' {key} must be a number of mm per pixel, got {v!r}")
         region = d.get("region")
         if region is not None and (isinstance(region, bool) or not isinstance(region, int) or region < 0):
-            raise CalibrationError(f"'calibration' region must be a region number (0, 1, ...), got {region!r}")
+            raise CalibrationError(
+                f"'calibration' region must be a region number (0, 1, ...), got {region!r}"
+            )
         details = {k: v for k, v in d.items() if k not in ("row_mm", "col_mm", "source", "region")}
         return cls(float(d["row_mm"]), float(d["col_mm"]), source, region, details)
 
@@ -163,8 +177,9 @@ def from_scale_line(p0, p1, length_mm: float) -> Calibration:
     if not (isinstance(length_mm, (int, float)) and math.isfinite(length_mm) and length_mm > 0):
         raise CalibrationError(f"the scale line's length must be a positive number of mm, got {length_mm!r}")
     mm = float(length_mm) / length_px
-    return Calibration(mm, mm, "scale-line", details={
-        "line": [p0.tolist(), p1.tolist()], "length_mm": float(length_mm)})
+    return Calibration(
+        mm, mm, "scale-line", details={"line": [p0.tolist(), p1.tolist()], "length_mm": float(length_mm)}
+    )
 
 
 def region_calibration(region: Region) -> Calibration:
@@ -212,8 +227,10 @@ def calibration_for_points(points, regions: list[Region], default: Calibration) 
         return region_calibration(best)
     touched = [r.index for r in tissue if r.contains(p).any()]
     if len(touched) > 1:
-        raise CalibrationError(f"the outline crosses from ultrasound region {touched[0]} into "
-                               f"region {touched[1]}, which have separate calibrations")
+        raise CalibrationError(
+            f"the outline crosses from ultrasound region {touched[0]} into "
+            f"region {touched[1]}, which have separate calibrations"
+        )
     if touched:
         raise CalibrationError(f"the outline extends outside calibrated ultrasound region {touched[0]}")
     raise CalibrationError("the outline lies outside every calibrated ultrasound region")

@@ -26,10 +26,12 @@ from mfscan.errors import MfscanError
 __all__ = ["parse_seed", "existing_calibration", "merge_rois", "cmd_propose", "register", "NO_SCALE_HELP"]
 
 #: How to give a scale, printed when an image has none.
-NO_SCALE_HELP = ("the image has no calibration (no DICOM region or pixel spacing, no ImageJ scale, "
-                 "no scale line or manual calibration in its sidecar) and a proposal needs one: give "
-                 "--mm-per-pixel V (for example the depth ruler's length in mm / its length in pixels), "
-                 "or draw a scale line in the napari widget and save it first")
+NO_SCALE_HELP = (
+    "the image has no calibration (no DICOM region or pixel spacing, no ImageJ scale, "
+    "no scale line or manual calibration in its sidecar) and a proposal needs one: give "
+    "--mm-per-pixel V (for example the depth ruler's length in mm / its length in pixels), "
+    "or draw a scale line in the napari widget and save it first"
+)
 
 
 def parse_seed(text: str) -> tuple[str, tuple[float, float]]:
@@ -42,7 +44,8 @@ def parse_seed(text: str) -> tuple[str, tuple[float, float]]:
         side = normalize_side(side)
     except AnnotationError as e:
         raise argparse.ArgumentTypeError(
-            f"seed {text!r}: the side must be 'left' or 'right' (left:ROW,COL)") from e
+            f"seed {text!r}: the side must be 'left' or 'right' (left:ROW,COL)"
+        ) from e
     parts = rest.split(",")
     try:
         if not sep or len(parts) != 2:
@@ -92,15 +95,20 @@ def merge_rois(ann, new_rois, *, frame: int, force: bool = False):
         old = [r for r in out.rois if r.side == new.side and _same_place(r, level, frame, out.level)]
         taken += [f"{new.side} ({r.method})" for r in old]
     if taken and not force:
-        raise MfscanError(f"the sidecar already has an outline for {', '.join(taken)}"
-                          + (f" at level {out.level}" if out.level else "")
-                          + f"{f' in frame {frame}' if frame else ''}; not replaced (use --force to "
-                          "replace only those sides' outlines; everything else in the sidecar is kept)",
-                          ann.path)
+        raise MfscanError(
+            f"the sidecar already has an outline for {', '.join(taken)}"
+            + (f" at level {out.level}" if out.level else "")
+            + f"{f' in frame {frame}' if frame else ''}; not replaced (use --force to "
+            "replace only those sides' outlines; everything else in the sidecar is kept)",
+            ann.path,
+        )
     for new in new_rois:
         level = new.level or out.level
-        idx = [i for i, r in enumerate(out.rois)
-               if r.side == new.side and _same_place(r, level, frame, out.level)]
+        idx = [
+            i
+            for i, r in enumerate(out.rois)
+            if r.side == new.side and _same_place(r, level, frame, out.level)
+        ]
         keep = [r for i, r in enumerate(out.rois) if i not in idx]
         at = min(idx) if idx else len(keep)
         out.rois = keep[:at] + [new] + keep[at:]
@@ -129,9 +137,14 @@ def _propose_side(img, frame_index: int, frames, side: str, seed, override, imag
         cal = roi_calibration(prop.points, img, override)
     except MfscanError as e:
         raise MfscanError(f"{side}: {e.message}", image_path) from e
-    roi = ROI(side, prop.points, frame=frame_index if img.n_frames > 1 else None,
-              region=cal.region if cal.source == "dicom-region" else None, method="proposed",
-              extra={"confidence": round(float(prop.confidence), 3)})
+    roi = ROI(
+        side,
+        prop.points,
+        frame=frame_index if img.n_frames > 1 else None,
+        region=cal.region if cal.source == "dicom-region" else None,
+        method="proposed",
+        extra={"confidence": round(float(prop.confidence), 3)},
+    )
     m = measure_outline(prop.points, frame, spacing=spacing(cal))
     size = f"{m['csa_cm2']:.2f} cm2" if cal.calibrated else f"{m['csa_px2']:.0f} px2 (uncalibrated)"
     flag = "  LOW CONFIDENCE: check this outline" if prop.low_confidence else ""
@@ -147,8 +160,11 @@ def _target(args, image_path):
         return out, None
     ann = read_sidecar(out)
     if Path(ann.image).name != image_path.name:
-        raise MfscanError(f"this sidecar belongs to the image {ann.image!r}, not {image_path.name!r}; "
-                          "not merged (give another -o)", out)
+        raise MfscanError(
+            f"this sidecar belongs to the image {ann.image!r}, not {image_path.name!r}; "
+            "not merged (give another -o)",
+            out,
+        )
     return out, ann
 
 
@@ -157,13 +173,21 @@ def _codes(args, ann, out):
     from mfscan.annotations import Annotation
 
     if ann is None:
-        return Annotation(image=Path(args.image).name, subject=args.subject, visit=args.visit,
-                          level=args.level, rater=args.rater)
+        return Annotation(
+            image=Path(args.image).name,
+            subject=args.subject,
+            visit=args.visit,
+            level=args.level,
+            rater=args.rater,
+        )
     for key in ("subject", "visit", "rater"):
         given, stored = getattr(args, key), getattr(ann, key)
         if given is not None and stored is not None and given != stored:
-            raise MfscanError(f"the sidecar's {key} is {stored!r} but --{key} {given!r} was given; "
-                              "not merged (fix the code or give another -o)", out)
+            raise MfscanError(
+                f"the sidecar's {key} is {stored!r} but --{key} {given!r} was given; "
+                "not merged (fix the code or give another -o)",
+                out,
+            )
         if stored is None:
             setattr(ann, key, given)
     if ann.level is None and not ann.rois:
@@ -180,11 +204,19 @@ def _override(args, ann, out):
     if not args.mm_per_pixel:
         return stored
     cal = manual(*args.mm_per_pixel)
-    if (ann is not None and ann.rois and stored is not None and not args.force
-            and (stored.row_mm, stored.col_mm) != (cal.row_mm, cal.col_mm)):
-        raise MfscanError(f"the sidecar's {stored.source} calibration is "
-                          f"{stored.row_mm:g} x {stored.col_mm:g} mm/px and its outlines are measured with "
-                          "it; --mm-per-pixel would change it (use --force to replace it)", out)
+    if (
+        ann is not None
+        and ann.rois
+        and stored is not None
+        and not args.force
+        and (stored.row_mm, stored.col_mm) != (cal.row_mm, cal.col_mm)
+    ):
+        raise MfscanError(
+            f"the sidecar's {stored.source} calibration is "
+            f"{stored.row_mm:g} x {stored.col_mm:g} mm/px and its outlines are measured with "
+            "it; --mm-per-pixel would change it (use --force to replace it)",
+            out,
+        )
     return cal
 
 
@@ -234,7 +266,9 @@ def register(sub) -> None:
     from mfscan.vocab import LEVELS
 
     s = add_parser(
-        sub, "propose", "propose multifidus outlines from seed points (semi-automatic)",
+        sub,
+        "propose",
+        "propose multifidus outlines from seed points (semi-automatic)",
         textwrap.dedent("""\
             Propose the outline of each multifidus from one point inside it, and save the
             outlines in the rater's sidecar with method "proposed" and a confidence (0-1) per
@@ -246,17 +280,31 @@ def register(sub) -> None:
             An existing sidecar is merged into: only the proposed sides' outlines are replaced,
             and only with --force when they exist; codes, calibration, other outlines are kept.
             Example: mfscan propose scan01.png --seed right:120,300 --seed left:118,480 --rater R1"""),
-        cmd_propose)
+        cmd_propose,
+    )
     s.add_argument("image", metavar="IMAGE")
-    s.add_argument("--seed", action="append", type=parse_seed, required=True, metavar="SIDE:ROW,COL",
-                   help="a point inside the muscle, e.g. left:120,480 (repeat for each side)")
-    s.add_argument("--mm-per-pixel", type=_mm_per_pixel, metavar="ROW[,COL]",
-                   help="pixel size in mm (stored in the sidecar as a manual calibration)")
+    s.add_argument(
+        "--seed",
+        action="append",
+        type=parse_seed,
+        required=True,
+        metavar="SIDE:ROW,COL",
+        help="a point inside the muscle, e.g. left:120,480 (repeat for each side)",
+    )
+    s.add_argument(
+        "--mm-per-pixel",
+        type=_mm_per_pixel,
+        metavar="ROW[,COL]",
+        help="pixel size in mm (stored in the sidecar as a manual calibration)",
+    )
     s.add_argument("--level", type=str.upper, choices=LEVELS, help="vertebral level")
     for name in ("rater", "subject", "visit"):
         s.add_argument(f"--{name}", help=f"{name} code to store in the sidecar")
     s.add_argument("--frame", type=int, default=0, metavar="N", help="frame of a cine image (default: 0)")
     s.add_argument("-o", "--output", metavar="SIDECAR", help="default: <image stem>[.<rater>].mfscan.json")
-    s.add_argument("--force", action="store_true",
-                   help="replace existing outlines of the proposed sides (and the sidecar's calibration "
-                        "with --mm-per-pixel); nothing else is dropped")
+    s.add_argument(
+        "--force",
+        action="store_true",
+        help="replace existing outlines of the proposed sides (and the sidecar's calibration "
+        "with --mm-per-pixel); nothing else is dropped",
+    )

@@ -26,11 +26,16 @@ from mfscan.io.pixels import Image, _check_size, _frame_indices, _make_image
 
 #: Transfer syntaxes that lose information (echo intensity is affected).
 _LOSSY_TS = {
-    "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.81",
-    "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.93", "1.2.840.10008.1.2.4.100",
-    "1.2.840.10008.1.2.4.101", "1.2.840.10008.1.2.4.102", "1.2.840.10008.1.2.4.103",
+    "1.2.840.10008.1.2.4.50",
+    "1.2.840.10008.1.2.4.51",
+    "1.2.840.10008.1.2.4.81",
+    "1.2.840.10008.1.2.4.91",
+    "1.2.840.10008.1.2.4.93",
+    "1.2.840.10008.1.2.4.100",
+    "1.2.840.10008.1.2.4.101",
+    "1.2.840.10008.1.2.4.102",
+    "1.2.840.10008.1.2.4.103",
 }
-
 
 
 def _dicom_dataset(path: Path, *, header_only: bool, notes: list | None = None):
@@ -86,8 +91,14 @@ def _dicom_header(path: Path) -> dict:
     ds = _dicom_dataset(path, header_only=True)
     rows, cols, n = _dicom_shape(ds, path)
     photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2"))
-    return {"format": "dicom", "rows": rows, "cols": cols, "n_frames": n,
-            "color": _dicom_color(photometric), "bit_depth": int(getattr(ds, "BitsStored", 8) or 8)}
+    return {
+        "format": "dicom",
+        "rows": rows,
+        "cols": cols,
+        "n_frames": n,
+        "color": _dicom_color(photometric),
+        "bit_depth": int(getattr(ds, "BitsStored", 8) or 8),
+    }
 
 
 def _load_dicom(path: Path, frames, max_pixels: int, notes: list) -> Image:
@@ -168,5 +179,14 @@ def _load_dicom(path: Path, frames, max_pixels: int, notes: list) -> Image:
         "burned_in_annotation": burned if burned in ("YES", "NO") else "unknown",
         "lossy": bool(lossy),
     }
-    return _make_image(path, "dicom", arr, color=_dicom_color(photometric), bit_depth=bit_depth,
-                       regions=regions, calibration=calibration, metadata=metadata, notes=notes)
+    return _make_image(
+        path,
+        "dicom",
+        arr,
+        color=_dicom_color(photometric),
+        bit_depth=bit_depth,
+        regions=regions,
+        calibration=calibration,
+        metadata=metadata,
+        notes=notes,
+    )

@@ -39,12 +39,15 @@ def _decode_cv2(path: Path, fmt: str, data: bytes, info: dict) -> np.ndarray:
     try:
         arr = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     except cv2.error as e:
-        raise ImageReadError(f"cannot decode {_FORMAT_NAME[fmt]}: {str(e).strip().splitlines()[-1]}", path) from e
+        raise ImageReadError(
+            f"cannot decode {_FORMAT_NAME[fmt]}: {str(e).strip().splitlines()[-1]}", path
+        ) from e
     if arr is None:
         raise ImageReadError(f"cannot decode {_FORMAT_NAME[fmt]} (corrupt or truncated data)", path)
     if arr.shape[:2] != (info["rows"], info["cols"]):
-        raise ImageReadError(f"decoded size {arr.shape[:2]} differs from the header's "
-                             f"{(info['rows'], info['cols'])}", path)
+        raise ImageReadError(
+            f"decoded size {arr.shape[:2]} differs from the header's {(info['rows'], info['cols'])}", path
+        )
     if arr.dtype not in (np.uint8, np.uint16):
         raise ImageReadError(f"unsupported sample type {arr.dtype}", path)
     return arr
@@ -84,22 +87,50 @@ def _load_cv2(path: Path, fmt: str, frames, max_pixels: int, notes: list, data: 
     bit_depth = 16 if arr.dtype == np.uint16 else 8
     lossy = fmt == "jpeg" and not info.get("lossless", False)
     if arr.ndim == 2:
-        return _make_image(path, fmt, arr[None], color="grayscale", bit_depth=bit_depth,
-                           metadata=_export_metadata("MONOCHROME", bit_depth, lossy), notes=notes)
+        return _make_image(
+            path,
+            fmt,
+            arr[None],
+            color="grayscale",
+            bit_depth=bit_depth,
+            metadata=_export_metadata("MONOCHROME", bit_depth, lossy),
+            notes=notes,
+        )
     if fmt == "png" and info["png_color_type"] in (0, 4):  # gray (+ alpha) decoded as BGR(A)
-        return _make_image(path, fmt, np.ascontiguousarray(arr[..., 0])[None], color="grayscale",
-                           bit_depth=bit_depth, metadata=_export_metadata("MONOCHROME", bit_depth, lossy),
-                           notes=notes)
+        return _make_image(
+            path,
+            fmt,
+            np.ascontiguousarray(arr[..., 0])[None],
+            color="grayscale",
+            bit_depth=bit_depth,
+            metadata=_export_metadata("MONOCHROME", bit_depth, lossy),
+            notes=notes,
+        )
     color = info["color"] if info["color"] == "palette" else "rgb"
     rgb = _bgr_to_rgb(arr)[None]
-    return _make_image(path, fmt, rgb, color=color, bit_depth=bit_depth,
-                       metadata=_export_metadata("PALETTE" if color == "palette" else "RGB", bit_depth, lossy),
-                       notes=notes)
+    return _make_image(
+        path,
+        fmt,
+        rgb,
+        color=color,
+        bit_depth=bit_depth,
+        metadata=_export_metadata("PALETTE" if color == "palette" else "RGB", bit_depth, lossy),
+        notes=notes,
+    )
 
 
 #: Millimetres per ImageJ length unit (ImageJ's ``unit`` in its TIFF description).
-_IMAGEJ_UNIT_MM = {"cm": 10.0, "mm": 1.0, "micron": 1e-3, "microns": 1e-3, "um": 1e-3,
-                   "\u00b5m": 1e-3, "\\u00b5m": 1e-3, "inch": 25.4, "in": 25.4}
+_IMAGEJ_UNIT_MM = {
+    "cm": 10.0,
+    "mm": 1.0,
+    "micron": 1e-3,
+    "microns": 1e-3,
+    "um": 1e-3,
+    "\u00b5m": 1e-3,
+    "\\u00b5m": 1e-3,
+    "inch": 25.4,
+    "in": 25.4,
+}
 
 
 def _imagej_calibration(tf, page, notes: list) -> Calibration:
@@ -155,7 +186,9 @@ def _load_tiff(path: Path, frames, max_pixels: int, notes: list) -> Image:
                     continue
                 ends = [o + c for o, c in zip(p.dataoffsets, p.databytecounts) if c]
                 if ends and max(ends) > size:
-                    raise ImageReadError("truncated TIFF image (strip or tile data past the end of the file)", path)
+                    raise ImageReadError(
+                        "truncated TIFF image (strip or tile data past the end of the file)", path
+                    )
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 if per_page:  # decode only the selected pages
@@ -178,7 +211,7 @@ def _load_tiff(path: Path, frames, max_pixels: int, notes: list) -> Image:
     if "S" in axes:
         order.append(axes.index("S"))
     arr = np.transpose(arr, order)
-    arr = arr.reshape((n,) + arr.shape[len(order) - (3 if "S" in axes else 2):])
+    arr = arr.reshape((n,) + arr.shape[len(order) - (3 if "S" in axes else 2) :])
     arr = arr[frames] if frames is not None else arr
     if arr.dtype == bool:
         arr = arr.astype(np.uint8) * np.uint8(255)
@@ -190,24 +223,48 @@ def _load_tiff(path: Path, frames, max_pixels: int, notes: list) -> Image:
         else:
             cmap = cmap.astype(np.uint8)
         rgb = np.ascontiguousarray(np.moveaxis(cmap[:, arr], 0, -1))
-        return _make_image(path, "tiff", rgb, color="palette", bit_depth=8,
-                           metadata=_export_metadata("PALETTE", 8, False), calibration=cal, notes=notes)
+        return _make_image(
+            path,
+            "tiff",
+            rgb,
+            color="palette",
+            bit_depth=8,
+            metadata=_export_metadata("PALETTE", 8, False),
+            calibration=cal,
+            notes=notes,
+        )
     if arr.dtype not in (np.uint8, np.uint16):
-        raise ImageReadError(f"unsupported TIFF sample type {arr.dtype} (only 8- and 16-bit unsigned "
-                             "integer images are read)", path)
+        raise ImageReadError(
+            f"unsupported TIFF sample type {arr.dtype} (only 8- and 16-bit unsigned integer images are read)",
+            path,
+        )
     bit_depth = 16 if arr.dtype == np.uint16 else 8
     if arr.ndim == 4:
         s = arr.shape[-1]
         if s >= 3:
             rgb = np.ascontiguousarray(arr[..., :3])
-            return _make_image(path, "tiff", rgb, color="rgb", bit_depth=bit_depth,
-                               metadata=_export_metadata("RGB", bit_depth, False),
-                               calibration=cal, notes=notes)
+            return _make_image(
+                path,
+                "tiff",
+                rgb,
+                color="rgb",
+                bit_depth=bit_depth,
+                metadata=_export_metadata("RGB", bit_depth, False),
+                calibration=cal,
+                notes=notes,
+            )
         arr = arr[..., 0]
     arr = np.ascontiguousarray(arr)
     if photometric == 0:  # min-is-white
         arr = np.subtract((1 << min(bits, bit_depth)) - 1, arr, dtype=arr.dtype)
         notes.append("TIFF is min-is-white; inverted so that bright means echogenic")
-    return _make_image(path, "tiff", arr, color="grayscale", bit_depth=bit_depth,
-                       metadata=_export_metadata("MONOCHROME", bit_depth, False),
-                       calibration=cal, notes=notes)
+    return _make_image(
+        path,
+        "tiff",
+        arr,
+        color="grayscale",
+        bit_depth=bit_depth,
+        metadata=_export_metadata("MONOCHROME", bit_depth, False),
+        calibration=cal,
+        notes=notes,
+    )

@@ -23,9 +23,15 @@ def _png_header(data: bytes, path) -> dict:
     cols, rows, depth, ctype = struct.unpack(">IIBB", data[16:26])
     if ctype not in _PNG_COLOR:
         raise ImageReadError(f"not a valid PNG image: unknown colour type {ctype}", path)
-    return {"format": "png", "rows": rows, "cols": cols, "n_frames": 1,
-            "color": _PNG_COLOR[ctype], "bit_depth": 16 if depth == 16 else 8,
-            "png_color_type": ctype}
+    return {
+        "format": "png",
+        "rows": rows,
+        "cols": cols,
+        "n_frames": 1,
+        "color": _PNG_COLOR[ctype],
+        "bit_depth": 16 if depth == 16 else 8,
+        "png_color_type": ctype,
+    }
 
 
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
@@ -45,15 +51,21 @@ def _jpeg_header(data: bytes, path) -> dict:
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
             i += 2
             continue
-        (length,) = struct.unpack(">H", data[i + 2:i + 4])
+        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
         if marker in _SOF:
             if i + 10 > n:
                 break
-            precision, rows, cols, ncomp = struct.unpack(">BHHB", data[i + 4:i + 10])
-            info = {"format": "jpeg", "rows": rows, "cols": cols, "n_frames": 1,
-                    "color": "grayscale" if ncomp == 1 else "rgb",
-                    "bit_depth": 8 if precision <= 8 else 16, "components": ncomp,
-                    "lossless": marker in (0xC3, 0xC7, 0xCB, 0xCF)}
+            precision, rows, cols, ncomp = struct.unpack(">BHHB", data[i + 4 : i + 10])
+            info = {
+                "format": "jpeg",
+                "rows": rows,
+                "cols": cols,
+                "n_frames": 1,
+                "color": "grayscale" if ncomp == 1 else "rgb",
+                "bit_depth": 8 if precision <= 8 else 16,
+                "components": ncomp,
+                "lossless": marker in (0xC3, 0xC7, 0xCB, 0xCF),
+            }
         if marker == 0xDA:  # start of scan
             if info is None:
                 raise ImageReadError("not a valid JPEG image: scan before frame header", path)
@@ -79,9 +91,17 @@ def _bmp_header(data: bytes, path) -> dict:
             raise ImageReadError("not a valid BMP image: header truncated", path)
         cols, rows, _, bpp, compression = struct.unpack("<iiHHI", data[18:34])
     rows = abs(rows)
-    return {"format": "bmp", "rows": rows, "cols": cols, "n_frames": 1,
-            "color": "palette" if bpp <= 8 else "rgb", "bit_depth": 8,
-            "bmp_bpp": bpp, "bmp_compression": compression, "bmp_offset": offset}
+    return {
+        "format": "bmp",
+        "rows": rows,
+        "cols": cols,
+        "n_frames": 1,
+        "color": "palette" if bpp <= 8 else "rgb",
+        "bit_depth": 8,
+        "bmp_bpp": bpp,
+        "bmp_compression": compression,
+        "bmp_offset": offset,
+    }
 
 
 def _tiff_layout(series):
@@ -128,12 +148,16 @@ def _tiff_header(path) -> dict:
             frames = int(np.prod([s for a, s in zip(axes, series.shape) if a not in "YXS"], dtype=np.int64))
             samples = shape.get("S", 1)
             photometric = int(getattr(page, "photometric", 1))
-            color = ("palette" if photometric == 3 else
-                     "rgb" if samples >= 3 else "grayscale")
-            return {"format": "tiff", "rows": int(shape["Y"]), "cols": int(shape["X"]),
-                    "n_frames": frames, "color": color,
-                    "bit_depth": int(getattr(page, "bitspersample", series.dtype.itemsize * 8)),
-                    "n_series": len(tf.series)}
+            color = "palette" if photometric == 3 else "rgb" if samples >= 3 else "grayscale"
+            return {
+                "format": "tiff",
+                "rows": int(shape["Y"]),
+                "cols": int(shape["X"]),
+                "n_frames": frames,
+                "color": color,
+                "bit_depth": int(getattr(page, "bitspersample", series.dtype.itemsize * 8)),
+                "n_series": len(tf.series),
+            }
     except ImageReadError:
         raise
     except Exception as e:

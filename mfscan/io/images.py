@@ -43,10 +43,31 @@ from mfscan.io.pixels import _FORMAT_NAME, OVERLAY_THRESHOLD, Image  # noqa: F40
 from mfscan.vocab import DEFAULT_MAX_PIXELS
 
 FORMATS = ("png", "jpeg", "bmp", "tiff", "dicom")
-SUPPORTED_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib", ".tif", ".tiff", ".dcm", ".dicom", ".dic")
+SUPPORTED_SUFFIXES = (
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".jpe",
+    ".bmp",
+    ".dib",
+    ".tif",
+    ".tiff",
+    ".dcm",
+    ".dicom",
+    ".dic",
+)
 _SUFFIX_FORMAT = {
-    ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".jpe": "jpeg", ".bmp": "bmp", ".dib": "bmp",
-    ".tif": "tiff", ".tiff": "tiff", ".dcm": "dicom", ".dicom": "dicom", ".dic": "dicom",
+    ".png": "png",
+    ".jpg": "jpeg",
+    ".jpeg": "jpeg",
+    ".jpe": "jpeg",
+    ".bmp": "bmp",
+    ".dib": "bmp",
+    ".tif": "tiff",
+    ".tiff": "tiff",
+    ".dcm": "dicom",
+    ".dicom": "dicom",
+    ".dic": "dicom",
 }
 
 
@@ -161,9 +182,9 @@ def read_header(path) -> dict:
     return {k: info[k] for k in ("format", "rows", "cols", "n_frames", "color", "bit_depth")}
 
 
-
-def load_image(path, *, max_pixels: int = DEFAULT_MAX_PIXELS, frames: slice | None = None,
-               data: bytes | None = None) -> Image:
+def load_image(
+    path, *, max_pixels: int = DEFAULT_MAX_PIXELS, frames: slice | None = None, data: bytes | None = None
+) -> Image:
     """Load an ultrasound image or cine.
 
     Parameters

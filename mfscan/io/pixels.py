@@ -19,8 +19,13 @@ from mfscan.errors import ImageReadError
 __all__ = ["Image", "OVERLAY_THRESHOLD"]
 
 #: What a format is called in messages.
-_FORMAT_NAME = {"png": "PNG image", "jpeg": "JPEG image", "bmp": "BMP image",
-                "tiff": "TIFF image", "dicom": "DICOM file"}
+_FORMAT_NAME = {
+    "png": "PNG image",
+    "jpeg": "JPEG image",
+    "bmp": "BMP image",
+    "tiff": "TIFF image",
+    "dicom": "DICOM file",
+}
 
 #: An RGB pixel whose channels differ by more than this (on the 0-255 scale) is
 #: a coloured overlay pixel. Gray content saved as JPEG keeps its channels within
@@ -97,9 +102,11 @@ class Image:
         return None if self.overlay is None else self.overlay[i]
 
     def __repr__(self) -> str:  # keep the arrays out of the repr
-        return (f"Image(path={str(self.path)!r}, format={self.format!r}, frames={self.n_frames}, "
-                f"shape={self.shape}, color={self.color!r}, bit_depth={self.bit_depth}, "
-                f"calibration={self.calibration.source!r})")
+        return (
+            f"Image(path={str(self.path)!r}, format={self.format!r}, frames={self.n_frames}, "
+            f"shape={self.shape}, color={self.color!r}, bit_depth={self.bit_depth}, "
+            f"calibration={self.calibration.source!r})"
+        )
 
 
 def _frame_indices(n: int, frames: slice | None, path) -> range:
@@ -116,7 +123,9 @@ def _check_size(rows: int, cols: int, n: int, max_pixels: int, path) -> None:
     if total > max_pixels:
         raise ImageReadError(
             f"image of {rows}x{cols} pixels x {n} frame(s) = {total:,} pixels exceeds the limit "
-            f"of {max_pixels:,} (max_pixels); refused without decoding", path)
+            f"of {max_pixels:,} (max_pixels); refused without decoding",
+            path,
+        )
 
 
 def _overlay_threshold(bit_depth: int, dtype) -> float:
@@ -137,8 +146,9 @@ def _color_image(rgb: np.ndarray, bit_depth: int) -> tuple[np.ndarray, np.ndarra
     return gray, overlay
 
 
-def _make_image(path, fmt, arr, *, color, bit_depth, regions=(), calibration=UNCALIBRATED,
-                metadata=None, notes=()) -> Image:
+def _make_image(
+    path, fmt, arr, *, color, bit_depth, regions=(), calibration=UNCALIBRATED, metadata=None, notes=()
+) -> Image:
     """Build an Image from ``(n, rows, cols)`` or ``(n, rows, cols, 3)`` pixels."""
     if arr.ndim == 3:
         gray, overlay = arr, None
@@ -146,13 +156,27 @@ def _make_image(path, fmt, arr, *, color, bit_depth, regions=(), calibration=UNC
             color = "grayscale"
     else:
         gray, overlay = _color_image(arr, bit_depth)
-    return Image(path=path, format=fmt, pixels=arr, gray=gray, overlay=overlay,
-                 regions=list(regions), calibration=calibration, color=color,
-                 bit_depth=int(bit_depth), metadata=dict(metadata or {}), warnings=list(notes))
+    return Image(
+        path=path,
+        format=fmt,
+        pixels=arr,
+        gray=gray,
+        overlay=overlay,
+        regions=list(regions),
+        calibration=calibration,
+        color=color,
+        bit_depth=int(bit_depth),
+        metadata=dict(metadata or {}),
+        warnings=list(notes),
+    )
 
 
 def _export_metadata(photometric: str, bit_depth: int, lossy: bool) -> dict:
-    return {"modality": None, "transfer_syntax": None, "photometric": photometric,
-            "bits_stored": int(bit_depth), "burned_in_annotation": "unknown", "lossy": lossy}
-
-
+    return {
+        "modality": None,
+        "transfer_syntax": None,
+        "photometric": photometric,
+        "bits_stored": int(bit_depth),
+        "burned_in_annotation": "unknown",
+        "lossy": lossy,
+    }

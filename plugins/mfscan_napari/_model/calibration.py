@@ -106,6 +106,7 @@ def calibration_text(cal: Calibration) -> tuple[str, bool]:
         "dicom-pixel-spacing": "DICOM PixelSpacing",
         "scale-line": "scale line",
         "manual": "typed by user",
+        "imagej-tiff": "ImageJ TIFF scale",
     }
     src = names.get(cal.source, cal.source)
     if cal.source == "dicom-region" and cal.region is not None:
