@@ -10,8 +10,12 @@ usually the patient's right, but labs differ).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from mfscan.errors import MfscanError
 
@@ -22,9 +26,9 @@ __all__ = [
     "ROI_KINDS",
     "SYMPTOMATIC_SIDES",
     "SIDE_SPELLINGS",
-    "SIDE_DTYPE",
-    "LEVEL_DTYPE",
-    "SYMPTOMATIC_DTYPE",
+    "SIDE_DTYPE",  # noqa: F822  (made on first use, see __getattr__)
+    "LEVEL_DTYPE",  # noqa: F822
+    "SYMPTOMATIC_DTYPE",  # noqa: F822
     "SIDE_COLORS",
     "SIDE_COLORS_RGB",
     "DEFAULT_MAX_PIXELS",
@@ -65,11 +69,29 @@ SIDE_SPELLINGS = {
 }
 
 #: Categorical of body sides.
-SIDE_DTYPE = pd.CategoricalDtype(list(SIDES))
-#: Ordered categorical of vertebral levels, cranial to caudal.
-LEVEL_DTYPE = pd.CategoricalDtype(list(LEVELS), ordered=True)
-#: Categorical of the symptomatic side of a subject.
-SYMPTOMATIC_DTYPE = pd.CategoricalDtype(list(SYMPTOMATIC_SIDES))
+# The categorical dtypes SIDE_DTYPE, LEVEL_DTYPE and SYMPTOMATIC_DTYPE are made on first use
+# (module __getattr__ below), so that reading a sidecar does not import pandas; each is one object.
+_DTYPE_CATEGORIES = {
+    "SIDE_DTYPE": (SIDES, False),  # categorical of body sides
+    "LEVEL_DTYPE": (LEVELS, True),  # ordered categorical of vertebral levels, cranial to caudal
+    "SYMPTOMATIC_DTYPE": (SYMPTOMATIC_SIDES, False),  # categorical of a subject's symptomatic side
+}
+
+
+def _dtype(name: str):
+    """One of the categorical dtypes, made once."""
+    return globals()[name] if name in globals() else __getattr__(name)
+
+
+def __getattr__(name: str):
+    if name in _DTYPE_CATEGORIES:
+        import pandas as pd
+
+        categories, ordered = _DTYPE_CATEGORIES[name]
+        globals()[name] = value = pd.CategoricalDtype(list(categories), ordered=ordered)
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 #: One colour per side for every plot, overlay and the canvas (Okabe-Ito, colour-blind safe).
 SIDE_COLORS = {"left": "#56B4E9", "right": "#E69F00"}
@@ -143,6 +165,8 @@ def _recode(values, dtype: pd.CategoricalDtype, parse, column: str, what: str) -
     Blank strings count as missing. Unknown values raise MfscanError naming the
     column, the values and what they should be.
     """
+    import pandas as pd
+
     values = values if isinstance(values, pd.Series) else pd.Series(values)
     if isinstance(values.dtype, pd.CategoricalDtype):
         codes = values.cat.codes.to_numpy()
@@ -170,7 +194,7 @@ def as_side(values, column: str = "side") -> pd.Series:
     Missing and blank values stay missing; unknown values raise
     :class:`~mfscan.errors.MfscanError` naming them.
     """
-    return _recode(values, SIDE_DTYPE, side_or_none, column, "side")
+    return _recode(values, _dtype("SIDE_DTYPE"), side_or_none, column, "side")
 
 
 def as_level(values, column: str = "level") -> pd.Series:
@@ -179,9 +203,9 @@ def as_level(values, column: str = "level") -> pd.Series:
     Missing and blank values stay missing; unknown values raise
     :class:`~mfscan.errors.MfscanError` naming them.
     """
-    return _recode(values, LEVEL_DTYPE, level_or_none, column, "level")
+    return _recode(values, _dtype("LEVEL_DTYPE"), level_or_none, column, "level")
 
 
 def as_symptomatic_side(values, column: str = "symptomatic_side") -> pd.Series:
     """Symptomatic sides as the :data:`SYMPTOMATIC_DTYPE` categorical from any spelling."""
-    return _recode(values, SYMPTOMATIC_DTYPE, symptomatic_or_none, column, "symptomatic_side")
+    return _recode(values, _dtype("SYMPTOMATIC_DTYPE"), symptomatic_or_none, column, "symptomatic_side")
