@@ -284,6 +284,23 @@ def make_phantom(
     return _draw_phantom(opts)
 
 
+#: make_phantom's keyword arguments recorded in ``Phantom.params``.
+_RECORDED_OPTIONS = (
+    "seed",
+    "left_csa_cm2",
+    "asymmetry_pct",
+    "smaller_side",
+    "speckle",
+    "contrast",
+    "lateral_contrast",
+    "gain",
+    "shape_jitter",
+    "burned_in_text",
+    "ruler",
+    "caliper_overlay",
+)
+
+
 def _draw_phantom(o: dict) -> Phantom:
     """The phantom of :func:`make_phantom`'s keyword arguments ``o``: validate, draw the anatomy, render."""
     rows, cols, row_mm, col_mm = _validate(
@@ -364,18 +381,7 @@ def _draw_phantom(o: dict) -> Phantom:
         fld,
         csa,
         shapes,
-        seed=o["seed"],
-        left_csa_cm2=o["left_csa_cm2"],
-        asymmetry_pct=o["asymmetry_pct"],
-        smaller_side=o["smaller_side"],
-        speckle=o["speckle"],
-        contrast=o["contrast"],
-        lateral_contrast=o["lateral_contrast"],
-        gain=o["gain"],
-        shape_jitter=o["shape_jitter"],
-        burned_in_text=o["burned_in_text"],
-        ruler=o["ruler"],
-        caliper_overlay=o["caliper_overlay"],
+        **{k: o[k] for k in _RECORDED_OPTIONS},
         fat_mm=fat_mm,
         sp_half=sp_half,
         alpha=alpha,
