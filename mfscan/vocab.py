@@ -25,10 +25,13 @@ __all__ = [
     "METHODS",
     "ROI_KINDS",
     "SYMPTOMATIC_SIDES",
+    "VIEWS",
+    "SIDE_STATUSES",
     "SIDE_SPELLINGS",
     "SIDE_DTYPE",  # noqa: F822  (made on first use, see __getattr__)
     "LEVEL_DTYPE",  # noqa: F822
     "SYMPTOMATIC_DTYPE",  # noqa: F822
+    "SIDE_STATUS_DTYPE",  # noqa: F822
     "SIDE_COLORS",
     "SIDE_COLORS_RGB",
     "DEFAULT_MAX_PIXELS",
@@ -47,10 +50,15 @@ __all__ = [
 SIDES = ("left", "right")
 #: Vertebral levels, cranial to caudal.
 LEVELS = ("L1", "L2", "L3", "L4", "L5", "S1")
-#: How an outline was made.
-METHODS = ("manual", "proposed", "proposed-edited", "livewire", "imagej")
-#: What a ROI is: an area outline (the only kind measured today).
-ROI_KINDS = ("outline",)
+#: How an outline was made: ``proposed``/``model`` untouched, ``*-edited`` once a rater moved a vertex.
+METHODS = ("manual", "proposed", "proposed-edited", "model", "model-edited", "livewire", "imagej")
+#: What a ROI is: an area ``outline`` (transverse CSA), or a two-point line: ``thickness``
+#: (deep landmark to the muscle's superficial border) or ``fat`` (skin to fascia).
+ROI_KINDS = ("outline", "thickness", "fat")
+#: Image views; an image without one is a transverse image.
+VIEWS = ("transverse", "parasagittal")
+#: Side status of a per-side row once ``subjects.csv`` gives each subject's symptomatic side.
+SIDE_STATUSES = ("symptomatic", "asymptomatic", "bilateral", "none")
 #: Values of ``symptomatic_side`` in ``subjects.csv``.
 SYMPTOMATIC_SIDES = ("left", "right", "none", "bilateral")
 
@@ -75,6 +83,7 @@ _DTYPE_CATEGORIES = {
     "SIDE_DTYPE": (SIDES, False),  # categorical of body sides
     "LEVEL_DTYPE": (LEVELS, True),  # ordered categorical of vertebral levels, cranial to caudal
     "SYMPTOMATIC_DTYPE": (SYMPTOMATIC_SIDES, False),  # categorical of a subject's symptomatic side
+    "SIDE_STATUS_DTYPE": (SIDE_STATUSES, False),  # categorical of a per-side row's side status
 }
 
 
