@@ -1,0 +1,58 @@
+"""The report's "Study check" section: the problems of :func:`mfscan.measure.check.check_study`,
+shown at the top of the report so that nobody reads the tables before seeing them."""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+
+from mfscan.report.html import _table
+
+__all__ = ["check_part"]
+
+
+def check_part(problems: pd.DataFrame | None, *, max_rows: int = 200) -> list[str]:
+    """HTML fragments listing the study's problems, grouped by kind.
+
+    Parameters
+    ----------
+    problems : DataFrame or None
+        From :func:`mfscan.measure.check.check_study` (columns ``file``, ``problem``,
+        ``message``, ...). None: the check was not run, nothing is shown.
+    max_rows : int, keyword-only
+        Rows shown per kind (the rest is counted).
+
+    Returns
+    -------
+    list of str
+        A clean study gives one short line; otherwise a warning box with the count
+        per kind and one collapsible table per kind. Every value is escaped.
+    """
+    from mfscan.measure.check import problems_by_kind
+
+    if problems is None:
+        return []
+    n_img = problems.attrs.get("n_images")
+    checked = f" ({n_img} annotated images, {problems.attrs.get('n_sidecars')} sidecars)" if n_img else ""
+    if problems.empty:
+        return [f"<p class='small'>Study check (<code>mfscan check</code>): no problem found{checked}.</p>"]
+    groups = list(problems_by_kind(problems))
+    counts = "".join(
+        f"<li>{html.escape(heading)}: <b>{len(rows)}</b></li>" for _, heading, rows in groups
+    )
+    parts = [
+        f"<div class='warn'><b>Study check: {len(problems)} problem(s) found{checked}.</b> "
+        "Fix them (or confirm them) before trusting the tables below; "
+        "<code>mfscan check STUDY</code> lists the same.<ul>"
+        + counts
+        + "</ul></div>"
+    ]
+    for kind, heading, rows in groups:
+        parts.append(
+            f"<details><summary>{html.escape(heading)} ({len(rows)}) "
+            f"<span class='small'>[{html.escape(kind)}]</span></summary>"
+            + _table(rows, columns=["file", "message"], max_rows=max_rows)
+            + "</details>"
+        )
+    return parts
