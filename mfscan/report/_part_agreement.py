@@ -127,7 +127,6 @@ def agreement_part(
         acc = acceptance if acceptance is not None else acceptance_summary(tables["method"])
         parts.append(
             "<p>Proposals accepted unchanged (the outline's method is still <code>proposed</code> or "
-            "<code>model</code>), per model:</p>"
-            + _table(acc, digits=3)
+            "<code>model</code>), per model:</p>" + _table(acc, digits=3)
         )
     return parts

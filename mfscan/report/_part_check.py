@@ -38,15 +38,11 @@ def check_part(problems: pd.DataFrame | None, *, max_rows: int = 200) -> list[st
     if problems.empty:
         return [f"<p class='small'>Study check (<code>mfscan check</code>): no problem found{checked}.</p>"]
     groups = list(problems_by_kind(problems))
-    counts = "".join(
-        f"<li>{html.escape(heading)}: <b>{len(rows)}</b></li>" for _, heading, rows in groups
-    )
+    counts = "".join(f"<li>{html.escape(heading)}: <b>{len(rows)}</b></li>" for _, heading, rows in groups)
     parts = [
         f"<div class='warn'><b>Study check: {len(problems)} problem(s) found{checked}.</b> "
         "Fix them (or confirm them) before trusting the tables below; "
-        "<code>mfscan check STUDY</code> lists the same.<ul>"
-        + counts
-        + "</ul></div>"
+        "<code>mfscan check STUDY</code> lists the same.<ul>" + counts + "</ul></div>"
     ]
     for kind, heading, rows in groups:
         parts.append(

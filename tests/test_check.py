@@ -1,0 +1,216 @@
+"""``mfscan check`` (issue 11 point 6): each problem planted in a study is found, with its file."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+
+from mfscan.annotations import ROI, Annotation, file_sha256, sidecar_path, write_sidecar
+from mfscan.calibration import Calibration
+from mfscan.cli.main import main
+from mfscan.errors import MfscanError
+from mfscan.measure.check import PROBLEMS, check_study
+from mfscan.report._part_check import check_part
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "study"
+
+LEFT = [[20, 20], [20, 60], [60, 60], [60, 20]]
+RIGHT = [[20, 90], [20, 130], [60, 130], [60, 90]]
+
+
+def _png(folder: Path, name: str, value: int = 80) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    img = np.full((100, 160), value, np.uint8)
+    img[5, 5] = value // 2  # images differ by value
+    assert cv2.imwrite(str(path), img)
+    return path
+
+
+def _sidecar(image: Path, rater="R1", *, subject="S1", visit="1", level="L4", rois=None, name=None, **kw):
+    rois = [ROI("left", LEFT), ROI("right", RIGHT)] if rois is None else rois
+    kw.setdefault("calibration", Calibration(0.25, 0.25, "manual"))
+    ann = Annotation(
+        image=image.name, rois=rois, subject=subject, visit=visit, level=level, rater=rater, **kw
+    )
+    return write_sidecar(image.with_name(name) if name else sidecar_path(image, rater), ann)
+
+
+def _planted(root: Path) -> dict[tuple[str, str], str]:
+    """A study with every problem planted once; returns {(file, problem): a word its message has}."""
+    s1 = root / "S1"
+    a = _png(s1, "S1_V1_L4_1.png", 80)  # clean: two raters agree
+    _sidecar(a, "R1")
+    _sidecar(a, "R2")
+    b = _png(s1, "S1_V1_L5_1.png", 81)  # R2 says level L4 and subject S1x: codes disagree
+    _sidecar(b, "R1", level="L5")
+    _sidecar(b, "R2", level="L4", subject="S1x")
+    c = _png(s1, "S1_V1_L4_2.png", 82)  # no rater (file name without one) and no visit
+    _sidecar(c, None, visit=None)
+    d = _png(s1, "S1_V1_L4_3.png", 83)  # only the left side traced
+    _sidecar(d, "R1", rois=[ROI("left", LEFT)])
+    # not flagged: a parasagittal view, and thickness/fat lines, with one side only
+    e = _png(s1, "S1_V1_L4_para.png", 84)
+    _sidecar(e, "R1", rois=[ROI("left", LEFT)], extra={"view": "parasagittal"})
+    f = _png(s1, "S1_V1_L4_rusi.png", 85)
+    line = [[10, 10], [50, 10], [50, 11]]
+    _sidecar(f, "R1", rois=[ROI("left", line, extra={"kind": "thickness"})])
+    g = tifffile_image(s1 / "S1_V1_L4_4.tif")  # calibrations 4% apart; the 0.8% one is fine
+    _sidecar(g, "R1")
+    _sidecar(g, "R2", calibration=Calibration(0.26, 0.26, "scale-line"))
+    _sidecar(g, "R3", calibration=Calibration(0.252, 0.252, "manual"))
+    shutil.copyfile(a, s1 / "copy_of_L4_1.png")  # the same image under two names
+    # a subject missing from subjects.csv; an orphan sidecar; an unreadable one
+    h = _png(root / "S7", "S7_V1_L4_1.png", 86)
+    _sidecar(h, "R1", subject="S7")
+    gone = _png(root / "S7", "S7_V1_L4_2.png", 87)
+    _sidecar(gone, "R1", subject="S7")
+    gone.unlink()
+    bad = _png(root / "S7", "S7_V1_L5_1.png", 88)
+    bad.with_name("S7_V1_L5_1.R1.mfscan.json").write_text("{not json", "utf-8")
+    # a sidecar saved on another image (checksum no longer matches); a backup copy of a sidecar
+    k = _png(root / "S7", "S7_V1_L5_2.png", 89)
+    _sidecar(k, "R1", subject="S7", level="L5", image_sha256="0" * 64)
+    m = _png(root / "S7", "S7_V1_L5_3.png", 90)
+    _sidecar(m, "R1", subject="S7", level="L5")
+    _sidecar(m, "R1", subject="S7", level="L5", name="S7_V1_L5_3.R1 (copy).mfscan.json")
+    pd.DataFrame({"subject": ["S1", "S1x"], "symptomatic_side": ["left", "none"]}).to_csv(
+        root / "subjects.csv", index=False
+    )
+    return {
+        ("S1/S1_V1_L5_1.R2.mfscan.json", "codes_disagree"): "'L5'",
+        ("S1/S1_V1_L4_2.mfscan.json", "missing_code"): "no visit, no rater",
+        ("S1/S1_V1_L4_3.R1.mfscan.json", "one_side"): "only the left side",
+        ("S1/S1_V1_L4_4.R2.mfscan.json", "calibration_differs"): "4.0% apart",
+        ("S1/S1_V1_L4_4.R3.mfscan.json", "calibration_differs"): "S1_V1_L4_4.R2.mfscan.json",
+        ("S1/copy_of_L4_1.png", "same_image"): "S1/S1_V1_L4_1.png",
+        (
+            "S7/S7_V1_L4_1.R1.mfscan.json",
+            "subject_not_listed",
+        ): "'S7' (3 sidecar(s))",  # the copy and the unreadable one do not count
+        ("S7/S7_V1_L4_2.R1.mfscan.json", "missing_image"): "missing",
+        ("S7/S7_V1_L5_1.R1.mfscan.json", "unreadable"): "JSON",
+        ("S7/S7_V1_L5_2.R1.mfscan.json", "image_mismatch"): "checksum",
+        ("S7/S7_V1_L5_3.R1 (copy).mfscan.json", "duplicate_sidecar"): "same rater R1",
+    }
+
+
+def tifffile_image(path: Path) -> Path:
+    tifffile.imwrite(path, np.full((100, 160), 70, np.uint8))
+    return path
+
+
+def test_every_planted_problem_is_found_with_its_file(tmp_path):
+    expected = _planted(tmp_path)
+    t = check_study(tmp_path, subjects=tmp_path / "subjects.csv")
+    found = {(r.file, r.problem): r.message for r in t.itertuples(index=False)}
+    assert set(found) == set(expected)  # nothing missed, nothing else flagged
+    assert len(t) == len(expected) + 1  # R2 disagrees on the subject and on the level: two rows
+    for key, word in expected.items():
+        assert word in found[key], (key, found[key])
+    assert list(t.columns) == ["file", "problem", "message", "image", "subject", "visit", "rater", "session"]
+    assert set(t["problem"].cat.categories) == set(PROBLEMS)
+    row = t[t["problem"] == "codes_disagree"].iloc[0]
+    assert "S1_V1_L5_1.R1.mfscan.json" in row["message"] and row["image"] == "S1/S1_V1_L5_1.png"
+    # without the subjects table that rule does not run
+    assert "subject_not_listed" not in set(check_study(tmp_path)["problem"])
+
+
+def test_codes_disagree_on_subject_names_both_files(tmp_path):
+    b = _png(tmp_path, "x.png")
+    _sidecar(b, "R1", subject="S02", visit="2")
+    _sidecar(b, "R4", subject="S01", visit="1")
+    _sidecar(b, "R5", subject="S02", visit="2")
+    t = check_study(tmp_path)
+    assert set(zip(t["file"], t["problem"], strict=True)) == {("x.R4.mfscan.json", "codes_disagree")}
+    msgs = " | ".join(t["message"])  # the majority (R1, R5) is the reference, named
+    assert "subject 'S01' here, but 'S02' in x.R1.mfscan.json" in msgs
+    assert "visit '1' here, but '2' in x.R1.mfscan.json" in msgs
+
+
+def _visit_study(root: Path, labels) -> None:
+    for i, v in enumerate(labels):
+        _sidecar(_png(root, f"S9_{i}.png", 100 + i), "R1", subject="S9", visit=v)
+    _sidecar(_png(root, "S8_0.png", 120), "R1", subject="S8", visit="1")
+
+
+def test_unorderable_visits_are_reported_per_subject(tmp_path, monkeypatch):
+    # the checker's side, with a visit_order that refuses words it does not know (as
+    # mfscan.stats.longitudinal.visit_order is to do); the real one is tested below
+    import mfscan.stats.longitudinal as lon
+
+    def refusing(visits, dates=None):
+        labels = sorted({str(v) for v in visits})
+        unknown = [v for v in labels if not v.isdigit()]
+        if unknown:
+            raise MfscanError(f"cannot order {unknown}")
+        return labels
+
+    monkeypatch.setattr(lon, "visit_order", refusing)
+    _visit_study(tmp_path, ["pre", "foo", "later"])
+    t = check_study(tmp_path)
+    assert list(zip(t["file"], t["problem"], strict=True)) == [("S9_0.R1.mfscan.json", "visit_order")]
+    assert "foo, later, pre of subject 'S9'" in t["message"].iloc[0]
+
+
+def test_unorderable_visits_with_the_real_visit_order(tmp_path):
+    from mfscan.stats.longitudinal import visit_order
+
+    try:
+        visit_order(["pre", "foo", "later"])
+    except (MfscanError, ValueError):
+        pass
+    else:
+        pytest.skip("this visit_order still orders unknown words naturally (stats12 makes it refuse them)")
+    _visit_study(tmp_path, ["pre", "foo", "later"])
+    t = check_study(tmp_path)
+    assert list(zip(t["file"], t["problem"], strict=True)) == [("S9_0.R1.mfscan.json", "visit_order")]
+
+
+def test_numbered_visits_are_orderable(tmp_path):
+    _visit_study(tmp_path, ["1", "2", "10"])
+    assert check_study(tmp_path).empty
+
+
+def test_the_sample_study_is_clean():
+    t = check_study(SAMPLE, subjects=SAMPLE / "subjects.csv")
+    assert t.empty, t.to_string()
+    assert t.attrs["n_images"] == 37 and t.attrs["n_sidecars"] == 109  # 36 PNG x 3 + 1 DICOM x 1
+
+
+def test_cli_exit_status_groups_and_csv(tmp_path, capsys):
+    assert main(["check", str(SAMPLE)]) == 0
+    assert "no problem found" in capsys.readouterr().out
+    expected = _planted(tmp_path / "study")
+    out = tmp_path / "problems.csv"
+    assert main(["check", str(tmp_path / "study"), "--csv", str(out)]) == 1
+    text = capsys.readouterr().out
+    assert f"{len(expected) + 1} problem(s)" in text  # subjects.csv found in the study folder
+    assert "one side traced and not the other [one_side] (1):" in text
+    assert "  S1/S1_V1_L4_3.R1.mfscan.json: only the left side" in text
+    t = pd.read_csv(out)
+    assert set(zip(t["file"], t["problem"], strict=True)) == set(expected)
+    assert main(["check", str(tmp_path / "nowhere")]) == 1
+    assert "not a folder" in capsys.readouterr().err
+
+
+def test_report_part_lists_the_problems_escaped(tmp_path):
+    b = _png(tmp_path, "x<b>.png")
+    _sidecar(b, "R1", rois=[ROI("right", RIGHT)])
+    html = "".join(check_part(check_study(tmp_path)))
+    assert "1 problem(s)" in html and "x&lt;b&gt;.R1.mfscan.json" in html and "<b>.R1" not in html
+    clean = check_part(check_study(SAMPLE, subjects=SAMPLE / "subjects.csv"))
+    assert len(clean) == 1 and "no problem found" in clean[0]
+    assert check_part(None) == []
+
+
+def test_image_sha256_matches_when_unchanged(tmp_path):
+    a = _png(tmp_path, "y.png")
+    _sidecar(a, "R1", image_sha256=file_sha256(a))
+    assert check_study(tmp_path).empty
