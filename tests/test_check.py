@@ -173,6 +173,17 @@ def test_unorderable_visits_with_the_real_visit_order(tmp_path):
     assert list(zip(t["file"], t["problem"], strict=True)) == [("S9_0.R1.mfscan.json", "visit_order")]
 
 
+def test_an_explicit_visit_order_must_hold_every_label(tmp_path, capsys):
+    _visit_study(tmp_path, ["pre", "post"])
+    assert check_study(tmp_path, visit_order=["pre", "post", "1"]).empty
+    t = check_study(tmp_path, visit_order=["pre", "1"])
+    assert list(zip(t["file"], t["problem"], strict=True)) == [("S9_0.R1.mfscan.json", "visit_order")]
+    assert "not in the visit order given (post)" in t["message"].iloc[0]
+    assert main(["check", str(tmp_path), "--visit-order", "pre,post,1"]) == 0
+    assert main(["check", str(tmp_path), "--visit-order", "pre,1"]) == 1
+    assert "visit labels that cannot be ordered [visit_order] (1):" in capsys.readouterr().out
+
+
 def test_numbered_visits_are_orderable(tmp_path):
     _visit_study(tmp_path, ["1", "2", "10"])
     assert check_study(tmp_path).empty

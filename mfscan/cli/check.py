@@ -20,7 +20,10 @@ def cmd_check(args) -> int:
         subjects = study / "subjects.csv"
     if args.csv:
         check_output(args.csv)
-    table = check_study(study, subjects=subjects, tolerance_pct=args.tolerance, max_pixels=args.max_pixels)
+    order = [v.strip() for v in args.visit_order.split(",") if v.strip()] if args.visit_order else None
+    table = check_study(
+        study, subjects=subjects, visit_order=order, tolerance_pct=args.tolerance, max_pixels=args.max_pixels
+    )
     n_img, n_sc = table.attrs.get("n_images", 0), table.attrs.get("n_sidecars", 0)
     checked = f"{n_img} annotated image(s), {n_sc} sidecar(s)"
     checked += f", subjects from {subjects}" if subjects is not None else " (no subjects table)"
@@ -74,6 +77,12 @@ def register(sub) -> None:
     s.add_argument("--subjects", metavar="CSV", help="default: STUDY_DIR/subjects.csv if present")
     s.add_argument(
         "--csv", metavar="CSV", help="also write the problems as a table (file, problem, message, ...)"
+    )
+    s.add_argument(
+        "--visit-order",
+        metavar="V1,V2,...",
+        help="visit labels in time order, as given to mfscan report; every label must be in it "
+        "(default: labels must be orderable: numbers, or words mfscan knows)",
     )
     s.add_argument(
         "--tolerance",

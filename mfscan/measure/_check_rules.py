@@ -188,23 +188,27 @@ def calibrations_differ(anns, labels, image_obj, image: str, tolerance_pct: floa
     return out
 
 
-def visit_labels(records: list[tuple]) -> list[dict]:
+def visit_labels(records: list[tuple], order=None) -> list[dict]:
     """Visit labels that :func:`mfscan.stats.longitudinal.visit_order` cannot order.
 
     ``records`` are ``(file, annotation)`` of every readable sidecar; a sidecar's
     top-level ``visit_date`` is passed as its date. Tried on the whole study, then per
     subject to name the subjects concerned (one row each, naming its first sidecar).
+    With an explicit ``order`` (the report's ``--visit-order``), the labels it lacks.
     """
-    from mfscan.stats.longitudinal import visit_order
+    from mfscan.stats import longitudinal
 
     rows = [(f, a, _text(a.visit), a.extra.get("visit_date")) for f, a in records if _text(a.visit)]
     if not rows:
         return []
 
     def refusal(subset) -> str | None:
+        if order is not None:
+            lacking = sorted({v for _, _, v, _ in subset} - {str(o).strip() for o in order})
+            return f"not in the visit order given ({', '.join(lacking)})" if lacking else None
         dates = [d for *_, d in subset]
         try:
-            visit_order([v for _, _, v, _ in subset], dates=dates if any(dates) else None)
+            longitudinal.visit_order([v for _, _, v, _ in subset], dates=dates if any(dates) else None)
         except (MfscanError, ValueError) as e:
             return getattr(e, "message", None) or str(e)
         return None

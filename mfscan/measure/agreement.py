@@ -147,7 +147,7 @@ def _pairs(anns, between: str, session):
         if pick:
             chosen[rater] = pick[0]
     for ra, rb in combinations(sorted(chosen, key=natural_sort_key), 2):
-        yield chosen[ra], chosen[rb], ra, rb
+        yield chosen[ra], chosen[rb], ra or "(no rater)", rb or "(no rater)"
 
 
 def _label(rater, session) -> str:

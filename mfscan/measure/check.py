@@ -26,6 +26,7 @@ wrong or incomplete, before anything is measured. The rules (one function each i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -117,7 +118,12 @@ def _check_image(job, label, found, records, tolerance_pct, max_pixels) -> None:
 
 
 def check_study(
-    study_dir, *, subjects=None, tolerance_pct: float = 1.0, max_pixels: int | None = None
+    study_dir,
+    *,
+    subjects=None,
+    visit_order: Sequence[str] | None = None,
+    tolerance_pct: float = 1.0,
+    max_pixels: int | None = None,
 ) -> pd.DataFrame:
     """Every problem of a study folder, with its file.
 
@@ -128,6 +134,9 @@ def check_study(
     subjects : str, Path or DataFrame, optional
         ``subjects.csv`` (read by :func:`mfscan.io.tables.read_subjects`) or its
         table; when given, every subject of the sidecars must be listed.
+    visit_order : sequence of str, optional, keyword-only
+        Visit labels in time order, as given to the report; then every label must be
+        in it. Default: :func:`mfscan.stats.longitudinal.visit_order` must order them.
     tolerance_pct : float, keyword-only
         Calibrations of one image more than this far apart (% of the smaller, on
         either axis) are flagged. Default 1%.
@@ -163,7 +172,7 @@ def check_study(
         if job.sidecars:
             _check_image(job, label, found, records, tolerance_pct, max_pixels)
     found += rules.same_image([j.image for j in jobs], label)
-    found += rules.visit_labels(records)
+    found += rules.visit_labels(records, visit_order)
     if listed is not None:
         found += rules.subjects_not_listed(records, listed, subjects_name)
     table = pd.DataFrame(found, columns=list(CHECK_COLUMNS))
@@ -172,7 +181,10 @@ def check_study(
     for c in CHECK_COLUMNS:
         if c != "problem":
             table[c] = table[c].astype("string")
-    table.attrs.update(n_images=sum(1 for j in jobs if j.sidecars), n_sidecars=len(records) + len(errors))
+    table.attrs.update(
+        n_images=sum(1 for j in jobs if j.sidecars),
+        n_sidecars=sum(len(j.sidecars) for j in jobs) + len(errors),
+    )
     return table
 
 
