@@ -195,8 +195,10 @@ def test_table_method_with_model_and_acceptance(tmp_path):
     _save(img, "R1", rois, cal=Calibration(0.25, 0.25, "manual"))
     img2 = _image(tmp_path, "c.tif")
     _save(img2, "R1", [ROI("left", prop_l, method="proposed"), ROI("right", prop_r, method="manual")])
+    img3 = _image(tmp_path, "d.tif")  # edited, proposal not kept: counted, not measured
+    _save(img3, "R1", [ROI("left", prop_l, method="proposed-edited")])
     t, e = agreement_table([tmp_path], between="method")
-    assert e.empty and len(t) == 3  # the manual outline has no proposal
+    assert e.empty and len(t) == 4  # the manual outline has no proposal
     left = t[(t["image"] == "b.tif") & (t["side"] == "left")].iloc[0]
     assert (left["a"], left["b"], left["model"], left["method_b"]) == (
         "proposal",
@@ -212,7 +214,10 @@ def test_table_method_with_model_and_acceptance(tmp_path):
     acc = acceptance_summary(t).set_index("model")
     assert acc.loc["unet-2026-01", "n_proposals"] == 2
     assert acc.loc["unet-2026-01", "accepted_unchanged_pct"] == pytest.approx(50.0)
-    assert acc.loc["", "proposal_method"] == "proposed" and acc.loc["", "accepted_unchanged_pct"] == 100.0
+    assert acc.loc["", "proposal_method"] == "proposed" and acc.loc["", "accepted_unchanged_pct"] == 50.0
+    assert acc.loc["", "median_dice"] == pytest.approx(1.0)  # of the one measured
+    d = t[t["image"] == "d.tif"].iloc[0]
+    assert np.isnan(d["dice"]) and not d["accepted_unchanged"]
     html = "".join(agreement_part({"method": t}))
     assert "unet-2026-01" in html and "Outline agreement" in html
 

@@ -9,7 +9,9 @@ For each image, side (and frame, and a ROI's own level) three kinds of pair:
 - ``between="method"``: a ROI's stored proposal (its ``proposal.points``, kept
   unchanged when the rater edits the outline) against its final ``points``; ``a``
   is the proposal. A ROI whose ``method`` is still ``proposed`` or ``model`` but
-  that stores no proposal is its own unchanged proposal (``proposal_stored`` False).
+  that stores no proposal is its own unchanged proposal (``proposal_stored`` False);
+  one edited (``proposed-edited``, ``model-edited``) without a stored proposal gets a
+  row with no figures, so that the share accepted unchanged still counts it.
 
 Only transverse area outlines are compared (ROI ``kind`` absent or ``outline``, the
 sidecar's ``view`` not ``parasagittal``). Each outline's scale comes from the one
@@ -126,6 +128,8 @@ def _proposal(roi) -> tuple[np.ndarray | None, str | None, str, bool]:
         return pts, method, str(prop.get("model") or roi.extra.get("model") or ""), True
     if roi.method in UNCHANGED_METHODS:  # untouched, no copy kept: the outline is the proposal
         return roi.points, roi.method, str(roi.extra.get("model") or ""), False
+    if roi.method.endswith("-edited") and roi.method.removesuffix("-edited") in UNCHANGED_METHODS:
+        return None, roi.method.removesuffix("-edited"), str(roi.extra.get("model") or ""), False
     return None, None, "", False
 
 
@@ -253,8 +257,8 @@ def _method_rows(ann, image, label, label_root, errors) -> list[dict]:
         except MfscanError as e:
             errors.append({"path": sc, "roi": i, "reason": f"ROI {i} ({roi.side}): {e.message}"})
             continue
-        if pts is None:
-            continue
+        if pmethod is None:
+            continue  # not a proposal
         key = (roi.frame or 0, roi.level, roi.side)
         row = _row(label, ann, ann, key, None, roi, sc, sc, "method", "proposal", "final")
         row.update(
@@ -264,6 +268,9 @@ def _method_rows(ann, image, label, label_root, errors) -> list[dict]:
             accepted_unchanged=roi.method in UNCHANGED_METHODS,
             method_a=pmethod,
         )
+        if pts is None:  # edited, and the proposal was not kept: counted, not measured
+            rows.append(row)
+            continue
         row = _compare(row, pts, ann, roi.points, ann, image, f"{sc} ROI {i} ({roi.side})", errors)
         if row is not None:
             rows.append(row)
