@@ -159,3 +159,17 @@ def test_report_part_shows_the_table_and_the_plot():
     png = base64.b64decode(uri.split("base64,")[1].split("'")[0])
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert contraction_part(m[m["kind"] == "outline"]) == []
+
+
+def test_rest_reference_and_thickness_change_for_the_live_table():
+    from mfscan.stats.contraction import rest_reference, thickness_change
+
+    rows = [_row(task="rest", trial=t, cm=v) for t, v in ((1, 2.9), (2, 3.1))]
+    rows += [_row(side="right", task="rest", cm=5.0), _row(task="contracted", cm=3.6)]
+    m = pd.DataFrame(rows)
+    rest, n = rest_reference(m, subject="S1", visit="1", level="L5", side="left")
+    assert (rest, n) == (pytest.approx(3.0), 2)
+    assert thickness_change(3.6, rest) == (pytest.approx(20.0), pytest.approx(1.2))
+    assert rest_reference(m, subject="S1", visit="2", level="L5", side="left")[1] == 0
+    pct, ratio = thickness_change(3.6, 0.0)
+    assert math.isnan(pct) and math.isnan(ratio)

@@ -30,7 +30,14 @@ import pandas as pd
 from mfscan.errors import MfscanError
 from mfscan.io.tables import set_dtypes
 
-__all__ = ["CONTRACTION_COLUMNS", "CONTRACTION_MEASURES", "contraction_table", "contraction_longitudinal"]
+__all__ = [
+    "CONTRACTION_COLUMNS",
+    "CONTRACTION_MEASURES",
+    "contraction_table",
+    "contraction_longitudinal",
+    "thickness_change",
+    "rest_reference",
+]
 
 #: Key columns of a contraction row (``posture`` only when the table has it).
 KEYS = ("subject", "visit", "level", "side", "rater", "session", "posture")
@@ -128,11 +135,9 @@ def contraction_table(measurements: pd.DataFrame, *, contracted_task: str = "con
     out["contracted_thickness_cm"] = contr
     out["contracted_sd_cm"] = col("std", contracted_task).astype(float)
     out["n_contracted"] = col("count", contracted_task).fillna(0).astype("int64")
-    ok = rest.to_numpy() > 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(ok, contr.to_numpy() / rest.to_numpy(), np.nan)
-    out["thickness_change_pct"] = (ratio - 1.0) * 100.0
-    out["contraction_ratio"] = ratio
+    out["thickness_change_pct"], out["contraction_ratio"] = thickness_change(
+        contr.to_numpy(), rest.to_numpy()
+    )
     out["missing_reason"] = _missing_reasons(rest.to_numpy(), contr.to_numpy(), contracted_task)
     out = out.reset_index()
     out = out[(out["n_rest"] > 0) | (out["n_contracted"] > 0)]
@@ -141,6 +146,47 @@ def contraction_table(measurements: pd.DataFrame, *, contracted_task: str = "con
     out["visit_date"] = out["visit_date"].astype("string")
     order = ["subject", "visit", "level", "side", "rater", "session", "posture"]
     return out.sort_values(order, kind="stable", na_position="first").reset_index(drop=True)
+
+
+def thickness_change(contracted_cm, rest_cm):
+    """The one rule: ``(thickness_change_pct, contraction_ratio)`` of contracted against rest.
+
+    ``pct = (contracted - rest) / rest x 100`` (positive: thicker when contracted) and
+    ``ratio = contracted / rest``; NaN when rest is not positive or either is missing.
+    Works on floats and arrays (the widget's live table calls it with floats).
+    """
+    c = np.asarray(contracted_cm, dtype=float)
+    r = np.asarray(rest_cm, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(r > 0, c / r, np.nan)
+    pct = (ratio - 1.0) * 100.0
+    if ratio.ndim == 0:
+        return float(pct), float(ratio)
+    return pct, ratio
+
+
+def rest_reference(
+    measurements: pd.DataFrame, *, subject, visit, level, side, rater=None, session=None, posture=None
+) -> tuple[float, int]:
+    """Mean rest thickness (cm) and number of rest trials matching one contracted image.
+
+    For the live table of the plugin: the rest trials of the same subject, visit,
+    level and side (and rater, session and posture when given) among the thickness
+    lines of `measurements`, averaged per trial first as in :func:`contraction_table`.
+    Returns ``(nan, 0)`` when there is none.
+    """
+    t = _thickness_rows(measurements)
+    sel = t["task"].astype("string") == "rest"
+    for col, want in (("subject", subject), ("visit", visit), ("level", level), ("side", side)):
+        sel &= t[col].astype("string") == str(want)
+    for col, want in (("rater", rater), ("session", session), ("posture", posture)):
+        if want is not None:
+            sel &= t[col].astype("string") == str(want)
+    t = t[sel.fillna(False).astype(bool)]
+    if t.empty:
+        return float("nan"), 0
+    trials = _per_trial(t)["thickness_cm"].dropna()
+    return (float(trials.mean()), int(len(trials))) if len(trials) else (float("nan"), 0)
 
 
 def _missing_reasons(rest: np.ndarray, contracted: np.ndarray, task: str) -> list:
