@@ -24,10 +24,11 @@ from mfscan.measure.quality import ECHO_CORRECTIONS, TEXTURE_COLUMNS, correct_ec
 
 #: Columns of the measurements table, in order. ``kind`` says what a row is: an outline
 #: (every column of :data:`MEASURE_COLUMNS`) or a line (``thickness_cm`` or
-#: ``fat_thickness_cm``; the outline columns empty).
+#: ``fat_thickness_cm``; the outline columns empty). The first 11 columns are those of
+#: earlier versions, in the same order; new columns follow them.
 MEASUREMENT_COLUMNS = (
-    *("image", "sidecar", "subject", "visit", "visit_date", "session", "level", "side", "rater"),
-    *("frame", "roi", "method", "kind", "view", "task", "posture", "trial"),
+    *("image", "sidecar", "subject", "visit", "session", "level", "side", "rater", "frame", "roi", "method"),
+    *("kind", "visit_date", "view", "task", "posture", "trial"),
     *MEASURE_COLUMNS,
     *("thickness_cm", "fat_thickness_cm", "fat_source", "echo_mean_corrected", "echo_correction"),
     *TEXTURE_COLUMNS,
