@@ -350,3 +350,122 @@ def test_private_names_stay_importable_from_the_sidecar_module():
     assert sidecar.atomic_write_bytes is files.atomic_write_bytes
     assert sidecar.file_sha256 is files.file_sha256
     assert sidecar.read_sidecar is read_sidecar and sidecar.find_sidecars is find_sidecars
+
+
+# --------------------------------------------------------------------------- RUSI and quality fields (issue 13)
+
+RUSI = {
+    "format": "mfscan.annotation",
+    "version": 1,
+    "image": "S01_L5_contract_2.png",
+    "view": "parasagittal",
+    "task": "contracted",
+    "posture": "prone",
+    "trial": 2,
+    "visit_date": "2024-02-29",
+    "fat_thickness_cm": 1.4,
+    "subject": "S01",
+    "visit": "1",
+    "level": "L5",
+    "rater": "R1",
+    "rois": [
+        {"side": "left", "kind": "thickness", "points": [[412.0, 300.5], [251.0, 302.0]]},
+        {"side": "left", "kind": "fat", "points": [[0.0, 300.5], [60.0, 300.0]]},
+    ],
+}
+
+
+def test_old_sidecars_read_unchanged_and_round_trip_byte_identically():
+    from pathlib import Path
+
+    from mfscan.annotations import dumps
+
+    study = Path(__file__).resolve().parents[1] / "sample_data" / "study"
+    old = sorted(p for p in study.glob("S0*/visit*/*.mfscan.json"))[:12] + [
+        study / "dicom" / "S01_V1_L4_dicom.R1.mfscan.json"
+    ]
+    for p in old:
+        a = read_sidecar(p)
+        assert (a.view, a.task, a.posture, a.trial, a.visit_date, a.fat_thickness_cm) == (None,) * 6
+        assert {r.kind for r in a.rois} == {"outline"}
+        assert dumps(a).encode("utf-8") == p.read_bytes(), p
+
+
+def test_hand_written_minimal_file_keeps_reading_as_outlines(tmp_path):
+    p = tmp_path / "scan01.mfscan.json"
+    p.write_text(MINIMAL)
+    a = read_sidecar(p)
+    assert [r.kind for r in a.rois] == ["outline", "outline"] and a.view is None
+    assert "kind" not in a.to_dict()["rois"][0]  # not written when absent: old readers see nothing new
+
+
+def test_rusi_fields_read_and_round_trip(tmp_path):
+    p = tmp_path / "S01_L5_contract_2.R1.mfscan.json"
+    p.write_text(json.dumps(RUSI))  # written by Python's json, not by mfscan
+    a = read_sidecar(p)
+    assert (a.view, a.task, a.posture, a.trial, a.visit_date) == (
+        "parasagittal",
+        "contracted",
+        "prone",
+        2,
+        "2024-02-29",
+    )
+    assert a.fat_thickness_cm == 1.4
+    assert [r.kind for r in a.rois] == ["thickness", "fat"]
+    assert a.rois[0].points.tolist() == [[412.0, 300.5], [251.0, 302.0]]
+    write_sidecar(tmp_path / "copy.mfscan.json", a)
+    b = read_sidecar(tmp_path / "copy.mfscan.json")
+    assert b == a
+    assert json.loads((tmp_path / "copy.mfscan.json").read_text()) == RUSI | {
+        "rois": [r | {"method": "manual"} for r in RUSI["rois"]]
+    }
+
+
+def test_spellings_of_view_task_and_kind_are_normalised(tmp_path):
+    from mfscan.annotations import from_dict
+
+    d = RUSI | {
+        "view": " Parasagittal",
+        "task": "REST",
+        "rois": [{"side": "R", "kind": "Fat", "points": [[0, 1], [5, 1]]}],
+    }
+    a = from_dict(d)
+    assert (a.view, a.task, a.rois[0].kind, a.rois[0].side) == ("parasagittal", "rest", "fat", "right")
+    assert from_dict(RUSI | {"task": "arm-lift"}).task == "arm-lift"  # a free label is kept
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"view": "sagittal"}, "'view' is 'sagittal'; expected one of transverse, parasagittal"),
+        ({"task": " "}, "'task' is empty"),
+        ({"trial": 0}, "'trial' must be a positive integer"),
+        ({"trial": 1.5}, "'trial' must be a positive integer"),
+        ({"trial": True}, "'trial' must be a positive integer"),
+        ({"trial": "2"}, "'trial' must be a positive integer"),
+        ({"visit_date": "01/02/2024"}, "'visit_date' must be an ISO date YYYY-MM-DD"),
+        ({"visit_date": "2023-02-29"}, "'visit_date' '2023-02-29' is not a calendar date"),
+        ({"visit_date": 20240101}, "'visit_date' must be an ISO date"),
+        ({"fat_thickness_cm": 14.0 * 10}, "'fat_thickness_cm' must be a number of cm from 0 to 20"),
+        ({"fat_thickness_cm": -1}, "'fat_thickness_cm' must be a number of cm"),
+        ({"fat_thickness_cm": "1.2"}, "'fat_thickness_cm' must be a number of cm"),
+        (
+            {"rois": [{"side": "left", "kind": "area", "points": [[0, 0], [1, 1]]}]},
+            "ROI 0 (left): 'kind' is 'area'",
+        ),
+        (
+            {"rois": [{"side": "left", "kind": "thickness", "points": [[0, 0], [1, 1], [2, 2]]}]},
+            "ROI 0 (left thickness): a thickness line needs exactly 2 points (its two ends), found 3",
+        ),
+        (
+            {"rois": [{"side": "right", "kind": "fat", "points": [[0, 0]]}]},
+            "ROI 0 (right fat): a fat line needs exactly 2 points (its two ends), found 1",
+        ),
+    ],
+)
+def test_bad_rusi_values_are_named_with_file_and_field(tmp_path, change, message):
+    p = tmp_path / "bad.mfscan.json"
+    p.write_text(json.dumps(RUSI | change))
+    with pytest.raises(AnnotationError) as e:
+        read_sidecar(p)
+    assert message in str(e.value) and "bad.mfscan.json" in str(e.value)

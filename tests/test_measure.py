@@ -160,3 +160,31 @@ def test_outlines_sharing_a_border_share_no_pixel():
     fa[ba], fb[bb] = ma, mb
     assert not (fa & fb).any()
     assert (fa | fb).sum() == 30 * 30  # the square's pixel centres 10..39 x 10..39
+
+
+def test_measurement_columns_keep_the_old_ones_in_order_and_add_the_rusi_ones():
+    from mfscan.measure.annotation import MEASUREMENT_COLUMNS
+    from mfscan.measure.outline import MEASURE_COLUMNS
+
+    old = (
+        *(
+            "image",
+            "sidecar",
+            "subject",
+            "visit",
+            "session",
+            "level",
+            "side",
+            "rater",
+            "frame",
+            "roi",
+            "method",
+        ),
+        *MEASURE_COLUMNS,
+        *("row_mm", "col_mm", "calibration", "region", "n_points"),
+    )
+    assert [c for c in MEASUREMENT_COLUMNS if c in old] == list(old)
+    new = {"visit_date", "kind", "view", "task", "posture", "trial", "thickness_cm", "fat_thickness_cm"}
+    new |= {"fat_source", "echo_mean_corrected", "echo_correction", "glcm_contrast", "glcm_homogeneity"}
+    new |= {"glcm_energy", "glcm_correlation", "glcm_entropy"}
+    assert set(MEASUREMENT_COLUMNS) - set(old) == new

@@ -80,7 +80,7 @@ def test_committed_sample_study_is_regenerable(tmp_path):
             n_dcm += 1
         else:
             assert a.read_bytes() == b.read_bytes(), rel
-    assert (n_png, n_dcm) == (36, 1)
+    assert (n_png, n_dcm) == (36 + 72, 1)  # transverse + parasagittal RUSI images
 
 
 def test_pixel_tolerance_is_one_grey_level_in_one_pixel_of_ten_thousand():
@@ -98,3 +98,31 @@ def test_pixel_tolerance_is_one_grey_level_in_one_pixel_of_ten_thousand():
         assert_pixels_match(base, two, "two levels")
     with pytest.raises(AssertionError):
         assert_pixels_match(base, base[:, :639].copy(), "shape")
+
+
+def test_rusi_part_is_consistent_and_measures_the_designed_thickness_change():
+    """Every RUSI image: parasagittal, one side, a task and a trial, one thickness and one fat
+    line per rater; the contraction table gives the designed change within the tracing error."""
+    from mfscan.annotations import read_sidecar
+    from mfscan.measure.batch import measure_paths
+    from mfscan.stats.contraction import contraction_table
+    from mfscan.synthetic.sample_study import RUSI, RUSI_TRIALS, VISITS
+
+    sidecars = sorted(COMMITTED.glob("S0*/visit*/rusi/*.mfscan.json"))
+    assert len(sidecars) == len(RUSI) * len(VISITS) * 2 * 2 * RUSI_TRIALS * 2  # sides, tasks, trials, raters
+    for p in sidecars[::7]:
+        a = read_sidecar(p)
+        side = "left" if "_left_" in a.image else "right"
+        assert (a.view, a.posture, a.level) == ("parasagittal", "prone", "L5")
+        assert a.task in a.image and f"_{a.trial}.png" in a.image
+        assert sorted(r.kind for r in a.rois) == ["fat", "thickness"] and {r.side for r in a.rois} == {side}
+    res = measure_paths([COMMITTED / s for s in RUSI], progress=False, workers=1)
+    assert res.errors.empty
+    t = contraction_table(res.measurements)
+    assert len(t) == len(RUSI) * len(VISITS) * 2 * 2 and t["missing_reason"].isna().all()
+    assert (t["n_rest"] == RUSI_TRIALS).all() and (t["n_contracted"] == RUSI_TRIALS).all()
+    for r in t.itertuples():
+        rest_cm, _, change = RUSI[r.subject]
+        designed = change[str(r.side)][VISITS.index(r.visit)]
+        assert r.thickness_change_pct == pytest.approx(designed, abs=3.0), r
+        assert r.rest_thickness_cm == pytest.approx(rest_cm, abs=0.08)

@@ -9,6 +9,7 @@ accepts (``L``, ``lt``, ``Right``, `` l4``) is accepted here too.
 from __future__ import annotations
 
 import copy
+import datetime
 import math
 import re
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ import numpy as np
 from mfscan import vocab
 from mfscan.calibration import Calibration
 from mfscan.errors import AnnotationError, CalibrationError
-from mfscan.vocab import LEVELS, METHODS, SIDES
+from mfscan.vocab import LEVELS, METHODS, ROI_KINDS, SIDES, VIEWS
 
 __all__ = [
     "FORMAT",
@@ -27,6 +28,9 @@ __all__ = [
     "SIDES",
     "LEVELS",
     "METHODS",
+    "ROI_KINDS",
+    "VIEWS",
+    "TASKS",
     "ROI",
     "Annotation",
     "normalize_side",
@@ -48,14 +52,24 @@ _TOP_KEYS = (
     "session",
     "level",
     "rater",
+    "visit_date",
+    "view",
+    "task",
+    "posture",
+    "trial",
+    "fat_thickness_cm",
     "rois",
 )
-_ROI_KEYS = ("side", "points", "level", "frame", "region", "method")
+_ROI_KEYS = ("side", "kind", "points", "level", "frame", "region", "method")
+#: The two standard RUSI tasks; any other label (``arm-lift``) is kept as typed.
+TASKS = ("rest", "contracted")
+#: Largest typed subcutaneous fat thickness accepted (cm): more is a value in mm.
+MAX_FAT_CM = 20.0
 
 
 @dataclass
 class ROI:
-    """One traced outline.
+    """One traced outline, or a two-point line (thickness, fat).
 
     Attributes
     ----------
@@ -63,6 +77,7 @@ class ROI:
         The patient's side, as assigned by the rater (never inferred from position).
     points : ndarray of float, shape (N, 2)
         Vertices in (row, col) pixel coordinates; the polygon is closed implicitly.
+        A line (``kind`` thickness or fat) has exactly two points.
     level : str, optional
         Vertebral level of this outline when it differs from the file's level.
     frame : int, optional
@@ -74,6 +89,12 @@ class ROI:
         ``livewire`` or ``imagej`` (imported).
     extra : dict
         Any other fields found in the file, written back unchanged.
+    kind : {'outline', 'thickness', 'fat'}
+        ``outline`` (default; absent from the file) is a closed outline;
+        ``thickness`` a line from the deep landmark (facet joint or lamina) to the
+        muscle's superficial border; ``fat`` a line from the skin to the muscle's
+        superficial fascia (subcutaneous fat). Written to the file only when not
+        ``outline``, so old files round-trip unchanged.
     """
 
     side: str
@@ -83,12 +104,16 @@ class ROI:
     region: int | None = None
     method: str = "manual"
     extra: dict = field(default_factory=dict)
+    kind: str = "outline"
 
     def __post_init__(self):
         self.points = np.array(self.points, dtype=float).reshape(-1, 2)
 
     def to_dict(self) -> dict:
-        d: dict = {"side": self.side, "points": self.points.tolist()}
+        d: dict = {"side": self.side}
+        if self.kind != "outline":
+            d["kind"] = self.kind
+        d["points"] = self.points.tolist()
         if self.level is not None:
             d["level"] = self.level
         if self.frame is not None:
@@ -105,6 +130,7 @@ class ROI:
             return NotImplemented
         return (
             self.side == other.side
+            and self.kind == other.kind
             and self.level == other.level
             and self.frame == other.frame
             and self.region == other.region
@@ -113,6 +139,11 @@ class ROI:
             and self.points.shape == other.points.shape
             and bool(np.array_equal(self.points, other.points))
         )
+
+    @property
+    def is_line(self) -> bool:
+        """Whether this ROI is a two-point line (``kind`` thickness or fat)."""
+        return self.kind != "outline"
 
 
 @dataclass
@@ -130,6 +161,19 @@ class Annotation:
         The study's own codes; never patient identifiers.
     image_sha256 : str or None
         Checksum of the image file when the outlines were saved.
+    visit_date : str or None
+        The visit's date, ISO ``YYYY-MM-DD``; flows into the measurements' ``visit_date``.
+    view : {'transverse', 'parasagittal'} or None
+        The probe's orientation; None (absent) means transverse.
+    task : str or None
+        ``rest``, ``contracted`` or a free label (``arm-lift``): what the muscle did.
+    posture : str or None
+        ``prone``, ``standing``, ... (free text; posture changes thickness).
+    trial : int or None
+        Repeat number of this task (1, 2, 3), positive.
+    fat_thickness_cm : float or None
+        Subcutaneous fat thickness typed by the rater (cm), used when the image has
+        no ``fat`` line.
     extra : dict
         Other top-level fields, kept unchanged.
     path : Path or None
@@ -148,6 +192,12 @@ class Annotation:
     session: str | None = None
     image_sha256: str | None = None
     extra: dict = field(default_factory=dict)
+    visit_date: str | None = None
+    view: str | None = None
+    task: str | None = None
+    posture: str | None = None
+    trial: int | None = None
+    fat_thickness_cm: float | None = None
     path: Path | None = field(default=None, compare=False, repr=False)
     digest: str | None = field(default=None, compare=False, repr=False)
 
@@ -157,7 +207,7 @@ class Annotation:
             d["image_sha256"] = self.image_sha256
         if self.calibration is not None:
             d["calibration"] = self.calibration.to_dict()
-        for k in ("subject", "visit", "session", "level", "rater"):
+        for k in _WRITTEN_CODES:
             v = getattr(self, k)
             if v is not None:
                 d[k] = v
@@ -168,6 +218,22 @@ class Annotation:
 
     def copy(self) -> Annotation:
         return copy.deepcopy(self)
+
+
+#: Top-level fields written before ``rois``, in this order, when not None.
+_WRITTEN_CODES = (
+    "subject",
+    "visit",
+    "session",
+    "level",
+    "rater",
+    "visit_date",
+    "view",
+    "task",
+    "posture",
+    "trial",
+    "fat_thickness_cm",
+)
 
 
 # --------------------------------------------------------------------------- validation
@@ -199,10 +265,14 @@ def _str_or_none(d, key, where, path):
     return str(v).strip()
 
 
-def _parse_points(raw, where, path) -> np.ndarray:
+def _parse_points(raw, where, path, kind: str = "outline") -> np.ndarray:
     if not isinstance(raw, list):
         raise AnnotationError(f"{where}'points' must be a list of [row, col] pairs", path)
-    if len(raw) < 3:
+    if kind != "outline" and len(raw) != 2:
+        raise AnnotationError(
+            f"{where}a {kind} line needs exactly 2 points (its two ends), found {len(raw)}", path
+        )
+    if kind == "outline" and len(raw) < 3:
         raise AnnotationError(f"{where}an outline needs at least 3 points, found {len(raw)}", path)
     try:  # fast path: a clean list of numeric pairs
         pts = np.array(raw)
@@ -239,14 +309,75 @@ def _roi_from_dict(r, i: int, path) -> ROI:
         raise AnnotationError(f"{where}must be an object with 'side' and 'points'", path)
     side = normalize_side(r.get("side"), where, path)
     where = f"ROI {i} ({side}): "
-    pts = _parse_points(r.get("points"), where, path)
+    kind = _roi_kind(r.get("kind", "outline"), where, path)
+    if kind != "outline":
+        where = f"ROI {i} ({side} {kind}): "
+    pts = _parse_points(r.get("points"), where, path, kind)
     frame = _index_or_none(r, "frame", where, path)
     region = _index_or_none(r, "region", where, path)
     method = r.get("method", "manual")
     if not isinstance(method, str):
         raise AnnotationError(f"{where}'method' must be a string", path)
     extra = {k: v for k, v in r.items() if k not in _ROI_KEYS}
-    return ROI(side, pts, _normalize_level(r.get("level"), where, path), frame, region, method, extra)
+    level = _normalize_level(r.get("level"), where, path)
+    return ROI(side, pts, level, frame, region, method, extra, kind=kind)
+
+
+def _roi_kind(v, where: str, path) -> str:
+    """A ROI's ``kind`` (:data:`mfscan.vocab.ROI_KINDS`), case and spaces ignored."""
+    k = v.strip().lower() if isinstance(v, str) else v
+    if k not in ROI_KINDS:
+        raise AnnotationError(f"{where}'kind' is {v!r}; expected one of {', '.join(ROI_KINDS)}", path)
+    return k
+
+
+def _image_fields(d: dict, path) -> dict:
+    """The RUSI and muscle-quality fields of a sidecar, validated (None when absent)."""
+    out: dict = {}
+    v = d.get("view")
+    if v is not None:
+        view = v.strip().lower() if isinstance(v, str) else v
+        if view not in VIEWS:
+            raise AnnotationError(f"'view' is {v!r}; expected one of {', '.join(VIEWS)}", path)
+        out["view"] = view
+    task = _str_or_none(d, "task", "", path)
+    if task is not None:
+        if not task:
+            raise AnnotationError("'task' is empty; give rest, contracted or a label such as arm-lift", path)
+        out["task"] = task.lower() if task.lower() in TASKS else task
+    posture = _str_or_none(d, "posture", "", path)
+    if posture is not None:
+        out["posture"] = posture
+    v = d.get("trial")
+    if v is not None:
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise AnnotationError(f"'trial' must be a positive integer (1, 2, 3), got {v!r}", path)
+        out["trial"] = v
+    v = d.get("visit_date")
+    if v is not None:
+        out["visit_date"] = _iso_date(v, path)
+    v = d.get("fat_thickness_cm")
+    if v is not None:
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        if not ok or not 0 <= v < MAX_FAT_CM:
+            raise AnnotationError(
+                f"'fat_thickness_cm' must be a number of cm from 0 to {MAX_FAT_CM:g} "
+                f"(subcutaneous fat thickness), got {v!r}",
+                path,
+            )
+        out["fat_thickness_cm"] = float(v)
+    return out
+
+
+def _iso_date(v, path) -> str:
+    """A ``visit_date`` as an ISO ``YYYY-MM-DD`` string, checked to be a real date."""
+    if not isinstance(v, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", v.strip()):
+        raise AnnotationError(f"'visit_date' must be an ISO date YYYY-MM-DD, got {v!r}", path)
+    try:
+        datetime.date.fromisoformat(v.strip())
+    except ValueError as e:
+        raise AnnotationError(f"'visit_date' {v!r} is not a calendar date ({e})", path) from e
+    return v.strip()
 
 
 def _check_header(d, path) -> None:
@@ -331,4 +462,5 @@ def from_dict(d, path=None) -> Annotation:
         image_sha256=sha.lower() if sha else None,
         extra={k: v for k, v in d.items() if k not in _TOP_KEYS},
         path=None if path is None else Path(path),
+        **_image_fields(d, path),
     )

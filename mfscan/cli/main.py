@@ -18,7 +18,7 @@ import textwrap
 import warnings
 
 from mfscan import __version__
-from mfscan.cli import agreement, check, export, imagej, info, measure, propose, sample, study, view
+from mfscan.cli import agreement, check, contraction, export, imagej, info, measure, propose, sample, study, view
 from mfscan.cli._common import EPILOG, _fmt, _say
 from mfscan.cli.imagej import cmd_export_imagej, cmd_import_imagej  # noqa: F401
 from mfscan.cli.info import cmd_info, format_info, image_info  # noqa: F401
@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.register(sub)
     check.register(sub)
     agreement.register(sub)
+    contraction.register(sub)
     return p
 
 

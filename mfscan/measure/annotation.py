@@ -18,12 +18,20 @@ from mfscan import calibration as _cal
 from mfscan.annotations import Annotation, file_sha256, read_sidecar
 from mfscan.errors import MfscanError
 from mfscan.measure.discover import relative_label
-from mfscan.measure.outline import MEASURE_COLUMNS, measure_outline
+from mfscan.measure.lines import measure_line
+from mfscan.measure.outline import MEASURE_COLUMNS, measure_outline, outline_mask
+from mfscan.measure.quality import ECHO_CORRECTIONS, TEXTURE_COLUMNS, correct_echo, glcm_features
 
-#: Columns of the measurements table, in order.
+#: Columns of the measurements table, in order. ``kind`` says what a row is: an outline
+#: (every column of :data:`MEASURE_COLUMNS`) or a line (``thickness_cm`` or
+#: ``fat_thickness_cm``; the outline columns empty). The first 11 columns are those of
+#: earlier versions, in the same order; new columns follow them.
 MEASUREMENT_COLUMNS = (
     *("image", "sidecar", "subject", "visit", "session", "level", "side", "rater", "frame", "roi", "method"),
+    *("kind", "visit_date", "view", "task", "posture", "trial"),
     *MEASURE_COLUMNS,
+    *("thickness_cm", "fat_thickness_cm", "fat_source", "echo_mean_corrected", "echo_correction"),
+    *TEXTURE_COLUMNS,
     *("row_mm", "col_mm", "calibration", "region", "n_points"),
 )
 ERROR_COLUMNS = ("path", "roi", "reason")
@@ -44,9 +52,14 @@ def roi_calibration(points, annotation: Annotation | None, image) -> _cal.Calibr
 
 
 def measure_annotation(
-    image, annotation: Annotation, *, image_label=None, sidecar_label=None
+    image,
+    annotation: Annotation,
+    *,
+    image_label=None,
+    sidecar_label=None,
+    echo_correction: str = "young2015",
 ) -> tuple[list[dict], list[dict]]:
-    """Measure every outline of one sidecar on its loaded image.
+    """Measure every outline and line of one sidecar on its loaded image.
 
     Parameters
     ----------
@@ -54,30 +67,40 @@ def measure_annotation(
     annotation : Annotation
     image_label, sidecar_label : str, optional
         What to write in the ``image`` and ``sidecar`` columns.
+    echo_correction : {'young2015', 'mueller'}, keyword-only
+        The fat correction of ``echo_mean_corrected``
+        (:data:`mfscan.measure.quality.ECHO_CORRECTIONS`).
 
     Returns
     -------
     rows : list of dict
-        One per outline measured (columns of :data:`MEASUREMENT_COLUMNS`).
+        One per ROI measured (columns of :data:`MEASUREMENT_COLUMNS`), in ROI order.
+        An outline's ``fat_thickness_cm`` is the mean of the ``fat`` lines of its side
+        and frame, else of every fat line of its frame (``fat_source`` ``line``), else
+        the sidecar's typed ``fat_thickness_cm`` (``typed``), else empty.
     errors : list of dict
-        One per outline that could not be measured: ``path``, ``roi``, ``reason``
+        One per ROI that could not be measured: ``path``, ``roi``, ``reason``
         (naming the ROI, for error lists) and ``problem`` (the reason alone, for
         showing beside the outline).
     """
+    if echo_correction not in ECHO_CORRECTIONS:
+        raise MfscanError(
+            f"unknown echo correction {echo_correction!r}; expected one of {', '.join(ECHO_CORRECTIONS)}"
+        )
     rows, errors = [], []
     sidecar_label = (
         sidecar_label if sidecar_label is not None else (str(annotation.path) if annotation.path else None)
     )
     image_label = image_label if image_label is not None else str(image.path)
     for i, roi in enumerate(annotation.rois):
-        where = f"ROI {i} ({roi.side})"
+        kind = getattr(roi, "kind", "outline")
+        where = f"ROI {i} ({roi.side})" if kind == "outline" else f"ROI {i} ({roi.side} {kind})"
         try:
             frame = roi.frame or 0
             if frame >= image.n_frames:
                 raise MfscanError(f"frame {frame} does not exist; the image has {image.n_frames} frame(s)")
             cal = _cal.roi_calibration(roi.points, image, annotation.calibration)
-            overlay = image.overlay[frame] if image.overlay is not None else None
-            m = measure_outline(roi.points, image.gray[frame], spacing=cal.mm_per_pixel, exclude=overlay)
+            m = _measure_roi(image, roi, kind, frame, cal)
         except MfscanError as e:
             errors.append(
                 {
@@ -94,6 +117,7 @@ def measure_annotation(
                 "sidecar": sidecar_label,
                 "subject": annotation.subject,
                 "visit": annotation.visit,
+                "visit_date": getattr(annotation, "visit_date", None),
                 "session": annotation.session,
                 "level": roi.level or annotation.level,
                 "side": roi.side,
@@ -101,6 +125,11 @@ def measure_annotation(
                 "frame": frame,
                 "roi": i,
                 "method": roi.method,
+                "kind": kind,
+                "view": getattr(annotation, "view", None) or "transverse",
+                "task": getattr(annotation, "task", None),
+                "posture": getattr(annotation, "posture", None),
+                "trial": getattr(annotation, "trial", None),
                 **m,
                 "row_mm": cal.row_mm if cal.calibrated else np.nan,
                 "col_mm": cal.col_mm if cal.calibrated else np.nan,
@@ -109,7 +138,55 @@ def measure_annotation(
                 "n_points": len(roi.points),
             }
         )
+    _add_quality(rows, getattr(annotation, "fat_thickness_cm", None), echo_correction)
     return rows, errors
+
+
+def _measure_roi(image, roi, kind: str, frame: int, cal) -> dict:
+    """The measure columns of one ROI: an outline's (with texture) or a line's."""
+    nan = float("nan")
+    spacing = cal.mm_per_pixel
+    if kind != "outline":
+        line = measure_line(roi.points, kind=kind, shape=image.shape, spacing=spacing)
+        return {
+            **dict.fromkeys(MEASURE_COLUMNS, nan),
+            "n_pixels": None,
+            "thickness_cm": line.get("thickness_cm", nan),
+            "fat_thickness_cm": line.get("fat_thickness_cm", nan),
+            **dict.fromkeys(TEXTURE_COLUMNS, nan),
+        }
+    gray = image.gray[frame]
+    overlay = image.overlay[frame] if image.overlay is not None else None
+    m = measure_outline(roi.points, gray, spacing=spacing, exclude=overlay)
+    box, mask = outline_mask(roi.points, gray.shape)
+    if overlay is not None:
+        mask = mask & ~overlay[box]
+    return {**m, "thickness_cm": nan, **glcm_features(gray[box], mask)}
+
+
+def _add_quality(rows: list[dict], typed_fat_cm, correction: str) -> None:
+    """Each outline row's fat thickness (from the fat lines of its image, or typed) and
+    fat-corrected echo intensity, in place; line rows get empty quality columns."""
+    fat_lines: dict = defaultdict(list)
+    for r in rows:
+        if r["kind"] == "fat" and np.isfinite(r["fat_thickness_cm"]):
+            fat_lines[(r["frame"], r["side"])].append(r["fat_thickness_cm"])
+            fat_lines[(r["frame"], None)].append(r["fat_thickness_cm"])
+    label = ECHO_CORRECTIONS[correction][0]
+    for r in rows:
+        r.update(fat_source=None, echo_mean_corrected=np.nan, echo_correction=None)
+        if r["kind"] != "outline":
+            continue
+        found = fat_lines.get((r["frame"], r["side"])) or fat_lines.get((r["frame"], None))
+        if found:
+            r["fat_thickness_cm"], r["fat_source"] = float(np.mean(found)), "line"
+        elif typed_fat_cm is not None:
+            r["fat_thickness_cm"], r["fat_source"] = float(typed_fat_cm), "typed"
+        else:
+            r["fat_thickness_cm"] = np.nan
+            continue
+        r["echo_mean_corrected"] = correct_echo(r["echo_mean"], r["fat_thickness_cm"], correction=correction)
+        r["echo_correction"] = label
 
 
 def check_annotation(annotation: Annotation, image_path, digests: dict | None = None) -> str | None:
@@ -135,7 +212,14 @@ def check_annotation(annotation: Annotation, image_path, digests: dict | None = 
 
 
 def measure_file(
-    image_path, sidecars, *, max_pixels: int | None = None, label_root=None, qc_dir=None, loader=None
+    image_path,
+    sidecars,
+    *,
+    max_pixels: int | None = None,
+    label_root=None,
+    qc_dir=None,
+    loader=None,
+    echo_correction: str = "young2015",
 ) -> tuple[list[dict], list[dict], dict | None]:
     """Load one image and measure the outlines of each of its sidecars.
 
@@ -154,6 +238,8 @@ def measure_file(
     loader : callable, optional
         ``loader()`` returns the loaded image (or raises); used to measure an
         image decoded ahead (see :func:`_measure_chunk`).
+    echo_correction : str, optional
+        Passed to :func:`measure_annotation`.
 
     Returns
     -------
@@ -207,7 +293,9 @@ def measure_file(
         if problem:
             errors.append({"path": sc_label, "roi": None, "reason": problem})
             continue
-        r, e = measure_annotation(image, ann, image_label=label, sidecar_label=sc_label)
+        r, e = measure_annotation(
+            image, ann, image_label=label, sidecar_label=sc_label, echo_correction=echo_correction
+        )
         if r and r[0]["calibration"] != cal.source:
             info["calibration"] = r[0]["calibration"]  # the sidecar's scale line / manual value
             info["row_mm"], info["col_mm"] = r[0]["row_mm"], r[0]["col_mm"]

@@ -28,6 +28,7 @@ from mfscan.measure.annotation import (  # noqa: F401  (importable from here too
 )
 from mfscan.measure.discover import Job, discover, relative_label  # noqa: F401  (importable from here too)
 from mfscan.measure.outline import MEASURE_COLUMNS
+from mfscan.measure.quality import TEXTURE_COLUMNS
 
 
 def _measure_chunk(chunk, max_pixels, label_root, qc_dir=None):
@@ -262,10 +263,17 @@ def measurements_frame(rows) -> pd.DataFrame:
     df["region"] = df["region"].astype("Int64")
     df["n_pixels"] = df["n_pixels"].astype("Int64")
     df["n_points"] = df["n_points"].astype("Int64")
-    for c in MEASURE_COLUMNS + ("row_mm", "col_mm"):
+    df["trial"] = df["trial"].astype("Int64")
+    for c in MEASURE_COLUMNS + QUALITY_FLOAT_COLUMNS + ("row_mm", "col_mm"):
         if c not in ("n_pixels",):
             df[c] = df[c].astype(float)
+    for c in ("visit_date", "kind", "view", "task", "posture", "fat_source", "echo_correction"):
+        df[c] = df[c].astype("string")
     return set_dtypes(df)
+
+
+#: Float columns of line and muscle-quality measures (:mod:`mfscan.measure.lines`, ``.quality``).
+QUALITY_FLOAT_COLUMNS = ("thickness_cm", "fat_thickness_cm", "echo_mean_corrected", *TEXTURE_COLUMNS)
 
 
 IMAGE_COLUMNS = (

@@ -156,9 +156,14 @@ def _calibration_columns(cals: list) -> dict:
 
 
 def _group_rois(ann, image, label, writer: _Writer) -> dict:
-    """Valid outlines per (frame, level): ``{key: [(side, points, calibration), ...]}``."""
+    """Valid outlines per (frame, level): ``{key: [(side, points, calibration), ...]}``.
+
+    Line ROIs (``kind`` thickness or fat) enclose no muscle and are not exported as masks.
+    """
     groups: dict = {}
     for i, roi in enumerate(ann.rois):
+        if roi.kind != "outline":
+            continue
         frame, level = _roi_key(ann, roi)
         try:
             if frame >= image.n_frames:

@@ -19,6 +19,11 @@ Design (deterministic by seed):
   intra-rater). Tracings are the true outlines with small smooth deviations.
 * One calibrated DICOM (``SequenceOfUltrasoundRegions``, RLE compressed) with its
   sidecar, measured with the DICOM's own calibration.
+* A small RUSI part (``<subject>/visit<N>/rusi/``, :data:`RUSI`): S01 and S02, every
+  visit, L5, parasagittal images (:mod:`mfscan.synthetic.parasagittal`) of each side
+  at rest and contracted, 3 trials each; every image has one ``thickness`` and one
+  ``fat`` line traced by R1 and R2. The symptomatic side thickens less on
+  contraction; in the exercise group (S01) it recovers over the visits.
 """
 
 from __future__ import annotations
@@ -46,6 +51,14 @@ LEVELS = ("L4", "L5")
 REPEATS = 2
 SHAPE = (480, 640)
 SPACING_MM = 0.25
+#: RUSI part: subject -> (rest thickness cm, fat cm, {side: thickness change % at visits 1, 2, 3}).
+RUSI = {
+    "S01": (3.0, 1.0, {"right": (8.0, 14.0, 19.0), "left": (20.0, 21.0, 20.0)}),
+    "S02": (3.2, 1.4, {"left": (9.0, 10.0, 9.0), "right": (19.0, 20.0, 19.0)}),
+}
+RUSI_SHAPE = (224, 320)
+RUSI_SPACING_MM = 0.3
+RUSI_TRIALS = 3
 
 
 def _rater_outline(points, rng, *, bias_px=0.0, noise_px=1.5, n_keep=60):
@@ -149,7 +162,78 @@ def write_sample_study(directory, *, seed: int = 2026) -> str:
     atomic_write_bytes(root / "subjects.csv", buf.getvalue().encode())
     n_images += _write_dicom_sample(root, seed)
     n_sidecars += 1
-    return f"{n_images} images, {n_sidecars} sidecars, subjects.csv"
+    n_rusi, n_rusi_sidecars = _write_rusi_sample(root, seed)
+    return (
+        f"{n_images + n_rusi} images ({n_rusi} parasagittal RUSI), "
+        f"{n_sidecars + n_rusi_sidecars} sidecars, subjects.csv"
+    )
+
+
+def _line_tracing(line, rng, *, bias_px: float = 0.0, noise_px: float = 0.7):
+    """A rater's two clicks: the true ends with a small error; the superficial end moved
+    by ``bias_px`` along the line (positive: deeper)."""
+    p = np.asarray(line, float) + rng.normal(0, noise_px, (2, 2)) * np.array([[1.0, 0.5]])
+    p[1, 0] += bias_px
+    p[:, 0] = np.maximum(p[:, 0], 0.0)  # a click on the skin stays on the image
+    return np.round(p, 2)
+
+
+def _write_rusi_sample(root: Path, seed: int) -> tuple[int, int]:
+    """The RUSI part: parasagittal rest and contracted trials per side, with their lines."""
+    from mfscan.synthetic.parasagittal import make_rusi_series
+
+    rng = np.random.default_rng([seed, 13])
+    n_images = n_sidecars = 0
+    for subject, (rest_cm, fat_cm, change) in RUSI.items():
+        for v_i, visit in enumerate(VISITS):
+            folder = root / subject / f"visit{visit}" / "rusi"
+            folder.mkdir(parents=True, exist_ok=True)
+            for side in ("left", "right"):
+                series = make_rusi_series(
+                    seed=int(rng.integers(0, 2**31)),
+                    rest_thickness_cm=rest_cm,
+                    contracted_thickness_cm=rest_cm * (1 + change[side][v_i] / 100),
+                    fat_cm=fat_cm,
+                    trials=RUSI_TRIALS,
+                    trial_sd_cm=0.04,
+                    shape=RUSI_SHAPE,
+                    spacing_mm=RUSI_SPACING_MM,
+                    level="L5",
+                )
+                for (task, trial), ph in series.items():
+                    name = f"{subject}_V{visit}_L5_{side}_{task}_{trial}.png"
+                    img_path = folder / name
+                    atomic_write_bytes(img_path, _png_bytes(ph.image))
+                    n_images += 1
+                    rows = np.asarray(ph.landmarks["ruler_tick_rows"], float)
+                    mm = np.asarray(ph.landmarks["ruler_tick_mm"], float)
+                    col = float(ph.landmarks["ruler_col"])
+                    cal = from_scale_line((rows[1], col), (rows[-1], col), float(mm[-1] - mm[1]))
+                    for rater, bias in (("R1", 0.0), ("R2", 0.6)):
+                        trng = np.random.default_rng([seed, zlib.crc32(f"{name}/{rater}".encode())])
+                        ann = Annotation(
+                            image=name,
+                            subject=subject,
+                            visit=visit,
+                            level="L5",
+                            rater=rater,
+                            calibration=cal,
+                            view="parasagittal",
+                            task=task,
+                            posture="prone",
+                            trial=trial,
+                            rois=[
+                                ROI(
+                                    side,
+                                    _line_tracing(ph.lines["thickness"], trng, bias_px=bias),
+                                    kind="thickness",
+                                ),
+                                ROI(side, _line_tracing(ph.lines["fat"], trng), kind="fat"),
+                            ],
+                        )
+                        atomic_write_bytes(sidecar_path(img_path, rater), dumps(ann).encode())
+                        n_sidecars += 1
+    return n_images, n_sidecars
 
 
 def _write_dicom_sample(root: Path, seed: int) -> int:
