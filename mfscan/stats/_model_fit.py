@@ -148,7 +148,7 @@ def fit_mixed(
         try:
             yv, xv = dmatrices(formula, frame, return_type="dataframe", NA_action="drop")
             y, x = yv.to_numpy()[:, 0], xv.to_numpy()
-            if np.linalg.matrix_rank(x) < x.shape[1]:
+            if np.linalg.matrix_rank(x.T @ x) < x.shape[1]:  # p x p: no SVD of X
                 raise ValueError(
                     "the design is rank deficient (a combination of the factors has no observation)"
                 )
