@@ -88,6 +88,47 @@ def _visit_categories(visits: pd.Series, order: Sequence[str] | None) -> list[st
     return list(_visit_order(pd.unique(visits.dropna().astype(object))))
 
 
+def _attach_subjects(frame: pd.DataFrame, subjects: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    """``group`` and ``symptomatic_side`` per row; subjects unknown or without group left out."""
+    frame = frame.copy()
+    sub = _subject_table(subjects)
+    if "group" not in sub.columns:
+        sub["group"] = "all"
+    sub["group"] = as_labels(sub["group"]).to_numpy(dtype=object)
+    known = frame["subject"].isin(set(sub["subject"]))
+    if (~known).any():
+        lost = sorted(set(frame.loc[~known, "subject"]), key=natural_sort_key)
+        notes.append(f"subject(s) {', '.join(lost)} not in the subjects table: left out")
+        frame = frame[known].copy()
+    info_sub = sub.set_index("subject")
+    frame["group"] = info_sub.loc[frame["subject"], "group"].to_numpy(dtype=object)
+    sym = info_sub.loc[frame["subject"], "symptomatic_side"].astype(object).to_numpy()
+    frame["symptomatic_side"] = sym
+    no_group = pd.isna(frame["group"])
+    if no_group.any():
+        notes.append(f"{frame.loc[no_group, 'subject'].nunique()} subject(s) without a group: left out")
+        frame = frame[~no_group]
+    return frame
+
+
+def _deficits(sides: pd.DataFrame) -> pd.DataFrame:
+    """The symptomatic deficit (%) per subject, visit and level from the per-side means."""
+    wide = sides.pivot_table(
+        index=["subject", "group", "level", "visit", "symptomatic_side"],
+        columns="side",
+        values="value",
+        observed=True,
+        dropna=False,
+    ).reset_index()
+    for s in ("left", "right"):
+        if s not in wide.columns:
+            wide[s] = np.nan
+    wide["value"] = symptomatic_deficit_pct(
+        wide["left"].to_numpy(), wide["right"].to_numpy(), wide["symptomatic_side"].to_numpy(dtype=object)
+    )
+    return wide.loc[np.isfinite(wide["value"]), ["subject", "group", "level", "visit", "value"]]
+
+
 def prepare(
     measurements: pd.DataFrame,
     subjects: pd.DataFrame,
@@ -146,23 +187,7 @@ def prepare(
     if frame.empty:
         raise MfscanError(f"no outline with a {measure} value to model")
 
-    sub = _subject_table(subjects)
-    if "group" not in sub.columns:
-        sub["group"] = "all"
-    sub["group"] = as_labels(sub["group"]).to_numpy(dtype=object)
-    known = frame["subject"].isin(set(sub["subject"]))
-    if (~known).any():
-        lost = sorted(set(frame.loc[~known, "subject"]), key=natural_sort_key)
-        notes.append(f"subject(s) {', '.join(lost)} not in the subjects table: left out")
-        frame = frame[known]
-    info_sub = sub.set_index("subject")
-    frame["group"] = info_sub.loc[frame["subject"], "group"].to_numpy(dtype=object)
-    sym = info_sub.loc[frame["subject"], "symptomatic_side"].astype(object).to_numpy()
-    frame["symptomatic_side"] = sym
-    no_group = pd.isna(frame["group"])
-    if no_group.any():
-        notes.append(f"{frame.loc[no_group, 'subject'].nunique()} subject(s) without a group: left out")
-        frame = frame[~no_group]
+    frame = _attach_subjects(frame, subjects, notes)
 
     visits = _visit_categories(frame["visit"], visit_order)
     unknown = sorted(set(frame["visit"]) - set(visits), key=natural_sort_key)
@@ -180,20 +205,7 @@ def prepare(
     sides = sides.rename(columns={"mean": "value", "size": "n_repeats"})
     sides["side_status"] = side_status_of(sides["side"], sides["symptomatic_side"])
 
-    wide = sides.pivot_table(
-        index=["subject", "group", "level", "visit", "symptomatic_side"],
-        columns="side",
-        values="value",
-        observed=True,
-        dropna=False,
-    ).reset_index()
-    for s in ("left", "right"):
-        if s not in wide.columns:
-            wide[s] = np.nan
-    wide["value"] = symptomatic_deficit_pct(
-        wide["left"].to_numpy(), wide["right"].to_numpy(), wide["symptomatic_side"].to_numpy(dtype=object)
-    )
-    deficits = wide.loc[np.isfinite(wide["value"]), ["subject", "group", "level", "visit", "value"]]
+    deficits = _deficits(sides)
 
     levels = sorted(set(frame["level"]), key=lambda v: ("L1", "L2", "L3", "L4", "L5", "S1").index(v))
     vdtype = pd.CategoricalDtype(visits, ordered=True)

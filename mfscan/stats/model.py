@@ -258,6 +258,29 @@ def _model_frame(sides, deficits, model: str, level, adjusted: bool, response: s
     return frame, f"{response} ~ {terms}", change_obs
 
 
+def _data_notes(sides: pd.DataFrame, info: dict, models, no_mdc: bool) -> list[str]:
+    """What a reader must know about the modelled data (small groups, left-out subjects, MDC)."""
+    notes = []
+    if len(info["groups"]) < 2:
+        notes.append("one group only: the models have no group term and there are no group contrasts")
+    n_small = sides.groupby("group", observed=True)["subject"].nunique()
+    if (n_small < 2).any():
+        notes.append(
+            f"group(s) with fewer than 2 subjects ({', '.join(map(str, n_small[n_small < 2].index))}): "
+            "contrasts and Hedges' g are not estimable or meaningless"
+        )
+    excluded = sides.loc[~sides["side_status"].isin(MODEL_SIDE_STATUSES), "subject"].nunique()
+    if excluded and "csa" in models:
+        notes.append(
+            f"{excluded} subject(s) without one symptomatic side (bilateral, none) left out of the CSA model"
+        )
+    if "csa" in models and no_mdc:
+        notes.append(
+            "no MDC95 (no reliability table with this measure and no --mdc): share beyond MDC95 not given"
+        )
+    return notes
+
+
 def fit_trial_model(
     measurements: pd.DataFrame,
     subjects: pd.DataFrame,
@@ -333,24 +356,11 @@ def fit_trial_model(
     if len(info["visits"]) < 2:
         raise MfscanError(f"one visit only ({info['visits'][0]}): a change over visits needs two or more")
     notes = info["notes"]
-    if len(info["groups"]) < 2:
-        notes.append("one group only: the models have no group term and there are no group contrasts")
-    n_small = sides.groupby("group", observed=True)["subject"].nunique()
-    if (n_small < 2).any():
-        notes.append(
-            f"group(s) with fewer than 2 subjects ({', '.join(map(str, n_small[n_small < 2].index))}): "
-            "contrasts and Hedges' g are not estimable or meaningless"
-        )
-    excluded = sides.loc[~sides["side_status"].isin(MODEL_SIDE_STATUSES), "subject"].nunique()
-    if excluded and "csa" in models:
-        notes.append(
-            f"{excluded} subject(s) without one symptomatic side (bilateral, none) left out of the CSA model"
-        )
-    mdc_map = {} if mdc is not None else mdc_lookup(reliability, measure, rater)
-    if "csa" in models and mdc is None and not mdc_map:
-        notes.append(
-            "no MDC95 (no reliability table with this measure and no --mdc): share beyond MDC95 not given"
-        )
+    modelled = (
+        rater if rater is not None else info["rater"] if info["rater"] and "|" not in info["rater"] else None
+    )
+    mdc_map = {} if mdc is not None else mdc_lookup(reliability, measure, modelled)
+    notes += _data_notes(sides, info, models, mdc is None and not mdc_map)
     levels = list(info["levels"]) + (["pooled"] if pooled and len(info["levels"]) > 1 else [])
     fits, fe, con, chg = [], [], [], []
     for model in models:
