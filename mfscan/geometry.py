@@ -178,9 +178,9 @@ def _edge_frames(hull: np.ndarray):
     keep = length > 0
     u = d[keep] / length[keep, None]
     v = np.column_stack([-u[:, 1], u[:, 0]])
-    pu = u @ hull.T  # (E, H) projections, reduced along contiguous rows
-    pv = v @ hull.T
-    return u, v, pu.max(axis=1) - pu.min(axis=1), pv.max(axis=1) - pv.min(axis=1)
+    proj = np.concatenate([u, v]) @ hull.T  # (2E, H) projections, reduced along contiguous rows
+    ext = proj.max(axis=1) - proj.min(axis=1)
+    return u, v, ext[: len(u)], ext[len(u) :]
 
 
 def _rectangle_of_hull(hull: np.ndarray, frames) -> tuple[float, float, float]:
@@ -199,11 +199,14 @@ def _rectangle_of_hull(hull: np.ndarray, frames) -> tuple[float, float, float]:
 
 
 def _feret_of_hull(hull: np.ndarray, frames) -> tuple[float, float, float]:
-    sq = np.einsum("ij,ij->i", hull, hull)
-    d2 = sq[:, None] + sq[None, :] - 2.0 * (hull @ hull.T)
-    i, j = np.unravel_index(int(np.argmax(d2)), d2.shape)
+    dr = np.subtract.outer(hull[:, 0], hull[:, 0])
+    dc = np.subtract.outer(hull[:, 1], hull[:, 1])
+    dr *= dr
+    dc *= dc
+    dr += dc
+    i, j = divmod(int(dr.argmax()), len(hull))
     axis = hull[i] - hull[j]
-    fmax = float(np.hypot(axis[0], axis[1]))  # exact for the pair found
+    fmax = float(np.hypot(axis[0], axis[1]))
     pv = hull @ np.array([-axis[1], axis[0]]) / fmax
     return fmax, float(frames[3].min()), float(pv.max() - pv.min())
 

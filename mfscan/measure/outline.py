@@ -36,7 +36,6 @@ import shapely
 from mfscan.errors import MeasurementError
 from mfscan.geometry import (
     _next,
-    convex_hull,
     linear_extents,
     polygon_area,
     polygon_perimeter,
@@ -279,8 +278,11 @@ def measure_outline(points, image=None, *, spacing=None, exclude=None) -> dict:
 
 def _muscle_axes(p: np.ndarray, spacing) -> dict:
     """The orientation-independent linear measures (module docstring); cm NaN when uncalibrated."""
-    hull = convex_hull(p)  # the hull of scaled points is the scaled hull: one hull for both
-    depth_px, width_px, angle_px, fmax_px, _, _ = linear_extents(p, hull=hull)
+    hull = p[cv2.convexHull(p.astype(np.float32), clockwise=False, returnPoints=False).ravel()]
+    # the hull of scaled points is the scaled hull: one hull for pixels and mm; float32 only picks
+    # the hull's vertices, every length is computed from the float64 points
+    px = linear_extents(p, hull=hull)
+    depth_px, width_px, angle_px, fmax_px, _, _ = px
     nan = float("nan")
     out = {"depth_muscle_px": depth_px, "width_muscle_px": width_px, "feret_max_px": fmax_px}
     if spacing is None:
@@ -295,7 +297,11 @@ def _muscle_axes(p: np.ndarray, spacing) -> dict:
         )
         return out
     mm = np.array([float(spacing[0]), float(spacing[1])])
-    depth, width, angle, fmax, fmin, fperp = linear_extents(p, hull=hull * mm)
+    if mm[0] == mm[1]:  # square pixels: every length scales, the angle stays
+        k = mm[0]
+        depth, width, angle, fmax, fmin, fperp = px[0] * k, px[1] * k, px[2], px[3] * k, px[4] * k, px[5] * k
+    else:
+        depth, width, angle, fmax, fmin, fperp = linear_extents(p, hull=hull * mm)
     out.update(
         depth_muscle_cm=depth / 10.0,
         width_muscle_cm=width / 10.0,
