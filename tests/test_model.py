@@ -272,3 +272,14 @@ def test_cli_writes_tables_and_refuses_bad_input(tmp_path, trial, capsys):
     rc = main(["model", str(tmp_path / "m.csv"), "--subjects", str(tmp_path / "bad.csv"), "-o", str(out)])
     err = capsys.readouterr().err
     assert rc == 1 and "symptomatic_side" in err and "Traceback" not in err
+
+
+def test_unfittable_design_is_recorded_not_raised():
+    d = pd.DataFrame(
+        {"subject": list("aabb"), "visit": ["1", "2", "1", "2"], "group": list("xxyy"), "y": 1.0}
+    )
+    d["y"] = [1.0, 2.0, 3.0, 5.0]
+    record: dict = {}
+    # group y never has visit 2 alone: drop that cell so visit x group is rank deficient
+    fit = fit_mixed(d.iloc[:3], "y ~ visit * group", record=record)
+    assert fit is None and record["warnings"].startswith("not fitted") and not record["converged"]

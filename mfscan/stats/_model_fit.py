@@ -104,7 +104,12 @@ def reml_intercept(y: np.ndarray, x: np.ndarray, codes: np.ndarray) -> dict:
 
 
 def fit_mixed(
-    frame: pd.DataFrame, formula: str, *, engine: str = "reml", re_formula: str | None = None
+    frame: pd.DataFrame,
+    formula: str,
+    *,
+    engine: str = "reml",
+    re_formula: str | None = None,
+    record: dict | None = None,
 ) -> Fit | None:
     """Fit ``formula`` with a random intercept per ``frame['subject']`` by REML.
 
@@ -117,18 +122,21 @@ def fit_mixed(
     re_formula : str, optional
         Random effects beyond the intercept, e.g. ``"~ Days"`` for ``(Days | subject)``;
         needs ``engine="statsmodels"``.
+    record : dict, optional
+        Filled in place with the fit's record (also when the fit fails).
 
     Returns
     -------
     Fit or None
-        None when the design cannot be fitted; the reason is in ``fit_mixed.last``
+        None when the design cannot be fitted; the reason is then in ``record``
         (a record dict, as ``Fit.record``): ``formula, n_subjects, n_observations,
         method, engine, converged, warnings, subject_variance, residual_variance,
         reml_criterion``.
     """
     from patsy import dmatrices
 
-    record = {
+    record = {} if record is None else record
+    record |= {
         "formula": f"{formula} + ({re_formula.lstrip('~ ') if re_formula else '1'} | subject)",
         "n_subjects": int(frame["subject"].nunique()),
         "n_observations": int(len(frame)),
@@ -140,7 +148,6 @@ def fit_mixed(
         "residual_variance": np.nan,
         "reml_criterion": np.nan,
     }
-    fit_mixed.last = record
     if re_formula is not None and engine != "statsmodels":
         raise ValueError("random slopes (re_formula) need engine='statsmodels'")
     with warnings.catch_warnings(record=True) as caught:

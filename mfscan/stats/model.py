@@ -368,10 +368,8 @@ def fit_trial_model(
         for lv in levels:
             frame, formula, change_obs = _model_frame(sides, deficits, model, lv, adjust_baseline, response)
             head = {"model": model, "level": lv}
-            fit = fit_mixed(frame, formula, engine=engine) if len(frame) else None
-            record = (
-                fit.record if fit is not None else fit_mixed.last if len(frame) else {"warnings": "no data"}
-            )
+            record: dict = {"warnings": "no data"}
+            fit = fit_mixed(frame, formula, engine=engine, record=record) if len(frame) else None
             fits.append({**head, **record})
             unit = {"unit": _unit(model, measure)}
             if fit is not None:
