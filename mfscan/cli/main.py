@@ -18,7 +18,20 @@ import textwrap
 import warnings
 
 from mfscan import __version__
-from mfscan.cli import agreement, check, contraction, export, imagej, info, measure, propose, sample, study, view
+from mfscan.cli import (
+    agreement,
+    check,
+    contraction,
+    export,
+    imagej,
+    info,
+    measure,
+    propose,
+    sample,
+    study,
+    view,
+)
+from mfscan.cli import model as model_cli
 from mfscan.cli._common import EPILOG, _fmt, _say
 from mfscan.cli.imagej import cmd_export_imagej, cmd_import_imagej  # noqa: F401
 from mfscan.cli.info import cmd_info, format_info, image_info  # noqa: F401
@@ -57,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.register(sub)
     agreement.register(sub)
     contraction.register(sub)
+    model_cli.register(sub)
     return p
 
 

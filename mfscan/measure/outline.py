@@ -6,9 +6,25 @@ from the polygon itself (shoelace formula, :func:`mfscan.geometry.polygon_area`)
 not from counting pixels, so it does not depend on how the outline falls on the
 pixel grid. Every area and perimeter is computed by :mod:`mfscan.geometry`.
 
-Linear measures follow Hides et al.: the anteroposterior (AP) depth is the
-outline's extent along the image rows (depth), the lateral width its extent
-along the columns, and the shape ratio is AP / lateral.
+Linear measures come in two kinds, always both:
+
+* **Bounding box** (``ap_depth_*``, ``lateral_width_*``, ``shape_ratio``): the
+  outline's extent along the image rows (depth) and columns (lateral), i.e. the
+  axis-aligned bounding box of its vertices. It equals the muscle's own depth and
+  width only when the muscle lies square to the image; a muscle tilted by the probe's
+  angle or by the anatomy reads larger: a 1.0 x 3.0 cm outline rotated 30 degrees
+  reads 2.37 x 3.10 cm.
+* **Along the muscle's own axes** (orientation-independent, Hides-type greatest
+  depth and width): ``depth_muscle_cm`` and ``width_muscle_cm`` are the sides of the
+  outline's minimum-area enclosing rectangle (:func:`mfscan.geometry.min_area_rectangle`),
+  the width being the side nearer the image's lateral (column) axis;
+  ``muscle_axis_deg`` is that side's angle from the column axis (positive turning
+  towards deeper rows, clockwise as displayed, in [-45, 45]); ``shape_ratio_muscle``
+  = depth / width. ``feret_max_cm`` is the greatest distance across the outline,
+  ``feret_min_cm`` the smallest caliper width and ``feret_perpendicular_cm`` the
+  extent perpendicular to the greatest diameter (:func:`mfscan.geometry.feret_diameters`).
+  All are computed on calibrated (mm) coordinates, so anisotropic pixels are right;
+  the ``_px`` variants (and the angle when uncalibrated) assume square pixels.
 """
 
 from __future__ import annotations
@@ -18,7 +34,13 @@ import numpy as np
 import shapely
 
 from mfscan.errors import MeasurementError
-from mfscan.geometry import _next, polygon_area, polygon_perimeter, signed_area
+from mfscan.geometry import (
+    _next,
+    linear_extents,
+    polygon_area,
+    polygon_perimeter,
+    signed_area,
+)
 from mfscan.geometry import as_points as _as_points
 
 #: Columns of :func:`measure_outline`'s result, in order.
@@ -35,6 +57,16 @@ MEASURE_COLUMNS = (
     "perimeter_px",
     "ap_depth_px",
     "lateral_width_px",
+    "depth_muscle_cm",
+    "width_muscle_cm",
+    "shape_ratio_muscle",
+    "muscle_axis_deg",
+    "feret_max_cm",
+    "feret_min_cm",
+    "feret_perpendicular_cm",
+    "depth_muscle_px",
+    "width_muscle_px",
+    "feret_max_px",
 )
 
 
@@ -195,7 +227,10 @@ def measure_outline(points, image=None, *, spacing=None, exclude=None) -> dict:
     dict
         ``csa_cm2, perimeter_cm, ap_depth_cm, lateral_width_cm, shape_ratio,
         echo_mean, echo_sd, n_pixels, csa_px2, perimeter_px, ap_depth_px,
-        lateral_width_px``.
+        lateral_width_px`` (bounding box), then along the muscle's own axes
+        ``depth_muscle_cm, width_muscle_cm, shape_ratio_muscle, muscle_axis_deg,
+        feret_max_cm, feret_min_cm, feret_perpendicular_cm, depth_muscle_px,
+        width_muscle_px, feret_max_px`` (see the module docstring).
 
     Raises
     ------
@@ -233,8 +268,47 @@ def measure_outline(points, image=None, *, spacing=None, exclude=None) -> dict:
             lateral_width_cm=lat,
             shape_ratio=ap / lat if lat > 0 else nan,
         )
+    out.update(_muscle_axes(p, spacing))
     if image is not None:
         out["echo_mean"], out["echo_sd"], out["n_pixels"] = echo_intensity(image, p, exclude=exclude)
     else:
         out["echo_mean"], out["echo_sd"], out["n_pixels"] = nan, nan, 0
     return {k: out[k] for k in MEASURE_COLUMNS}
+
+
+def _muscle_axes(p: np.ndarray, spacing) -> dict:
+    """The orientation-independent linear measures (module docstring); cm NaN when uncalibrated."""
+    hull = p[cv2.convexHull(p.astype(np.float32), clockwise=False, returnPoints=False).ravel()]
+    # the hull of scaled points is the scaled hull: one hull for pixels and mm; float32 only picks
+    # the hull's vertices, every length is computed from the float64 points
+    px = linear_extents(p, hull=hull)
+    depth_px, width_px, angle_px, fmax_px, _, _ = px
+    nan = float("nan")
+    out = {"depth_muscle_px": depth_px, "width_muscle_px": width_px, "feret_max_px": fmax_px}
+    if spacing is None:
+        out.update(
+            depth_muscle_cm=nan,
+            width_muscle_cm=nan,
+            feret_max_cm=nan,
+            feret_min_cm=nan,
+            feret_perpendicular_cm=nan,
+            muscle_axis_deg=angle_px,
+            shape_ratio_muscle=depth_px / width_px if width_px > 0 else nan,
+        )
+        return out
+    mm = np.array([float(spacing[0]), float(spacing[1])])
+    if mm[0] == mm[1]:  # square pixels: every length scales, the angle stays
+        k = mm[0]
+        depth, width, angle, fmax, fmin, fperp = px[0] * k, px[1] * k, px[2], px[3] * k, px[4] * k, px[5] * k
+    else:
+        depth, width, angle, fmax, fmin, fperp = linear_extents(p, hull=hull * mm)
+    out.update(
+        depth_muscle_cm=depth / 10.0,
+        width_muscle_cm=width / 10.0,
+        feret_max_cm=fmax / 10.0,
+        feret_min_cm=fmin / 10.0,
+        feret_perpendicular_cm=fperp / 10.0,
+        muscle_axis_deg=angle,
+        shape_ratio_muscle=depth / width if width > 0 else nan,
+    )
+    return out

@@ -1,0 +1,275 @@
+"""Fitting and the derived tables of :mod:`mfscan.stats.model`.
+
+One fit: a linear mixed model with a random intercept per subject, by REML, either by
+closed forms (:func:`reml_intercept`, the default: statsmodels' ``MixedLM`` takes about
+6 s per fit of 1,000 subjects, looping over subjects in Python) or by statsmodels
+``MixedLM``; both give the same estimates. Warnings are captured into the fit's record,
+never printed. Tests are Wald z tests (as statsmodels reports them) with normal 95 %
+intervals.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from patsy import PatsyError
+from scipy import optimize, stats
+
+Z95 = float(stats.norm.ppf(0.975))
+
+
+@dataclass
+class Fit:
+    """A fitted random-intercept model, whatever the engine (see :func:`fit_mixed`)."""
+
+    fe_params: pd.Series
+    cov: np.ndarray
+    design_info: object
+    record: dict = field(default_factory=dict)
+
+
+def _group_sums(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    out = np.zeros((n_groups,) + values.shape[1:])
+    np.add.at(out, codes, values)
+    return out
+
+
+def reml_intercept(y: np.ndarray, x: np.ndarray, codes: np.ndarray) -> dict:
+    """REML fit of ``y = X b + u[group] + e`` with u ~ N(0, s2 g), e ~ N(0, s2), by closed forms.
+
+    With a random intercept only, each subject's covariance is s2 (I + g 11'), whose
+    inverse is (I - w 11') / s2 with w = g / (1 + n g): every quantity of the REML
+    likelihood is a sum over subjects of column sums, and the profiled REML criterion
+    (lme4's, Bates et al. 2015 eq. 42)
+
+        -2 l_R(g) = log det(X' H^-1 X) + sum log(1 + n_i g) + (N - p) (1 + log(2 pi RSS / (N - p)))
+
+    is minimised over the one variance ratio g >= 0 (grid, then bounded Brent).
+
+    Returns
+    -------
+    dict
+        ``beta``, ``cov`` (s2 (X' H^-1 X)^-1), ``scale`` (residual variance s2),
+        ``subject_variance`` (s2 g), ``reml_criterion``, ``converged``, ``boundary``.
+    """
+    n_obs, p = x.shape
+    n_groups = int(codes.max()) + 1
+    n_i = np.bincount(codes, minlength=n_groups).astype(float)
+    sx = _group_sums(x, codes, n_groups)
+    sy = _group_sums(y, codes, n_groups)
+    xtx, xty, yty = x.T @ x, x.T @ y, float(y @ y)
+    dof = n_obs - p
+
+    def parts(g):
+        w = g / (1.0 + n_i * g)
+        a = xtx - (sx * w[:, None]).T @ sx
+        b = xty - (sx * w[:, None]).T @ sy
+        c = yty - float(w @ sy**2)
+        return a, b, c
+
+    def criterion(g):
+        a, b, c = parts(g)
+        sign, logdet = np.linalg.slogdet(a)
+        if sign <= 0:
+            return np.inf
+        beta = np.linalg.solve(a, b)
+        rss = c - float(beta @ b)
+        if not rss > 0:
+            return np.inf
+        return logdet + float(np.log1p(n_i * g).sum()) + dof * (1 + np.log(2 * np.pi * rss / dof))
+
+    grid = np.concatenate([[0.0], np.logspace(-5, 4, 19)])  # ratio steps of 3.2, then Brent
+    values = np.array([criterion(g) for g in grid])
+    k = int(np.argmin(values))
+    lo, hi = grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]
+    opt = optimize.minimize_scalar(criterion, bounds=(lo, hi), method="bounded", options={"xatol": 1e-10})
+    g = float(opt.x) if opt.fun <= values[k] else float(grid[k])
+    if criterion(0.0) <= criterion(g):
+        g = 0.0
+    a, b, c = parts(g)
+    beta = np.linalg.solve(a, b)
+    scale = (c - float(beta @ b)) / dof
+    return {
+        "beta": beta,
+        "cov": scale * np.linalg.inv(a),
+        "scale": float(scale),
+        "subject_variance": float(scale * g),
+        "reml_criterion": float(criterion(g)),
+        "converged": bool(opt.success) and k < len(grid) - 1,
+        "boundary": g == 0.0,
+    }
+
+
+def fit_mixed(
+    frame: pd.DataFrame,
+    formula: str,
+    *,
+    engine: str = "reml",
+    re_formula: str | None = None,
+    record: dict | None = None,
+) -> Fit | None:
+    """Fit ``formula`` with a random intercept per ``frame['subject']`` by REML.
+
+    Parameters
+    ----------
+    engine : {"reml", "statsmodels"}
+        ``"reml"``: :func:`reml_intercept` (closed forms; seconds for thousands of
+        subjects). ``"statsmodels"``: ``statsmodels`` ``MixedLM.fit(reml=True)``, the
+        same model, slower by about a hundredfold; both agree (tests/test_model.py).
+    re_formula : str, optional
+        Random effects beyond the intercept, e.g. ``"~ Days"`` for ``(Days | subject)``;
+        needs ``engine="statsmodels"``.
+    record : dict, optional
+        Filled in place with the fit's record (also when the fit fails).
+
+    Returns
+    -------
+    Fit or None
+        None when the design cannot be fitted; the reason is then in ``record``
+        (a record dict, as ``Fit.record``): ``formula, n_subjects, n_observations,
+        method, engine, converged, warnings, subject_variance, residual_variance,
+        reml_criterion``.
+    """
+    from patsy import dmatrices
+
+    record = {} if record is None else record
+    record |= {
+        "formula": f"{formula} + ({re_formula.lstrip('~ ') if re_formula else '1'} | subject)",
+        "n_subjects": int(frame["subject"].nunique()),
+        "n_observations": int(len(frame)),
+        "method": "REML",
+        "engine": "mfscan closed-form REML" if engine == "reml" else "statsmodels MixedLM",
+        "converged": False,
+        "warnings": "",
+        "subject_variance": np.nan,
+        "residual_variance": np.nan,
+        "reml_criterion": np.nan,
+    }
+    if re_formula is not None and engine != "statsmodels":
+        raise ValueError("random slopes (re_formula) need engine='statsmodels'")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yv, xv = dmatrices(formula, frame, return_type="dataframe", NA_action="drop")
+            y, x = yv.to_numpy()[:, 0], xv.to_numpy()
+            if np.linalg.matrix_rank(x.T @ x) < x.shape[1]:  # p x p: no SVD of X
+                raise ValueError(
+                    "the design is rank deficient (a combination of the factors has no observation)"
+                )
+            if len(y) <= x.shape[1]:
+                raise ValueError(f"{len(y)} observation(s) for {x.shape[1]} fixed effects")
+            subjects = frame.loc[yv.index, "subject"].astype(str)
+            if engine == "reml":
+                codes, _ = pd.factorize(subjects)
+                r = reml_intercept(y, x, codes)
+                beta, cov = r["beta"], r["cov"]
+                record.update(
+                    converged=r["converged"],
+                    subject_variance=r["subject_variance"],
+                    residual_variance=r["scale"],
+                    reml_criterion=r["reml_criterion"],
+                )
+                if r["boundary"]:
+                    warnings.warn(
+                        "subject variance estimated at 0 (boundary of the parameter space)", stacklevel=2
+                    )
+            else:
+                import statsmodels.api as sm
+
+                exog_re = None
+                if re_formula is not None:
+                    from patsy import dmatrix
+
+                    exog_re = np.asarray(dmatrix(re_formula, frame.loc[yv.index]))
+                res = sm.MixedLM(y, x, groups=subjects.to_numpy(), exog_re=exog_re).fit(reml=True)
+                beta = res.fe_params
+                cov = np.asarray(res.cov_params())[: len(beta), : len(beta)]
+                record.update(
+                    converged=bool(res.converged),
+                    subject_variance=float(np.asarray(res.cov_re)[0, 0]),
+                    residual_variance=float(res.scale),
+                    reml_criterion=float(-2 * res.llf),
+                )
+        except (ValueError, np.linalg.LinAlgError, PatsyError) as e:
+            record["warnings"] = f"not fitted: {e}"
+            return None
+    messages = list(dict.fromkeys(str(w.message).splitlines()[0] for w in caught))
+    record["warnings"] = "; ".join(messages)
+    if any("converge" in m.lower() for m in messages):
+        record["converged"] = False
+    record["n_subjects"] = int(subjects.nunique())
+    record["n_observations"] = int(len(y))
+    return Fit(pd.Series(np.asarray(beta), index=list(xv.columns)), np.asarray(cov), xv.design_info, record)
+
+
+def fixed_effects(fit: Fit) -> pd.DataFrame:
+    """``term, estimate, se, ci_lower, ci_upper, z, p`` of the fixed effects (Wald z)."""
+    est = fit.fe_params.to_numpy()
+    se = np.sqrt(np.clip(np.diag(fit.cov), 0, None))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = est / se
+    return pd.DataFrame(
+        {
+            "term": list(fit.fe_params.index),
+            "estimate": est,
+            "se": se,
+            "ci_lower": est - Z95 * se,
+            "ci_upper": est + Z95 * se,
+            "z": z,
+            "p": 2 * stats.norm.sf(np.abs(z)),
+        }
+    )
+
+
+def design_rows(fit: Fit, cells: pd.DataFrame) -> np.ndarray:
+    """The fixed-effects design matrix rows of ``cells`` (columns as the fitted frame)."""
+    from patsy import build_design_matrices
+
+    return np.asarray(build_design_matrices([fit.design_info], cells)[0])
+
+
+def linear_contrast(fit: Fit, weights: np.ndarray) -> tuple[float, float, float, float, float]:
+    """Estimate, SE, CI lower, CI upper and p (Wald z) of ``weights @ fixed effects``."""
+    est = float(weights @ fit.fe_params.to_numpy())
+    se = float(np.sqrt(max(weights @ fit.cov @ weights, 0.0)))
+    p = float(2 * stats.norm.sf(abs(est / se))) if se > 0 else np.nan
+    return est, se, est - Z95 * se, est + Z95 * se, p
+
+
+def hedges_g(a, b) -> tuple[float, float, float]:
+    """Hedges' g of mean(a) - mean(b) with its 95 % CI (Hedges & Olkin 1985).
+
+    d = difference / pooled SD (ddof = 1); g = J d with J = 1 - 3 / (4 (n_a + n_b) - 9);
+    SE = sqrt((n_a + n_b) / (n_a n_b) + g^2 / (2 (n_a + n_b))); CI = g +- 1.96 SE.
+    NaN with fewer than 2 values in a group or no spread.
+    """
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    na, nb = len(a), len(b)
+    if na < 2 or nb < 2:
+        return np.nan, np.nan, np.nan
+    pooled = np.sqrt(((na - 1) * a.var(ddof=1) + (nb - 1) * b.var(ddof=1)) / (na + nb - 2))
+    if not pooled > 0:
+        return np.nan, np.nan, np.nan
+    g = (1 - 3 / (4 * (na + nb) - 9)) * (a.mean() - b.mean()) / pooled
+    se = np.sqrt((na + nb) / (na * nb) + g**2 / (2 * (na + nb)))
+    return float(g), float(g - Z95 * se), float(g + Z95 * se)
+
+
+def mean_ci(x) -> tuple[int, float, float, float, float]:
+    """n, mean, SD (ddof 1) and the t-based 95 % CI of the mean."""
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
+    n = len(x)
+    if n == 0:
+        return 0, np.nan, np.nan, np.nan, np.nan
+    m = float(x.mean())
+    if n < 2:
+        return n, m, np.nan, np.nan, np.nan
+    sd = float(x.std(ddof=1))
+    half = float(stats.t.ppf(0.975, n - 1)) * sd / np.sqrt(n)
+    return n, m, sd, m - half, m + half
