@@ -116,8 +116,18 @@ class Image:
         )
 
 
-def _frame_indices(n: int, frames: slice | None, path) -> range:
-    idx = range(n) if frames is None else range(n)[frames]
+def _frame_indices(n: int, frames, path) -> list[int]:
+    """Frame numbers selected by ``frames``: None (all), an int, a slice or a sequence of ints."""
+    from mfscan.io.frames import frame_index
+
+    if frames is None:
+        idx = list(range(n))
+    elif isinstance(frames, slice):
+        idx = list(range(n)[frames])
+    elif isinstance(frames, (int, np.integer)):
+        idx = [frame_index(frames, n, path)]
+    else:
+        idx = [frame_index(k, n, path) for k in frames]
     if len(idx) == 0:
         raise ImageReadError(f"no frames selected by {frames!r} (the image has {n})", path)
     return idx
