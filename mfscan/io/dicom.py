@@ -175,31 +175,40 @@ def _pixel_params(ds, path: Path) -> dict:
     }
 
 
-def _frame_decoder(path: Path, ds, p: dict, notes: list | None):
-    """``decode(k) -> (pixels, gray, overlay, tint)`` of one frame; warnings go to ``notes``.
+class _FrameReader:
+    """``reader(k) -> (pixels, gray, overlay, tint)`` of one frame (picklable).
 
-    Grayscale frames give ``(pixels, pixels, None, None)``.
+    Grayscale frames give ``(pixels, pixels, None, None)``. Decoder warnings go to
+    ``notes`` when it is a list (the first frame's, read at load time).
     """
 
-    def decode(k: int):
+    def __init__(self, path: Path, ds, p: dict, notes: list | None = None):
+        self.path, self.ds, self.p, self.notes = path, ds, p, notes
+        self.done: dict = {}  # frames decoded at load time, handed over once
+
+    def __getstate__(self):
+        return {**self.__dict__, "notes": None, "done": {}}
+
+    def __call__(self, k: int):
+        if k in self.done:
+            return self.done.pop(k)
+        p, path = self.p, self.path
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                raw = _read_frame(path, ds, k, p["n"])
+                raw = _read_frame(path, self.ds, k, p["n"])
         except Exception as e:
             where = f" of frame {k}" if p["n"] > 1 else ""
             raise ImageReadError(
                 f"cannot decode DICOM pixel data{where} ({p['ts_name']}, {p['photometric']}): {e}", path
             ) from e
-        if notes is not None:
-            notes.extend(m for m in (str(w.message) for w in caught) if m not in notes)
-        arr = _normalise(raw, ds, p, path)
+        if self.notes is not None:
+            self.notes.extend(m for m in (str(w.message) for w in caught) if m not in self.notes)
+        arr = _normalise(raw, self.ds, p, path)
         if arr.ndim == 2:
             return arr, arr, None, None
         gray, overlay, tints = _color_image(arr[None], p["bit_depth"])
         return arr, gray[0], overlay[0], tints[0]
-
-    return decode
 
 
 def _load_dicom(path: Path, frames, max_pixels: int, notes: list) -> Image:
@@ -210,8 +219,9 @@ def _load_dicom(path: Path, frames, max_pixels: int, notes: list) -> Image:
     idx = _frame_indices(n, frames, path)
     _check_size(rows, cols, len(idx), max_pixels, path)
     first_notes = list(notes)
-    decode = _frame_decoder(path, ds, p, first_notes)
+    decode = _FrameReader(path, ds, p, first_notes)
     first = decode(idx[0])
+    decode.notes = None
     del notes[:]
     notes.extend(first_notes)
     signed = int(getattr(ds, "PixelRepresentation", 0) or 0) == 1
@@ -230,7 +240,8 @@ def _load_dicom(path: Path, frames, max_pixels: int, notes: list) -> Image:
 
 def _lazy_stacks(path, decode, n: int, first, k0: int):
     """FrameStacks of a cine's pixels, gray and overlay, frame ``k0`` already decoded."""
-    decoder = FrameDecoder(lambda k: first if k == k0 else decode(k), n, path)
+    decode.done[k0] = first
+    decoder = FrameDecoder(decode, n, path)
     decoder.get(k0)
     pixels = FrameStack(decoder, 0, first[0].shape, first[0].dtype)
     if first[2] is None:
