@@ -47,7 +47,10 @@ class Image:
         ``png``, ``jpeg``, ``bmp``, ``tiff`` or ``dicom``.
     pixels : ndarray
         Pixels for display, ``(n_frames, rows, cols)`` or ``(n_frames, rows, cols, 3)``
-        RGB, uint8 or uint16. Palette images are expanded to RGB; MONOCHROME1
+        RGB, uint8 or uint16. For a multi-frame DICOM loaded without ``frames``,
+        `pixels`, `gray` and `overlay` are :class:`mfscan.io.frames.FrameStack`
+        array-likes that decode a frame when it is first indexed
+        (``np.asarray`` decodes them all). Palette images are expanded to RGB; MONOCHROME1
         (and min-is-white TIFF) is inverted so that bright means echogenic.
     gray : ndarray
         ``(n_frames, rows, cols)`` grayscale for measuring, uint8 or uint16. For
