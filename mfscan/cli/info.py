@@ -1,4 +1,9 @@
-"""``mfscan info``: describe images (format, size, frames, every calibrated region)."""
+"""``mfscan info``: describe images (format, size, frames, every calibrated region).
+
+A DICOM cine is read as its header plus its first frame only (the other frames
+are decoded on use, :mod:`mfscan.io.frames`), so ``info`` on a 120-frame cine
+costs about what it costs on a single-frame file.
+"""
 
 from __future__ import annotations
 
@@ -45,6 +50,7 @@ def image_info(img) -> dict:
         "frames": int(img.n_frames),
         "color": img.color,
         "bit_depth": int(img.bit_depth),
+        "tint": None if img.tint is None else [round(float(v), 3) for v in img.tint],
         "regions": [
             {
                 "index": r.index,
@@ -67,6 +73,12 @@ def format_info(d: dict) -> str:
         f"{d['file']}: {d['format'].upper()}, {d['shape'][0]} x {d['shape'][1]} px "
         f"(rows x cols), {d['frames']} frame(s), {d['color']}, {d['bit_depth']}-bit"
     ]
+    if d.get("tint"):
+        r, g, b = d["tint"]
+        lines.append(
+            f"  tinted grayscale: RGB = gray x ({r:.3f}, {g:.3f}, {b:.3f}); gray values are positions "
+            "on this axis, coloured overlay = pixels far from it"
+        )
     cal = d["calibration"]
     if d["calibrated"]:
         lines.append(

@@ -22,7 +22,8 @@ from mfscan.calibration import (
     warn_problems,
 )
 from mfscan.errors import ImageReadError
-from mfscan.io.pixels import Image, _check_size, _frame_indices, _make_image
+from mfscan.io.frames import FrameDecoder, FrameStack
+from mfscan.io.pixels import Image, _check_size, _color_image, _frame_indices
 
 #: Transfer syntaxes that lose information (echo intensity is affected).
 _LOSSY_TS = {
@@ -101,51 +102,31 @@ def _dicom_header(path: Path) -> dict:
     }
 
 
-def _load_dicom(path: Path, frames, max_pixels: int, notes: list) -> Image:
-    from pydicom.pixels import apply_color_lut, iter_pixels
+def _read_frame(path: Path, ds, k: int, n: int) -> np.ndarray:
+    """Frame ``k`` as pydicom decodes it (YBR converted to RGB), reading only that frame.
 
-    ds = _dicom_dataset(path, header_only=False, notes=notes)
-    if "PixelData" not in ds:
-        if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
-            raise ImageReadError("DICOM file has floating-point pixel data, which is not supported", path)
-        raise ImageReadError("DICOM file has no pixel data", path)
-    rows, cols, n = _dicom_shape(ds, path)
-    idx = _frame_indices(n, frames, path)
-    _check_size(rows, cols, len(idx), max_pixels, path)
-    photometric = str(getattr(ds, "PhotometricInterpretation", "") or "").strip().upper()
-    if not photometric:
-        raise ImageReadError("DICOM file has no PhotometricInterpretation", path)
-    bits_alloc = int(getattr(ds, "BitsAllocated", 8) or 8)
-    bits = int(getattr(ds, "BitsStored", bits_alloc) or bits_alloc)
-    if bits_alloc > 16:
-        raise ImageReadError(f"{bits_alloc}-bit DICOM pixel data is not supported", path)
-    ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
-    ts_name = getattr(ts, "name", None) or (str(ts) if ts else None)
+    From the file when possible (pydicom reads the header, then seeks to the frame's
+    bytes or encapsulated fragments), else from the data set already read.
+    """
+    from pydicom.pixels import pixel_array
+
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            if len(idx) == n:
-                arr = ds.pixel_array
-            else:
-                arr = np.stack(list(iter_pixels(ds, indices=list(idx))))
-        notes.extend(str(w.message) for w in caught)
-    except Exception as e:
-        raise ImageReadError(f"cannot decode DICOM pixel data ({ts_name}, {photometric}): {e}", path) from e
+        return pixel_array(path, index=k if n > 1 else None)
+    except Exception:
+        return pixel_array(ds, index=k if n > 1 else None)
 
-    # Normalise to (frames, rows, cols[, 3]).
-    samples = int(getattr(ds, "SamplesPerPixel", 1) or 1)
-    if samples not in (1, 3):
-        raise ImageReadError(f"DICOM with {samples} samples per pixel is not supported", path)
-    expected_ndim = 3 if samples == 3 else 2
-    if arr.ndim == expected_ndim:
-        arr = arr[None]
-    if arr.shape[1:3] != (rows, cols):
+
+def _normalise(arr: np.ndarray, ds, p: dict, path: Path) -> np.ndarray:
+    """One decoded frame to display pixels: unsigned, MONOCHROME1 inverted, palette expanded."""
+    from pydicom.pixels import apply_color_lut
+
+    rows, cols = p["shape"]
+    if arr.shape[:2] != (rows, cols) or arr.ndim != (3 if p["samples"] == 3 else 2):
         raise ImageReadError(f"decoded pixel data has shape {arr.shape}, expected {rows}x{cols}", path)
-
+    bits, bits_alloc = p["bits"], p["bits_alloc"]
     if np.issubdtype(arr.dtype, np.signedinteger):
         arr = (arr.astype(np.int32) + (1 << (bits - 1))).astype(np.uint8 if bits_alloc <= 8 else np.uint16)
-        notes.append("signed pixel data shifted to unsigned")
-    if photometric == "PALETTE COLOR":
+    if p["photometric"] == "PALETTE COLOR":
         try:
             rgb = apply_color_lut(arr, ds)
         except Exception as e:
@@ -154,39 +135,149 @@ def _load_dicom(path: Path, frames, max_pixels: int, notes: list) -> Image:
             rgb = rgb[..., :3]
         if rgb.dtype != np.uint8:
             rgb = rgb.astype(np.uint8) if rgb.max(initial=0) <= 255 else (rgb >> 8).astype(np.uint8)
-        arr, bit_depth = np.ascontiguousarray(rgb), 8
-    else:
-        bit_depth = bits
-        if photometric == "MONOCHROME1":
-            top = (1 << bits) - 1
-            arr = np.subtract(top, np.minimum(arr, top), dtype=arr.dtype)
-        if arr.dtype not in (np.uint8, np.uint16):
-            arr = arr.astype(np.uint16)
+        return np.ascontiguousarray(rgb)
+    if p["photometric"] == "MONOCHROME1":
+        top = (1 << bits) - 1
+        arr = np.subtract(top, np.minimum(arr, top), dtype=arr.dtype)
+    if arr.dtype not in (np.uint8, np.uint16):
+        arr = arr.astype(np.uint16)
+    return arr
 
+
+def _pixel_params(ds, path: Path) -> dict:
+    """What decoding needs from the header, checked; ImageReadError for what is not supported."""
+    if "PixelData" not in ds:
+        if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
+            raise ImageReadError("DICOM file has floating-point pixel data, which is not supported", path)
+        raise ImageReadError("DICOM file has no pixel data", path)
+    rows, cols, n = _dicom_shape(ds, path)
+    photometric = str(getattr(ds, "PhotometricInterpretation", "") or "").strip().upper()
+    if not photometric:
+        raise ImageReadError("DICOM file has no PhotometricInterpretation", path)
+    bits_alloc = int(getattr(ds, "BitsAllocated", 8) or 8)
+    bits = int(getattr(ds, "BitsStored", bits_alloc) or bits_alloc)
+    if bits_alloc > 16:
+        raise ImageReadError(f"{bits_alloc}-bit DICOM pixel data is not supported", path)
+    samples = int(getattr(ds, "SamplesPerPixel", 1) or 1)
+    if samples not in (1, 3):
+        raise ImageReadError(f"DICOM with {samples} samples per pixel is not supported", path)
+    ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    return {
+        "shape": (rows, cols),
+        "n": n,
+        "photometric": photometric,
+        "bits": bits,
+        "bits_alloc": bits_alloc,
+        "samples": samples,
+        "ts": ts,
+        "ts_name": getattr(ts, "name", None) or (str(ts) if ts else None),
+        "bit_depth": 8 if photometric == "PALETTE COLOR" else bits,
+    }
+
+
+class _FrameReader:
+    """``reader(k) -> (pixels, gray, overlay, tint)`` of one frame (picklable).
+
+    Grayscale frames give ``(pixels, pixels, None, None)``. Decoder warnings go to
+    ``notes`` when it is a list (the first frame's, read at load time).
+    """
+
+    def __init__(self, path: Path, ds, p: dict, notes: list | None = None):
+        self.path, self.ds, self.p, self.notes = path, ds, p, notes
+        self.done: dict = {}  # frames decoded at load time, handed over once
+
+    def __getstate__(self):
+        return {**self.__dict__, "notes": None, "done": {}}
+
+    def __call__(self, k: int):
+        if k in self.done:
+            return self.done.pop(k)
+        p, path = self.p, self.path
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                raw = _read_frame(path, self.ds, k, p["n"])
+        except Exception as e:
+            where = f" of frame {k}" if p["n"] > 1 else ""
+            raise ImageReadError(
+                f"cannot decode DICOM pixel data{where} ({p['ts_name']}, {p['photometric']}): {e}", path
+            ) from e
+        if self.notes is not None:
+            self.notes.extend(m for m in (str(w.message) for w in caught) if m not in self.notes)
+        arr = _normalise(raw, self.ds, p, path)
+        if arr.ndim == 2:
+            return arr, arr, None, None
+        gray, overlay, tints = _color_image(arr[None], p["bit_depth"])
+        return arr, gray[0], overlay[0], tints[0]
+
+
+def _load_dicom(path: Path, frames, max_pixels: int, notes: list) -> Image:
+    ds = _dicom_dataset(path, header_only=False, notes=notes)
+    p = _pixel_params(ds, path)
+    rows, cols = p["shape"]
+    n = p["n"]
+    idx = _frame_indices(n, frames, path)
+    _check_size(rows, cols, len(idx), max_pixels, path)
+    first_notes = list(notes)
+    decode = _FrameReader(path, ds, p, first_notes)
+    first = decode(idx[0])
+    decode.notes = None
+    del notes[:]
+    notes.extend(first_notes)
+    signed = int(getattr(ds, "PixelRepresentation", 0) or 0) == 1
+    if signed:
+        notes.append("signed pixel data shifted to unsigned")
+    tint = None if first[3] is None else tuple(float(v) for v in first[3])
+    if frames is None and n > 1:
+        pixels, gray, overlay = _lazy_stacks(path, decode, n, first, idx[0])
+    else:
+        decoded = [first] + [decode(k) for k in idx[1:]]
+        pixels = np.stack([d[0] for d in decoded])
+        gray = pixels if first[2] is None else np.stack([d[1] for d in decoded])
+        overlay = None if first[2] is None else np.stack([d[2] for d in decoded])
+    return _dicom_image(path, ds, p, pixels, gray, overlay, tint, notes)
+
+
+def _lazy_stacks(path, decode, n: int, first, k0: int):
+    """FrameStacks of a cine's pixels, gray and overlay, frame ``k0`` already decoded."""
+    decode.done[k0] = first
+    decoder = FrameDecoder(decode, n, path)
+    decoder.get(k0)
+    pixels = FrameStack(decoder, 0, first[0].shape, first[0].dtype)
+    if first[2] is None:
+        return pixels, pixels, None
+    gray = FrameStack(decoder, 1, first[1].shape, first[1].dtype)
+    return pixels, gray, FrameStack(decoder, 2, first[2].shape, bool)
+
+
+def _dicom_image(path, ds, p, pixels, gray, overlay, tint, notes) -> Image:
+    rows, cols = p["shape"]
     regions, problems = regions_from_dicom(ds, (rows, cols))
     if problems:
         warn_problems(problems, path)
         notes.extend(problems)
     calibration = default_calibration(regions, pixel_spacing_from_dicom(ds) or UNCALIBRATED)
-
     burned = str(getattr(ds, "BurnedInAnnotation", "") or "").strip().upper()
-    lossy = str(ts) in _LOSSY_TS or str(getattr(ds, "LossyImageCompression", "") or "") == "01"
+    lossy = str(p["ts"]) in _LOSSY_TS or str(getattr(ds, "LossyImageCompression", "") or "") == "01"
     metadata = {
         "modality": str(getattr(ds, "Modality", "") or "") or None,
-        "transfer_syntax": ts_name,
-        "photometric": photometric,
-        "bits_stored": bits,
+        "transfer_syntax": p["ts_name"],
+        "photometric": p["photometric"],
+        "bits_stored": p["bits"],
         "burned_in_annotation": burned if burned in ("YES", "NO") else "unknown",
         "lossy": bool(lossy),
     }
-    return _make_image(
-        path,
-        "dicom",
-        arr,
-        color=_dicom_color(photometric),
-        bit_depth=bit_depth,
-        regions=regions,
+    return Image(
+        path=path,
+        format="dicom",
+        pixels=pixels,
+        gray=gray,
+        overlay=overlay,
+        regions=list(regions),
         calibration=calibration,
+        color=_dicom_color(p["photometric"]),
+        bit_depth=int(p["bit_depth"]),
         metadata=metadata,
-        notes=notes,
+        warnings=list(notes),
+        tint=tint,
     )

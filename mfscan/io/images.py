@@ -195,8 +195,14 @@ def load_image(
     max_pixels : int, optional
         Refuse (before decoding) images whose header claims more than this many
         pixels, rows x cols x selected frames.
-    frames : slice, optional
-        Frames to load from a cine or multi-page file (default: all).
+    frames : int, slice or sequence of int, optional
+        Frames to load from a cine or multi-page file, decoded now (frame numbers
+        then count within the selection: ``load_image(p, frames=60).frame(0)`` is
+        frame 60). Default: all frames; a multi-frame DICOM then decodes its first
+        frame only and every other frame when first used (``img.gray[k]``,
+        ``img.frame(k)``; :class:`mfscan.io.frames.FrameStack`), reading just that
+        frame's bytes from the file. A frame number outside the file raises
+        :class:`mfscan.io.frames.FrameIndexError` (an ImageReadError).
     data : bytes, optional
         The file's content, already read (the file is then not read again for
         PNG, JPEG and BMP; TIFF and DICOM are read from `path`).
@@ -213,6 +219,10 @@ def load_image(
 
     Notes
     -----
+    To show a cine's first frame quickly, ``load_image(path)`` is enough: it reads
+    the header and frame 0, and ``img.pixels`` can be given to napari as it is
+    (napari asks for the displayed frame only).
+
     A grayscale 8-bit PNG costs essentially its decode: ``gray`` and ``pixels``
     are the same view of the decoded array, with no conversion.
     """
