@@ -108,6 +108,8 @@ def _raters_text(meas: pd.DataFrame) -> str:
     if "rater" not in meas or meas["rater"].isna().all():
         return "no rater recorded in the sidecars"
     raters = sorted(meas["rater"].dropna().astype(str).unique(), key=natural_sort_key)
+    if "session" not in meas or meas["session"].isna().all():
+        return f"{len(raters)}: " + "; ".join(raters)
     per = []
     for r in raters:
         s = (

@@ -14,6 +14,8 @@ from mfscan.report.plots_trial import plot_deficit_over_visits, plot_sides_over_
 __all__ = ["trial_part", "judge_text"]
 
 _e = html.escape
+#: At most this many rater-session figures (the others are in the CSV tables).
+_MAX_JUDGES = 8
 
 
 def judge_text(rater, session) -> str:
@@ -64,7 +66,7 @@ def _sides_figure_block(ss, ctx, rater, session) -> tuple[str, pd.DataFrame]:
 
 def _other_judges(ss, ctx, shown) -> list[str]:
     blocks = []
-    for rater, session in _judges(ss):
+    for rater, session in _judges(ss)[:_MAX_JUDGES]:
         if (rater, session) == shown:
             continue
         fig, _ = _sides_figure_block(ss, ctx, rater, session)

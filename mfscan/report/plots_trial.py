@@ -124,7 +124,7 @@ def sides_figure(
     ]
     fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
     fig.suptitle(title or "CSA of each side over visits", fontsize=TITLE_SIZE)
-    fig.tight_layout()
+    fig.subplots_adjust(hspace=0.45, wspace=0.12, top=1 - 0.45 / fig.get_figheight())
     return fig
 
 
@@ -180,7 +180,7 @@ def deficit_figure(deficit: pd.DataFrame, visits: Sequence[str], *, title: str =
     ]
     fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
     fig.suptitle(title or "Symptomatic deficit over visits", fontsize=TITLE_SIZE)
-    fig.tight_layout()
+    fig.subplots_adjust(wspace=0.15, top=0.85)
     return fig
 
 
