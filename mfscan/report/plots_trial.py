@@ -88,7 +88,7 @@ def sides_figure(
     groups = list(dict.fromkeys(means["group"]))
     levels = list(dict.fromkeys(means["level"]))
     pos = {v: i for i, v in enumerate(visits)}
-    fig = Figure(figsize=(min(3.6 * len(levels), 14.0) + 1.6, 2.9 * len(groups) + 0.6))
+    fig = Figure(figsize=(min(3.6 * len(levels), 14.0) + 1.6, 2.9 * len(groups) + 1.0))
     axes = _styled_axes(fig, len(groups), len(levels))
     series = list(dict.fromkeys(zip(means["side_status"], means["side"])))
     width = 0.08 * (len(series) - 1)
@@ -124,7 +124,8 @@ def sides_figure(
     ]
     fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
     fig.suptitle(title or "CSA of each side over visits", fontsize=TITLE_SIZE)
-    fig.subplots_adjust(hspace=0.45, wspace=0.12, top=1 - 0.45 / fig.get_figheight())
+    h = fig.get_figheight()
+    fig.subplots_adjust(hspace=0.35, wspace=0.12, top=1 - 0.8 / h, bottom=0.5 / h)
     return fig
 
 
@@ -180,7 +181,7 @@ def deficit_figure(deficit: pd.DataFrame, visits: Sequence[str], *, title: str =
     ]
     fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
     fig.suptitle(title or "Symptomatic deficit over visits", fontsize=TITLE_SIZE)
-    fig.subplots_adjust(wspace=0.15, top=0.85)
+    fig.subplots_adjust(wspace=0.15, top=0.8)
     return fig
 
 
