@@ -126,7 +126,7 @@ def trial_part(ctx) -> list[str]:
         "<details><summary>Table: CSA of each side per group, level and visit (n, mean, SD, 95% CI)"
         "</summary>"
         + table(
-            _ci_display(means, ctx.measure, 3),
+            _ci_display(means.drop(columns=["side"] if (means["side"] == "").all() else []), ctx.measure, 3),
             key=["group", "level", "side_status", "side", "visit"],
             digits=3,
         )
