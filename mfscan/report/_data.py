@@ -22,7 +22,6 @@ from mfscan.vocab import SIDE_STATUSES, SIDES
 
 __all__ = [
     "visit_sequence",
-    "first_session",
     "primary_judge",
     "with_side_status",
     "mean_ci",
@@ -46,18 +45,6 @@ def visit_sequence(labels, order: Sequence[str] | None = None) -> list[str]:
     from mfscan.stats.longitudinal import visit_order
 
     return [v for v in visit_order(sorted(present)) if v in present]
-
-
-def first_session(table: pd.DataFrame) -> pd.DataFrame:
-    """Each rater's first session (natural order, a blank session first); all rows without sessions."""
-    if "session" not in table or table["session"].isna().all() or table.empty:
-        return table
-    rank = natural_ranks(table["session"])
-    raters = (
-        table["rater"].astype(object).fillna("") if "rater" in table else pd.Series("", index=table.index)
-    )
-    first = rank.groupby(raters.to_numpy()).transform("min")
-    return table[rank.to_numpy() == first.to_numpy()]
 
 
 def primary_judge(table: pd.DataFrame) -> tuple[object, object]:
@@ -250,7 +237,12 @@ def study_settings(study_dir) -> dict | None:
     except ImportError:
         read_study_settings = None
     if read_study_settings is not None:
-        return dict(read_study_settings(study_dir))
+        from mfscan.errors import MfscanError
+
+        try:
+            return dict(read_study_settings(study_dir))
+        except (MfscanError, OSError, ValueError):
+            return dict(_SETTINGS_DEFAULTS, unreadable=True)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
