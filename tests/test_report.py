@@ -100,7 +100,8 @@ def test_html_is_self_contained_and_complete(report):
     _, rep = report
     text = (rep / "report.html").read_text()
     assert RESEARCH_NOTICE in text
-    assert text.count("data:image/png;base64,") >= 4  # asymmetry, left/right, groups, Bland-Altman
+    # asymmetry, left/right, groups, CSA per side (R1 first session, R1 session 2, R2), deficit, Bland-Altman
+    assert text.count("data:image/png;base64,") == 8
     assert not re.search(r"""(src|href)=['"]https?://""", text)
     n_designed = sum(pct > 10 for *_, base, later in SUBJECTS for pct in (base, *later))
     assert n_designed == 8
@@ -319,7 +320,8 @@ def test_report_leaves_matplotlib_alone(tmp_path):
     finally:
         matplotlib.rcParams["font.size"] = old_size
     text = (tmp_path / "rep" / "report.html").read_text()
-    assert text.count("data:image/png;base64,") == 3  # asymmetry over visits, left vs right, groups ("all")
+    # asymmetry over visits, left vs right, groups ("all"), CSA of each side over visits
+    assert text.count("data:image/png;base64,") == 4
     assert len(res.asymmetry) == 6
 
 

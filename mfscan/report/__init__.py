@@ -5,6 +5,10 @@ folder, computes its tables with :func:`mfscan.stats.study.analyse_study` and
 writes them with the figures of :mod:`mfscan.report.plots` into the page of
 :mod:`mfscan.report.html`. The figure and HTML names are imported on first use, so
 ``from mfscan.report import read_subjects`` does not load matplotlib.
+
+The page's sections live in ``_section_*.py`` (tables in ``_tables.py``, the numbers
+behind the trial figures in ``_data.py``); other modules add sections through
+``build_report(..., top_parts=..., parts=...)`` (see :mod:`mfscan.report.html`).
 """
 
 from .build import OUTPUT_FILES, ReportResult, build_report, read_subjects  # noqa: F401
@@ -20,6 +24,8 @@ _LAZY = {
     "plot_left_right": "plots",
     "plot_group_curves": "plots",
     "plot_bland_altman": "plots",
+    "plot_sides_over_visits": "plots_trial",
+    "plot_deficit_over_visits": "plots_trial",
 }
 
 __all__ = ["OUTPUT_FILES", "ReportResult", "build_report", "read_subjects", *_LAZY]

@@ -19,10 +19,17 @@ Files written into the output folder:
 ``errors.csv``        when any file or outline failed
 ``qc/``               every annotated image with its outlines, sides and CSA drawn
 ``report.html``       all of the above for a reader, with the research-use notice
+
+Extra report sections (see :mod:`mfscan.report.html`): ``build_report(...,
+top_parts=[f], parts=[g])`` calls each ``f(result)`` / ``g(result)`` (a
+:class:`ReportResult` with every table written) for a list of HTML fragments,
+shown after the summary (``top_parts``) or before the images section (``parts``).
+The built-in extra sections are wired in :func:`_extra_parts`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,6 +156,29 @@ def _write_study_tables(res: ReportResult, analysis: StudyAnalysis) -> None:
             res.files.append(write_table(table, res.out_dir / file))
 
 
+#: An extra report section: called with the ReportResult, returns HTML fragments.
+Part = Callable[["ReportResult"], Sequence[str]]
+
+
+def _extra_parts(res: ReportResult, *, study_dir: Path, subjects) -> tuple[list[str], list[str]]:
+    """The built-in extra sections: (fragments after the summary, fragments before the images).
+
+    The place for the sections of other modules (``mfscan/report/_part_<name>.py``):
+    the problems of ``mfscan check`` go into the first list, the model, agreement and
+    contraction sections into the second, each as ``<name>_part(...)``.
+    """
+    top: list[str] = []
+    parts: list[str] = []
+    return top, parts
+
+
+def _call_parts(res: ReportResult, callables: Sequence[Part]) -> list[str]:
+    out: list[str] = []
+    for f in callables:
+        out.extend(f(res) or ())
+    return out
+
+
 def build_report(
     study_dir,
     out_dir,
@@ -161,6 +191,8 @@ def build_report(
     scheduler=None,
     progress: bool = True,
     max_pixels: int | None = None,
+    top_parts: Sequence[Part] = (),
+    parts: Sequence[Part] = (),
 ) -> ReportResult:
     """Measure a study folder and write the tables, QC overlays and HTML report.
 
@@ -182,6 +214,10 @@ def build_report(
         default: numeric / natural order ("2" before "10").
     workers, scheduler, progress, max_pixels
         As for :func:`mfscan.measure.batch.measure_jobs`.
+    top_parts, parts : sequence of callables
+        Extra report sections: each ``f(result) -> list of HTML fragments``, shown after
+        the summary (``top_parts``) or before the images section (``parts``), after the
+        built-in ones of :func:`_extra_parts`.
     """
     from tqdm.auto import tqdm
 
@@ -225,6 +261,9 @@ def build_report(
     _write_study_tables(res, analysis)
     steps.update()
     groups = analysis.group_summary if len(analysis.measurements) else None
+    top, extra = _extra_parts(res, study_dir=study_dir, subjects=subj)
+    top += _call_parts(res, top_parts)
+    extra += _call_parts(res, parts)
     html_text = render_html(
         res,
         study_dir=study_dir,
@@ -233,6 +272,9 @@ def build_report(
         threshold_pct=threshold_pct,
         index=index,
         measure=analysis.measure,
+        visit_order=visit_order,
+        top=top,
+        parts=extra,
     )
     steps.update()
     atomic_write_bytes(out / "report.html", html_text.encode("utf-8"))

@@ -52,20 +52,30 @@ def _fig_to_data_uri(fig: Figure) -> str:
 
 
 def primary_rows(asym: pd.DataFrame) -> pd.DataFrame:
-    """One rater's first-session rows (the rater with most rows) for per-subject plots."""
-    a = asym
-    if "session" in a:
-        a = a[a["session"].isna() | (a["session"].astype("string") == "1")]
-    if a["rater"].notna().any():
-        main = a["rater"].value_counts().idxmax()
-        a = a[a["rater"] == main]
-    return a
+    """One rater's first-session rows for per-subject plots: the rater with most rows
+    (ties: natural order) and that rater's first session (natural order, blank first)."""
+    from mfscan.report._data import _select, primary_judge
+
+    rater, session = primary_judge(asym)
+    return _select(asym, rater, session)
 
 
-def plot_asymmetry_over_visits(asym, subjects, threshold_pct, index="hides"):
-    """Asymmetry per subject over visits, one panel per level, threshold dashed; None when empty."""
+def _visit_x(visits, order):
+    """x positions of visit labels in the study's order (``order``: None for natural order)."""
+    from mfscan.report._data import visit_sequence
+
+    seq = visit_sequence(visits, order)
+    return {v: i for i, v in enumerate(seq)}, seq
+
+
+def plot_asymmetry_over_visits(asym, subjects, threshold_pct, index="hides", visits=None):
+    """Asymmetry per subject over visits, one panel per level, threshold dashed; None when empty.
+
+    ``visits``: the study's visit order (default: :func:`mfscan.stats.longitudinal.visit_order`).
+    """
     signed = index == "index"
     a = primary_rows(asym).dropna(subset=["asymmetry_pct"])
+    pos, seq = _visit_x(a["visit"].astype(str), visits)
     levels = (
         [lv for lv in a["level"].cat.categories if (a["level"] == lv).any()]
         if hasattr(a["level"], "cat")
@@ -79,10 +89,10 @@ def plot_asymmetry_over_visits(asym, subjects, threshold_pct, index="hides"):
     for ax, lv in zip(axes, levels):
         d = a[a["level"] == lv]
         for subject, s in d.groupby("subject", observed=True):
-            s = s.sort_values("visit")
+            s = s.assign(_x=[pos[str(v)] for v in s["visit"]]).sort_values("_x")
             g = s["group"].iloc[0] if "group" in s and pd.notna(s["group"].iloc[0]) else None
             ax.plot(
-                s["visit"].astype(str),
+                s["_x"],
                 s["asymmetry_pct"],
                 marker="o",
                 ms=4,
@@ -91,7 +101,7 @@ def plot_asymmetry_over_visits(asym, subjects, threshold_pct, index="hides"):
             )
             ax.annotate(
                 str(subject),
-                (len(s) - 1, s["asymmetry_pct"].iloc[-1]),
+                (s["_x"].iloc[-1], s["asymmetry_pct"].iloc[-1]),
                 fontsize=7,
                 xytext=(4, 0),
                 textcoords="offset points",
@@ -102,6 +112,7 @@ def plot_asymmetry_over_visits(asym, subjects, threshold_pct, index="hides"):
             ax.axhline(-threshold_pct, color="#D55E00", ls="--", lw=1)
             ax.axhline(0, color="black", lw=0.8)
         ax.set_title(f"{lv}", fontsize=TITLE_SIZE)
+        ax.set_xticks(range(len(seq)), seq)
         ax.set_xlabel("visit", fontsize=FONT_SIZE)
     axes[0].set_ylabel("asymmetry (%)", fontsize=FONT_SIZE)
     if groups:
@@ -152,26 +163,27 @@ def plot_left_right(asym, threshold_pct, unit, index="hides"):
     return _fig_to_data_uri(fig)
 
 
-def plot_group_curves(groups):
-    """Mean ± SD asymmetry per group over visits, one panel per level; None without groups."""
+def plot_group_curves(groups, visits=None):
+    """Mean ± SD asymmetry per group over visits, one panel per level; None without groups.
+
+    ``visits``: the study's visit order (default: :func:`mfscan.stats.longitudinal.visit_order`).
+    """
     if groups is None or groups.empty or "asymmetry_pct_mean" not in groups:
         return None
-    g = groups
-    if "session" in g:
-        g = g[g["session"].isna() | (g["session"].astype("string") == "1")]
-    if g["rater"].notna().any():
-        g = g[g["rater"] == g["rater"].value_counts().idxmax()]
+    g = primary_rows(groups)
+    pos, seq = _visit_x(g["visit"].astype(str), visits)
     levels = sorted(g["level"].astype(str).unique())
     names = sorted(g["group"].astype(str).unique())
     fig, axes = _figure(len(levels), (4.2 * len(levels), 3.4), sharey=True)
     for ax, lv in zip(axes, levels):
         d = g[g["level"].astype(str) == lv]
         for i, name in enumerate(names):
-            s = d[d["group"].astype(str) == name].sort_values("visit")
+            s = d[d["group"].astype(str) == name]
+            s = s.assign(_x=[pos[str(v)] for v in s["visit"]]).sort_values("_x")
             if s.empty:
                 continue
             ax.errorbar(
-                s["visit"].astype(str),
+                s["_x"],
                 s["asymmetry_pct_mean"],
                 yerr=s["asymmetry_pct_sd"].fillna(0),
                 marker="o",
@@ -180,6 +192,7 @@ def plot_group_curves(groups):
                 label=f"{name}",
             )
         ax.set_title(lv, fontsize=TITLE_SIZE)
+        ax.set_xticks(range(len(seq)), seq)
         ax.set_xlabel("visit", fontsize=FONT_SIZE)
     axes[0].set_ylabel("asymmetry, mean ± SD (%)", fontsize=FONT_SIZE)
     axes[-1].legend(fontsize=8, frameon=False)

@@ -1,0 +1,250 @@
+"""The numbers behind the report's Hides-style figures: side means over visits and the
+symptomatic deficit per group, each with n and a 95% confidence interval.
+
+Each subject counts once per cell: the repeated images of a side are averaged per
+subject first (the side summary), then the subjects' means are averaged per group,
+level, side and visit. The 95% CI of a group mean is the t interval
+mean ± t(0.975, n − 1) × SD / √n (SD with n − 1); it is empty for n = 1.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mfscan.report._tables import natural_ranks
+from mfscan.stats.summary import natural_sort_key
+from mfscan.vocab import SIDE_STATUSES, SIDES
+
+__all__ = [
+    "visit_sequence",
+    "primary_judge",
+    "with_side_status",
+    "mean_ci",
+    "side_means_over_visits",
+    "deficit_over_visits",
+    "study_settings",
+]
+
+#: ``mfscan.study.json`` read when ``mfscan.annotations.study_file`` is absent (same defaults).
+_SETTINGS_DEFAULTS = {"format": "mfscan.study", "version": 1, "pattern": None, "blinded": False, "orders": {}}
+SETTINGS_FILE = "mfscan.study.json"
+
+
+def visit_sequence(labels, order: Sequence[str] | None = None) -> list[str]:
+    """The study's visits in chronological order: ``order`` when given (the analysis'
+    ``--visit-order``), else :func:`mfscan.stats.longitudinal.visit_order`; only visits present."""
+    present = {str(v) for v in pd.unique(pd.Series(labels, dtype=object).dropna())}
+    if order is not None:
+        given = [str(v) for v in order]
+        return [v for v in given if v in present] + sorted(present - set(given), key=natural_sort_key)
+    from mfscan.stats.longitudinal import visit_order
+
+    return [v for v in visit_order(sorted(present)) if v in present]
+
+
+def primary_judge(table: pd.DataFrame) -> tuple[object, object]:
+    """The rater with most rows (ties: natural order) and that rater's first session (or None)."""
+    rater = session = None
+    if "rater" in table and table["rater"].notna().any():
+        counts = table["rater"].astype(str).value_counts()
+        best = counts[counts == counts.max()].index
+        rater = sorted(best, key=natural_sort_key)[0]
+        table = table[table["rater"].astype(str) == rater]
+    if "session" in table and table["session"].notna().any():
+        ranks = natural_ranks(table["session"])
+        first = table["session"][ranks == ranks.min()]
+        session = first.iloc[0] if pd.notna(first.iloc[0]) else None
+    return rater, session
+
+
+def _select(table: pd.DataFrame, rater, session) -> pd.DataFrame:
+    t = table
+    if rater is not None and "rater" in t:
+        t = t[t["rater"].astype(str) == str(rater)]
+    if "session" in t:
+        t = t[t["session"].isna()] if session is None else t[t["session"].astype(str) == str(session)]
+    return t
+
+
+def _side_status_from_subjects(table: pd.DataFrame, subjects: pd.DataFrame | None) -> pd.Series:
+    """symptomatic / asymptomatic / bilateral / none of each per-side row, from subjects.csv.
+
+    Local stand-in until :mod:`mfscan.stats` provides the shared function (issue 12, point 2).
+    """
+    status = pd.Series(pd.NA, index=table.index, dtype="object")
+    if subjects is None or "symptomatic_side" not in subjects or "side" not in table:
+        return status
+    sym = dict(zip(subjects["subject"].astype(str), subjects["symptomatic_side"].astype(object)))
+    for i, subject, side in zip(table.index, table["subject"].astype(str), table["side"].astype(str)):
+        s = sym.get(subject)
+        if s in SIDES:
+            status[i] = "symptomatic" if side == s else "asymptomatic"
+        elif s in ("bilateral", "none"):
+            status[i] = s
+    return status
+
+
+def with_side_status(table: pd.DataFrame, subjects: pd.DataFrame | None) -> pd.DataFrame:
+    """The per-side table with ``side_status`` (kept when present) and ``group`` (from subjects)."""
+    out = table.copy()
+    if "side_status" not in out:
+        out["side_status"] = _side_status_from_subjects(out, subjects)
+    out["side_status"] = pd.Categorical(out["side_status"].astype(object), categories=list(SIDE_STATUSES))
+    if "group" not in out:
+        if subjects is not None and "group" in subjects:
+            groups = dict(zip(subjects["subject"].astype(str), subjects["group"]))
+            out["group"] = [groups.get(s) for s in out["subject"].astype(str)]
+        else:
+            out["group"] = None
+    return out
+
+
+def mean_ci(values, *, level: float = 0.95) -> tuple[int, float, float, float, float]:
+    """``n, mean, sd, ci_lower, ci_upper`` of the finite values (t interval; NaN CI when n < 2)."""
+    from scipy import stats
+
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    n = len(v)
+    if n == 0:
+        return 0, np.nan, np.nan, np.nan, np.nan
+    mean = float(v.mean())
+    if n < 2:
+        return 1, mean, np.nan, np.nan, np.nan
+    sd = float(v.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / np.sqrt(n)
+    return n, mean, sd, mean - half, mean + half
+
+
+def _group_label(value) -> str:
+    return "all" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
+
+
+def side_means_over_visits(
+    side_summary: pd.DataFrame,
+    subjects: pd.DataFrame | None,
+    measure: str,
+    *,
+    visit_order: Sequence[str] | None = None,
+    rater=None,
+    session=None,
+) -> pd.DataFrame:
+    """Group mean of the subjects' side means per group, level, side and visit, with 95% CI.
+
+    Parameters
+    ----------
+    side_summary : DataFrame
+        One row per subject, visit, level, rater, session and side: ``measure`` is the
+        mean of the repeated images (:func:`mfscan.stats.summary.summarize_sides`).
+    subjects : DataFrame or None
+        ``subject, symptomatic_side[, group]``; gives ``group`` and ``side_status``
+        unless the table carries them.
+    measure : str
+        The column averaged (``csa_cm2``).
+    visit_order : sequence of str, optional
+        The study's visit order.
+    rater, session : optional
+        The rater and session shown (None: rows without a rater / session).
+
+    Returns
+    -------
+    DataFrame
+        ``group, level, side, side_status, visit, n_subjects, <measure>_mean,
+        <measure>_sd, <measure>_ci_lower, <measure>_ci_upper`` in study order. With a
+        symptomatic side the sides are ``symptomatic`` / ``asymptomatic`` rows
+        (``side`` empty), else left and right per side status (``bilateral``, ``none``,
+        or unknown).
+    """
+    t = with_side_status(_select(side_summary, rater, session), subjects)
+    t = t[np.isfinite(pd.to_numeric(t[measure], errors="coerce"))]
+    unilateral = t["side_status"].isin(["symptomatic", "asymptomatic"]).to_numpy()
+    rows = []
+    keys = {
+        "group": t["group"].map(_group_label),
+        "level": t["level"].astype(str),
+        "side": pd.Series(np.where(unilateral, "", t["side"].astype(str)), index=t.index),
+        "side_status": t["side_status"].astype(object).fillna(""),
+        "visit": t["visit"].astype(str),
+    }
+    for key, d in t.groupby(list(keys.values()), sort=False):
+        n, mean, sd, lo, hi = mean_ci(d.groupby(d["subject"].astype(str))[measure].mean())
+        rows.append((*key, n, mean, sd, lo, hi))
+    cols = ["group", "level", "side", "side_status", "visit", "n_subjects"]
+    out = pd.DataFrame(
+        rows, columns=cols + [f"{measure}_{s}" for s in ("mean", "sd", "ci_lower", "ci_upper")]
+    )
+    return _study_order(out, visit_order)
+
+
+def _study_order(out: pd.DataFrame, visit_order) -> pd.DataFrame:
+    if out.empty:
+        return out
+    status_rank = {s: i for i, s in enumerate(("symptomatic", "asymptomatic", "bilateral", "none", ""))}
+    order = visit_sequence(out["visit"], visit_order)
+    out = out.assign(
+        _g=natural_ranks(out["group"]),
+        _l=natural_ranks(out["level"]),
+        _st=out["side_status"].map(status_rank) if "side_status" in out else 0,
+        _sd=natural_ranks(out["side"]) if "side" in out else 0,
+        _v=natural_ranks(out["visit"], order),
+    )
+    return (
+        out.sort_values(["_g", "_l", "_st", "_sd", "_v"], kind="stable")
+        .drop(columns=["_g", "_l", "_st", "_sd", "_v"])
+        .reset_index(drop=True)
+    )
+
+
+def deficit_over_visits(
+    asym: pd.DataFrame, *, visit_order: Sequence[str] | None = None, rater=None, session=None
+) -> pd.DataFrame:
+    """Mean symptomatic deficit (%) per group, level and visit with n and 95% CI.
+
+    ``symptomatic_deficit_pct`` = (asymptomatic − symptomatic) / asymptomatic × 100 of
+    each subject (positive: the symptomatic side is smaller), from the asymmetry table;
+    subjects without a unilateral symptomatic side have none and are not counted.
+    """
+    cols = ["group", "level", "visit", "n_subjects"] + [
+        f"symptomatic_deficit_pct_{s}" for s in ("mean", "sd", "ci_lower", "ci_upper")
+    ]
+    if asym is None or "symptomatic_deficit_pct" not in asym:
+        return pd.DataFrame(columns=cols)
+    t = _select(asym, rater, session)
+    t = t[np.isfinite(pd.to_numeric(t["symptomatic_deficit_pct"], errors="coerce"))]
+    groups = t["group"].map(_group_label) if "group" in t else pd.Series("all", index=t.index)
+    rows = []
+    for key, d in t.groupby([groups, t["level"].astype(str), t["visit"].astype(str)], sort=False):
+        rows.append((*key, *mean_ci(d.groupby(d["subject"].astype(str))["symptomatic_deficit_pct"].mean())))
+    return _study_order(pd.DataFrame(rows, columns=cols), visit_order)
+
+
+def study_settings(study_dir) -> dict | None:
+    """The study settings file ``<study>/mfscan.study.json`` (None when the study has none).
+
+    Read by ``mfscan.annotations.study_file.read_study_settings`` when available, else
+    by a plain JSON reader with the same defaults.
+    """
+    path = Path(study_dir) / SETTINGS_FILE
+    if not path.is_file():
+        return None
+    try:
+        from mfscan.annotations.study_file import read_study_settings
+    except ImportError:
+        read_study_settings = None
+    if read_study_settings is not None:
+        from mfscan.errors import MfscanError
+
+        try:
+            return dict(read_study_settings(study_dir))
+        except (MfscanError, OSError, ValueError):
+            return dict(_SETTINGS_DEFAULTS, unreadable=True)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return dict(_SETTINGS_DEFAULTS, unreadable=True)
+    return {**_SETTINGS_DEFAULTS, **(data if isinstance(data, dict) else {})}

@@ -1,0 +1,160 @@
+"""The report's asymmetry sections: definition, per-subject figures, flagged and
+incomplete rows, the largest level, group curves and every asymmetry row."""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+
+from mfscan.report._tables import img, sort_rows, table
+from mfscan.report.plots import (
+    plot_asymmetry_over_visits,
+    plot_group_curves,
+    plot_left_right,
+    primary_rows,
+)
+
+__all__ = ["asymmetry_part", "groups_part", "asymmetry_columns", "who_text"]
+
+_e = html.escape
+
+_DEFINITIONS = {
+    "hides": "(larger − smaller) / larger × 100 (Hides)",
+    "smaller-side": "(larger − smaller) / smaller × 100",
+    "index": "(right − left) / mean × 100 (signed)",
+}
+
+
+def who_text(rows: pd.DataFrame) -> str:
+    """ "rater R1, session 2" of a one-judge selection ("" without a rater)."""
+    if rows is None or not len(rows) or "rater" not in rows or rows["rater"].isna().all():
+        return ""
+    text = f"rater {rows['rater'].iloc[0]}"
+    if "session" in rows:
+        s = rows["session"].iloc[0]
+        text += ", first session" if pd.isna(s) else f", session {s}"
+    return text
+
+
+def asymmetry_columns(asym, measure) -> list[str]:
+    return [
+        c
+        for c in [
+            "subject",
+            "visit",
+            "level",
+            "rater",
+            "session",
+            "group",
+            "symptomatic_side",
+            f"left_{measure}",
+            f"right_{measure}",
+            "n_left",
+            "n_right",
+            "smaller_side",
+            "asymmetry_pct",
+            "asymmetry_index_pct",
+            "symptomatic_deficit_pct",
+        ]
+        if c in asym
+    ]
+
+
+def asymmetry_part(ctx) -> list[str]:
+    """Definition, figures, flagged and incomplete rows, the largest level per visit."""
+    res, measure, threshold_pct, index = ctx.res, ctx.measure, ctx.threshold_pct, ctx.index
+    asym = res.asymmetry
+    primary = primary_rows(asym)
+    who = who_text(primary)
+    parts = [
+        "<h2 id='asymmetry'>Side-to-side asymmetry</h2>"
+        f"<p>Asymmetry = {_e(_DEFINITIONS[index])}, from the mean CSA of the repeated images per side; "
+        f"flagged above {threshold_pct:g}%. Signed index: (right − left) / mean × 100. "
+        "A 10% threshold is a convention, not a diagnostic cut-off."
+        + (f" Figures: {_e(who)}." if who else "")
+        + "</p>",
+        img(
+            plot_asymmetry_over_visits(asym, ctx.subjects, threshold_pct, index, visits=ctx.visits),
+            "asymmetry over visits",
+        ),
+        img(plot_left_right(asym, threshold_pct, measure, index), "left vs right CSA"),
+    ]
+    flagged = sort_rows(primary[primary["exceeds_threshold"].fillna(False).astype(bool)], ctx.visits)
+    cols = asymmetry_columns(asym, measure)
+    several = asym["rater"].nunique() > 1 or ("session" in asym and asym["session"].notna().any())
+    whose = (
+        f" ({_e(who)}; every rater and session is in asymmetry.csv and under 'All asymmetry rows')"
+        if who and several
+        else ""
+    )
+    parts.append(f"<h3>Flagged asymmetries (&gt; {threshold_pct:g}%): {len(flagged)}{whose}</h3>")
+    parts.append(table(flagged, columns=cols))
+    missing = sort_rows(asym[asym["missing_reason"].notna()], ctx.visits)
+    if len(missing):
+        parts.append(f"<h3>Incomplete: {len(missing)} row(s) with a side missing</h3>")
+        mcols = ["subject", "visit", "level", "rater", "session", "missing_reason"]
+        parts.append(table(missing, columns=[c for c in mcols if c in missing]))
+    if res.largest is not None and len(res.largest) and asym["level"].nunique() > 1:
+        lg = sort_rows(primary_rows(res.largest), ctx.visits)
+        lcols = ["subject", "visit", "rater", "session", "level", "n_levels", "asymmetry_pct", "smaller_side"]
+        lcols = [c for c in lcols + [f"left_{measure}", f"right_{measure}"] if c in lg]
+        w = who_text(lg)
+        parts.append(
+            "<details><summary>Level with the largest asymmetry per subject and visit"
+            f"{f' ({_e(w)})' if w else ''}</summary>" + table(lg, columns=lcols) + "</details>"
+        )
+    with_pd = (
+        primary.dropna(subset=["symptomatic_deficit_pct"]) if "symptomatic_deficit_pct" in primary else None
+    )
+    if with_pd is not None and len(with_pd):
+        share = with_pd["smaller_is_symptomatic"].astype(float).mean() * 100
+        parts.append(
+            f"<p>The smaller side is the symptomatic side in {share:.0f}% of the "
+            f"{len(with_pd)} subject-visit-level rows with a unilateral symptomatic "
+            f"side{f' ({_e(who)})' if who else ''}.</p>"
+        )
+    return parts
+
+
+def groups_part(ctx) -> list[str]:
+    """Group curves and table (n per group and visit), then every asymmetry row."""
+    res, groups, measure = ctx.res, ctx.groups, ctx.measure
+    asym = res.asymmetry
+    parts = []
+    uri = plot_group_curves(groups, visits=ctx.visits)
+    if uri:
+        who = who_text(primary_rows(groups))
+        parts.append(
+            "<h2 id='groups'>Asymmetry by group over visits</h2>"
+            f"<p>Mean ± SD of the subjects' asymmetry{f' ({_e(who)})' if who else ''}; "
+            "n per group and visit in the table below.</p>" + img(uri, "group curves")
+        )
+    if groups is not None and len(groups):
+        gcols = [
+            "group",
+            "visit",
+            "level",
+            "rater",
+            "session",
+            "n_subjects",
+            "asymmetry_pct_mean",
+            "asymmetry_pct_sd",
+            f"left_{measure}_mean",
+            f"right_{measure}_mean",
+            "symptomatic_deficit_pct_mean",
+            "asymmetry_change_pct_points_mean",
+        ]
+        gtab = sort_rows(groups, ctx.visits)
+        parts.append(
+            "<details><summary>Group summary table (every rater and session)</summary>"
+            + table(gtab, columns=[c for c in gcols if c in gtab])
+            + "</details>"
+        )
+    srt = sort_rows(asym, ctx.visits)
+    parts.append(
+        "<details><summary>All asymmetry rows</summary>"
+        + table(srt, columns=asymmetry_columns(asym, measure), flags=srt["exceeds_threshold"].fillna(False))
+        + "</details>"
+    )
+    return parts

@@ -1,0 +1,239 @@
+"""The report's reliability sections: the reliability table (ICCs with their 95% CIs,
+Koo & Li bands, SEM, MDC95, Bland-Altman) and a GRRAS checklist (Kottner et al. 2011,
+J Clin Epidemiol 64:96).
+
+The table shows whatever columns the reliability table has: every ``iccX_Y`` form
+with its ``_ci_lower``/``_ci_upper`` as one "ICC(X,Y) [95% CI]" column, every column
+naming a band, then the rest, formatted; a wide table is split into column groups.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pandas as pd
+
+from mfscan import __version__
+from mfscan.report._data import study_settings
+from mfscan.report._tables import img, sort_rows, table
+from mfscan.report.plots import plot_bland_altman
+from mfscan.stats.summary import natural_sort_key
+
+__all__ = ["reliability_part", "grras_part", "reliability_display"]
+
+_e = html.escape
+_ICC = re.compile(r"^icc(\d)_(\d|k)$")
+#: Columns shown right after the ICCs and bands: SEM, MDC, Bland-Altman, notes.
+_PRIORITY = re.compile(r"^(sem|mdc|ba_pair|ba_bias|ba_loa|note)")
+_KEY = ["between", "measure", "level", "side", "rater", "session", "judges", "k", "n_targets", "n_dropped"]
+#: The ICC model of each reliability design (Shrout & Fleiss 1979; McGraw & Wong 1996; Koo & Li 2016).
+DESIGNS = {
+    "rater": "inter-rater: ICC(2,1), two-way random effects, absolute agreement, single rater",
+    "session": "intra-rater (between sessions): ICC(3,1), two-way mixed effects, consistency, single measurement",
+    "image": "image-to-image repeatability: ICC(1,1) and ICC(1,k), one-way random effects",
+    "repeat": "image-to-image repeatability: ICC(1,1) and ICC(1,k), one-way random effects",
+}
+
+
+def _icc_text(r: pd.DataFrame, form: str) -> list[str]:
+    lo, hi = r.get(f"{form}_ci_lower"), r.get(f"{form}_ci_upper")
+    out = []
+    for i, a in enumerate(r[form]):
+        if pd.isna(a):
+            out.append("")
+        elif lo is not None and hi is not None and pd.notna(lo.iloc[i]):
+            out.append(f"{a:.3f} [{lo.iloc[i]:.2f}, {hi.iloc[i]:.2f}]")
+        else:
+            out.append(f"{a:.3f}")
+    return out
+
+
+def _natural_judges(r: pd.DataFrame) -> pd.Series:
+    """``judges`` ("1|10|2") with the judges in natural order ("1|2|10")."""
+    return r["judges"].map(
+        lambda j: "|".join(sorted(str(j).split("|"), key=natural_sort_key)) if isinstance(j, str) else j
+    )
+
+
+def reliability_display(rel: pd.DataFrame) -> pd.DataFrame:
+    """The reliability table for reading: key columns, "ICC(x,y) [95% CI]", bands, then the rest."""
+    r = rel.copy()
+    forms = [c for c in r.columns if _ICC.match(c)]
+    used = set(forms) | {f"{f}_ci_{b}" for f in forms for b in ("lower", "upper")}
+    for f in forms:
+        m = _ICC.match(f)
+        r[f"ICC({m.group(1)},{m.group(2)}) [95% CI]"] = _icc_text(r, f)
+    if "judges" in r:
+        r["judges"] = _natural_judges(r)
+    key = [c for c in _KEY if c in r]
+    bands = [c for c in r.columns if "band" in c and c not in used]
+    label = {f: f"ICC({_ICC.match(f).group(1)},{_ICC.match(f).group(2)}) [95% CI]" for f in forms}
+    first = [label[f] for f in ("icc2_1", "icc3_1", "icc1_1") if f in label]
+    later = [label[f] for f in forms if label[f] not in first]
+    rest = [c for c in rel.columns if c not in used and c not in key and c not in bands]
+    early = [c for c in rest if _PRIORITY.match(c)]
+    rest = [c for c in rest if c not in early]
+    return r[key + first + bands + early + later + rest]
+
+
+def reliability_part(ctx) -> list[str]:
+    rel = sort_rows(ctx.res.reliability)
+    parts = [
+        "<h2 id='reliability'>Reliability</h2><p>ICC forms after Shrout &amp; Fleiss / McGraw &amp; Wong "
+        "with 95% CI; between raters ICC(2,1) (absolute agreement), between sessions ICC(3,1) "
+        "(consistency). SEM = SD × √(1 − ICC); MDC95 = 1.96 × √2 × SEM. Bands after Koo &amp; Li "
+        "(2016), who rate by the 95% CI: read the band of each CI bound where the table has one. "
+        "Targets are subject × visit × level × side, each rater's repeats averaged. ICC(2,1) counts "
+        "a systematic difference between raters as disagreement and ICC(3,1) does not: a clearly "
+        "lower ICC(2,1) (a low CI bound) points to a constant offset, which the Bland-Altman bias "
+        "shows (for instance one rater tracing inside the border).</p>"
+    ]
+    d = reliability_display(rel)
+    main = d["measure"].isin(["csa_cm2", "csa_px2"]) if "measure" in d else pd.Series(True, index=d.index)
+    key = [c for c in ("between", "measure", "level", "side", "rater", "session") if c in d]
+    parts.append("<p>Cross-sectional area (SEM, MDC95 and limits of agreement in cm²):</p>")
+    parts.append(table(d[main], key=key, digits=3))
+    if (~main).any():
+        parts.append(
+            "<details><summary>Other measures (AP depth, lateral width, echo intensity, ...)</summary>"
+            + table(d[~main], key=key, digits=3)
+            + "</details>"
+        )
+    parts.append(img(plot_bland_altman(ctx.res.measurements, "rater", ctx.measure), "Bland-Altman plots"))
+    return parts
+
+
+def _raters_text(meas: pd.DataFrame) -> str:
+    if "rater" not in meas or meas["rater"].isna().all():
+        return "no rater recorded in the sidecars"
+    raters = sorted(meas["rater"].dropna().astype(str).unique(), key=natural_sort_key)
+    if "session" not in meas or meas["session"].isna().all():
+        return f"{len(raters)}: " + "; ".join(raters)
+    per = []
+    for r in raters:
+        s = (
+            meas.loc[meas["rater"].astype(str) == r, "session"]
+            if "session" in meas
+            else pd.Series([], dtype=object)
+        )
+        vals = list(s.unique())
+        blank = ["first (blank)"] if any(pd.isna(v) for v in vals) else []
+        labels = blank + sorted({str(v) for v in vals if pd.notna(v)}, key=natural_sort_key)
+        per.append(f"{r} (session{'s' if len(labels) > 1 else ''} {', '.join(labels)})" if labels else r)
+    return f"{len(raters)}: " + "; ".join(per)
+
+
+def _blinding_text(study_dir) -> str:
+    settings = study_settings(study_dir)
+    if settings is None:
+        return "not recorded (the study folder has no mfscan.study.json); state it in the paper"
+    if settings.get("unreadable"):
+        return "not known: mfscan.study.json could not be read"
+    orders = settings.get("orders") or {}
+    shown = f"; blinded reading orders recorded for {len(orders)} rater/session(s)" if orders else ""
+    if settings.get("blinded"):
+        return "yes, as recorded in mfscan.study.json (raters read images in a blinded order" + shown + ")"
+    return "no, as recorded in mfscan.study.json" + shown
+
+
+def _replicates_text(ss) -> str:
+    if ss is None or "n" not in ss or not len(ss):
+        return "not known"
+    n = ss["n"].astype(float)
+    lo, hi, med = int(n.min()), int(n.max()), float(n.median())
+    return (
+        f"images per subject, visit, level and side for each rater and session: median {med:g}"
+        + (f" (range {lo}–{hi})" if lo != hi else "")
+        + "; reliability targets average them"
+    )
+
+
+def _design_text(rel) -> str:
+    if rel is None or not len(rel) or "between" not in rel:
+        return "no reliability design (one rater, one session)"
+    items = []
+    for b in dict.fromkeys(rel["between"].astype(str)):
+        text = DESIGNS.get(b, f"between {b}")
+        if "sem_icc" in rel:
+            used = sorted(set(rel.loc[rel["between"].astype(str) == b, "sem_icc"].dropna().astype(str)))
+            if used:
+                text += f" (SEM and band from {', '.join(used)})"
+        items.append(text)
+    return "; ".join(items)
+
+
+def _targets_text(rel) -> str:
+    if rel is None or "n_targets" not in rel or not len(rel):
+        return ""
+    n = rel["n_targets"].dropna().astype(int)
+    if not len(n):
+        return ""
+    few = " (fewer than 30: wide CIs, Koo & Li 2016)" if n.min() < 30 else ""
+    return (
+        f"{n.min()}–{n.max()} targets per ICC{few}"
+        if n.min() != n.max()
+        else f"{n.min()} targets per ICC{few}"
+    )
+
+
+def grras_part(ctx) -> list[str]:
+    """The GRRAS items (Kottner et al. 2011) as far as the study records them."""
+    res = ctx.res
+    meas = getattr(getattr(res, "analysis", None), "measurements", None)
+    meas = res.measurements if meas is None else meas
+    rel = res.reliability
+    ss = getattr(getattr(res, "analysis", None), "side_summary", None)
+    subj = int(meas["subject"].nunique()) if len(meas) else 0
+    groups = ""
+    if ctx.subjects is not None and "group" in ctx.subjects and len(meas):
+        s = ctx.subjects[ctx.subjects["subject"].astype(str).isin(set(meas["subject"].astype(str)))]
+        counts = s.groupby(s["group"].fillna("(no group)").astype(str))["subject"].nunique()
+        groups = "; " + ", ".join(f"{g}: n = {counts[g]}" for g in sorted(counts.index, key=natural_sort_key))
+    pair_by = (
+        ", ".join(sorted(set(rel["pair_by"].dropna().astype(str))))
+        if rel is not None and "pair_by" in rel
+        else ""
+    )
+    ci = "95% (F-distribution intervals of Shrout & Fleiss / McGraw & Wong)"
+    band_cols = [c for c in (rel.columns if rel is not None else []) if "band" in c and c != "band"]
+    rows = [
+        ("Raters (number, codes, sessions)", _raters_text(meas)),
+        ("Rater training and experience", "not recorded by mfscan; state it in the paper"),
+        ("Blinding", _blinding_text(ctx.study_dir)),
+        (
+            "Subjects (n) and sampling",
+            f"{subj} subject(s) measured{groups}; sampling and recruitment are not recorded by mfscan: "
+            "describe them in the paper",
+        ),
+        (
+            "Visits, levels and sides",
+            f"{len(ctx.visits)} visit(s) ({', '.join(ctx.visits)}); levels "
+            + ", ".join(sorted(meas["level"].dropna().astype(str).unique(), key=natural_sort_key))
+            + "; left and right"
+            if len(meas)
+            else "none",
+        ),
+        ("Replicates", _replicates_text(ss)),
+        (
+            "Reliability targets",
+            (f"subject × visit × level × side ({pair_by})" if pair_by else "")
+            + (f"; {_targets_text(rel)}" if _targets_text(rel) else ""),
+        ),
+        ("ICC form and model", _design_text(rel)),
+        ("Confidence level", ci),
+        (
+            "Koo & Li band",
+            "of each CI bound (" + ", ".join(band_cols) + ")"
+            if band_cols
+            else "of the point estimate (column band); Koo & Li (2016) rate by the 95% CI: read the CI",
+        ),
+        ("Software and data", f"mfscan {__version__}; every table is in the CSV files of this report"),
+    ]
+    body = "".join(f"<tr><th class='t'>{_e(k)}</th><td class='t wrap'>{_e(v)}</td></tr>" for k, v in rows)
+    return [
+        "<h2 id='grras'>Reporting checklist (GRRAS)</h2><p>The items of the Guidelines for Reporting "
+        "Reliability and Agreement Studies (Kottner et al. 2011, J Clin Epidemiol 64:96) as far as this "
+        "study's files record them.</p>"
+        f"<table class='grras'>{body}</table>"
+    ]
