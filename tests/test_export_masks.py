@@ -273,6 +273,8 @@ def test_cli_on_the_sample_study_writes_one_row_per_sidecar(tmp_path, capsys):
 
     study = tmp_path / "study"
     shutil.copytree(SAMPLE, study)
+    for rusi in list(study.rglob("rusi")):  # parasagittal thickness lines: no outline, no mask
+        shutil.rmtree(rusi)
     sidecars = sorted(p.relative_to(study).as_posix() for p in study.rglob("*.mfscan.json"))
     images = sorted(p for p in study.rglob("*") if p.suffix in (".png", ".dcm"))
     assert len(sidecars) == 109 and len(images) == 37

@@ -23,6 +23,7 @@ def cmd_measure(args) -> int:
         scheduler=args.scheduler,
         progress=not args.no_progress,
         max_pixels=args.max_pixels,
+        echo_correction=args.echo_correction,
     )
     out = Path(args.output)
     write_table(res.measurements, out)
@@ -79,3 +80,11 @@ def register(sub) -> None:
         "--errors", metavar="CSV", help="where to list failures (default: errors.csv beside the output)"
     )
     add_measure_options(s)
+    s.add_argument(
+        "--echo-correction",
+        choices=("young2015", "mueller"),
+        default="young2015",
+        help="formula of echo_mean_corrected from the subcutaneous fat thickness: young2015 "
+        "(EI + 40.5278 x fat cm) or mueller (EI + 38.30836 x fat - 5.0054 x fat^2); raw echo_mean "
+        "is always kept (default: %(default)s)",
+    )

@@ -31,7 +31,7 @@ from mfscan.measure.outline import MEASURE_COLUMNS
 from mfscan.measure.quality import TEXTURE_COLUMNS
 
 
-def _measure_chunk(chunk, max_pixels, label_root, qc_dir=None):
+def _measure_chunk(chunk, max_pixels, label_root, qc_dir=None, echo_correction="young2015"):
     """Measure a list of (image, sidecars): decode here, measure and read files in a helper thread.
 
     Decoders release the GIL for the whole decode, so while this thread decodes
@@ -70,6 +70,7 @@ def _measure_chunk(chunk, max_pixels, label_root, qc_dir=None):
                 label_root=label_root,
                 qc_dir=qc_dir,
                 loader=loader,
+                echo_correction=echo_correction,
             )
             if i + 2 < len(chunk):
                 reads.append(helper.submit(_read_export, chunk[i + 2][0]))
@@ -166,6 +167,7 @@ def measure_jobs(
     label_root=None,
     qc_dir=None,
     chunk_size: int = 16,
+    echo_correction: str = "young2015",
 ) -> MeasureResult:
     """Measure discovered jobs, in parallel, streaming (bounded memory).
 
@@ -189,6 +191,8 @@ def measure_jobs(
         Write paths relative to this folder.
     qc_dir : Path, optional
         Write QC overlays there.
+    echo_correction : {'young2015', 'mueller'}
+        Formula of ``echo_mean_corrected`` (see :data:`mfscan.measure.quality.ECHO_CORRECTIONS`).
     """
     from tqdm.auto import tqdm
 
@@ -196,7 +200,7 @@ def measure_jobs(
     bar = tqdm(total=len(jobs), unit="image", desc="measuring", disable=not progress or not jobs, leave=False)
     out = _Collector(bar)
     chunks = _chunks(jobs, chunk_size)
-    args = (max_pixels, label_root, qc_dir)
+    args = (max_pixels, label_root, qc_dir, echo_correction)
     if scheduler:
         _run_dask(chunks, scheduler, args, out)
     else:

@@ -121,7 +121,13 @@ def write_png(path, rgb: np.ndarray) -> Path:
 
 
 def qc_label(row: dict) -> str:
-    """``left 7.42 cm2`` (or ``left 1234 px2`` uncalibrated)."""
+    """``left 7.42 cm2`` (or ``left 1234 px2`` uncalibrated); ``left thickness 2.31 cm`` for a line."""
+    kind = row.get("kind") or "outline"
+    if kind != "outline":
+        value = row.get("fat_thickness_cm" if kind == "fat" else "thickness_cm", np.nan)
+        if value is None or not np.isfinite(value):
+            return f"{row['side']} {kind} {row.get('length_px', np.nan):.0f} px"
+        return f"{row['side']} {kind} {value:.2f} cm"
     if row.get("calibration") == "none" or not np.isfinite(row.get("csa_cm2", np.nan)):
         return f"{row['side']} {row['csa_px2']:.0f} px2"
     return f"{row['side']} {row['csa_cm2']:.2f} cm2"
