@@ -326,7 +326,7 @@ def matrix_notes(x: np.ndarray, what: str = "judges") -> list[str]:
         scale = max(float(np.abs(x).max()), 1e-300) ** 2
         if ms["ss_total"] <= 1e-24 * scale * x.size:
             notes.append("all scores are equal: the ICC is undefined (0 / 0)")
-        elif ms["mse"] <= 1e-24 * scale:
+        elif ms["mse"] * (n - 1) * (k - 1) <= 1e-10 * ms["ss_total"]:
             notes.append(
                 "zero residual: the scores agree exactly up to a constant per judge, so "
                 "ICC(3,.) is 1 and its CI and F test are degenerate"

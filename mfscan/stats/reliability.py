@@ -7,7 +7,7 @@ compared with what (GRRAS, Kottner et al. 2011):
 * **between raters** (inter-rater): one session per rater, the first by default
   (``session=`` to choose one label for every rater); the same images for every
   rater: an image traced by only some raters of a level and side is left out and
-  listed (``table.attrs["excluded"]``, :func:`excluded_images`);
+  listed (``return_excluded=True``);
 * **between sessions** (intra-rater): the sessions of each rater, the same images
   in every session, reported per rater; ICC(3,1) by default, ICC(2,1) when asked
   (``icc_form=``), as Koo & Li recommend for an intra-rater design;
@@ -99,12 +99,12 @@ def _one_session(table: pd.DataFrame, session) -> tuple[pd.DataFrame, dict, list
 
 
 def _session_text(chosen: dict, judges: list[str]):
-    picks = [chosen.get(j) for j in judges]
-    if all(p is None for p in picks):
+    picks = {j: chosen.get(j) for j in judges if chosen.get(j) is not None}
+    if not picks:
         return pd.NA
-    if len(set(picks)) == 1:
-        return picks[0]
-    return "|".join(f"{j}:{p}" for j, p in zip(judges, picks))
+    if len(set(picks.values())) == 1 and len(picks) == len(judges):
+        return next(iter(picks.values()))
+    return "|".join(f"{j}:{p}" for j, p in picks.items())
 
 
 def _image_keys(table: pd.DataFrame) -> list[str]:
@@ -247,7 +247,8 @@ def reliability(
     session: str | None = None,
     icc_form: str | None = None,
     asymmetry_index: str | None = None,
-) -> pd.DataFrame:
+    return_excluded: bool = False,
+):
     """Inter-rater or between-session reliability per measure, level and side.
 
     Parameters
@@ -259,8 +260,7 @@ def reliability(
         ``session``), SEM and band from ICC(2,1). ``"session"``: the sessions of
         each rater (intra-rater), reported per rater, ICC(3,1) by default. Rows
         without a judge are left out. Both designs keep only images every judge
-        of the level and side traced (the others are listed in
-        ``attrs["excluded"]``).
+        of the level and side traced (the others are listed, ``return_excluded``).
     measures : sequence of str, optional
         Default: those of :data:`~mfscan.stats.summary.DEFAULT_MEASURES` in the table.
     pair_by : {"mean", "image"}
@@ -283,6 +283,8 @@ def reliability(
         (:func:`~mfscan.stats.asymmetry.asymmetry_pct`) of ``csa_cm2`` (or
         ``csa_px2``): rows with ``measure = "asymmetry_pct"``, empty ``side``, unit
         ``pct`` (percentage points for the SEM). None (default): no such rows.
+    return_excluded : bool
+        Also return the table of images left out (see Returns).
 
     Returns
     -------
@@ -308,7 +310,10 @@ def reliability(
         ``ba_slope_p``; ``note``: why no ICC could be computed, or what to know
         (n < 30 targets, k < 3, constant scores, zero residual, judges missing
         from the cell, a rater without the chosen session), ``"; "``-separated.
-        ``attrs["excluded"]``: the images left out (:data:`EXCLUDED_COLUMNS`).
+    excluded : DataFrame
+        With ``return_excluded=True`` (then a tuple ``(table, excluded)``): the
+        images left out because not every judge of their cell traced them, one row
+        per image and side (:data:`EXCLUDED_COLUMNS`, with the reason).
     """
     if between not in ("rater", "session"):
         raise MfscanError(f"between must be 'rater' or 'session', not {between!r}")
@@ -383,5 +388,4 @@ def reliability(
     out = pd.DataFrame(rows).reindex(columns=columns)
     for c in ("level", "side"):
         out[c] = pd.Categorical(out[c].astype(object).where(out[c].notna(), None), dtype=targets[c].dtype)
-    out.attrs["excluded"] = excluded.reset_index(drop=True)
-    return out
+    return (out, excluded.reset_index(drop=True)) if return_excluded else out

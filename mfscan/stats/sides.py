@@ -68,6 +68,9 @@ def side_status_summary(longitudinal_df: pd.DataFrame, *, alpha: float = 0.05) -
                 part[c] = df[f"{side}_{c}"].to_numpy(dtype=float)
         parts.append(part)
     long = pd.concat(parts, ignore_index=True)
+    if "group" in long.columns and long["group"].isna().all():
+        long = long.drop(columns="group")
+        keys = [k for k in keys if k != "group"]
     if "group" not in long.columns:
         long.insert(0, "group", "all")
         keys = ["group", *keys]
