@@ -81,7 +81,7 @@ def _one_session(table: pd.DataFrame, session) -> tuple[pd.DataFrame, dict, list
     """Each rater's rows of one session: ``session`` for all, else each rater's first."""
     chosen, notes, keep = {}, [], np.zeros(len(table), dtype=bool)
     raters = as_labels(table["rater"]).to_numpy(dtype=object)
-    sessions = table["session"].to_numpy(dtype=object)
+    sessions = table["session"].astype(object).where(table["session"].notna(), None).to_numpy(dtype=object)
     for rater in sorted(set(raters), key=natural_sort_key):
         mine = raters == rater
         labels = sorted({s for s in sessions[mine] if pd.notna(s)}, key=natural_sort_key)
@@ -93,7 +93,7 @@ def _one_session(table: pd.DataFrame, session) -> tuple[pd.DataFrame, dict, list
         if pick not in labels:
             notes.append(f"rater {rater} has no session {pick} and is left out")
             continue
-        keep |= mine & (sessions == pick)
+        keep |= mine & np.array([x == pick for x in sessions], dtype=bool)
         chosen[rater] = pick
     return table[keep], chosen, notes
 
