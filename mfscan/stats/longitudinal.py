@@ -71,6 +71,25 @@ def _days_since_baseline(ns: np.ndarray, scode: np.ndarray, first_of_subject, n_
     return np.where((ns == missing) | (base_ns[scode] == missing), np.nan, (ns - base_ns[scode]) / 86_400e9)
 
 
+def _carried(measure: str) -> tuple[str, ...]:
+    """Columns of the asymmetry table copied to the longitudinal table."""
+    return (
+        f"left_{measure}",
+        f"right_{measure}",
+        "n_left",
+        "n_right",
+        "asymmetry_pct",
+        "asymmetry_index_pct",
+        "symptomatic_deficit_pct",
+        "exceeds_threshold",
+        "asymmetry_definition",
+        "left_side_status",
+        "right_side_status",
+        f"symptomatic_{measure}",
+        f"asymptomatic_{measure}",
+    )
+
+
 def longitudinal(
     asym: pd.DataFrame, *, subjects: pd.DataFrame | None = None, order: Sequence[str] | None = None
 ) -> pd.DataFrame:
@@ -160,21 +179,7 @@ def longitudinal(
     if dates is not None:
         out["days_since_baseline"] = _days_since_baseline(ns, scode, first_of_subject, len(base_code))
     out["baseline_visit"] = pd.Categorical.from_codes(row_base_code, dtype=visit.dtype)
-    for c in (
-        f"left_{measure}",
-        f"right_{measure}",
-        "n_left",
-        "n_right",
-        "asymmetry_pct",
-        "asymmetry_index_pct",
-        "symptomatic_deficit_pct",
-        "exceeds_threshold",
-        "asymmetry_definition",
-        "left_side_status",
-        "right_side_status",
-        f"symptomatic_{measure}",
-        f"asymptomatic_{measure}",
-    ):
+    for c in _carried(measure):
         if c in table.columns:
             out[c] = table[c]
     statuses = [s for s in ("symptomatic", "asymptomatic") if f"{s}_{measure}" in table.columns]

@@ -229,6 +229,37 @@ def _asymmetry_rows(matrix, targets, target_cols, judge_names, expected, ctx) ->
     return rows
 
 
+def _grid(table, target_cols, between, report_cols):
+    """Cell number (target x judge) of each row, the targets, the judges in order and the report cells."""
+    tkeys = prepare_keys(table, target_cols)
+    jkeys = prepare_keys(table, [between])
+    target, tfirst = group_index(list(tkeys.values()))
+    judge_codes, judge_names = pd.factorize(jkeys[between], sort=True)
+    order = sorted(range(len(judge_names)), key=lambda i: natural_sort_key(judge_names[i]))
+    judge_names = pd.Index(np.asarray(judge_names, dtype=object)[order])
+    judge_codes = np.argsort(order)[judge_codes] if len(order) else judge_codes
+    cell = target * len(judge_names) + judge_codes
+    targets = _group_frame(tkeys, tfirst)
+    report_id, report_first = group_index([targets[c] for c in report_cols])
+    reports = _group_frame({c: targets[c] for c in report_cols}, report_first)
+    return cell, targets, judge_names, report_id, reports
+
+
+def _measures(measurements: pd.DataFrame, measures) -> list[str]:
+    if measures is None:
+        return [m for m in DEFAULT_MEASURES if m in measurements.columns]
+    return [measures] if isinstance(measures, str) else list(measures)
+
+
+def _expected_judges(table, between, judge_names):
+    """A function giving the judges a cell should have: every rater, or the rater's sessions."""
+    if between == "rater":
+        return lambda base: [str(j) for j in judge_names]
+    of_rater = pd.Series(table[between].astype(str).to_numpy()).groupby(as_labels(table["rater"]).to_numpy())
+    of_rater = of_rater.unique()
+    return lambda base: sorted(of_rater.get(str(base["rater"]), []), key=natural_sort_key)
+
+
 def _design_rows(table, between, session):
     """The judged rows of a design, the sessions chosen per rater and the design's notes."""
     if between == "rater":
@@ -264,9 +295,8 @@ def reliability(
     measures : sequence of str, optional
         Default: those of :data:`~mfscan.stats.summary.DEFAULT_MEASURES` in the table.
     pair_by : {"mean", "image"}
-        What a target is. ``"mean"`` (default): a subject, visit, level and side,
-        each judge's score the mean of its outlines (the repeats) of that side.
-        ``"image"``: the same image (and frame) and side traced by each judge.
+        Targets: ``"mean"`` (default) a subject, visit, level and side, each judge's
+        score the mean of its repeats; ``"image"`` the same image (, frame) and side.
     alpha : float
         1 - confidence level of the intervals.
     session : str, optional
@@ -311,9 +341,8 @@ def reliability(
         (n < 30 targets, k < 3, constant scores, zero residual, judges missing
         from the cell, a rater without the chosen session), ``"; "``-separated.
     excluded : DataFrame
-        With ``return_excluded=True`` (then a tuple ``(table, excluded)``): the
-        images left out because not every judge of their cell traced them, one row
-        per image and side (:data:`EXCLUDED_COLUMNS`, with the reason).
+        with ``return_excluded=True`` (then a tuple): the images not traced by
+        every judge of their cell, left out (:data:`EXCLUDED_COLUMNS`).
     """
     if between not in ("rater", "session"):
         raise MfscanError(f"between must be 'rater' or 'session', not {between!r}")
@@ -322,61 +351,30 @@ def reliability(
     sem_form = icc_form or SEM_ICC[between]
     if sem_form not in _FORMS:
         raise MfscanError(f"unknown ICC form {sem_form!r}; expected one of {', '.join(_FORMS)}")
-    if measures is None:
-        measures = [m for m in DEFAULT_MEASURES if m in measurements.columns]
-    else:
-        measures = [measures] if isinstance(measures, str) else list(measures)
+    measures = _measures(measurements, measures)
     _check_columns(measurements, [between])
     target_cols = _targets(between, pair_by, measurements.columns)
     _check_columns(measurements, list(dict.fromkeys(target_cols + [between, "rater"] + measures)))
     table, chosen, design_notes = _design_rows(_with_sessions(measurements), between, session)
     report_cols = ["level", "side"] + (["rater"] if between == "session" else [])
     keep, excluded = _same_images(table, report_cols, between, between)
-    tkeys = prepare_keys(table, target_cols)
-    jkeys = prepare_keys(table, [between])
-    target, tfirst = group_index(list(tkeys.values()))
-    judge_codes, judge_names = pd.factorize(jkeys[between], sort=True)
-    order = sorted(range(len(judge_names)), key=lambda i: natural_sort_key(judge_names[i]))
-    judge_names = pd.Index(np.asarray(judge_names, dtype=object)[order])
-    judge_codes = np.argsort(order)[judge_codes] if len(order) else judge_codes
-    n_t, n_j = len(tfirst), len(judge_names)
-    cell = target * n_j + judge_codes
-    targets = _group_frame(tkeys, tfirst)
-    report_id, report_first = group_index([targets[c] for c in report_cols])
-    reports = _group_frame({c: targets[c] for c in report_cols}, report_first)
-    judges_of_rater = (
-        pd.Series(table[between].astype(str).to_numpy())
-        .groupby(as_labels(table["rater"]).to_numpy())
-        .unique()
-        if between == "session"
-        else None
-    )
-
-    def expected(base):
-        if between == "rater":
-            return [str(j) for j in judge_names]
-        return sorted(judges_of_rater.get(str(base["rater"]), []), key=natural_sort_key)
-
-    rows = []
-    means = {}
+    cell, targets, judge_names, report_id, reports = _grid(table, target_cols, between, report_cols)
+    n_t, n_j = len(targets), len(judge_names)
+    expected = _expected_judges(table, between, judge_names)
+    rows, means = [], {}
     for m in measures:
         values = np.where(keep, table[m].to_numpy(dtype=np.float64, na_value=np.nan), np.nan)
-        mean, _, _ = _mean_sd(values, cell, n_t * n_j)
-        matrix = means[m] = mean.reshape(n_t, n_j)
-        for r in range(len(report_first)):
-            base = {
-                "measure": m,
-                "unit": measure_unit(m),
-                **{c: reports[c].iloc[r] for c in report_cols},
-                "between": between,
-                "pair_by": pair_by,
-            }
-            rows.append(_cell_row(matrix[report_id == r], judge_names, expected(base), base, sem_form, alpha))
+        means[m] = _mean_sd(values, cell, n_t * n_j)[0].reshape(n_t, n_j)
+        for r in range(len(reports)):
+            base = {"measure": m, "unit": measure_unit(m), **{c: reports[c].iloc[r] for c in report_cols}}
+            base.update(between=between, pair_by=pair_by)
+            rows.append(
+                _cell_row(means[m][report_id == r], judge_names, expected(base), base, sem_form, alpha)
+            )
     of = next((m for m in ("csa_cm2", "csa_px2") if m in means), None)
     if asymmetry_index is not None and of is not None and len(targets):
-        ctx = dict(
-            between=between, pair_by=pair_by, sem_form=sem_form, alpha=alpha, index=asymmetry_index, of=of
-        )
+        ctx = dict(between=between, pair_by=pair_by, sem_form=sem_form, alpha=alpha)
+        ctx.update(index=asymmetry_index, of=of)
         rows += _asymmetry_rows(means[of], targets, target_cols, judge_names, expected, ctx)
     for row in rows:
         if between == "rater" and "judges" in row:
