@@ -218,3 +218,28 @@ def test_repeatability_against_pingouin():
     assert row["within_sd_mean_k"] == pytest.approx(sw / math.sqrt(3))
     st = analyse_study(m)
     assert st.repeatability["icc1_1"].iloc[0] == pytest.approx(row["icc1_1"])
+
+
+def test_cli_session_choice_excluded_file_and_repeatability(tmp_path):
+    from mfscan.cli.main import main
+
+    m = two_sessions()
+    csv = tmp_path / "m.csv"
+    m.to_csv(csv, index=False)
+    out = tmp_path / "rel.csv"
+    assert main(["reliability", str(csv), "-o", str(out), "--icc-form", "ICC(3,1)"]) == 0
+    rel = pd.read_csv(out)
+    common = m[(m["image"] != "S00_L4_7.png") & ((m["rater"] == "R2") | (m["session"] == "1"))]
+    x = common.groupby(["subject", "rater"])["csa_cm2"].mean().unstack("rater")[["R1", "R2"]].to_numpy()
+    icc3 = pingouin_icc(x).loc["ICC(C,1)", "ICC"]
+    assert rel["sem_icc"].iloc[0] == "ICC(3,1)"
+    assert rel["sem"].iloc[0] == pytest.approx(x.std(ddof=1) * math.sqrt(1 - icc3))
+    assert pd.read_csv(tmp_path / "rel.excluded.csv")["image"].tolist() == ["S00_L4_7.png"]
+    rep = tmp_path / "rep.csv"
+    assert main(["reliability", str(csv), "--between", "image", "-o", str(rep)]) == 0
+    r = pd.read_csv(rep)
+    r2 = r[(r["rater"] == "R2")].iloc[0]
+    y = np.array(
+        [m[(m["rater"] == "R2") & (m["subject"] == f"S{s:02d}")]["csa_cm2"].to_numpy() for s in range(12)]
+    )
+    assert r2["k"] == 2 and r2["icc1_1"] == pytest.approx(pingouin_icc(y).loc["ICC(1,1)", "ICC"], abs=1e-9)

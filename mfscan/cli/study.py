@@ -81,10 +81,6 @@ def cmd_reliability(args) -> int:
     if r is None:  # --between all and neither several raters nor sessions: the raters' table says so
         again = analyse_study(study.measurements, between="rater", **options)
         r, excluded = again.reliability, again.reliability_excluded
-    if excluded is not None and len(excluded):
-        path = Path(args.output).with_suffix(".excluded.csv")
-        write_table(excluded, path)
-        _say(f"{len(excluded)} image(s) not traced by every judge left out -> {path}", err=True)
     if r.empty or (r["n_targets"] == 0).all():
         what = {"session": "sessions (sidecar field \"session\")", "rater": "raters"}.get(
             args.between, "raters or sessions"
@@ -94,7 +90,11 @@ def cmd_reliability(args) -> int:
             "nothing to compare",
             err=True,
         )
-    write_table(r, args.output)
+    write_table(r, args.output)  # first: refuses an output that is a source file
+    if excluded is not None and len(excluded):
+        path = Path(args.output).with_suffix(".excluded.csv")
+        write_table(excluded, path)
+        _say(f"{len(excluded)} image(s) not traced by every judge left out -> {path}", err=True)
     _say_icc(r)
     _say(f"{len(r)} row(s) -> {args.output}")
     _report_errors(study.incomplete_errors)
