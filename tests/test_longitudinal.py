@@ -35,15 +35,19 @@ def test_visit_order_numeric_and_natural():
     assert visit_order(["10", "2", "1", "2"]) == ["1", "2", "10"]
     assert visit_order([10, 2, 1]) == ["1", "2", "10"]
     assert visit_order(["week10", "week4", "baseline"]) == ["baseline", "week4", "week10"]
-    assert visit_order(["v2", "3", "v10", "1"]) == ["1", "3", "v2", "v10"]
+    # issue 12: V-numbers and numbers are one scale (they used to sort numbers first)
+    assert visit_order(["v2", "3", "v10", "1"]) == ["1", "v2", "3", "v10"]
 
 
 def test_visit_order_dates_override():
     visits = ["1", "2", "10", "1", "2", "10"]
-    dates = ["2024-05-01", "2024-06-01", "2024-01-01", "2024-05-03", "2024-06-05", None]
+    dates = ["2024-05-01", "2024-06-01", "2024-01-01", "2024-05-03", "2024-06-05", "2024-01-03"]
     assert visit_order(visits, dates) == ["10", "1", "2"]
-    # a label without any date comes last
-    assert visit_order(["a", "b", "c"], ["2024-02-01", None, "2024-01-01"]) == ["c", "a", "b"]
+    # issue 12: an undated visit is refused (it used to come last, silently)
+    with pytest.raises(MfscanError, match="--visit-order"):
+        visit_order(["a", "b", "c"], ["2024-02-01", None, "2024-01-01"])
+    with pytest.raises(MfscanError, match="not for 1: 10"):
+        visit_order(visits, dates[:-1] + [""])
     with pytest.raises(MfscanError, match="dates"):
         visit_order(["1", "2"], ["2024-01-01"])
 

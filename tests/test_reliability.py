@@ -167,7 +167,10 @@ def test_reliability_between_raters_by_hand():
     assert row["sd"] == pytest.approx(sd)
     assert row["sem"] == pytest.approx(sd * math.sqrt(1 - row["icc2_1"]))
     assert row["mdc95"] == pytest.approx(1.96 * math.sqrt(2) * row["sem"])
-    assert row["band"] == koo_li_band(row["icc2_1"])
+    # Koo & Li rate by the 95 % CI (issue 12: the band of the point estimate alone misled)
+    lo, hi = koo_li_band(row["icc2_1_ci_lower"]), koo_li_band(row["icc2_1_ci_upper"])
+    assert row["band"] == (lo if lo == hi else f"{lo} to {hi}")
+    assert row["band_point"] == koo_li_band(row["icc2_1"])
     # Bland-Altman: B - A
     d = x[:, 1] - x[:, 0]
     assert row["ba_pair"] == "B - A"

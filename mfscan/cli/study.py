@@ -13,8 +13,9 @@ from mfscan.cli._common import INDEX_HELP, _report_errors, _say, _threshold, add
 
 __all__ = ["cmd_asymmetry", "cmd_reliability", "cmd_report", "register"]
 
-#: ``--between all``: the raters when there are several and the sessions when any row has one.
-BETWEEN_CHOICES = ("rater", "session", "all")
+#: ``--between all``: the raters when there are several and the sessions when any row has one;
+#: ``image``: image-to-image repeatability.
+BETWEEN_CHOICES = ("rater", "session", "all", "image")
 
 
 def _notes(notes) -> None:
@@ -69,15 +70,17 @@ def cmd_reliability(args) -> int:
     from mfscan.io.tables import read_table, write_table
     from mfscan.stats.study import analyse_study
 
+    if args.between == "image":
+        return _cmd_repeatability(args)
     between = None if args.between == "all" else args.between
-    study = analyse_study(
-        read_table(args.measurements), between=between, pair_by=args.pair_by, tables=("reliability",)
+    options = dict(
+        pair_by=args.pair_by, tables=("reliability",), session=args.session, icc_form=args.icc_form
     )
-    r = study.reliability
+    study = analyse_study(read_table(args.measurements), between=between, **options)
+    r, excluded = study.reliability, study.reliability_excluded
     if r is None:  # --between all and neither several raters nor sessions: the raters' table says so
-        r = analyse_study(
-            study.measurements, between="rater", pair_by=args.pair_by, tables=("reliability",)
-        ).reliability
+        again = analyse_study(study.measurements, between="rater", **options)
+        r, excluded = again.reliability, again.reliability_excluded
     if r.empty or (r["n_targets"] == 0).all():
         what = {"session": "sessions (sidecar field \"session\")", "rater": "raters"}.get(
             args.between, "raters or sessions"
@@ -87,8 +90,38 @@ def cmd_reliability(args) -> int:
             "nothing to compare",
             err=True,
         )
-    write_table(r, args.output)
+    write_table(r, args.output)  # first: refuses an output that is a source file
+    if excluded is not None and len(excluded):
+        path = Path(args.output).with_suffix(".excluded.csv")
+        write_table(excluded, path)
+        _say(f"{len(excluded)} image(s) not traced by every judge left out -> {path}", err=True)
     _say_icc(r)
+    _say(f"{len(r)} row(s) -> {args.output}")
+    _report_errors(study.incomplete_errors)
+    return 1 if len(study.incomplete_errors) else 0
+
+
+def _cmd_repeatability(args) -> int:
+    from mfscan.io.tables import read_table, write_table
+    from mfscan.stats.study import analyse_study
+
+    study = analyse_study(read_table(args.measurements), tables=("repeatability",))
+    r = study.repeatability
+    if r is None:
+        _say("mfscan reliability: no side has two or more images; nothing to compare", err=True)
+        import pandas as pd
+
+        from mfscan.stats.repeatability import REPEATABILITY_COLUMNS
+
+        r = pd.DataFrame(columns=REPEATABILITY_COLUMNS)
+    write_table(r, args.output)
+    for rec in r[r["measure"].isin(["csa_cm2"])].itertuples(index=False):
+        who = f" {rec.rater}" if rec.rater == rec.rater and rec.rater is not None else ""
+        if rec.icc1_1 == rec.icc1_1:
+            _say(
+                f"  CSA {rec.level} {rec.side}{who}: ICC(1,1) {rec.icc1_1:.3f}, mean of {rec.k} ICC(1,k) "
+                f"{rec.icc1_k:.3f}, within-subject SD {rec.within_sd:.3f} cm2, CV {rec.cv_pct:.1f}%"
+            )
     _say(f"{len(r)} row(s) -> {args.output}")
     _report_errors(study.incomplete_errors)
     return 1 if len(study.incomplete_errors) else 0
@@ -173,7 +206,14 @@ def register(sub) -> None:
                        --between rater: the raters' sidecars of the same images (inter-rater);
                        --between session: one rater's repeated sessions (sidecar field
                        "session"; intra-rater); --between all: both, as reliability.csv
-                       of mfscan report (raters when there are several, sessions when any)."""),
+                       of mfscan report (raters when there are several, sessions when any);
+                       --between image: image-to-image repeatability of each rater's repeated
+                       images (ICC(1,1) one image, ICC(1,k) the mean of k, within-subject SD, CV%).
+                       Between raters each rater's first session is used (--session to choose)
+                       and only images every rater traced (the others are written to
+                       OUTPUT.excluded.csv). Koo & Li bands are rated by the 95% CI; SEM is
+                       given as consistency (SD x sqrt(1 - ICC)) and agreement (de Vet 2006);
+                       Bland-Altman with 95% CIs and a proportional-bias slope."""),
         cmd_reliability,
     )
     s.add_argument("measurements", metavar="MEASUREMENTS_CSV")
@@ -189,6 +229,17 @@ def register(sub) -> None:
         default="mean",
         help="targets: mean = subject x visit x level x side with repeats averaged (default); "
         "image = the same image and side",
+    )
+    s.add_argument(
+        "--session",
+        metavar="LABEL",
+        help="between raters: the session used for every rater (default: each rater's first)",
+    )
+    s.add_argument(
+        "--icc-form",
+        choices=["ICC(1,1)", "ICC(2,1)", "ICC(3,1)", "ICC(1,k)", "ICC(2,k)", "ICC(3,k)"],
+        help="the ICC of the SEM and band (default: ICC(2,1) between raters, ICC(3,1) between "
+        "sessions; ICC(2,1) for an intra-rater design as Koo & Li recommend)",
     )
     s.add_argument("-o", "--output", default="reliability.csv", metavar="CSV", help="default: %(default)s")
 
@@ -212,7 +263,8 @@ def register(sub) -> None:
     s.add_argument(
         "--visit-order",
         metavar="V1,V2,...",
-        help="visit labels in chronological order, e.g. baseline,week4,week10 "
-        "(default: numeric/natural order, so 2 comes before 10)",
+        help="visit labels in chronological order, e.g. T0,T1,T2 (default: visit_date when every "
+        "visit is dated, else numbers by value and known words: pre < post, baseline < 4wk < 10wk, "
+        "V1 < V2, follow-up 1 < 2; other labels are refused)",
     )
     add_measure_options(s)

@@ -28,7 +28,14 @@ import pandas as pd
 
 from mfscan.errors import MfscanError
 from mfscan.stats.summary import _pair_sides, as_labels, key_columns
-from mfscan.vocab import SIDES, SYMPTOMATIC_SIDES, as_symptomatic_side, symptomatic_or_none  # noqa: F401
+from mfscan.vocab import (  # noqa: F401
+    SIDE_STATUSES,
+    SIDES,
+    SYMPTOMATIC_SIDES,
+    as_side,
+    as_symptomatic_side,
+    symptomatic_or_none,
+)
 
 #: Names of the asymmetry definitions accepted by ``index=``.
 INDEXES = ("hides", "smaller-side", "index")
@@ -128,6 +135,81 @@ def symptomatic_deficit_pct(left, right, symptomatic_side):
     return _result(value, (left, right, symptomatic_side))
 
 
+def side_status(side, symptomatic_side) -> pd.Categorical:
+    """The status of a measured side given the subject's symptomatic side.
+
+    The one rule used by every per-side table (side summary, asymmetry,
+    longitudinal, group summaries): Hides et al. compared the symptomatic with the
+    asymptomatic side, and averaging left and right across subjects whose painful
+    sides differ cancels the effect.
+
+    Parameters
+    ----------
+    side : str or array_like
+        ``"left"``/``"right"`` (any spelling of :mod:`mfscan.vocab`).
+    symptomatic_side : str or array_like
+        The subject's symptomatic side: left, right, bilateral or none (any
+        spelling); missing for a subject not in the subjects table. Broadcast
+        against ``side``.
+
+    Returns
+    -------
+    Categorical
+        :data:`mfscan.vocab.SIDE_STATUS_DTYPE`: ``symptomatic`` (the painful side of
+        a unilateral subject), ``asymptomatic`` (its other side), ``bilateral``
+        (both sides of a subject with bilateral pain), ``none`` (both sides of a
+        subject without pain); missing when the symptomatic side is unknown.
+
+    Examples
+    --------
+    >>> list(side_status(["left", "right", "L", "right"], ["right", "right", "bilateral", "none"]))
+    ['asymptomatic', 'symptomatic', 'bilateral', 'none']
+    """
+    import mfscan.vocab as vocab
+
+    side_arr = np.atleast_1d(np.asarray(side, dtype=object))
+    sym_arr = np.atleast_1d(np.asarray(symptomatic_side, dtype=object))
+    side_arr, sym_arr = np.broadcast_arrays(side_arr, sym_arr)
+    s = np.asarray(as_side(pd.Series(side_arr.ravel())).astype(object), dtype=object)
+    p = np.asarray(as_symptomatic_side(pd.Series(sym_arr.ravel())).astype(object), dtype=object)
+    unilateral = np.isin(p, list(SIDES)) & pd.notna(s)
+    code = np.select(
+        [unilateral & (s == p), unilateral & (s != p), p == "bilateral", p == "none"],
+        [0, 1, 2, 3],
+        default=-1,
+    )
+    code = np.where(pd.notna(s), code, -1)
+    return pd.Categorical.from_codes(code, dtype=vocab.SIDE_STATUS_DTYPE)
+
+
+def attach_side_status(table: pd.DataFrame, subjects: pd.DataFrame) -> pd.DataFrame:
+    """A per-side table (with ``subject`` and ``side``) with ``side_status`` and ``group`` added.
+
+    Parameters
+    ----------
+    table : DataFrame
+        For instance :func:`~mfscan.stats.summary.summarize_sides`; not modified.
+    subjects : DataFrame
+        ``subject, symptomatic_side[, group]``; subjects not listed get a missing status.
+
+    Returns
+    -------
+    DataFrame
+        A copy with ``side_status`` (see :func:`side_status`) after ``side``, and
+        ``group`` (when the subjects table has one).
+    """
+    sub = _subject_table(subjects)
+    pos = pd.Index(sub["subject"]).get_indexer(as_labels(table["subject"]))
+    found = pos >= 0
+    take = np.where(found, pos, 0)
+    sym = np.where(found, np.asarray(sub["symptomatic_side"].astype(object))[take], None)
+    out = table.drop(columns=[c for c in ("side_status", "group") if c in table.columns])
+    out.insert(list(out.columns).index("side") + 1, "side_status", side_status(out["side"].to_numpy(), sym))
+    if "group" in sub.columns:
+        out["group"] = pd.Series(sub["group"].to_numpy()[take], index=out.index).where(found)
+    return out
+
+
 def _measure_of(table: pd.DataFrame) -> str:
     """The measure of a paired-sides table: ``csa_cm2`` from ``left_csa_cm2``."""
     measure = table.attrs.get("measure")
@@ -175,15 +257,28 @@ def attach_subjects(table: pd.DataFrame, subjects: pd.DataFrame) -> pd.DataFrame
     -------
     DataFrame
         A copy with ``symptomatic_side``, ``group``, ``symptomatic_deficit_pct``
-        (NaN unless one side is symptomatic) and ``smaller_is_symptomatic``
-        (nullable boolean; NA unless one side is symptomatic and both are known).
+        (NaN unless one side is symptomatic), ``left_side_status`` and
+        ``right_side_status`` (:func:`side_status` of each side),
+        ``symptomatic_<measure>`` and ``asymptomatic_<measure>`` (the values
+        recoded by side status; NaN unless one side is symptomatic) and
+        ``smaller_is_symptomatic`` (nullable boolean; NA unless one side is
+        symptomatic and both are known).
     """
     measure = _measure_of(table)
     sub = _subject_table(subjects)
     out = table.drop(
         columns=[
             c
-            for c in ("symptomatic_side", "group", "symptomatic_deficit_pct", "smaller_is_symptomatic")
+            for c in (
+                "symptomatic_side",
+                "group",
+                "symptomatic_deficit_pct",
+                "smaller_is_symptomatic",
+                "left_side_status",
+                "right_side_status",
+                f"symptomatic_{measure}",
+                f"asymptomatic_{measure}",
+            )
             if c in table.columns
         ]
     )
@@ -202,6 +297,15 @@ def attach_subjects(table: pd.DataFrame, subjects: pd.DataFrame) -> pd.DataFrame
     side_text = np.asarray(side.astype(object), dtype=object)
     out["symptomatic_deficit_pct"] = symptomatic_deficit_pct(
         out[f"left_{measure}"].to_numpy(), out[f"right_{measure}"].to_numpy(), side_text
+    )
+    l_now, r_now = out[f"left_{measure}"].to_numpy(float), out[f"right_{measure}"].to_numpy(float)
+    out["left_side_status"] = side_status(np.full(len(out), "left", dtype=object), side_text)
+    out["right_side_status"] = side_status(np.full(len(out), "right", dtype=object), side_text)
+    out[f"symptomatic_{measure}"] = np.where(
+        side_text == "left", l_now, np.where(side_text == "right", r_now, np.nan)
+    )
+    out[f"asymptomatic_{measure}"] = np.where(
+        side_text == "left", r_now, np.where(side_text == "right", l_now, np.nan)
     )
     unilateral = np.isin(side_text, list(SIDES))
     if "smaller_side" in out.columns:

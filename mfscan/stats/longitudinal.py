@@ -20,54 +20,11 @@ import pandas as pd
 
 from mfscan.errors import MfscanError
 from mfscan.stats.asymmetry import _measure_of, asymmetry, attach_subjects
-from mfscan.stats.summary import as_labels, as_visit, group_index, key_columns, natural_sort_key
+from mfscan.stats.summary import as_labels, as_visit, group_index, key_columns
+from mfscan.stats.visits import check_dated, is_dated, visit_order  # noqa: F401 (visit_order re-exported)
 from mfscan.vocab import SIDES
 
 _UNITS = ("cm2", "cm", "mm", "mm2", "px", "px2", "pct")
-
-
-def visit_order(visits, dates=None) -> list[str]:
-    """The distinct visit labels in chronological order.
-
-    Parameters
-    ----------
-    visits : array_like
-        Visit labels (numbers are converted to their text, ``1.0`` -> ``"1"``).
-    dates : array_like, optional
-        A date for each entry of ``visits``. Labels are then ordered by their
-        median date (a label used by several subjects on different days takes the
-        middle one); labels without any date come last, in natural order.
-
-    Returns
-    -------
-    list of str
-        Without dates: labels that parse as numbers first, by value
-        (``"2" < "10"``), then the others in natural order with digit runs
-        compared as numbers (``"week4" < "week10"``). Give dates, or an explicit
-        order to :func:`longitudinal`, when labels are words such as
-        ``"pre"``/``"post"``.
-
-    Examples
-    --------
-    >>> visit_order(["10", "2", "1", "2"])
-    ['1', '2', '10']
-    >>> visit_order(["a", "b"], dates=["2024-03-01", "2024-01-01"])
-    ['b', 'a']
-    """
-    labels = as_labels(pd.Series(np.asarray(visits, dtype=object))).reset_index(drop=True)
-    uniques = sorted({str(v) for v in labels.dropna().unique()}, key=natural_sort_key)
-    if dates is None:
-        return uniques
-    dates = pd.to_datetime(pd.Series(np.asarray(dates, dtype=object)), errors="coerce")
-    if len(dates) != len(labels):
-        raise MfscanError(f"{len(labels)} visits but {len(dates)} dates")
-    frame = pd.DataFrame({"visit": labels, "ns": dates.to_numpy(dtype="datetime64[ns]")})
-    median = frame.dropna().groupby("visit")["ns"].median()
-    natural = {v: i for i, v in enumerate(uniques)}
-    far = pd.Timestamp.max
-    return sorted(
-        uniques, key=lambda v: (median.get(v, far) if pd.notna(median.get(v, far)) else far, natural[v])
-    )
 
 
 def _unit(measure: str) -> str:
@@ -75,11 +32,23 @@ def _unit(measure: str) -> str:
     return tail if tail in _UNITS and "_" in measure else ""
 
 
-def _subject_baselines(table: pd.DataFrame, vcode: np.ndarray, dates):
+def _dates(table: pd.DataFrame):
+    """``visit_date`` parsed (NaT where blank), or None when the table has no date."""
+    if "visit_date" not in table.columns or not is_dated(table["visit_date"]).any():
+        return None
+    raw = table["visit_date"]
+    raw = raw.where(is_dated(raw), None) if raw.dtype == object or pd.api.types.is_string_dtype(raw) else raw
+    try:
+        return pd.to_datetime(raw, errors="raise")
+    except (ValueError, TypeError) as e:
+        raise MfscanError(f"visit_date cannot be read as dates ({e})") from e
+
+
+def _subject_baselines(table: pd.DataFrame, vcode: np.ndarray, dates, by_date: bool):
     """Per row the subject code and date (ns), and per subject its baseline row and visit code.
 
     The baseline of a subject is its earliest visit: by date (then visit order) when
-    dates are given, else the first visit in order.
+    ``by_date``, else the first visit in order (an explicit order wins over dates).
     """
     scode, _ = pd.factorize(as_labels(table["subject"]))
     if dates is not None:
@@ -87,7 +56,7 @@ def _subject_baselines(table: pd.DataFrame, vcode: np.ndarray, dates):
         ns = np.where(dates.isna().to_numpy(), np.iinfo(np.int64).max, ns)
     else:
         ns = np.zeros(len(table), dtype=np.int64)
-    by = np.lexsort((vcode, ns, scode))
+    by = np.lexsort((vcode, ns if by_date else np.zeros_like(ns), scode))
     first_of_subject = by[np.r_[True, scode[by][1:] != scode[by][:-1]]] if len(by) else by
     base_code = np.full(scode.max() + 1 if len(scode) else 0, -1, dtype=np.int64)
     base_code[scode[first_of_subject]] = vcode[first_of_subject]
@@ -100,6 +69,25 @@ def _days_since_baseline(ns: np.ndarray, scode: np.ndarray, first_of_subject, n_
     base_ns = np.full(n_subjects, missing, dtype=np.int64)
     base_ns[scode[first_of_subject]] = ns[first_of_subject]
     return np.where((ns == missing) | (base_ns[scode] == missing), np.nan, (ns - base_ns[scode]) / 86_400e9)
+
+
+def _carried(measure: str) -> tuple[str, ...]:
+    """Columns of the asymmetry table copied to the longitudinal table."""
+    return (
+        f"left_{measure}",
+        f"right_{measure}",
+        "n_left",
+        "n_right",
+        "asymmetry_pct",
+        "asymmetry_index_pct",
+        "symptomatic_deficit_pct",
+        "exceeds_threshold",
+        "asymmetry_definition",
+        "left_side_status",
+        "right_side_status",
+        f"symptomatic_{measure}",
+        f"asymptomatic_{measure}",
+    )
 
 
 def longitudinal(
@@ -116,21 +104,30 @@ def longitudinal(
         ``subject``, ``symptomatic_side`` and optionally ``group`` (see
         :func:`~mfscan.stats.asymmetry.attach_subjects`), when ``asym`` lacks them.
     order : sequence of str, optional
-        The visit labels in chronological order. Default: by ``visit_date`` when
-        the table has dates, else natural order (see :func:`visit_order`).
+        The visit labels in chronological order; each subject's baseline is then
+        its first visit in this order. Default: by ``visit_date`` when the table
+        has dates (every visit must be dated; the baseline is each subject's
+        earliest date), else the rule of :mod:`mfscan.stats.visits`; labels the
+        rule does not know are refused (:class:`~mfscan.errors.MfscanError`
+        naming ``--visit-order``).
 
     Returns
     -------
     DataFrame
         One row per subject, level, rater (, session) and visit, sorted so, with
         ``visit`` an ordered categorical. The baseline of a subject is its
-        earliest visit (by date when dates are given, else by visit order),
+        earliest visit (by date when dated and no order is given, else by visit order),
         the same for all its levels and raters: ``baseline_visit``. Changes are
         this visit minus baseline: ``left_change_<unit>``,
         ``right_change_<unit>`` (unit from the measure name, e.g. ``cm2``),
         ``left_change_pct``, ``right_change_pct`` (relative to baseline),
         ``asymmetry_change_pct_points``, ``asymmetry_index_change_pct_points``
-        and, with subjects, ``symptomatic_deficit_change_pct_points``. They are
+        and, with subjects, ``symptomatic_deficit_change_pct_points``,
+        ``left_side_status``, ``right_side_status``, ``symptomatic_<measure>``,
+        ``asymptomatic_<measure>`` and their changes ``symptomatic_change_<unit>``,
+        ``asymptomatic_change_<unit>``, ``symptomatic_change_pct``,
+        ``asymptomatic_change_pct`` (see
+        :func:`~mfscan.stats.asymmetry.side_status`). They are
         NaN where the baseline visit lacks that level, rater or side. With dates,
         ``days_since_baseline`` replaces ``visit_date``.
     """
@@ -145,17 +142,18 @@ def longitudinal(
     if table.duplicated(key_columns(table)).any():
         raise MfscanError("asymmetry table has duplicate subject/visit/level/rater rows")
 
-    has_dates = "visit_date" in table.columns and table["visit_date"].notna().any()
-    dates = pd.to_datetime(table["visit_date"]) if has_dates else None
+    dates = _dates(table)
+    by_date = dates is not None and order is None
     if order is None:
         if dates is None:
             order = visit_order(pd.unique(table["visit"].astype(object)))
         else:
-            order = visit_order(table["visit"].astype(object), dates)
+            check_dated(table["visit"].astype(object), table["visit_date"], table["subject"])
+            order = visit_order(table["visit"].astype(object), table["visit_date"])
     visit = as_visit(table["visit"].astype(object), order)
     vcode = visit.cat.codes.to_numpy().astype(np.int64)
 
-    scode, ns, first_of_subject, base_code = _subject_baselines(table, vcode, dates)
+    scode, ns, first_of_subject, base_code = _subject_baselines(table, vcode, dates, by_date)
     row_base_code = base_code[scode]
     is_base = vcode == row_base_code
 
@@ -181,21 +179,12 @@ def longitudinal(
     if dates is not None:
         out["days_since_baseline"] = _days_since_baseline(ns, scode, first_of_subject, len(base_code))
     out["baseline_visit"] = pd.Categorical.from_codes(row_base_code, dtype=visit.dtype)
-    for c in (
-        f"left_{measure}",
-        f"right_{measure}",
-        "n_left",
-        "n_right",
-        "asymmetry_pct",
-        "asymmetry_index_pct",
-        "symptomatic_deficit_pct",
-        "exceeds_threshold",
-        "asymmetry_definition",
-    ):
+    for c in _carried(measure):
         if c in table.columns:
             out[c] = table[c]
+    statuses = [s for s in ("symptomatic", "asymptomatic") if f"{s}_{measure}" in table.columns]
     with np.errstate(invalid="ignore", divide="ignore"):
-        for side in SIDES:
+        for side in (*SIDES, *statuses):
             now, base = baseline(f"{side}_{measure}")
             out[f"{side}_change{suffix}"] = now - base
             out[f"{side}_change_pct"] = np.where(base > 0, (now - base) / base * 100.0, np.nan)
@@ -227,8 +216,10 @@ def group_summary(longitudinal_df: pd.DataFrame, subjects: pd.DataFrame | None =
     -------
     DataFrame
         One row per group, visit, level, rater (, session) with ``n_subjects``
-        and, for each of the left and right values, the asymmetries and their
-        changes, ``<column>_mean``, ``<column>_sd`` (ddof=1) and ``<column>_n``
+        and, for each of the left and right values, the symptomatic and
+        asymptomatic values (recoded per subject by
+        :func:`~mfscan.stats.asymmetry.side_status`, so that opposite painful sides
+        do not cancel), the asymmetries and their changes, ``<column>_mean``, ``<column>_sd`` (ddof=1) and ``<column>_n``
         (subjects with a value). Raters are kept apart, so that a subject
         counts once per row.
     """
@@ -250,6 +241,8 @@ def group_summary(longitudinal_df: pd.DataFrame, subjects: pd.DataFrame | None =
     candidates = [
         f"left_{measure}",
         f"right_{measure}",
+        f"symptomatic_{measure}",
+        f"asymptomatic_{measure}",
         "asymmetry_pct",
         "asymmetry_index_pct",
         "symptomatic_deficit_pct",

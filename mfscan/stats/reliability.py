@@ -1,20 +1,20 @@
-"""Rater reliability: intraclass correlation, SEM, MDC and Bland-Altman agreement.
+"""Reliability designs: between raters, between sessions of one rater, and of the asymmetry index.
 
-ICC forms after Shrout & Fleiss (1979) and McGraw & Wong (1996), from the mean
-squares of a two-way ANOVA on a complete targets x judges matrix:
+The matrix statistics (ICC forms, SEMs, MDC, Koo & Li bands, Bland-Altman) are
+those of :mod:`mfscan.stats.icc`, re-exported here; this module decides what is
+compared with what (GRRAS, Kottner et al. 2011):
 
-* ICC(2,1) / ICC(2,k): two-way random effects, absolute agreement, single / mean of
-  k measures (inter-rater; includes systematic differences between raters, Weir 2005);
-* ICC(3,1) / ICC(3,k): two-way mixed effects, consistency (intra-rater, between
-  sessions; ignores systematic differences);
-* ICC(1,1) / ICC(1,k): one-way random effects, for completeness.
+* **between raters** (inter-rater): one session per rater, the first by default
+  (``session=`` to choose one label for every rater); the same images for every
+  rater: an image traced by only some raters of a level and side is left out and
+  listed (``return_excluded=True``);
+* **between sessions** (intra-rater): the sessions of each rater, the same images
+  in every session, reported per rater; ICC(3,1) by default, ICC(2,1) when asked
+  (``icc_form=``), as Koo & Li recommend for an intra-rater design;
+* the **asymmetry index** itself, from each judge's left and right means
+  (``measure = "asymmetry_pct"``, side empty, unit ``pct``).
 
-95 % confidence intervals are the F-distribution intervals of Shrout & Fleiss /
-McGraw & Wong (ICC(2,.) with Satterthwaite's degrees of freedom), as in pingouin.
-
-SEM = SD x sqrt(1 - ICC) with SD the standard deviation of all scores; MDC95 =
-1.96 x sqrt(2) x SEM. Bands after Koo & Li (2016): < 0.5 poor, 0.5-0.75 moderate,
-0.75-0.9 good, > 0.9 excellent.
+Image-to-image repeatability is :func:`mfscan.stats.repeatability.repeatability`.
 """
 
 from __future__ import annotations
@@ -23,200 +23,130 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from mfscan.errors import MfscanError
+from mfscan.stats.icc import (  # noqa: F401 (the public statistics, re-exported)
+    _COLUMN,
+    _FORMS,
+    MIN_JUDGES,
+    MIN_TARGETS,
+    SEM_ICC,
+    STAT_COLUMNS,
+    Z95,
+    _icc_forms,
+    agreement_sem,
+    bland_altman,
+    intraclass_corr,
+    koo_li_band,
+    koo_li_band_ci,
+    matrix_statistics,
+    mdc95,
+    mean_squares,
+    sem,
+)
 from mfscan.stats.summary import (
     DEFAULT_MEASURES,
     _check_columns,
     _group_frame,
     _mean_sd,
+    as_labels,
     group_index,
+    natural_sort_key,
     prepare_keys,
 )
 
-#: ICC form used for SEM and the band, by design.
-SEM_ICC = {"rater": "ICC(2,1)", "session": "ICC(3,1)"}
-_FORMS = ("ICC(1,1)", "ICC(2,1)", "ICC(3,1)", "ICC(1,k)", "ICC(2,k)", "ICC(3,k)")
-_COLUMN = {
-    "ICC(1,1)": "icc1_1",
-    "ICC(2,1)": "icc2_1",
-    "ICC(3,1)": "icc3_1",
-    "ICC(1,k)": "icc1_k",
-    "ICC(2,k)": "icc2_k",
-    "ICC(3,k)": "icc3_k",
-}
-Z95 = 1.96
+_STAT_COLUMNS = STAT_COLUMNS
+#: Columns of the table of left-out images.
+EXCLUDED_COLUMNS = ("between", "image", "frame", "level", "side", "rater", "session", "n_outlines", "reason")
 
 
-def _icc_forms(scores: np.ndarray, alpha: float = 0.05) -> dict:
-    """All six ICCs with F tests and CIs of a complete (n targets, k judges) matrix."""
-    x = np.asarray(scores, dtype=np.float64)
-    n, k = x.shape
-    grand = x.mean()
-    ss_total = ((x - grand) ** 2).sum()
-    ss_rows = k * ((x.mean(axis=1) - grand) ** 2).sum()
-    ss_cols = n * ((x.mean(axis=0) - grand) ** 2).sum()
-    ss_err = ss_total - ss_rows - ss_cols
-    df_r, df_c, df_e = n - 1, k - 1, (n - 1) * (k - 1)
-    msr, msc, mse = ss_rows / df_r, ss_cols / df_c, ss_err / df_e
-    msw = (ss_cols + ss_err) / (n * (k - 1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        icc = {
-            "ICC(1,1)": (msr - msw) / (msr + (k - 1) * msw),
-            "ICC(2,1)": (msr - mse) / (msr + (k - 1) * mse + k * (msc - mse) / n),
-            "ICC(3,1)": (msr - mse) / (msr + (k - 1) * mse),
-            "ICC(1,k)": (msr - msw) / msr,
-            "ICC(2,k)": (msr - mse) / (msr + (msc - mse) / n),
-            "ICC(3,k)": (msr - mse) / msr,
-        }
-        q = 1 - alpha / 2
-        df_w = n * (k - 1)
-        f1 = msr / msw
-        f1l = f1 / stats.f.ppf(q, df_r, df_w)
-        f1u = f1 * stats.f.ppf(q, df_w, df_r)
-        f3 = msr / mse
-        f3l = f3 / stats.f.ppf(q, df_r, df_e)
-        f3u = f3 * stats.f.ppf(q, df_e, df_r)
-        i2 = icc["ICC(2,1)"]
-        fj = msc / mse
-        v = (df_e * (k * i2 * fj + n * (1 + (k - 1) * i2) - k * i2) ** 2) / (
-            df_r * k**2 * i2**2 * fj**2 + (n * (1 + (k - 1) * i2) - k * i2) ** 2
+def _with_sessions(measurements: pd.DataFrame) -> pd.DataFrame:
+    """A copy with ``session`` as text; a rater's tracing without a session label is that
+    rater's session "1", for raters who label sessions at all (else missing)."""
+    table = measurements.copy()
+    if "session" not in table.columns:
+        table["session"] = pd.Series(pd.NA, index=table.index, dtype="string")
+        return table
+    table["session"] = as_labels(table["session"])
+    if "rater" in table.columns:
+        labelled = table.groupby(as_labels(table["rater"]), dropna=False)["session"].transform(
+            lambda s: s.notna().any()
         )
-        f2u = stats.f.ppf(q, n - 1, v)
-        f2l = stats.f.ppf(q, v, n - 1)
-        l2 = n * (msr - f2u * mse) / (f2u * (k * msc + (k * n - k - n) * mse) + n * msr)
-        u2 = n * (f2l * msr - mse) / (k * msc + (k * n - k - n) * mse + n * f2l * msr)
-        ci = {
-            "ICC(1,1)": ((f1l - 1) / (f1l + k - 1), (f1u - 1) / (f1u + k - 1)),
-            "ICC(2,1)": (l2, u2),
-            "ICC(3,1)": ((f3l - 1) / (f3l + k - 1), (f3u - 1) / (f3u + k - 1)),
-            "ICC(1,k)": (1 - 1 / f1l, 1 - 1 / f1u),
-            "ICC(2,k)": (l2 * k / (1 + l2 * (k - 1)), u2 * k / (1 + u2 * (k - 1))),
-            "ICC(3,k)": (1 - 1 / f3l, 1 - 1 / f3u),
-        }
-        f = {"ICC(1,1)": f1, "ICC(1,k)": f1}
-        f.update(dict.fromkeys(("ICC(2,1)", "ICC(3,1)", "ICC(2,k)", "ICC(3,k)"), f3))
-        p1, p3 = stats.f.sf(f1, df_r, df_w), stats.f.sf(f3, df_r, df_e)
-    return {
-        form: {
-            "icc": float(icc[form]),
-            "f": float(f[form]),
-            "df1": df_r,
-            "df2": df_w if form.startswith("ICC(1") else df_e,
-            "pval": float(p1 if form.startswith("ICC(1") else p3),
-            "ci_lower": float(ci[form][0]),
-            "ci_upper": float(ci[form][1]),
-        }
-        for form in _FORMS
-    }
+        fill = table["session"].isna() & labelled.fillna(False).astype(bool)
+        table["session"] = table["session"].mask(fill, "1")
+    return table
 
 
-def intraclass_corr(scores, *, alpha: float = 0.05) -> pd.DataFrame:
-    """Six intraclass correlations of a complete targets x judges matrix.
-
-    Parameters
-    ----------
-    scores : array_like, shape (n_targets, k_judges)
-        One row per target (image or subject side), one column per judge (rater
-        or session). No missing values; at least 2 targets and 2 judges.
-    alpha : float
-        1 - confidence level of the intervals (default 95 %).
-
-    Returns
-    -------
-    DataFrame
-        One row per form (``ICC(1,1)``, ``ICC(2,1)``, ``ICC(3,1)``, ``ICC(1,k)``,
-        ``ICC(2,k)``, ``ICC(3,k)``) with ``icc``, ``f``, ``df1``, ``df2``,
-        ``pval``, ``ci_lower``, ``ci_upper``. ICC(2,.) and ICC(3,.) equal
-        pingouin's ICC(A,.) and ICC(C,.).
-
-    Examples
-    --------
-    Shrout & Fleiss (1979), 6 targets x 4 judges:
-
-    >>> x = [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]]
-    >>> intraclass_corr(x).set_index("form")["icc"].round(2).tolist()
-    [0.17, 0.29, 0.71, 0.44, 0.62, 0.91]
-    """
-    x = np.asarray(scores, dtype=np.float64)
-    if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 2:
-        raise MfscanError("ICC needs a matrix of at least 2 targets x 2 judges")
-    if not np.isfinite(x).all():
-        raise MfscanError("ICC needs a complete matrix (no missing values)")
-    res = _icc_forms(x, alpha)
-    return pd.DataFrame([{"form": form, **res[form]} for form in _FORMS])
+def _one_session(table: pd.DataFrame, session) -> tuple[pd.DataFrame, dict, list[str]]:
+    """Each rater's rows of one session: ``session`` for all, else each rater's first."""
+    chosen, notes, keep = {}, [], np.zeros(len(table), dtype=bool)
+    raters = as_labels(table["rater"]).to_numpy(dtype=object)
+    sessions = table["session"].astype(object).where(table["session"].notna(), None).to_numpy(dtype=object)
+    for rater in sorted(set(raters), key=natural_sort_key):
+        mine = raters == rater
+        labels = sorted({s for s in sessions[mine] if pd.notna(s)}, key=natural_sort_key)
+        if not labels:
+            keep |= mine
+            chosen[rater] = None
+            continue
+        pick = labels[0] if session is None else str(session)
+        if pick not in labels:
+            notes.append(f"rater {rater} has no session {pick} and is left out")
+            continue
+        keep |= mine & np.array([x == pick for x in sessions], dtype=bool)
+        chosen[rater] = pick
+    return table[keep], chosen, notes
 
 
-def sem(sd, icc):
-    """Standard error of measurement SD x sqrt(1 - ICC), in the units of SD.
-
-    NaN where the ICC is missing or above 1. A negative ICC gives SEM > SD.
-    """
-    sd = np.asarray(sd, dtype=float)
-    icc = np.asarray(icc, dtype=float)
-    with np.errstate(invalid="ignore"):
-        out = sd * np.sqrt(np.where(icc <= 1, 1.0 - icc, np.nan))
-    return out.item() if out.ndim == 0 else out
+def _session_text(chosen: dict, judges: list[str]):
+    picks = {j: chosen.get(j) for j in judges if chosen.get(j) is not None}
+    if not picks:
+        return pd.NA
+    if len(set(picks.values())) == 1 and len(picks) == len(judges):
+        return next(iter(picks.values()))
+    return "|".join(f"{j}:{p}" for j, p in picks.items())
 
 
-def mdc95(sem_value):
-    """Minimal detectable change at 95 % confidence: 1.96 x sqrt(2) x SEM."""
-    out = Z95 * np.sqrt(2.0) * np.asarray(sem_value, dtype=float)
-    return out.item() if out.ndim == 0 else out
+def _image_keys(table: pd.DataFrame) -> list[str]:
+    return ["image"] + (["frame"] if "frame" in table.columns else [])
 
 
-def koo_li_band(icc):
-    """Koo & Li (2016) label: < 0.5 poor, [0.5, 0.75) moderate, [0.75, 0.9] good,
-    > 0.9 excellent; missing -> None. Works on a float or an array (object array)."""
-    x = np.asarray(icc, dtype=float)
-    label = np.select(
-        [~np.isfinite(x), x < 0.5, x < 0.75, x <= 0.9],
-        [None, "poor", "moderate", "good"],
-        default="excellent",
-    )
-    label = np.where(np.isfinite(x), label, None)
-    return label.item() if label.ndim == 0 else label
-
-
-def bland_altman(a, b) -> dict:
-    """Bland-Altman agreement of paired measurements.
-
-    Parameters
-    ----------
-    a, b : array_like
-        First and second measurement of each pair (e.g. rater 1 and rater 2).
-        Pairs with a missing value are left out.
-
-    Returns
-    -------
-    dict
-        ``n`` (pairs used), ``bias`` = mean of ``b - a``, ``sd`` = SD of the
-        differences (ddof=1), ``loa_lower`` and ``loa_upper`` = bias -/+ 1.96 SD,
-        ``mean`` = grand mean of both measurements.
-
-    Examples
-    --------
-    >>> bland_altman([1.0, 2.0, 3.0], [1.5, 2.0, 3.5])["bias"]
-    0.3333333333333333
-    """
-    a = np.asarray(a, dtype=float).ravel()
-    b = np.asarray(b, dtype=float).ravel()
-    if a.shape != b.shape:
-        raise MfscanError(f"Bland-Altman needs pairs: {a.size} vs {b.size} values")
-    ok = np.isfinite(a) & np.isfinite(b)
-    d = b[ok] - a[ok]
-    n = int(d.size)
-    bias = float(d.mean()) if n else float("nan")
-    sd = float(d.std(ddof=1)) if n > 1 else float("nan")
-    return {
-        "n": n,
-        "bias": bias,
-        "sd": sd,
-        "loa_lower": bias - Z95 * sd,
-        "loa_upper": bias + Z95 * sd,
-        "mean": float((a[ok].mean() + b[ok].mean()) / 2) if n else float("nan"),
-    }
+def _same_images(table: pd.DataFrame, cell: list[str], judge: str, between: str):
+    """Mask of rows whose image every judge of its cell traced, and the table of the others."""
+    if "image" not in table.columns or not len(table):
+        return np.ones(len(table), dtype=bool), pd.DataFrame(columns=list(EXCLUDED_COLUMNS))
+    img = _image_keys(table) + ["side"]
+    keys = list(dict.fromkeys(cell + img))
+    t = pd.DataFrame({c: table[c].astype(str).to_numpy() for c in keys + [judge]})
+    n_cell = t.groupby(cell, sort=False)[judge].transform("nunique").to_numpy()
+    n_img = t.groupby(keys, sort=False)[judge].transform("nunique").to_numpy()
+    keep = n_img >= n_cell
+    if keep.all():
+        return keep, pd.DataFrame(columns=list(EXCLUDED_COLUMNS))
+    cell_judges = t.groupby(cell, sort=False)[judge].agg(lambda s: sorted(set(s), key=natural_sort_key))
+    rows = []
+    bad = table[~keep]
+    for key, grp in bad.groupby([bad[c].astype(str) for c in keys], sort=True):
+        key = dict(zip(keys, key))
+        have = sorted(set(grp[judge].astype(str)), key=natural_sort_key)
+        want = cell_judges.loc[tuple(key[c] for c in cell) if len(cell) > 1 else key[cell[0]]]
+        first = grp.iloc[0]
+        rows.append(
+            {
+                "between": between,
+                "image": first["image"],
+                "frame": first["frame"] if "frame" in grp else pd.NA,
+                "level": first["level"],
+                "side": first["side"],
+                "rater": first["rater"] if between == "session" or len(have) == 1 else "|".join(have),
+                "session": first["session"] if between == "rater" or len(have) == 1 else "|".join(have),
+                "n_outlines": len(grp),
+                "reason": f"traced by {between} {', '.join(have)} only, not by "
+                f"{', '.join(j for j in want if j not in have)}: left out so that every {between} "
+                "is judged on the same images",
+            }
+        )
+    return keep, pd.DataFrame(rows, columns=list(EXCLUDED_COLUMNS))
 
 
 def _targets(between: str, pair_by: str, columns) -> list[str]:
@@ -235,69 +165,107 @@ def measure_unit(measure: str) -> str:
     for suffix, unit in (("_cm2", "cm2"), ("_px2", "px2"), ("_cm", "cm"), ("_px", "px")):
         if measure.endswith(suffix):
             return unit
+    if measure.endswith("_pct"):
+        return "pct"
     return {"echo_mean": "gray level", "echo_sd": "gray level", "shape_ratio": "ratio"}.get(measure, "")
 
 
-def _judged_rows(measurements: pd.DataFrame, between: str) -> pd.DataFrame:
-    """The rows that have a judge (a rater, or a session of a rater)."""
-    if between != "session":
-        return measurements[measurements[between].notna()]
-    # A rater's tracing without a session label is that rater's first session,
-    # but only for raters who have labelled sessions at all.
-    labelled = measurements.groupby("rater", observed=True)["session"].transform(lambda s: s.notna().any())
-    table = measurements.copy()
-    fill = table["session"].isna() & labelled.fillna(False).astype(bool)
-    table["session"] = table["session"].astype("string").mask(fill, "1")
-    return table[table["session"].notna()]
-
-
-def _statistics(x: np.ndarray, judges: list[str], sem_form: str, alpha: float) -> dict:
-    """ICCs, SEM, MDC95 and Bland-Altman of complete targets ``x`` (targets x judges),
-    or a note saying why none could be computed."""
-    if x.shape[0] < 2 or x.shape[1] < 2:
-        return {"note": f"needs 2 judges and 2 complete targets, has {x.shape[1]} and {x.shape[0]}"}
-    row = {}
-    res = _icc_forms(x, alpha)
-    for form in _FORMS:
-        col = _COLUMN[form]
-        row[col] = res[form]["icc"]
-        row[f"{col}_ci_lower"] = res[form]["ci_lower"]
-        row[f"{col}_ci_upper"] = res[form]["ci_upper"]
-    icc = res[sem_form]["icc"]
-    sd = float(x.std(ddof=1))
-    row.update(band=koo_li_band(icc), mean=float(x.mean()), sd=sd, sem=sem(sd, icc))
-    row["mdc95"] = mdc95(row["sem"])
-    ba = bland_altman(x[:, 0], x[:, 1])
-    row.update(
-        ba_pair=f"{judges[1]} - {judges[0]}",
-        ba_bias=ba["bias"],
-        ba_sd=ba["sd"],
-        ba_loa_lower=ba["loa_lower"],
-        ba_loa_upper=ba["loa_upper"],
-        note=None,
-    )
+def _cell_row(sub: np.ndarray, names, expected: list[str], base: dict, sem_form: str, alpha: float) -> dict:
+    """One reliability row from the (targets x judges) means of one cell (NaN: no value)."""
+    what = {"rater": "raters", "session": "sessions"}[base["between"]]
+    present = np.isfinite(sub).any(axis=0)
+    sub = sub[:, present]
+    judges = [str(j) for j in np.asarray(names)[present]]
+    complete = np.isfinite(sub).all(axis=1)
+    row = {
+        **base,
+        "judges": "|".join(judges),
+        "k": len(judges),
+        "n_targets": int(complete.sum()),
+        "n_dropped": int((~complete).sum()),
+        "sem_icc": sem_form,
+    }
+    row.update(matrix_statistics(sub[complete], judges, sem_form, alpha, what))
+    missing = [j for j in expected if j not in judges]
+    if missing and judges:
+        note = (
+            f"{what} {', '.join(missing)} missing from this cell (no outline with a value): "
+            f"k = {len(judges)} instead of {len(expected)}"
+        )
+        row["note"] = note if not row.get("note") else f"{note}; {row['note']}"
     return row
 
 
-#: The statistics columns of :func:`reliability`, after the key columns.
-_STAT_COLUMNS = [
-    f"{_COLUMN[f]}{s}"
-    for f in ("ICC(2,1)", "ICC(3,1)", "ICC(2,k)", "ICC(3,k)", "ICC(1,1)", "ICC(1,k)")
-    for s in ("", "_ci_lower", "_ci_upper")
-] + [
-    "sem_icc",
-    "band",
-    "mean",
-    "sd",
-    "sem",
-    "mdc95",
-    "ba_pair",
-    "ba_bias",
-    "ba_sd",
-    "ba_loa_lower",
-    "ba_loa_upper",
-    "note",
-]
+def _asymmetry_rows(matrix, targets, target_cols, judge_names, expected, ctx) -> list[dict]:
+    """Reliability of the asymmetry index: each judge's left and right means paired per target."""
+    from mfscan.stats.asymmetry import asymmetry_pct
+
+    pair_cols = [c for c in target_cols if c != "side"]
+    aid, afirst = group_index([targets[c] for c in pair_cols])
+    pairs = _group_frame({c: targets[c] for c in pair_cols}, afirst)
+    side = targets["side"].cat.codes.to_numpy()
+    left = np.full((len(afirst), matrix.shape[1]), np.nan)
+    right = left.copy()
+    left[aid[side == 0]] = matrix[side == 0]
+    right[aid[side == 1]] = matrix[side == 1]
+    values = asymmetry_pct(left, right, index=ctx["index"])
+    cells = ["level"] + (["rater"] if ctx["between"] == "session" else [])
+    cid, cfirst = group_index([pairs[c] for c in cells])
+    rows = []
+    for r in range(len(cfirst)):
+        base = {
+            "measure": "asymmetry_pct",
+            "unit": "pct",
+            **{c: pairs[c].iloc[cfirst[r]] for c in cells},
+            "side": pd.NA,
+            "between": ctx["between"],
+            "pair_by": ctx["pair_by"],
+        }
+        exp = expected(base)
+        rows.append(_cell_row(values[cid == r], judge_names, exp, base, ctx["sem_form"], ctx["alpha"]))
+        rows[-1]["note"] = "; ".join(
+            filter(None, [f"asymmetry index {ctx['index']!r} of {ctx['of']}", rows[-1].get("note")])
+        )
+    return rows
+
+
+def _grid(table, target_cols, between, report_cols):
+    """Cell number (target x judge) of each row, the targets, the judges in order and the report cells."""
+    tkeys = prepare_keys(table, target_cols)
+    jkeys = prepare_keys(table, [between])
+    target, tfirst = group_index(list(tkeys.values()))
+    judge_codes, judge_names = pd.factorize(jkeys[between], sort=True)
+    order = sorted(range(len(judge_names)), key=lambda i: natural_sort_key(judge_names[i]))
+    judge_names = pd.Index(np.asarray(judge_names, dtype=object)[order])
+    judge_codes = np.argsort(order)[judge_codes] if len(order) else judge_codes
+    cell = target * len(judge_names) + judge_codes
+    targets = _group_frame(tkeys, tfirst)
+    report_id, report_first = group_index([targets[c] for c in report_cols])
+    reports = _group_frame({c: targets[c] for c in report_cols}, report_first)
+    return cell, targets, judge_names, report_id, reports
+
+
+def _measures(measurements: pd.DataFrame, measures) -> list[str]:
+    if measures is None:
+        return [m for m in DEFAULT_MEASURES if m in measurements.columns]
+    return [measures] if isinstance(measures, str) else list(measures)
+
+
+def _expected_judges(table, between, judge_names):
+    """A function giving the judges a cell should have: every rater, or the rater's sessions."""
+    if between == "rater":
+        return lambda base: [str(j) for j in judge_names]
+    of_rater = pd.Series(table[between].astype(str).to_numpy()).groupby(as_labels(table["rater"]).to_numpy())
+    of_rater = of_rater.unique()
+    return lambda base: sorted(of_rater.get(str(base["rater"]), []), key=natural_sort_key)
+
+
+def _design_rows(table, between, session):
+    """The judged rows of a design, the sessions chosen per rater and the design's notes."""
+    if between == "rater":
+        table = table[table["rater"].notna()]
+        return _one_session(table, session)
+    return table[table["session"].notna()], {}, []
 
 
 def reliability(
@@ -307,96 +275,115 @@ def reliability(
     measures: Sequence[str] | None = None,
     pair_by: str = "mean",
     alpha: float = 0.05,
-) -> pd.DataFrame:
+    session: str | None = None,
+    icc_form: str | None = None,
+    asymmetry_index: str | None = None,
+    return_excluded: bool = False,
+):
     """Inter-rater or between-session reliability per measure, level and side.
 
     Parameters
     ----------
     measurements : DataFrame
-        One row per outline (the table of ``mfscan measure``).
+        One row per outline (the table of ``mfscan measure``); not modified.
     between : {"rater", "session"}
-        The judges: raters (inter-rater reliability; SEM and band from
-        ICC(2,1)) or the sessions of one rater (intra-rater; ICC(3,1), reported
-        per rater). Rows without a judge are left out.
+        The judges. ``"rater"`` (inter-rater): one session per rater (see
+        ``session``), SEM and band from ICC(2,1). ``"session"``: the sessions of
+        each rater (intra-rater), reported per rater, ICC(3,1) by default. Rows
+        without a judge are left out. Both designs keep only images every judge
+        of the level and side traced (the others are listed, ``return_excluded``).
     measures : sequence of str, optional
         Default: those of :data:`~mfscan.stats.summary.DEFAULT_MEASURES` in the table.
     pair_by : {"mean", "image"}
-        What a target is. ``"mean"`` (default, what studies report): a subject,
-        visit, level and side, each judge's score being the mean of all its
-        outlines of that side (the repeats, and for ``between="rater"`` all
-        sessions). ``"image"``: the same image (and frame) and side traced by
-        each judge; needs the raters to have traced the same images.
+        Targets: ``"mean"`` (default) a subject, visit, level and side, each judge's
+        score the mean of its repeats; ``"image"`` the same image (, frame) and side.
     alpha : float
         1 - confidence level of the intervals.
+    session : str, optional
+        Between raters: the session label used for every rater (default: each
+        rater's first session in order; a tracing without a session label is the
+        rater's session "1" when the rater labels sessions). A rater without it is
+        left out, with a note.
+    icc_form : str, optional
+        The ICC of the consistency SEM and the band, e.g. ``"ICC(2,1)"`` for an
+        intra-rater design (Koo & Li 2016). Default: ICC(2,1) between raters,
+        ICC(3,1) between sessions.
+    asymmetry_index : str or None
+        Add the reliability of the asymmetry index of this definition
+        (:func:`~mfscan.stats.asymmetry.asymmetry_pct`) of ``csa_cm2`` (or
+        ``csa_px2``): rows with ``measure = "asymmetry_pct"``, empty ``side``, unit
+        ``pct`` (percentage points for the SEM). None (default): no such rows.
+    return_excluded : bool
+        Also return the table of images left out (see Returns).
 
     Returns
     -------
     DataFrame
         One row per measure, level, side (and rater for sessions) with ``unit``
-        (the unit of mean, sd, sem, mdc95 and the Bland-Altman columns) and
-        ``judges`` ("A|B"), ``k``, ``n_targets`` (complete targets: every judge
-        of that level and side has a value), ``n_dropped`` (incomplete targets,
-        left out), ``icc2_1``, ``icc3_1``, ``icc2_k``, ``icc3_k`` (and ICC(1,.))
-        each with ``_ci_lower``/``_ci_upper``; ``sem_icc`` naming the ICC used,
-        ``band`` (Koo & Li, of that ICC's point estimate), ``mean``, ``sd`` (of
-        all scores of the complete targets), ``sem``, ``mdc95``; Bland-Altman
-        ``ba_pair`` ("B - A": second minus first judge in sorted order; with
-        more than two judges only that pair), ``ba_bias``, ``ba_sd``,
-        ``ba_loa_lower``, ``ba_loa_upper``; and ``note`` when no ICC could be
-        computed (fewer than 2 complete targets or judges).
+        (of mean, sd, the SEMs, the MDCs and the Bland-Altman columns); between
+        raters ``session`` (the session used: one label, or ``"R1:1|R2:2"``);
+        ``judges`` ("A|B"), ``k``, ``n_targets`` (complete targets),
+        ``n_dropped`` (incomplete targets, left out); ``icc2_1``, ``icc3_1``,
+        ``icc2_k``, ``icc3_k``, ``icc1_1``, ``icc1_k`` each with
+        ``_ci_lower``/``_ci_upper``; ``sem_icc`` (the ICC of ``sem`` and the band);
+        ``band`` (Koo & Li by the 95 % CI: ``"poor to excellent"``),
+        ``band_point`` (of the point estimate), ``band_ci_lower``,
+        ``band_ci_upper``; ``mean``, ``sd`` (all scores of the complete targets);
+        ``sem`` = ``sem_consistency`` = SD x sqrt(1 - ICC), ``mdc95`` from it;
+        ``sem_agreement`` = sqrt(MS error + judge variance) (de Vet 2006) and
+        ``mdc95_agreement``; Bland-Altman ``ba_pair`` ("B - A": second minus first
+        judge in order; with more judges only that pair), ``ba_bias``, ``ba_sd``,
+        ``ba_loa_lower``, ``ba_loa_upper``, the 95 % CIs ``ba_bias_ci_lower``,
+        ``ba_bias_ci_upper``, ``ba_loa_lower_ci_lower``, ``ba_loa_lower_ci_upper``,
+        ``ba_loa_upper_ci_lower``, ``ba_loa_upper_ci_upper`` and the proportional
+        bias ``ba_slope``, ``ba_slope_ci_lower``, ``ba_slope_ci_upper``,
+        ``ba_slope_p``; ``note``: why no ICC could be computed, or what to know
+        (n < 30 targets, k < 3, constant scores, zero residual, judges missing
+        from the cell, a rater without the chosen session), ``"; "``-separated.
+    excluded : DataFrame
+        with ``return_excluded=True`` (then a tuple): the images not traced by
+        every judge of their cell, left out (:data:`EXCLUDED_COLUMNS`).
     """
-    if between not in SEM_ICC:
+    if between not in ("rater", "session"):
         raise MfscanError(f"between must be 'rater' or 'session', not {between!r}")
     if pair_by not in ("mean", "image"):
         raise MfscanError(f"pair_by must be 'mean' or 'image', not {pair_by!r}")
-    if measures is None:
-        measures = [m for m in DEFAULT_MEASURES if m in measurements.columns]
-    else:
-        measures = [measures] if isinstance(measures, str) else list(measures)
+    sem_form = icc_form or SEM_ICC[between]
+    if sem_form not in _FORMS:
+        raise MfscanError(f"unknown ICC form {sem_form!r}; expected one of {', '.join(_FORMS)}")
+    measures = _measures(measurements, measures)
     _check_columns(measurements, [between])
     target_cols = _targets(between, pair_by, measurements.columns)
-    _check_columns(measurements, list(dict.fromkeys(target_cols + [between] + measures)))
-    table = _judged_rows(measurements, between)
-    tkeys = prepare_keys(table, target_cols)
-    jkeys = prepare_keys(table, [between])
-    target, tfirst = group_index(list(tkeys.values()))
-    judge_codes, judge_names = pd.factorize(jkeys[between], sort=True)
-    n_t, n_j = len(tfirst), len(judge_names)
-    cell = target * n_j + judge_codes
-    targets = _group_frame(tkeys, tfirst)
+    _check_columns(measurements, list(dict.fromkeys(target_cols + [between, "rater"] + measures)))
+    table, chosen, design_notes = _design_rows(_with_sessions(measurements), between, session)
     report_cols = ["level", "side"] + (["rater"] if between == "session" else [])
-    report_id, report_first = group_index([targets[c] for c in report_cols])
-    reports = _group_frame({c: targets[c] for c in report_cols}, report_first)
-    sem_form = SEM_ICC[between]
-
-    rows = []
+    keep, excluded = _same_images(table, report_cols, between, between)
+    cell, targets, judge_names, report_id, reports = _grid(table, target_cols, between, report_cols)
+    n_t, n_j = len(targets), len(judge_names)
+    expected = _expected_judges(table, between, judge_names)
+    rows, means = [], {}
     for m in measures:
-        mean, _, _ = _mean_sd(table[m].to_numpy(dtype=np.float64, na_value=np.nan), cell, n_t * n_j)
-        matrix = mean.reshape(n_t, n_j)
-        for r in range(len(report_first)):
-            sub = matrix[report_id == r]
-            present = np.isfinite(sub).any(axis=0)
-            sub = sub[:, present]
-            judges = [str(j) for j in np.asarray(judge_names)[present]]
-            complete = np.isfinite(sub).all(axis=1)
-            x = sub[complete]
-            row = {
-                "measure": m,
-                "unit": measure_unit(m),
-                **{c: reports[c].iloc[r] for c in report_cols},
-                "between": between,
-                "pair_by": pair_by,
-                "judges": "|".join(judges),
-                "k": len(judges),
-                "n_targets": int(complete.sum()),
-                "n_dropped": int((~complete).sum()),
-                "sem_icc": sem_form,
-            }
-            row.update(_statistics(x, judges, sem_form, alpha))
-            rows.append(row)
-    columns = ["measure", "unit", *report_cols, "between", "pair_by", "judges", "k", "n_targets", "n_dropped"]
-    columns += _STAT_COLUMNS
+        values = np.where(keep, table[m].to_numpy(dtype=np.float64, na_value=np.nan), np.nan)
+        means[m] = _mean_sd(values, cell, n_t * n_j)[0].reshape(n_t, n_j)
+        for r in range(len(reports)):
+            base = {"measure": m, "unit": measure_unit(m), **{c: reports[c].iloc[r] for c in report_cols}}
+            base.update(between=between, pair_by=pair_by)
+            rows.append(
+                _cell_row(means[m][report_id == r], judge_names, expected(base), base, sem_form, alpha)
+            )
+    of = next((m for m in ("csa_cm2", "csa_px2") if m in means), None)
+    if asymmetry_index is not None and of is not None and len(targets):
+        ctx = dict(between=between, pair_by=pair_by, sem_form=sem_form, alpha=alpha)
+        ctx.update(index=asymmetry_index, of=of)
+        rows += _asymmetry_rows(means[of], targets, target_cols, judge_names, expected, ctx)
+    for row in rows:
+        if between == "rater" and "judges" in row:
+            row["session"] = _session_text(chosen, [j for j in row["judges"].split("|") if j])
+        if design_notes:
+            row["note"] = "; ".join(filter(None, [*design_notes, row.get("note")]))
+    columns = ["measure", "unit", *report_cols] + (["session"] if between == "rater" else [])
+    columns += ["between", "pair_by", "judges", "k", "n_targets", "n_dropped", *STAT_COLUMNS]
     out = pd.DataFrame(rows).reindex(columns=columns)
     for c in ("level", "side"):
-        out[c] = out[c].astype(targets[c].dtype)
-    return out
+        out[c] = pd.Categorical(out[c].astype(object).where(out[c].notna(), None), dtype=targets[c].dtype)
+    return (out, excluded.reset_index(drop=True)) if return_excluded else out

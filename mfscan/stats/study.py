@@ -23,15 +23,27 @@ import numpy as np
 import pandas as pd
 
 from mfscan.errors import MfscanError
-from mfscan.stats.asymmetry import INDEXES, asymmetry, largest_asymmetry_level
+from mfscan.stats.asymmetry import INDEXES, asymmetry, attach_side_status, largest_asymmetry_level
 from mfscan.stats.longitudinal import group_summary, longitudinal
-from mfscan.stats.longitudinal import visit_order as natural_visit_order
-from mfscan.stats.summary import split_incomplete, summarize_sides
+from mfscan.stats.summary import as_visit, split_incomplete, summarize_sides
+from mfscan.stats.visits import check_dated, explicit_order, is_dated, visit_key
+from mfscan.stats.visits import visit_order as rule_visit_order
 
 __all__ = ["TABLES", "ERROR_COLUMNS", "StudyAnalysis", "study_measure", "analyse_study"]
 
 #: The tables :func:`analyse_study` can compute, in the order they are written.
-TABLES = ("side_summary", "asymmetry", "largest_asymmetry", "longitudinal", "group_summary", "reliability")
+TABLES = (
+    "side_summary",
+    "asymmetry",
+    "largest_asymmetry",
+    "longitudinal",
+    "group_summary",
+    "side_status_summary",
+    "reliability",
+    "repeatability",
+)
+#: Tables that need the chronological order of the visits.
+_NEED_ORDER = {"longitudinal", "group_summary", "side_status_summary"}
 #: Columns of an error (problem) table, as in ``errors.csv``.
 ERROR_COLUMNS = ("path", "roi", "reason")
 #: Judges of a reliability table.
@@ -64,7 +76,18 @@ class StudyAnalysis:
         The subjects table used.
     side_summary, asymmetry, largest_asymmetry, longitudinal, group_summary, reliability : DataFrame or None
         The tables (without rows when no row is complete); ``reliability`` is None when
-        the study has nothing to compare and ``between`` was not given.
+        the study has nothing to compare and ``between`` was not given. With subjects,
+        ``side_summary`` has ``side_status`` and ``group``.
+    side_status_summary : DataFrame or None
+        :func:`~mfscan.stats.sides.side_status_summary` (with subjects only).
+    repeatability : DataFrame or None
+        :func:`~mfscan.stats.repeatability.repeatability` (when some side has
+        repeated images).
+    reliability_excluded : DataFrame or None
+        The images left out of ``reliability`` because not every judge traced
+        them (columns :data:`~mfscan.stats.reliability.EXCLUDED_COLUMNS`).
+    visit_order : list of str or None
+        The chronological order of the visits used (when a table needed it).
     notes : list of str
         What a reader should know (pixel areas, unknown subject codes, visit order).
     """
@@ -81,6 +104,10 @@ class StudyAnalysis:
     longitudinal: pd.DataFrame | None = None
     group_summary: pd.DataFrame | None = None
     reliability: pd.DataFrame | None = None
+    side_status_summary: pd.DataFrame | None = None
+    repeatability: pd.DataFrame | None = None
+    reliability_excluded: pd.DataFrame | None = None
+    visit_order: list[str] | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -117,22 +144,28 @@ def _merge_errors(errors, problems: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([errors, problems], ignore_index=True) if len(problems) else errors
 
 
-def _visit_notes(meas: pd.DataFrame, visit_order) -> list[str]:
-    """Check an explicit visit order; note an implicit order of word labels."""
+def _resolve_visits(meas: pd.DataFrame, visit_order) -> tuple[list[str] | None, list[str]]:
+    """The chronological visit order of the study and a note on how it was found.
+
+    An explicit order must name every visit; else ``visit_date`` when every visit is
+    dated (partial dates are refused), else the rule of :mod:`mfscan.stats.visits`
+    (unknown labels are refused with a message naming ``--visit-order``).
+    """
     if not len(meas) or "visit" not in meas:
-        return []
-    labels = sorted(str(v) for v in pd.unique(meas["visit"].dropna()))
+        return None, []
     if visit_order is not None:
-        missing = sorted(set(labels) - set(map(str, visit_order)))
-        if missing:
-            raise MfscanError(f"--visit-order lacks visit(s) {', '.join(missing)} found in the study")
-        return []
-    if any(not lab.replace(".", "", 1).isdigit() for lab in labels):
-        return [
-            "visits are ordered " + " < ".join(natural_visit_order(labels)) + " (numbers by value, "
-            "words alphabetically); if that is not their chronological order, pass --visit-order"
+        return explicit_order(visit_order, meas["visit"]), []
+    if "visit_date" in meas and is_dated(meas["visit_date"]).any():
+        check_dated(meas["visit"].astype(object), meas["visit_date"], meas["subject"])
+        order = rule_visit_order(meas["visit"].astype(object), meas["visit_date"])
+        return order, ["visits are ordered by visit_date: " + " < ".join(order)]
+    order = rule_visit_order(pd.unique(meas["visit"].astype(object)))
+    if any(visit_key(v)[0] != "number" for v in order):
+        return order, [
+            "visits are ordered " + " < ".join(order) + " by the visit-word rule (README, visit order); "
+            "if that is not their chronological order, pass --visit-order"
         ]
-    return []
+    return order, []
 
 
 def _subject_note(meas: pd.DataFrame, subjects: pd.DataFrame | None, name: str) -> list[str]:
@@ -167,18 +200,36 @@ def _judges(meas: pd.DataFrame, between) -> list[str]:
     return found
 
 
-def _reliability(meas: pd.DataFrame, between, pair_by: str) -> pd.DataFrame | None:
-    from mfscan.stats.reliability import reliability  # scipy.stats: loaded only when asked for
+def _reliability(meas: pd.DataFrame, between, pair_by: str, **options):
+    """The reliability table of the study's designs and the images left out of it."""
+    from mfscan.stats.reliability import EXCLUDED_COLUMNS, reliability  # scipy: loaded when asked for
 
     judges = _judges(meas, between)
     if not judges:
-        return None
-    rel = pd.concat([reliability(meas, between=b, pair_by=pair_by) for b in judges], ignore_index=True)
+        return None, None
+    results = [reliability(meas, between=b, pair_by=pair_by, return_excluded=True, **options) for b in judges]
+    tables = [t for t, _ in results]
+    excluded = [e for _, e in results if len(e)]
+    excluded = (
+        pd.concat(excluded, ignore_index=True) if excluded else pd.DataFrame(columns=list(EXCLUDED_COLUMNS))
+    )
+    rel = pd.concat(tables, ignore_index=True)
     cols = list(rel.columns)
-    if "rater" in cols and "side" in cols:  # rater next to level and side, as for sessions
-        cols.remove("rater")
-        cols.insert(cols.index("side") + 1, "rater")
-    return rel[cols]
+    for c in ("session", "rater"):  # rater and session next to level and side
+        if c in cols and "side" in cols:
+            cols.remove(c)
+            cols.insert(cols.index("side") + 1, c)
+    return rel[cols], excluded
+
+
+def _repeatability(meas: pd.DataFrame) -> pd.DataFrame | None:
+    """Image-to-image repeatability, when some side has repeated images."""
+    keys = [c for c in ("subject", "visit", "level", "side", "rater", "session") if c in meas]
+    if not len(meas) or not (meas.groupby(keys, observed=True, dropna=False).size() >= 2).any():
+        return None
+    from mfscan.stats.repeatability import repeatability
+
+    return repeatability(meas)
 
 
 def _wanted(tables) -> set[str]:
@@ -203,6 +254,8 @@ def analyse_study(
     pair_by: str = "mean",
     tables: Collection[str] | None = None,
     subjects_name: str = "the subjects table",
+    session: str | None = None,
+    icc_form: str | None = None,
 ) -> StudyAnalysis:
     """Every study table from a measurements table, the same for the report and the CLI.
 
@@ -222,8 +275,11 @@ def analyse_study(
         Definition of ``asymmetry_pct`` (see :func:`~mfscan.stats.asymmetry.asymmetry`).
     visit_order : sequence of str, optional
         The visit labels in chronological order; must name every visit of the study.
-        Default: numbers by value, then words in natural order (with a note when
-        there are words).
+        Default: by ``visit_date`` when every visit is dated, else by the rule of
+        :mod:`mfscan.stats.visits` (numbers, ``pre`` < ``post``, ``baseline`` <
+        ``4wk`` < ``10wk``, ...; a note says so when labels are words). Labels the
+        rule does not know, and partial dates, are refused when a table needs the
+        order (longitudinal, group_summary, side_status_summary).
     between : {"rater", "session"} or sequence of them, optional
         The reliability tables. Default: between raters when there are several and
         between sessions when any row has one; given explicitly, always computed.
@@ -233,6 +289,11 @@ def analyse_study(
         Which of :data:`TABLES` to compute (default: all); the others are None.
     subjects_name : str
         How notes name the subjects table (its file name).
+    session : str, optional
+        Between raters: the session of every rater (default: each rater's first).
+    icc_form : str, optional
+        The ICC of the SEM and band (default ICC(2,1) between raters, ICC(3,1)
+        between sessions), e.g. ``"ICC(2,1)"`` for an intra-rater design.
 
     Returns
     -------
@@ -241,7 +302,8 @@ def analyse_study(
     Raises
     ------
     mfscan.errors.MfscanError
-        For an unknown ``index``, or a ``visit_order`` that lacks a visit of the study.
+        For an unknown ``index``, a ``visit_order`` that lacks a visit of the study,
+        visits that cannot be ordered or are partially dated.
     """
     if index not in INDEXES:
         raise MfscanError(f"unknown asymmetry definition {index!r}; choose one of {', '.join(INDEXES)}")
@@ -258,20 +320,36 @@ def analyse_study(
     if res.measure == "csa_px2":
         res.notes.append(PX_NOTE)
     res.notes += _subject_note(meas, subjects, subjects_name)
-    if wanted & {"longitudinal", "group_summary"}:
-        res.notes += _visit_notes(meas, visit_order)
+    work = meas
+    if wanted & _NEED_ORDER:
+        res.visit_order, notes = _resolve_visits(meas, visit_order)
+        res.notes += notes
+        if res.visit_order is not None:  # every table's visits in that order
+            work = meas.assign(visit=as_visit(meas["visit"].astype(object), res.visit_order))
     if "side_summary" in wanted:
-        res.side_summary = summarize_sides(meas)
-    if wanted & {"asymmetry", "largest_asymmetry", "longitudinal", "group_summary"}:
+        res.side_summary = summarize_sides(work)
+        if subjects is not None:
+            res.side_summary = attach_side_status(res.side_summary, subjects)
+    if wanted & ({"asymmetry", "largest_asymmetry"} | _NEED_ORDER):
         res.asymmetry = asymmetry(
-            meas, subjects=subjects, threshold_pct=threshold_pct, index=index, measure=res.measure
+            work, subjects=subjects, threshold_pct=threshold_pct, index=index, measure=res.measure
         )
     if "largest_asymmetry" in wanted:
         res.largest_asymmetry = largest_asymmetry_level(res.asymmetry)
-    if wanted & {"longitudinal", "group_summary"}:
-        res.longitudinal = longitudinal(res.asymmetry, subjects=subjects, order=visit_order)
+    if wanted & _NEED_ORDER:
+        res.longitudinal = longitudinal(
+            res.asymmetry, subjects=subjects, order=visit_order and res.visit_order
+        )
     if "group_summary" in wanted:
         res.group_summary = group_summary(res.longitudinal, subjects)
+    if "side_status_summary" in wanted and subjects is not None and len(res.longitudinal):
+        from mfscan.stats.sides import side_status_summary
+
+        res.side_status_summary = side_status_summary(res.longitudinal)
     if "reliability" in wanted:
-        res.reliability = _reliability(meas, between, pair_by)
+        res.reliability, res.reliability_excluded = _reliability(
+            meas, between, pair_by, session=session, icc_form=icc_form, asymmetry_index=index
+        )
+    if "repeatability" in wanted:
+        res.repeatability = _repeatability(meas)
     return res
