@@ -57,10 +57,10 @@ def _planted(root: Path) -> dict[tuple[str, str], str]:
     _sidecar(d, "R1", rois=[ROI("left", LEFT)])
     # not flagged: a parasagittal view, and thickness/fat lines, with one side only
     e = _png(s1, "S1_V1_L4_para.png", 84)
-    _sidecar(e, "R1", rois=[ROI("left", LEFT)], extra={"view": "parasagittal"})
+    _sidecar(e, "R1", rois=[ROI("left", LEFT)], view="parasagittal")
     f = _png(s1, "S1_V1_L4_rusi.png", 85)
-    line = [[10, 10], [50, 10], [50, 11]]
-    _sidecar(f, "R1", rois=[ROI("left", line, extra={"kind": "thickness"})])
+    line = [[10, 10], [50, 10]]
+    _sidecar(f, "R1", rois=[ROI("left", line, kind="thickness")])
     g = tifffile_image(s1 / "S1_V1_L4_4.tif")  # calibrations 4% apart; the 0.8% one is fine
     _sidecar(g, "R1")
     _sidecar(g, "R2", calibration=Calibration(0.26, 0.26, "scale-line"))

@@ -270,7 +270,7 @@ def write_tiny_study(folder: Path, visits=("1", "2", "3"), *, calibrated=True, r
 def test_word_visit_labels_are_flagged(tmp_path, capsys):
     study = write_tiny_study(tmp_path / "study", visits=("pre", "post", "followup"))
     assert main(["report", str(study), "-o", str(tmp_path / "rep"), "--no-progress", "--workers", "1"]) == 0
-    assert "visits are ordered followup < post < pre" in capsys.readouterr().err
+    assert "visits are ordered pre < post < followup" in capsys.readouterr().err
     assert (
         main(
             [

@@ -56,9 +56,9 @@ AGREEMENT_COLUMNS = (
 def is_transverse_outline(annotation, roi) -> bool:
     """True for an area outline on a transverse image: ROI ``kind`` absent or ``outline``,
     and neither the sidecar nor the ROI says ``view: parasagittal``."""
-    kind = roi.extra.get("kind", "outline")
-    view = roi.extra.get("view", annotation.extra.get("view", "transverse"))
-    return (kind or "outline") == "outline" and view != "parasagittal"
+    kind = getattr(roi, "kind", None) or roi.extra.get("kind") or "outline"
+    view = getattr(annotation, "view", None) or roi.extra.get("view") or annotation.extra.get("view")
+    return kind == "outline" and view != "parasagittal"
 
 
 def session_key(session) -> tuple:
