@@ -15,6 +15,11 @@ machine (``os.getloadavg`` is printed with the result).
 Starts a virtual display (Xvfb, through PyVirtualDisplay, installed with
 pytest-xvfb) on Linux when none is set; the viewer is not shown.
 
+Second part (issue 11): stepping to the next image of a worklist in a shown
+viewer, as a rater does with PageDown: save the current outlines, close the
+layers, load the next 1024x768 PNG and its other rater's sidecar, fill the
+study codes from it, draw the window. Prints the median (target < 300 ms).
+
 Usage: python benchmarks/bench_widget.py [REPEATS]
 """
 
@@ -30,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 TARGET_MS = 20.0
+STEP_TARGET_MS = 300.0
 
 
 def _ensure_display():
@@ -133,10 +139,72 @@ def main(repeats: int = 200) -> float:
     return med
 
 
+def bench_step(n_images: int = 21) -> float:
+    """Median time of one step (save, load, fill fields, draw) through a worklist of 1024x768 PNGs."""
+    import cv2
+    import napari
+    from mfscan_napari import _model
+    from mfscan_napari._qt.widget import MultifidusWidget
+    from qtpy.QtWidgets import QApplication
+
+    from mfscan.annotations import ROI, Annotation, sidecar_path, write_sidecar
+    from mfscan.calibration import manual
+
+    tmp = Path(tempfile.mkdtemp(prefix="mfscan-bench-step-"))
+    os.environ["MFSCAN_CONFIG_DIR"] = str(tmp / "config")
+    folder = tmp / "study"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    left = _outline((300, 520), (120, 140))
+    right = _outline((300, 240), (115, 135), phase=0.1)
+    for i in range(n_images):
+        name = f"S{i:02d}_V1_L4_1.png"
+        cv2.imwrite(str(folder / name), (rng.random((1024, 768)) * 255).astype(np.uint8))
+        write_sidecar(
+            sidecar_path(folder / name, "R1"),
+            Annotation(
+                image=name,
+                subject=f"S{i:02d}",
+                visit="1",
+                level="L4",
+                rater="R1",
+                calibration=manual(0.1),
+                rois=[ROI("left", left), ROI("right", right)],
+            ),
+        )
+    viewer = napari.Viewer(show=True)
+    w = MultifidusWidget(viewer, settings=_model.Settings(tmp / "settings.json"), autosave_ms=0)
+    viewer.window.add_dock_widget(w, name="Multifidus")
+    w.set_fields(rater="R2")
+    w.open_folder(folder)
+    QApplication.processEvents()
+    times = []
+    for i in range(n_images - 1):
+        layer = w.arm("left")
+        layer.add_polygons([left + 0.5 * i])  # an edit, so that the step saves a sidecar
+        t0 = time.perf_counter()
+        w.step(1)
+        w.window().grab()  # draw
+        QApplication.processEvents()
+        times.append(time.perf_counter() - t0)
+        assert w.fields()["subject"] == f"S{i + 1:02d}"  # filled from R1's sidecar
+    assert len(list(folder.glob("*.R2.mfscan.json"))) == n_images - 1
+    viewer.close()
+    med = statistics.median(times) * 1000
+    print(
+        f"step to the next image (save, load 1024x768 + R1's sidecar, fill codes, draw): median "
+        f"{med:.0f} ms (p90 {np.percentile(times, 90) * 1000:.0f} ms, n={len(times)}); target < "
+        f"{STEP_TARGET_MS:.0f} ms -> {'OK' if med < STEP_TARGET_MS else 'SLOWER THAN TARGET'} "
+        f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
+    )
+    return med
+
+
 if __name__ == "__main__":
     xvfb = _ensure_display()
     try:
         main(int(sys.argv[1]) if len(sys.argv) > 1 else 200)
+        bench_step()
     finally:
         if xvfb is not None:
             xvfb.stop()

@@ -10,6 +10,13 @@ and :func:`file_sha256` live in :mod:`mfscan.io.files` and are re-exported here.
 
 from mfscan.io.files import atomic_write_bytes, file_sha256  # noqa: F401
 
+from .codes import (  # noqa: F401, E402
+    CODE_FIELDS,
+    code_disagreements,
+    disagreement_text,
+    image_codes,
+    sidecar_codes,
+)
 from .model import (  # noqa: F401
     FORMAT,
     LEVELS,
@@ -29,6 +36,7 @@ from .paths import (  # noqa: F401
     glob_escape,
     is_conflict_copy,
     is_sidecar,
+    session_sidecar_names,  # noqa: F401, E402
     sidecar_names_image,
     sidecar_path,
 )
@@ -37,4 +45,13 @@ from .sidecar import (  # noqa: F401
     dumps,
     read_sidecar,
     write_sidecar,
+)
+from .study_file import (  # noqa: F401, E402
+    STUDY_FILE,
+    codes_from_pattern,
+    find_study_folder,
+    order_key,
+    random_order,
+    read_study_settings,
+    write_study_settings,
 )

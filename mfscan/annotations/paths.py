@@ -1,8 +1,22 @@
 """Where sidecars live: their names beside the image, and the conflict copies.
 
-A sidecar is ``<image stem>.mfscan.json`` (one rater) or
-``<image stem>.<rater>.mfscan.json`` beside its image. When a save finds the file
-changed on disk, the edits go to a conflict copy
+A sidecar lives beside its image:
+
+=========================================== =============================================
+``<image stem>.mfscan.json``                one rater, no rater code
+``<image stem>.<rater>.mfscan.json``        one rater, no session (or a one-session study)
+``<image stem>.<rater>.s<session>.mfscan.json`` one rater's session (a repeated tracing)
+=========================================== =============================================
+
+Rater and session codes are letters, digits, ``-`` and ``_`` (no dot), so the
+name splits one way only. Each rater's session has its own file: a second
+session never edits the first one's. Older names stay readable:
+``<image stem>.<rater>s<session>.mfscan.json`` (the sample study's) is found by
+:func:`find_sidecars` like any ``<stem>.<code>.mfscan.json``, and which rater and
+session a file holds is always read from its ``rater`` and ``session`` fields,
+never from its name (:func:`session_sidecar_names` lists both spellings).
+
+When a save finds the file changed on disk, the edits go to a conflict copy
 ``<stem>[.<rater>].conflict-<time>.mfscan.json`` that is never measured.
 """
 
@@ -18,6 +32,7 @@ __all__ = [
     "SUFFIX",
     "CONFLICT_MARK",
     "sidecar_path",
+    "session_sidecar_names",
     "is_sidecar",
     "find_sidecars",
     "sidecar_names_image",
@@ -35,20 +50,52 @@ CONFLICT_MARK = ".conflict-"
 _RATER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
 
 
-def sidecar_path(image_path, rater: str | None = None) -> Path:
-    """``<image stem>.mfscan.json`` or ``<image stem>.<rater>.mfscan.json``.
+def _check_code(value: str, what: str) -> None:
+    if not _RATER_RE.match(str(value)):
+        raise AnnotationError(f"{what} code {value!r} may contain only letters, digits, '-' and '_'")
+
+
+def sidecar_path(image_path, rater: str | None = None, session: str | None = None) -> Path:
+    """Where a rater's (session's) sidecar of an image is written.
+
+    ``<image stem>.mfscan.json`` without a rater, ``<image stem>.<rater>.mfscan.json``
+    without a session, ``<image stem>.<rater>.s<session>.mfscan.json`` with one.
+
+    Parameters
+    ----------
+    image_path : str or Path
+    rater : str, optional
+    session : str, optional
+        The session code (``"1"``, ``"2"``); None or ``""`` for no session.
 
     Raises
     ------
     AnnotationError
-        When the rater code has characters other than letters, digits, ``-`` and ``_``.
+        When a code has characters other than letters, digits, ``-`` and ``_``,
+        or a session is given without a rater.
     """
     image_path = Path(image_path)
+    session = None if session is None or str(session).strip() == "" else str(session).strip()
     if rater is None or rater == "":
+        if session is not None:
+            raise AnnotationError("a session needs a rater code (the file is <stem>.<rater>.s<session>)")
         return image_path.with_name(image_path.stem + SUFFIX)
-    if not _RATER_RE.match(str(rater)):
-        raise AnnotationError(f"rater code {rater!r} may contain only letters, digits, '-' and '_'")
-    return image_path.with_name(f"{image_path.stem}.{rater}{SUFFIX}")
+    _check_code(rater, "rater")
+    if session is None:
+        return image_path.with_name(f"{image_path.stem}.{rater}{SUFFIX}")
+    _check_code(session, "session")
+    return image_path.with_name(f"{image_path.stem}.{rater}.s{session}{SUFFIX}")
+
+
+def session_sidecar_names(image_path, rater: str, session: str | None = None) -> list[Path]:
+    """The files that may hold `rater`'s `session` of an image: :func:`sidecar_path`, then
+    the older ``<stem>.<rater>s<session>.mfscan.json`` (a file's own ``rater`` and
+    ``session`` fields decide)."""
+    first = sidecar_path(image_path, rater, session)
+    if session is None or str(session).strip() == "":
+        return [first]
+    image_path = Path(image_path)
+    return [first, image_path.with_name(f"{image_path.stem}.{rater}s{str(session).strip()}{SUFFIX}")]
 
 
 def is_sidecar(path) -> bool:
@@ -59,7 +106,8 @@ def is_sidecar(path) -> bool:
 def find_sidecars(image_path) -> list[Path]:
     """The sidecars beside an image that name it, sorted by file name.
 
-    Candidates are ``<stem>.mfscan.json`` and ``<stem>.*.mfscan.json``; a
+    Candidates are ``<stem>.mfscan.json``, ``<stem>.<code>.mfscan.json`` and
+    ``<stem>.<rater>.s<session>.mfscan.json``; a
     candidate whose ``image`` field names another file (``scan01.dcm`` beside
     ``scan01.png``) is skipped. Unreadable candidates are returned, so that
     reading them reports the problem instead of hiding the file.
@@ -70,12 +118,27 @@ def find_sidecars(image_path) -> list[Path]:
     out = []
     for p in sorted(folder.glob(f"{glob_escape(stem)}*{SUFFIX}")):
         middle = p.name[len(stem) : -len(SUFFIX)]
-        if middle and not (middle.startswith(".") and _RATER_RE.match(middle[1:])):
+        if middle and not _is_code_middle(middle):
             continue
         if sidecar_names_image(p, image_path.name) is False:
             continue
         out.append(p)
     return out
+
+
+def _is_code_middle(middle: str) -> bool:
+    """``.<rater>`` or ``.<rater>.s<session>``."""
+    if not middle.startswith("."):
+        return False
+    parts = middle[1:].split(".")
+    if len(parts) == 1:
+        return bool(_RATER_RE.match(parts[0]))
+    return (
+        len(parts) == 2
+        and bool(_RATER_RE.match(parts[0]))
+        and parts[1].startswith("s")
+        and bool(_RATER_RE.match(parts[1][1:]))
+    )
 
 
 def glob_escape(s: str) -> str:
@@ -99,16 +162,18 @@ def is_conflict_copy(path) -> bool:
 
 def conflict_path(sidecar, rater: str | None, when: float | None = None) -> Path:
     """Where to set edits aside when `sidecar` changed on disk since it was read:
-    ``<stem>[.<rater>].conflict-<YYYYmmdd-HHMMSS>[-k].mfscan.json`` beside it,
+    ``<stem>[.<rater>[.s<session>]].conflict-<YYYYmmdd-HHMMSS>[-k].mfscan.json`` beside it,
     never an existing file."""
     import time
 
     sidecar = Path(sidecar)
     base = sidecar.name[: -len(SUFFIX)] if sidecar.name.endswith(SUFFIX) else sidecar.stem
+    mid = f".{rater}" if rater else ""
     if rater and base.endswith("." + rater):
         base = base[: -len(rater) - 1]
+    elif rater and re.search(rf"\.{re.escape(rater)}\.s[^.]+$", base):
+        mid = ""  # a session's sidecar: <stem>.<rater>.s<session>.conflict-<time>
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(when))
-    mid = f".{rater}" if rater else ""
     p = sidecar.with_name(f"{base}{mid}{CONFLICT_MARK}{stamp}{SUFFIX}")
     k = 1
     while p.exists():

@@ -157,9 +157,10 @@ def test_set_scale_from_line(open_png):
 def test_worklist_steps_autosaves_and_resumes(widget_factory, tmp_path, phantom):
     folder = png_folder(tmp_path / "study", phantom.image, 3)
     viewer, w = widget_factory()
-    w.set_fields(subject="P02", visit="1", level="L4", rater="R1")
+    w.set_fields(rater="R1")
     w.open_folder(folder)
     assert w.image_layer.name == "img1.png"
+    w.set_fields(subject="P02", visit="1", level="L4")  # codes belong to the image: typed after opening
     assert w.progress_label.text().endswith("annotated by R1: 0 / 3")
     layer = w.arm("left")
     layer.add_polygons([square(40, 250, 60)])
@@ -234,7 +235,7 @@ def test_keyboard_shortcuts_arm_tracing(open_png):
     keymap = {str(k): f for k, f in viewer.keymap.items()}
     assert (
         set(SHORTCUTS.values())
-        == {"Alt+L", "Alt+R", "Shift+Alt+L", "Shift+Alt+R", "PageDown", "PageUp"}
+        == {"Alt+L", "Alt+R", "Shift+Alt+L", "Shift+Alt+R", "PageDown", "PageUp", "Ctrl+Z", "Ctrl+Shift+Z"}
         <= set(keymap)
     )
     keymap["Alt+R"](viewer)

@@ -13,6 +13,8 @@ By concern:
 * :mod:`.rows` — display rows of the table, live asymmetry, warnings;
 * :mod:`.saving` — saving and recovery, and the save policy as pure decisions;
 * :mod:`.worklist`, :mod:`.settings` — a folder's images, remembered fields;
+* :mod:`.study` — whose outlines a blinded study shows, randomised worklist orders, rater colours;
+* :mod:`.history` — undo / redo of outline edits;
 * :mod:`.assist` — Propose and Live-wire (the :class:`~.assist.LivewireTrace` state).
 
 This package re-exports their public names (``from mfscan_napari import _model``
@@ -44,6 +46,7 @@ from .calibration import (
     shown_calibration,
     stored_override,
 )
+from .history import EditHistory, OutlineState
 from .images import MEMORY_PREFIX, ImageCache, get_image, image_key, is_memory, load, register_memory_image
 from .layers import (  # noqa: F401 - _hidden: the `_roi` feature parser, used by tests
     FEATURE_COLUMNS,
@@ -84,6 +87,7 @@ from .saving import (
     write_recovery,
 )
 from .settings import Settings, default_config_dir
+from .study import RATER_PALETTE, is_hidden, rater_colors, resume_position, same_owner, worklist_order
 from .worklist import Worklist
 
 __all__ = [
@@ -154,4 +158,12 @@ __all__ = [
     "error_reason",
     "recovery_text",
     "leave_refused_text",
+    "EditHistory",
+    "OutlineState",
+    "RATER_PALETTE",
+    "is_hidden",
+    "rater_colors",
+    "resume_position",
+    "same_owner",
+    "worklist_order",
 ]

@@ -141,17 +141,26 @@ def annotation_fields(annotation: Annotation) -> dict:
     return d
 
 
-def new_annotation(image_path, *, subject=None, visit=None, level=None, rater=None) -> Annotation:
+def new_annotation(
+    image_path, *, subject=None, visit=None, level=None, rater=None, session=None
+) -> Annotation:
     """A fresh, empty Annotation for an image (fields left None when empty)."""
     name = str(image_path)
     name = name[len(MEMORY_PREFIX) :] if name.startswith(MEMORY_PREFIX) else Path(name).name
     return Annotation(
-        image=name, subject=subject or None, visit=visit or None, level=level or None, rater=rater or None
+        image=name,
+        subject=subject or None,
+        visit=visit or None,
+        level=level or None,
+        rater=rater or None,
+        session=session or None,
     )
 
 
-def outline_layer_name(rater: str | None) -> str:
-    return f"outlines {rater}" if rater else "outlines"
+def outline_layer_name(rater: str | None, session: str | None = None) -> str:
+    """``outlines``, ``outlines R1``, ``outlines R1 s2`` (rater R1, session 2)."""
+    name = f"outlines {rater}" if rater else "outlines"
+    return f"{name} s{session}" if rater and session else name
 
 
 def shapes_layer_data(
@@ -211,7 +220,7 @@ def shapes_layer_data(
         }
     }
     kwargs = shapes_layer_kwargs(
-        cal, n, features_frame(rows), meta, name=outline_layer_name(annotation.rater)
+        cal, n, features_frame(rows), meta, name=outline_layer_name(annotation.rater, annotation.session)
     )
     kwargs["shape_type"] = "polygon"
     if not data:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mfscan.annotations import find_sidecars, sidecar_path
+from mfscan.annotations import find_sidecars, session_sidecar_names
 from mfscan.errors import MfscanError
 
 __all__ = ["Worklist"]
@@ -68,20 +68,34 @@ class Worklist:
                     return self.go(i)
         return self.go(0)
 
-    def is_annotated(self, image, rater: str | None = None) -> bool:
-        """True when the image has a sidecar (of `rater`, when given).
+    def relative(self, image) -> str:
+        """The image's path relative to the folder, with ``/``."""
+        return Path(image).relative_to(self.folder).as_posix()
 
-        Only the file's existence is checked, so that the count stays cheap for
-        folders of thousands of images.
+    def reorder(self, order) -> None:
+        """Put the images in `order` (relative paths; images not in it follow, in their
+        current order); the current image stays current."""
+        cur = self.current
+        pos = {rel: i for i, rel in enumerate(order)}
+        n = len(pos)
+        self.images = sorted(self.images, key=lambda p: pos.get(self.relative(p), n + self.images.index(p)))
+        if cur is not None:
+            self.index = self.images.index(cur)
+
+    def is_annotated(self, image, rater: str | None = None, session: str | None = None) -> bool:
+        """True when the image has a sidecar (of `rater`'s `session`, when given).
+
+        Only the files' existence is checked (:func:`mfscan.annotations.session_sidecar_names`),
+        so that the count stays cheap for folders of thousands of images.
         """
         image = Path(image)
         if rater:
             try:
-                return sidecar_path(image, rater).is_file()
+                return any(p.is_file() for p in session_sidecar_names(image, rater, session or None))
             except MfscanError:
                 return False
         return bool(find_sidecars(image))
 
-    def progress(self, rater: str | None = None) -> tuple[int, int]:
-        """``(annotated, total)``."""
-        return sum(self.is_annotated(p, rater) for p in self.images), len(self.images)
+    def progress(self, rater: str | None = None, session: str | None = None) -> tuple[int, int]:
+        """``(annotated, total)``: images with a sidecar (of `rater`'s `session` when given)."""
+        return sum(self.is_annotated(p, rater, session) for p in self.images), len(self.images)

@@ -55,7 +55,10 @@ class LayerWatcher:
         if is_image_layer(layer):
             w.image_layer = layer
         elif is_outline_layer(layer) and id(layer) not in self.connected:
+            if w.study.adopt(layer):
+                return  # blinded: another rater's or session's outlines, removed at once
             self.connected.add(id(layer))
+            w.history.adopt(layer)
             layer.events.data.connect(self.on_data)
             layer.events.features.connect(self.on_features)
             layer.events.editable.connect(self.on_editable)
@@ -74,12 +77,14 @@ class LayerWatcher:
                 except (KeyError, ValueError, TypeError, RuntimeError):
                     pass
             self.connected.discard(id(layer))
+            self.widget.history.forget(layer)
 
     def apply_ownership(self, layer=None) -> None:
         """Other raters' outline layers are shown read-only (``editable = False``): nothing done
         in this session may change, and autosave into, another rater's sidecar."""
         w = self.widget
         layers = [layer] if layer is not None else [ly for ly in self.viewer.layers if is_outline_layer(ly)]
+        self.apply_colors()
         for ly in layers:
             mine = w.is_mine(ly)
             if not mine and ly.editable:
@@ -90,6 +95,37 @@ class LayerWatcher:
         if tool is not None and tool.layer is not None and not w.is_mine(tool.layer):
             w.cancel_tool("Cancelled: the rater changed.")
 
+    def apply_colors(self) -> None:
+        """Each rater's (session's) outlines in colours of their own
+        (:func:`mfscan_napari._model.rater_colors`): the current rater's by side as always (the
+        first layer's when they have none), the others from a small palette, left lighter than
+        right; their canvas labels shifted apart."""
+        w = self.widget
+        if w.image_layer is None:
+            return
+        mine = [ly for ly in w.outline_layers() if w.is_mine(ly)]
+        others = sorted(
+            (ly for ly in w.outline_layers() if not w.is_mine(ly)),
+            key=lambda ly: (str((layer_meta(ly).get("annotation") or {}).get("rater") or ""), ly.name),
+        )
+        order = [*mine[:1], *others]  # the rater's own layer first; else the first other one
+        for ly in w.outline_layers():
+            k = order.index(ly) if ly in order else 0
+            colors = _model.rater_colors(k)
+            m = layer_meta(ly)
+            if m.get("colors") != colors:
+                m["colors"] = colors
+                w._updating = True
+                try:
+                    ly.edge_color_cycle = colors
+                    ly.edge_color = "side"
+                finally:
+                    w._updating = False
+            step = 12.0 * float(ly.scale[-1])  # labels of each layer 12 pixels lower
+            shift = (k * step, 0.0) if ly.ndim == 2 else (0.0, k * step, 0.0)
+            if np.shape(ly.text.translation) != (len(shift),) or tuple(ly.text.translation) != shift:
+                ly.text.translation = shift
+
     def on_editable(self, event) -> None:
         # napari makes a Shapes layer editable again when its data is set or the view goes 2D.
         layer = event.source
@@ -99,6 +135,7 @@ class LayerWatcher:
     def on_inserted(self, event) -> None:
         self.adopt(event.value)
         if is_image_layer(event.value):
+            self.widget.study.fill_codes(layer_meta(event.value).get("image_path"))  # never carried over
             self.widget._update_image_labels(None)
         self.widget.schedule_refresh()
 
@@ -132,8 +169,10 @@ class LayerWatcher:
     def on_data(self, event) -> None:
         # Every data event (adding, removing, a vertex dragged, data set) is an edit.
         self.mark_dirty(event.source)
-        if str(getattr(event, "action", "")) == "changed":
+        action = str(getattr(event, "action", ""))
+        if action == "changed":
             self.mark_edited(event.source, getattr(event, "data_indices", None))
+        self.widget.history.record(event.source, action)
         self.widget.schedule_refresh()
 
     def mark_edited(self, layer, indices=None) -> None:

@@ -37,11 +37,16 @@ class Navigator:
         if not w.saver.ready_to_leave():
             return None
         self.worklist = _model.Worklist.from_folder(folder)
+        w.study.load(self.worklist.folder)
         if not len(self.worklist):
             w.worklist_panel.folder_label.setText(f"No supported images in {folder}.")
             self.update_ui()
             return None
-        self.worklist.resume(w.settings.last_image(self.worklist.folder))
+        if w.study.blinded:  # the rater's own random order, from the first image not saved
+            self.worklist.resume(None)
+            w.study.apply_order(resume=True)
+        else:
+            self.worklist.resume(w.settings.last_image(self.worklist.folder))
         return self.open_image(self.worklist.current)
 
     def open_image(self, path):
@@ -55,6 +60,9 @@ class Navigator:
         if not w.saver.ready_to_leave():
             self.update_ui()
             return None
+        w.tracing.status(
+            "The patient's side is set by you, never guessed from the image."
+        )  # no stale message
         self.remove_layers(
             [ly for ly in self.viewer.layers if layer_meta(ly).get("kind") in ("image", "outlines", "scale")]
         )
@@ -66,11 +74,6 @@ class Navigator:
             self.update_ui()
             return None
         layer = w.outline_layer(create=False, by_rater=True)
-        if layer is not None:
-            a = layer_meta(layer).get("annotation") or {}
-            vals = {k: a[k] for k in _model.saving.STUDY_FIELDS if a.get(k)}
-            if vals:
-                w.set_fields(**vals)
         if w.image_layer is not None:
             self.viewer.layers.selection.active = w.image_layer
             if layer is not None:
@@ -97,10 +100,10 @@ class Navigator:
         """
         from napari.layers import Layer
 
-        return [
-            self.viewer.add_layer(Layer.create(data, kwargs, ltype))
-            for data, kwargs, ltype in _model.read_layers(path, self.widget.images)
-        ]
+        w = self.widget
+        w.study.load_for_image(path)
+        tuples = w.study.filter_layer_data(_model.read_layers(path, w.images))  # blinded: only mine
+        return [self.viewer.add_layer(Layer.create(data, kwargs, ltype)) for data, kwargs, ltype in tuples]
 
     def remove_layers(self, layers):
         """Remove layers of the previous image.
@@ -138,4 +141,5 @@ class Navigator:
         return self.open_image(new)
 
     def update_ui(self):
-        self.widget.worklist_panel.show_progress(self.worklist, self.widget.current_rater())
+        w = self.widget
+        w.worklist_panel.show_progress(self.worklist, w.current_rater(), w.current_session())

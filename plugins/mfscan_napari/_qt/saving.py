@@ -48,6 +48,11 @@ class SaveController:
         """Save one layer (a conflict file when its sidecar changed on disk); None on failure,
         with ``save_error`` in its metadata."""
         m = layer_meta(layer)
+        refused = self.widget.study.refusal(layer)
+        if refused:  # codes disagree with another sidecar or the naming pattern, not confirmed
+            m["save_error"] = refused
+            self.message(f"Not saved ({layer.name}): {refused}", error=True)
+            return None
         try:
             res = _model.save_layer_state(layer.data, layer.features, layer.metadata)
         except (MfscanError, OSError, ValueError) as e:
@@ -62,6 +67,7 @@ class SaveController:
             notify(res.message)
         else:
             self.message(f"Saved {res.path.name}")
+            self.widget.study.saved(layer)
         return res
 
     def save(self, *, force_all: bool = False) -> list:

@@ -12,6 +12,8 @@ SHORTCUTS = {
     "propose_right": "Shift+Alt+R",
     "next_image": "PageDown",
     "previous_image": "PageUp",
+    "undo": "Ctrl+Z",
+    "redo": "Ctrl+Shift+Z",
 }
 RED = "#ff5252"
 ORANGE = "#ffab40"
@@ -36,5 +38,7 @@ def keys_text() -> str:
         f"Keys: {k['trace_left']} / {k['trace_right']} trace left / right · "
         f"{k['propose_left']} / {k['propose_right']} propose left / right · "
         f"{k['next_image']} / {k['previous_image']} next / previous image · "
-        "polygon and live-wire: click, double-click (or Enter) to close · Esc cancels"
+        "polygon and live-wire: click, double-click (or Enter) to close · Esc cancels · "
+        "Ctrl+Z / Ctrl+Shift+Z undo / redo outline edits (Delete, Backspace and 3 do not delete "
+        "outlines: use the layer's delete button)"
     )

@@ -143,9 +143,9 @@ class ProposeTool(ClickTool):
             self.status(f"No outline proposed: {e.message}", color=RED)
             return None
         conf = float(prop.confidence)
-        i = self.tracer.add_outline(
-            layer, prop.points, side, frame, _model.METHOD_PROPOSED, {"confidence": round(conf, 3)}
-        )
+        proposal = {"points": np.asarray(prop.points, float).tolist(), "method": _model.METHOD_PROPOSED}
+        extra = {"confidence": round(conf, 3), "proposal": proposal}  # kept unchanged when edited
+        i = self.tracer.add_outline(layer, prop.points, side, frame, _model.METHOD_PROPOSED, extra)
         text, warn = _model.proposal_text(side, conf)
         self.status(text + " Drag its vertices to correct it.", color=ORANGE if warn else GREEN)
         return i

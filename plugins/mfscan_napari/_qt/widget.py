@@ -15,10 +15,9 @@ from __future__ import annotations
 import weakref
 from pathlib import Path
 
-from qtpy.QtCore import QEvent, Qt, QTimer
-from qtpy.QtWidgets import QFrame, QLabel, QMainWindow, QScrollArea, QVBoxLayout, QWidget
+from qtpy.QtCore import QEvent, QTimer
+from qtpy.QtWidgets import QMainWindow, QWidget
 
-from mfscan import RESEARCH_NOTICE
 from mfscan.annotations import sidecar_path
 from mfscan.calibration import Calibration, is_override
 from mfscan.errors import MfscanError
@@ -29,11 +28,13 @@ from .._model import KEY, is_image_layer, is_outline_layer, layer_meta
 from .keys import KeyBindings
 from .layers import LayerWatcher
 from .navigation import Navigator
-from .panels import CalibrationPanel, MeasurementsPanel, StudyCodesPanel, TracingPanel, WorklistPanel
 from .saving import SaveController
 from .scale import ScaleController
-from .style import ORANGE, SHORTCUTS, keys_text
+from .study import StudyController
+from .style import SHORTCUTS
 from .tracing import Tracer
+from .ui import build_ui
+from .undo import UndoController
 
 __all__ = ["MultifidusWidget", "SHORTCUTS", "KEY"]
 
@@ -79,10 +80,13 @@ class MultifidusWidget(QWidget):
         self.scale = ScaleController(self)
         self.tracer = Tracer(self)
         self.watcher = LayerWatcher(self)
+        self.study = StudyController(self)
+        self.history = UndoController(self)
 
-        self._build_ui()
+        build_ui(self)
         saved = self.settings.get("fields") or {}
-        self.codes.set_fields(emit=False, **{k: v for k, v in saved.items() if k in self.codes.fields()})
+        self.codes.set_fields(emit=False, **{k: v for k, v in saved.items() if k in ("rater", "session")})
+        self.study.owner = (self.fields()["rater"], self.fields()["session"])
 
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
@@ -106,63 +110,12 @@ class MultifidusWidget(QWidget):
                 "propose_right": lambda: self.arm_propose("right"),
                 "next_image": lambda: self.step(1),
                 "previous_image": lambda: self.step(-1),
+                "undo": self.undo,
+                "redo": self.redo,
             },
         )
         self._keys.bind()
         self.refresh_table()
-
-    # ------------------------------------------------------------------ UI
-    def _build_ui(self):
-        self.setMinimumWidth(470)  # the whole measurement table, echo column included
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(4, 4, 4, 4)
-        self.notice_label = QLabel("<b>Research use only — not for diagnosis.</b> " + RESEARCH_NOTICE)
-        self.notice_label.setWordWrap(True)
-        self.notice_label.setStyleSheet(f"color: {ORANGE}; font-size: 11px;")
-        self.notice_label.setObjectName("research_notice")
-        outer.addWidget(self.notice_label)  # always visible, outside the scroll area
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        content = QWidget()
-        scroll.setWidget(content)
-        outer.addWidget(scroll, stretch=1)
-        root = QVBoxLayout(content)
-        root.setContentsMargins(0, 0, 4, 0)
-
-        self.codes = StudyCodesPanel()
-        self.codes.changed.connect(self._on_fields_changed)
-        self.calibration_panel = cp = CalibrationPanel()
-        cp.scale_line_button.clicked.connect(self.start_scale_line)
-        cp.set_scale_button.clicked.connect(lambda: self.set_scale_from_line())
-        self.tracing = tp = TracingPanel()
-        tp.left_button.clicked.connect(lambda: self.arm("left"))
-        tp.right_button.clicked.connect(lambda: self.arm("right"))
-        tp.propose_left_button.clicked.connect(lambda: self.arm_propose("left"))
-        tp.propose_right_button.clicked.connect(lambda: self.arm_propose("right"))
-        self.measurements = MeasurementsPanel()
-        self.measurements.table.itemSelectionChanged.connect(self._on_table_selection)
-        self.worklist_panel = wp = WorklistPanel()
-        wp.open_folder_button.clicked.connect(self.navigator.choose_folder)
-        wp.save_button.clicked.connect(lambda: self.save(force_all=True))
-        wp.prev_button.clicked.connect(lambda: self.step(-1))
-        wp.next_button.clicked.connect(lambda: self.step(1))
-        for panel in (self.codes, cp, tp, self.measurements, wp):
-            root.addWidget(panel)
-        keys = QLabel(keys_text())
-        keys.setWordWrap(True)
-        keys.setStyleSheet("font-size: 11px;")
-        root.addWidget(keys)
-        # The controls scripts and tests read, by their former names.
-        self.table, self.layer_label = self.measurements.table, self.measurements.layer_label
-        self.asymmetry_label = self.measurements.asymmetry_label
-        self.warnings_label = self.measurements.warnings_label
-        self.calibration_label, self.scale_length = cp.calibration_label, cp.scale_length
-        self.mode_label = tp.mode_label
-        self.lasso_check, self.livewire_check = tp.lasso_check, tp.livewire_check
-        self.save_label, self.progress_label = wp.save_label, wp.progress_label
-        self.navigator.update_ui()
 
     # ------------------------------------------------------------------ closing
     def _watch_main_window(self):
@@ -239,15 +192,38 @@ class MultifidusWidget(QWidget):
         return self.codes.fields()
 
     def set_fields(self, **values):
-        """Set study fields (subject, visit, level, rater) as if typed, and apply them."""
+        """Set study fields (subject, visit, level, rater, session) as if typed, and apply them."""
         self.codes.set_fields(**values)
 
     def current_rater(self) -> str | None:
         return self.fields()["rater"] or None
 
+    def current_session(self) -> str | None:
+        return self.fields()["session"] or None
+
+    def confirm_codes(self, on: bool = True):
+        """Confirm codes that disagree with another sidecar or the pattern (as the check box)."""
+        self.study.confirm(on)
+
+    def set_study(self, *, pattern: str | None = None, blinded: bool | None = None):
+        """Store the naming pattern and/or blinding in the study folder's ``mfscan.study.json``."""
+        if pattern is not None:
+            self.study.set_pattern(pattern)
+        if blinded is not None:
+            self.study.set_blinded(blinded)
+
+    def undo(self) -> bool:
+        """Undo the last edit of the rater's outlines (Ctrl+Z)."""
+        return self.history.undo()
+
+    def redo(self) -> bool:
+        """Redo the last undone outline edit (Ctrl+Shift+Z)."""
+        return self.history.redo()
+
     def _on_fields_changed(self):
         f = self.fields()
-        self.settings.set("fields", f)
+        self.settings.set("fields", {k: f[k] for k in ("rater", "session")})
+        self.study.owner_changed()
         self.watcher.apply_ownership()
         layer = self.outline_layer(create=False, by_rater=True)
         if layer is not None:
@@ -258,12 +234,15 @@ class MultifidusWidget(QWidget):
             if dirty:
                 self.watcher.mark_dirty(layer)
             self._set_defaults(layer)
+        self.study.check_codes()
+        self.navigator.update_ui()
         self.refresh_table()
 
     # ------------------------------------------------------------------ layers (events: .layers.LayerWatcher)
     def is_mine(self, layer) -> bool:
-        """Whether an outline layer holds the outlines of the rater typed in the widget."""
-        return ((layer_meta(layer).get("annotation") or {}).get("rater") or None) == self.current_rater()
+        """Whether an outline layer holds the outlines of the rater and session typed in the widget."""
+        f = self.fields()
+        return _model.same_owner(layer_meta(layer).get("annotation") or {}, f["rater"], f["session"])
 
     def _image_layer_for(self, outline_layer):
         ip = layer_meta(outline_layer).get("image_path")
@@ -311,15 +290,22 @@ class MultifidusWidget(QWidget):
         im = layer_meta(self.image_layer)
         image = self.images.get(im["image_path"])
         f = self.fields()
+        session = f["session"] if rater else None
         if rater:
-            sidecar_path(im["image_path"], rater)  # validates the rater code (raises)
+            sidecar_path(im["image_path"], rater, session)  # validates the codes (raises)
         ann = _model.new_annotation(
-            im["image_path"], subject=f["subject"], visit=f["visit"], level=f["level"], rater=rater
+            im["image_path"],
+            subject=f["subject"],
+            visit=f["visit"],
+            level=f["level"],
+            rater=rater,
+            session=session,
         )
         cal = Calibration.from_dict(im["calibration"])
         if is_override(cal):
             ann.calibration = cal
-        sc = None if _model.is_memory(im["image_path"]) else str(sidecar_path(im["image_path"], rater))
+        mem = _model.is_memory(im["image_path"])
+        sc = None if mem else str(sidecar_path(im["image_path"], rater, session))
         data, kw, _ = _model.shapes_layer_data(image, ann, sidecar=sc, calibration=cal)
         kw.pop("shape_type", None)
         return self.viewer.add_shapes(data, **kw)

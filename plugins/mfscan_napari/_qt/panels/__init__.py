@@ -3,7 +3,15 @@
 from .calibration import CalibrationPanel
 from .codes import StudyCodesPanel
 from .measurements import MeasurementsPanel
+from .study import StudyPanel
 from .tracing import TracingPanel
 from .worklist import WorklistPanel
 
-__all__ = ["CalibrationPanel", "StudyCodesPanel", "MeasurementsPanel", "TracingPanel", "WorklistPanel"]
+__all__ = [
+    "CalibrationPanel",
+    "StudyCodesPanel",
+    "MeasurementsPanel",
+    "StudyPanel",
+    "TracingPanel",
+    "WorklistPanel",
+]

@@ -1,15 +1,26 @@
-"""Study codes panel: subject, visit, level and rater (never patient names)."""
+"""Study codes panel: subject, visit, level, rater and session (never patient names), and the
+warning when they disagree with the image's other sidecars or the study's naming pattern."""
 
 from __future__ import annotations
 
 from qtpy.QtCore import Signal
-from qtpy.QtWidgets import QComboBox, QGridLayout, QGroupBox, QLabel, QLineEdit
+from qtpy.QtWidgets import QCheckBox, QComboBox, QGridLayout, QGroupBox, QLabel, QLineEdit
 
 from mfscan.vocab import LEVELS
 
+from ..style import RED
+
+#: The fields of the panel, in order.
+FIELDS = ("subject", "visit", "level", "rater", "session")
+
 
 class StudyCodesPanel(QGroupBox):
-    """The study codes typed by the rater; ``changed`` is emitted when one is edited."""
+    """The study codes; ``changed`` is emitted when one is edited.
+
+    Subject, visit and level belong to the image (filled from its sidecars or the
+    study's naming pattern when it opens, blank when unknown); rater and session
+    are the person tracing, kept from image to image.
+    """
 
     changed = Signal()
 
@@ -22,12 +33,19 @@ class StudyCodesPanel(QGroupBox):
         self.visit_edit = QLineEdit()
         self.visit_edit.setPlaceholderText("e.g. 1")
         self.level_combo = QComboBox()
-        self.level_combo.addItems(list(LEVELS))
-        self.level_combo.setCurrentText("L4")
+        self.level_combo.addItems(["", *LEVELS])  # "": not known yet, chosen per image
+        self.level_combo.setToolTip("The level of THIS image (filled from its sidecars or file name)")
         self.rater_edit = QLineEdit()
         self.rater_edit.setPlaceholderText("e.g. R1")
         self.rater_edit.setToolTip(
             "Rater code: letters, digits, '-' and '_'. Each rater saves <image>.<rater>.mfscan.json"
+        )
+        self.session_edit = QLineEdit()
+        self.session_edit.setPlaceholderText("e.g. 1")
+        self.session_edit.setToolTip(
+            "Session of a repeated tracing (intra-rater reliability): each session saves its own "
+            "<image>.<rater>.s<session>.mfscan.json and never edits another session's file. "
+            "Leave blank in a one-session study."
         )
         for i, (label, w) in enumerate(
             (
@@ -35,13 +53,27 @@ class StudyCodesPanel(QGroupBox):
                 ("Visit", self.visit_edit),
                 ("Level", self.level_combo),
                 ("Rater", self.rater_edit),
+                ("Session", self.session_edit),
             )
         ):
             form.addWidget(QLabel(label), i // 2, 2 * (i % 2))
             form.addWidget(w, i // 2, 2 * (i % 2) + 1)
         form.setColumnStretch(1, 1)
         form.setColumnStretch(3, 1)
-        for w in (self.subject_edit, self.visit_edit, self.rater_edit):
+        self.source_label = QLabel()
+        self.source_label.setWordWrap(True)
+        self.source_label.setStyleSheet("font-size: 11px;")
+        form.addWidget(self.source_label, 3, 0, 1, 4)
+        self.warning_label = QLabel()
+        self.warning_label.setWordWrap(True)
+        self.warning_label.setObjectName("codes_warning")
+        self.warning_label.setStyleSheet(f"color: {RED}; font-weight: bold;")
+        self.warning_label.setVisible(False)
+        form.addWidget(self.warning_label, 4, 0, 1, 4)
+        self.confirm_check = QCheckBox("I corrected these codes: save them anyway")
+        self.confirm_check.setVisible(False)
+        form.addWidget(self.confirm_check, 5, 0, 1, 4)
+        for w in (self.subject_edit, self.visit_edit, self.rater_edit, self.session_edit):
             w.editingFinished.connect(self._emit)
         self.level_combo.currentTextChanged.connect(lambda _t: self._emit())
 
@@ -56,20 +88,30 @@ class StudyCodesPanel(QGroupBox):
             "visit": self.visit_edit.text().strip(),
             "level": self.level_combo.currentText(),
             "rater": self.rater_edit.text().strip(),
+            "session": self.session_edit.text().strip(),
         }
 
     def set_fields(self, *, emit: bool = True, **values) -> None:
-        """Set codes (subject, visit, level, rater) as if typed; ``changed`` once when `emit`.
-        A level that is not one of :data:`mfscan.vocab.LEVELS` is ignored."""
+        """Set codes (subject, visit, level, rater, session) as if typed; ``changed`` once when
+        `emit`. A level that is neither ``""`` nor one of :data:`mfscan.vocab.LEVELS` is ignored."""
         self._updating = True
         try:
             for k, v in values.items():
                 if k == "level":
-                    if v in LEVELS:
+                    v = (v or "").upper()
+                    if v == "" or v in LEVELS:
                         self.level_combo.setCurrentText(v)
-                else:
+                elif k in FIELDS:
                     getattr(self, f"{k}_edit").setText(v or "")
         finally:
             self._updating = False
         if emit:
             self.changed.emit()
+
+    def show_problems(self, text: str) -> None:
+        """The disagreement of the codes (empty: none), with the confirm box while there is one."""
+        self.warning_label.setText(text)
+        self.warning_label.setVisible(bool(text))
+        self.confirm_check.setVisible(bool(text))
+        if not text:
+            self.confirm_check.setChecked(False)

@@ -41,6 +41,7 @@ class MeasurementsPanel(QGroupBox):
         self.setToolTip("Computed by mfscan's core: the same numbers `mfscan measure` writes to its CSV")
         v = QVBoxLayout(self)
         self.layer_label = QLabel()
+        self.layer_label.setWordWrap(True)
         v.addWidget(self.layer_label)
         self.table = t = QTableWidget(0, len(KEYS))
         self.set_headers("cm")

@@ -30,12 +30,13 @@ class WorklistPanel(QGroupBox):
         row.addWidget(self.next_button)
         v.addLayout(row)
         self.progress_label = QLabel()
+        self.progress_label.setWordWrap(True)
         v.addWidget(self.progress_label)
         self.save_label = QLabel(_model.save_policy_text(5000))
         self.save_label.setWordWrap(True)
         v.addWidget(self.save_label)
 
-    def show_progress(self, worklist, rater: str | None) -> None:
+    def show_progress(self, worklist, rater: str | None, session: str | None = None) -> None:
         """Buttons enabled where there is an image to go to; ``Image i of n · annotated: k / n``."""
         has = worklist is not None and len(worklist) > 0
         self.prev_button.setEnabled(has and worklist.index > 0)
@@ -43,9 +44,9 @@ class WorklistPanel(QGroupBox):
         if not has:
             self.progress_label.setText("")
             return
-        done, total = worklist.progress(rater)
+        done, total = worklist.progress(rater, session)
         self.folder_label.setText(f"Folder: {worklist.folder}")
-        by = f" by {rater}" if rater else ""
+        by = (f" by {rater}" + (f" (session {session})" if session else "")) if rater else ""
         self.progress_label.setText(
             f"Image {worklist.index + 1} of {total} · annotated{by}: {done} / {total}"
         )
