@@ -19,6 +19,7 @@ import warnings
 
 from mfscan import __version__
 from mfscan.cli import export, imagej, info, measure, propose, sample, study, view
+from mfscan.cli import learn as learn_cli
 from mfscan.cli._common import EPILOG, _fmt, _say
 from mfscan.cli.imagej import cmd_export_imagej, cmd_import_imagej  # noqa: F401
 from mfscan.cli.info import cmd_info, format_info, image_info  # noqa: F401
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     for family in COMMAND_FAMILIES:
         family.register(sub)
     export.register(sub)
+    learn_cli.register(sub)
     return p
 
 

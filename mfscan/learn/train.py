@@ -176,6 +176,8 @@ def train_model(
         raise MfscanError("no training images: trace (or accept proposals on) some images first")
     device = pick_device(device)
     k = multiple_of(channels)
+    biggest = [max(s.image.shape[i] for s in train_samples) for i in (0, 1)]
+    crop = tuple(min(int(crop[i]), -(-biggest[i] // k) * k) for i in (0, 1))  # no window larger than needed
     steps = steps_per_epoch or max(1, math.ceil(2 * len(train_samples) / batch_size))
     rng = np.random.default_rng(seed)
     result = TrainResult(net=None)
