@@ -221,7 +221,7 @@ def train_model(
                     result.stopped_early = True
                     break
         bar.close()
-    net = UNet(channels)
+    net = net.cpu()
     net.load_state_dict(best_state)
     result.net = net.eval()
     return result
