@@ -138,9 +138,9 @@ def cmd_predict(args) -> int:
     images, errors = _images(args.paths)
     if not images:
         raise MfscanError("no images found in " + ", ".join(map(str, args.paths)))
-    failed = len(errors)
-    for e in errors:
-        _say(f"  {e['path']}: {e['reason']}", err=True)
+    failed = 0
+    for e in errors:  # e.g. a sidecar without its image: reported, not a failure of the prediction
+        _say(f"  note: {e['path']}: {e['reason']}", err=True)
     seeds = dict(args.seed) if args.seed else None
     for path in images:
         try:
