@@ -142,7 +142,7 @@ def evaluate(model, tests, threads: int) -> pd.DataFrame:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-train", type=int, default=60)
-    ap.add_argument("--n-test", type=int, default=20)
+    ap.add_argument("--n-test", type=int, default=30)
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--crop", type=int, nargs=2, default=(192, 256), metavar=("ROWS", "COLS"))
