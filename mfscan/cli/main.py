@@ -31,6 +31,7 @@ from mfscan.cli import (
     study,
     view,
 )
+from mfscan.cli import learn as learn_cli
 from mfscan.cli import model as model_cli
 from mfscan.cli._common import EPILOG, _fmt, _say
 from mfscan.cli.imagej import cmd_export_imagej, cmd_import_imagej  # noqa: F401
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     agreement.register(sub)
     contraction.register(sub)
     model_cli.register(sub)
+    learn_cli.register(sub)
     return p
 
 

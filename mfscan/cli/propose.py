@@ -8,10 +8,12 @@ outline), else the image's own calibration. An image without any scale is
 refused: the proposal's search radius and shape limits are in millimetres, and
 a guessed scale makes outlines climb through the fascia.
 
-Merge rule: the proposal is written into ``<stem>.<rater>.mfscan.json`` (or
+Merge rule (:func:`mfscan.annotations.merge.merge_rois`, shared with ``mfscan
+predict``): the proposal is written into ``<stem>.<rater>.mfscan.json`` (or
 ``-o``). When that sidecar exists only the outlines of the proposed sides (at the
 same level and frame) are replaced, and only with ``--force`` when such an
-outline exists; every other field, outline and the calibration are kept.
+outline exists; every other field, outline and the calibration are kept. Each proposed outline
+also stores the ``proposal`` bookkeeping (:func:`mfscan.annotations.merge.proposal_extra`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ import argparse
 import textwrap
 from pathlib import Path
 
+import numpy as np
+
+from mfscan.annotations.merge import existing_calibration, merge_rois, proposal_extra
+from mfscan.annotations.merge import same_place as _same_place  # noqa: F401  (kept importable)
 from mfscan.cli._common import _mm_per_pixel, _say, add_parser
 from mfscan.errors import MfscanError
 
@@ -56,65 +62,6 @@ def parse_seed(text: str) -> tuple[str, tuple[float, float]]:
     return side, (row, col)
 
 
-def existing_calibration(image_path, rater=None, output=None):
-    """The calibration stored in the sidecar a proposal would merge into, or None.
-
-    That is ``output`` when given and present, else ``<image stem>[.<rater>].mfscan.json``.
-    """
-    from mfscan.annotations import read_sidecar, sidecar_path
-
-    for path in ([Path(output)] if output else []) + [sidecar_path(image_path, rater)]:
-        if path.is_file():
-            return read_sidecar(path).calibration
-    return None
-
-
-def _same_place(roi, level, frame: int, file_level) -> bool:
-    """True when ``roi`` is an outline at this (effective) level and frame."""
-    return (roi.level or file_level) == level and (roi.frame or 0) == frame
-
-
-def merge_rois(ann, new_rois, *, frame: int, force: bool = False):
-    """``ann`` with the outlines of ``new_rois``' sides replaced (a new Annotation; ``ann`` is kept).
-
-    Only outlines of the same side, level (the ROI's own, else the file's) and
-    frame are replaced; everything else (other sides, levels and frames, the
-    calibration, codes and unknown fields) is kept as it was.
-
-    Raises
-    ------
-    MfscanError
-        When a proposed side already has an outline there and ``force`` is False;
-        the message names the side(s) and the outline's method.
-    """
-    out = ann.copy()
-    out.path, out.digest = ann.path, ann.digest
-    taken = []
-    for new in new_rois:
-        level = new.level or out.level
-        old = [r for r in out.rois if r.side == new.side and _same_place(r, level, frame, out.level)]
-        taken += [f"{new.side} ({r.method})" for r in old]
-    if taken and not force:
-        raise MfscanError(
-            f"the sidecar already has an outline for {', '.join(taken)}"
-            + (f" at level {out.level}" if out.level else "")
-            + f"{f' in frame {frame}' if frame else ''}; not replaced (use --force to "
-            "replace only those sides' outlines; everything else in the sidecar is kept)",
-            ann.path,
-        )
-    for new in new_rois:
-        level = new.level or out.level
-        idx = [
-            i
-            for i, r in enumerate(out.rois)
-            if r.side == new.side and _same_place(r, level, frame, out.level)
-        ]
-        keep = [r for i, r in enumerate(out.rois) if i not in idx]
-        at = min(idx) if idx else len(keep)
-        out.rois = keep[:at] + [new] + keep[at:]
-    return out
-
-
 def _propose_side(img, frame_index: int, frames, side: str, seed, override, image_path):
     """One proposed ROI and its printed line, measured with the ROI's calibration.
 
@@ -137,13 +84,17 @@ def _propose_side(img, frame_index: int, frames, side: str, seed, override, imag
         cal = roi_calibration(prop.points, img, override)
     except MfscanError as e:
         raise MfscanError(f"{side}: {e.message}", image_path) from e
+    points = np.asarray(prop.points, dtype=float)
     roi = ROI(
         side,
-        prop.points,
+        points,
         frame=frame_index if img.n_frames > 1 else None,
         region=cal.region if cal.source == "dicom-region" else None,
         method="proposed",
-        extra={"confidence": round(float(prop.confidence), 3)},
+        extra={
+            "confidence": round(float(prop.confidence), 3),
+            "proposal": proposal_extra(points, "proposed"),
+        },
     )
     m = measure_outline(prop.points, frame, spacing=spacing(cal))
     size = f"{m['csa_cm2']:.2f} cm2" if cal.calibrated else f"{m['csa_px2']:.0f} px2 (uncalibrated)"
@@ -153,19 +104,9 @@ def _propose_side(img, frame_index: int, frames, side: str, seed, override, imag
 
 def _target(args, image_path):
     """``(sidecar path, existing Annotation or None)``; an unreadable sidecar is refused."""
-    from mfscan.annotations import read_sidecar, sidecar_path
+    from mfscan.annotations.merge import target_sidecar
 
-    out = Path(args.output) if args.output else sidecar_path(image_path, args.rater)
-    if not out.is_file():
-        return out, None
-    ann = read_sidecar(out)
-    if Path(ann.image).name != image_path.name:
-        raise MfscanError(
-            f"this sidecar belongs to the image {ann.image!r}, not {image_path.name!r}; "
-            "not merged (give another -o)",
-            out,
-        )
-    return out, ann
+    return target_sidecar(image_path, args.rater, args.output)
 
 
 def _codes(args, ann, out):

@@ -1,0 +1,185 @@
+"""Prediction: a trained model's outlines of the multifidus on one frame.
+
+:func:`predict_outlines` is what the CLI (``mfscan predict``) and the napari
+widget's Propose (with a chosen model) call: the frame is resampled to the
+model's scale, the network gives class probabilities, which are resampled back
+to the frame's pixels; each side's outline is the 0.5 contour of that side's
+probability around its connected component.
+
+Without a seed a side's outline is its largest component (class left or right).
+With a seed the connected component of muscle (either class) under the seed is
+taken and the side is the rater's, whatever the class says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from scipy import ndimage as ndi
+
+from mfscan.errors import MfscanError
+from mfscan.learn._torch import pick_device, require_torch
+from mfscan.learn.card import WEIGHTS_NAME, read_card
+from mfscan.learn.dataset import resample_image, to_float
+
+__all__ = ["LoadedModel", "ModelOutline", "load_model", "predict_probabilities", "predict_outlines"]
+
+#: Smallest component kept as a muscle, in cm2.
+MIN_AREA_CM2 = 0.3
+_CLASS = {"left": 1, "right": 2}
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to predict: the network (eval mode), its card and id."""
+
+    net: object
+    card: dict
+    model_id: str
+    mm_per_pixel: float
+    device: str = "cpu"
+
+
+@dataclass
+class ModelOutline:
+    """One predicted outline.
+
+    Attributes
+    ----------
+    side : str
+    points : ndarray, (N, 2)
+        Closed polygon, (row, col) pixels of the frame, counter-clockwise as displayed.
+    confidence : float
+        Mean probability of the chosen class(es) inside the outline (0-1).
+    model_id : str
+    """
+
+    side: str
+    points: np.ndarray
+    confidence: float
+    model_id: str
+
+
+def load_model(model_dir, *, device: str | None = None) -> LoadedModel:
+    """Read ``weights.pt`` and ``model.json`` of a model folder (the id is checked)."""
+    torch = require_torch()
+    from mfscan.learn.model import UNet
+
+    card = read_card(model_dir)
+    path = Path(model_dir) / WEIGHTS_NAME
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        net = UNet(blob["channels"])
+        net.load_state_dict(blob["state_dict"])
+    except Exception as e:  # a damaged or foreign file
+        raise MfscanError(f"cannot load the weights ({type(e).__name__}: {e})", path) from e
+    device = pick_device(device)
+    return LoadedModel(net.to(device).eval(), card, card["model_id"], float(card["mm_per_pixel"]), device)
+
+
+def predict_probabilities(model: LoadedModel, frame, *, spacing) -> np.ndarray:
+    """Class probabilities ``(3, rows, cols)`` float32 (background, left, right) on the frame's pixels.
+
+    Parameters
+    ----------
+    model : LoadedModel
+    frame : (rows, cols) ndarray
+        One grey frame (uint8, uint16 or float 0-1); not modified.
+    spacing : (row_mm, col_mm), keyword-only
+        The frame's pixel size; required (the model works at a physical scale).
+    """
+    from mfscan.learn.model import multiple_of
+    from mfscan.learn.train import logits_at_model_scale
+
+    frame = np.asarray(frame)
+    if frame.ndim != 2:
+        raise MfscanError(f"expected one grey frame (rows, cols), got shape {frame.shape}")
+    if spacing is None:
+        raise MfscanError("the image has no calibration; a model needs the pixel size in mm")
+    small = resample_image(to_float(frame), spacing=spacing, mm_per_pixel=model.mm_per_pixel)
+    p = logits_at_model_scale(model.net, small, multiple_of(model.net.channels), model.device)
+    size = (frame.shape[1], frame.shape[0])
+    return np.stack([cv2.resize(c, size, interpolation=cv2.INTER_LINEAR) for c in p])
+
+
+def _component(binary: np.ndarray, seed=None) -> np.ndarray | None:
+    """The largest connected component, or the one under ``seed`` (None when none is there)."""
+    lab, n = ndi.label(binary)
+    if n == 0:
+        return None
+    if seed is not None:
+        r, c = int(round(seed[0])), int(round(seed[1]))
+        if not (0 <= r < lab.shape[0] and 0 <= c < lab.shape[1]) or lab[r, c] == 0:
+            return None
+        return ndi.binary_fill_holes(lab == lab[r, c])
+    sizes = np.bincount(lab.ravel())[1:]
+    return ndi.binary_fill_holes(lab == 1 + int(np.argmax(sizes)))
+
+
+def _outline(prob: np.ndarray, comp: np.ndarray) -> np.ndarray | None:
+    """The 0.5 contour of ``prob`` around ``comp`` (sub-pixel), simplified to within 0.2 px."""
+    from skimage.measure import approximate_polygon, find_contours
+
+    from mfscan.geometry import orient, polygon_area
+
+    rows, cols = np.nonzero(comp)
+    r0, r1 = max(rows.min() - 3, 0), min(rows.max() + 4, comp.shape[0])
+    c0, c1 = max(cols.min() - 3, 0), min(cols.max() + 4, comp.shape[1])
+    near = ndi.binary_dilation(comp[r0:r1, c0:c1], iterations=2)
+    field = np.where(near, prob[r0:r1, c0:c1], 0.0)
+    field = np.where(comp[r0:r1, c0:c1], np.maximum(field, 0.51), field)  # no holes inside
+    contours = find_contours(np.pad(field, 1), 0.5)
+    if not contours:
+        return None
+    best = max(contours, key=lambda c: polygon_area(c) if len(c) >= 3 else 0.0)
+    poly = approximate_polygon(best, tolerance=0.2)
+    if np.allclose(poly[0], poly[-1]):
+        poly = poly[:-1]
+    if len(poly) < 3:
+        return None
+    return orient(poly - 1 + np.array([r0, c0]))
+
+
+def predict_outlines(model: LoadedModel, frame, *, spacing, seeds: dict | None = None) -> dict:
+    """The model's outline of each multifidus on one frame.
+
+    Parameters
+    ----------
+    model : LoadedModel
+        From :func:`load_model`.
+    frame : (rows, cols) ndarray
+        One grey frame; not modified.
+    spacing : (row_mm, col_mm), keyword-only
+        Pixel size of the frame (THE calibration rule's, at the muscle).
+    seeds : dict, optional, keyword-only
+        ``{side: (row, col)}``, the rater's points inside the muscles: only those
+        sides are returned, each the muscle component under its seed, with the
+        rater's side. Without seeds both sides are returned when found.
+
+    Returns
+    -------
+    dict
+        ``{side: ModelOutline}``; a side the model does not find (no component of at
+        least 0.3 cm2, or none under the seed) is absent.
+    """
+    probs = predict_probabilities(model, frame, spacing=spacing)
+    best = np.argmax(probs, axis=0)
+    min_px = MIN_AREA_CM2 * 100 / (spacing[0] * spacing[1])
+    out = {}
+    wanted = seeds if seeds else {s: None for s in _CLASS}
+    for side, seed in wanted.items():
+        if seed is None:
+            comp, prob = _component(best == _CLASS[side]), probs[_CLASS[side]]
+        else:
+            comp, prob = _component(best != 0, seed), 1.0 - probs[0]
+        if comp is None or np.count_nonzero(comp) < (0 if seed is not None else min_px):
+            continue
+        points = _outline(prob, comp)
+        if points is None:
+            continue
+        conf = float(np.mean(prob[comp]))
+        out[side] = ModelOutline(side, np.round(points, 2), round(conf, 3), model.model_id)
+    return out

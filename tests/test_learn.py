@@ -1,0 +1,336 @@
+"""mfscan.learn: the training set, augmentation, a tiny model, predict's merge, the missing extra."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from mfscan.annotations import ROI, Annotation, read_sidecar, write_sidecar
+from mfscan.calibration import manual
+from mfscan.errors import MfscanError
+from mfscan.learn.augment import AugmentParams, affine_matrix, augment, warp
+from mfscan.learn.dataset import (
+    Sample,
+    build_dataset,
+    resample_image,
+    resample_labels,
+    split_by_subject,
+    to_float,
+)
+from mfscan.measure.masks import label_image, roi_mask
+from mfscan.synthetic.phantom import make_phantom
+
+MM = 1.0  # the tiny model's scale (mm per pixel)
+SMALL = dict(shape=(240, 320), spacing_mm=0.5, burned_in_text=False, ruler=False)
+
+
+def _dice(a, b):
+    return 2 * np.count_nonzero(a & b) / (np.count_nonzero(a) + np.count_nonzero(b))
+
+
+def _write_study(folder, seeds, *, calibrated=True, per_subject=2):
+    folder.mkdir(parents=True, exist_ok=True)
+    phantoms = {}
+    for i, seed in enumerate(seeds):
+        ph = make_phantom(seed=seed, **SMALL)
+        subject = f"S{i // per_subject}"
+        name = f"{subject}_{i}.png"
+        cv2.imwrite(str(folder / name), ph.image)
+        ann = Annotation(
+            image=name,
+            subject=subject,
+            rater="R1",
+            calibration=manual(*ph.spacing_mm) if calibrated else None,
+            rois=[ROI(s, ph.outlines[s]) for s in ("left", "right")],
+        )
+        write_sidecar(folder / f"{subject}_{i}.R1.mfscan.json", ann)
+        phantoms[name] = ph
+    return phantoms
+
+
+def _sample(ph, subject="S"):
+    return Sample(
+        resample_image(to_float(ph.image), spacing=ph.spacing_mm, mm_per_pixel=MM),
+        resample_labels(label_image(ph.masks), spacing=ph.spacing_mm, mm_per_pixel=MM),
+        subject,
+        subject,
+        (MM, MM),
+    )
+
+
+# ------------------------------------------------------------------ the training set
+
+
+def test_split_by_subject_never_puts_a_subject_on_both_sides():
+    z = np.zeros((4, 4), np.float32)
+    samples = [Sample(z, z.astype(np.uint8), f"S{i % 10}", f"f{i}", (1, 1)) for i in range(40)]
+    for seed in range(5):
+        train, val = split_by_subject(samples, val_fraction=0.2, seed=seed)
+        tr, va = {s.subject for s in train}, {s.subject for s in val}
+        assert not tr & va
+        assert len(va) == 2 and len(tr) == 8  # 20 % of 10 subjects
+        assert len(train) + len(val) == 40 and len(val) == 8  # 4 images per subject
+
+
+def test_split_keeps_one_subject_for_training():
+    z = np.zeros((4, 4), np.float32)
+    samples = [
+        Sample(z, z.astype(np.uint8), "S1", "a", (1, 1)),
+        Sample(z, z.astype(np.uint8), "S2", "b", (1, 1)),
+    ]
+    train, val = split_by_subject(samples, val_fraction=0.9)
+    assert len(train) == 1 and len(val) == 1 and train[0].subject != val[0].subject
+    with pytest.raises(MfscanError):
+        split_by_subject(samples, val_fraction=1.0)
+
+
+def test_build_dataset_keeps_the_physical_scale_and_skips_uncalibrated(tmp_path):
+    phs = _write_study(tmp_path / "study", [1, 2])
+    _write_study(tmp_path / "study" / "nocal", [3], calibrated=False)
+    samples, skipped = build_dataset([tmp_path / "study"], mm_per_pixel=MM)
+    assert len(samples) == 2 and {s.subject for s in samples} == {"S0"}
+    assert len(skipped) == 1 and "no calibration" in skipped[0]["reason"]
+    for s in samples:
+        ph = phs[s.source.replace(".R1.mfscan.json", ".png")]
+        assert s.image.shape == (120, 160)  # 240 x 0.5 mm / 1 mm, 320 x 0.5 / 1
+        for side, value in (("left", 1), ("right", 2)):
+            area_cm2 = np.count_nonzero(s.labels == value) * MM * MM / 100
+            assert area_cm2 == pytest.approx(ph.true_csa_cm2[side], rel=0.04)
+
+
+def test_resample_labels_votes_by_share():
+    labels = np.zeros((4, 4), np.uint8)
+    labels[:3, :3] = 1  # 2x2 blocks: top-left all 1, top-right and bottom-left 2 of 4, bottom-right 1 of 4
+    out = resample_labels(labels, spacing=(1, 1), mm_per_pixel=2)
+    assert out.tolist() == [[1, 0], [0, 0]]  # ties go to the lower class (background)
+
+
+# ------------------------------------------------------------------ augmentation
+
+
+def test_warp_moves_the_mask_exactly_as_nearest_neighbour():
+    ph = make_phantom(seed=5, **SMALL)
+    labels = label_image(ph.masks)
+    params = AugmentParams(angle_deg=6.0, shift=(5.0, -7.0))
+    _, out = warp(None, labels, params)
+    m = affine_matrix(labels.shape, params)  # forward map; invert it independently
+    inv = np.linalg.inv(np.vstack([m, [0, 0, 1]]))[:2]
+    rr, cc = np.mgrid[: labels.shape[0], : labels.shape[1]]
+    src = inv @ np.stack([rr.ravel(), cc.ravel(), np.ones(rr.size)])
+    sr, sc = np.rint(src[0]).astype(int), np.rint(src[1]).astype(int)
+    inside = (sr >= 0) & (sr < labels.shape[0]) & (sc >= 0) & (sc < labels.shape[1])
+    expect = np.full(rr.size, 255, np.uint8)
+    expect[inside] = labels[sr[inside], sc[inside]]
+    expect = expect.reshape(labels.shape)
+    for value in (1, 2):
+        assert _dice(out == value, expect == value) == 1.0
+
+
+def test_augmentation_keeps_image_and_mask_aligned_with_the_outline():
+    ph = make_phantom(seed=5, **SMALL)
+    labels = label_image(ph.masks)
+    image = ph.masks["left"].astype(np.float32)  # an image whose bright shape is the left muscle
+    params = AugmentParams(angle_deg=-7.0, shift=(3.0, 4.0), gain=1.0, speckle=0.0)
+    img, lab = augment(image, labels, params, np.random.default_rng(0))
+    m = affine_matrix(labels.shape, params)
+    moved = ph.outlines["left"] @ m[:, :2].T + m[:, 2]  # the known outline, moved by the forward map
+    truth = roi_mask(moved, labels.shape)
+    assert _dice(lab == 1, truth) > 0.98  # staircase of the nearest-neighbour mask only
+    assert _dice(img > 0.5, lab == 1) > 0.98  # image and mask moved alike
+    assert np.array_equal(labels, label_image(ph.masks))  # input unchanged
+
+
+def test_gain_and_speckle_touch_the_image_only():
+    image = np.full((40, 50), 0.4, np.float32)
+    labels = np.zeros((40, 50), np.uint8)
+    labels[10:20, 10:30] = 2
+    img, lab = augment(image, labels, AugmentParams(gain=1.5), np.random.default_rng(0))
+    assert np.allclose(img, 0.6) and np.array_equal(lab, labels)
+    img, lab = augment(image, labels, AugmentParams(speckle=0.2), np.random.default_rng(0))
+    assert 0.01 < float(np.std(img)) < 0.2 and np.array_equal(lab, labels)
+
+
+# ------------------------------------------------------------------ a tiny model
+
+torch = pytest.importorskip("torch")  # the tests above run without the extra
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A tiny model trained on 6 phantoms (a few seconds on an idle CPU), saved as a model folder."""
+    from mfscan.learn.train import save_model, train_model
+
+    train = [_sample(make_phantom(seed=i, **SMALL), f"S{i}") for i in range(6)]
+    val = [_sample(make_phantom(seed=100 + i, **SMALL), f"V{i}") for i in range(2)]
+    threads, rng_state = torch.get_num_threads(), torch.random.get_rng_state()
+    res = train_model(
+        train,
+        val,
+        epochs=6,
+        steps_per_epoch=10,
+        channels=(8, 16, 32),
+        crop=(96, 128),
+        batch_size=4,
+        lr=1e-2,
+        threads=1,
+        patience=100,
+    )
+    state_kept = torch.get_num_threads() == threads and torch.equal(torch.random.get_rng_state(), rng_state)
+    folder = tmp_path_factory.mktemp("model")
+    card = save_model(folder, res, {"mm_per_pixel": MM})
+    return folder, card, res, state_kept
+
+
+def test_training_leaves_threads_and_random_state_as_they_were(tiny):
+    assert tiny[3]
+
+
+def test_tiny_model_beats_the_all_background_baseline(tiny):
+    from mfscan.learn.predict import load_model, predict_probabilities
+
+    model = load_model(tiny[0], device="cpu")
+    dices = []
+    for seed in (200, 201):  # phantoms never seen in training or validation
+        ph = make_phantom(seed=seed, **SMALL)
+        best = np.argmax(predict_probabilities(model, ph.image, spacing=ph.spacing_mm), axis=0)
+        for side, value in (("left", 1), ("right", 2)):
+            dices.append(_dice(best == value, ph.masks[side]))
+    baseline = 0.0  # all background: no muscle pixel, Dice 2*0/(0 + |T|)
+    assert np.mean(dices) > baseline + 0.15
+
+
+def test_model_card_id_is_the_hash_of_the_weights(tiny):
+    from mfscan.learn.card import read_card
+
+    folder, card = tiny[0], tiny[1]
+    data = (folder / "weights.pt").read_bytes()
+    assert card["model_id"] == hashlib.sha256(data).hexdigest()[:12]
+    assert read_card(folder)["model_id"] == card["model_id"]
+    bad = folder.parent / "tampered"
+    bad.mkdir()
+    (bad / "model.json").write_text((folder / "model.json").read_text())
+    (bad / "weights.pt").write_bytes(data + b"x")
+    with pytest.raises(MfscanError, match="replaced or damaged"):
+        read_card(bad)
+
+
+def _muscle_pixel(tiny, ph):
+    """``(row, col, class)``: a pixel the tiny model calls a muscle (1 left, 2 right), nearest a seed."""
+    from mfscan.learn.predict import load_model, predict_probabilities
+
+    best = np.argmax(predict_probabilities(load_model(tiny[0]), ph.image, spacing=ph.spacing_mm), axis=0)
+    rr, cc = np.nonzero(best > 0)
+    assert rr.size, "the tiny model finds no muscle"
+    seeds = np.array([ph.seeds["left"], ph.seeds["right"]])
+    d = np.min((rr[:, None] - seeds[None, :, 0]) ** 2 + (cc[:, None] - seeds[None, :, 1]) ** 2, axis=1)
+    i = int(np.argmin(d))
+    return int(rr[i]), int(cc[i]), int(best[rr[i], cc[i]])
+
+
+def test_seed_picks_the_component_and_the_side_is_the_raters(tiny):
+    from mfscan.learn.predict import load_model, predict_outlines
+
+    ph = make_phantom(seed=200, **SMALL)
+    r, c, value = _muscle_pixel(tiny, ph)
+    other = "right" if value == 1 else "left"  # the model says the other side is here
+    out = predict_outlines(load_model(tiny[0]), ph.image, spacing=ph.spacing_mm, seeds={other: (r, c)})
+    assert list(out) == [other]  # the rater's side, whatever the class
+    assert roi_mask(out[other].points, ph.image.shape)[r, c]  # the component under the seed
+    none = predict_outlines(load_model(tiny[0]), ph.image, spacing=ph.spacing_mm, seeds={"left": (2, 2)})
+    assert none == {}  # nothing under a seed in the skin
+
+
+def test_predict_merges_into_an_existing_sidecar_without_loss(tiny, tmp_path, capsys):
+    from mfscan.cli import main
+
+    ph = make_phantom(seed=200, **SMALL)
+    img = tmp_path / "scan.png"
+    cv2.imwrite(str(img), ph.image)
+    kept = [
+        ROI("right", ph.outlines["right"], method="manual"),
+        ROI("left", ph.outlines["left"], level="L5", method="manual", extra={"note": "other level"}),
+    ]
+    ann = Annotation(
+        image="scan.png",
+        subject="S07",
+        visit="2",
+        level="L4",
+        rater="R1",
+        calibration=manual(0.5),
+        rois=kept,
+        extra={"visit_date": "2026-01-02"},
+    )
+    sidecar = tmp_path / "scan.R1.mfscan.json"
+    write_sidecar(sidecar, ann)
+    r, c, _ = _muscle_pixel(tiny, ph)
+    assert main(["predict", str(tiny[0]), str(img), "--rater", "R1", "--seed", f"left:{r},{c}"]) == 0
+    after = read_sidecar(sidecar)
+    assert (after.subject, after.visit, after.level, after.rater) == ("S07", "2", "L4", "R1")
+    assert after.calibration == manual(0.5) and after.extra == {"visit_date": "2026-01-02"}
+    assert after.rois[:2] == kept  # the other outlines unchanged, in place
+    new = after.rois[2]
+    assert (new.side, new.method, new.level) == ("left", "model", None)
+    assert new.extra["model"] == tiny[1]["model_id"]
+    prop = json.loads(sidecar.read_text())["rois"][2]["proposal"]
+    assert prop["method"] == "model" and prop["model"] == tiny[1]["model_id"]
+    assert np.array_equal(np.array(prop["points"]), new.points)
+    # a second prediction of the taken side is refused without --force; nothing changes
+    before = sidecar.read_bytes()
+    assert main(["predict", str(tiny[0]), str(img), "--rater", "R1", "--seed", f"left:{r},{c}"]) == 1
+    assert "already has an outline for left (model)" in capsys.readouterr().err
+    assert sidecar.read_bytes() == before
+
+
+def test_train_command_writes_a_subject_split_model_card(tmp_path):
+    from mfscan.cli import main
+
+    _write_study(tmp_path / "study", [1, 2, 3, 4, 5, 6])  # 3 subjects of 2 images
+    out = tmp_path / "m"
+    rc = main(
+        [
+            "train",
+            str(tmp_path / "study"),
+            "-o",
+            str(out),
+            "--epochs",
+            "1",
+            "--mm-per-pixel",
+            "1",
+            "--val-fraction",
+            "0.34",
+            "--no-progress",
+        ]
+    )
+    assert rc == 0
+    card = json.loads((out / "model.json").read_text())
+    assert card["model_id"] == hashlib.sha256((out / "weights.pt").read_bytes()).hexdigest()[:12]
+    train, val = card["subjects"]["train"], card["subjects"]["val"]
+    assert len(train) == 2 and len(val) == 1 and not set(train) & set(val)
+    assert card["mm_per_pixel"] == 1.0 and card["data"]["n_train"] == 4 and card["data"]["n_val"] == 2
+    assert card["software"]["torch"] == torch.__version__
+    assert main(["train", str(tmp_path / "study"), "-o", str(out), "--epochs", "1"]) == 1  # no overwrite
+
+
+def test_missing_torch_gives_the_install_hint(monkeypatch, tmp_path, capsys):
+    from mfscan.cli import main
+    from mfscan.learn._torch import require_torch
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
+    with pytest.raises(MfscanError, match=r'pip install "mfscan\[learn\]"'):
+        require_torch()
+    assert main(["train", str(tmp_path), "-o", str(tmp_path / "m")]) == 1
+    assert 'pip install "mfscan[learn]"' in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "m"), str(tmp_path)]) == 1
+    assert 'pip install "mfscan[learn]"' in capsys.readouterr().err
+
+
+def test_mfscan_imports_no_torch():
+    code = "import sys, mfscan.cli.main, mfscan.learn.dataset, mfscan.learn.predict; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
