@@ -109,13 +109,16 @@ def discover(paths, *, include_unannotated: bool = False) -> tuple[list[Job], li
 
 
 def _match_by_name(sidecar: Path, by_stem) -> Path | None:
-    """The one image whose stem the sidecar's name starts with (``stem[.rater].mfscan.json``)."""
+    """The one image whose stem the sidecar's name starts with (``stem[.rater[.s<session>]].mfscan.json``)."""
     base = sidecar.name[: -len(SUFFIX)]
     candidates = by_stem.get((sidecar.parent, base), [])
     if not candidates and "." in base:
         stem, rater = base.rsplit(".", 1)
         if _RATER_RE.match(rater):
             candidates = by_stem.get((sidecar.parent, stem), [])
+        parts = base.rsplit(".", 2)
+        if not candidates and len(parts) == 3 and parts[2][:1] == "s" and _RATER_RE.match(parts[1]):
+            candidates = by_stem.get((sidecar.parent, parts[0]), [])  # <stem>.<rater>.s<session>
     return candidates[0] if len(candidates) == 1 else None
 
 

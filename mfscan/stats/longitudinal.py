@@ -137,7 +137,8 @@ def longitudinal(
         asym = attach_subjects(asym, subjects)
     measure = _measure_of(asym)
     unit = _unit(measure)
-    suffix = f"_{unit}" if unit else ""
+    # an absolute change of a percentage is in percentage points: "_pct" alone names the relative change
+    suffix = "_pct_points" if unit == "pct" else f"_{unit}" if unit else ""
     table = asym.reset_index(drop=True)
     if table.duplicated(key_columns(table)).any():
         raise MfscanError("asymmetry table has duplicate subject/visit/level/rater rows")

@@ -126,6 +126,15 @@ def study_measure(measurements: pd.DataFrame) -> str:
     return "csa_px2" if "csa_px2" in measurements and not has_cm else "csa_cm2"
 
 
+def _outlines(meas: pd.DataFrame) -> pd.DataFrame:
+    """The area outlines of a measurements table (rows without ``kind`` are outlines)."""
+    if "kind" not in meas.columns:
+        return meas
+    kind = meas["kind"].astype(object)
+    keep = kind.isna().to_numpy() | (kind == "outline").to_numpy()
+    return meas if keep.all() else meas[keep]
+
+
 def _split(measurements: pd.DataFrame):
     """Complete rows, set-aside rows and their problems; the input is not modified."""
     positional = measurements.set_axis(pd.RangeIndex(len(measurements)), axis=0)
@@ -309,18 +318,19 @@ def analyse_study(
         raise MfscanError(f"unknown asymmetry definition {index!r}; choose one of {', '.join(INDEXES)}")
     wanted = _wanted(tables)
     meas, incomplete, problems = _split(measurements)
+    outlines = _outlines(meas)  # thickness and fat lines have their own table (stats.contraction)
     res = StudyAnalysis(
         meas,
         incomplete,
         problems,
         _merge_errors(errors, problems),
-        measure=study_measure(meas),
+        measure=study_measure(outlines),
         subjects=subjects,
     )
     if res.measure == "csa_px2":
         res.notes.append(PX_NOTE)
     res.notes += _subject_note(meas, subjects, subjects_name)
-    work = meas
+    meas = work = outlines
     if wanted & _NEED_ORDER:
         res.visit_order, notes = _resolve_visits(meas, visit_order)
         res.notes += notes
