@@ -102,7 +102,11 @@ def cmd_model(args) -> int:
         _say(
             f"  {r.model} {r.level}{side}, visit {r.visit}: {r.group} - {r.reference_group} "
             f"{r.estimate:+.3f} {r.unit} [{r.ci_lower:.3f}, {r.ci_upper:.3f}], p = {r.p:.3g}, "
-            + (f"Hedges' g {r.hedges_g:.2f}" if r.hedges_g == r.hedges_g else "Hedges' g n/a (n < 2 in a group)")
+            + (
+                f"Hedges' g {r.hedges_g:.2f}"
+                if r.hedges_g == r.hedges_g
+                else "Hedges' g n/a (n < 2 in a group)"
+            )
         )
     for note in result.notes:
         _say(f"NOTE: {note}", err=True)

@@ -168,7 +168,11 @@ def measure_unit(measure: str) -> str:
     if measure.endswith("_pct"):
         return "pct"
     ratios = ("shape_ratio", "shape_ratio_muscle", "contraction_ratio")
-    return "ratio" if measure in ratios else {"echo_mean": "gray level", "echo_sd": "gray level"}.get(measure, "")
+    return (
+        "ratio"
+        if measure in ratios
+        else {"echo_mean": "gray level", "echo_sd": "gray level"}.get(measure, "")
+    )
 
 
 def _cell_row(sub: np.ndarray, names, expected: list[str], base: dict, sem_form: str, alpha: float) -> dict:
