@@ -235,9 +235,9 @@ def test_calibration_from_the_image_by_the_one_rule(tmp_path):
 
 def test_thickness_lines_and_parasagittal_views_are_not_compared(tmp_path):
     img = _image(tmp_path, "p.tif")
-    line = [[10, 10], [40, 10], [40, 11]]
-    _save(img, "R1", [ROI("left", line, extra={"kind": "thickness"}), ROI("right", square(5, 5, 10))])
-    _save(img, "R2", [ROI("left", line, extra={"kind": "thickness"}), ROI("right", square(5, 5, 10))])
+    line = [[10, 10], [40, 10]]
+    _save(img, "R1", [ROI("left", line, kind="thickness"), ROI("right", square(5, 5, 10))])
+    _save(img, "R2", [ROI("left", line, kind="thickness"), ROI("right", square(5, 5, 10))])
     t, _ = agreement_table([tmp_path])
     assert list(t["side"]) == ["right"]
 

@@ -192,7 +192,10 @@ def test_numbered_visits_are_orderable(tmp_path):
 def test_the_sample_study_is_clean():
     t = check_study(SAMPLE, subjects=SAMPLE / "subjects.csv")
     assert t.empty, t.to_string()
-    assert t.attrs["n_images"] == 37 and t.attrs["n_sidecars"] == 109  # 36 PNG x 3 + 1 DICOM x 1
+    images = [p for p in SAMPLE.rglob("*") if p.suffix in (".png", ".dcm")]
+    sidecars = list(SAMPLE.rglob("*.mfscan.json"))
+    assert len(images) == 37 + 72  # transverse (36 PNG, 1 DICOM) and the RUSI part (72 PNG)
+    assert t.attrs["n_images"] == len(images) and t.attrs["n_sidecars"] == len(sidecars)
 
 
 def test_cli_exit_status_groups_and_csv(tmp_path, capsys):
