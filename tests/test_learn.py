@@ -264,7 +264,7 @@ def test_predict_merges_into_an_existing_sidecar_without_loss(tiny, tmp_path, ca
         rater="R1",
         calibration=manual(0.5),
         rois=kept,
-        extra={"visit_date": "2026-01-02"},
+        extra={"protocol": "B-mode 12 MHz"},  # a field mfscan does not know
     )
     sidecar = tmp_path / "scan.R1.mfscan.json"
     write_sidecar(sidecar, ann)
@@ -272,7 +272,7 @@ def test_predict_merges_into_an_existing_sidecar_without_loss(tiny, tmp_path, ca
     assert main(["predict", str(tiny[0]), str(img), "--rater", "R1", "--seed", f"left:{r},{c}"]) == 0
     after = read_sidecar(sidecar)
     assert (after.subject, after.visit, after.level, after.rater) == ("S07", "2", "L4", "R1")
-    assert after.calibration == manual(0.5) and after.extra == {"visit_date": "2026-01-02"}
+    assert after.calibration == manual(0.5) and after.extra == {"protocol": "B-mode 12 MHz"}
     assert after.rois[:2] == kept  # the other outlines unchanged, in place
     new = after.rois[2]
     assert (new.side, new.method, new.level) == ("left", "model", None)
