@@ -292,7 +292,7 @@ def test_blinding_of_an_unreadable_settings_file(tmp_path):
     (tmp_path / "mfscan.study.json").write_text("{not json")
     assert _blinding_text(tmp_path) == "not known: mfscan.study.json could not be read"
     (tmp_path / "mfscan.study.json").write_text(
-        json.dumps({"blinded": True, "orders": {"R1/1": {}, "R2/1": {}}})
+        json.dumps({"format": "mfscan.study", "blinded": True, "orders": {"R1/1": {}, "R2/1": {}}})
     )
     assert _blinding_text(tmp_path).startswith("yes, as recorded in mfscan.study.json")
     assert "recorded for 2 rater/session(s)" in _blinding_text(tmp_path)

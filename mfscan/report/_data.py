@@ -9,7 +9,6 @@ mean ± t(0.975, n − 1) × SD / √n (SD with n − 1); it is empty for n = 1.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pandas as pd
 
 from mfscan.report._tables import natural_ranks
 from mfscan.stats.summary import natural_sort_key
-from mfscan.vocab import SIDE_STATUSES, SIDES
+from mfscan.vocab import SIDE_STATUSES
 
 __all__ = [
     "visit_sequence",
@@ -29,10 +28,6 @@ __all__ = [
     "deficit_over_visits",
     "study_settings",
 ]
-
-#: ``mfscan.study.json`` read when ``mfscan.annotations.study_file`` is absent (same defaults).
-_SETTINGS_DEFAULTS = {"format": "mfscan.study", "version": 1, "pattern": None, "blinded": False, "orders": {}}
-SETTINGS_FILE = "mfscan.study.json"
 
 
 def visit_sequence(labels, order: Sequence[str] | None = None) -> list[str]:
@@ -71,29 +66,18 @@ def _select(table: pd.DataFrame, rater, session) -> pd.DataFrame:
     return t
 
 
-def _side_status_from_subjects(table: pd.DataFrame, subjects: pd.DataFrame | None) -> pd.Series:
-    """symptomatic / asymptomatic / bilateral / none of each per-side row, from subjects.csv.
-
-    Local stand-in until :mod:`mfscan.stats` provides the shared function (issue 12, point 2).
-    """
-    status = pd.Series(pd.NA, index=table.index, dtype="object")
-    if subjects is None or "symptomatic_side" not in subjects or "side" not in table:
-        return status
-    sym = dict(zip(subjects["subject"].astype(str), subjects["symptomatic_side"].astype(object)))
-    for i, subject, side in zip(table.index, table["subject"].astype(str), table["side"].astype(str)):
-        s = sym.get(subject)
-        if s in SIDES:
-            status[i] = "symptomatic" if side == s else "asymptomatic"
-        elif s in ("bilateral", "none"):
-            status[i] = s
-    return status
-
-
 def with_side_status(table: pd.DataFrame, subjects: pd.DataFrame | None) -> pd.DataFrame:
     """The per-side table with ``side_status`` (kept when present) and ``group`` (from subjects)."""
+    from mfscan.stats.asymmetry import side_status
+
     out = table.copy()
     if "side_status" not in out:
-        out["side_status"] = _side_status_from_subjects(out, subjects)
+        if subjects is not None and "symptomatic_side" in subjects and "side" in out and len(out):
+            sym = dict(zip(subjects["subject"].astype(str), subjects["symptomatic_side"].astype(object)))
+            given = [sym.get(s) for s in out["subject"].astype(str)]
+            out["side_status"] = np.asarray(side_status(out["side"].to_numpy(), given).astype(object))
+        else:
+            out["side_status"] = pd.NA
     out["side_status"] = pd.Categorical(out["side_status"].astype(object), categories=list(SIDE_STATUSES))
     if "group" not in out:
         if subjects is not None and "group" in subjects:
@@ -224,27 +208,15 @@ def deficit_over_visits(
 
 
 def study_settings(study_dir) -> dict | None:
-    """The study settings file ``<study>/mfscan.study.json`` (None when the study has none).
+    """The study settings file ``<study>/mfscan.study.json`` read by
+    :func:`mfscan.annotations.study_file.read_study_settings`: None when the study has
+    none, the defaults with ``unreadable=True`` when it cannot be read."""
+    from mfscan.annotations.study_file import STUDY_FILE, read_study_settings
+    from mfscan.errors import MfscanError
 
-    Read by ``mfscan.annotations.study_file.read_study_settings`` when available, else
-    by a plain JSON reader with the same defaults.
-    """
-    path = Path(study_dir) / SETTINGS_FILE
-    if not path.is_file():
+    if not (Path(study_dir) / STUDY_FILE).is_file():
         return None
     try:
-        from mfscan.annotations.study_file import read_study_settings
-    except ImportError:
-        read_study_settings = None
-    if read_study_settings is not None:
-        from mfscan.errors import MfscanError
-
-        try:
-            return dict(read_study_settings(study_dir))
-        except (MfscanError, OSError, ValueError):
-            return dict(_SETTINGS_DEFAULTS, unreadable=True)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return dict(_SETTINGS_DEFAULTS, unreadable=True)
-    return {**_SETTINGS_DEFAULTS, **(data if isinstance(data, dict) else {})}
+        return dict(read_study_settings(study_dir))
+    except (MfscanError, OSError, ValueError):
+        return {"blinded": False, "orders": {}, "unreadable": True}
