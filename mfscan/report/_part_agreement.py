@@ -112,7 +112,7 @@ def agreement_part(
     if not tables:
         return []
     parts = [
-        "<h2>Outline agreement</h2><p>Per pair of outlines of the same image and side: the Dice "
+        "<h2 id='agreement'>Outline agreement</h2><p>Per pair of outlines of the same image and side: the Dice "
         "coefficient of the filled polygons (exact polygon intersection; 1 = identical), the symmetric "
         "Hausdorff distance and the mean contour distance (the mean of the two directed mean distances "
         "along the contours), in mm with each outline's own calibration, and the CSA difference "

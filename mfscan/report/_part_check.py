@@ -40,7 +40,7 @@ def check_part(problems: pd.DataFrame | None, *, max_rows: int = 200) -> list[st
     groups = list(problems_by_kind(problems))
     counts = "".join(f"<li>{html.escape(heading)}: <b>{len(rows)}</b></li>" for _, heading, rows in groups)
     parts = [
-        f"<div class='warn'><b>Study check: {len(problems)} problem(s) found{checked}.</b> "
+        f"<div class='warn' id='check'><b>Study check: {len(problems)} problem(s) found{checked}.</b> "
         "Fix them (or confirm them) before trusting the tables below; "
         "<code>mfscan check STUDY</code> lists the same.<ul>" + counts + "</ul></div>"
     ]

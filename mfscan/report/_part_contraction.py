@@ -111,7 +111,7 @@ def contraction_part(
         return []
     n_ok = int(table["missing_reason"].isna().sum())
     parts = [
-        "<h2>Activation (RUSI): multifidus thickness at rest and contracted</h2>",
+        "<h2 id='contraction'>Activation (RUSI): multifidus thickness at rest and contracted</h2>",
         "<p>Thickness from the facet joint (or lamina) to the muscle's superficial border on "
         "parasagittal images, mean of the trials of each task. Thickness change = (contracted "
         "&minus; rest) / rest &times; 100 (%, positive: the muscle thickened); contraction ratio = "

@@ -48,7 +48,7 @@ def model_part(result) -> list[str]:
     """
     if result is None or result.fits.empty:
         return []
-    out = ["<h2>Mixed models of the trial</h2>"]
+    out = ["<h2 id='model'>Mixed models of the trial</h2>"]
     out.append(
         "<p class='small'>Linear mixed models, random intercept per subject, REML; repeats averaged per "
         "subject, visit, level and side. Estimates with 95% CI and Wald z p values. Positive contrasts: "

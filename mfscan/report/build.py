@@ -56,6 +56,8 @@ OUTPUT_FILES = (
     "longitudinal.csv",
     "group_summary.csv",
     "reliability.csv",
+    "side_status_summary.csv",
+    "repeatability.csv",
     "report.html",
 )
 #: The study tables written, in order, with their file names.
@@ -66,6 +68,21 @@ _TABLE_FILES = (
     ("longitudinal", "longitudinal.csv"),
     ("group_summary", "group_summary.csv"),
     ("reliability", "reliability.csv"),
+    ("side_status_summary", "side_status_summary.csv"),
+    ("repeatability", "repeatability.csv"),
+)
+#: Written only when they have rows (and removed as stale otherwise).
+_EXTRA_FILES = (
+    "check.csv",
+    "contraction.csv",
+    "reliability_excluded.csv",
+    "model.csv",
+    "model_contrasts.csv",
+    "model_change.csv",
+    "model_fits.csv",
+    "agreement_rater.csv",
+    "agreement_session.csv",
+    "agreement_method.csv",
 )
 
 
@@ -103,7 +120,7 @@ def _output_folder(study_dir: Path, out_dir) -> Path:
 def _remove_stale_outputs(out: Path) -> None:
     """Files of an earlier report in the same folder would be mistaken for this
     run's (and old QC overlays may show another study's burned-in text)."""
-    for name in OUTPUT_FILES:
+    for name in (*OUTPUT_FILES, *_EXTRA_FILES):
         (out / name).unlink(missing_ok=True)
     qc = out / "qc"
     if qc.is_dir():
@@ -154,22 +171,88 @@ def _write_study_tables(res: ReportResult, analysis: StudyAnalysis) -> None:
         table = getattr(analysis, name)
         if table is not None:
             res.files.append(write_table(table, res.out_dir / file))
+    excluded = analysis.reliability_excluded
+    if excluded is not None and len(excluded):
+        res.files.append(write_table(excluded, res.out_dir / "reliability_excluded.csv"))
 
 
 #: An extra report section: called with the ReportResult, returns HTML fragments.
 Part = Callable[["ReportResult"], Sequence[str]]
 
 
-def _extra_parts(res: ReportResult, *, study_dir: Path, subjects) -> tuple[list[str], list[str]]:
+def _extra_parts(
+    res: ReportResult, *, study_dir: Path, subjects, subjects_path, visit_order, max_pixels
+) -> tuple[list[str], list[str]]:
     """The built-in extra sections: (fragments after the summary, fragments before the images).
 
-    The place for the sections of other modules (``mfscan/report/_part_<name>.py``):
-    the problems of ``mfscan check`` go into the first list, the model, agreement and
-    contraction sections into the second, each as ``<name>_part(...)``.
+    The sections of other modules (``mfscan/report/_part_<name>.py``): the problems of
+    ``mfscan check`` go into the first list; the contraction (RUSI), model and
+    agreement sections into the second, in that order. Each writes its CSV files.
     """
-    top: list[str] = []
+    from mfscan.measure.check import check_study
+    from mfscan.report._part_check import check_part
+
+    problems = check_study(study_dir, subjects=subjects_path, visit_order=visit_order, max_pixels=max_pixels)
+    if len(problems):
+        res.files.append(write_table(problems, res.out_dir / "check.csv"))
+    top = list(check_part(problems))
     parts: list[str] = []
+    for section in (_contraction_section, _model_section, _agreement_section):
+        parts += section(res, study_dir=study_dir, subjects=subjects, max_pixels=max_pixels)
     return top, parts
+
+
+def _contraction_section(res: ReportResult, **_) -> list[str]:
+    from mfscan.report._part_contraction import contraction_part
+    from mfscan.stats.contraction import contraction_table
+
+    m = res.measurements
+    if m is None or not len(m) or "kind" not in m.columns or not (m["kind"] == "thickness").any():
+        return []
+    table = contraction_table(m)
+    if table is None or table.empty:
+        return []
+    res.files.append(write_table(table, res.out_dir / "contraction.csv"))
+    return list(contraction_part(table=table))
+
+
+def _model_section(res: ReportResult, *, subjects, **_) -> list[str]:
+    """The trial's mixed models when subjects.csv has groups and the study has two visits or more."""
+    from mfscan.cli.model import output_paths
+    from mfscan.report._part_model import model_part
+    from mfscan.stats.model import fit_trial_model
+
+    analysis = res.analysis
+    if analysis is None or subjects is None or "group" not in subjects or not len(analysis.measurements):
+        return []
+    if subjects["group"].dropna().astype(str).str.strip().eq("").all():
+        return []
+    if analysis.measurements["visit"].dropna().nunique() < 2:
+        return []
+    try:
+        result = fit_trial_model(
+            analysis.measurements,
+            subjects,
+            visit_order=analysis.visit_order,
+            reliability=analysis.reliability,
+        )
+    except MfscanError as e:
+        res.notes.append(f"mixed models not fitted: {e}")
+        return []
+    for name, path in output_paths(res.out_dir / "model.csv").items():
+        table = getattr(result, name)
+        if table is not None and len(table):
+            res.files.append(write_table(table, path))
+    return list(model_part(result))
+
+
+def _agreement_section(res: ReportResult, *, study_dir: Path, max_pixels, **_) -> list[str]:
+    from mfscan.report._part_agreement import agreement_part, agreement_tables
+
+    agreement, _errors = agreement_tables(study_dir, max_pixels=max_pixels)
+    for between, table in agreement.items():
+        res.files.append(write_table(table, res.out_dir / f"agreement_{between}.csv"))
+    return list(agreement_part(agreement))
 
 
 def _call_parts(res: ReportResult, callables: Sequence[Part]) -> list[str]:
@@ -261,7 +344,14 @@ def build_report(
     _write_study_tables(res, analysis)
     steps.update()
     groups = analysis.group_summary if len(analysis.measurements) else None
-    top, extra = _extra_parts(res, study_dir=study_dir, subjects=subj)
+    top, extra = _extra_parts(
+        res,
+        study_dir=study_dir,
+        subjects=subj,
+        subjects_path=subj_path if subj is not None else None,
+        visit_order=visit_order,
+        max_pixels=max_pixels,
+    )
     top += _call_parts(res, top_parts)
     extra += _call_parts(res, parts)
     html_text = render_html(
@@ -272,7 +362,7 @@ def build_report(
         threshold_pct=threshold_pct,
         index=index,
         measure=analysis.measure,
-        visit_order=visit_order,
+        visit_order=analysis.visit_order,
         top=top,
         parts=extra,
     )

@@ -58,11 +58,15 @@ nav.toc{font-size:.9em;margin:10px 0}nav.toc a{margin-right:12px}
 """
 
 _TOC = (
+    ("check", "Study check"),
     ("asymmetry", "Asymmetry"),
     ("sides", "CSA of each side"),
     ("deficit", "Symptomatic deficit"),
     ("reliability", "Reliability"),
     ("grras", "GRRAS"),
+    ("contraction", "Activation (RUSI)"),
+    ("model", "Mixed models"),
+    ("agreement", "Outline agreement"),
     ("images", "Images"),
 )
 
