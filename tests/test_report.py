@@ -20,6 +20,29 @@ REPO = Path(__file__).resolve().parents[1]
 COMMITTED = REPO / "sample_data" / "study"
 
 
+def _roi_counts(study: Path) -> dict:
+    """ROIs per kind (an ROI without ``kind`` is an outline) in the study's sidecars, read as JSON."""
+    import json
+    from collections import Counter
+
+    counts = Counter()
+    for p in study.rglob("*.mfscan.json"):
+        counts.update(r.get("kind", "outline") for r in json.loads(p.read_text())["rois"])
+    return dict(counts)
+
+
+def _transverse_images(study: Path) -> set:
+    """The images whose sidecars hold outlines (the transverse CSA images)."""
+    import json
+
+    out = set()
+    for p in study.rglob("*.mfscan.json"):
+        d = json.loads(p.read_text())
+        if any(r.get("kind", "outline") == "outline" for r in d["rois"]):
+            out.add(d["image"])
+    return out
+
+
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
@@ -46,7 +69,7 @@ def test_every_file_is_written(report):
     assert not (rep / "errors.csv").exists()
     sidecars = list(study.rglob("*.mfscan.json"))
     qc = list((rep / "qc").rglob("*.png"))
-    assert len(qc) == len(sidecars) == 109
+    assert len(qc) == len(sidecars) > 0  # one overlay per sidecar, outlines and lines alike
     img = cv2.imread(str(rep / "qc" / "S01" / "visit1" / "S01_V1_L5_1.R1.png"))
     assert img.shape[1] == 640 and img.shape[0] > 480  # caption band above the image
 
@@ -54,8 +77,11 @@ def test_every_file_is_written(report):
 def test_measurements_and_asymmetry_values(report):
     study, rep = report
     m = read_table(rep / "measurements.csv")
-    assert len(m) == 218 and set(m["calibration"]) == {"scale-line", "dicom-region"}
-    assert m["row_mm"].round(6).eq(0.25).all()
+    counts = _roi_counts(study)
+    assert m["kind"].value_counts().to_dict() == counts and counts["outline"] > 0
+    assert set(m["calibration"]) == {"scale-line", "dicom-region"}
+    outlines = m[m["kind"] == "outline"]
+    assert outlines["row_mm"].round(6).eq(0.25).all()  # 50 mm scale line over 200 px
     a = read_table(rep / "asymmetry.csv")
     assert len(a) == 3 * 3 * 2 * 3  # subjects x visits x levels x (R1, R1 session 2, R2)
     assert a["missing_reason"].isna().all()
@@ -127,7 +153,7 @@ def test_report_lists_failures_and_exits_nonzero(report, tmp_path, capsys):
 
 
 def test_side_summary_largest_level_and_units(report):
-    _, rep = report
+    study, rep = report
     m = read_table(rep / "measurements.csv")
     s = read_table(rep / "side_summary.csv")
     row = s[
@@ -147,7 +173,9 @@ def test_side_summary_largest_level_and_units(report):
     units = dict(zip(rel.measure, rel.unit))
     assert units["csa_cm2"] == "cm2" and units["ap_depth_cm"] == "cm" and units["echo_mean"] == "gray level"
     img = read_table(rep / "images.csv")
-    assert {"rows_px", "cols_px"} <= set(img.columns) and (img.rows_px == 480).all()
+    assert {"rows_px", "cols_px"} <= set(img.columns)
+    transverse = img[img["image"].map(lambda p: Path(p).name).isin(_transverse_images(study))]
+    assert len(transverse) and (transverse.rows_px == 480).all()
 
 
 def test_explicit_visit_order(report, tmp_path):
@@ -203,7 +231,7 @@ def test_sidecar_without_level_or_rater_does_not_stop_the_study(report, tmp_path
     assert err["reason"].iloc[0].startswith("no level: its 2 outline(s) are in measurements.csv")
     assert (tmp_path / "rep" / "report.html").is_file()
     m = read_table(tmp_path / "rep" / "measurements.csv")
-    assert len(m) == 218  # every outline is measured
+    assert (m["kind"] == "outline").sum() == _roi_counts(s)["outline"]  # every outline is measured
     a = read_table(tmp_path / "rep" / "asymmetry.csv")
     unnamed = a[a["rater"].isna()]
     assert len(unnamed) == 1 and (unnamed.subject.iloc[0], unnamed.visit.iloc[0]) == ("S02", "1")

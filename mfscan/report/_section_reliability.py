@@ -56,25 +56,69 @@ def _natural_judges(r: pd.DataFrame) -> pd.Series:
     )
 
 
+def _with_ci(r: pd.DataFrame, est: str, lo: str, hi: str, digits: int = 3) -> list[str]:
+    """``"est [lo, hi]"`` per row ("" when the estimate is missing)."""
+    out = []
+    for a, b, c in zip(r[est], r[lo] if lo in r else [None] * len(r), r[hi] if hi in r else [None] * len(r)):
+        if pd.isna(a):
+            out.append("")
+        elif b is None or pd.isna(b) or pd.isna(c):
+            out.append(f"{a:.{digits}f}")
+        else:
+            out.append(f"{a:.{digits}f} [{b:.{digits}f}, {c:.{digits}f}]")
+    return out
+
+
+#: The columns of the reading table, after the key columns: (label, column) in order.
+_SHOWN = (
+    ("Koo & Li band (from the 95% CI)", "band"),
+    ("band of the CI lower bound", "band_ci_lower"),
+    ("band of the CI upper bound", "band_ci_upper"),
+    ("SEM and band from", "sem_icc"),
+    ("SEM consistency = SD × √(1 − ICC)", "sem_consistency"),
+    ("MDC95 (consistency)", "mdc95"),
+    ("SEM agreement (de Vet 2006)", "sem_agreement"),
+    ("MDC95 (agreement)", "mdc95_agreement"),
+    ("Bland-Altman pair", "ba_pair"),
+    ("bias [95% CI]", "ba_bias"),
+    ("lower LoA [95% CI]", "ba_loa_lower"),
+    ("upper LoA [95% CI]", "ba_loa_upper"),
+    ("unit", "unit"),
+    ("note", "note"),
+)
+
+
 def reliability_display(rel: pd.DataFrame) -> pd.DataFrame:
-    """The reliability table for reading: key columns, "ICC(x,y) [95% CI]", bands, then the rest."""
+    """The reliability table for reading: key columns (with ``session``), the ICC forms of
+    the two designs as "ICC(x,y) [95% CI]", the Koo & Li band read from the CI (and the band
+    of each CI bound), the consistency and agreement SEM and MDC95 labelled, and the
+    Bland-Altman bias and limits of agreement with their 95% CIs. Every column stays in
+    ``reliability.csv``."""
     r = rel.copy()
     forms = [c for c in r.columns if _ICC.match(c)]
-    used = set(forms) | {f"{f}_ci_{b}" for f in forms for b in ("lower", "upper")}
-    for f in forms:
-        m = _ICC.match(f)
-        r[f"ICC({m.group(1)},{m.group(2)}) [95% CI]"] = _icc_text(r, f)
     if "judges" in r:
         r["judges"] = _natural_judges(r)
-    key = [c for c in _KEY if c in r]
-    bands = [c for c in r.columns if "band" in c and c not in used]
-    label = {f: f"ICC({_ICC.match(f).group(1)},{_ICC.match(f).group(2)}) [95% CI]" for f in forms}
-    first = [label[f] for f in ("icc2_1", "icc3_1", "icc1_1") if f in label]
-    later = [label[f] for f in forms if label[f] not in first]
-    rest = [c for c in rel.columns if c not in used and c not in key and c not in bands]
-    early = [c for c in rest if _PRIORITY.match(c)]
-    rest = [c for c in rest if c not in early]
-    return r[key + first + bands + early + later + rest]
+    key = [c for c in _KEY if c in r and c != "k"]
+    if "n_dropped" in r and not (pd.to_numeric(r["n_dropped"], errors="coerce").fillna(0) > 0).any():
+        key.remove("n_dropped")
+    out = r[key].copy()
+    one_way = "between" in r and r["between"].isin(["image", "repeat"]).any()
+    for f in ("icc2_1", "icc3_1", "icc1_1", "icc1_k"):
+        if f.startswith("icc1") and not one_way and "between" in r:
+            continue
+        if f in forms and r[f].notna().any():
+            m = _ICC.match(f)
+            out[f"ICC({m.group(1)},{m.group(2)}) [95% CI]"] = _icc_text(r, f)
+    if "sem_consistency" not in r and "sem" in r:
+        r["sem_consistency"] = r["sem"]
+    for label, col in _SHOWN:
+        if col not in r:
+            continue
+        if col in ("ba_bias", "ba_loa_lower", "ba_loa_upper"):
+            out[label] = _with_ci(r, col, f"{col}_ci_lower", f"{col}_ci_upper")
+        else:
+            out[label] = r[col]
+    return out
 
 
 def reliability_part(ctx) -> list[str]:
@@ -82,8 +126,11 @@ def reliability_part(ctx) -> list[str]:
     parts = [
         "<h2 id='reliability'>Reliability</h2><p>ICC forms after Shrout &amp; Fleiss / McGraw &amp; Wong "
         "with 95% CI; between raters ICC(2,1) (absolute agreement), between sessions ICC(3,1) "
-        "(consistency). SEM = SD × √(1 − ICC); MDC95 = 1.96 × √2 × SEM. Bands after Koo &amp; Li "
-        "(2016), who rate by the 95% CI: read the band of each CI bound where the table has one. "
+        "(consistency). SEM consistency = SD × √(1 − ICC); SEM agreement = √(MS error + rater "
+        "variance) (de Vet et al. 2006), which counts a systematic offset; MDC95 = 1.96 × √2 × SEM. "
+        "Bands after Koo &amp; Li (2016), who rate by the 95% CI: the band runs from the band of the "
+        "CI's lower bound to that of its upper bound. Bland-Altman bias and 95% limits of agreement "
+        "(LoA) with their 95% CIs (second judge minus first). "
         "Targets are subject × visit × level × side, each rater's repeats averaged. ICC(2,1) counts "
         "a systematic difference between raters as disagreement and ICC(3,1) does not: a clearly "
         "lower ICC(2,1) (a low CI bound) points to a constant offset, which the Bland-Altman bias "
@@ -92,12 +139,31 @@ def reliability_part(ctx) -> list[str]:
     d = reliability_display(rel)
     main = d["measure"].isin(["csa_cm2", "csa_px2"]) if "measure" in d else pd.Series(True, index=d.index)
     key = [c for c in ("between", "measure", "level", "side", "rater", "session") if c in d]
-    parts.append("<p>Cross-sectional area (SEM, MDC95 and limits of agreement in cm²):</p>")
-    parts.append(table(d[main], key=key, digits=3))
+    error = [label for label, col in _SHOWN[3:12] if label in d]
+    notes = [c for c in ("unit", "note") if c in d]
+    icc = [c for c in d.columns if c not in key and c not in error and c not in notes]
+
+    def tables(rows: pd.Series) -> str:
+        return (
+            "<h3>ICC and Koo &amp; Li band</h3>"
+            + table(d[rows], columns=key + icc, key=key, digits=3)
+            + "<h3>Measurement error (SEM, MDC95) and Bland-Altman</h3>"
+            + table(d[rows], columns=key + error + notes[:1], key=key, digits=3)
+            + (
+                "<details><summary>Notes per row</summary>"
+                + table(d[rows], columns=key + ["note"], key=key)
+                + "</details>"
+                if "note" in d and d.loc[rows, "note"].notna().any()
+                else ""
+            )
+        )
+
+    parts.append("<p>Cross-sectional area (SEM, MDC95, bias and limits of agreement in cm²):</p>")
+    parts.append(tables(main))
     if (~main).any():
         parts.append(
             "<details><summary>Other measures (AP depth, lateral width, echo intensity, ...)</summary>"
-            + table(d[~main], key=key, digits=3)
+            + tables(~main)
             + "</details>"
         )
     parts.append(img(plot_bland_altman(ctx.res.measurements, "rater", ctx.measure), "Bland-Altman plots"))
@@ -196,7 +262,7 @@ def grras_part(ctx) -> list[str]:
         else ""
     )
     ci = "95% (F-distribution intervals of Shrout & Fleiss / McGraw & Wong)"
-    band_cols = [c for c in (rel.columns if rel is not None else []) if "band" in c and c != "band"]
+    has_ci_band = rel is not None and {"band_ci_lower", "band_ci_upper"} <= set(rel.columns)
     rows = [
         ("Raters (number, codes, sessions)", _raters_text(meas)),
         ("Rater training and experience", "not recorded by mfscan; state it in the paper"),
@@ -224,9 +290,11 @@ def grras_part(ctx) -> list[str]:
         ("Confidence level", ci),
         (
             "Koo & Li band",
-            "of each CI bound (" + ", ".join(band_cols) + ")"
-            if band_cols
-            else "of the point estimate (column band); Koo & Li (2016) rate by the 95% CI: read the CI",
+            "from the 95% CI, as Koo & Li (2016) rate: the band of the CI's lower bound to that of its "
+            "upper bound (columns band, band_ci_lower, band_ci_upper; band_point is the point "
+            "estimate's band, for information only)"
+            if has_ci_band
+            else "not computed: Koo & Li (2016) rate by the 95% CI of the ICC; read the CI",
         ),
         ("Software and data", f"mfscan {__version__}; every table is in the CSV files of this report"),
     ]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+import pandas as pd
+
 from mfscan import RESEARCH_NOTICE, __version__
 from mfscan.annotations import glob_escape
 from mfscan.report._tables import table
@@ -47,8 +49,13 @@ def summary_part(ctx) -> list[str]:
     res = ctx.res
     meas, errors = res.measurements, res.errors
     n_img = int(meas["image"].nunique()) if len(meas) else 0
+    kinds = (
+        meas["kind"].astype(str) if "kind" in meas and len(meas) else pd.Series("outline", index=meas.index)
+    )
+    n_lines = int(kinds.isin(["thickness", "fat"]).sum())
     cards = [
-        ("outlines measured", len(meas)),
+        ("outlines measured", int((kinds == "outline").sum())),
+        *([("thickness / fat lines", n_lines)] if n_lines else []),
         ("images", n_img),
         ("subjects", int(meas["subject"].nunique()) if len(meas) else 0),
         ("raters", int(meas["rater"].nunique()) if len(meas) else 0),
