@@ -63,10 +63,19 @@ def test_every_file_is_written(report):
         "longitudinal.csv",
         "group_summary.csv",
         "reliability.csv",
+        "side_status_summary.csv",
+        "repeatability.csv",
+        "contraction.csv",
+        "model.csv",
+        "model_contrasts.csv",
+        "model_change.csv",
+        "model_fits.csv",
+        "agreement_rater.csv",
+        "agreement_session.csv",
         "report.html",
     ):
         assert (rep / name).is_file(), name
-    assert not (rep / "errors.csv").exists()
+    assert not (rep / "errors.csv").exists() and not (rep / "check.csv").exists()
     sidecars = list(study.rglob("*.mfscan.json"))
     qc = list((rep / "qc").rglob("*.png"))
     assert len(qc) == len(sidecars) > 0  # one overlay per sidecar, outlines and lines alike
@@ -126,8 +135,13 @@ def test_html_is_self_contained_and_complete(report):
     _, rep = report
     text = (rep / "report.html").read_text()
     assert RESEARCH_NOTICE in text
-    # asymmetry, left/right, groups, CSA per side (R1 first session, R1 session 2, R2), deficit, Bland-Altman
-    assert text.count("data:image/png;base64,") == 8
+    # asymmetry, left/right, groups, CSA per side (R1 first session, R1 session 2, R2), deficit,
+    # Bland-Altman, and the RUSI thickness change (the sample has parasagittal thickness lines)
+    assert text.count("data:image/png;base64,") == 9
+    # the extra sections, each linked from the contents bar; the sample study has no problem
+    for anchor in ("contraction", "model", "agreement"):
+        assert f"id='{anchor}'" in text and f"href='#{anchor}'" in text
+    assert "Study check (<code>mfscan check</code>): no problem found" in text
     assert not re.search(r"""(src|href)=['"]https?://""", text)
     n_designed = sum(pct > 10 for *_, base, later in SUBJECTS for pct in (base, *later))
     assert n_designed == 8
@@ -428,3 +442,18 @@ def test_analyse_study_falls_back_to_pixels_and_sets_incomplete_rows_aside():
     st = analyse_study(px, tables=("asymmetry",))
     assert st.measure == "csa_px2" and st.incomplete_errors["path"].tolist() == ["row 5"]
     assert st.longitudinal is None and st.reliability is None
+
+
+def test_check_problems_are_written_and_shown_first(tmp_path):
+    study = write_tiny_study(tmp_path / "study")
+    (study / "subjects.csv").write_text("subject,symptomatic_side,group\nP1,left,control\n")  # P2 left out
+    out = tmp_path / "rep"
+    assert main(["report", str(study), "-o", str(out), "--no-progress", "--workers", "1"]) == 0
+    check = read_table(out / "check.csv")
+    listed = check[check["problem"] == "subject_not_listed"]
+    assert len(listed) >= 1 and set(listed["subject"].astype(str)) == {"P2"}
+    text = (out / "report.html").read_text()
+    assert "id='check'" in text and text.index("id='check'") < text.index("id='asymmetry'")
+    assert "href='#check'" in text
+    # one group in subjects.csv and P2 without one: no contraction (no lines), no agreement (one rater)
+    assert "id='contraction'" not in text and "id='agreement'" not in text
