@@ -171,6 +171,9 @@ def plot_group_curves(groups, visits=None):
     if groups is None or groups.empty or "asymmetry_pct_mean" not in groups:
         return None
     g = primary_rows(groups)
+    g = g[g["group"].notna()]  # a subject missing from subjects.csv has no group
+    if g.empty:
+        return None
     pos, seq = _visit_x(g["visit"].astype(str), visits)
     levels = sorted(g["level"].astype(str).unique())
     names = sorted(g["group"].astype(str).unique())
