@@ -194,6 +194,8 @@ def prepare(
     if unknown:
         raise MfscanError(f"visit(s) {', '.join(unknown)} missing from --visit-order")
     groups = sorted(set(frame["group"]), key=natural_sort_key)
+    if not groups:
+        raise MfscanError("no measured subject has a group in the subjects table: nothing to compare")
     if reference_group is None:
         reference_group = "control" if "control" in groups else groups[0]
     elif str(reference_group) not in groups:
