@@ -154,7 +154,7 @@ def train_model(
     patience: int = 8,
     seed: int = 0,
     channels=DEFAULT_CHANNELS,
-    crop=(256, 320),
+    crop=(128, 160),
     batch_size: int = 8,
     steps_per_epoch: int | None = None,
     lr: float = 5e-3,
