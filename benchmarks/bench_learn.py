@@ -22,7 +22,7 @@ Timings are on a shared 2-core machine: noisy.
 
 Usage::
 
-    python benchmarks/bench_learn.py [--epochs 20] [--crop 192 256] [--n-train 60] [--n-test 30]
+    python benchmarks/bench_learn.py [--epochs 30] [--steps 16] [--mm-per-pixel 0.6] [--crop 128 160] [--n-train 60] [--n-test 30]
 """
 
 from __future__ import annotations
@@ -143,10 +143,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-train", type=int, default=60)
     ap.add_argument("--n-test", type=int, default=30)
-    ap.add_argument("--epochs", type=int, default=20)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--crop", type=int, nargs=2, default=(192, 256), metavar=("ROWS", "COLS"))
-    ap.add_argument("--patience", type=int, default=6)
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--steps", type=int, default=16, help="optimisation steps per epoch")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=5e-3, help="peak learning rate (one-cycle)")
+    ap.add_argument("--mm-per-pixel", type=float, default=0.6, help="the network's input scale")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--crop", type=int, nargs=2, default=(128, 160), metavar=("ROWS", "COLS"))
+    ap.add_argument("--patience", type=int, default=30)
     args = ap.parse_args(argv)
 
     from mfscan.learn.predict import load_model
@@ -162,6 +166,10 @@ def main(argv=None) -> int:
         [study],
         model_dir,
         epochs=args.epochs,
+        steps_per_epoch=args.steps,
+        batch_size=args.batch,
+        lr=args.lr,
+        mm_per_pixel=args.mm_per_pixel,
         force=True,
         progress=True,
         threads=args.threads,
@@ -173,7 +181,8 @@ def main(argv=None) -> int:
     print(
         f"training: {card['data']['n_train']} images ({len(card['subjects']['train'])} subjects), "
         f"validation {card['data']['n_val']} images ({len(card['subjects']['val'])} subjects, none in training); "
-        f"{tr['epochs_run']} epochs (best {tr['best_epoch']}), {train_s:.0f} s on {args.threads} threads; "
+        f"{tr['epochs_run']} epochs x {args.steps} steps x batch {args.batch} (best {tr['best_epoch']}), "
+        f"{args.mm_per_pixel} mm/px, crop {tuple(args.crop)}, peak lr {args.lr}; {train_s:.0f} s on {args.threads} threads; "
         f"validation Dice {card['validation']['dice']}, median |CSA error| "
         f"{card['validation']['csa_error_pct_median']} %; model {card['model_id']}; skipped {len(skipped)}"
     )

@@ -185,7 +185,7 @@ def register(sub) -> None:
     t.add_argument(
         "--mm-per-pixel",
         type=float,
-        default=0.3,
+        default=0.6,
         metavar="MM",
         help="scale the model works at, mm per pixel (default: %(default)s)",
     )

@@ -23,7 +23,7 @@ from mfscan.errors import MfscanError
 __all__ = ["Sample", "build_dataset", "resample_image", "resample_labels", "split_by_subject", "to_float"]
 
 #: Default scale of the model's input, mm per pixel.
-DEFAULT_MM_PER_PIXEL = 0.3
+DEFAULT_MM_PER_PIXEL = 0.6
 
 
 @dataclass
