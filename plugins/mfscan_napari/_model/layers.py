@@ -61,7 +61,7 @@ __all__ = [
     "read_layers",
 ]
 
-FEATURE_COLUMNS = ("side", "level", "rater", "method", "frame", "label", "_roi")
+FEATURE_COLUMNS = ("side", "kind", "level", "rater", "method", "frame", "label", "_roi")
 #: Method of a proposed outline, which becomes "proposed-edited" once its vertices change.
 METHOD_PROPOSED = "proposed"
 
@@ -123,6 +123,7 @@ def features_frame(rows: list[dict]) -> pd.DataFrame:
     df = pd.DataFrame(
         {
             "side": pd.Categorical([r["side"] for r in rows], dtype=SIDE_DTYPE),
+            "kind": pd.Series([r.get("kind") or "outline" for r in rows], dtype=object),
             "level": pd.Series([r.get("level") or "" for r in rows], dtype=object),
             "rater": pd.Series([r.get("rater") or "" for r in rows], dtype=object),
             "method": pd.Series([r.get("method") or "manual" for r in rows], dtype=object),
@@ -195,6 +196,7 @@ def shapes_layer_data(
         rows.append(
             {
                 "side": roi.side,
+                "kind": roi.kind,
                 "level": roi.level or annotation.level or "",
                 "rater": annotation.rater or "",
                 "method": roi.method,
@@ -222,7 +224,8 @@ def shapes_layer_data(
     kwargs = shapes_layer_kwargs(
         cal, n, features_frame(rows), meta, name=outline_layer_name(annotation.rater, annotation.session)
     )
-    kwargs["shape_type"] = "polygon"
+    # outlines are polygons; thickness and fat lines (``kind``) two-point lines
+    kwargs["shape_type"] = [("polygon" if roi.kind == "outline" else "line") for roi in annotation.rois]
     if not data:
         kwargs["ndim"] = 3 if n > 1 else 2
     return data, kwargs, "shapes"
@@ -315,11 +318,12 @@ def annotation_from_layer(data, features: pd.DataFrame, metadata: dict) -> Annot
             raise MfscanError(f"outline {i} has unknown level {level_out!r}")
         method = row.get("method")
         method = str(method) if isinstance(method, str) and method else "manual"
-        ann.rois.append(
-            ROI(
-                side, pts, level_out, frame_out, hidden.get("region"), method, dict(hidden.get("extra") or {})
-            )
-        )
+        kind = row.get("kind")
+        kind = str(kind) if isinstance(kind, str) and kind else "outline"
+        if kind != "outline" and len(pts) != 2:
+            raise MfscanError(f"{kind} line {i} has {len(pts)} points; a line has exactly two")
+        extra = dict(hidden.get("extra") or {})
+        ann.rois.append(ROI(side, pts, level_out, frame_out, hidden.get("region"), method, extra, kind))
     sc = m.get("sidecar_path")
     ann.path = Path(sc) if sc and m.get("digest") else None
     ann.digest = m.get("digest")

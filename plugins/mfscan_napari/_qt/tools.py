@@ -151,6 +151,56 @@ class ProposeTool(ClickTool):
         return i
 
 
+class LineTool(ClickTool):
+    """Thickness or fat line (RUSI): two clicks make a two-point line ROI of ``kind``.
+
+    The side is the armed one (set by the rater, never guessed); the line is added to
+    the rater's outline layer as a napari ``line`` shape with features ``kind`` and ``side``.
+    """
+
+    def __init__(self, tracer, kind: str):
+        super().__init__(tracer)
+        self.kind = kind
+        self.name, self.title = kind, f"{kind.capitalize()} line"
+        self.first: tuple | None = None  # (row, col), frame of the first click
+
+    def arm(self, side: str):
+        """Arm: the next two left clicks are the line's ends."""
+        layer = self._arm(side)
+        if layer is None:
+            return None
+        self.first = None
+        self.viewer.layers.selection.active = layer
+        layer.mode = "pan_zoom"
+        self.bind_escape(layer)
+        what = (
+            "deep landmark, then the muscle's superficial border"
+            if self.kind == "thickness"
+            else ("skin, then the muscle's superficial fascia")
+        )
+        self.status(f"{side_html(side, self.title)}: click the {what}. Esc cancels.")
+        return layer
+
+    def disarm(self) -> bool:
+        self.first = None
+        return super().disarm()
+
+    def click(self, rc, frame: int):
+        """First click: keep it; second: add the line (returns its index) and disarm."""
+        if self.first is None:
+            self.first = ((float(rc[0]), float(rc[1])), int(frame))
+            self.status(f"{side_html(self.side, self.title)}: now click its other end. Esc cancels.")
+            return None
+        (p0, f0), side, layer = self.first, self.side, self.layer
+        self.widget.cancel_tool(quiet=True)
+        if layer is None or layer not in self.viewer.layers:
+            return None
+        i = self.tracer.add_line(layer, [p0, (float(rc[0]), float(rc[1]))], side, f0, self.kind)
+        row = self.widget.last_rows[i] if i < len(self.widget.last_rows) else {}
+        self.status(f"{side_html(side, self.title)}: {row.get('label', '')}. Drag its ends to correct it.")
+        return i
+
+
 class LivewireTool(ClickTool):
     """Live-wire: clicks place anchors, the path between them follows edges; double-click or
     Enter closes. Its trace (:class:`mfscan_napari._model.LivewireTrace`) and a temporary
