@@ -27,11 +27,13 @@ from mfscan.calibration import UNCALIBRATED
 from .assist import (
     LOW_CONFIDENCE,
     METHOD_LIVEWIRE,
+    METHOD_MODEL,
     METHOD_PROPOSED,
     LivewireTrace,
     clean_anchors,
     livewire_outline,
     livewire_segment,
+    model_propose,
     proposal_text,
     propose,
 )
@@ -150,6 +152,8 @@ __all__ = [
     "register_new_outline",
     "outline_changed",
     "edited_methods",
+    "METHOD_MODEL",
+    "model_propose",
     "METHOD_PROPOSED",
     "METHOD_LIVEWIRE",
     "LOW_CONFIDENCE",

@@ -64,6 +64,8 @@ __all__ = [
 FEATURE_COLUMNS = ("side", "kind", "level", "rater", "method", "frame", "label", "_roi")
 #: Method of a proposed outline, which becomes "proposed-edited" once its vertices change.
 METHOD_PROPOSED = "proposed"
+#: Method of a trained model's outline, which becomes "model-edited" once its vertices change.
+METHOD_MODEL = "model"
 
 
 def layer_meta(layer) -> dict:
@@ -362,7 +364,7 @@ def outline_changed(points, roi_feature, metadata: dict) -> bool | None:
 
 
 def edited_methods(data, features: pd.DataFrame, metadata: dict, indices=None) -> dict:
-    """New ``method`` values of outlines a rater edited: ``{index: "proposed-edited"}``.
+    """New ``method`` values of outlines a rater edited: ``{index: "proposed-edited" | "model-edited"}``.
 
     Only ``proposed`` outlines change (:func:`mfscan.assist.propose.edited_method`);
     `indices` limits the check (default: all outlines).
@@ -380,11 +382,13 @@ def edited_methods(data, features: pd.DataFrame, metadata: dict, indices=None) -
     out = {}
     for i in idx:
         old = features["method"].iloc[i]
-        if old != METHOD_PROPOSED:
+        if old not in (METHOD_PROPOSED, METHOD_MODEL):
             continue
         roi = features["_roi"].iloc[i] if "_roi" in features.columns else None
         changed = outline_changed(data[i], roi, metadata)
-        new = edited_method(old, True if changed is None else changed)
+        changed = True if changed is None else changed
+        # the core's edited_method knows "proposed"; a model outline follows the same rule
+        new = edited_method(old, changed) if old == METHOD_PROPOSED else (old + "-edited" if changed else old)
         if new != old:
             out[int(i)] = new
     return out

@@ -116,6 +116,39 @@ class ProposeTool(ClickTool):
     def click(self, rc, frame: int):
         return self.propose_at(rc, frame=frame)
 
+    #: the trained model Propose uses (:func:`mfscan.learn.predict.load_model`); None: classical
+    model = None
+
+    def choose_model(self, folder=None):
+        """Propose with the model in `folder` ("" or classical: the classical proposer; None: ask).
+
+        Returns the loaded model or None; a folder that cannot be loaded (or torch missing)
+        leaves the choice unchanged and shows the core's message.
+        """
+        from qtpy.QtWidgets import QFileDialog
+
+        label = self.widget.tracing.model_label
+        if folder is None:
+            folder = QFileDialog.getExistingDirectory(self.widget, "Trained model folder (weights.pt)")
+            if not folder:
+                return self.model
+        if folder == "" or folder == "classical":
+            self.model = None
+            label.setText("Propose with: classical")
+            self.status("Propose uses the classical proposer.")
+            return None
+        try:
+            from mfscan.learn.predict import load_model
+
+            model = load_model(folder)
+        except MfscanError as e:  # torch missing (install hint), damaged folder ...
+            self.status(f"Model not loaded: {e.message}", color=RED)
+            return self.model
+        self.model = model
+        label.setText(f"Propose with: model {model.model_id}")
+        self.status(f"Propose uses the model {model.model_id} (method “model”).", color=GREEN)
+        return model
+
     def propose_at(self, seed_rc, *, frame: int | None = None, side: str | None = None):
         """Propose an outline from a seed (data pixels row, col) and add it to the rater's layer.
 
@@ -138,14 +171,23 @@ class ProposeTool(ClickTool):
         try:
             image = w.images.get(layer_meta(layer)["image_path"])
             cal = _model.layer_calibration(image, layer.metadata, seed_rc)
-            prop = _model.propose(image, frame, seed_rc, cal, side)
+            if self.model is not None:
+                prop = _model.model_propose(self.model, image, frame, seed_rc, cal, side)
+            else:
+                prop = _model.propose(image, frame, seed_rc, cal, side)
         except (ProposalError, MfscanError) as e:  # shadow, outside every region, image gone ...
             self.status(f"No outline proposed: {e.message}", color=RED)
             return None
+        from mfscan.annotations.merge import proposal_extra
+
         conf = float(prop.confidence)
-        proposal = {"points": np.asarray(prop.points, float).tolist(), "method": _model.METHOD_PROPOSED}
-        extra = {"confidence": round(conf, 3), "proposal": proposal}  # kept unchanged when edited
-        i = self.tracer.add_outline(layer, prop.points, side, frame, _model.METHOD_PROPOSED, extra)
+        model_id = getattr(prop, "model_id", None)
+        method = _model.METHOD_MODEL if model_id is not None else _model.METHOD_PROPOSED
+        extra = {"confidence": round(conf, 3)}
+        if model_id is not None:
+            extra["model"] = model_id
+        extra["proposal"] = proposal_extra(prop.points, method, model_id)  # kept unchanged when edited
+        i = self.tracer.add_outline(layer, prop.points, side, frame, method, extra)
         text, warn = _model.proposal_text(side, conf)
         self.status(text + " Drag its vertices to correct it.", color=ORANGE if warn else GREEN)
         return i
