@@ -227,7 +227,8 @@ def shapes_layer_data(
         cal, n, features_frame(rows), meta, name=outline_layer_name(annotation.rater, annotation.session)
     )
     # outlines are polygons; thickness and fat lines (``kind``) two-point lines
-    kwargs["shape_type"] = [("polygon" if roi.kind == "outline" else "line") for roi in annotation.rois]
+    types = [("polygon" if roi.kind == "outline" else "line") for roi in annotation.rois]
+    kwargs["shape_type"] = types if "line" in types else "polygon"
     if not data:
         kwargs["ndim"] = 3 if n > 1 else 2
     return data, kwargs, "shapes"
