@@ -203,8 +203,11 @@ def bench_step(n_images: int = 21) -> float:
 if __name__ == "__main__":
     xvfb = _ensure_display()
     try:
-        main(int(sys.argv[1]) if len(sys.argv) > 1 else 200)
-        bench_step()
+        if sys.argv[1:2] == ["step"]:  # only the step: python benchmarks/bench_widget.py step [n_images]
+            bench_step(int(sys.argv[2]) if len(sys.argv) > 2 else 21)
+        else:
+            main(int(sys.argv[1]) if len(sys.argv) > 1 else 200)
+            bench_step()
     finally:
         if xvfb is not None:
             xvfb.stop()

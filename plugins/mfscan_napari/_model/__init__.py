@@ -27,11 +27,13 @@ from mfscan.calibration import UNCALIBRATED
 from .assist import (
     LOW_CONFIDENCE,
     METHOD_LIVEWIRE,
+    METHOD_MODEL,
     METHOD_PROPOSED,
     LivewireTrace,
     clean_anchors,
     livewire_outline,
     livewire_segment,
+    model_propose,
     proposal_text,
     propose,
 )
@@ -46,6 +48,7 @@ from .calibration import (
     shown_calibration,
     stored_override,
 )
+from .contraction import RestLookup
 from .history import EditHistory, OutlineState
 from .images import MEMORY_PREFIX, ImageCache, get_image, image_key, is_memory, load, register_memory_image
 from .layers import (  # noqa: F401 - _hidden: the `_roi` feature parser, used by tests
@@ -71,12 +74,14 @@ from .layers import (  # noqa: F401 - _hidden: the `_roi` feature parser, used b
 )
 from .rows import TABLE_COLUMNS, asymmetry_summary, asymmetry_text, measure_rows, outline_warnings
 from .saving import (
+    PROTOCOL_FIELDS,
     SaveResult,
     apply_study_fields,
     error_reason,
     is_unsaved,
     layer_sidecar_path,
     leave_refused_text,
+    protocol_codes,
     recovery_dir,
     recovery_path,
     recovery_text,
@@ -91,6 +96,9 @@ from .study import RATER_PALETTE, is_hidden, rater_colors, resume_position, same
 from .worklist import Worklist
 
 __all__ = [
+    "RestLookup",
+    "PROTOCOL_FIELDS",
+    "protocol_codes",
     "KEY",
     "SIDE_COLORS",
     "TABLE_COLUMNS",
@@ -144,6 +152,8 @@ __all__ = [
     "register_new_outline",
     "outline_changed",
     "edited_methods",
+    "METHOD_MODEL",
+    "model_propose",
     "METHOD_PROPOSED",
     "METHOD_LIVEWIRE",
     "LOW_CONFIDENCE",

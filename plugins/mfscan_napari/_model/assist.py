@@ -14,7 +14,7 @@ from mfscan.assist.propose import LOW_CONFIDENCE  # one threshold: the core's
 from mfscan.calibration import Calibration
 from mfscan.geometry import polygon_area
 
-from .layers import METHOD_PROPOSED
+from .layers import METHOD_MODEL, METHOD_PROPOSED  # noqa: F401 - re-exported
 
 __all__ = [
     "METHOD_PROPOSED",
@@ -22,6 +22,7 @@ __all__ = [
     "LOW_CONFIDENCE",
     "propose",
     "proposal_text",
+    "model_propose",
     "livewire_segment",
     "clean_anchors",
     "livewire_outline",
@@ -54,6 +55,30 @@ def propose(image, frame: int, seed_rc, calibration: Calibration, side: str | No
         side=side,
         exclude=image.overlay_frame(frame),
     )
+
+
+def model_propose(model, image, frame: int, seed_rc, calibration: Calibration, side: str):
+    """The trained `model`'s outline of `side` under the seed (:func:`mfscan.learn.predict.predict_outlines`).
+
+    Returns a :class:`mfscan.learn.predict.ModelOutline` (``points``, ``confidence``,
+    ``model_id``). Raises :class:`mfscan.assist.propose.ProposalError` when the image
+    has no scale or the model finds no muscle under the seed.
+    """
+    from mfscan.assist.propose import ProposalError
+    from mfscan.learn.predict import predict_outlines
+
+    if not calibration.calibrated:
+        raise ProposalError(
+            "this image has no scale, and the model needs one (it works at a fixed mm per pixel): "
+            "draw a scale line on the depth ruler and press Set scale first"
+        )
+    mm = calibration.mm_per_pixel
+    spacing = (float(mm[0]), float(mm[1])) if np.ndim(mm) else (float(mm), float(mm))
+    seed = (float(seed_rc[0]), float(seed_rc[1]))
+    out = predict_outlines(model, image.gray[int(frame)], spacing=spacing, seeds={side: seed})
+    if side not in out:
+        raise ProposalError(f"the model {model.model_id} finds no muscle under this point")
+    return out[side]
 
 
 def proposal_text(side: str, confidence: float) -> tuple[str, bool]:

@@ -61,9 +61,11 @@ __all__ = [
     "read_layers",
 ]
 
-FEATURE_COLUMNS = ("side", "level", "rater", "method", "frame", "label", "_roi")
+FEATURE_COLUMNS = ("side", "kind", "level", "rater", "method", "frame", "label", "_roi")
 #: Method of a proposed outline, which becomes "proposed-edited" once its vertices change.
 METHOD_PROPOSED = "proposed"
+#: Method of a trained model's outline, which becomes "model-edited" once its vertices change.
+METHOD_MODEL = "model"
 
 
 def layer_meta(layer) -> dict:
@@ -123,6 +125,7 @@ def features_frame(rows: list[dict]) -> pd.DataFrame:
     df = pd.DataFrame(
         {
             "side": pd.Categorical([r["side"] for r in rows], dtype=SIDE_DTYPE),
+            "kind": pd.Series([r.get("kind") or "outline" for r in rows], dtype=object),
             "level": pd.Series([r.get("level") or "" for r in rows], dtype=object),
             "rater": pd.Series([r.get("rater") or "" for r in rows], dtype=object),
             "method": pd.Series([r.get("method") or "manual" for r in rows], dtype=object),
@@ -195,6 +198,7 @@ def shapes_layer_data(
         rows.append(
             {
                 "side": roi.side,
+                "kind": roi.kind,
                 "level": roi.level or annotation.level or "",
                 "rater": annotation.rater or "",
                 "method": roi.method,
@@ -222,7 +226,9 @@ def shapes_layer_data(
     kwargs = shapes_layer_kwargs(
         cal, n, features_frame(rows), meta, name=outline_layer_name(annotation.rater, annotation.session)
     )
-    kwargs["shape_type"] = "polygon"
+    # outlines are polygons; thickness and fat lines (``kind``) two-point lines
+    types = [("polygon" if roi.kind == "outline" else "line") for roi in annotation.rois]
+    kwargs["shape_type"] = types if "line" in types else "polygon"
     if not data:
         kwargs["ndim"] = 3 if n > 1 else 2
     return data, kwargs, "shapes"
@@ -315,11 +321,12 @@ def annotation_from_layer(data, features: pd.DataFrame, metadata: dict) -> Annot
             raise MfscanError(f"outline {i} has unknown level {level_out!r}")
         method = row.get("method")
         method = str(method) if isinstance(method, str) and method else "manual"
-        ann.rois.append(
-            ROI(
-                side, pts, level_out, frame_out, hidden.get("region"), method, dict(hidden.get("extra") or {})
-            )
-        )
+        kind = row.get("kind")
+        kind = str(kind) if isinstance(kind, str) and kind else "outline"
+        if kind != "outline" and len(pts) != 2:
+            raise MfscanError(f"{kind} line {i} has {len(pts)} points; a line has exactly two")
+        extra = dict(hidden.get("extra") or {})
+        ann.rois.append(ROI(side, pts, level_out, frame_out, hidden.get("region"), method, extra, kind))
     sc = m.get("sidecar_path")
     ann.path = Path(sc) if sc and m.get("digest") else None
     ann.digest = m.get("digest")
@@ -358,7 +365,7 @@ def outline_changed(points, roi_feature, metadata: dict) -> bool | None:
 
 
 def edited_methods(data, features: pd.DataFrame, metadata: dict, indices=None) -> dict:
-    """New ``method`` values of outlines a rater edited: ``{index: "proposed-edited"}``.
+    """New ``method`` values of outlines a rater edited: ``{index: "proposed-edited" | "model-edited"}``.
 
     Only ``proposed`` outlines change (:func:`mfscan.assist.propose.edited_method`);
     `indices` limits the check (default: all outlines).
@@ -376,11 +383,13 @@ def edited_methods(data, features: pd.DataFrame, metadata: dict, indices=None) -
     out = {}
     for i in idx:
         old = features["method"].iloc[i]
-        if old != METHOD_PROPOSED:
+        if old not in (METHOD_PROPOSED, METHOD_MODEL):
             continue
         roi = features["_roi"].iloc[i] if "_roi" in features.columns else None
         changed = outline_changed(data[i], roi, metadata)
-        new = edited_method(old, True if changed is None else changed)
+        changed = True if changed is None else changed
+        # the core's edited_method knows "proposed"; a model outline follows the same rule
+        new = edited_method(old, changed) if old == METHOD_PROPOSED else (old + "-edited" if changed else old)
         if new != old:
             out[int(i)] = new
     return out

@@ -28,6 +28,8 @@ TABLE_COLUMNS = (
     ("lat", "Lat ({u})"),
     ("ratio", "AP/Lat"),
     ("echo", "Echo ± SD"),
+    ("thick", "Thickness (cm)"),
+    ("change", "Δ vs rest"),
     ("frame", "Frame"),
     ("status", "Status"),
 )
@@ -37,7 +39,7 @@ def _fmt(v, nd=2):
     return "–" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{nd}f}"
 
 
-def measure_rows(image, annotation: Annotation) -> list[dict]:
+def measure_rows(image, annotation: Annotation, *, rest=None) -> list[dict]:
     """One display row per outline, measured by :func:`mfscan.measure.batch.measure_annotation`.
 
     Returns
@@ -48,6 +50,13 @@ def measure_rows(image, annotation: Annotation) -> list[dict]:
         ``m`` (the core's measurement row or None), ``error`` (str or None),
         ``label`` (canvas text) and the formatted table cells
         (:data:`TABLE_COLUMNS`; lengths and areas in ``unit`` and its square).
+        ``kind`` is ``outline``, ``thickness`` or ``fat``; a line's ``thick`` is its
+        ``thickness_cm`` or ``fat_thickness_cm`` (the CSV's columns) and, on a
+        ``contracted`` image, ``change`` its thickness change against the rest images
+        (:func:`mfscan_napari._model.contraction.rest_change`).
+    rest : callable, optional, keyword-only
+        ``rest(annotation, row) -> (text, pct or None)`` for a contracted image's
+        thickness rows (the widget passes one reading the rest images of the folder).
     """
     from mfscan.measure.batch import measure_annotation
 
@@ -66,6 +75,10 @@ def measure_rows(image, annotation: Annotation) -> list[dict]:
             "error": None,
             "calibrated": False,
             "value": float("nan"),
+            "kind": roi.kind,
+            "thick": "–",
+            "change": "",
+            "change_pct": None,
         }
         if m is None:
             reason = err_by_roi.get(i, "not measured")
@@ -80,6 +93,8 @@ def measure_rows(image, annotation: Annotation) -> list[dict]:
                 unit=None,
                 label=f"{roi.side}: error",
             )
+        elif roi.kind != "outline":
+            _line_row(d, m, roi, annotation, rest)
         else:
             cal = m["calibration"] != "none"
             d["calibrated"] = cal
@@ -108,6 +123,21 @@ def measure_rows(image, annotation: Annotation) -> list[dict]:
             )
         out.append(d)
     return out
+
+
+def _line_row(d: dict, m: dict, roi, annotation: Annotation, rest) -> None:
+    """The cells of a thickness or fat line: its length in cm (the CSV's column), no area."""
+    col = "thickness_cm" if roi.kind == "thickness" else "fat_thickness_cm"
+    v = float(m[col])
+    cal = math.isfinite(v)
+    d["calibrated"] = cal
+    d.update(csa="–", ap="–", lat="–", ratio="–", echo="–", unit="cm" if cal else None)
+    d["thick"] = f"{v:.2f}" if cal else "–"
+    d["status"] = roi.kind if cal else f"{roi.kind}: pixels only ({m['length_px']:.0f} px)"
+    name = "fat" if roi.kind == "fat" else "thick"
+    d["label"] = f"{roi.side} {name} {v:.2f} cm" if cal else f"{roi.side} {name} {m['length_px']:.0f} px"
+    if roi.kind == "thickness" and cal and rest is not None and (annotation.task or "") == "contracted":
+        d["change"], d["change_pct"] = rest(annotation, d)
 
 
 def _side_means(ok: list[dict]) -> dict:
@@ -171,7 +201,13 @@ def asymmetry_summary(rows: list[dict]) -> list[dict]:
     """
     from mfscan.stats.asymmetry import asymmetry_pct
 
-    ok = [r for r in rows if r["m"] is not None and level_or_none(r["level"]) is not None]
+    ok = [
+        r
+        for r in rows
+        if r["m"] is not None
+        and r.get("kind", "outline") == "outline"
+        and level_or_none(r["level"]) is not None
+    ]
     units: dict = {}
     for r in ok:
         units.setdefault(level_or_none(r["level"]), set()).add(bool(r["calibrated"]))
@@ -217,10 +253,12 @@ def asymmetry_text(summary: list[dict]) -> str:
 def outline_warnings(annotation: Annotation, rows: list[dict]) -> list[str]:
     """Problems the rater should see: missing side, duplicates, unmeasurable outlines."""
     warns = []
-    if not annotation.rois:
+    if not any(r.kind == "outline" for r in annotation.rois):
         return warns
     groups: dict = {}
     for r in rows:
+        if r.get("kind", "outline") != "outline":
+            continue
         groups.setdefault((r["level"], r["frame"]), []).append(r["side"])
     levels = sorted({k[0] for k in groups})
     for lv in levels:

@@ -63,16 +63,23 @@ class Navigator:
         w.tracing.status(
             "The patient's side is set by you, never guessed from the image."
         )  # no stale message
-        self.remove_layers(
-            [ly for ly in self.viewer.layers if layer_meta(ly).get("kind") in ("image", "outlines", "scale")]
-        )
         path = Path(path)
-        try:
-            self.add_image_layers(path)
-        except Exception as e:  # noqa: BLE001 - show, go on with the next image
-            w.saver.message(f"Cannot open {path.name}: {e}", error=True)
-            self.update_ui()
-            return None
+        # One batch: napari runs a full garbage collection and rebuilds its scene graph
+        # after each layer removal (~0.3 s each); in a batch, once for the whole step.
+        with self.viewer.layers.batched_update():
+            self.remove_layers(
+                [
+                    ly
+                    for ly in self.viewer.layers
+                    if layer_meta(ly).get("kind") in ("image", "outlines", "scale")
+                ]
+            )
+            try:
+                self.add_image_layers(path)
+            except Exception as e:  # noqa: BLE001 - show, go on with the next image
+                w.saver.message(f"Cannot open {path.name}: {e}", error=True)
+                self.update_ui()
+                return None
         layer = w.outline_layer(create=False, by_rater=True)
         if w.image_layer is not None:
             self.viewer.layers.selection.active = w.image_layer

@@ -158,7 +158,10 @@ class StudyController:
             for k in CODES:
                 if r[k]:
                     codes[k], sources[k] = r[k], r["path"]
-        w.codes.set_fields(**{k: codes.get(k, "") for k in CODES})
+        protocol = _model.protocol_codes(image_path, f["rater"], f["session"])  # the image's own only
+        w.codes.set_fields(
+            **{k: codes.get(k, "") for k in CODES}, **{k: protocol.get(k, "") for k in _model.PROTOCOL_FIELDS}
+        )
         names = sorted({"naming pattern" if s == "pattern" else Path(s).name for s in sources.values()})
         w.codes.source_label.setText(("Codes from " + ", ".join(names)) if names else "Codes: not known yet")
         self.check_codes()

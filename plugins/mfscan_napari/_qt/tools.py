@@ -116,6 +116,39 @@ class ProposeTool(ClickTool):
     def click(self, rc, frame: int):
         return self.propose_at(rc, frame=frame)
 
+    #: the trained model Propose uses (:func:`mfscan.learn.predict.load_model`); None: classical
+    model = None
+
+    def choose_model(self, folder=None):
+        """Propose with the model in `folder` ("" or classical: the classical proposer; None: ask).
+
+        Returns the loaded model or None; a folder that cannot be loaded (or torch missing)
+        leaves the choice unchanged and shows the core's message.
+        """
+        from qtpy.QtWidgets import QFileDialog
+
+        label = self.widget.tracing.model_label
+        if folder is None:
+            folder = QFileDialog.getExistingDirectory(self.widget, "Trained model folder (weights.pt)")
+            if not folder:
+                return self.model
+        if folder == "" or folder == "classical":
+            self.model = None
+            label.setText("Propose with: classical")
+            self.status("Propose uses the classical proposer.")
+            return None
+        try:
+            from mfscan.learn.predict import load_model
+
+            model = load_model(folder)
+        except MfscanError as e:  # torch missing (install hint), damaged folder ...
+            self.status(f"Model not loaded: {e.message}", color=RED)
+            return self.model
+        self.model = model
+        label.setText(f"Propose with: model {model.model_id}")
+        self.status(f"Propose uses the model {model.model_id} (method “model”).", color=GREEN)
+        return model
+
     def propose_at(self, seed_rc, *, frame: int | None = None, side: str | None = None):
         """Propose an outline from a seed (data pixels row, col) and add it to the rater's layer.
 
@@ -138,16 +171,75 @@ class ProposeTool(ClickTool):
         try:
             image = w.images.get(layer_meta(layer)["image_path"])
             cal = _model.layer_calibration(image, layer.metadata, seed_rc)
-            prop = _model.propose(image, frame, seed_rc, cal, side)
+            if self.model is not None:
+                prop = _model.model_propose(self.model, image, frame, seed_rc, cal, side)
+            else:
+                prop = _model.propose(image, frame, seed_rc, cal, side)
         except (ProposalError, MfscanError) as e:  # shadow, outside every region, image gone ...
             self.status(f"No outline proposed: {e.message}", color=RED)
             return None
+        from mfscan.annotations.merge import proposal_extra
+
         conf = float(prop.confidence)
-        proposal = {"points": np.asarray(prop.points, float).tolist(), "method": _model.METHOD_PROPOSED}
-        extra = {"confidence": round(conf, 3), "proposal": proposal}  # kept unchanged when edited
-        i = self.tracer.add_outline(layer, prop.points, side, frame, _model.METHOD_PROPOSED, extra)
+        model_id = getattr(prop, "model_id", None)
+        method = _model.METHOD_MODEL if model_id is not None else _model.METHOD_PROPOSED
+        extra = {"confidence": round(conf, 3)}
+        if model_id is not None:
+            extra["model"] = model_id
+        extra["proposal"] = proposal_extra(prop.points, method, model_id)  # kept unchanged when edited
+        i = self.tracer.add_outline(layer, prop.points, side, frame, method, extra)
         text, warn = _model.proposal_text(side, conf)
         self.status(text + " Drag its vertices to correct it.", color=ORANGE if warn else GREEN)
+        return i
+
+
+class LineTool(ClickTool):
+    """Thickness or fat line (RUSI): two clicks make a two-point line ROI of ``kind``.
+
+    The side is the armed one (set by the rater, never guessed); the line is added to
+    the rater's outline layer as a napari ``line`` shape with features ``kind`` and ``side``.
+    """
+
+    def __init__(self, tracer, kind: str):
+        super().__init__(tracer)
+        self.kind = kind
+        self.name, self.title = kind, f"{kind.capitalize()} line"
+        self.first: tuple | None = None  # (row, col), frame of the first click
+
+    def arm(self, side: str):
+        """Arm: the next two left clicks are the line's ends."""
+        layer = self._arm(side)
+        if layer is None:
+            return None
+        self.first = None
+        self.viewer.layers.selection.active = layer
+        layer.mode = "pan_zoom"
+        self.bind_escape(layer)
+        what = (
+            "deep landmark, then the muscle's superficial border"
+            if self.kind == "thickness"
+            else ("skin, then the muscle's superficial fascia")
+        )
+        self.status(f"{side_html(side, self.title)}: click the {what}. Esc cancels.")
+        return layer
+
+    def disarm(self) -> bool:
+        self.first = None
+        return super().disarm()
+
+    def click(self, rc, frame: int):
+        """First click: keep it; second: add the line (returns its index) and disarm."""
+        if self.first is None:
+            self.first = ((float(rc[0]), float(rc[1])), int(frame))
+            self.status(f"{side_html(self.side, self.title)}: now click its other end. Esc cancels.")
+            return None
+        (p0, f0), side, layer = self.first, self.side, self.layer
+        self.widget.cancel_tool(quiet=True)
+        if layer is None or layer not in self.viewer.layers:
+            return None
+        i = self.tracer.add_line(layer, [p0, (float(rc[0]), float(rc[1]))], side, f0, self.kind)
+        row = self.widget.last_rows[i] if i < len(self.widget.last_rows) else {}
+        self.status(f"{side_html(side, self.title)}: {row.get('label', '')}. Drag its ends to correct it.")
         return i
 
 

@@ -16,7 +16,7 @@ from mfscan.vocab import SIDES
 from .. import _model
 from .._model import layer_meta
 from .style import CLICK_TOLERANCE_PX, RED, side_html
-from .tools import LivewireTool, ProposeTool
+from .tools import LineTool, LivewireTool, ProposeTool
 
 
 class Tracer:
@@ -31,6 +31,8 @@ class Tracer:
         self.widget = widget
         self.propose = ProposeTool(self)
         self.livewire = LivewireTool(self)
+        #: the RUSI line tools by kind (``thickness``, ``fat``)
+        self.lines = {k: LineTool(self, k) for k in ("thickness", "fat")}
 
     @property
     def viewer(self):
@@ -88,12 +90,15 @@ class Tracer:
 
     def armed_tool(self):
         """The armed click tool, or None."""
-        return next((t for t in (self.propose, self.livewire) if t.armed), None)
+        return next((t for t in self.tools() if t.armed), None)
+
+    def tools(self) -> tuple:
+        return (self.propose, self.livewire, *self.lines.values())
 
     def cancel(self, message: str | None = "Cancelled.", *, quiet: bool = False) -> None:
         """Disarm the click tools; the live-wire's temporary layer is removed."""
         tool = self.armed_tool()
-        for t in (self.propose, self.livewire):
+        for t in self.tools():
             t.disarm()
         if tool is not None and tool.layer is not None and tool.layer in self.viewer.layers:
             self.viewer.layers.selection.active = tool.layer
@@ -131,6 +136,22 @@ class Tracer:
         roi = _model.register_new_outline(layer.metadata, pts, extra)
         w._set_defaults(layer, side, method=method, frame=int(frame), _roi=roi)
         layer.add_polygons([pts])
+        w._set_defaults(layer, side)
+        i = len(layer.data) - 1
+        self.viewer.layers.selection.active = layer
+        layer.mode = "direct"
+        layer.selected_data = {i}
+        w.refresh_table()
+        return i
+
+    def add_line(self, layer, points_rc, side, frame, kind) -> int:
+        """Add a two-point ``kind`` line (thickness, fat) of `side`; returns its index."""
+        w = self.widget
+        pts = np.asarray(points_rc, float)
+        if layer_meta(layer).get("n_frames", 1) > 1:
+            pts = np.column_stack([np.full(len(pts), float(frame)), pts])
+        w._set_defaults(layer, side, kind=kind, frame=int(frame))
+        layer.add_lines([pts])
         w._set_defaults(layer, side)
         i = len(layer.data) - 1
         self.viewer.layers.selection.active = layer

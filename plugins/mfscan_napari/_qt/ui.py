@@ -57,6 +57,10 @@ def build_ui(w) -> None:
     tp.right_button.clicked.connect(lambda: w.arm("right"))
     tp.propose_left_button.clicked.connect(lambda: w.arm_propose("left"))
     tp.propose_right_button.clicked.connect(lambda: w.arm_propose("right"))
+    tp.model_button.clicked.connect(lambda: w.tracer.propose.choose_model())
+    tp.classical_button.clicked.connect(lambda: w.tracer.propose.choose_model(""))
+    for (kind, side), b in tp.line_buttons.items():
+        b.clicked.connect(lambda _c=False, k=kind, s=side: w.tracer.lines[k].arm(s))
     w.measurements = MeasurementsPanel()
     w.measurements.table.itemSelectionChanged.connect(w._on_table_selection)
     w.worklist_panel = wp = WorklistPanel()

@@ -319,6 +319,7 @@ class MultifidusWidget(QWidget):
                 "level": self.fields()["level"],
                 "rater": rater,
                 "method": "manual",
+                "kind": "outline",
                 "frame": self._current_frame(layer),
                 "label": "",
                 "_roi": "{}",
@@ -391,7 +392,8 @@ class MultifidusWidget(QWidget):
         try:
             image = self.images.get(layer_meta(layer)["image_path"])
             ann = _model.annotation_from_layer(layer.data, layer.features, layer.metadata)
-            rows = _model.measure_rows(image, ann)
+            rest = _model.RestLookup(layer_meta(layer)["image_path"], self.images)
+            rows = _model.measure_rows(image, ann, rest=rest)
         except MfscanError as e:
             self.last_rows = []
             ms.clear(error=e.message)

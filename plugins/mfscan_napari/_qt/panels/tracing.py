@@ -39,6 +39,36 @@ class TracingPanel(QGroupBox):
         row.addWidget(self.propose_left_button)
         row.addWidget(self.propose_right_button)
         v.addLayout(row)
+        row = QHBoxLayout()  # which proposer Propose uses
+        self.model_label = QLabel("Propose with: classical")
+        self.model_label.setWordWrap(True)
+        self.model_button = QPushButton("Model…")
+        self.model_button.setToolTip(
+            "Choose a trained model folder (weights.pt + model.json, from `mfscan train`): Propose then "
+            "outlines with the model (method “model”). Needs the learn extra (torch)."
+        )
+        self.classical_button = QPushButton("Classical")
+        self.classical_button.setToolTip("Propose with the classical region proposer (no model)")
+        row.addWidget(self.model_label, 1)
+        row.addWidget(self.model_button)
+        row.addWidget(self.classical_button)
+        v.addLayout(row)
+        row = QHBoxLayout()  # RUSI lines: two clicks each
+        self.line_buttons = {}
+        for kind, tip in (
+            (
+                "thickness",
+                "from the deep landmark (facet joint or lamina) to the muscle's superficial border",
+            ),
+            ("fat", "from the skin to the muscle's superficial fascia (subcutaneous fat)"),
+        ):
+            for side in ("left", "right"):
+                b = QPushButton(f"{kind.capitalize()} {side[0].upper()}")
+                b.setStyleSheet(f"border: 2px dotted {SIDE_COLORS[side]};")
+                b.setToolTip(f"Click two points: a {side} {kind} line {tip}. Esc cancels.")
+                self.line_buttons[(kind, side)] = b
+                row.addWidget(b)
+        v.addLayout(row)
         row = QHBoxLayout()
         self.lasso_check = QCheckBox("Freehand lasso (drag)")
         self.lasso_check.setToolTip(
