@@ -173,8 +173,9 @@ class Proposal:
 def edited_method(old_method: str | None, points_changed: bool) -> str:
     """The method to record after a rater may have edited an outline.
 
-    ``"proposed"`` becomes ``"proposed-edited"`` when the points changed; every
-    other method (``manual``, ``livewire``, ``proposed-edited`` ...) is kept.
+    ``"proposed"`` becomes ``"proposed-edited"`` and ``"model"`` becomes ``"model-edited"``
+    when the points changed; every other method (``manual``, ``livewire``,
+    ``proposed-edited`` ...) is kept.
 
     Parameters
     ----------
@@ -193,12 +194,14 @@ def edited_method(old_method: str | None, points_changed: bool) -> str:
     'proposed-edited'
     >>> edited_method("proposed", False)
     'proposed'
+    >>> edited_method("model", True)
+    'model-edited'
     >>> edited_method("manual", True)
     'manual'
     """
     m = "manual" if old_method is None else str(old_method)
-    if m == "proposed" and points_changed:
-        return "proposed-edited"
+    if m in ("proposed", "model") and points_changed:
+        return f"{m}-edited"
     return m
 
 

@@ -388,8 +388,7 @@ def edited_methods(data, features: pd.DataFrame, metadata: dict, indices=None) -
         roi = features["_roi"].iloc[i] if "_roi" in features.columns else None
         changed = outline_changed(data[i], roi, metadata)
         changed = True if changed is None else changed
-        # the core's edited_method knows "proposed"; a model outline follows the same rule
-        new = edited_method(old, changed) if old == METHOD_PROPOSED else (old + "-edited" if changed else old)
+        new = edited_method(old, changed)  # proposed -> proposed-edited, model -> model-edited
         if new != old:
             out[int(i)] = new
     return out
