@@ -41,12 +41,8 @@ __all__ = [
 FORMAT = "mfscan.annotation"
 VERSION = 1
 
-_TOP_KEYS = (
-    "format",
-    "version",
-    "image",
-    "image_sha256",
-    "calibration",
+#: Top-level fields written before ``rois``, in this order, when not None.
+_WRITTEN_CODES = (
     "subject",
     "visit",
     "session",
@@ -58,8 +54,8 @@ _TOP_KEYS = (
     "posture",
     "trial",
     "fat_thickness_cm",
-    "rois",
 )
+_TOP_KEYS = ("format", "version", "image", "image_sha256", "calibration", *_WRITTEN_CODES, "rois")
 _ROI_KEYS = ("side", "kind", "points", "level", "frame", "region", "method")
 #: The two standard RUSI tasks; any other label (``arm-lift``) is kept as typed.
 TASKS = ("rest", "contracted")
@@ -218,22 +214,6 @@ class Annotation:
 
     def copy(self) -> Annotation:
         return copy.deepcopy(self)
-
-
-#: Top-level fields written before ``rois``, in this order, when not None.
-_WRITTEN_CODES = (
-    "subject",
-    "visit",
-    "session",
-    "level",
-    "rater",
-    "visit_date",
-    "view",
-    "task",
-    "posture",
-    "trial",
-    "fat_thickness_cm",
-)
 
 
 # --------------------------------------------------------------------------- validation
