@@ -86,3 +86,19 @@ def test_code_disagreements_name_both_values_and_the_file(tmp_path):
         relative_path=img.name,
     )
     assert {(p["field"], p["other"]) for p in pattern} >= {("visit", "2")}
+
+
+def test_protocol_codes_prefer_the_raters_own_sidecar(tmp_path):
+    from mfscan.annotations.codes import protocol_codes
+
+    img = tmp_path / "p.png"
+    img.write_bytes(b"")
+    (tmp_path / "p.R1.mfscan.json").write_text(json.dumps({"image": "p.png", "rater": "R1", "task": "rest"}))
+    (tmp_path / "p.R2.mfscan.json").write_text(
+        json.dumps(
+            {"image": "p.png", "rater": "R2", "task": "contracted", "trial": 2, "view": "parasagittal"}
+        )
+    )
+    assert protocol_codes(img, "R2") == {"task": "contracted", "trial": "2", "view": "parasagittal"}
+    assert protocol_codes(img, "R1") == {"task": "rest", "trial": "2", "view": "parasagittal"}
+    assert protocol_codes(tmp_path / "other.png", "R1") == {}

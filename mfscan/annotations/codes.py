@@ -16,10 +16,20 @@ from pathlib import Path
 from .paths import find_sidecars
 from .study_file import codes_from_pattern
 
-__all__ = ["CODE_FIELDS", "sidecar_codes", "image_codes", "code_disagreements", "disagreement_text"]
+__all__ = [
+    "CODE_FIELDS",
+    "PROTOCOL_FIELDS",
+    "sidecar_codes",
+    "image_codes",
+    "protocol_codes",
+    "code_disagreements",
+    "disagreement_text",
+]
 
 #: The codes that belong to the image (the same in every rater's and session's sidecar).
 CODE_FIELDS = ("subject", "visit", "level")
+#: The RUSI protocol fields of an image (they may differ between raters, so they are not checked).
+PROTOCOL_FIELDS = ("view", "task", "posture", "trial")
 
 
 def _text(v) -> str | None:
@@ -35,7 +45,8 @@ def sidecar_codes(image_path) -> list[dict]:
     Returns
     -------
     list of dict
-        ``{"path": Path, "rater", "session", "subject", "visit", "level"}`` per
+        ``{"path": Path, "rater", "session", "subject", "visit", "level", "view",
+        "task", "posture", "trial"}`` per
         readable sidecar (values None when absent), sorted by file name;
         unreadable sidecars are left out (reading them reports the problem).
     """
@@ -48,11 +59,27 @@ def sidecar_codes(image_path) -> list[dict]:
         if not isinstance(d, dict):
             continue
         row = {"path": Path(sc)}
-        for k in ("rater", "session", *CODE_FIELDS):
+        for k in ("rater", "session", *CODE_FIELDS, *PROTOCOL_FIELDS):
             row[k] = _text(d.get(k))
         if row["level"]:
             row["level"] = row["level"].upper()
         out.append(row)
+    return out
+
+
+def protocol_codes(image_path, rater: str | None = None, session: str | None = None) -> dict:
+    """View, task, posture and trial of an image from its own sidecars (a field absent when none has it).
+
+    The sidecar of `rater`'s `session` first, then the others by file name; never from
+    another image, so a field stays blank until the image's own files say it.
+    """
+    own = (_text(rater), _text(session))
+    rows = sorted(sidecar_codes(image_path), key=lambda r: (r["rater"], r["session"]) != own)
+    out: dict = {}
+    for row in rows:
+        for k in PROTOCOL_FIELDS:
+            if row[k] is not None and k not in out:
+                out[k] = row[k]
     return out
 
 

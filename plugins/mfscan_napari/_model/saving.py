@@ -21,6 +21,7 @@ from mfscan.annotations import (
     sidecar_path,
     write_sidecar,
 )
+from mfscan.annotations.codes import PROTOCOL_FIELDS, protocol_codes
 from mfscan.errors import MfscanError
 
 from .calibration import KEY
@@ -49,39 +50,8 @@ __all__ = [
 ]
 
 #: The RUSI protocol fields of an image (:class:`mfscan.annotations.Annotation`): never carried over.
-PROTOCOL_FIELDS = ("view", "task", "posture", "trial")
 #: The study codes of the widget stored in an outline layer's annotation.
 STUDY_FIELDS = ("subject", "visit", "level", *PROTOCOL_FIELDS)
-
-
-def protocol_codes(image_path, rater: str | None = None, session: str | None = None) -> dict:
-    """View, task, posture and trial of an image from its own sidecars (absent when none has them).
-
-    The rater's own sidecar (`rater`, `session`) first, then the others by file name;
-    never from another image, so a field is blank until the image's files say it.
-    """
-    import json
-
-    from mfscan.annotations import find_sidecars
-
-    from .study import same_owner
-
-    rows = []
-    for sc in find_sidecars(image_path):
-        try:
-            d = json.loads(Path(sc).read_text("utf-8-sig"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(d, dict):
-            rows.append(d)
-    rows.sort(key=lambda d: not same_owner(d, rater or "", session or ""))
-    out: dict = {}
-    for d in rows:
-        for k in PROTOCOL_FIELDS:
-            v = d.get(k)
-            if v is not None and str(v).strip() and k not in out:
-                out[k] = str(v).strip()
-    return out
 
 
 @dataclass
