@@ -21,6 +21,7 @@ import numpy as np
 
 from mfscan.errors import MeasurementError
 from mfscan.geometry import as_points as _as_points
+from mfscan.measure.outline import check_inside
 
 __all__ = ["LINE_COLUMNS", "line_length_mm", "validate_line", "measure_line"]
 
@@ -59,13 +60,7 @@ def validate_line(points, *, shape=None) -> np.ndarray:
     if p[0, 0] == p[1, 0] and p[0, 1] == p[1, 1]:
         raise MeasurementError("the line has zero length (both ends on the same point)")
     if shape is not None:
-        rows, cols = shape[:2]
-        out = (p[:, 0] < -0.5) | (p[:, 0] > rows - 0.5) | (p[:, 1] < -0.5) | (p[:, 1] > cols - 0.5)
-        if out.any():
-            i = int(np.argmax(out))
-            raise MeasurementError(
-                f"point {i} ({p[i, 0]:.1f}, {p[i, 1]:.1f}) lies outside the {rows}x{cols} image"
-            )
+        check_inside(p, shape)
     return p.copy()
 
 

@@ -70,6 +70,21 @@ MEASURE_COLUMNS = (
 )
 
 
+def check_inside(points: np.ndarray, shape) -> None:
+    """Raise MeasurementError naming the first of `points` (row, col) outside an image of `shape`.
+
+    A pixel's area reaches half a pixel beyond its centre, so -0.5 and ``rows - 0.5`` are inside.
+    """
+    p = points
+    rows, cols = shape[:2]
+    out = (p[:, 0] < -0.5) | (p[:, 0] > rows - 0.5) | (p[:, 1] < -0.5) | (p[:, 1] > cols - 0.5)
+    if out.any():
+        i = int(np.argmax(out))
+        raise MeasurementError(
+            f"point {i} ({p[i, 0]:.1f}, {p[i, 1]:.1f}) lies outside the {rows}x{cols} image"
+        )
+
+
 def validate_outline(points, *, shape=None) -> np.ndarray:
     """Check that an outline can be measured.
 
@@ -108,13 +123,7 @@ def validate_outline(points, *, shape=None) -> np.ndarray:
     if len(p) < 3:
         raise MeasurementError(f"an outline needs at least 3 distinct points, found {len(p)}")
     if shape is not None:
-        rows, cols = shape[:2]
-        out = (p[:, 0] < -0.5) | (p[:, 0] > rows - 0.5) | (p[:, 1] < -0.5) | (p[:, 1] > cols - 0.5)
-        if out.any():
-            i = int(np.argmax(out))
-            raise MeasurementError(
-                f"point {i} ({p[i, 0]:.1f}, {p[i, 1]:.1f}) lies outside the {rows}x{cols} image"
-            )
+        check_inside(p, shape)
     if abs(signed_area(p)) < 1e-9 and np.linalg.matrix_rank(p - p.mean(axis=0), tol=1e-9) < 2:
         raise MeasurementError("the outline encloses no area (all points on one line)")
     if not shapely.is_simple(shapely.LinearRing(p)):
