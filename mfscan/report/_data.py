@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mfscan.report._tables import natural_ranks
+from mfscan.stats.sides import mean_ci
 from mfscan.stats.summary import natural_sort_key
 from mfscan.vocab import SIDE_STATUSES
 
@@ -86,23 +87,6 @@ def with_side_status(table: pd.DataFrame, subjects: pd.DataFrame | None) -> pd.D
         else:
             out["group"] = None
     return out
-
-
-def mean_ci(values, *, level: float = 0.95) -> tuple[int, float, float, float, float]:
-    """``n, mean, sd, ci_lower, ci_upper`` of the finite values (t interval; NaN CI when n < 2)."""
-    from scipy import stats
-
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    n = len(v)
-    if n == 0:
-        return 0, np.nan, np.nan, np.nan, np.nan
-    mean = float(v.mean())
-    if n < 2:
-        return 1, mean, np.nan, np.nan, np.nan
-    sd = float(v.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / np.sqrt(n)
-    return n, mean, sd, mean - half, mean + half
 
 
 def _group_label(value) -> str:

@@ -258,18 +258,3 @@ def hedges_g(a, b) -> tuple[float, float, float]:
     g = (1 - 3 / (4 * (na + nb) - 9)) * (a.mean() - b.mean()) / pooled
     se = np.sqrt((na + nb) / (na * nb) + g**2 / (2 * (na + nb)))
     return float(g), float(g - Z95 * se), float(g + Z95 * se)
-
-
-def mean_ci(x) -> tuple[int, float, float, float, float]:
-    """n, mean, SD (ddof 1) and the t-based 95 % CI of the mean."""
-    x = np.asarray(x, dtype=float)
-    x = x[np.isfinite(x)]
-    n = len(x)
-    if n == 0:
-        return 0, np.nan, np.nan, np.nan, np.nan
-    m = float(x.mean())
-    if n < 2:
-        return n, m, np.nan, np.nan, np.nan
-    sd = float(x.std(ddof=1))
-    half = float(stats.t.ppf(0.975, n - 1)) * sd / np.sqrt(n)
-    return n, m, sd, m - half, m + half

@@ -45,7 +45,8 @@ import pandas as pd
 
 from mfscan.errors import MfscanError
 from mfscan.stats._model_data import MODEL_SIDE_STATUSES, baseline_columns, mdc_lookup, prepare
-from mfscan.stats._model_fit import design_rows, fit_mixed, fixed_effects, hedges_g, linear_contrast, mean_ci
+from mfscan.stats._model_fit import design_rows, fit_mixed, fixed_effects, hedges_g, linear_contrast
+from mfscan.stats.sides import mean_ci
 
 __all__ = ["ModelResult", "fit_trial_model", "MODELS"]
 

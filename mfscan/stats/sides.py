@@ -17,7 +17,7 @@ from mfscan.errors import MfscanError
 from mfscan.stats.asymmetry import _measure_of
 from mfscan.vocab import SIDES
 
-__all__ = ["side_status_summary"]
+__all__ = ["side_status_summary", "mean_ci"]
 
 
 def _ci(mean: pd.Series, sd: pd.Series, n: pd.Series, alpha: float):
@@ -25,6 +25,23 @@ def _ci(mean: pd.Series, sd: pd.Series, n: pd.Series, alpha: float):
         half = stats.t.ppf(1 - alpha / 2, n - 1) * sd / np.sqrt(n)
     half = np.where(n >= 2, half, np.nan)
     return mean - half, mean + half
+
+
+def mean_ci(values, *, level: float = 0.95) -> tuple[int, float, float, float, float]:
+    """``n, mean, sd, ci_lower, ci_upper`` of the finite `values`: SD with ddof 1 and the
+    t-based CI of the mean (mean ± t(0.5 + level/2, n - 1) x SD / sqrt(n)); NaN SD and CI when n < 2.
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    n = len(v)
+    if n == 0:
+        return 0, np.nan, np.nan, np.nan, np.nan
+    mean = float(v.mean())
+    if n < 2:
+        return 1, mean, np.nan, np.nan, np.nan
+    sd = float(v.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / np.sqrt(n)
+    return n, mean, sd, mean - half, mean + half
 
 
 def side_status_summary(longitudinal_df: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
