@@ -102,3 +102,18 @@ def test_protocol_codes_prefer_the_raters_own_sidecar(tmp_path):
     assert protocol_codes(img, "R2") == {"task": "contracted", "trial": "2", "view": "parasagittal"}
     assert protocol_codes(img, "R1") == {"task": "rest", "trial": "2", "view": "parasagittal"}
     assert protocol_codes(tmp_path / "other.png", "R1") == {}
+
+
+def test_session_order_is_drawn_once_and_new_images_appended():
+    from mfscan.annotations.study_file import order_key, session_order
+
+    files = [f"S{i:02d}.png" for i in range(12)]
+    entry, changed = session_order({}, "R1", "1", files, seed=11)
+    assert changed and entry["seed"] == 11 and entry["order"] == random_order(files, 11)
+    orders = {order_key("R1", "1"): {**entry, "done": ["S03.png"]}}
+    again, changed = session_order(orders, "R1", "1", files)
+    assert not changed and again["order"] == entry["order"] and again["done"] == ["S03.png"]
+    more = [*files, "S12.png"]
+    grown, changed = session_order(orders, "R1", "1", more)
+    assert changed and grown["order"] == entry["order"] + ["S12.png"]
+    assert orders[order_key("R1", "1")]["order"] == entry["order"]  # input not modified

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from pathlib import Path
 
 from mfscan.errors import MfscanError
@@ -32,6 +33,7 @@ __all__ = [
     "find_study_folder",
     "order_key",
     "random_order",
+    "session_order",
 ]
 
 #: The name of the study settings file in the study folder.
@@ -184,3 +186,36 @@ def random_order(relative_paths, seed: int) -> list[str]:
     paths = list(relative_paths)
     idx = np.random.default_rng(int(seed)).permutation(len(paths))
     return [paths[i] for i in idx]
+
+
+def session_order(orders: dict, rater: str, session: str | None, relative_paths, seed: int | None = None):
+    """The randomised worklist order of a rater's session, drawn once and then kept in the study file.
+
+    Parameters
+    ----------
+    orders : dict
+        The study file's ``orders`` (not modified).
+    rater, session : str
+    relative_paths : list of str
+        The folder's images (relative, ``/``), in natural order.
+    seed : int, optional
+        The seed of a new order (default: a random one, recorded).
+
+    Returns
+    -------
+    (entry, changed) : (dict, bool)
+        ``{"seed", "order", "done"}`` for ``orders[order_key(rater, session)]``;
+        `changed` when it was drawn now or images were added since (appended, in
+        the order drawn from the same seed), and must be written back.
+    """
+    key = order_key(rater, session)
+    rel = list(relative_paths)
+    old = orders.get(key) if isinstance(orders, dict) else None
+    if isinstance(old, dict) and isinstance(old.get("order"), list) and "seed" in old:
+        entry = {"seed": int(old["seed"]), "order": list(old["order"]), "done": list(old.get("done") or [])}
+        known = set(entry["order"])
+        new = [p for p in random_order(rel, entry["seed"]) if p not in known]
+        entry["order"] += new
+        return entry, bool(new)
+    seed = int(seed) if seed is not None else secrets.randbelow(2**31)
+    return {"seed": seed, "order": random_order(rel, seed), "done": []}, True

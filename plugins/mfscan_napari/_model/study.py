@@ -8,9 +8,7 @@ disagreements by :mod:`mfscan.annotations.codes`.
 
 from __future__ import annotations
 
-import secrets
-
-from mfscan.annotations import order_key, random_order
+from mfscan.annotations.study_file import session_order as worklist_order
 from mfscan.vocab import SIDE_COLORS
 
 __all__ = ["same_owner", "is_hidden", "worklist_order", "resume_position", "RATER_PALETTE", "rater_colors"]
@@ -40,38 +38,6 @@ def same_owner(annotation: dict, rater: str | None, session: str | None) -> bool
 def is_hidden(annotation: dict, rater: str | None, session: str | None, *, blinded: bool) -> bool:
     """In a blinded study every outline layer but the rater's own session's is hidden."""
     return bool(blinded) and not same_owner(annotation, rater, session)
-
-
-def worklist_order(orders: dict, rater: str, session: str | None, relative_paths, seed: int | None = None):
-    """The randomised order of a rater's session, drawn once and then kept.
-
-    Parameters
-    ----------
-    orders : dict
-        The study file's ``orders`` (not modified).
-    rater, session : str
-    relative_paths : list of str
-        The folder's images (relative, ``/``), in natural order.
-    seed : int, optional
-        The seed of a new order (default: a random one, recorded).
-
-    Returns
-    -------
-    (entry, changed) : (dict, bool)
-        ``{"seed", "order", "done"}`` for ``orders[order_key(rater, session)]``;
-        `changed` when it was drawn now or images were added since (appended, in
-        the order drawn from the same seed), and must be written back.
-    """
-    key = order_key(rater, session)
-    rel = list(relative_paths)
-    old = orders.get(key) if isinstance(orders, dict) else None
-    if isinstance(old, dict) and isinstance(old.get("order"), list) and "seed" in old:
-        entry = {"seed": int(old["seed"]), "order": list(old["order"]), "done": list(old.get("done") or [])}
-        new = [p for p in random_order(rel, entry["seed"]) if p not in set(entry["order"])]
-        entry["order"] += new
-        return entry, bool(new)
-    seed = int(seed) if seed is not None else secrets.randbelow(2**31)
-    return {"seed": seed, "order": random_order(rel, seed), "done": []}, True
 
 
 def resume_position(order, done, annotated) -> int:
