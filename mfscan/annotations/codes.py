@@ -10,8 +10,9 @@ conflicts of a set of codes about to be saved. Pure functions over files; no Qt.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from mfscan.io.files import read_json
 
 from .paths import find_sidecars
 from .study_file import codes_from_pattern
@@ -53,7 +54,7 @@ def sidecar_codes(image_path) -> list[dict]:
     out = []
     for sc in find_sidecars(image_path):
         try:
-            d = json.loads(Path(sc).read_text("utf-8-sig"))
+            d = read_json(sc)
         except (OSError, ValueError):
             continue
         if not isinstance(d, dict):

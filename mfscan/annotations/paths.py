@@ -22,11 +22,11 @@ When a save finds the file changed on disk, the edits go to a conflict copy
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 from mfscan.errors import AnnotationError
+from mfscan.io.files import read_json
 
 __all__ = [
     "SUFFIX",
@@ -149,7 +149,7 @@ def glob_escape(s: str) -> str:
 def sidecar_names_image(sidecar, image_name: str) -> bool | None:
     """True/False whether a sidecar's ``image`` field is `image_name`; None if unreadable."""
     try:
-        d = json.loads(Path(sidecar).read_text("utf-8-sig"))
+        d = read_json(sidecar)
         return Path(str(d.get("image", ""))).name == image_name
     except (OSError, ValueError, AttributeError):
         return None

@@ -54,7 +54,7 @@ from mfscan.annotations.paths import (  # noqa: F401  (re-exported: mfscan.annot
     sidecar_path,
 )
 from mfscan.errors import AnnotationError
-from mfscan.io.files import atomic_write_bytes, file_sha256  # noqa: F401  (file_sha256 re-exported)
+from mfscan.io.files import atomic_write_bytes, file_sha256, loads_json  # noqa: F401  (file_sha256 re-exported)
 
 __all__ = ["AnnotationConflictError", "read_sidecar", "dumps", "write_sidecar"]
 
@@ -108,7 +108,7 @@ def read_sidecar(path) -> Annotation:
     if not data.strip():
         raise AnnotationError("sidecar file is empty", path)
     try:
-        d = orjson.loads(data[3:] if data.startswith(b"\xef\xbb\xbf") else data)
+        d = loads_json(data)
     except orjson.JSONDecodeError as e:
         raise AnnotationError(_json_problem(e, data), path) from e
     ann = from_dict(d, path)

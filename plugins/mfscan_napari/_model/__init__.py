@@ -72,6 +72,7 @@ from .layers import (  # noqa: F401 - _hidden: the `_roi` feature parser, used b
     shapes_layer_kwargs,
     sidecar_image_path,
 )
+from .reuse import LayerSpec, ReusePlan, layer_spec, plan_reuse, tuple_spec
 from .rows import TABLE_COLUMNS, asymmetry_summary, asymmetry_text, measure_rows, outline_warnings
 from .saving import (
     PROTOCOL_FIELDS,
@@ -96,6 +97,11 @@ from .study import RATER_PALETTE, is_hidden, rater_colors, resume_position, same
 from .worklist import Worklist
 
 __all__ = [
+    "LayerSpec",
+    "ReusePlan",
+    "layer_spec",
+    "plan_reuse",
+    "tuple_spec",
     "RestLookup",
     "PROTOCOL_FIELDS",
     "protocol_codes",

@@ -43,6 +43,8 @@ class Settings:
         return self._data.get(key, default)
 
     def set(self, key, value) -> None:
+        if key in self._data and self._data[key] == value:
+            return  # unchanged: no write (fields change on every image; rater and session rarely)
         self._data[key] = value
         self.save()
 

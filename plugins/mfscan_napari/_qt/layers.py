@@ -21,6 +21,7 @@ class LayerWatcher:
     def __init__(self, widget):
         self.widget = widget
         self.connected: set[int] = set()  # ids of the outline layers whose events are connected
+        self.colors_deferred = False  # while layers change image: colours once, at the end
 
     @property
     def viewer(self):
@@ -101,7 +102,7 @@ class LayerWatcher:
         first layer's when they have none), the others from a small palette, left lighter than
         right; their canvas labels shifted apart."""
         w = self.widget
-        if w.image_layer is None:
+        if w.image_layer is None or self.colors_deferred:
             return
         mine = [ly for ly in w.outline_layers() if w.is_mine(ly)]
         others = sorted(

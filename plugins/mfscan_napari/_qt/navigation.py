@@ -50,9 +50,12 @@ class Navigator:
         return self.open_image(self.worklist.current)
 
     def open_image(self, path):
-        """Save the current image's outlines, close its layers and open `path` with its sidecars.
+        """Save the current image's outlines and show `path` with its sidecars instead.
 
-        Nothing changes (None is returned, the reason shown in red) when outlines
+        The previous image's layers take the new data where they can
+        (:class:`~mfscan_napari._qt.swap.LayerSwapper`); the others are closed.
+        An image that cannot be read closes the previous one (saved) and shows
+        why, so that Next goes on past it. Nothing changes (None is returned, the reason shown in red) when outlines
         with edits cannot be saved: they stay open so that no work is lost.
         """
         w = self.widget
@@ -64,27 +67,21 @@ class Navigator:
             "The patient's side is set by you, never guessed from the image."
         )  # no stale message
         path = Path(path)
-        # One batch: napari runs a full garbage collection and rebuilds its scene graph
-        # after each layer removal (~0.3 s each); in a batch, once for the whole step.
-        with self.viewer.layers.batched_update():
-            self.remove_layers(
-                [
-                    ly
-                    for ly in self.viewer.layers
-                    if layer_meta(ly).get("kind") in ("image", "outlines", "scale")
-                ]
-            )
-            try:
-                self.add_image_layers(path)
-            except Exception as e:  # noqa: BLE001 - show, go on with the next image
-                w.saver.message(f"Cannot open {path.name}: {e}", error=True)
-                self.update_ui()
-                return None
+        old = [
+            ly for ly in self.viewer.layers if layer_meta(ly).get("kind") in ("image", "outlines", "scale")
+        ]
+        try:
+            layer_data = self.read_layer_data(path)
+        except Exception as e:  # noqa: BLE001 - show, go on with the next image
+            w.swapper.swap(old, [], self.remove_layers)
+            w.saver.message(f"Cannot open {path.name}: {e}", error=True)
+            self.update_ui()
+            return None
+        w.swapper.swap(old, layer_data, self.remove_layers)
         layer = w.outline_layer(create=False, by_rater=True)
-        if w.image_layer is not None:
-            self.viewer.layers.selection.active = w.image_layer
-            if layer is not None:
-                self.viewer.layers.selection.active = layer
+        active = layer if layer is not None else w.image_layer
+        if active is not None and self.viewer.layers.selection.active is not active:
+            self.viewer.layers.selection.active = active
         if self.worklist is not None:
             try:
                 rel = path.resolve().relative_to(self.worklist.folder).as_posix()
@@ -98,19 +95,23 @@ class Navigator:
         w.refresh_table()
         return w.image_layer
 
-    def add_image_layers(self, path):
-        """Add an image and its outline layers through mfscan's reader (and the widget's cache).
+    def read_layer_data(self, path) -> list[tuple]:
+        """Layer data tuples of an image and the outline layers this rater may see (blinding).
 
-        Called directly rather than through ``viewer.open``: napari picks readers
-        by file-name pattern, and DICOM files without a suffix (``IM0001``) match
-        none that a plugin can declare without claiming every file.
+        Read through mfscan's reader (and the widget's cache) rather than
+        ``viewer.open``: napari picks readers by file-name pattern, and DICOM files
+        without a suffix (``IM0001``) match none that a plugin can declare
+        without claiming every file.
         """
-        from napari.layers import Layer
-
         w = self.widget
         w.study.load_for_image(path)
-        tuples = w.study.filter_layer_data(_model.read_layers(path, w.images))  # blinded: only mine
-        return [self.viewer.add_layer(Layer.create(data, kwargs, ltype)) for data, kwargs, ltype in tuples]
+        return w.study.filter_layer_data(_model.read_layers(path, w.images))  # blinded: only mine
+
+    def add_image_layers(self, path):
+        """Add an image and its outline layers (beside the layers already open)."""
+        from napari.layers import Layer
+
+        return [self.viewer.add_layer(Layer.create(*t)) for t in self.read_layer_data(path)]
 
     def remove_layers(self, layers):
         """Remove layers of the previous image.

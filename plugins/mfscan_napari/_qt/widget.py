@@ -32,6 +32,7 @@ from .saving import SaveController
 from .scale import ScaleController
 from .study import StudyController
 from .style import SHORTCUTS
+from .swap import LayerSwapper
 from .tracing import Tracer
 from .ui import build_ui
 from .undo import UndoController
@@ -77,6 +78,7 @@ class MultifidusWidget(QWidget):
         self._main_window = None  # napari's main window, watched for its Close event
         self.saver = SaveController(self)
         self.navigator = Navigator(self)
+        self.swapper = LayerSwapper(self)
         self.scale = ScaleController(self)
         self.tracer = Tracer(self)
         self.watcher = LayerWatcher(self)
@@ -287,6 +289,12 @@ class MultifidusWidget(QWidget):
         return self._create_outline_layer(self.current_rater())
 
     def _create_outline_layer(self, rater):
+        data, kw = self.own_layer_data(rater)
+        return self.viewer.add_shapes(data, **kw)
+
+    def own_layer_data(self, rater) -> tuple:
+        """``(data, kwargs)`` of an empty outline layer of `rater` for the current image, named
+        and coded by the widget's fields (raises when they cannot name a sidecar)."""
         im = layer_meta(self.image_layer)
         image = self.images.get(im["image_path"])
         f = self.fields()
@@ -308,7 +316,7 @@ class MultifidusWidget(QWidget):
         sc = None if mem else str(sidecar_path(im["image_path"], rater, session))
         data, kw, _ = _model.shapes_layer_data(image, ann, sidecar=sc, calibration=cal)
         kw.pop("shape_type", None)
-        return self.viewer.add_shapes(data, **kw)
+        return data, kw
 
     def _set_defaults(self, layer, side: str | None = None, **values):
         """The features new outlines of `layer` get: the widget's level, the layer's rater, `side`."""

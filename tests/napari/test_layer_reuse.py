@@ -1,0 +1,168 @@
+"""Stepping through a worklist reuses the viewer's layers (issue 11, the 300 ms step):
+the reused layers must show exactly what new layers would."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from mfscan_napari import _model
+from mfscan_napari._model.reuse import LayerSpec, plan_reuse, tuple_spec
+from mfscan_napari_testutils import square, write_png
+from napari.utils.colormaps.standardize_color import transform_color
+
+from mfscan.annotations import ROI, Annotation, read_sidecar, sidecar_path, write_sidecar
+from mfscan.calibration import manual
+
+IMG = LayerSpec("image", "image", 2, False, "a.png")
+RGB = LayerSpec("image", "image", 2, True, "c.png")
+R1 = LayerSpec("outlines", "shapes", 2, False, "outlines R1")
+R2 = LayerSpec("outlines", "shapes", 2, False, "outlines R2")
+R2_CINE = LayerSpec("outlines", "shapes", 3, False, "outlines R2")
+
+
+def test_plan_reuse_by_kind_then_name():
+    # Same kinds: everything reused; a layer keeps its name where it can.
+    assert plan_reuse([IMG, R1, R2], [IMG._replace(name="b.png"), R2, R1]) == ([0, 2, 1], [])
+    # One outline layer fewer: the unmatched one is left over.
+    assert plan_reuse([IMG, R1, R2], [IMG, R2]) == ([0, 2], [1])
+    # Grey -> RGB, 2-D -> cine outlines: nothing fits, new layers; old ones removed.
+    assert plan_reuse([IMG, R2], [RGB, R2_CINE]) == ([None, None], [0, 1])
+    # Another rater's layer takes the data when the name differs (order kept).
+    assert plan_reuse([IMG, R1], [IMG, R2]) == ([0, 1], [])
+
+
+def test_tuple_spec_of_reader_tuples(tmp_path, phantom):
+    img = write_png(tmp_path / "a.png", phantom.image)
+    write_sidecar(
+        sidecar_path(img, "R1"), Annotation(image="a.png", rater="R1", rois=[ROI("left", square(5, 5, 9))])
+    )
+    specs = [tuple_spec(t) for t in _model.read_layers(img)]
+    assert specs == [LayerSpec("image", "image", 2, False, "a.png"), R1]
+
+
+def _folder(tmp_path, phantom):
+    """Three images; R1 traced a (left, right) and b (right first, then left); nobody traced c."""
+    folder = tmp_path / "study"
+    folder.mkdir()
+    paths = [write_png(folder / f"S0{i}_V1_L4_1.png", phantom.image) for i in (1, 2, 3)]
+    order = {0: ("left", "right"), 1: ("right", "left")}
+    for k, sides in order.items():
+        rois = [ROI(s, square(40 + 30 * j + 7 * k, 50, 20 + 5 * k)) for j, s in enumerate(sides)]
+        write_sidecar(
+            sidecar_path(paths[k], "R1"),
+            Annotation(
+                image=paths[k].name,
+                subject=f"S0{k + 1}",
+                visit="1",
+                level="L4",
+                rater="R1",
+                calibration=manual(0.2),
+                rois=rois,
+            ),
+        )
+    return folder, paths
+
+
+def _edge_rgba(layer):
+    return np.asarray(layer.edge_color)[:, :3]
+
+
+def test_stepping_reuses_layers_and_shows_what_new_layers_would(widget_factory, tmp_path, phantom):
+    folder, paths = _folder(tmp_path, phantom)
+    viewer, w = widget_factory(show=True)
+    w.set_fields(rater="R2")
+    w.open_folder(folder)
+    image_layer = w.image_layer
+    (r1,) = w.outline_layers()
+    mine = w.arm("left")
+    mine.add_polygons([square(100, 100, 30)])  # R2 traces image 1
+    w.step(1)
+    # The same layer objects, now image 2's.
+    assert w.image_layer is image_layer and image_layer.name == paths[1].name
+    assert _model.layer_meta(image_layer)["image_path"] == str(paths[1])
+    np.testing.assert_array_equal(image_layer.data, _model.read_layers(paths[1])[0][0])
+    assert [ly.name for ly in viewer.layers] == [paths[1].name, "outlines R1", "outlines R2"]
+    assert viewer.layers["outlines R1"] is r1 and viewer.layers["outlines R2"] is mine
+    # R1's outlines of image 2, in the file's order, coloured by side (right first here).
+    ann = read_sidecar(sidecar_path(paths[1], "R1"))
+    assert len(r1.data) == 2 and list(r1.features["side"]) == ["right", "left"]
+    for got, roi in zip(r1.data, ann.rois, strict=True):
+        np.testing.assert_allclose(got, roi.points, atol=1e-4)
+    palette = _model.rater_colors(1)  # R1 is the other rater: palette colours, left then right
+    np.testing.assert_allclose(_edge_rgba(r1), transform_color([palette[1], palette[0]])[:, :3], atol=1e-6)
+    assert not r1.editable and _model.layer_meta(r1)["sidecar_path"] == str(sidecar_path(paths[1], "R1"))
+    # R2's own layer: empty, for image 2, named for image 2's sidecar; codes from R1's sidecar.
+    assert len(mine.data) == 0 and mine.editable
+    assert _model.layer_meta(mine)["sidecar_path"] == str(sidecar_path(paths[1], "R2"))
+    assert w.fields()["subject"] == "S02"
+    # Image 1 was saved by R2 before the step; nothing is written for the empty layer of image 2.
+    assert sidecar_path(paths[0], "R2").is_file() and not sidecar_path(paths[1], "R2").exists()
+    # Undo does not reach back into image 1.
+    assert not w.undo() and len(mine.data) == 0
+    # Tracing on the reused layer saves image 2's own sidecar with the right codes.
+    w.arm("right").add_polygons([square(120, 200, 25)])
+    w.step(1)
+    saved = read_sidecar(sidecar_path(paths[1], "R2"))
+    assert (saved.subject, saved.rater, saved.image) == ("S02", "R2", paths[1].name)
+    assert [r.side for r in saved.rois] == ["right"]
+    # Image 3: nobody else traced it; R1's layer goes, R2's stays as the empty layer to trace into.
+    assert [ly.name for ly in viewer.layers] == [paths[2].name, "outlines R2"]
+    assert w.image_layer is image_layer and len(viewer.layers["outlines R2"].data) == 0
+    # Back to image 1: R2's own outline again, editable, in the current rater's colours.
+    w.step(-2)
+    own = viewer.layers["outlines R2"]
+    assert len(own.data) == 1 and own.editable and list(own.features["side"]) == ["left"]
+    np.testing.assert_allclose(own.data[0], square(100, 100, 30), atol=1e-4)
+    np.testing.assert_allclose(
+        _edge_rgba(own)[0], transform_color(_model.SIDE_COLORS["left"])[0, :3], atol=1e-6
+    )
+
+
+def test_rgb_after_grey_gets_a_new_image_layer(widget_factory, tmp_path, phantom):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    grey = write_png(folder / "a.png", phantom.image)
+    rgb = write_png(folder / "b.png", np.dstack([phantom.image] * 3))
+    viewer, w = widget_factory()
+    w.open_image(grey)
+    first = w.image_layer
+    w.open_image(rgb)
+    assert w.image_layer is not first and w.image_layer.rgb and first not in viewer.layers
+    assert [ly.name for ly in viewer.layers] == ["b.png"]
+
+
+def test_unreadable_image_closes_the_previous_one_and_says_why(widget_factory, tmp_path, phantom):
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    good = write_png(folder / "a.png", phantom.image)
+    bad = folder / "b.png"
+    bad.write_bytes(b"not a png")
+    viewer, w = widget_factory()
+    w.open_folder(folder)
+    assert w.image_layer.name == good.name
+    assert w.step(1) is None
+    assert [ly.name for ly in viewer.layers] == [] and w.image_layer is None
+    assert w.saver.messages[-1].startswith("Cannot open b.png")
+
+
+@pytest.mark.parametrize("n_before", [1, 3])
+def test_outline_count_changes_keep_edge_width(widget_factory, tmp_path, phantom, n_before):
+    """Fewer shapes than before replace the data in one update, more are added: both look the same."""
+    folder = tmp_path / "n"
+    folder.mkdir()
+    a = write_png(folder / "a.png", phantom.image)
+    b = write_png(folder / "b.png", phantom.image)
+    sides = ["left", "right", "left"]
+    for img, n in ((a, n_before), (b, 2)):
+        rois = [ROI(sides[k], square(30 + 40 * k, 60, 25)) for k in range(n)]
+        write_sidecar(sidecar_path(img, "R1"), Annotation(image=img.name, rater="R1", rois=rois))
+    viewer, w = widget_factory()
+    w.open_image(a)
+    (layer,) = w.outline_layers()
+    w.open_image(b)
+    assert w.outline_layers() == [layer] and len(layer.data) == 2
+    assert list(layer.edge_width) == [2, 2] and list(layer.shape_type) == ["polygon", "polygon"]
+    assert list(layer.features["side"]) == ["left", "right"]
+    assert list(layer.features["label"]) == [
+        r["label"] for r in _model.measure_rows(w.images.get(str(b)), read_sidecar(sidecar_path(b, "R1")))
+    ]
