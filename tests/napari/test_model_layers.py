@@ -342,3 +342,34 @@ def test_plugin_asymmetry_equals_core_with_repeats(tmp_path, phantom):
     # The repeats really differ, so averaging (not the first or last) is what is compared.
     lefts = [r["csa_cm2"] for r in rows if r["side"] == "left"]
     assert abs(lefts[0] - lefts[1]) > 0.1 and s["left"] == pytest.approx(np.mean(lefts))
+
+
+def test_empty_columns_and_asymmetry_text_of_lines():
+    outline = {
+        "kind": "outline",
+        "csa": "6.72",
+        "ap": "2.86",
+        "lat": "2.85",
+        "ratio": "1.00",
+        "echo": "82.3 ± 34.5",
+        "thick": "–",
+        "change": "",
+    }
+    line = {
+        "kind": "thickness",
+        "csa": "–",
+        "ap": "–",
+        "lat": "–",
+        "ratio": "–",
+        "echo": "–",
+        "thick": "3.57",
+        "change": "+20.7 % (rest 2.96 cm, n=3)",
+    }
+    fat = {**line, "kind": "fat", "thick": "1.01", "change": ""}
+    assert _model.empty_columns([outline]) == {"thick", "change"}
+    assert _model.empty_columns([line, fat]) == {"csa", "ap", "lat", "ratio", "echo"}
+    assert _model.empty_columns([fat]) == {"csa", "ap", "lat", "ratio", "echo", "change"}
+    assert _model.empty_columns([outline, line]) == set()
+    assert _model.empty_columns([]) == {"thick", "change"}
+    assert "lines are measured one by one" in _model.asymmetry_text([], [line, fat])
+    assert _model.asymmetry_text([], [outline]).startswith("Asymmetry: needs a left and a right")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from mfscan_napari import _model
 from mfscan_napari_testutils import write_png
 
 from mfscan.annotations import ROI, Annotation, read_sidecar, sidecar_path, write_sidecar
@@ -123,6 +124,16 @@ def test_contracted_change_against_rest(widget_factory, tmp_path, phantom):
     assert row["change_pct"] == pytest.approx((c - rest) / rest * 100)
     assert "n=2" in row["change"]
     assert w.last_rows[j]["change_pct"] is None and w.last_rows[j]["change"] == "no rest image"
+    # The table shows the line columns, not the empty area ones; the change cell is short, its
+    # rest value and trial count in the tooltip.
+    from mfscan_napari._qt.panels.measurements import column
+
+    t = w.measurements.table
+    hidden = {k for k, _h in _model.TABLE_COLUMNS if t.isColumnHidden(column(k))}
+    assert {"csa", "ap", "lat", "ratio", "echo"} <= hidden and not {"thick", "change", "side"} & hidden
+    cell = t.item(i, column("change"))
+    assert cell.text() == f"{row['change_pct']:+.1f} %" and cell.toolTip() == row["change"]
+    assert "lines are measured one by one" in w.measurements.asymmetry_label.text()
     # A rest image has no change column.
     w.set_fields(task="rest")
     assert all(r["change_pct"] is None for r in w.last_rows)

@@ -73,7 +73,15 @@ from .layers import (  # noqa: F401 - _hidden: the `_roi` feature parser, used b
     sidecar_image_path,
 )
 from .reuse import LayerSpec, ReusePlan, layer_spec, plan_reuse, tuple_spec
-from .rows import TABLE_COLUMNS, asymmetry_summary, asymmetry_text, measure_rows, outline_warnings
+from .rows import (
+    TABLE_COLUMNS,
+    VALUE_COLUMNS,
+    asymmetry_summary,
+    asymmetry_text,
+    empty_columns,
+    measure_rows,
+    outline_warnings,
+)
 from .saving import (
     PROTOCOL_FIELDS,
     SaveResult,
@@ -108,6 +116,7 @@ __all__ = [
     "KEY",
     "SIDE_COLORS",
     "TABLE_COLUMNS",
+    "VALUE_COLUMNS",
     "FEATURE_COLUMNS",
     "Settings",
     "Worklist",
@@ -134,6 +143,7 @@ __all__ = [
     "measure_rows",
     "asymmetry_summary",
     "asymmetry_text",
+    "empty_columns",
     "outline_warnings",
     "save_annotation",
     "save_layer_state",

@@ -236,7 +236,22 @@ def asymmetry_summary(rows: list[dict]) -> list[dict]:
     return out
 
 
-def asymmetry_text(summary: list[dict]) -> str:
+#: Value columns hidden when no row has a value in them (a layer of lines shows no area columns).
+VALUE_COLUMNS = ("csa", "ap", "lat", "ratio", "echo", "thick", "change")
+
+
+def empty_columns(rows: list[dict]) -> set[str]:
+    """The :data:`VALUE_COLUMNS` in which no row has a value ("–", "– ± –" or blank in all);
+    none when there are no rows (the table then shows its outline columns)."""
+    if not rows:
+        return {"thick", "change"}
+    return {k for k in VALUE_COLUMNS if all(not str(r.get(k) or "").strip("–± ") for r in rows)}
+
+
+def asymmetry_text(summary: list[dict], rows: list[dict] | None = None) -> str:
+    """The asymmetry line under the table; `rows` (the table's) tell a layer of lines only apart."""
+    if not summary and rows and all(r.get("kind", "outline") != "outline" for r in rows):
+        return "Asymmetry: from left and right CSA outlines; lines are measured one by one."
     if not summary:
         return "Asymmetry: needs a left and a right outline of the same level."
     parts = []

@@ -122,7 +122,7 @@ class LayerWatcher:
                     ly.edge_color = "side"
                 finally:
                     w._updating = False
-            step = 12.0 * float(ly.scale[-1])  # labels of each layer 12 pixels lower
+            step = label_step(ly, self.viewer.camera.zoom)  # each layer's labels below the previous one's
             shift = (k * step, 0.0) if ly.ndim == 2 else (0.0, k * step, 0.0)
             if np.shape(ly.text.translation) != (len(shift),) or tuple(ly.text.translation) != shift:
                 ly.text.translation = shift
@@ -203,3 +203,12 @@ class LayerWatcher:
     def mark_dirty(layer) -> None:
         if layer is not None and is_outline_layer(layer):
             layer_meta(layer)["dirty"] = True
+
+
+def label_step(layer, zoom: float, line_px: float = 16.0) -> float:
+    """How far (data pixels of `layer`) the canvas labels of successive raters' layers are moved
+    down so that 10-point labels at the same place are `line_px` screen pixels apart at the
+    camera's `zoom` (screen pixels per world unit; a text's translation is in data pixels,
+    before the layer's scale). Computed for the view when the image opens (fitted)."""
+    per_px = float(zoom) * abs(float(layer.scale[-2]))  # screen pixels per data pixel
+    return line_px / per_px if per_px > 0 else line_px

@@ -409,7 +409,7 @@ class MultifidusWidget(QWidget):
         self.last_rows = rows
         self.last_asymmetry = _model.asymmetry_summary(rows)
         self.last_warnings = _model.outline_warnings(ann, rows)
-        ms.show_rows(rows, _model.asymmetry_text(self.last_asymmetry), self.last_warnings)
+        ms.show_rows(rows, _model.asymmetry_text(self.last_asymmetry, rows), self.last_warnings)
         self._update_labels(layer, rows)
 
     def _update_labels(self, layer, rows):

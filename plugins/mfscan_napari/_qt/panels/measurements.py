@@ -91,6 +91,8 @@ class MeasurementsPanel(QGroupBox):
     def clear(self, message: str = "", error: str | None = None) -> None:
         """No rows; `message` above the table, `error` (red) below it."""
         self.table.setRowCount(0)
+        for k in _model.VALUE_COLUMNS:
+            self.table.setColumnHidden(column(k), k in _model.empty_columns([]))
         if message:
             self.layer_label.setText(message)
         if error is None:
@@ -116,6 +118,9 @@ class MeasurementsPanel(QGroupBox):
                 for j, k in enumerate(KEYS):
                     v = r.get(k, "")
                     text = str(v) if v is not None else ""
+                    tip = ""
+                    if k == "change" and " (" in text:  # "+20.7 % (rest 2.96 cm, n=3)": details in the tip
+                        text, tip = text.split(" (", 1)[0], text
                     if unit == "mixed" and r.get("unit") and k in ("csa", "ap", "lat"):
                         text += f" {r['unit']}²" if k == "csa" else f" {r['unit']}"
                     item = t.item(i, j)
@@ -124,12 +129,17 @@ class MeasurementsPanel(QGroupBox):
                         t.setItem(i, j, item)
                     elif item.text() != text:
                         item.setText(text)
+                    if item.toolTip() != tip and k == "change":
+                        item.setToolTip(tip)
                     if k == "side":
                         item.setForeground(QColor(SIDE_COLORS.get(r["side"], "white")))
                     elif k == "status":
                         colour = RED if r["error"] else (GREEN if r["calibrated"] else ORANGE)
                         item.setForeground(QColor(colour))
                         item.setToolTip(text)
+            empty = _model.empty_columns(rows)  # lines only: no area columns; outlines: no line ones
+            for k in _model.VALUE_COLUMNS:
+                t.setColumnHidden(column(k), k in empty)
         finally:
             t.setUpdatesEnabled(True)
 
