@@ -248,7 +248,7 @@ def _clipped(w):
 
 
 @pytest.mark.parametrize("size", [(1280, 800), (1600, 1000)])
-def test_layout_fits(widget_factory, annotated_png, size):
+def test_layout_fits(widget_factory, annotated_png, size, tmp_path):
     from qtpy.QtWidgets import QApplication
 
     img, sc = annotated_png
@@ -279,7 +279,7 @@ def test_layout_fits(widget_factory, annotated_png, size):
     zoom = viewer.scene.camera.zoom  # screen pixels per mm
     assert zoom * (c1 - c0) <= canvas[0] + 1 and zoom * (r1 - r0) <= canvas[1] + 1, (zoom, canvas)
     assert zoom * (c1 - c0) >= 0.5 * canvas[0] or zoom * (r1 - r0) >= 0.5 * canvas[1]  # not tiny
-    win.grab().save(f"/tmp/gui11/layout-{size[0]}x{size[1]}.png")
+    assert win.grab().save(str(tmp_path / f"layout-{size[0]}x{size[1]}.png"))  # to look at when it fails
 
 
 def test_rater_colours_differ(widget_factory, annotated_png, phantom):
