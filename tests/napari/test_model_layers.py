@@ -373,3 +373,49 @@ def test_empty_columns_and_asymmetry_text_of_lines():
     assert _model.empty_columns([]) == {"thick", "change"}
     assert "lines are measured one by one" in _model.asymmetry_text([], [line, fat])
     assert _model.asymmetry_text([], [outline]).startswith("Asymmetry: needs a left and a right")
+
+
+def test_rest_lookup_cache_is_owned_not_shared(tmp_path, phantom):
+    """The measured rest images are cached in the dict the caller passes (the widget's), never in
+    a process-wide one; a rest sidecar that changes is measured again."""
+    import os
+
+    from mfscan_napari_testutils import write_png
+
+    from mfscan.annotations import ROI, Annotation, sidecar_path, write_sidecar
+    from mfscan.calibration import manual
+
+    rest = write_png(tmp_path / "rest.png", phantom.image)
+    sc = sidecar_path(rest, "R1")
+
+    def write_rest(length_px):
+        write_sidecar(
+            sc,
+            Annotation(
+                image=rest.name,
+                subject="P01",
+                visit="1",
+                level="L4",
+                rater="R1",
+                task="rest",
+                calibration=manual(0.25),
+                rois=[ROI("left", [[10.0, 50.0], [10.0 + length_px, 50.0]], kind="thickness")],
+            ),
+            force=True,  # the test rewrites its own rest sidecar
+        )
+
+    write_rest(40)  # 40 px x 0.25 mm = 1.0 cm
+    contracted = Annotation(
+        image="c.png", subject="P01", visit="1", level="L4", rater="R1", task="contracted"
+    )
+    row = {"level": "L4", "side": "left", "m": {"thickness_cm": 1.2}}
+    owned: dict = {}
+    text, pct = _model.RestLookup(tmp_path / "c.png", cache=owned)(contracted, row)
+    assert pct == pytest.approx(20.0) and "n=1" in text
+    assert list(owned) == [str(sc)]
+    assert _model.RestLookup(tmp_path / "c.png")._cache == {}  # a new lookup shares nothing
+    write_rest(60)  # 1.5 cm: measured again (new modification time)
+    st = os.stat(sc)
+    os.utime(sc, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    _text, pct = _model.RestLookup(tmp_path / "c.png", cache=owned)(contracted, row)
+    assert pct == pytest.approx((1.2 - 1.5) / 1.5 * 100)

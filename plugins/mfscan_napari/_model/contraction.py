@@ -35,16 +35,17 @@ class RestLookup:
         The contracted image; its folder is searched for rest sidecars.
     images : ImageCache, optional
         The widget's image cache (rest images are decoded once).
-
-    The measured rest sidecars are cached by file and modification time, so the
-    table can follow a vertex drag.
+    cache : dict, optional
+        Measured rest sidecars by path, with their modification time (a sidecar
+        that changed is measured again). The widget passes a dict it owns, so that
+        the table can follow a vertex drag; default: a new one (nothing shared
+        between widgets or with other code in the process).
     """
 
-    _cache: dict = {}  # sidecar path -> (mtime_ns, rows); shared: rest files rarely change
-
-    def __init__(self, image_path, images=None):
+    def __init__(self, image_path, images=None, cache: dict | None = None):
         self.image_path = None if is_memory(image_path) else Path(image_path)
         self.images = images
+        self._cache = {} if cache is None else cache  # sidecar path -> (mtime_ns, rows)
 
     def measurements(self, annotation: Annotation) -> pd.DataFrame:
         """Thickness rows of the folder's rest sidecars of the same subject and visit."""

@@ -68,6 +68,7 @@ class MultifidusWidget(QWidget):
         self.viewer = napari_viewer
         self.settings = settings if settings is not None else _model.Settings()
         self.images = _model.ImageCache()  # decoded images, owned by this widget
+        self.rest_cache: dict = {}  # measured rest sidecars (RUSI change column), owned by this widget
         self.image_layer = None
         self.last_rows: list[dict] = []
         self.last_warnings: list[str] = []
@@ -400,7 +401,7 @@ class MultifidusWidget(QWidget):
         try:
             image = self.images.get(layer_meta(layer)["image_path"])
             ann = _model.annotation_from_layer(layer.data, layer.features, layer.metadata)
-            rest = _model.RestLookup(layer_meta(layer)["image_path"], self.images)
+            rest = _model.RestLookup(layer_meta(layer)["image_path"], self.images, self.rest_cache)
             rows = _model.measure_rows(image, ann, rest=rest)
         except MfscanError as e:
             self.last_rows = []
