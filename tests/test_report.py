@@ -20,6 +20,10 @@ REPO = Path(__file__).resolve().parents[1]
 COMMITTED = REPO / "sample_data" / "study"
 
 
+#: Copies of the sample study without its RUSI images, where a test is about transverse outlines.
+NO_RUSI = shutil.ignore_patterns("rusi")
+
+
 def _roi_counts(study: Path) -> dict:
     """ROIs per kind (an ROI without ``kind`` is an outline) in the study's sidecars, read as JSON."""
     import json
@@ -43,7 +47,7 @@ def _transverse_images(study: Path) -> set:
     return out
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: made once even when other modules' tests run in between
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
     study = out / "study"
@@ -155,7 +159,7 @@ def test_html_is_self_contained_and_complete(report):
 def test_report_lists_failures_and_exits_nonzero(report, tmp_path, capsys):
     study, _ = report
     bad = tmp_path / "study"
-    shutil.copytree(study / "S01", bad / "S01")
+    shutil.copytree(study / "S01", bad / "S01", ignore=NO_RUSI)
     (bad / "S01" / "visit1" / "S01_V1_L4_1.png").write_text("not an image")
     assert main(["report", str(bad), "-o", str(tmp_path / "rep"), "--no-progress", "--workers", "1"]) == 1
     err = pd.read_csv(tmp_path / "rep" / "errors.csv")
@@ -195,7 +199,7 @@ def test_side_summary_largest_level_and_units(report):
 def test_explicit_visit_order(report, tmp_path):
     study, _ = report
     s = tmp_path / "study"  # one subject's three visits are enough: a third of the measuring
-    shutil.copytree(study / "S01", s / "S01")
+    shutil.copytree(study / "S01", s / "S01", ignore=NO_RUSI)
     shutil.copy(study / "subjects.csv", s / "subjects.csv")
     assert (
         main(
@@ -230,7 +234,7 @@ def test_sidecar_without_level_or_rater_does_not_stop_the_study(report, tmp_path
 
     study, _ = report
     s = tmp_path / "study"
-    shutil.copytree(study, s)
+    shutil.copytree(study, s, ignore=shutil.ignore_patterns("rusi", "S03"))  # S01, S02 and the DICOMs
     no_level = s / "S01" / "visit1" / "S01_V1_L4_1.R1.mfscan.json"
     d = json.loads(no_level.read_text())
     del d["level"]
@@ -263,7 +267,7 @@ def test_reruns_notes_and_threshold_lines(report, tmp_path, capsys):
     assert threshold_ratio(10, "index") == pytest.approx(2.1 / 1.9)  # 2(r-1)/(r+1) = 0.1
     study, _ = report
     s = tmp_path / "study"
-    shutil.copytree(study / "S01", s / "S01")
+    shutil.copytree(study / "S01", s / "S01", ignore=NO_RUSI)
     (s / "subjects.csv").write_text("subject,symptomatic_side,group\ns01,R,exercise\n")
     out = tmp_path / "rep"
     (out / "qc" / "old").mkdir(parents=True)
