@@ -305,7 +305,7 @@ def test_rater_colours_differ(widget_factory, annotated_png, phantom):
     # Labels of the layers at the same place are 16 screen pixels apart at the fitted zoom
     # (a text's translation is in data pixels: 16 / (zoom x mm per pixel)).
     w.navigator.open_image(img)
-    per_px = viewer.camera.zoom * 0.25
+    per_px = viewer.scene.camera.zoom * 0.25
     rows = sorted(float(ly.text.translation[0]) for ly in (r1, r2, w.outline_layer(by_rater=True)))
     assert np.diff(rows) * per_px == pytest.approx([16.0, 16.0], abs=0.01)
 

@@ -122,7 +122,7 @@ class LayerWatcher:
                     ly.edge_color = "side"
                 finally:
                     w._updating = False
-            step = label_step(ly, self.viewer.camera.zoom)  # each layer's labels below the previous one's
+            step = label_step(ly, camera(self.viewer).zoom)  # each layer's labels below the previous one's
             shift = (k * step, 0.0) if ly.ndim == 2 else (0.0, k * step, 0.0)
             if np.shape(ly.text.translation) != (len(shift),) or tuple(ly.text.translation) != shift:
                 ly.text.translation = shift
@@ -212,3 +212,9 @@ def label_step(layer, zoom: float, line_px: float = 16.0) -> float:
     before the layer's scale). Computed for the view when the image opens (fitted)."""
     per_px = float(zoom) * abs(float(layer.scale[-2]))  # screen pixels per data pixel
     return line_px / per_px if per_px > 0 else line_px
+
+
+def camera(viewer):
+    """The viewer's camera: ``viewer.scene.camera`` from napari 0.9, ``viewer.camera`` before."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None and hasattr(scene, "camera") else viewer.camera
