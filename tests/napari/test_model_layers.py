@@ -419,3 +419,24 @@ def test_rest_lookup_cache_is_owned_not_shared(tmp_path, phantom):
     os.utime(sc, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     _text, pct = _model.RestLookup(tmp_path / "c.png", cache=owned)(contracted, row)
     assert pct == pytest.approx((1.2 - 1.5) / 1.5 * 100)
+
+
+def test_other_raters_colours_are_never_near_the_side_colours():
+    """Another rater's outlines must not look like the current rater's left (blue) or right
+    (orange): every palette colour is at least 40 degrees of hue away from both, or grey."""
+    import colorsys
+
+    from mfscan.vocab import SIDE_COLORS
+
+    def hsv(c):
+        return colorsys.rgb_to_hsv(*(int(c[i : i + 2], 16) / 255 for i in (1, 3, 5)))
+
+    side_hues = [hsv(c)[0] * 360 for c in SIDE_COLORS.values()]
+    for pair in _model.RATER_PALETTE:
+        for c in pair:
+            h, s, _v = hsv(c)
+            if s < 0.1:
+                continue  # grey
+            for sh in side_hues:
+                d = abs(h * 360 - sh)
+                assert min(d, 360 - d) >= 40, (c, sh)

@@ -15,13 +15,14 @@ __all__ = ["same_owner", "is_hidden", "worklist_order", "resume_position", "RATE
 
 #: Outline colours (left, right) of the raters shown beside the current one, in turn: each
 #: rater a hue of their own, the left side lighter than the right. The current rater's
-#: outlines keep :data:`mfscan.vocab.SIDE_COLORS`.
+#: outlines keep :data:`mfscan.vocab.SIDE_COLORS` (blue left, orange right), so no hue here is
+#: near blue or orange: an amber left outline read as "right" at a glance.
 RATER_PALETTE = (
-    ("#ffe082", "#ffb300"),  # amber
     ("#b39ddb", "#7e57c2"),  # violet
     ("#a5d6a7", "#43a047"),  # green
     ("#f48fb1", "#d81b60"),  # pink
-    ("#bcaaa4", "#795548"),  # brown
+    ("#ce93d8", "#8e24aa"),  # purple
+    ("#e0e0e0", "#9e9e9e"),  # grey
 )
 
 
