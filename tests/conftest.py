@@ -8,10 +8,27 @@ folders.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
 from badinput import tree_state as _tree_state
+
+# Plugin autoloading is off (``--disable-plugin-autoload`` in pyproject.toml): pytest rewrites
+# the asserts of every module of each installed distribution that declares a pytest plugin,
+# which made each test process rewrite about 300 napari, npe2 and hypothesis modules (about
+# 9 s) on a fresh machine. xdist and pytest-xvfb are named with ``-p`` there; the plugins
+# below by module name here, so only these modules are rewritten. (Each is skipped when its
+# package is missing; the napari tests then report why they are skipped.)
+pytest_plugins = [
+    module
+    for module, package in (
+        ("pytestqt.plugin", "pytestqt"),
+        ("napari.utils._testsupport", "napari"),
+        ("_hypothesis_pytestplugin", "hypothesis"),
+    )
+    if importlib.util.find_spec(package) is not None
+]
 
 SAMPLE_STUDY = Path(__file__).resolve().parents[1] / "sample_data" / "study"
 
