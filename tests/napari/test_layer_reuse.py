@@ -166,3 +166,22 @@ def test_outline_count_changes_keep_edge_width(widget_factory, tmp_path, phantom
     assert list(layer.features["label"]) == [
         r["label"] for r in _model.measure_rows(w.images.get(str(b)), read_sidecar(sidecar_path(b, "R1")))
     ]
+
+
+def test_16_bit_then_8_bit_image_reuses_the_layer_with_the_new_contrast(widget_factory, tmp_path, phantom):
+    import tifffile
+
+    deep = tmp_path / "a.tif"
+    tifffile.imwrite(deep, (phantom.image.astype(np.uint16) * 16))  # 12-bit values in 16-bit words
+    shallow = write_png(tmp_path / "b.png", phantom.image)
+    viewer, w = widget_factory(show=True)
+    w.open_image(deep)
+    layer = w.image_layer
+    first = tuple(layer.contrast_limits)
+    w.open_image(shallow)
+    assert w.image_layer is layer and layer.data.dtype == np.uint8
+    assert tuple(layer.contrast_limits) == (0, 255) and tuple(layer.contrast_limits_range) == (0, 255)
+    assert first != (0, 255)
+    np.testing.assert_array_equal(layer.data, _model.read_layers(shallow)[0][0])
+    shot = viewer.screenshot(canvas_only=True, flash=False)  # draws without error
+    assert shot.shape[0] > 100 and shot[..., :3].std() > 5  # an image, not a blank canvas
