@@ -185,3 +185,97 @@ def test_16_bit_then_8_bit_image_reuses_the_layer_with_the_new_contrast(widget_f
     np.testing.assert_array_equal(layer.data, _model.read_layers(shallow)[0][0])
     shot = viewer.screenshot(canvas_only=True, flash=False)  # draws without error
     assert shot.shape[0] > 100 and shot[..., :3].std() > 5  # an image, not a blank canvas
+
+
+def _cine(path, phantom):
+    import tifffile
+
+    from mfscan.synthetic.phantom import make_phantom
+
+    other = make_phantom(seed=11, shape=(300, 400), spacing_mm=0.25)
+    tifffile.imwrite(path, np.stack([phantom.image, other.image]))  # two frames
+    return path
+
+
+@pytest.mark.parametrize("order", ["2d_then_cine", "cine_then_2d"])
+def test_own_layer_is_not_reused_across_2d_and_cine(widget_factory, tmp_path, phantom, order):
+    """Found in review: the own layer of a 2-D image was given to a cine (or the reverse), the
+    swap failed half way and "Save now" wrote the old image's outline into the new sidecar."""
+    flat = write_png(tmp_path / "a.png", phantom.image)
+    cine = _cine(tmp_path / "b.tif", phantom)
+    first, second = (flat, cine) if order == "2d_then_cine" else (cine, flat)
+    viewer, w = widget_factory()
+    w.set_fields(rater="R1")
+    w.open_image(first)
+    layer = w.outline_layer(create=True)
+    pts = square(100, 100, 30)
+    layer.add_polygons([pts if layer.ndim == 2 else np.column_stack([np.zeros(len(pts)), pts])])
+    assert w.open_image(second) is not None
+    assert w.image_layer.name == second.name
+    saved_first = read_sidecar(sidecar_path(first, "R1"))
+    assert len(saved_first.rois) == 1
+    own = w.outline_layer(create=True, by_rater=True)
+    assert own.ndim == (3 if second == cine else 2) and len(own.data) == 0
+    w.save(force_all=True)
+    assert not sidecar_path(second, "R1").exists()  # nothing traced there: no file, no old outline
+
+
+def test_unsaved_outlines_of_the_sample_image_get_their_recovery_copy(widget_factory, tmp_path, phantom):
+    """Found in review: a dirty layer of the in-memory sample image was reused for the next image and
+    its outlines dropped; it must be removed, which writes the recovery copy, as before."""
+    from mfscan_napari import _sample
+    from napari.layers import Layer
+
+    img = write_png(tmp_path / "a.png", phantom.image)
+    viewer, w = widget_factory()
+    for t in _sample.phantom_image():
+        viewer.add_layer(Layer.create(*t))
+    w.set_fields(rater="R1")
+    w.outline_layer(create=True).add_polygons([square(100, 100, 30)])
+    w.open_image(img)
+    rec = list(_model.recovery_dir().glob("*.mfscan.json"))
+    assert len(rec) == 1 and ".R1." in rec[0].name, (rec, w.saver.messages, _model.recovery_dir())
+    assert len(read_sidecar(rec[0]).rois) == 1
+    assert [ly.name for ly in viewer.layers] == ["a.png"]
+
+
+def test_changing_a_code_on_an_untraced_image_writes_no_sidecar(widget_factory, tmp_path, phantom):
+    """Found in review: the rater's reused empty layer made a code change save an empty sidecar
+    (the image then counted as done, and a blinded rater's resume skipped it)."""
+    folder = tmp_path / "f"
+    folder.mkdir()
+    a, b, _c = (write_png(folder / f"{n}.png", phantom.image) for n in "abc")
+    viewer, w = widget_factory()
+    w.set_fields(rater="R1")
+    w.open_folder(folder)
+    w.arm("left").add_polygons([square(100, 100, 30)])
+    w.step(1)
+    w.set_fields(level="L5")
+    w.step(1)
+    assert sidecar_path(a, "R1").exists() and not sidecar_path(b, "R1").exists()
+
+
+def test_hidden_layers_and_display_settings_do_not_carry_over(widget_factory, tmp_path, phantom):
+    """Found in review: a layer hidden (or the image's gamma changed) on one image stayed so on the next."""
+    folder = tmp_path / "f"
+    folder.mkdir()
+    paths = [write_png(folder / f"{n}.png", phantom.image) for n in "ab"]
+    for p in paths:
+        write_sidecar(
+            sidecar_path(p, "R1"),
+            Annotation(image=p.name, rater="R1", rois=[ROI("left", square(40, 50, 20))]),
+        )
+    viewer, w = widget_factory()
+    w.set_fields(rater="R2")
+    w.open_folder(folder)
+    w.arm("left").add_polygons([square(100, 100, 30)])
+    for ly in w.outline_layers():
+        ly.visible = False
+        ly.opacity = 0.3
+    w.image_layer.gamma = 0.3
+    w.step(1)
+    assert [(ly.name, ly.visible, ly.opacity) for ly in w.outline_layers()] == [
+        ("outlines R1", True, 1.0),
+        ("outlines R2", True, 1.0),
+    ]
+    assert w.image_layer.gamma == 1.0 and w.image_layer.colormap.name == "gray"

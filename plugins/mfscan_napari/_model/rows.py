@@ -242,7 +242,7 @@ VALUE_COLUMNS = ("csa", "ap", "lat", "ratio", "echo", "thick", "change")
 
 def empty_columns(rows: list[dict]) -> set[str]:
     """The :data:`VALUE_COLUMNS` in which no row has a value ("–", "– ± –" or blank in all);
-    none when there are no rows (the table then shows its outline columns)."""
+    with no rows, the line columns (the empty table shows its outline columns)."""
     if not rows:
         return {"thick", "change"}
     return {k for k in VALUE_COLUMNS if all(not str(r.get(k) or "").strip("–± ") for r in rows)}

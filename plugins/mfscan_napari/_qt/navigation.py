@@ -77,7 +77,18 @@ class Navigator:
             w.saver.message(f"Cannot open {path.name}: {e}", error=True)
             self.update_ui()
             return None
-        w.swapper.swap(old, layer_data, self.remove_layers)
+        try:
+            w.swapper.swap(old, layer_data, self.remove_layers)
+        except Exception as e:  # noqa: BLE001 - never leave layers half given to the next image
+            left = [
+                ly
+                for ly in self.viewer.layers
+                if layer_meta(ly).get("kind") in ("image", "outlines", "scale")
+            ]
+            w.swapper.swap(left, [], self.remove_layers)
+            w.saver.message(f"Cannot show {path.name}: {e}", error=True)
+            self.update_ui()
+            return None
         layer = w.outline_layer(create=False, by_rater=True)
         active = layer if layer is not None else w.image_layer
         if active is not None and self.viewer.layers.selection.active is not active:

@@ -40,23 +40,15 @@ class LayerSwapper:
         `remove(layers)` removes layers (the navigator's, with its Xvfb work-around).
         """
         w = self.widget
+        # A layer with edits not written (outlines of a sample image, in memory only) is never
+        # reused: it is removed, and removal writes its recovery copy.
+        kept = [ly for ly in old_layers if not layer_meta(ly).get("dirty")]
+        unused = [ly for ly in old_layers if layer_meta(ly).get("dirty")]
         plan = _model.plan_reuse(
-            [_model.layer_spec(ly) for ly in old_layers], [_model.tuple_spec(t) for t in layer_data]
+            [_model.layer_spec(ly) for ly in kept], [_model.tuple_spec(t) for t in layer_data]
         )
-        unused = [old_layers[i] for i in plan.unused]
-        spare = next(
-            (ly for ly in unused if w.current_rater() and is_outline_layer(ly) and w.is_mine(ly)), None
-        )
-        if spare is not None and not any(t[2] == "image" for t in layer_data):
-            spare = None  # nothing opened (an unreadable image): nothing to trace into
-        if spare is not None and any(
-            _model.same_owner(
-                (t[1].get("metadata") or {}).get(_model.KEY, {}).get("annotation") or {}, *self._owner()
-            )
-            for t in layer_data
-            if t[2] == "shapes"
-        ):
-            spare = None  # the next image has the rater's own layer already
+        unused += [kept[i] for i in plan.unused]
+        spare = self._spare(unused, layer_data)
         gone = [ly for ly in unused if ly is not spare]
         if spare is not None:
             w.watcher.disconnect_layer(spare)
@@ -69,14 +61,43 @@ class LayerSwapper:
                     if j is None:
                         self.viewer.add_layer(Layer.create(*t))
                     elif t[2] == "image":
-                        self.update_image(old_layers[j], t[0], t[1])
+                        self.update_image(kept[j], t[0], t[1])
                     else:
-                        self.update_outlines(old_layers[j], t[0], t[1])
+                        self.update_outlines(kept[j], t[0], t[1])
             if spare is not None:
                 self.repurpose(spare, remove)
         finally:
             w.watcher.colors_deferred = False
         w.watcher.apply_colors()
+
+    def _spare(self, unused: list, layer_data: list[tuple]):
+        """The rater's own outline layer among `unused` that can become their empty layer of the
+        next image: none when nothing opens, when the next image has the rater's layer already,
+        or when its dimensionality differs (2-D outlines cannot hold a cine's, nor the reverse)."""
+        w = self.widget
+        image = next((t for t in layer_data if t[2] == "image"), None)
+        if image is None or not w.current_rater():
+            return None
+        if any(
+            _model.same_owner(
+                (t[1].get("metadata") or {}).get(_model.KEY, {}).get("annotation") or {}, *self._owner()
+            )
+            for t in layer_data
+            if t[2] == "shapes"
+        ):
+            return None
+        ndim = _model.tuple_spec(image).ndim
+        return next(
+            (
+                ly
+                for ly in unused
+                if is_outline_layer(ly)
+                and w.is_mine(ly)
+                and ly.ndim == ndim
+                and not layer_meta(ly).get("dirty")
+            ),
+            None,
+        )
 
     def _owner(self) -> tuple:
         f = self.widget.fields()
@@ -97,6 +118,11 @@ class LayerSwapper:
         layer.data = data
         layer.metadata = kwargs["metadata"]
         _set_frame(layer, kwargs)
+        if not layer.rgb:
+            if layer.gamma != 1.0:  # display settings of the previous image do not carry over
+                layer.gamma = 1.0
+            if layer.colormap.name != "gray":
+                layer.colormap = "gray"
         limits = kwargs.get("contrast_limits")
         if limits is not None and tuple(layer.contrast_limits_range) != tuple(limits):
             layer.contrast_limits_range = limits
@@ -115,12 +141,12 @@ class LayerSwapper:
         w._updating = True
         try:
             layer.selected_data = set()
-            layer.metadata = kwargs["metadata"]
-            if colors is not None:  # apply_colors changes the cycle only when it differs
-                layer_meta(layer)["colors"] = colors
             _set_frame(layer, kwargs)
             _set_shapes(layer, data, kwargs)
             layer.features = kwargs["features"]
+            layer.metadata = kwargs["metadata"]  # last: a failure above leaves the old image's
+            if colors is not None:  # apply_colors changes the cycle only when it differs
+                layer_meta(layer)["colors"] = colors
             layer.refresh_colors()  # edge colours by side from the new features
         finally:
             w._updating = False
@@ -141,7 +167,13 @@ class LayerSwapper:
 
 def _set_frame(layer, kwargs: dict) -> None:
     """Name, scale and units of a layer from layer kwargs, each set only when it changes: napari
-    recomputes the dims and redraws on every assignment, even of an equal value."""
+    recomputes the dims and redraws on every assignment, even of an equal value. A layer the
+    rater hid, or made transparent, on the previous image is shown as a new layer would be."""
+    if not layer.visible:
+        layer.visible = True
+    opacity = float(kwargs.get("opacity", 1.0))
+    if layer.opacity != opacity:
+        layer.opacity = opacity
     if layer.name != kwargs["name"]:
         layer.name = kwargs["name"]
     if not np.allclose(layer.scale, kwargs["scale"]):

@@ -232,8 +232,11 @@ class MultifidusWidget(QWidget):
         if layer is not None:
             m = layer_meta(layer)
             m["annotation"], dirty = _model.apply_study_fields(
-                m.get("annotation") or {}, f, n_outlines=len(layer.data), sidecar=m.get("sidecar_path")
-            )
+                m.get("annotation") or {},
+                f,
+                n_outlines=len(layer.data),
+                sidecar=m.get("digest") and m.get("sidecar_path"),
+            )  # a sidecar only when one was read or saved: an empty new layer writes no file
             if dirty:
                 self.watcher.mark_dirty(layer)
             self._set_defaults(layer)
