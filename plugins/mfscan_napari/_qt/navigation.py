@@ -102,7 +102,7 @@ class Navigator:
                 self.worklist.resume(rel)
             w.settings.set_last_image(self.worklist.folder, rel)
         self.viewer.reset_view()
-        w.watcher.apply_colors()  # the labels' spacing follows the fitted zoom
+        w.watcher.apply_colors()  # once per image, after the swap: the labels' spacing follows the fitted zoom
         self.update_ui()
         w.refresh_table()
         return w.image_layer

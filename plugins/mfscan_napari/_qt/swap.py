@@ -10,6 +10,8 @@ the next image has none, becomes the empty layer they will trace into.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 from napari.layers import Layer
 
@@ -37,7 +39,8 @@ class LayerSwapper:
     def swap(self, old_layers: list, layer_data: list[tuple], remove) -> None:
         """Show `layer_data` (``(data, kwargs, type)`` tuples, the image first) instead of `old_layers`.
 
-        `remove(layers)` removes layers (the navigator's, with its Xvfb work-around).
+        `remove(layers)` removes layers (the navigator's, with its Xvfb work-around). The caller
+        applies the raters' colours once afterwards (``watcher.apply_colors``), after fitting the view.
         """
         w = self.widget
         # A layer with edits not written (outlines of a sample image, in memory only) is never
@@ -68,7 +71,7 @@ class LayerSwapper:
                 self.repurpose(spare, remove)
         finally:
             w.watcher.colors_deferred = False
-        w.watcher.apply_colors()
+        # colours and label spacing: applied once by the caller, after it fits the view
 
     def _spare(self, unused: list, layer_data: list[tuple]):
         """The rater's own outline layer among `unused` that can become their empty layer of the
@@ -108,8 +111,6 @@ class LayerSwapper:
         leaving it runs a full collection even when nothing was removed."""
         if removing:
             return self.viewer.layers.batched_update()
-        import contextlib
-
         return contextlib.nullcontext()
 
     def update_image(self, layer, data, kwargs: dict) -> None:
