@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -315,22 +313,3 @@ def test_train_command_writes_a_subject_split_model_card(tmp_path):
     assert card["mm_per_pixel"] == 1.0 and card["data"]["n_train"] == 4 and card["data"]["n_val"] == 2
     assert card["software"]["torch"] == torch.__version__
     assert main(["train", str(tmp_path / "study"), "-o", str(out), "--epochs", "1"]) == 1  # no overwrite
-
-
-def test_missing_torch_gives_the_install_hint(monkeypatch, tmp_path, capsys):
-    from mfscan.cli import main
-    from mfscan.learn._torch import require_torch
-
-    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
-    with pytest.raises(MfscanError, match=r'pip install "mfscan\[learn\]"'):
-        require_torch()
-    assert main(["train", str(tmp_path), "-o", str(tmp_path / "m")]) == 1
-    assert 'pip install "mfscan[learn]"' in capsys.readouterr().err
-    assert main(["predict", str(tmp_path / "m"), str(tmp_path)]) == 1
-    assert 'pip install "mfscan[learn]"' in capsys.readouterr().err
-
-
-def test_mfscan_imports_no_torch():
-    code = "import sys, mfscan.cli.main, mfscan.learn.dataset, mfscan.learn.predict; print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
