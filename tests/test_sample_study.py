@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import cv2
@@ -45,14 +46,15 @@ def test_committed_sample_study_is_regenerable(tmp_path):
     DICOM's attributes must be equal except the UIDs derived from a digest of its
     pixels. Why a tolerance: the phantom is drawn in float32 (OpenCV's Gaussian blur
     and resize, NumPy's exp, sin and power) and rounded to 8 bits at the end; those
-    routines use SIMD code whose last bit changes with the OpenCV / NumPy version and
-    the CPU, so a pixel whose value lies within one float32 ulp of a rounding
-    boundary (x.5) rounds the other way. With the newest OpenCV and NumPy, 1-3 pixels
-    in 7 of the 36 PNGs differ by one level this way; every one was checked to lie
-    within one float32 ulp of the boundary. A real change of the generator is far
-    outside this tolerance: even a 1% change of the gain, contrast or speckle moves
-    40,000-100,000 pixels of an image. PNGs are compared by pixels
-    because PNG bytes depend on the zlib build.
+    routines use SIMD code whose last bit may change with the library version and the
+    CPU, so a pixel within one float32 ulp of a rounding boundary (x.5) can round the
+    other way. A real change of the generator is far outside this tolerance: even a 1%
+    change of the gain, contrast or speckle moves 40,000-100,000 pixels of an image.
+    What a library release did change is kept out of the generator: OpenCV 5 draws
+    ``putText`` differently from 4.x (1,700 pixels of every image, up to 252 levels),
+    so the burned-in text uses mfscan's own bitmap font (see the tests below); with it,
+    OpenCV 4.14 and 5.1 write identical images. PNGs are compared by pixels because PNG
+    bytes depend on the zlib build.
     """
     import pydicom
 
@@ -126,3 +128,38 @@ def test_rusi_part_is_consistent_and_measures_the_designed_thickness_change():
         designed = change[str(r.side)][VISITS.index(r.visit)]
         assert r.thickness_change_pct == pytest.approx(designed, abs=3.0), r
         assert r.rest_thickness_cm == pytest.approx(rest_cm, abs=0.08)
+
+
+def test_the_generator_draws_no_text_with_opencv():
+    """OpenCV's text rendering changed between releases: the generator must not use it."""
+    src = REPO / "mfscan" / "synthetic"
+    users = [p.name for p in src.rglob("*.py") if re.search(r"cv2\.(putText|getTextSize)\(", p.read_text())]
+    assert users == []
+
+
+def test_bitmap_font_draws_the_glyph_cells():
+    """'L1' at 1 and 2 pixels per cell, against the 5 x 7 cells written out by hand."""
+    from mfscan.synthetic._font import Font, put_text, text_size
+
+    cells = [
+        "#.......#..",
+        "#......##..",
+        "#.......#..",
+        "#.......#..",
+        "#.......#..",
+        "#.......#..",
+        "#####..###.",
+    ]
+    # 'L' in cells 0-4, a one-cell gap, '1' in cells 6-10 (its last column is blank)
+    expected1 = np.array([[c == "#" for c in row] for row in cells])
+    img = np.zeros((9, 12), np.uint8)
+    put_text(img, "L1", (1, 7), Font(1), value=200)  # baseline row 7: glyph rows 1-7
+    assert np.array_equal(img[1:8, 1:12] == 200, expected1)
+    assert img.sum() == 200 * expected1.sum()  # nothing outside
+    assert text_size("L1", Font(1)) == ((11, 7), 2)
+    img2 = np.zeros((20, 30), np.uint8)
+    put_text(img2, "l1", (0, 13), Font(2))  # lower case drawn as upper case
+    assert np.array_equal(img2[0:14, 0:22] == 255, np.kron(expected1, np.ones((2, 2), bool)))
+    clipped = np.zeros((4, 4), np.uint8)
+    put_text(clipped, "L", (-2, 5), Font(1))  # partly outside the image: drawn where it falls
+    assert np.array_equal(clipped == 255, expected1[2:6, 2:6])

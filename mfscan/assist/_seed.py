@@ -106,6 +106,16 @@ def _seed_check(image, seed, sp, exclude):
             f"{where} lies in the black area outside the imaged sector; click inside the multifidus"
         )
     p95 = _bright_level(image, exclude)
+    # Burned-in text: thin bright strokes densely around the seed (within 3 mm,
+    # 20% or more of the pixels near text on the phantoms, under 9% in muscle).
+    # Checked before the darkness of the seed's neighbourhood: between the strokes of
+    # a thin font the seed's own pixels can be dark, and the text is what to name.
+    Rr, Rc = max(3, int(round(3.0 / sp[0]))), max(3, int(round(3.0 / sp[1])))
+    near = image[max(r - Rr, 0) : r + Rr + 1, max(c - Rc, 0) : c + Rc + 1]
+    if overlay_mask(near, min_value=0.85 * float(np.max(image))).mean() > 0.15:
+        raise ProposalError(
+            f"{where} lies on burned-in text or marks, not in muscle; click inside the multifidus"
+        )
     R = max(4, int(round(5.0 / min(sp))))
     win = np.asarray(image[max(r - R, 0) : r + R + 1, max(c - R, 0) : c + R + 1], dtype=np.float64)
     yy, xx = np.ogrid[
@@ -125,14 +135,6 @@ def _seed_check(image, seed, sp, exclude):
         raise ProposalError(
             f"{where} lies on a bright structure (fascia, bone or a burned-in mark), "
             "not in muscle; click inside the multifidus"
-        )
-    # Burned-in text: thin bright strokes densely around the seed (within 3 mm,
-    # 20% or more of the pixels near text on the phantoms, under 9% in muscle).
-    Rr, Rc = max(3, int(round(3.0 / sp[0]))), max(3, int(round(3.0 / sp[1])))
-    near = image[max(r - Rr, 0) : r + Rr + 1, max(c - Rc, 0) : c + Rc + 1]
-    if overlay_mask(near, min_value=0.85 * float(np.max(image))).mean() > 0.15:
-        raise ProposalError(
-            f"{where} lies on burned-in text or marks, not in muscle; click inside the multifidus"
         )
     return loc
 

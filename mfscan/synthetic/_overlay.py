@@ -8,29 +8,14 @@ scanner burns its annotations into an exported frame.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from mfscan.synthetic import _font
 from mfscan.synthetic._anatomy import Field, Structures, extremes
+from mfscan.synthetic._font import Font, font_for
 from mfscan.synthetic._render import Thickness, polyline
-
-
-@dataclass(frozen=True)
-class Font:
-    """An OpenCV Hershey font at a scale and thickness."""
-
-    face: int
-    scale: float
-    thick: int
-
-
-def font_for(rows: int, cols: int, scale: float) -> Font:
-    """The text font for an image size: ``scale`` at 480 pixels, proportional above."""
-    return Font(
-        cv2.FONT_HERSHEY_SIMPLEX, scale * min(rows, cols) / 480.0, max(1, int(round(min(rows, cols) / 480.0)))
-    )
 
 
 def put_text(overlay, text_boxes: list, guard, text: str, org_rc, font: Font, where: str = "tl") -> None:
@@ -41,14 +26,14 @@ def put_text(overlay, text_boxes: list, guard, text: str, org_rc, font: Font, wh
     appended to ``text_boxes``.
     """
     rows, cols = overlay.shape
-    (tw, th), base = cv2.getTextSize(text, font.face, font.scale, font.thick)
+    (tw, th), base = _font.text_size(text, font)
     r, cpos = org_rc
     if where == "tr":
         cpos = cpos - tw
     r0, c0, r1, c1 = int(r - th - 1), int(cpos - 1), int(r + base + 1), int(cpos + tw + 1)
     if r0 < 0 or c0 < 0 or r1 >= rows or c1 >= cols or guard[r0 : r1 + 1, c0 : c1 + 1].any():
         return  # would cover a muscle or fall outside the image: leave it out
-    cv2.putText(overlay, text, (int(cpos), int(r)), font.face, font.scale, 255, font.thick, cv2.LINE_AA)
+    _font.put_text(overlay, text, (int(cpos), int(r)), font)
     text_boxes.append((r0, c0, r1, c1))
 
 
@@ -56,7 +41,7 @@ def draw_text(overlay, guard, font: Font, *, level: str, depth_mm: float) -> lis
     """The corner labels ("SYNTHETIC", level, depth, "mfscan phantom"); returns their boxes."""
     rows, cols = overlay.shape
     text_boxes: list = []
-    (_, th), base = cv2.getTextSize("Ag", font.face, font.scale, font.thick)
+    (_, th), base = _font.text_size("Ag", font)
     lh = th + base + 4
     put_text(overlay, text_boxes, guard, "SYNTHETIC", (lh - base, 6), font)
     put_text(overlay, text_boxes, guard, f"{level} TRANS", (2 * lh - base, 6), font)
@@ -106,17 +91,8 @@ def draw_ruler(overlay, backing, font: Font, fld: Field) -> dict:
         _tick(overlay, tr, rc_col - ln, rc_col)
         if round(tmm) % 50 == 0 and tmm > 0:
             lab = f"{int(round(tmm / 10))}"
-            (tw, th), _ = cv2.getTextSize(lab, font.face, font.scale, font.thick)
-            cv2.putText(
-                overlay,
-                lab,
-                (rc_col - major - tw - 3, int(round(tr + th / 2))),
-                font.face,
-                font.scale,
-                255,
-                font.thick,
-                cv2.LINE_AA,
-            )
+            (tw, th), _ = _font.text_size(lab, font)
+            _font.put_text(overlay, lab, (rc_col - major - tw - 3, int(round(tr + th / 2))), font)
     return dict(
         ruler_tick_rows=tick_rows,
         ruler_tick_mm=ticks_mm,

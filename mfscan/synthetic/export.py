@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from mfscan.synthetic import _font
 from mfscan.synthetic._anatomy import extremes
-from mfscan.synthetic._overlay import font_for
+from mfscan.synthetic._font import font_for
+from mfscan.synthetic._random import generator
 
 if TYPE_CHECKING:
     from mfscan.synthetic.phantom import Phantom
@@ -46,7 +48,7 @@ def make_rgb_export(phantom: Phantom, *, calipers: bool = True, seed: int = 0) -
     img = np.ascontiguousarray(np.repeat(phantom.image[:, :, None], 3, axis=2))
     if not calipers:
         return img
-    rng = np.random.default_rng(seed)
+    rng = generator(seed)
     rows, cols = phantom.image.shape
     row_mm, col_mm = phantom.spacing_mm
     size = max(5, int(round(2.0 / row_mm)))
@@ -62,12 +64,12 @@ def make_rgb_export(phantom: Phantom, *, calipers: bool = True, seed: int = 0) -
         lat = (pts[3, 1] - pts[2, 1]) * col_mm / 10
         lines.append(f"{side[0].upper()} CSA {phantom.true_csa_cm2[side]:.2f}cm2 AP {ap:.2f} W {lat:.2f}")
     font = font_for(rows, cols, 0.38)
-    (tw, th), base = cv2.getTextSize(max(lines, key=len), font.face, font.scale, font.thick)
+    (tw, th), base = _font.text_size(max(lines, key=len), font)
     lh = th + base + 4
     x = cols - tw - max(12, int(0.05 * cols))
     text_mask = np.zeros((rows, cols), dtype=np.uint8)
     for i, text in enumerate(lines):
         y = rows - 6 - base - (len(lines) - 1 - i) * lh
-        cv2.putText(text_mask, text, (x, y), font.face, font.scale, 255, font.thick, cv2.LINE_8)
-    img[text_mask >= 128] = GREEN  # crisp, saturated (some OpenCV builds smooth text)
+        _font.put_text(text_mask, text, (x, y), font)
+    img[text_mask >= 128] = GREEN  # crisp, saturated
     return img

@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mfscan.synthetic import _overlay, _render
+from mfscan.synthetic import _font, _overlay, _render
 from mfscan.synthetic._anatomy import make_field
+from mfscan.synthetic._random import generator
 
 __all__ = ["ParasagittalPhantom", "make_parasagittal", "make_rusi_series"]
 
@@ -118,7 +119,7 @@ def make_parasagittal(
     ParasagittalPhantom
     """
     rows, cols, row_mm, col_mm = _check(shape, spacing_mm, thickness_cm, fat_cm)
-    rng = np.random.default_rng(seed)
+    rng = generator(seed)
     fat_mm, thick_mm = fat_cm * 10.0, thickness_cm * 10.0
     c0 = (cols - 1) * (0.45 + 0.1 * rng.random())  # the facet joint's column
     x = (np.arange(cols) - c0) * col_mm  # mm from the facet, cranial negative
@@ -176,13 +177,13 @@ def _burn_overlays(img, rows, cols, row_mm, col_mm, *, level, task, fat_r):
     fld = make_field(rows, cols, row_mm, col_mm, "linear", 0.0)
     overlay = np.zeros((rows, cols), np.uint8)
     backing = np.zeros((rows, cols), bool)
-    font = _overlay.font_for(rows, cols, 0.45)
+    font = _font.font_for(rows, cols, 0.45)
     ruler = _overlay.draw_ruler(overlay, backing, font, fld)
     guard = np.zeros((rows, cols), bool)
     guard[int(np.floor(fat_r.min())) :, :] = True
     guard[rows - 20 :, :] = False
     boxes: list = []
-    _, base = _overlay.cv2.getTextSize("Ag", font.face, font.scale, font.thick)
+    _, base = _font.text_size("Ag", font)
     text = f"SYNTHETIC {level} PARASAG {task.upper()}"
     _overlay.put_text(overlay, boxes, guard, text, (rows - base - 4, 4), font)
     return _overlay.burn_in(img, overlay, backing), ruler
@@ -205,7 +206,7 @@ def make_rusi_series(
     is in its ``thickness_cm``). Fat is the same on every image. Other keywords go
     to :func:`make_parasagittal`.
     """
-    rng = np.random.default_rng(seed)
+    rng = generator(seed)
     out = {}
     for task, value in (("rest", rest_thickness_cm), ("contracted", contracted_thickness_cm)):
         for trial in range(1, trials + 1):

@@ -50,6 +50,7 @@ import numpy as np
 from mfscan.geometry import signed_area
 from mfscan.synthetic import _anatomy, _overlay, _render
 from mfscan.synthetic._anatomy import N_VERTICES
+from mfscan.synthetic._random import generator
 from mfscan.synthetic.export import GREEN, YELLOW, make_rgb_export  # noqa: F401  (re-exported)
 
 __all__ = ["Phantom", "make_phantom", "make_rgb_export", "shoelace_area"]
@@ -224,7 +225,7 @@ def make_phantom(
     Parameters
     ----------
     seed : int
-        Seed of ``numpy.random.default_rng``; the same seed and parameters give a
+        Seed of the random generator (:func:`mfscan.synthetic._random.generator`); the same seed and parameters give a
         byte-identical image. Geometry, texture and overlays use separate streams,
         so changing e.g. ``gain`` or ``speckle`` leaves the outlines unchanged.
     shape : tuple of int
@@ -321,7 +322,7 @@ def _draw_phantom(o: dict) -> Phantom:
         }
     )
     ss = np.random.SeedSequence(int(o["seed"]))
-    rng_geom, rng_tex, rng_fat = (np.random.default_rng(s) for s in ss.spawn(3))
+    rng_geom, rng_tex, rng_fat = (generator(s) for s in ss.spawn(3))
     csa = _side_csa(rng_geom, o["left_csa_cm2"], o["asymmetry_pct"], o["smaller_side"])
 
     # ---- anatomy in mm, then the exact outlines in pixels (draws from rng_geom, in this order)

@@ -38,6 +38,7 @@ import numpy as np
 
 from mfscan.annotations import ROI, Annotation, atomic_write_bytes, dumps, sidecar_path
 from mfscan.calibration import from_scale_line
+from mfscan.synthetic._random import generator
 from mfscan.synthetic.phantom import make_phantom
 
 SUBJECTS = (
@@ -106,7 +107,7 @@ def write_sample_study(directory, *, seed: int = 2026) -> str:
     """
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
+    rng = generator(seed)
     n_images = n_sidecars = 0
     rows = []
     for s_i, (subject, symptomatic, group, asym0, later) in enumerate(SUBJECTS):
@@ -138,7 +139,7 @@ def write_sample_study(directory, *, seed: int = 2026) -> str:
                     cal = from_scale_line(p0, p1, length)
                     tracings = [("R1", None, 0.0), ("R2", None, -0.8), ("R1", "2", 0.0)]
                     for rater, session, bias in tracings:
-                        trng = np.random.default_rng([ph_seed, zlib.crc32(f"{rater}/{session}".encode())])
+                        trng = generator([ph_seed, zlib.crc32(f"{rater}/{session}".encode())])
                         ann = Annotation(
                             image=name,
                             subject=subject,
@@ -182,7 +183,7 @@ def _write_rusi_sample(root: Path, seed: int) -> tuple[int, int]:
     """The RUSI part: parasagittal rest and contracted trials per side, with their lines."""
     from mfscan.synthetic.parasagittal import make_rusi_series
 
-    rng = np.random.default_rng([seed, 13])
+    rng = generator([seed, 13])
     n_images = n_sidecars = 0
     for subject, (rest_cm, fat_cm, change) in RUSI.items():
         for v_i, visit in enumerate(VISITS):
@@ -210,7 +211,7 @@ def _write_rusi_sample(root: Path, seed: int) -> tuple[int, int]:
                     col = float(ph.landmarks["ruler_col"])
                     cal = from_scale_line((rows[1], col), (rows[-1], col), float(mm[-1] - mm[1]))
                     for rater, bias in (("R1", 0.0), ("R2", 0.6)):
-                        trng = np.random.default_rng([seed, zlib.crc32(f"{name}/{rater}".encode())])
+                        trng = generator([seed, zlib.crc32(f"{name}/{rater}".encode())])
                         ann = Annotation(
                             image=name,
                             subject=subject,
@@ -269,7 +270,7 @@ def _write_dicom_sample(root: Path, seed: int) -> int:
             }
         ],
     )
-    rng = np.random.default_rng(seed)
+    rng = generator(seed)
     ann = Annotation(
         image=path.name,
         subject="S01",
