@@ -24,7 +24,9 @@ class _NoTorch:
             raise ImportError("No module named 'torch' (blocked by the test)")
 sys.meta_path.insert(0, _NoTorch())
 """
-_IMPORT_ALL_WITHOUT_TORCH = _BLOCK_TORCH + """
+_IMPORT_ALL_WITHOUT_TORCH = (
+    _BLOCK_TORCH
+    + """
 import importlib, json, pkgutil
 import mfscan
 failed = {}
@@ -37,6 +39,7 @@ for m in pkgutil.walk_packages(mfscan.__path__, "mfscan."):
         failed[m.name] = repr(e)
 print(json.dumps(failed))
 """
+)
 
 
 def test_every_module_imports_without_torch():
