@@ -334,3 +334,28 @@ def test_mfscan_imports_no_torch():
     code = "import sys, mfscan.cli.main, mfscan.learn.dataset, mfscan.learn.predict; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]])
+def test_predict_on_a_sidecar_of_lines_keeps_both_lines(tiny, tmp_path, force):
+    from mfscan.cli import main
+
+    ph = make_phantom(seed=200, **SMALL)
+    img = tmp_path / "scan.png"
+    cv2.imwrite(str(img), ph.image)
+    fat, thick = [[2.0, 20.0], [9.0, 20.0]], [[40.0, 60.0], [25.0, 60.0]]
+    lines = [ROI("left", fat, kind="fat"), ROI("right", thick, kind="thickness")]
+    sidecar = tmp_path / "scan.R1.mfscan.json"
+    write_sidecar(sidecar, Annotation(image="scan.png", rater="R1", calibration=manual(0.5), rois=lines))
+    r, c, value = _muscle_pixel(tiny, ph)
+    side = "left" if value == 1 else "right"
+    assert (
+        main(["predict", str(tiny[0]), str(img), "--rater", "R1", "--seed", f"{side}:{r},{c}", *force]) == 0
+    )
+    raw = json.loads(sidecar.read_text())["rois"]
+    assert [(x["side"], x.get("kind", "outline")) for x in raw] == [
+        ("left", "fat"),
+        ("right", "thickness"),
+        (side, "outline"),
+    ]
+    assert raw[0]["points"] == fat and raw[1]["points"] == thick and raw[2]["method"] == "model"

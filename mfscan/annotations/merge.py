@@ -3,8 +3,9 @@
 Whoever writes proposals (``mfscan propose``, ``mfscan predict``, the widget)
 merges them with :func:`merge_rois`: only the outlines of the proposed sides at
 the same level (the ROI's own, else the file's) and frame are replaced, and only
-when asked (``force``); every other outline, the codes, the calibration and
-unknown fields are kept. :func:`proposal_extra` is the ``proposal`` bookkeeping
+when asked (``force``); every other outline, every line (``kind`` thickness or
+fat: a proposal is an outline and never takes a line's place), the codes, the
+calibration and unknown fields are kept. :func:`proposal_extra` is the ``proposal`` bookkeeping
 stored with each proposed outline (kept unchanged when the rater edits it).
 """
 
@@ -19,17 +20,21 @@ from mfscan.errors import MfscanError
 __all__ = ["same_place", "merge_rois", "existing_calibration", "target_sidecar", "proposal_extra"]
 
 
-def same_place(roi, level, frame: int, file_level) -> bool:
-    """True when ``roi`` is an outline at this (effective) level and frame."""
-    return (roi.level or file_level) == level and (roi.frame or 0) == frame
+def same_place(roi, level, frame: int, file_level, kind: str = "outline") -> bool:
+    """True when ``roi`` is of this ``kind`` (an outline by default) at this (effective) level and frame.
+
+    A line (``kind`` thickness or fat) is never in an outline's place, whatever its side.
+    """
+    return roi.kind == kind and (roi.level or file_level) == level and (roi.frame or 0) == frame
 
 
 def merge_rois(ann, new_rois, *, frame: int, force: bool = False):
     """``ann`` with the outlines of ``new_rois``' sides replaced (a new Annotation; ``ann`` is kept).
 
-    Only outlines of the same side, level (the ROI's own, else the file's) and
-    frame are replaced; everything else (other sides, levels and frames, the
-    calibration, codes and unknown fields) is kept as it was. A replaced outline
+    Only ROIs of the same kind (an outline replaces an outline, never a
+    thickness or fat line), side, level (the ROI's own, else the file's) and
+    frame are replaced; everything else (lines, other sides, levels and frames,
+    the calibration, codes and unknown fields) is kept as it was. A replaced outline
     keeps its place in the list; a new one is appended.
 
     Raises
@@ -43,7 +48,7 @@ def merge_rois(ann, new_rois, *, frame: int, force: bool = False):
     taken = []
     for new in new_rois:
         level = new.level or out.level
-        old = [r for r in out.rois if r.side == new.side and same_place(r, level, frame, out.level)]
+        old = [r for r in out.rois if r.side == new.side and same_place(r, level, frame, out.level, new.kind)]
         taken += [f"{new.side} ({r.method})" for r in old]
     if taken and not force:
         raise MfscanError(
@@ -56,7 +61,9 @@ def merge_rois(ann, new_rois, *, frame: int, force: bool = False):
     for new in new_rois:
         level = new.level or out.level
         idx = [
-            i for i, r in enumerate(out.rois) if r.side == new.side and same_place(r, level, frame, out.level)
+            i
+            for i, r in enumerate(out.rois)
+            if r.side == new.side and same_place(r, level, frame, out.level, new.kind)
         ]
         keep = [r for i, r in enumerate(out.rois) if i not in idx]
         at = min(idx) if idx else len(keep)
