@@ -11,27 +11,23 @@ __all__ = ["cmd_import_imagej", "cmd_export_imagej", "register"]
 
 
 def cmd_import_imagej(args) -> int:
-    from mfscan.annotations import sidecar_path, write_sidecar
+    from mfscan.annotations import Annotation, sidecar_path, write_sidecar
+    from mfscan.annotations.model import validated
     from mfscan.io.imagej import annotation_from_imagej
 
     image = Path(args.image)
     if not image.is_file():
         raise MfscanError("image file not found", image)
-    ann = annotation_from_imagej(
-        image,
-        args.rois,
-        sides=args.sides,
-        subject=args.subject,
-        visit=args.visit,
-        level=args.level,
-        rater=args.rater,
-        session=args.session,
-    )
+    codes = {k: getattr(args, k) for k in ("subject", "visit", "level", "rater", "session")}
+    out = Path(args.output) if args.output else sidecar_path(image, args.rater)
+    # the typed codes, checked by the sidecar reader's own rule before any ROI is read
+    validated(Annotation(image=image.name, **codes), out)
+    ann = annotation_from_imagej(image, args.rois, sides=args.sides, **codes)
     if args.mm_per_pixel:
         from mfscan.calibration import manual
 
         ann.calibration = manual(*args.mm_per_pixel)
-    out = Path(args.output) if args.output else sidecar_path(image, args.rater)
+    ann = validated(ann, out)  # codes as the reader normalises them (l4 -> L4)
     write_sidecar(out, ann, force=args.force)
     _say(f"imported {len(ann.rois)} outline(s) ({', '.join(r.side for r in ann.rois)}) -> {out}")
     return 0
