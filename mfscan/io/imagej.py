@@ -99,6 +99,12 @@ def _given_sides(sides, n: int, path) -> list[str]:
     return out
 
 
+#: Largest ROI file, or RoiSet entry by its declared (uncompressed) size, read: 16 MiB holds
+#: a polygon of about a million vertices; a larger entry is refused before it is decompressed.
+MAX_ROI_BYTES = 16 * 2**20
+#: Most ROIs read from one RoiSet zip (an image's ROI set holds a handful).
+MAX_ROIS = 1000
+
 #: Vertices of an oval ROI's polygon: its area is pi*a*b to 0.01% (inscribed 256-gon).
 OVAL_VERTICES = 256
 #: Vertices per rounded corner of a rounded rectangle.
@@ -288,17 +294,8 @@ def rois_from_imagej(path, *, sides=None, shape=None, n_frames: int | None = Non
         text, a composite of several rings), a name without a side, a `sides` list
         of the wrong length, or a ROI off the image.
     """
-    import roifile
-
     path = Path(path)
-    try:
-        rois = roifile.ImagejRoi.fromfile(path)
-    except FileNotFoundError as e:
-        raise AnnotationError("ImageJ ROI file not found", path) from e
-    except Exception as e:  # roifile raises ValueError/struct errors/zip errors
-        raise AnnotationError(f"not a readable ImageJ ROI file or RoiSet zip ({e})", path) from e
-    if not isinstance(rois, list):
-        rois = [rois]
+    rois = read_roi_file(path)
     if not rois:
         raise AnnotationError("the ROI set is empty", path)
     given = _given_sides(sides, len(rois), path) if sides is not None else None
@@ -331,6 +328,62 @@ def rois_from_imagej(path, *, sides=None, shape=None, n_frames: int | None = Non
             )
         )
     return out
+
+
+def read_roi_file(path) -> list:
+    """The ``roifile.ImagejRoi`` objects of a ``.roi`` file, a ``RoiSet.zip`` or an ImageJ TIFF's overlay.
+
+    A zip's entries are checked before anything is decompressed: more than
+    :data:`MAX_ROIS` entries, or an entry whose declared size exceeds
+    :data:`MAX_ROI_BYTES`, is refused (a zip bomb never reaches memory); each entry is read
+    to at most that size. A ``.roi`` file larger than :data:`MAX_ROI_BYTES` is refused.
+
+    Raises
+    ------
+    AnnotationError
+        Missing or unreadable file, or one beyond the limits.
+    """
+    import roifile
+
+    path = Path(path)
+    mib = MAX_ROI_BYTES / 2**20
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                entries = [i for i in zf.infolist() if not i.is_dir()]
+                if len(entries) > MAX_ROIS:
+                    raise AnnotationError(
+                        f"the RoiSet holds {len(entries)} entries, more than the {MAX_ROIS} ROIs "
+                        "mfscan reads from one file; split it (one RoiSet per image)",
+                        path,
+                    )
+                for info in entries:
+                    if info.file_size > MAX_ROI_BYTES:
+                        raise AnnotationError(
+                            f"the RoiSet entry {info.filename[:60]!r} declares {info.file_size / 2**20:.0f} MiB "
+                            f"once decompressed, more than the {mib:g} MiB a ROI may take; not read "
+                            "(is it a ROI set Fiji wrote?)",
+                            path,
+                        )
+                rois = []
+                for info in entries:
+                    with zf.open(info) as fh:
+                        rois.append(roifile.ImagejRoi.frombytes(fh.read(MAX_ROI_BYTES)))
+                return rois
+        if path.suffix.lower() not in (".tif", ".tiff") and path.stat().st_size > MAX_ROI_BYTES:
+            raise AnnotationError(
+                f"the ROI file takes {path.stat().st_size / 2**20:.0f} MiB, more than the {mib:g} MiB "
+                "a ROI may take; not read",
+                path,
+            )
+        rois = roifile.ImagejRoi.fromfile(path, maxsize=MAX_ROI_BYTES)
+    except FileNotFoundError as e:
+        raise AnnotationError("ImageJ ROI file not found", path) from e
+    except AnnotationError:
+        raise
+    except Exception as e:  # roifile raises ValueError/struct errors/zip errors
+        raise AnnotationError(f"not a readable ImageJ ROI file or RoiSet zip ({e})", path) from e
+    return rois if isinstance(rois, list) else [rois]
 
 
 def _roi_side_level(name, label, given, path) -> tuple[str, str | None]:
