@@ -67,3 +67,42 @@ def test_a_roi_file_larger_than_the_limit_is_refused(tmp_path):
         fh.truncate(MAX_ROI_BYTES + 1)  # sparse: no disk used
     with pytest.raises(AnnotationError, match=r"the ROI file takes 16 MiB, more than the 16 MiB"):
         rois_from_imagej(big)
+
+
+def test_entries_together_beyond_the_limit_are_refused(tmp_path):
+    from mfscan.io.imagej import MAX_ROISET_BYTES
+
+    assert MAX_ROISET_BYTES == 64 * 2**20
+    path = tmp_path / "RoiSet.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for i in range(5):  # 5 x 15 MiB: each under the entry limit, 75 MiB together
+            with zf.open(f"{i:04d}-left.roi", "w") as fh:
+                for _ in range(15):
+                    fh.write(bytes(2**20))
+    with pytest.raises(
+        AnnotationError, match=r"entries declare 75 MiB once decompressed, more than the 64 MiB"
+    ):
+        rois_from_imagej(path)
+
+
+def test_an_entry_holding_more_than_it_declares_is_refused_with_bounded_memory(tmp_path):
+    import struct
+
+    path = tmp_path / "RoiSet.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("0001-left.roi", "w") as fh:
+            for _ in range(100):
+                fh.write(bytes(2**20))
+    raw = bytearray(path.read_bytes())
+    struct.pack_into("<I", raw, 22, 1000)  # the local header's uncompressed size: 1000 bytes
+    struct.pack_into("<I", raw, raw.find(b"PK\x01\x02") + 24, 1000)  # and the central directory's
+    path.write_bytes(bytes(raw))
+    assert zipfile.ZipFile(path).getinfo("0001-left.roi").file_size == 1000
+    tracemalloc.start()
+    try:
+        with pytest.raises(AnnotationError, match="not a readable ImageJ ROI file or RoiSet zip"):
+            rois_from_imagej(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 2**20

@@ -109,6 +109,8 @@ def _given_sides(sides, n: int, path) -> list[str]:
 MAX_ROI_BYTES = 16 * 2**20
 #: Most ROIs read from one RoiSet zip (an image's ROI set holds a handful).
 MAX_ROIS = 1000
+#: Largest declared (uncompressed) size of all of a RoiSet's entries together.
+MAX_ROISET_BYTES = 64 * 2**20
 
 
 def rois_from_imagej(
@@ -193,9 +195,11 @@ def read_roi_file(path) -> list:
     """The ``roifile.ImagejRoi`` objects of a ``.roi`` file, a ``RoiSet.zip`` or an ImageJ TIFF's overlay.
 
     A zip's entries are checked before anything is decompressed: more than
-    :data:`MAX_ROIS` entries, or an entry whose declared size exceeds
-    :data:`MAX_ROI_BYTES`, is refused (a zip bomb never reaches memory); each entry is read
-    to at most that size. A ``.roi`` file larger than :data:`MAX_ROI_BYTES` is refused.
+    :data:`MAX_ROIS` entries, an entry whose declared size exceeds :data:`MAX_ROI_BYTES`,
+    or entries declaring more than :data:`MAX_ROISET_BYTES` together, are refused (a zip
+    bomb never reaches memory); each entry is read to at most its declared size (an entry
+    that holds more fails zipfile's CRC check). A ``.roi`` file larger than
+    :data:`MAX_ROI_BYTES` is refused.
 
     Raises
     ------
@@ -224,10 +228,17 @@ def read_roi_file(path) -> list:
                             "(is it a ROI set Fiji wrote?)",
                             path,
                         )
+                total = sum(i.file_size for i in entries)
+                if total > MAX_ROISET_BYTES:
+                    raise AnnotationError(
+                        f"the RoiSet's entries declare {total / 2**20:.0f} MiB once decompressed, more "
+                        f"than the {MAX_ROISET_BYTES / 2**20:g} MiB mfscan reads from one file; not read",
+                        path,
+                    )
                 rois = []
                 for info in entries:
-                    with zf.open(info) as fh:
-                        rois.append(roifile.ImagejRoi.frombytes(fh.read(MAX_ROI_BYTES)))
+                    with zf.open(info) as fh:  # at most the declared size; a lie fails the CRC check
+                        rois.append(roifile.ImagejRoi.frombytes(fh.read(info.file_size)))
                 return rois
         if path.suffix.lower() not in (".tif", ".tiff") and path.stat().st_size > MAX_ROI_BYTES:
             raise AnnotationError(
@@ -236,6 +247,10 @@ def read_roi_file(path) -> list:
                 path,
             )
         rois = roifile.ImagejRoi.fromfile(path, maxsize=MAX_ROI_BYTES)
+        if isinstance(rois, list) and len(rois) > MAX_ROIS:  # an ImageJ TIFF's overlay
+            raise AnnotationError(
+                f"the file holds {len(rois)} ROIs, more than the {MAX_ROIS} mfscan reads", path
+            )
     except FileNotFoundError as e:
         raise AnnotationError("ImageJ ROI file not found", path) from e
     except AnnotationError:
