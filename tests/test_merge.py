@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mfscan.annotations import ROI, Annotation, read_sidecar, write_sidecar
-from mfscan.annotations.merge import merge_rois, proposal_extra, same_place
+from mfscan.annotations.merge import merge_rois, proposable, proposal_extra, same_place
 from mfscan.calibration import manual
 from mfscan.cli import main
 from mfscan.errors import MfscanError
@@ -160,3 +160,36 @@ def test_propose_on_a_sidecar_of_lines_keeps_both_lines(tmp_path, force):
         ("right", "outline"),
     ]
     assert raw[0]["points"] == FAT and raw[1]["points"] == THICK
+
+
+def test_proposable_keeps_a_traced_side_and_proposes_the_free_one():
+    ann = _lines_only()
+    ann.rois.append(ROI("left", SQUARE, method="manual"))
+    new = [ROI("left", SQUARE, method="proposed"), ROI("right", SQUARE, method="proposed")]
+    rois, notes = proposable(ann, new, frame=0)
+    assert [r.side for r in rois] == ["right"]
+    assert notes == ["left: already traced (manual), kept; --force replaces it"]
+    assert proposable(ann, new, frame=0, force=True) == (new, [])
+    with pytest.raises(MfscanError, match=r"already has an outline for left \(manual\) at level L4"):
+        proposable(ann, new[:1], frame=0)  # the only proposed side is traced: refused
+
+
+def test_propose_both_sides_with_one_traced_proposes_the_other_and_keeps_all(tmp_path, capsys):
+    ph = make_phantom(seed=11)
+    img = tmp_path / "scan.png"
+    cv2.imwrite(str(img), ph.image)
+    sc = tmp_path / "scan.R1.mfscan.json"
+    ann = _lines_only()
+    ann.rois.append(ROI("left", SQUARE, method="manual"))
+    write_sidecar(sc, ann)
+    seeds = [a for s in ("left", "right") for a in ("--seed", f"{s}:{ph.seeds[s][0]},{ph.seeds[s][1]}")]
+    assert main(["propose", str(img), *seeds, "--rater", "R1", "--mm-per-pixel", "0.2"]) == 0
+    assert "left: already traced (manual), kept; --force replaces it" in capsys.readouterr().out
+    raw = json.loads(sc.read_text())["rois"]
+    assert [(r["side"], r.get("kind", "outline"), r["method"]) for r in raw] == [
+        ("left", "fat", "manual"),
+        ("right", "thickness", "manual"),
+        ("left", "outline", "manual"),
+        ("right", "outline", "proposed"),
+    ]
+    assert raw[2]["points"] == SQUARE
