@@ -108,12 +108,15 @@ def _ellipse(cx, cy, a, b, n=128):
     return [(float(x), float(y)) for x, y in zip(cx + a * np.cos(t), cy + b * np.sin(t))]
 
 
-def test_composite_of_two_ellipses_splits_into_named_parts_with_fijis_area(tmp_path):
+def test_composite_of_two_ellipses_splits_into_named_parts_with_fijis_area(tmp_path, capsys):
     img = _image(tmp_path)
     right_one, left_one = _ellipse(85, 50, 22, 16), _ellipse(30, 45, 18, 25)
     path = tmp_path / "two.roi"
     _composite([right_one, left_one], "L4 left").tofile(path)
     assert main(["import-imagej", str(img), str(path), "--mm-per-pixel", "0.2"]) == 0
+    assert (
+        "WARNING: ROI 'L4 left' has 2 separate parts, imported as 2 left outlines" in capsys.readouterr().err
+    )
     m = _measure(tmp_path)
     assert list(m["side"]) == ["left", "left"] and list(m["level"]) == ["L4", "L4"]
     total = _even_odd_count([right_one, left_one], (100, 120))
@@ -124,6 +127,7 @@ def test_composite_of_two_ellipses_splits_into_named_parts_with_fijis_area(tmp_p
     assert m["csa_px2"].sum() == pytest.approx(total, rel=0.01)
     ann = rois_from_imagej(path)
     assert [r.extra["imagej_name"] for r in ann] == ["L4 left part 1/2", "L4 left part 2/2"]
+    assert [r.extra["imagej_part"] for r in ann] == ["1/2", "2/2"]
     assert all("2 separate parts" in r.extra["repair"] for r in ann)
 
 

@@ -32,6 +32,15 @@ def cmd_import_imagej(args) -> int:
     _say(f"imported {len(ann.rois)} outline(s) ({', '.join(r.side for r in ann.rois)}) -> {out}")
     for roi in ann.rois:
         name = roi.extra.get("imagej_name", roi.side)
+        part, _, n = str(roi.extra.get("imagej_part", "")).partition("/")
+        if part == "1":
+            _say(
+                f"WARNING: ROI {name.rsplit(' part ', 1)[0]!r} has {n} separate parts, imported as {n} "
+                f"{roi.side} outlines measured on rows of their own (averaged as repeats by the study "
+                "tables): if they are one muscle, join them in Fiji; if they are both sides, give each "
+                "its own ROI and name",
+                err=True,
+            )
         if roi.extra.get("clipped_share"):
             _say(
                 f"WARNING: ROI {name!r} ran off the image: clipped to it, "

@@ -139,7 +139,8 @@ def rois_from_imagej(
     -------
     list of ROI
         One per part of each ImageJ ROI (one, except for a composite of disjoint parts,
-        ``imagej_name`` "<name> part k/n", ordered left to right), ``method="imagej"``;
+        ``imagej_name`` "<name> part k/n" and ``imagej_part`` "k/n", ordered left to right,
+        each with the ROI's side), ``method="imagej"``;
         ovals and rectangles become polygons of their exact area (see
         :func:`mfscan.io.imagej_shapes.roi_rings`). ``extra["repair"]`` notes a repair
         of a self-touching ring.
@@ -184,6 +185,7 @@ def rois_from_imagej(
         for k, (xy, note, share) in enumerate(pieces):
             name = r.name if len(pieces) == 1 else f"{label} part {k + 1}/{len(pieces)}"
             extra = {"imagej_name": name} if name else {}
+            extra.update({"imagej_part": f"{k + 1}/{len(pieces)}"} if len(pieces) > 1 else {})
             extra.update({"repair": note} if note else {})
             extra.update({"clipped_share": round(float(share), 6)} if share > 0 else {})
             points = np.column_stack([xy[:, 1] - 0.5, xy[:, 0] - 0.5])
