@@ -165,3 +165,13 @@ def test_roi_off_the_image_is_refused_naming_the_furthest_point_or_clipped(tmp_p
     on_image[fill(np.array([20, 20, 40, 40]) - 0.5, np.array([60, 100, 100, 70]) - 0.5, (60, 120))] = True
     assert m.loc[0, "n_pixels"] == on_image[:, :80].sum() and whole > on_image[:, :80].sum()
     assert m.loc[0, "csa_px2"] == pytest.approx(on_image[:, :80].sum(), rel=0.01)
+
+
+def test_wand_trace_pinched_at_a_corner_splits_into_its_two_lobes(tmp_path):
+    # the wand tool traces two 10 x 10 blocks that meet at the corner (10, 10) as one ring through it
+    ring = [(0, 0), (10, 0), (10, 10), (20, 10), (20, 20), (10, 20), (10, 10), (0, 10)]
+    path = _freehand(tmp_path, ring, kind=roifile.ROI_TYPE.TRACED)
+    parts = rois_from_imagej(path)
+    assert [polygon_area(r.points) for r in parts] == [100.0, 100.0]
+    assert [r.points[:, 1].min() for r in parts] == [-0.5, 9.5]  # left to right
+    assert "touches itself: split into 2 parts; area change 0.0000%" in parts[0].extra["repair"]
