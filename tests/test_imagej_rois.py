@@ -61,17 +61,21 @@ def test_composite_with_a_hole_is_refused_with_the_reason(tmp_path):
     assert len(roi.coordinates(multi=True)) == 2  # roifile sees the two rings too
     with pytest.raises(
         AnnotationError,
-        match=r"ROI 'L4 left' is a composite of 2 rings \(a hole or several "
-        r"parts\).*one closed outline per ROI",
+        match=r"ROI 'L4 left' encloses holes \(part 1 \(x 10-50\): 1 hole\(s\)\); a sidecar outline has no holes",
     ):
         read_back(tmp_path, roi)
 
 
-def test_donut_and_two_parts_are_refused(tmp_path):
-    with pytest.raises(AnnotationError, match="composite of 2 rings"):
+def test_donut_is_refused_and_separate_parts_split(tmp_path):
+    with pytest.raises(AnnotationError, match=r"'right' encloses holes \(part 1 \(x 0-6\): 1 hole"):
         read_back(tmp_path, composite([square(0, 0, 6), square(2, 2, 2)], "right"))  # a 32 px² donut
-    with pytest.raises(AnnotationError, match="'R' is a composite of 3 rings"):
-        read_back(tmp_path, composite([square(0, 0, 5), square(10, 0, 5), square(20, 0, 5)], "R"))
+    roi = composite([square(20, 0, 5), square(0, 0, 5), square(10, 0, 5)], "R")
+    roi.tofile(tmp_path / "three.roi")
+    parts = rois_from_imagej(tmp_path / "three.roi")
+    assert [r.extra["imagej_name"] for r in parts] == ["R part 1/3", "R part 2/3", "R part 3/3"]
+    assert [r.side for r in parts] == ["right"] * 3
+    assert [polygon_area(r.points) for r in parts] == [25.0] * 3
+    assert [r.points[:, 1].min() for r in parts] == [-0.5, 9.5, 19.5]  # left to right
 
 
 def test_single_ring_composite_imports_as_that_ring(tmp_path):

@@ -313,3 +313,28 @@ def test_train_command_writes_a_subject_split_model_card(tmp_path):
     assert card["mm_per_pixel"] == 1.0 and card["data"]["n_train"] == 4 and card["data"]["n_val"] == 2
     assert card["software"]["torch"] == torch.__version__
     assert main(["train", str(tmp_path / "study"), "-o", str(out), "--epochs", "1"]) == 1  # no overwrite
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]])
+def test_predict_on_a_sidecar_of_lines_keeps_both_lines(tiny, tmp_path, force):
+    from mfscan.cli import main
+
+    ph = make_phantom(seed=200, **SMALL)
+    img = tmp_path / "scan.png"
+    cv2.imwrite(str(img), ph.image)
+    fat, thick = [[2.0, 20.0], [9.0, 20.0]], [[40.0, 60.0], [25.0, 60.0]]
+    lines = [ROI("left", fat, kind="fat"), ROI("right", thick, kind="thickness")]
+    sidecar = tmp_path / "scan.R1.mfscan.json"
+    write_sidecar(sidecar, Annotation(image="scan.png", rater="R1", calibration=manual(0.5), rois=lines))
+    r, c, value = _muscle_pixel(tiny, ph)
+    side = "left" if value == 1 else "right"
+    assert (
+        main(["predict", str(tiny[0]), str(img), "--rater", "R1", "--seed", f"{side}:{r},{c}", *force]) == 0
+    )
+    raw = json.loads(sidecar.read_text())["rois"]
+    assert [(x["side"], x.get("kind", "outline")) for x in raw] == [
+        ("left", "fat"),
+        ("right", "thickness"),
+        (side, "outline"),
+    ]
+    assert raw[0]["points"] == fat and raw[1]["points"] == thick and raw[2]["method"] == "model"

@@ -250,7 +250,9 @@ def annotations(draw):
         visit=draw(st.none() | codes),
         level=draw(st.none() | st.sampled_from(LEVELS)),
         rater=draw(st.none() | st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_-]{0,6}", fullmatch=True)),
-        session=draw(st.none() | codes),
+        session=draw(
+            st.none() | st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_-]{0,6}", fullmatch=True)
+        ),  # a file-name code
         image_sha256=draw(st.none() | st.from_regex(r"[0-9a-f]{64}", fullmatch=True)),
         extra=draw(
             st.dictionaries(

@@ -12,12 +12,14 @@ import copy
 import datetime
 import math
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from mfscan import vocab
+from mfscan.annotations.paths import code_problem
 from mfscan.calibration import Calibration
 from mfscan.errors import AnnotationError, CalibrationError
 from mfscan.vocab import LEVELS, METHODS, ROI_KINDS, SIDES, VIEWS
@@ -35,6 +37,7 @@ __all__ = [
     "Annotation",
     "normalize_side",
     "from_dict",
+    "validated",
     "image_name_problem",
 ]
 
@@ -233,6 +236,7 @@ def _normalize_level(v, where: str, path) -> str | None:
 
 
 def _str_or_none(d, key, where, path):
+    """A code or free-text field as a string, or None; control characters (a newline, a tab) refused."""
     v = d.get(key)
     if v is None:
         return None
@@ -242,7 +246,25 @@ def _str_or_none(d, key, where, path):
         if not math.isfinite(v):
             raise AnnotationError(f"{where}'{key}' must be a string, got {v}", path)
         v = int(v) if v.is_integer() else v
-    return str(v).strip()
+    v = str(v).strip()
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in v):
+        raise AnnotationError(
+            f"{where}'{key}' {v[:40]!r} holds a control character (a newline or tab); "
+            "a code is one line of text",
+            path,
+        )
+    return v
+
+
+def _file_code(d, key: str, path) -> str | None:
+    """The ``rater`` or ``session`` code, by the rule of the sidecar's file name
+    (:func:`mfscan.annotations.paths.code_problem`); empty means none."""
+    v = _str_or_none(d, key, "", path)
+    if not v:
+        return None if v is None else v
+    if (problem := code_problem(v, key)) is not None:
+        raise AnnotationError(problem, path)
+    return v
 
 
 def _parse_points(raw, where, path, kind: str = "outline") -> np.ndarray:
@@ -429,7 +451,7 @@ def from_dict(d, path=None) -> Annotation:
     sha = d.get("image_sha256")
     if sha is not None and not (isinstance(sha, str) and re.fullmatch(r"[0-9a-fA-F]{64}", sha)):
         raise AnnotationError("'image_sha256' must be 64 hexadecimal characters", path)
-    rater = _str_or_none(d, "rater", "", path)
+    rater = _file_code(d, "rater", path)
     return Annotation(
         image=d["image"],
         rois=rois,
@@ -438,9 +460,27 @@ def from_dict(d, path=None) -> Annotation:
         visit=_str_or_none(d, "visit", "", path),
         level=level,
         rater=rater,
-        session=_str_or_none(d, "session", "", path),
+        session=_file_code(d, "session", path),
         image_sha256=sha.lower() if sha else None,
         extra={k: v for k, v in d.items() if k not in _TOP_KEYS},
         path=None if path is None else Path(path),
         **_image_fields(d, path),
     )
+
+
+def validated(annotation: Annotation, path=None) -> Annotation:
+    """``annotation`` as the sidecar reader would read it back (a new object): the same
+    validation as :func:`from_dict`, so a sidecar that is written can always be read and measured.
+
+    Codes come back normalised (``l4`` -> ``L4``, ``R`` -> ``right``); ``path`` and
+    ``digest`` are kept.
+
+    Raises
+    ------
+    AnnotationError
+        Whatever :func:`from_dict` refuses (a level that is not one, a rater code that cannot
+        name a file, a newline in a visit ...), naming ``path``.
+    """
+    out = from_dict(annotation.to_dict(), path if path is not None else annotation.path)
+    out.path, out.digest = annotation.path, annotation.digest
+    return out

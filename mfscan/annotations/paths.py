@@ -50,9 +50,24 @@ CONFLICT_MARK = ".conflict-"
 _RATER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
 
 
+def code_problem(value: str, what: str) -> str | None:
+    """Why `value` is not a rater or session code (it goes into sidecar file names), or None.
+
+    THE rule for these codes: :func:`sidecar_path` and the sidecar reader
+    (:func:`mfscan.annotations.model.from_dict`) both apply it.
+    """
+    if _RATER_RE.fullmatch(str(value)):  # fullmatch: "$" alone lets a final newline through
+        return None
+    shown = str(value) if len(str(value)) <= 40 else str(value)[:37] + "..."
+    return (
+        f"{what} code {shown!r} may contain only letters, digits, '-' and '_' "
+        "(starting with a letter or digit): it becomes part of the sidecar's file name"
+    )
+
+
 def _check_code(value: str, what: str) -> None:
-    if not _RATER_RE.match(str(value)):
-        raise AnnotationError(f"{what} code {value!r} may contain only letters, digits, '-' and '_'")
+    if (problem := code_problem(value, what)) is not None:
+        raise AnnotationError(problem)
 
 
 def sidecar_path(image_path, rater: str | None = None, session: str | None = None) -> Path:

@@ -40,6 +40,7 @@ from mfscan.annotations.model import (  # noqa: F401  (re-exported: mfscan.annot
     _str_or_none,
     from_dict,
     normalize_side,
+    validated,
 )
 from mfscan.annotations.paths import (  # noqa: F401  (re-exported: mfscan.annotations.sidecar.X)
     _RATER_RE,
@@ -139,8 +140,15 @@ def write_sidecar(path, annotation: Annotation, *, force: bool = False) -> Path:
     Path
         The path written. ``annotation.path`` and ``digest`` are updated so that
         further saves from the same session go through.
+
+    Raises
+    ------
+    AnnotationError
+        The annotation holds what the sidecar reader refuses (see
+        :func:`mfscan.annotations.model.validated`); nothing is written.
     """
     path = Path(path)
+    validated(annotation, path)  # never write a file the reader (and so measure) would refuse
     text = dumps(annotation).encode("utf-8")
     if not is_sidecar(path) and path.is_file():
         from mfscan.io.images import is_supported

@@ -11,29 +11,44 @@ __all__ = ["cmd_import_imagej", "cmd_export_imagej", "register"]
 
 
 def cmd_import_imagej(args) -> int:
-    from mfscan.annotations import sidecar_path, write_sidecar
+    from mfscan.annotations import Annotation, sidecar_path, write_sidecar
+    from mfscan.annotations.model import validated
     from mfscan.io.imagej import annotation_from_imagej
 
     image = Path(args.image)
     if not image.is_file():
         raise MfscanError("image file not found", image)
-    ann = annotation_from_imagej(
-        image,
-        args.rois,
-        sides=args.sides,
-        subject=args.subject,
-        visit=args.visit,
-        level=args.level,
-        rater=args.rater,
-        session=args.session,
-    )
+    codes = {k: getattr(args, k) for k in ("subject", "visit", "level", "rater", "session")}
+    out = Path(args.output) if args.output else sidecar_path(image, args.rater)
+    # the typed codes, checked by the sidecar reader's own rule before any ROI is read
+    validated(Annotation(image=image.name, **codes), out)
+    ann = annotation_from_imagej(image, args.rois, sides=args.sides, clip=args.clip, **codes)
     if args.mm_per_pixel:
         from mfscan.calibration import manual
 
         ann.calibration = manual(*args.mm_per_pixel)
-    out = Path(args.output) if args.output else sidecar_path(image, args.rater)
+    ann = validated(ann, out)  # codes as the reader normalises them (l4 -> L4)
     write_sidecar(out, ann, force=args.force)
     _say(f"imported {len(ann.rois)} outline(s) ({', '.join(r.side for r in ann.rois)}) -> {out}")
+    for roi in ann.rois:
+        name = roi.extra.get("imagej_name", roi.side)
+        part, _, n = str(roi.extra.get("imagej_part", "")).partition("/")
+        if part == "1":
+            _say(
+                f"WARNING: ROI {name.rsplit(' part ', 1)[0]!r} has {n} separate parts, imported as {n} "
+                f"{roi.side} outlines measured on rows of their own (averaged as repeats by the study "
+                "tables): if they are one muscle, join them in Fiji; if they are both sides, give each "
+                "its own ROI and name",
+                err=True,
+            )
+        if roi.extra.get("clipped_share"):
+            _say(
+                f"WARNING: ROI {name!r} ran off the image: clipped to it, "
+                f"{100 * roi.extra['clipped_share']:.2f}% of its area cut off (column clipped_share)",
+                err=True,
+            )
+        if roi.extra.get("repair"):
+            _say(f"note: ROI {name!r}: {roi.extra['repair']} (column outline_repair)")
     return 0
 
 
@@ -56,9 +71,12 @@ def register(sub) -> None:
         "Convert Fiji/ImageJ ROIs of IMAGE into an mfscan sidecar. ROI names must "
         "say the side ('left', 'R', 'L4 right', '01-left-L5'), or --sides gives them in "
         "ROI order; a level in the name is kept. Vertices are kept to sub-pixel precision. "
-        "Polygon, freehand, traced, rectangle, oval and one-ring composite ROIs are read "
-        "(ovals and rectangles with their exact area); composites with holes or several "
-        "parts, lines, points and ROIs off the image are refused.",
+        "Polygon, freehand, traced, rectangle, oval and composite ROIs are read "
+        "(ovals and rectangles with their exact area; a composite's separate parts as one "
+        "outline each; a freehand or traced outline that only touches itself where Fiji "
+        "closed it is repaired and noted). Composite parts with holes, outlines that cross "
+        "themselves, lines and points are refused, and ROIs that run off the image too "
+        "unless --clip is given.",
         cmd_import_imagej,
     )
     s.add_argument("image", metavar="IMAGE")
@@ -78,6 +96,13 @@ def register(sub) -> None:
         metavar="ROW[,COL]",
         help="pixel size to store as a manual calibration (Fiji ROI files carry none; "
         "a DICOM's own calibration is used without it)",
+    )
+    s.add_argument(
+        "--clip",
+        action="store_true",
+        help="clip a ROI that runs off the image to the image, as Fiji measures it (warned, and "
+        "the share cut off kept in the column clipped_share); without it such a ROI is refused, "
+        "naming its point furthest outside",
     )
     s.add_argument("--force", action="store_true", help="overwrite an existing sidecar")
 

@@ -97,7 +97,7 @@ def _rois(model, img, frame_index: int, override, seeds, image_path):
 def predict_image(model, image_path, *, rater=None, seeds=None, frame: int = 0, force: bool = False):
     """Predict one image's outlines and merge them into the rater's sidecar; returns printed lines."""
     from mfscan.annotations import Annotation, write_sidecar
-    from mfscan.annotations.merge import merge_rois, target_sidecar
+    from mfscan.annotations.merge import merge_rois, proposable, target_sidecar
     from mfscan.calibration import is_override
     from mfscan.io.images import load_image
 
@@ -110,6 +110,8 @@ def predict_image(model, image_path, *, rater=None, seeds=None, frame: int = 0, 
         raise MfscanError(f"the sidecar's rater is {ann.rater!r}, not {rater!r}; not merged", out)
     override = ann.calibration if ann is not None and is_override(ann.calibration) else None
     rois, lines = _rois(model, img, frame, override, seeds, image_path)
+    rois, kept = proposable(ann, rois, frame=frame, force=force)  # a traced side is kept
+    lines += [f"  {n}" for n in kept]
     if not rois:
         return [f"{image_path.name}: nothing written"] + lines
     base = ann if ann is not None else Annotation(image=image_path.name, rater=rater)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mfscan.annotations.merge import existing_calibration, merge_rois, proposal_extra
+from mfscan.annotations.merge import existing_calibration, merge_rois, proposable, proposal_extra
 from mfscan.annotations.merge import same_place as _same_place  # noqa: F401  (kept importable)
 from mfscan.cli._common import _mm_per_pixel, _say, add_parser
 from mfscan.errors import MfscanError
@@ -179,13 +179,17 @@ def cmd_propose(args) -> int:
     if not image_calibration(img, override).calibrated:
         raise MfscanError(NO_SCALE_HELP, image_path)
     level = args.level if args.level and args.level != ann.level else None
-    if existing is not None:  # refuse before the work when a side is taken
+    seeds, lines = args.seed, []
+    if existing is not None:  # before the work: a traced side is kept, refused when every side is
         from mfscan.annotations import ROI
 
-        merge_rois(ann, [ROI(s, [[0, 0]], level=level) for s in sides], frame=args.frame, force=args.force)
+        free, lines = proposable(
+            ann, [ROI(s, [[0, 0]], level=level) for s in sides], frame=args.frame, force=args.force
+        )
+        seeds = [(s, seed) for s, seed in args.seed if s in {r.side for r in free}]
     frames = (img.gray[args.frame], img.overlay_frame(args.frame))
-    rois, lines = [], []
-    for side, seed in args.seed:
+    rois, lines = [], [f"  {n}" for n in lines]
+    for side, seed in seeds:
         roi, line = _propose_side(img, args.frame, frames, side, seed, override, image_path)
         roi.level = level
         rois.append(roi)

@@ -33,6 +33,7 @@ MEASUREMENT_COLUMNS = (
     *("thickness_cm", "fat_thickness_cm", "fat_source", "echo_mean_corrected", "echo_correction"),
     *TEXTURE_COLUMNS,
     *("row_mm", "col_mm", "calibration", "region", "n_points"),
+    *("outline_repair", "clipped_share"),
 )
 ERROR_COLUMNS = ("path", "roi", "reason")
 
@@ -136,10 +137,24 @@ def measure_annotation(
                 "calibration": cal.source,
                 "region": cal.region,
                 "n_points": len(roi.points),
+                **_import_notes(roi, kind),
             }
         )
     _add_quality(rows, getattr(annotation, "fat_thickness_cm", None), echo_correction)
     return rows, errors
+
+
+def _import_notes(roi, kind: str) -> dict:
+    """What an import did to an outline (:mod:`mfscan.io.imagej_shapes`): ``outline_repair``, the
+    repair of a self-touching ring (None when none), and ``clipped_share``, the share of its area
+    cut off at the image's edge (0 when none; NaN for a line)."""
+    share = roi.extra.get("clipped_share", 0.0)
+    ok = isinstance(share, (int, float)) and not isinstance(share, bool) and 0 <= share < 1
+    repair = roi.extra.get("repair")
+    return {
+        "outline_repair": repair if isinstance(repair, str) else None,
+        "clipped_share": float(share) if ok and kind == "outline" else float("nan"),
+    }
 
 
 def _measure_roi(image, roi, kind: str, frame: int, cal) -> dict:
