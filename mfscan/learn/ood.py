@@ -10,15 +10,17 @@ records in the model card (key ``ood``) what the training images looked like:
   gradient magnitude, SD of the Laplacian);
 * ``embedding``: the network's own view, the bottleneck activations averaged over
   the image (one value per bottleneck channel);
+* ``shape``: each traced muscle's shape (:data:`SHAPE_FEATURES`: log area, solidity,
+  depth / width, depth of the centroid, eccentricity), compared with each predicted one;
 * the muscles' areas (cm2), the image half each side lay on, and the confidence
   floor (the validation muscles' 5th percentile confidence less 0.05, within 0.5-0.9).
 
-For each group the distance of an image is the root mean square of its z-scores
-against the training images; the group's threshold is 1.25 x the largest of the
-training images' 99th percentile and the validation (held-out subjects') images'
-largest distance. The OOD score of an image is the largest distance / threshold:
-above 1 the prediction is flagged ``out-of-distribution``
-(:func:`prediction_flags`). No torch here.
+For each group the distance of an image (or muscle) is the root mean square of its
+z-scores against the training images; the group's threshold is :data:`MARGIN` (1.5)
+x the largest of the training images' 99th percentile and the validation (held-out
+subjects') images' largest distance. The OOD score of a prediction is the largest
+distance / threshold of the three groups: above 1 the prediction is flagged
+``out-of-distribution`` (:func:`prediction_flags`). No torch here.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ __all__ = [
     "INTENSITY_FEATURES",
     "MARGIN",
     "intensity_features",
+    "shape_features",
+    "SHAPE_FEATURES",
     "fit_reference",
     "ood_score",
     "side_half",
@@ -39,8 +43,9 @@ __all__ = [
 ]
 
 INTENSITY_FEATURES = ("mean", "sd", "p05", "p50", "p95", "gradient_mean", "laplacian_sd")
+SHAPE_FEATURES = ("log_area_cm2", "solidity", "depth_to_width", "centroid_depth_mm", "eccentricity")
 #: The threshold of a group is MARGIN x the largest in-family distance seen at training.
-MARGIN = 1.25
+MARGIN = 1.5
 #: Confidence floor when a model has no validation images (or no reference at all).
 DEFAULT_CONFIDENCE_FLOOR = 0.75
 #: An area outside [min / SIZE_FACTOR, max x SIZE_FACTOR] of the training muscles is implausible.
@@ -55,6 +60,32 @@ def intensity_features(image: np.ndarray) -> np.ndarray:
     grad = float(np.mean(np.hypot(gr, gc)))
     lap = float(cv2.Laplacian(a, cv2.CV_32F).std())
     return np.array([a.mean(), a.std(), p05, p50, p95, grad, lap], dtype=float)
+
+
+def shape_features(mask: np.ndarray, spacing) -> np.ndarray | None:
+    """The :data:`SHAPE_FEATURES` of one muscle's mask (the largest region); None when empty.
+
+    ``spacing`` is ``(row_mm, col_mm)``; depth / width is the bounding box's rows x row_mm
+    over its cols x col_mm; the centroid's depth is from the image's top row.
+    """
+    from skimage.measure import label, regionprops
+
+    regions = regionprops(label(np.asarray(mask, dtype=bool)))
+    if not regions:
+        return None
+    r = max(regions, key=lambda g: g.area)
+    r0, c0, r1, c1 = r.bbox
+    area_cm2 = r.area * spacing[0] * spacing[1] / 100.0
+    return np.array(
+        [
+            math.log(area_cm2),
+            r.solidity,
+            (r1 - r0) * spacing[0] / ((c1 - c0) * spacing[1]),
+            r.centroid[0] * spacing[0],
+            r.eccentricity,
+        ],
+        dtype=float,
+    )
 
 
 def _distances(x: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
@@ -98,6 +129,8 @@ def fit_reference(
     val_intensity=None,
     val_embedding=None,
     *,
+    train_shapes=(),
+    val_shapes=(),
     csa_cm2=(),
     val_confidences=(),
     labels=(),
@@ -110,6 +143,8 @@ def fit_reference(
         :func:`intensity_features` and the bottleneck means of the training images.
     val_intensity, val_embedding : (m, d) array_like, optional
         The same for the validation images (held-out subjects).
+    train_shapes, val_shapes : sequence of ndarray, keyword-only
+        :func:`shape_features` of the traced muscles of the training and validation images.
     csa_cm2 : sequence of float, keyword-only
         Areas of the training muscles.
     val_confidences : sequence of float, keyword-only
@@ -125,6 +160,9 @@ def fit_reference(
     return {
         "intensity": {"features": list(INTENSITY_FEATURES), **_group(train_intensity, val_intensity)},
         "embedding": _group(train_embedding, val_embedding),
+        "shape": {"features": list(SHAPE_FEATURES), **_group(train_shapes, val_shapes)}
+        if len(train_shapes) >= 2
+        else None,
         "margin": MARGIN,
         "csa_cm2": {"min": min(csa), "max": max(csa), "median": float(np.median(csa))} if csa else None,
         "side_half": side_half(labels),
@@ -132,14 +170,20 @@ def fit_reference(
     }
 
 
-def ood_score(reference: dict | None, intensity, embedding) -> float | None:
+def ood_score(reference: dict | None, intensity, embedding, shape=None) -> float | None:
     """The largest group distance / its threshold (above 1: out of distribution); None without
-    a reference (a model trained before mfscan recorded one)."""
+    a reference (a model trained before mfscan recorded one).
+
+    ``intensity`` and ``embedding`` are the image's, ``shape`` (optional) one predicted
+    muscle's :func:`shape_features`.
+    """
     if not reference:
         return None
     scores = []
-    for name, x in (("intensity", intensity), ("embedding", embedding)):
-        g = reference[name]
+    for name, x in (("intensity", intensity), ("embedding", embedding), ("shape", shape)):
+        g = reference.get(name)
+        if g is None or x is None:
+            continue
         d = _distances(np.asarray(x, dtype=float), np.asarray(g["mean"]), np.asarray(g["sd"]))[0]
         scores.append(d / g["threshold"])
     return float(max(scores))

@@ -59,8 +59,9 @@ class ModelOutline:
         :data:`mfscan.vocab.PROPOSAL_FLAGS` raised (:func:`mfscan.learn.ood.prediction_flags`);
         empty when none.
     ood_score : float or None
-        The image's out-of-distribution score (above 1: unlike the training images); None
-        for a model whose card has no reference.
+        The prediction's out-of-distribution score (:func:`mfscan.learn.ood.ood_score` of the
+        image and the outline's shape; above 1: unlike the training images); None for a model
+        whose card has no reference.
     """
 
     side: str
@@ -103,9 +104,9 @@ def predict_probabilities(model: LoadedModel, frame, *, spacing) -> np.ndarray:
 
 
 def _model_pass(model: LoadedModel, frame, spacing):
-    """The probabilities on the frame's pixels and the image's OOD score (None without a reference)."""
+    """The probabilities on the frame's pixels and the image's features ``(intensity, embedding)``."""
     from mfscan.learn.model import multiple_of
-    from mfscan.learn.ood import intensity_features, ood_score
+    from mfscan.learn.ood import intensity_features
     from mfscan.learn.train import logits_at_model_scale
 
     frame = np.asarray(frame)
@@ -117,9 +118,9 @@ def _model_pass(model: LoadedModel, frame, spacing):
     p, emb = logits_at_model_scale(
         model.net, small, multiple_of(model.net.channels), model.device, embedding=True
     )
-    score = ood_score(model.card.get("ood"), intensity_features(small), emb)
     size = (frame.shape[1], frame.shape[0])
-    return np.stack([cv2.resize(c, size, interpolation=cv2.INTER_LINEAR) for c in p]), score
+    probs = np.stack([cv2.resize(c, size, interpolation=cv2.INTER_LINEAR) for c in p])
+    return probs, (intensity_features(small), emb)
 
 
 def component(binary: np.ndarray, seed=None) -> np.ndarray | None:
@@ -183,12 +184,12 @@ def predict_outlines(model: LoadedModel, frame, *, spacing, seeds: dict | None =
         least 0.3 cm2, or none under the seed) is absent. Each outline carries its
         flags (low confidence, out of distribution, side position, implausible size:
         :func:`mfscan.learn.ood.prediction_flags` against the card's ``ood`` reference)
-        and the image's OOD score.
+        and its OOD score.
     """
     from mfscan.geometry import polygon_area
-    from mfscan.learn.ood import prediction_flags
+    from mfscan.learn.ood import ood_score, prediction_flags, shape_features
 
-    probs, score = _model_pass(model, frame, spacing)
+    probs, image_features = _model_pass(model, frame, spacing)
     best = np.argmax(probs, axis=0)
     min_px = MIN_AREA_CM2 * 100 / (spacing[0] * spacing[1])
     found = {}
@@ -202,9 +203,11 @@ def predict_outlines(model: LoadedModel, frame, *, spacing, seeds: dict | None =
             continue
         points = _outline(prob, comp)
         if points is not None:
-            found[side] = (np.round(points, 2), round(float(np.mean(prob[comp])), 3))
+            shape = shape_features(comp, spacing)
+            score = ood_score(model.card.get("ood"), *image_features, shape)
+            found[side] = (np.round(points, 2), round(float(np.mean(prob[comp])), 3), score)
     out = {}
-    for side, (points, conf) in found.items():
+    for side, (points, conf, score) in found.items():
         other = found.get("right" if side == "left" else "left")
         flags = prediction_flags(
             model.card.get("ood"),

@@ -333,27 +333,40 @@ def _missing_subjects(samples, val_fraction: float, allow: bool) -> list[str]:
 
 def _reference(net, train_s, val_s, k: int) -> dict:
     """The card's ``ood`` entry (:func:`mfscan.learn.ood.fit_reference`) from the trained network."""
-    from mfscan.learn.ood import fit_reference, intensity_features
+    from mfscan.learn.ood import fit_reference, intensity_features, shape_features
     from mfscan.learn.predict import component
 
     def feats(samples):
-        inten, emb, conf = [], [], []
+        inten, emb, conf, shapes = [], [], [], []
         for s in samples:
             p, e = logits_at_model_scale(net, s.image, k, embedding=True)
             inten.append(intensity_features(s.image))
             emb.append(e)
             best = np.argmax(p, axis=0)
             for cls in (1, 2):
+                if not np.any(s.labels == cls):
+                    continue
+                shapes.append(shape_features(s.labels == cls, s.spacing))
                 comp = component(best == cls)
-                if comp is not None and np.any(s.labels == cls):
+                if comp is not None:
                     conf.append(float(np.mean(p[cls][comp])))
-        return inten, emb, conf
+        return inten, emb, conf, shapes
 
-    ti, te, _ = feats(train_s)
-    vi, ve, vc = feats(val_s) if val_s else (None, None, [])
+    ti, te, _, ts = feats(train_s)
+    vi, ve, vc, vs = feats(val_s) if val_s else (None, None, [], [])
     px_cm2 = train_s[0].spacing[0] * train_s[0].spacing[1] / 100.0
     csa = [np.count_nonzero(s.labels == c) * px_cm2 for s in train_s for c in (1, 2)]
-    return fit_reference(ti, te, vi, ve, csa_cm2=csa, val_confidences=vc, labels=[s.labels for s in train_s])
+    return fit_reference(
+        ti,
+        te,
+        vi,
+        ve,
+        train_shapes=ts,
+        val_shapes=vs,
+        csa_cm2=csa,
+        val_confidences=vc,
+        labels=[s.labels for s in train_s],
+    )
 
 
 def train(

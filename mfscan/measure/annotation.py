@@ -33,6 +33,7 @@ MEASUREMENT_COLUMNS = (
     *("thickness_cm", "fat_thickness_cm", "fat_source", "echo_mean_corrected", "echo_correction"),
     *TEXTURE_COLUMNS,
     *("row_mm", "col_mm", "calibration", "region", "n_points"),
+    "proposal_flags",
 )
 ERROR_COLUMNS = ("path", "roi", "reason")
 
@@ -136,10 +137,23 @@ def measure_annotation(
                 "calibration": cal.source,
                 "region": cal.region,
                 "n_points": len(roi.points),
+                "proposal_flags": _flags(roi),
             }
         )
     _add_quality(rows, getattr(annotation, "fat_thickness_cm", None), echo_correction)
     return rows, errors
+
+
+def _flags(roi) -> str | None:
+    """The ROI's proposal flags (ROI field ``flags``, :data:`mfscan.vocab.PROPOSAL_FLAGS`) joined
+    by ``;``: None when the outline was not flagged. Kept after a rater's edit (the method then
+    says ``*-edited``), so a table shows which accepted outlines began as a flagged proposal."""
+    flags = roi.extra.get("flags")
+    if isinstance(flags, str):
+        flags = [flags]
+    if not isinstance(flags, list) or not flags:
+        return None
+    return ";".join(str(f) for f in flags)
 
 
 def _measure_roi(image, roi, kind: str, frame: int, cal) -> dict:
