@@ -152,6 +152,12 @@ class Proposal:
         """True when ``confidence < LOW_CONFIDENCE``: the outline is likely wrong, check it."""
         return bool(self.confidence < LOW_CONFIDENCE)
 
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """The proposal's flags (:data:`mfscan.vocab.PROPOSAL_FLAGS`): ``("low-confidence",)``
+        when :attr:`low_confidence`, else empty; as :attr:`mfscan.learn.predict.ModelOutline.flags`."""
+        return ("low-confidence",) if self.low_confidence else ()
+
     def to_mask(self, shape: tuple[int, ...]) -> np.ndarray:
         """Boolean mask of shape ``shape[:2]``, True on pixels whose centre is inside.
 

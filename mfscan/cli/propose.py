@@ -87,7 +87,7 @@ def _propose_side(img, frame_index: int, frames, side: str, seed, override, imag
     except MfscanError as e:
         raise MfscanError(f"{side}: {e.message}", image_path) from e
     points = np.asarray(prop.points, dtype=float)
-    flags = ["low-confidence"] if prop.low_confidence else []
+    flags = list(prop.flags)
     roi = ROI(
         side,
         points,
