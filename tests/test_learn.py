@@ -496,3 +496,25 @@ def test_model_card_lists_settings_images_raters_and_convention(tmp_path, capsys
     assert tr["augmentation"]["max_angle_deg"] == 8.0 and tr["augmentation"]["left_right_flip"] is False
     assert card["border"] == "centre" and len(card["warnings"]) == 1
     assert set(card["ood"]) >= {"intensity", "embedding", "shape", "side_half", "confidence_floor"}
+
+
+def test_predict_notes_a_model_of_another_tracing_convention(tiny, tmp_path, capsys):
+    import shutil
+
+    from mfscan.annotations import write_study_settings
+    from mfscan.cli import main
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny[0], model)
+    card = json.loads((model / "model.json").read_text())
+    (model / "model.json").write_text(json.dumps({**card, "border": "inner"}))
+    study = tmp_path / "study"
+    study.mkdir()
+    write_study_settings(study, {"border": "centre"})
+    ph = make_phantom(seed=200, **SMALL)
+    cv2.imwrite(str(study / "scan.png"), ph.image)
+    r, c, _ = _muscle_pixel(tiny, ph)
+    cmd = ["predict", str(model), str(study / "scan.png"), "--seed", f"left:{r},{c}", "--mm-per-pixel", "0.5"]
+    assert main(cmd) == 0
+    out = capsys.readouterr().out
+    assert "learnt outlines on the inner border of the fascia line, this study traces the centre" in out

@@ -140,6 +140,7 @@ def predict_image(
     )
     override = _override(typed, ann, out)  # propose's rule for a typed scale against the sidecar's
     rois, lines = _rois(model, img, frame, override, seeds, image_path)
+    lines += _border_note(model, image_path)
     if not rois:
         return [f"{image_path.name}: nothing written"] + lines
     base = ann if ann is not None else Annotation(image=image_path.name, rater=rater)
@@ -149,6 +150,20 @@ def predict_image(
     write_sidecar(out, merged)
     verb = "merged" if ann is not None else "predicted"
     return [f"{verb} {len(rois)} outline(s) on {image_path.name} -> {out}"] + lines
+
+
+def _border_note(model, image_path) -> list[str]:
+    """A note when the model learnt another tracing convention than the image's study uses."""
+    from mfscan.annotations import study_border
+
+    learnt, study = model.card.get("border"), study_border(image_path)
+    if learnt in (None, study):
+        return []
+    return [
+        f"  note: model {model.model_id} learnt outlines on the {learnt} border of the fascia line, "
+        f"this study traces the {study} border: expect a systematic CSA difference "
+        "(mfscan agreement --between method shows it)"
+    ]
 
 
 def _images(paths):
