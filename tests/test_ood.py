@@ -14,14 +14,14 @@ from mfscan.learn.ood import fit_reference, ood_score, prediction_flags, shape_f
 
 
 def test_ood_score_is_the_rms_z_over_the_threshold_by_hand():
-    train = np.array([[0.0] * 7, [2.0] * 7])  # every feature: mean 1, SD (n-1) sqrt(2)
+    train = np.array([[0.0] * 7, [4.0] * 7])  # every feature: mean 2, SD (n-1) 2 sqrt(2)
     ref = fit_reference(train, train[:, :3])
-    # training distances: each z = 1/sqrt(2), RMS 0.7071; threshold = 1.5 x 0.7071 = 1.0607
-    assert ref["intensity"]["threshold"] == pytest.approx(1.5 / math.sqrt(2))
-    # an image 3 above the mean everywhere: z = 3 / sqrt(2) = 2.1213, / 1.0607 = 2.0
-    assert ood_score(ref, [4.0] * 7, [1.0] * 3) == pytest.approx(2.0)
-    assert ood_score(ref, [1.0] * 7, [1.0] * 3) == pytest.approx(0.0)
-    assert ood_score(None, [4.0] * 7, [1.0] * 3) is None  # an older model: no reference, no score
+    # training distances: each z = 1/sqrt(2), RMS 0.7071, under the floor of 1 SD: threshold 1.5 x 1
+    assert ref["intensity"]["threshold"] == pytest.approx(1.5)
+    # an image 6 above the mean everywhere: z = 6 / (2 sqrt(2)) = 2.1213, / 1.5 = 1.4142
+    assert ood_score(ref, [8.0] * 7, [2.0] * 3) == pytest.approx(math.sqrt(2))
+    assert ood_score(ref, [2.0] * 7, [2.0] * 3) == pytest.approx(0.0)
+    assert ood_score(None, [8.0] * 7, [2.0] * 3) is None  # an older model: no reference, no score
 
 
 def test_validation_images_widen_the_threshold():

@@ -17,8 +17,8 @@ records in the model card (key ``ood``) what the training images looked like:
 
 For each group the distance of an image (or muscle) is the root mean square of its
 z-scores against the training images; the group's threshold is :data:`MARGIN` (1.5)
-x the largest of the training images' 99th percentile and the validation (held-out
-subjects') images' largest distance. The OOD score of a prediction is the largest
+x the largest of the training images' 99th percentile, the validation (held-out
+subjects') images' largest distance and 1 (one SD). The OOD score of a prediction is the largest
 distance / threshold of the three groups: above 1 the prediction is flagged
 ``out-of-distribution`` (:func:`prediction_flags`). No torch here.
 """
@@ -101,7 +101,8 @@ def _group(train: np.ndarray, val: np.ndarray | None) -> dict:
     seen = [float(np.quantile(_distances(train, mean, sd), 0.99))]
     if val is not None and len(val):
         seen.append(float(np.max(_distances(np.asarray(val, dtype=float), mean, sd))))
-    return {"mean": mean.tolist(), "sd": sd.tolist(), "threshold": MARGIN * max(seen)}
+    # at least MARGIN x 1 SD: a handful of near-identical training images must not make every new one "lost"
+    return {"mean": mean.tolist(), "sd": sd.tolist(), "threshold": MARGIN * max(*seen, 1.0)}
 
 
 def side_half(labels_list) -> dict:
