@@ -252,9 +252,13 @@ def register(sub) -> None:
             model works across depth settings; images without a calibration are skipped.
             Validation subjects are held out whole (never one subject in both sets); the best
             epoch by validation Dice is kept (early stopping). Writes MODEL_DIR/weights.pt and
-            MODEL_DIR/model.json (the model card: data, subjects, scale, epochs, validation Dice
-            and median |CSA error| in %, date, software versions, model id = the first 12 hex
-            digits of the SHA-256 of weights.pt). Never commit or share weights trained on
+            MODEL_DIR/model.json (the model card: images (count, pixel hashes), tracings,
+            raters and sessions, subjects, scale, tracing border, crop, batch size, learning
+            rate, patience, augmentation, epochs, validation Dice and median |CSA error| in %,
+            the training images' reference for the out-of-distribution flag, date, software
+            versions, model id = the first 12 hex digits of the SHA-256 of weights.pt).
+            Tracings without a subject code are refused (the split is by subject) unless
+            --allow-missing-subjects. Never commit or share weights trained on
             patient images without approval. Needs PyTorch: pip install "mfscan[learn]".
             Example: mfscan train study/ -o models/m1 --epochs 40"""),
         cmd_train,
@@ -312,8 +316,13 @@ def register(sub) -> None:
             they exist; codes, calibration and other outlines are kept.
             Without --seed both sides are proposed (the larger connected region of each class);
             with --seed only the seeded sides, each the region under its seed, with the side given
-            (the rater's, never inferred). The image needs a calibration (DICOM, ImageJ, or a
-            scale line / manual calibration in the rater's sidecar).
+            (the rater's, never inferred). The image needs a calibration (DICOM, ImageJ, a
+            scale line / manual calibration in the rater's sidecar, or --mm-per-pixel).
+            Each outline is scored against the training images' reference in the model card:
+            a low confidence, an image or shape unlike the training set (out of distribution),
+            a side on the other image half than in training, or an implausible area is flagged
+            (ROI field "flags", also in its proposal record and mfscan measure's
+            proposal_flags column) and printed as FLAGGED: check those outlines first.
             Example: mfscan predict models/m1 new_scans/ --rater R1"""),
         cmd_predict,
     )
