@@ -24,6 +24,8 @@ __all__ = [
     "LEVELS",
     "METHODS",
     "ROI_KINDS",
+    "PROPOSAL_FLAGS",
+    "BORDERS",
     "SYMPTOMATIC_SIDES",
     "VIEWS",
     "SIDE_STATUSES",
@@ -55,6 +57,14 @@ METHODS = ("manual", "proposed", "proposed-edited", "model", "model-edited", "li
 #: What a ROI is: an area ``outline`` (transverse CSA), or a two-point line: ``thickness``
 #: (deep landmark to the muscle's superficial border) or ``fat`` (skin to fascia).
 ROI_KINDS = ("outline", "thickness", "fat")
+#: Flags of a proposed outline (ROI field ``flags``, measurement column ``proposal_flags``):
+#: a proposal's confidence under its floor, an image unlike the model's training images,
+#: a side on the other image half than in training (or left/right in the other order), an
+#: area outside the training range. Rule: :func:`mfscan.learn.ood.prediction_flags`
+#: (model) and :func:`mfscan.assist.propose.propose_outline` (classical, low confidence only).
+PROPOSAL_FLAGS = ("low-confidence", "out-of-distribution", "side-position", "implausible-size")
+#: Where an outline follows the fascia line: its inner edge (the classical default) or its centre.
+BORDERS = ("inner", "centre")
 #: Image views; an image without one is a transverse image.
 VIEWS = ("transverse", "parasagittal")
 #: Side status of a per-side row once ``subjects.csv`` gives each subject's symptomatic side.

@@ -261,3 +261,26 @@ def test_cli_writes_pairs_summary_and_exit_status(tmp_path, capsys):
     (study / "b.R1.mfscan.json").write_text("{not json")
     assert main(["agreement", str(study), "-o", str(out)]) == 1
     assert "b.R1.mfscan.json" in capsys.readouterr().err
+
+
+def test_agreement_between_method_prints_and_writes_the_csa_bias_per_method(tmp_path, capsys):
+    """Issue 21 point 9: proposals on the inner border against outlines on the line's centre."""
+    cal = Calibration(0.25, 0.25, "manual")
+    finals = {"a.tif": 40.0, "b.tif": 50.0}  # the rater's squares (side in px), traced on the centre
+    for name, side in finals.items():
+        prop = square(10, 10, side - 2)  # the proposer one pixel inside on every side
+        roi = ROI(
+            "left",
+            square(9, 9, side),
+            method="proposed-edited",
+            extra={"proposal": {"points": prop.tolist(), "method": "proposed"}},
+        )
+        _save(_image(tmp_path, name), "R1", [roi], cal=cal)
+    out = tmp_path / "agr.csv"
+    assert main(["agreement", str(tmp_path), "--between", "method", "-o", str(out)]) == 0
+    acc = pd.read_csv(tmp_path / "agr_acceptance.csv")
+    # (proposal - final) / final x 100 by hand: 38^2/40^2 - 1 = -9.75 %, 48^2/50^2 - 1 = -7.84 %
+    expected = [(38**2 / 40**2 - 1) * 100, (48**2 / 50**2 - 1) * 100]
+    assert acc["median_csa_bias_pct"].iloc[0] == pytest.approx(np.median(expected))
+    assert acc["mean_csa_bias_pct"].iloc[0] == pytest.approx(np.mean(expected))
+    assert f"CSA bias {np.median(expected):+.1f}% median" in capsys.readouterr().out

@@ -162,7 +162,7 @@ torch = pytest.importorskip("torch")  # the tests above run without the extra
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """A tiny model trained on 6 phantoms (a few seconds on an idle CPU), saved as a model folder."""
-    from mfscan.learn.train import save_model, train_model
+    from mfscan.learn.train import _reference, save_model, train_model
 
     train = [_sample(make_phantom(seed=i, **SMALL), f"S{i}") for i in range(6)]
     val = [_sample(make_phantom(seed=100 + i, **SMALL), f"V{i}") for i in range(2)]
@@ -181,8 +181,9 @@ def tiny(tmp_path_factory):
     )
     state_kept = torch.get_num_threads() == threads and torch.equal(torch.random.get_rng_state(), rng_state)
     folder = tmp_path_factory.mktemp("model")
-    card = save_model(folder, res, {"mm_per_pixel": MM})
-    return folder, card, res, state_kept
+    reference = _reference(res.net, train, val, 4)  # 2 poolings: multiples of 4
+    card = save_model(folder, res, {"mm_per_pixel": MM, "ood": reference})
+    return folder, card, res, state_kept, train
 
 
 def test_training_leaves_threads_and_random_state_as_they_were(tiny):
@@ -338,3 +339,186 @@ def test_predict_on_a_sidecar_of_lines_keeps_both_lines(tiny, tmp_path, force):
         (side, "outline"),
     ]
     assert raw[0]["points"] == fat and raw[1]["points"] == thick and raw[2]["method"] == "model"
+
+
+# ------------------------------------------------------------------ issue 21: OOD flags, predict options, card
+
+
+def _other_scanner(seed=200):
+    """A phantom of the same anatomy under another imaging chain (brighter, softer, low contrast)."""
+    return make_phantom(seed=seed, gain=2.4, contrast=0.4, speckle=0.3, **SMALL)
+
+
+def test_model_card_records_the_training_images_reference(tiny):
+    ref, train = tiny[1]["ood"], tiny[4]
+    assert ref["intensity"]["mean"][0] == pytest.approx(np.mean([s.image.mean() for s in train]), rel=1e-5)
+    assert len(ref["embedding"]["mean"]) == 32  # one per bottleneck channel of (8, 16, 32)
+    areas = [np.count_nonzero(s.labels == v) * MM * MM / 100 for s in train for v in (1, 2)]
+    assert ref["csa_cm2"]["min"] == pytest.approx(min(areas)) and ref["csa_cm2"]["max"] == pytest.approx(
+        max(areas)
+    )
+    # the phantom's convention: the patient's left on the image's right half (mfscan.synthetic.phantom)
+    assert ref["side_half"] == {"left": "right", "right": "left"}
+    assert 0.5 <= ref["confidence_floor"] <= 0.9
+
+
+def test_images_of_another_scanner_are_out_of_distribution(tiny):
+    from mfscan.learn.ood import intensity_features, ood_score
+
+    grey_only = {"intensity": tiny[1]["ood"]["intensity"]}
+
+    def score(ph):
+        small = resample_image(to_float(ph.image), spacing=ph.spacing_mm, mm_per_pixel=MM)
+        return ood_score(grey_only, intensity_features(small), None)
+
+    for seed in (200, 201, 202):  # never seen in training
+        assert score(make_phantom(seed=seed, **SMALL)) < 1 < score(_other_scanner(seed))
+
+
+def test_a_flagged_prediction_is_flagged_in_the_sidecar_its_proposal_and_the_table(tiny, tmp_path, capsys):
+    import pandas as pd
+
+    from mfscan.cli import main
+
+    ph = _other_scanner()
+    img = tmp_path / "scan.png"
+    cv2.imwrite(str(img), ph.image)
+    rc = main(["predict", str(tiny[0]), str(img), "--rater", "R1", "--mm-per-pixel", "0.5"])
+    assert rc == 0
+    assert "FLAGGED" in capsys.readouterr().out
+    raw = json.loads((tmp_path / "scan.R1.mfscan.json").read_text())
+    assert raw["rois"], "the tiny model proposed nothing"
+    for roi in raw["rois"]:
+        assert "out-of-distribution" in roi["flags"] and roi["ood_score"] > 1
+        assert roi["proposal"]["flags"] == roi["flags"]
+    assert main(["measure", str(tmp_path), "-o", str(tmp_path / "m.csv")]) == 0
+    table = pd.read_csv(tmp_path / "m.csv")
+    assert all("out-of-distribution" in f.split(";") for f in table["proposal_flags"])
+
+
+def test_predict_takes_a_typed_scale_as_propose_does_and_threads(tiny, tmp_path, capsys):
+    from mfscan.cli import main
+
+    ph = make_phantom(seed=200, **SMALL)
+    img = tmp_path / "scan.png"
+    cv2.imwrite(str(img), ph.image)  # a PNG: no calibration of its own
+    r, c, _ = _muscle_pixel(tiny, ph)
+    seed = ["--seed", f"left:{r},{c}"]
+    assert main(["predict", str(tiny[0]), str(img), "--rater", "R1", *seed]) == 1
+    assert "no calibration" in capsys.readouterr().err
+    threads = torch.get_num_threads()
+    cmd = [
+        "predict",
+        str(tiny[0]),
+        str(img),
+        "--rater",
+        "R1",
+        *seed,
+        "--mm-per-pixel",
+        "0.5",
+        "--threads",
+        "1",
+    ]
+    assert main(cmd) == 0
+    assert torch.get_num_threads() == threads  # restored after
+    ann = read_sidecar(tmp_path / "scan.R1.mfscan.json")
+    assert ann.calibration == manual(0.5) and [r.side for r in ann.rois] == ["left"]
+    # a typed scale that contradicts the sidecar's, whose outlines were measured with it: refused
+    before = (tmp_path / "scan.R1.mfscan.json").read_bytes()
+    cmd = [
+        "predict",
+        str(tiny[0]),
+        str(img),
+        "--rater",
+        "R1",
+        "--seed",
+        f"right:{r},{c}",
+        "--mm-per-pixel",
+        "0.4",
+    ]
+    assert main(cmd) == 1
+    assert "would change it" in capsys.readouterr().err
+    assert (tmp_path / "scan.R1.mfscan.json").read_bytes() == before
+    with pytest.raises(SystemExit) as e:  # argparse refuses
+        main([*cmd[:-2], "--threads", "0"])
+    assert e.value.code == 2 and "--threads must be a whole number" in capsys.readouterr().err
+
+
+def test_train_refuses_tracings_without_subject_codes(tmp_path, capsys):
+    from mfscan.cli import main
+
+    _write_study(tmp_path / "study", [1, 2, 3])
+    for sc in (tmp_path / "study").glob("S1_*.mfscan.json"):  # one subject's codes lost
+        ann = read_sidecar(sc)
+        ann.subject = None
+        write_sidecar(sc, ann, force=True)
+    args = [
+        "train",
+        str(tmp_path / "study"),
+        "-o",
+        str(tmp_path / "m"),
+        "--epochs",
+        "1",
+        "--mm-per-pixel",
+        "1",
+    ]
+    assert main([*args, "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "1 tracing(s) have no subject code (S1_2.R1.mfscan.json)" in err and not (tmp_path / "m").exists()
+
+
+def test_model_card_lists_settings_images_raters_and_convention(tmp_path, capsys):
+    from mfscan.annotations import write_study_settings
+    from mfscan.cli import main
+
+    phs = _write_study(tmp_path / "study", [1, 2, 3, 4])
+    write_study_settings(tmp_path / "study", {"border": "centre"})
+    for name in list(phs)[:2]:  # a second rater, second session, on two of the images
+        ann = read_sidecar(tmp_path / "study" / name.replace(".png", ".R1.mfscan.json"))
+        ann.rater, ann.session = "R2", "2"
+        write_sidecar(tmp_path / "study" / name.replace(".png", ".R2.s2.mfscan.json"), ann)
+    for sc in (tmp_path / "study").glob("S1_3.*.mfscan.json"):
+        ann = read_sidecar(sc)
+        ann.subject = None
+        write_sidecar(sc, ann, force=True)
+    out = tmp_path / "m"
+    args = ["train", str(tmp_path / "study"), "-o", str(out), "--epochs", "1", "--mm-per-pixel", "1"]
+    assert main([*args, "--no-progress", "--allow-missing-subjects", "--val-fraction", "0.3"]) == 0
+    assert "warning: 1 tracing(s) without a subject code" in capsys.readouterr().err
+    card = json.loads((out / "model.json").read_text())
+    data, tr = card["data"], card["training"]
+    assert data["n_images"] == 4 and data["n_tracings"] == 6  # images, not tracings
+    assert data["raters"] == ["R1", "R2"] and data["rater_sessions"] == ["R1/1", "R2/2"]
+    hashes = {
+        r["image"]: r["pixels_sha256"] for r in data["images"]
+    }  # each image's grey pixels as cv2 reads the PNG another program wrote
+    for name in phs:
+        gray = cv2.imread(str(tmp_path / "study" / name), cv2.IMREAD_UNCHANGED)
+        assert hashes[name] == hashlib.sha256(np.ascontiguousarray(gray).tobytes()).hexdigest()
+    assert {r["tracings"] for r in data["images"]} == {1, 2}
+    assert tr["crop"] == [120, 160] and tr["batch_size"] == 8 and tr["lr"] == 5e-3 and tr["patience"] == 8
+    assert tr["augmentation"]["max_angle_deg"] == 8.0 and tr["augmentation"]["left_right_flip"] is False
+    assert card["border"] == "centre" and len(card["warnings"]) == 1
+    assert set(card["ood"]) >= {"intensity", "embedding", "shape", "side_half", "confidence_floor"}
+
+
+def test_predict_notes_a_model_of_another_tracing_convention(tiny, tmp_path, capsys):
+    import shutil
+
+    from mfscan.annotations import write_study_settings
+    from mfscan.cli import main
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny[0], model)
+    card = json.loads((model / "model.json").read_text())
+    (model / "model.json").write_text(json.dumps({**card, "border": "inner"}))
+    study = tmp_path / "study"
+    study.mkdir()
+    write_study_settings(study, {"border": "centre"})
+    ph = make_phantom(seed=200, **SMALL)
+    cv2.imwrite(str(study / "scan.png"), ph.image)
+    r, c, _ = _muscle_pixel(tiny, ph)
+    cmd = ["predict", str(model), str(study / "scan.png"), "--seed", f"left:{r},{c}", "--mm-per-pixel", "0.5"]
+    assert main(cmd) == 0
+    out = capsys.readouterr().out
+    assert "learnt outlines on the inner border of the fascia line, this study traces the centre" in out

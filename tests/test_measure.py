@@ -186,6 +186,6 @@ def test_measurement_columns_keep_the_old_ones_in_order_and_add_the_rusi_ones():
     assert [c for c in MEASUREMENT_COLUMNS if c in old] == list(old)
     new = {"visit_date", "kind", "view", "task", "posture", "trial", "thickness_cm", "fat_thickness_cm"}
     new |= {"fat_source", "echo_mean_corrected", "echo_correction", "glcm_contrast", "glcm_homogeneity"}
-    new |= {"glcm_energy", "glcm_correlation", "glcm_entropy"}
+    new |= {"glcm_energy", "glcm_correlation", "glcm_entropy", "proposal_flags"}
     new |= {"outline_repair", "clipped_share"}
     assert set(MEASUREMENT_COLUMNS) - set(old) == new

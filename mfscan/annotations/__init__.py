@@ -53,5 +53,6 @@ from .study_file import (  # noqa: F401, E402
     order_key,
     random_order,
     read_study_settings,
+    study_border,
     write_study_settings,
 )

@@ -163,14 +163,17 @@ def target_sidecar(image_path, rater=None, output=None):
     return out, ann
 
 
-def proposal_extra(points, method: str, model: str | None = None) -> dict:
+def proposal_extra(points, method: str, model: str | None = None, flags=()) -> dict:
     """The ``proposal`` bookkeeping of a proposed outline (ROI field ``proposal``).
 
-    ``{"points": [[row, col], ...], "method": "proposed" | "model"[, "model": id]}``:
+    ``{"points": [[row, col], ...], "method": "proposed" | "model"[, "model": id][, "flags": [...]]}``:
     the outline as proposed, kept unchanged when the rater edits the outline, so
-    agreement can compare the proposal with the final outline.
+    agreement can compare the proposal with the final outline; ``flags``
+    (:data:`mfscan.vocab.PROPOSAL_FLAGS`) when the proposal was flagged.
     """
     d: dict = {"points": np.asarray(points, dtype=float).reshape(-1, 2).tolist(), "method": method}
     if model is not None:
         d["model"] = model
+    if flags:
+        d["flags"] = list(flags)
     return d

@@ -86,6 +86,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from mfscan.assist._border import centre_of_line
 from mfscan.assist._confidence import _agreement, _contrast, _plausible, combine
 from mfscan.assist._cost import (
     _barrier,
@@ -107,6 +108,7 @@ from mfscan.assist._params import (
 from mfscan.assist._polar import _limit_width, _pin_border_points, _rays, _trace
 from mfscan.assist._seed import _as_frame, _merge_params, _parse_box, _parse_seed, _seed_check, _spacing
 from mfscan.geometry import orient, polygon_area, resample_closed
+from mfscan.vocab import BORDERS
 
 __all__ = [
     "LOW_CONFIDENCE",
@@ -149,6 +151,12 @@ class Proposal:
     def low_confidence(self) -> bool:
         """True when ``confidence < LOW_CONFIDENCE``: the outline is likely wrong, check it."""
         return bool(self.confidence < LOW_CONFIDENCE)
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """The proposal's flags (:data:`mfscan.vocab.PROPOSAL_FLAGS`): ``("low-confidence",)``
+        when :attr:`low_confidence`, else empty; as :attr:`mfscan.learn.predict.ModelOutline.flags`."""
+        return ("low-confidence",) if self.low_confidence else ()
 
     def to_mask(self, shape: tuple[int, ...]) -> np.ndarray:
         """Boolean mask of shape ``shape[:2]``, True on pixels whose centre is inside.
@@ -216,6 +224,7 @@ def propose_outline(
     n_vertices: int = 64,
     exclude: npt.ArrayLike | None = None,
     params: dict | None = None,
+    border: str = "inner",
 ) -> Proposal:
     """Propose the outline of the multifidus around a seed point.
 
@@ -245,6 +254,12 @@ def propose_outline(
         detected automatically.
     params : dict, optional
         Overrides of :data:`PARAMS` (for experiments).
+    border : {"inner", "centre"}, keyword-only
+        The study's tracing convention (:func:`mfscan.annotations.study_border`): the
+        inner edge of the bright fascia, bone and septum lines (the search's own
+        border), or their centre (:func:`mfscan.assist._border.centre_of_line`, each
+        vertex moved outward to the middle of the line; the confidence is the inner
+        outline's). Recorded in ``details["border"]``.
 
     Returns
     -------
@@ -259,6 +274,8 @@ def propose_outline(
         For malformed arguments (not a 2D image, bad spacing).
     """
     t0 = time.perf_counter()
+    if border not in BORDERS:
+        raise ValueError(f"border must be one of {BORDERS}, got {border!r}")
     p = _merge_params(params)
     img = _as_frame(image)
     rows, cols = img.shape
@@ -302,12 +319,15 @@ def propose_outline(
         plausible=round(_plausible(area_mm2, float(np.ptp(poly[:, 0])) * sp[0]), 4),
     )
     conf = combine(parts)
+    if border == "centre":
+        poly = orient(centre_of_line(img, poly, spacing=sp))
     details = dict(
         parts,
         n_rays=len(rays.theta),
         muscle_level=round(mu, 3),
         side=side,
         calibrated=calibrated,
+        border=border,
         seconds=round(time.perf_counter() - t0, 4),
     )
     return Proposal(points=poly, confidence=conf, details=details)

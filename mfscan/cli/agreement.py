@@ -54,7 +54,9 @@ def cmd_agreement(args) -> int:
             who = f"{rec.proposal_method}" + (f" {rec.model}" if rec.model else "")
             _say(
                 f"  {who}: {rec.n_accepted_unchanged} of {rec.n_proposals} proposal(s) accepted unchanged "
-                f"({rec.accepted_unchanged_pct:.0f}%), median Dice {rec.median_dice:.3f}"
+                f"({rec.accepted_unchanged_pct:.0f}%), median Dice {rec.median_dice:.3f}, CSA bias "
+                f"{rec.median_csa_bias_pct:+.1f}% median, {rec.mean_csa_bias_pct:+.1f}% mean "
+                "(proposal vs final)"
             )
     if table.empty:
         what = {
@@ -89,8 +91,10 @@ def register(sub) -> None:
                 a = the rater whose code sorts first;
               --between session: every two sessions of one rater, a = the earlier;
               --between method: the ROI's stored proposal (a) against the final outline (b),
-                with the model id for model proposals, and the share accepted unchanged
-                (method still proposed/model) per model in OUT_acceptance.csv.
+                with the model id for model proposals, and per method and model in
+                OUT_acceptance.csv: the share accepted unchanged (method still
+                proposed/model) and the CSA bias (proposal - final) / final x 100 (median,
+                mean; negative: the method traces smaller than the raters).
             Writes OUT (one row per pair) and OUT_summary.csv (median, q1, q3, IQR,
             mean and n per pair and level)."""),
         cmd_agreement,

@@ -62,7 +62,7 @@ def parse_seed(text: str) -> tuple[str, tuple[float, float]]:
     return side, (row, col)
 
 
-def _propose_side(img, frame_index: int, frames, side: str, seed, override, image_path):
+def _propose_side(img, frame_index: int, frames, side: str, seed, override, image_path, border="inner"):
     """One proposed ROI and its printed line, measured with the ROI's calibration.
 
     ``frames`` is the grey frame and its burned-in overlay mask.
@@ -80,11 +80,14 @@ def _propose_side(img, frame_index: int, frames, side: str, seed, override, imag
         seed_cal = roi_calibration([seed], img, override)
         if not seed_cal.calibrated:
             raise MfscanError(NO_SCALE_HELP)
-        prop = propose_outline(frame, seed, spacing=spacing(seed_cal), side=side, exclude=overlay)
+        prop = propose_outline(
+            frame, seed, spacing=spacing(seed_cal), side=side, exclude=overlay, border=border
+        )
         cal = roi_calibration(prop.points, img, override)
     except MfscanError as e:
         raise MfscanError(f"{side}: {e.message}", image_path) from e
     points = np.asarray(prop.points, dtype=float)
+    flags = list(prop.flags)
     roi = ROI(
         side,
         points,
@@ -93,7 +96,8 @@ def _propose_side(img, frame_index: int, frames, side: str, seed, override, imag
         method="proposed",
         extra={
             "confidence": round(float(prop.confidence), 3),
-            "proposal": proposal_extra(points, "proposed"),
+            **({"flags": flags} if flags else {}),
+            "proposal": proposal_extra(points, "proposed", flags=flags),
         },
     )
     m = measure_outline(prop.points, frame, spacing=spacing(cal))
@@ -162,7 +166,7 @@ def _override(args, ann, out):
 
 
 def cmd_propose(args) -> int:
-    from mfscan.annotations import write_sidecar
+    from mfscan.annotations import study_border, write_sidecar
     from mfscan.calibration import image_calibration, is_override
     from mfscan.io.images import load_image
 
@@ -188,9 +192,10 @@ def cmd_propose(args) -> int:
         )
         seeds = [(s, seed) for s, seed in args.seed if s in {r.side for r in free}]
     frames = (img.gray[args.frame], img.overlay_frame(args.frame))
+    border = args.border or study_border(image_path)
     rois, lines = [], [f"  {n}" for n in lines]
     for side, seed in seeds:
-        roi, line = _propose_side(img, args.frame, frames, side, seed, override, image_path)
+        roi, line = _propose_side(img, args.frame, frames, side, seed, override, image_path, border)
         roi.level = level
         rois.append(roi)
         lines.append(line)
@@ -199,7 +204,7 @@ def cmd_propose(args) -> int:
         ann.calibration = override  # typed, or the rater's sidecar's when written elsewhere with -o
     write_sidecar(out, ann)  # never force: a file changed or created meanwhile is not overwritten
     verb = "merged" if existing is not None else "proposed"
-    _say(f"{verb} {len(rois)} outline(s) on {image_path.name} -> {out}")
+    _say(f"{verb} {len(rois)} outline(s) on {image_path.name} -> {out} (border: {border} of the lines)")
     for ln in lines:
         _say(ln)
     _say("  (proposals are a starting point: check and edit them; edits are recorded as 'proposed-edited')")
@@ -208,7 +213,7 @@ def cmd_propose(args) -> int:
 
 def register(sub) -> None:
     """Add the ``propose`` subcommand to the ``mfscan`` parser's subparsers."""
-    from mfscan.vocab import LEVELS
+    from mfscan.vocab import BORDERS, LEVELS
 
     s = add_parser(
         sub,
@@ -219,6 +224,8 @@ def register(sub) -> None:
             outlines in the rater's sidecar with method "proposed" and a confidence (0-1) per
             outline; a low confidence is flagged on screen ("check this outline").
             The side is the patient's side, as the rater assigns it (never inferred).
+            Border: the inner edge of the bright fascia/bone lines, or their centre when the
+            study's mfscan.study.json says "border": "centre" (or --border centre).
             Scale: --mm-per-pixel (stored as a manual calibration), else a scale line or manual
             calibration in the image's existing sidecar (of the same rater), else the image's own
             (DICOM region, pixel spacing, ImageJ TIFF). An image without a scale is refused.
@@ -243,6 +250,12 @@ def register(sub) -> None:
         help="pixel size in mm (stored in the sidecar as a manual calibration)",
     )
     s.add_argument("--level", type=str.upper, choices=LEVELS, help="vertebral level")
+    s.add_argument(
+        "--border",
+        choices=list(BORDERS),
+        help="trace the inner edge of the fascia and bone lines or their centre (default: the study's "
+        '"border" in mfscan.study.json, else inner)',
+    )
     for name in ("rater", "subject", "visit"):
         s.add_argument(f"--{name}", help=f"{name} code to store in the sidecar")
     s.add_argument("--frame", type=int, default=0, metavar="N", help="frame of a cine image (default: 0)")

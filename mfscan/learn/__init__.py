@@ -11,5 +11,7 @@ inside these modules' functions (:func:`mfscan.learn._torch.require_torch`), so
 * :mod:`~mfscan.learn.train`: the training loop and the model folder;
 * :mod:`~mfscan.learn.predict`: outlines from a trained model
   (:func:`~mfscan.learn.predict.predict_outlines`);
-* :mod:`~mfscan.learn.card`: the model card ``model.json`` and the model id.
+* :mod:`~mfscan.learn.card`: the model card ``model.json`` and the model id;
+* :mod:`~mfscan.learn.ood`: the training images' reference kept in the card and each
+  prediction's flags (low confidence, out of distribution, side position, size).
 """

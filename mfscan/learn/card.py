@@ -10,6 +10,7 @@ model version.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import platform
 import sys
@@ -18,7 +19,18 @@ from pathlib import Path
 from mfscan.errors import MfscanError
 from mfscan.io.files import atomic_write_bytes
 
-__all__ = ["CARD_NAME", "WEIGHTS_NAME", "FORMAT", "model_id", "software_versions", "write_card", "read_card"]
+__all__ = [
+    "CARD_NAME",
+    "WEIGHTS_NAME",
+    "FORMAT",
+    "model_id",
+    "software_versions",
+    "write_card",
+    "read_card",
+    "data_record",
+    "subjects_table",
+    "augmentation_record",
+]
 
 CARD_NAME = "model.json"
 WEIGHTS_NAME = "weights.pt"
@@ -84,3 +96,50 @@ def read_card(model_dir) -> dict:
             weights_path,
         )
     return card
+
+
+def subjects_table(samples) -> dict:
+    """``{subject: [sidecar, ...]}`` of training samples (sorted)."""
+    out: dict = {}
+    for s in samples:
+        out.setdefault(s.subject, []).append(s.source)
+    return {k: sorted(v) for k, v in sorted(out.items())}
+
+
+def data_record(paths, samples, train_s, val_s, skipped) -> dict:
+    """The ``data`` entry of the card: counts of images (not tracings), raters, sessions, hashes."""
+    where = {id(s): "train" for s in train_s} | {id(s): "val" for s in val_s}
+    images: dict = {}
+    for s in samples:
+        rec = images.setdefault(
+            s.pixels_sha256 or s.source_image,
+            {"image": s.source_image, "pixels_sha256": s.pixels_sha256, "subject": s.subject, "tracings": 0},
+        )
+        rec["tracings"] += 1
+        rec["set"] = where.get(id(s), "unused")
+    raters = sorted({s.rater for s in samples if s.rater})
+    sessions = sorted({f"{s.rater or '?'}/{s.session or '1'}" for s in samples})
+    return {
+        "sources": [str(p) for p in paths],
+        "n_images": len(images),
+        "n_tracings": len(samples),
+        "n_train": len(train_s),
+        "n_val": len(val_s),
+        "n_train_images": len({s.pixels_sha256 for s in train_s}),
+        "n_val_images": len({s.pixels_sha256 for s in val_s}),
+        "raters": raters,
+        "rater_sessions": sessions,
+        "images": sorted(images.values(), key=lambda r: r["image"]),
+        "skipped": skipped,
+    }
+
+
+def augmentation_record() -> dict:
+    """The augmentation's settings, read from :func:`mfscan.learn.augment.random_params`'s defaults."""
+    from mfscan.learn.augment import random_params
+
+    sig = inspect.signature(random_params)
+    out = {k: p.default for k, p in sig.parameters.items() if p.default is not inspect.Parameter.empty}
+    out = {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+    out.update(left_right_flip=False, rotation="about the image centre", speckle="multiplicative, smoothed")
+    return out

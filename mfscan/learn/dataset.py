@@ -10,6 +10,7 @@ No torch here.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import tempfile
 from dataclasses import dataclass
@@ -43,6 +44,15 @@ class Sample:
         The sidecar, relative to the study (the manifest's ``sidecar``).
     spacing : tuple of float
         ``(row_mm, col_mm)`` of the resampled arrays (both ``mm_per_pixel``).
+    source_image : str
+        The traced image, relative to the study (several tracings may share it).
+    rater, session : str or None
+        The sidecar's codes.
+    pixels_sha256 : str
+        SHA-256 of the traced frame's grey pixels (C order) before resampling: the same
+        image under another name has the same hash.
+    subject_given : bool
+        False when the sidecar has no subject code (``subject`` is then the image's path).
     """
 
     image: np.ndarray
@@ -50,6 +60,11 @@ class Sample:
     subject: str
     source: str
     spacing: tuple[float, float]
+    source_image: str = ""
+    rater: str | None = None
+    session: str | None = None
+    pixels_sha256: str = ""
+    subject_given: bool = True
 
 
 def to_float(gray: np.ndarray) -> np.ndarray:
@@ -102,14 +117,24 @@ def _sample_from_row(out: Path, row, mm_per_pixel: float) -> Sample:
         labels[labels == 0] = 255
     spacing = (float(row["row_mm"]), float(row["col_mm"]))
     subject = row["subject"]
-    subject = str(subject) if isinstance(subject, str) and subject else str(row["source_image"])
+    given = isinstance(subject, str) and bool(subject)
+    subject = str(subject) if given else str(row["source_image"])
     return Sample(
         image=resample_image(to_float(gray), spacing=spacing, mm_per_pixel=mm_per_pixel),
         labels=resample_labels(labels, spacing=spacing, mm_per_pixel=mm_per_pixel),
         subject=subject,
         source=str(row["sidecar"]),
         spacing=(mm_per_pixel, mm_per_pixel),
+        source_image=str(row["source_image"]),
+        rater=_code(row.get("rater")),
+        session=_code(row.get("session")),
+        pixels_sha256=hashlib.sha256(np.ascontiguousarray(gray).tobytes()).hexdigest(),
+        subject_given=given,
     )
+
+
+def _code(value) -> str | None:
+    return str(value) if isinstance(value, str) and value else None
 
 
 def build_dataset(paths, *, mm_per_pixel: float = DEFAULT_MM_PER_PIXEL, progress: bool = False):

@@ -55,12 +55,21 @@ class ModelOutline:
     confidence : float
         Mean probability of the chosen class(es) inside the outline (0-1).
     model_id : str
+    flags : tuple of str
+        :data:`mfscan.vocab.PROPOSAL_FLAGS` raised (:func:`mfscan.learn.ood.prediction_flags`);
+        empty when none.
+    ood_score : float or None
+        The prediction's out-of-distribution score (:func:`mfscan.learn.ood.ood_score` of the
+        image and the outline's shape; above 1: unlike the training images); None for a model
+        whose card has no reference.
     """
 
     side: str
     points: np.ndarray
     confidence: float
     model_id: str
+    flags: tuple = ()
+    ood_score: float | None = None
 
 
 def load_model(model_dir, *, device: str | None = None) -> LoadedModel:
@@ -91,7 +100,13 @@ def predict_probabilities(model: LoadedModel, frame, *, spacing) -> np.ndarray:
     spacing : (row_mm, col_mm), keyword-only
         The frame's pixel size; required (the model works at a physical scale).
     """
+    return _model_pass(model, frame, spacing)[0]
+
+
+def _model_pass(model: LoadedModel, frame, spacing):
+    """The probabilities on the frame's pixels and the image's features ``(intensity, embedding)``."""
     from mfscan.learn.model import multiple_of
+    from mfscan.learn.ood import intensity_features
     from mfscan.learn.train import logits_at_model_scale
 
     frame = np.asarray(frame)
@@ -100,12 +115,15 @@ def predict_probabilities(model: LoadedModel, frame, *, spacing) -> np.ndarray:
     if spacing is None:
         raise MfscanError("the image has no calibration; a model needs the pixel size in mm")
     small = resample_image(to_float(frame), spacing=spacing, mm_per_pixel=model.mm_per_pixel)
-    p = logits_at_model_scale(model.net, small, multiple_of(model.net.channels), model.device)
+    p, emb = logits_at_model_scale(
+        model.net, small, multiple_of(model.net.channels), model.device, embedding=True
+    )
     size = (frame.shape[1], frame.shape[0])
-    return np.stack([cv2.resize(c, size, interpolation=cv2.INTER_LINEAR) for c in p])
+    probs = np.stack([cv2.resize(c, size, interpolation=cv2.INTER_LINEAR) for c in p])
+    return probs, (intensity_features(small), emb)
 
 
-def _component(binary: np.ndarray, seed=None) -> np.ndarray | None:
+def component(binary: np.ndarray, seed=None) -> np.ndarray | None:
     """The largest connected component, or the one under ``seed`` (None when none is there)."""
     lab, n = ndi.label(binary)
     if n == 0:
@@ -163,23 +181,46 @@ def predict_outlines(model: LoadedModel, frame, *, spacing, seeds: dict | None =
     -------
     dict
         ``{side: ModelOutline}``; a side the model does not find (no component of at
-        least 0.3 cm2, or none under the seed) is absent.
+        least 0.3 cm2, or none under the seed) is absent. Each outline carries its
+        flags (low confidence, out of distribution, side position, implausible size:
+        :func:`mfscan.learn.ood.prediction_flags` against the card's ``ood`` reference)
+        and its OOD score.
     """
-    probs = predict_probabilities(model, frame, spacing=spacing)
+    from mfscan.geometry import polygon_area
+    from mfscan.learn.ood import ood_score, prediction_flags, shape_features
+
+    probs, image_features = _model_pass(model, frame, spacing)
     best = np.argmax(probs, axis=0)
     min_px = MIN_AREA_CM2 * 100 / (spacing[0] * spacing[1])
-    out = {}
+    found = {}
     wanted = seeds if seeds else {s: None for s in _CLASS}
     for side, seed in wanted.items():
         if seed is None:
-            comp, prob = _component(best == _CLASS[side]), probs[_CLASS[side]]
+            comp, prob = component(best == _CLASS[side]), probs[_CLASS[side]]
         else:
-            comp, prob = _component(best != 0, seed), 1.0 - probs[0]
+            comp, prob = component(best != 0, seed), 1.0 - probs[0]
         if comp is None or np.count_nonzero(comp) < (0 if seed is not None else min_px):
             continue
         points = _outline(prob, comp)
-        if points is None:
-            continue
-        conf = float(np.mean(prob[comp]))
-        out[side] = ModelOutline(side, np.round(points, 2), round(conf, 3), model.model_id)
+        if points is not None:
+            shape = shape_features(comp, spacing)
+            score = ood_score(model.card.get("ood"), *image_features, shape)
+            found[side] = (np.round(points, 2), round(float(np.mean(prob[comp])), 3), score)
+    out = {}
+    for side, (points, conf, score) in found.items():
+        other = found.get("right" if side == "left" else "left")
+        flags = prediction_flags(
+            model.card.get("ood"),
+            side=side,
+            confidence=conf,
+            score=score,
+            csa_cm2=polygon_area(points, spacing=spacing) / 100.0,
+            centroid_col=float(np.mean(points[:, 1])),
+            cols=np.asarray(frame).shape[1],
+            other_centroid_col=None if other is None else float(np.mean(other[0][:, 1])),
+        )
+        out[side] = ModelOutline(side, points, conf, model.model_id, tuple(flags), score)
     return out
+
+
+_component = component  # the former private name

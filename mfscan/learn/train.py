@@ -20,7 +20,15 @@ import numpy as np
 from mfscan.errors import MfscanError
 from mfscan.learn._torch import pick_device, require_torch, torch_threads
 from mfscan.learn.augment import augment, random_params
-from mfscan.learn.card import WEIGHTS_NAME, model_id, software_versions, write_card
+from mfscan.learn.card import (
+    WEIGHTS_NAME,
+    augmentation_record,
+    data_record,
+    model_id,
+    software_versions,
+    subjects_table,
+    write_card,
+)
 from mfscan.learn.dataset import DEFAULT_MM_PER_PIXEL, build_dataset, split_by_subject
 
 __all__ = ["TrainResult", "train_model", "train", "evaluate", "DEFAULT_CHANNELS"]
@@ -28,6 +36,8 @@ __all__ = ["TrainResult", "train_model", "train", "evaluate", "DEFAULT_CHANNELS"
 #: Channels of the compact U-Net per level (finest first); 3 poolings.
 DEFAULT_CHANNELS = (8, 16, 32, 64)
 IGNORE = 255
+#: Share of the training windows centred near a muscle pixel.
+NEAR_MUSCLE = 0.8
 
 
 @dataclass
@@ -43,12 +53,17 @@ class TrainResult:
     best_epoch : int
         The epoch whose weights were kept (1-based).
     stopped_early : bool
+    settings : dict
+        The settings used (the window after clipping to the largest image): ``crop``,
+        ``batch_size``, ``steps_per_epoch``, ``lr``, ``weight_decay``, ``patience``,
+        ``channels``, ``near_muscle_share``.
     """
 
     net: object
     history: list = field(default_factory=list)
     best_epoch: int = 0
     stopped_early: bool = False
+    settings: dict = field(default_factory=dict)
 
 
 def _crop(image, labels, crop, rng):
@@ -80,7 +95,7 @@ def _crop_near_muscle(image, labels, crop, rng):
     return image[r0 : r0 + rows, c0 : c0 + cols], labels[r0 : r0 + rows, c0 : c0 + cols]
 
 
-def _batch(samples, idx, crop, rng, torch, near_muscle: float = 0.8):
+def _batch(samples, idx, crop, rng, torch, near_muscle: float = NEAR_MUSCLE):
     imgs, labs = [], []
     for i in idx:
         s = samples[i]
@@ -114,13 +129,27 @@ def _pad_to(x: np.ndarray, k: int) -> np.ndarray:
     return np.pad(x, ((0, -rows % k), (0, -cols % k)))
 
 
-def logits_at_model_scale(net, image: np.ndarray, k: int, device: str = "cpu"):
-    """Class probabilities ``(3, rows, cols)`` (numpy float32) of one image at the model's scale."""
+def logits_at_model_scale(net, image: np.ndarray, k: int, device: str = "cpu", *, embedding: bool = False):
+    """Class probabilities ``(3, rows, cols)`` (numpy float32) of one image at the model's scale.
+
+    With ``embedding``, also the bottleneck activations averaged over the image (one value
+    per bottleneck channel, float64): the network's own summary of the image, compared with
+    the training images' by :mod:`mfscan.learn.ood`.
+    """
     torch = require_torch()
     x = torch.from_numpy(_pad_to(image, k)[None, None].astype(np.float32)).to(device)
-    with torch.no_grad():
-        p = torch.softmax(net(x), dim=1)[0, :, : image.shape[0], : image.shape[1]]
-    return p.cpu().numpy()
+    seen = []
+    hook = None
+    if embedding:
+        hook = net.down[-1].register_forward_hook(lambda _m, _i, out: seen.append(out.mean(dim=(2, 3))[0]))
+    try:
+        with torch.no_grad():
+            p = torch.softmax(net(x), dim=1)[0, :, : image.shape[0], : image.shape[1]]
+    finally:
+        if hook is not None:
+            hook.remove()
+    p = p.cpu().numpy()
+    return (p, seen[0].cpu().numpy().astype(float)) if embedding else p
 
 
 def evaluate(net, samples, k: int, device: str = "cpu") -> tuple[float, float]:
@@ -206,6 +235,16 @@ def train_model(
     steps = steps_per_epoch or max(1, math.ceil(2 * len(train_samples) / batch_size))
     rng = np.random.default_rng(seed)
     result = TrainResult(net=None)
+    result.settings = {
+        "crop": list(crop),
+        "batch_size": batch_size,
+        "steps_per_epoch": steps,
+        "lr": lr,
+        "weight_decay": weight_decay,
+        "patience": patience,
+        "channels": list(channels),
+        "near_muscle_share": NEAR_MUSCLE,
+    }
     with torch_threads(threads), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = UNet(channels).to(device)
@@ -262,13 +301,6 @@ def weights_bytes(net) -> bytes:
     return buf.getvalue()
 
 
-def _subjects_table(samples) -> dict:
-    out: dict = {}
-    for s in samples:
-        out.setdefault(s.subject, []).append(s.source)
-    return {k: sorted(v) for k, v in sorted(out.items())}
-
-
 def save_model(out_dir, result: TrainResult, card: dict) -> dict:
     """Write ``weights.pt`` and ``model.json`` into ``out_dir``; returns the card (with ``model_id``)."""
     from mfscan.io.files import atomic_write_bytes
@@ -282,6 +314,61 @@ def save_model(out_dir, result: TrainResult, card: dict) -> dict:
     return card
 
 
+def _missing_subjects(samples, val_fraction: float, allow: bool) -> list[str]:
+    """Warnings about tracings without a subject code; refused when a split would leak subjects."""
+    missing = sorted({s.source for s in samples if not s.subject_given})
+    if not missing:
+        return []
+    names = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+    if val_fraction > 0 and not allow:
+        raise MfscanError(
+            f"{len(missing)} tracing(s) have no subject code ({names}): the validation split is made "
+            "by subject, and without codes two images of one subject could fall on both sides (a "
+            "validation Dice that flatters the model). Set the subject codes (napari widget, or a "
+            "naming pattern in mfscan.study.json), or give --allow-missing-subjects to split those "
+            "images one by one (recorded in the model card)"
+        )
+    return [f"{len(missing)} tracing(s) without a subject code, split image by image: {names}"]
+
+
+def _reference(net, train_s, val_s, k: int) -> dict:
+    """The card's ``ood`` entry (:func:`mfscan.learn.ood.fit_reference`) from the trained network."""
+    from mfscan.learn.ood import fit_reference, intensity_features, shape_features
+    from mfscan.learn.predict import component
+
+    def feats(samples):
+        inten, emb, conf, shapes = [], [], [], []
+        for s in samples:
+            p, e = logits_at_model_scale(net, s.image, k, embedding=True)
+            inten.append(intensity_features(s.image))
+            emb.append(e)
+            best = np.argmax(p, axis=0)
+            for cls in (1, 2):
+                if not np.any(s.labels == cls):
+                    continue
+                shapes.append(shape_features(s.labels == cls, s.spacing))
+                comp = component(best == cls)
+                if comp is not None:
+                    conf.append(float(np.mean(p[cls][comp])))
+        return inten, emb, conf, shapes
+
+    ti, te, _, ts = feats(train_s)
+    vi, ve, vc, vs = feats(val_s) if val_s else (None, None, [], [])
+    px_cm2 = train_s[0].spacing[0] * train_s[0].spacing[1] / 100.0
+    csa = [np.count_nonzero(s.labels == c) * px_cm2 for s in train_s for c in (1, 2)]
+    return fit_reference(
+        ti,
+        te,
+        vi,
+        ve,
+        train_shapes=ts,
+        val_shapes=vs,
+        csa_cm2=csa,
+        val_confidences=vc,
+        labels=[s.labels for s in train_s],
+    )
+
+
 def train(
     paths,
     out_dir,
@@ -292,6 +379,8 @@ def train(
     seed: int = 0,
     force: bool = False,
     progress: bool = False,
+    allow_missing_subjects: bool = False,
+    border: str | None = None,
     **kwargs,
 ) -> tuple[dict, list]:
     """Train a model on the traced images of studies and write it to ``out_dir``.
@@ -306,6 +395,13 @@ def train(
     mm_per_pixel, epochs, val_fraction, seed : keyword-only
         See :func:`mfscan.learn.dataset.build_dataset`,
         :func:`mfscan.learn.dataset.split_by_subject` and :func:`train_model`.
+    allow_missing_subjects : bool, keyword-only
+        Tracings without a subject code are refused when there is a validation split
+        (their images could put one subject on both sides); with this they are split
+        image by image and the card's ``warnings`` say so.
+    border : {"inner", "centre"}, optional, keyword-only
+        The tracing convention of the outlines (recorded in the card); default the
+        training studies' ``border`` setting (:func:`mfscan.annotations.study_border`).
     **kwargs
         Passed to :func:`train_model` (``patience``, ``threads``, ``device``...).
 
@@ -326,9 +422,12 @@ def train(
     if not samples:
         reasons = "; ".join(f"{s['path']}: {s['reason']}" for s in skipped[:3])
         raise MfscanError("no calibrated traced images to train on" + (f" ({reasons})" if reasons else ""))
+    warnings = _missing_subjects(samples, val_fraction, allow_missing_subjects)
     train_s, val_s = split_by_subject(samples, val_fraction=val_fraction, seed=seed)
     res = train_model(train_s, val_s, epochs=epochs, seed=seed, progress=progress, **kwargs)
     best = res.history[res.best_epoch - 1]
+    from mfscan.learn.model import multiple_of
+
     card = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "architecture": {
@@ -338,14 +437,9 @@ def train(
         },
         "mm_per_pixel": mm_per_pixel,
         "input": "grey frame / dtype maximum (uint8: 255), resampled to mm_per_pixel",
-        "data": {
-            "sources": [str(p) for p in paths],
-            "n_images": len(samples),
-            "n_train": len(train_s),
-            "n_val": len(val_s),
-            "skipped": skipped,
-        },
-        "subjects": {"train": _subjects_table(train_s), "val": _subjects_table(val_s)},
+        "border": border or _study_border(paths),
+        "data": data_record(paths, samples, train_s, val_s, skipped),
+        "subjects": {"train": subjects_table(train_s), "val": subjects_table(val_s)},
         "training": {
             "epochs_run": len(res.history),
             "epochs_max": epochs,
@@ -353,6 +447,8 @@ def train(
             "stopped_early": res.stopped_early,
             "seed": seed,
             "val_fraction": val_fraction,
+            **res.settings,
+            "augmentation": augmentation_record(),
             "seconds": round(time.perf_counter() - t0, 1),
             "history": [
                 {k: _finite(v) if isinstance(v, float) else v for k, v in h.items()} for h in res.history
@@ -362,10 +458,20 @@ def train(
             "dice": _finite(best["val_dice"]),
             "csa_error_pct_median": _finite(best["val_csa_error_pct"]),
         },
+        "ood": _reference(res.net, train_s, val_s, multiple_of(res.net.channels)),
+        "warnings": warnings,
         "software": software_versions(),
         "intended_use": "research use only; proposals to be checked and corrected by a rater",
     }
     return save_model(out, res, card), skipped
+
+
+def _study_border(paths) -> str:
+    """The ``border`` setting shared by the studies of ``paths`` ("mixed" when they differ)."""
+    from mfscan.annotations.study_file import study_border
+
+    found = {study_border(p) for p in paths}
+    return found.pop() if len(found) == 1 else "mixed"
 
 
 def _finite(v):

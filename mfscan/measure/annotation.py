@@ -34,6 +34,7 @@ MEASUREMENT_COLUMNS = (
     *TEXTURE_COLUMNS,
     *("row_mm", "col_mm", "calibration", "region", "n_points"),
     *("outline_repair", "clipped_share"),
+    "proposal_flags",
 )
 ERROR_COLUMNS = ("path", "roi", "reason")
 
@@ -138,6 +139,7 @@ def measure_annotation(
                 "region": cal.region,
                 "n_points": len(roi.points),
                 **_import_notes(roi, kind),
+                "proposal_flags": _flags(roi),
             }
         )
     _add_quality(rows, getattr(annotation, "fat_thickness_cm", None), echo_correction)
@@ -155,6 +157,18 @@ def _import_notes(roi, kind: str) -> dict:
         "outline_repair": repair if isinstance(repair, str) else None,
         "clipped_share": float(share) if ok and kind == "outline" else float("nan"),
     }
+
+
+def _flags(roi) -> str | None:
+    """The ROI's proposal flags (ROI field ``flags``, :data:`mfscan.vocab.PROPOSAL_FLAGS`) joined
+    by ``;``: None when the outline was not flagged. Kept after a rater's edit (the method then
+    says ``*-edited``), so a table shows which accepted outlines began as a flagged proposal."""
+    flags = roi.extra.get("flags")
+    if isinstance(flags, str):
+        flags = [flags]
+    if not isinstance(flags, list) or not flags:
+        return None
+    return ";".join(str(f) for f in flags)
 
 
 def _measure_roi(image, roi, kind: str, frame: int, cal) -> dict:

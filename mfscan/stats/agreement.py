@@ -280,7 +280,11 @@ def acceptance_summary(table: pd.DataFrame) -> pd.DataFrame:
     DataFrame
         ``proposal_method``, ``model`` (empty for the classical proposal),
         ``n_proposals``, ``n_accepted_unchanged``, ``accepted_unchanged_pct``
-        (= accepted / proposals x 100) and ``median_dice`` of all the proposals.
+        (= accepted / proposals x 100), ``median_dice`` of all the proposals, and the
+        proposals' CSA bias against the final outlines, ``median_csa_bias_pct`` and
+        ``mean_csa_bias_pct``: per outline (proposal - final) / final x 100, so a
+        method that traces smaller than the raters (the inner border when they trace
+        the centre of the fascia line) has a negative bias.
         A proposal counts as accepted unchanged when the outline's ``method`` is
         still ``proposed`` or ``model``.
     """
@@ -291,6 +295,8 @@ def acceptance_summary(table: pd.DataFrame) -> pd.DataFrame:
         "n_accepted_unchanged",
         "accepted_unchanged_pct",
         "median_dice",
+        "median_csa_bias_pct",
+        "mean_csa_bias_pct",
     ]
     if table.empty or "accepted_unchanged" not in table:
         return pd.DataFrame(columns=cols)
@@ -301,6 +307,8 @@ def acceptance_summary(table: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (pm, model), g in t.groupby(["proposal_method", "model"], sort=True):
         acc = g["accepted_unchanged"].astype(bool)
+        diff = pd.to_numeric(g["csa_diff_pct"], errors="coerce")  # (final - proposal) / proposal x 100
+        bias = -diff / (100.0 + diff) * 100.0  # (proposal - final) / final x 100
         rows.append(
             {
                 "proposal_method": pm,
@@ -309,6 +317,8 @@ def acceptance_summary(table: pd.DataFrame) -> pd.DataFrame:
                 "n_accepted_unchanged": int(acc.sum()),
                 "accepted_unchanged_pct": float(acc.mean() * 100.0),
                 "median_dice": float(pd.to_numeric(g["dice"], errors="coerce").median()),
+                "median_csa_bias_pct": float(bias.median()),
+                "mean_csa_bias_pct": float(bias.mean()),
             }
         )
     return pd.DataFrame(rows, columns=cols)

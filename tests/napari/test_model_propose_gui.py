@@ -34,7 +34,7 @@ def _sample(ph, subject):
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     """A tiny model trained on 6 phantoms in a few seconds, saved as a model folder."""
-    from mfscan.learn.train import save_model, train_model
+    from mfscan.learn.train import _reference, save_model, train_model
 
     train = [_sample(make_phantom(seed=i, **SMALL), f"S{i}") for i in range(6)]
     val = [_sample(make_phantom(seed=100 + i, **SMALL), f"V{i}") for i in range(2)]
@@ -43,7 +43,7 @@ def tiny_model(tmp_path_factory):
         batch_size=4, lr=1e-2, threads=1, patience=100,
     )  # fmt: skip
     folder = tmp_path_factory.mktemp("model")
-    card = save_model(folder, res, {"mm_per_pixel": MM})
+    card = save_model(folder, res, {"mm_per_pixel": MM, "ood": _reference(res.net, train, val, 4)})
     return folder, card
 
 
@@ -86,6 +86,27 @@ def test_propose_with_a_chosen_model_and_edit(widget_factory, tmp_path, tiny_mod
     w.arm_propose("right")
     j = w.propose_at(ph.seeds["right"])
     assert j is not None and layer.features["method"].iloc[j] == "proposed"
+
+
+def test_a_flagged_model_proposal_says_so_and_keeps_its_flags(widget_factory, tmp_path, tiny_model):
+    """Issue 21 point 6: an image of another scanner (brighter, softer, low contrast) is out of
+    the training images' distribution: the status says FLAGGED and the sidecar keeps the flags."""
+    folder, _card = tiny_model
+    ph = make_phantom(seed=200, gain=2.4, contrast=0.4, speckle=0.3, **SMALL)
+    img = write_png(tmp_path / "scan.png", ph.image)
+    viewer, w = widget_factory()
+    viewer.open(str(img), plugin="mfscan")
+    w.set_fields(subject="P01", visit="1", level="L4", rater="R1")
+    w.apply_calibration(manual(0.5))
+    w.tracer.propose.choose_model(str(folder))
+    w.arm_propose("left")
+    i = w.propose_at(ph.seeds["left"])
+    assert i is not None  # the tiny model finds a muscle there (it is lost, not blind)
+    assert "FLAGGED" in w.mode_label.text() and "out-of-distribution" in w.mode_label.text()
+    w.save(force_all=True)
+    (roi,) = read_sidecar(sidecar_path(img, "R1")).rois
+    assert "out-of-distribution" in roi.extra["flags"]
+    assert roi.extra["proposal"]["flags"] == roi.extra["flags"]
 
 
 def test_missing_torch_shows_the_install_hint(widget_factory, tmp_path, tiny_model, monkeypatch):

@@ -81,9 +81,16 @@ def model_propose(model, image, frame: int, seed_rc, calibration: Calibration, s
     return out[side]
 
 
-def proposal_text(side: str, confidence: float) -> tuple[str, bool]:
-    """Status text after a proposal and whether it is a warning (low confidence)."""
-    if confidence < LOW_CONFIDENCE:
+def proposal_text(side: str, confidence: float, flags=()) -> tuple[str, bool]:
+    """Status text after a proposal and whether it is a warning (low confidence or another flag)."""
+    other = [f for f in flags if f != "low-confidence"]
+    if other:
+        return (
+            f"Proposed {side} outline, FLAGGED ({', '.join(flags)}), confidence {confidence:.2f} — the "
+            "model may be lost on this image: check the whole border and the side, edit it or trace by hand.",
+            True,
+        )
+    if confidence < LOW_CONFIDENCE or flags:
         return (
             f"Proposed {side} outline, LOW confidence {confidence:.2f} — check the whole border "
             "carefully and edit it (or delete it and trace by hand).",

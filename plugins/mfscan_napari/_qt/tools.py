@@ -183,12 +183,13 @@ class ProposeTool(ClickTool):
         conf = float(prop.confidence)
         model_id = getattr(prop, "model_id", None)
         method = _model.METHOD_MODEL if model_id is not None else _model.METHOD_PROPOSED
-        extra = {"confidence": round(conf, 3)}
+        flags = list(prop.flags)  # low confidence, out of distribution, side position, size
+        extra = {"confidence": round(conf, 3), **({"flags": flags} if flags else {})}
         if model_id is not None:
             extra["model"] = model_id
-        extra["proposal"] = proposal_extra(prop.points, method, model_id)  # kept unchanged when edited
+        extra["proposal"] = proposal_extra(prop.points, method, model_id, flags)  # kept unchanged when edited
         i = self.tracer.add_outline(layer, prop.points, side, frame, method, extra)
-        text, warn = _model.proposal_text(side, conf)
+        text, warn = _model.proposal_text(side, conf, flags)
         self.status(text + " Drag its vertices to correct it.", color=ORANGE if warn else GREEN)
         return i
 
