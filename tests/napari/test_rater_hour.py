@@ -474,3 +474,24 @@ def test_scale_length_remembered_in_the_study(widget_factory, tmp_path, phantom,
     assert w2.calibration_panel.scale_length.value() == 10.0  # another study: not its length
     w2.open_image(a)
     assert w2.calibration_panel.scale_length.value() == 40.0
+
+
+def test_settings_typed_before_a_folder_never_overwrite_the_studys(widget_factory, tmp_path, phantom):
+    folder = tmp_path / "study"
+    folder.mkdir()
+    write_png(folder / "S01_V1_L4_1.png", phantom.image)
+    write_study_settings(folder, {"pattern": "{subject}_V{visit}_{level}_{repeat}"})
+    viewer, w = widget_factory()
+    w.set_study(pattern="{subject}-{visit}-{level}-{repeat}", blinded=True)  # no folder open yet: kept
+    assert read_study_settings(folder)["pattern"] == "{subject}_V{visit}_{level}_{repeat}"
+    w.set_fields(rater="R1")
+    w.open_folder(folder)
+    settings = read_study_settings(folder)
+    assert settings["pattern"] == "{subject}_V{visit}_{level}_{repeat}"  # the study's own, kept
+    assert settings["blinded"] is True  # not set in the file: written
+    assert any(
+        "already sets pattern {subject}_V{visit}_{level}_{repeat}" in m
+        and "pattern {subject}-{visit}-{level}-{repeat}" in m
+        for m in w.messages
+    ), w.messages
+    assert w.study_panel.pattern_edit.text() == "{subject}_V{visit}_{level}_{repeat}"
