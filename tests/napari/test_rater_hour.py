@@ -346,18 +346,27 @@ def test_ticking_blinded_starts_at_the_first_unsaved_image_of_the_raters_order(
     stayed on the current image, at its place in the new order, and Next skipped the others)."""
     from qtpy.QtCore import Qt
 
+    from mfscan.annotations import random_order
+
     folder = tmp_path / "study"
     folder.mkdir()
     for i in range(9):
         write_png(folder / f"img{i + 1}.png", phantom.image)
+    names = sorted(p.name for p in folder.glob("*.png"))
+    # R1's order drawn earlier (as the widget draws it), with a seed that puts img1.png 8th of 9,
+    # as in the issue's report.
+    seed = next(s for s in range(10_000) if random_order(names, s).index("img1.png") == 7)
+    order = random_order(names, seed)
+    write_study_settings(
+        folder, {"blinded": False, "orders": {"R1/1": {"seed": seed, "order": order, "done": []}}}
+    )
     viewer, w = widget_factory(show=True)
     w.set_fields(rater="R1", session="1")
     w.open_folder(folder)
     assert _shown_names(w) == "img1.png"
     qtbot.mouseClick(w.sections["study"].button, Qt.MouseButton.LeftButton)
     qtbot.mouseClick(w.study_panel.blinded_check, Qt.MouseButton.LeftButton)
-    order = read_study_settings(folder)["orders"]["R1/1"]["order"]
-    assert order.index("img1.png") != 0  # this seed: the current image is not first in the order
+    assert read_study_settings(folder)["orders"]["R1/1"]["order"] == order
     assert w.progress_label.text().startswith("Image 1 of 9")
     seen = [_shown_names(w)]
     for _ in range(8):
