@@ -49,7 +49,7 @@ from .calibration import (
     stored_override,
 )
 from .contraction import RestLookup
-from .history import EditHistory, OutlineState
+from .history import EditHistory, OutlineState, describe_edit
 from .images import MEMORY_PREFIX, ImageCache, get_image, image_key, is_memory, load, register_memory_image
 from .layers import (  # noqa: F401 - _hidden: the `_roi` feature parser, used by tests
     FEATURE_COLUMNS,
@@ -79,8 +79,11 @@ from .rows import (
     asymmetry_summary,
     asymmetry_text,
     empty_columns,
+    level_title,
     measure_rows,
     outline_warnings,
+    redundant_columns,
+    short_status,
 )
 from .saving import (
     PROTOCOL_FIELDS,
@@ -101,10 +104,22 @@ from .saving import (
     write_recovery,
 )
 from .settings import Settings, default_config_dir
-from .study import RATER_PALETTE, is_hidden, rater_colors, resume_position, same_owner, worklist_order
+from .study import (
+    ANOTHER_TRACING,
+    RATER_PALETTE,
+    blinded_sources,
+    is_hidden,
+    rater_colors,
+    resume_position,
+    same_owner,
+    worklist_order,
+)
 from .worklist import Worklist
 
 __all__ = [
+    "describe_edit",
+    "ANOTHER_TRACING",
+    "blinded_sources",
     "LayerSpec",
     "ReusePlan",
     "layer_spec",
@@ -144,6 +159,9 @@ __all__ = [
     "asymmetry_summary",
     "asymmetry_text",
     "empty_columns",
+    "redundant_columns",
+    "short_status",
+    "level_title",
     "outline_warnings",
     "save_annotation",
     "save_layer_state",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["OutlineState", "EditHistory"]
+__all__ = ["OutlineState", "EditHistory", "describe_edit"]
 
 
 @dataclass(frozen=True)
@@ -96,3 +96,45 @@ class EditHistory:
             return None
         self.pos += 1
         return self.states[self.pos]
+
+
+def _n(k: int, what: str) -> str:
+    return f"{what}" if k == 1 else f"{k} {what.replace('outline', 'outlines').replace('vertex', 'vertices')}"
+
+
+def describe_edit(before: OutlineState, after: OutlineState) -> str:
+    """What an edit did, in the rater's words, for the undo and redo messages: ``vertex moved
+    (outline 2)``, ``outline moved (outline 1)``, ``vertex added (outline 1)``, ``outline
+    added``, ``outline proposed``, ``2 outlines deleted``, ``side changed (outline 1)``,
+    ``outline edited (outline 1)``. Outlines are numbered from 1, as in the table."""
+    a, b = before.data, after.data
+    if len(b) > len(a):
+        methods = list(after.features.get("method", pd.Series(dtype=str)))[len(a) :]
+        proposed = methods and all(str(m).startswith(("proposed", "model")) for m in methods)
+        return _n(len(b) - len(a), "outline proposed" if proposed else "outline added")
+    if len(b) < len(a):
+        return _n(len(a) - len(b), "outline deleted")
+    changed = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if not _same_vertices(x, y)]
+    if not changed:
+        fa, fb = before.features.reset_index(drop=True), after.features.reset_index(drop=True)
+        cols = [c for c in fb.columns if c in fa.columns and c != "label"]
+        diff = [c for c in cols if not fa[c].astype(str).equals(fb[c].astype(str))]
+        rows = sorted({int(i) for c in diff for i in np.flatnonzero(fa[c].astype(str) != fb[c].astype(str))})
+        where = f" (outline {', '.join(str(i + 1) for i in rows)})" if rows else ""
+        return (f"{diff[0]} changed" if len(diff) == 1 else "outline edited") + where
+    where = f" (outline {', '.join(str(i + 1) for i in changed)})"
+    if len(changed) > 1:
+        return _n(len(changed), "outline edited") + where
+    x, y = np.asarray(a[changed[0]], float), np.asarray(b[changed[0]], float)
+    if len(y) != len(x):
+        k = len(y) - len(x)
+        return _n(abs(k), "vertex added" if k > 0 else "vertex removed") + where
+    moved = np.flatnonzero(np.any(np.abs(x - y) > 1e-6, axis=1))
+    if len(moved) == len(x) and np.allclose(y - x, (y - x)[0], atol=1e-6):
+        return "outline moved" + where
+    return _n(len(moved), "vertex moved") + where
+
+
+def _same_vertices(x, y) -> bool:
+    x, y = np.asarray(x), np.asarray(y)
+    return x.shape == y.shape and np.array_equal(x.astype(np.float32), y.astype(np.float32))

@@ -17,7 +17,16 @@ import pandas as pd
 from mfscan.annotations import Annotation
 from mfscan.vocab import LEVELS, SIDES, level_or_none, side_or_none
 
-__all__ = ["TABLE_COLUMNS", "measure_rows", "asymmetry_summary", "asymmetry_text", "outline_warnings"]
+__all__ = [
+    "TABLE_COLUMNS",
+    "measure_rows",
+    "asymmetry_summary",
+    "asymmetry_text",
+    "outline_warnings",
+    "redundant_columns",
+    "short_status",
+    "level_title",
+]
 
 #: Columns of the widget's table: (key, header).
 TABLE_COLUMNS = (
@@ -27,7 +36,7 @@ TABLE_COLUMNS = (
     ("ap", "AP ({u})"),
     ("lat", "Lat ({u})"),
     ("ratio", "AP/Lat"),
-    ("echo", "Echo ± SD"),
+    ("echo", "Echo"),
     ("thick", "Thickness (cm)"),
     ("change", "Δ vs rest"),
     ("frame", "Frame"),
@@ -246,6 +255,42 @@ def empty_columns(rows: list[dict]) -> set[str]:
     if not rows:
         return {"thick", "change"}
     return {k for k in VALUE_COLUMNS if all(not str(r.get(k) or "").strip("–± ") for r in rows)}
+
+
+def short_status(row: dict) -> str:
+    """The Status cell of a display row, short (the full status is the cell's tooltip; errors are
+    also listed under the table by :func:`outline_warnings`): ``ok``, ``px only``, ``error``, or
+    a line's kind (``thickness``, ``fat``; ``thickness, px`` when uncalibrated)."""
+    if row.get("error"):
+        return "error"
+    kind = row.get("kind", "outline")
+    px = not row.get("calibrated")
+    if kind != "outline":
+        return f"{kind}, px" if px else kind
+    return "px only" if px else "ok"
+
+
+def redundant_columns(rows: list[dict]) -> set[str]:
+    """Columns the table leaves out because they tell nothing the rest of the dock does not, so
+    that no column is clipped in a narrow dock (1280x800): ``level`` when every row has the same
+    level (then named in the panel's title, :func:`level_title`); ``status`` when every row is an
+    outline (its status is then the colour and tooltip of the row's number: an error is also
+    listed under the table, pixels only is in the headers' unit). A layer with lines keeps the
+    column: it tells thickness from fat lines, and has no area columns."""
+    out = set()
+    levels = {r.get("level") or "" for r in rows}
+    if len(levels) == 1 and "" not in levels:
+        out.add("level")
+    if all(r.get("kind", "outline") == "outline" for r in rows):
+        out.add("status")
+    return out
+
+
+def level_title(rows: list[dict]) -> str:
+    """The measurements panel's title: ``Measurements: L4`` when the Level column is left out."""
+    if "level" in redundant_columns(rows):
+        return f"Measurements: {rows[0]['level']}"
+    return "Measurements"
 
 
 def asymmetry_text(summary: list[dict], rows: list[dict] | None = None) -> str:

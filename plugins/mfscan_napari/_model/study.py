@@ -11,7 +11,19 @@ from __future__ import annotations
 from mfscan.annotations.study_file import session_order as worklist_order
 from mfscan.vocab import SIDE_COLORS
 
-__all__ = ["same_owner", "is_hidden", "worklist_order", "resume_position", "RATER_PALETTE", "rater_colors"]
+__all__ = [
+    "same_owner",
+    "is_hidden",
+    "worklist_order",
+    "resume_position",
+    "RATER_PALETTE",
+    "rater_colors",
+    "ANOTHER_TRACING",
+    "blinded_sources",
+]
+
+#: How a blinded rater's messages name a sidecar of another rater or session of the image.
+ANOTHER_TRACING = "another tracing of this image"
 
 #: Outline colours (left, right) of the raters shown beside the current one, in turn: each
 #: rater a hue of their own, the left side lighter than the right. The current rater's
@@ -39,6 +51,23 @@ def same_owner(annotation: dict, rater: str | None, session: str | None) -> bool
 def is_hidden(annotation: dict, rater: str | None, session: str | None, *, blinded: bool) -> bool:
     """In a blinded study every outline layer but the rater's own session's is hidden."""
     return bool(blinded) and not same_owner(annotation, rater, session)
+
+
+def blinded_sources(problems: list[dict], rows: list[dict], rater, session, *, blinded: bool) -> list[dict]:
+    """Code disagreements (:func:`mfscan.annotations.code_disagreements`) whose ``source`` never
+    names another rater's or session's sidecar in a blinded study: it becomes
+    :data:`ANOTHER_TRACING` (a bare name, so :func:`mfscan.annotations.disagreement_text` shows it
+    as it is). `rows` are the image's sidecars (:func:`mfscan.annotations.sidecar_codes`); the
+    rater's own session's file and the naming pattern keep their names. Inputs not modified."""
+    if not blinded:
+        return [dict(p) for p in problems]
+    own = {str(r["path"]) for r in rows if same_owner(r, rater, session)}
+    return [
+        dict(p, source=ANOTHER_TRACING)
+        if p["source"] != "pattern" and str(p["source"]) not in own
+        else dict(p)
+        for p in problems
+    ]
 
 
 def resume_position(order, done, annotated) -> int:

@@ -63,6 +63,7 @@ class LayerWatcher:
             layer.events.data.connect(self.on_data)
             layer.events.features.connect(self.on_features)
             layer.events.editable.connect(self.on_editable)
+            layer.mouse_drag_callbacks.append(self.on_drag)
             w._set_defaults(layer)
             self.apply_ownership(layer)
 
@@ -77,6 +78,8 @@ class LayerWatcher:
                     emitter.disconnect(cb)
                 except (KeyError, ValueError, TypeError, RuntimeError):
                     pass
+            if self.on_drag in layer.mouse_drag_callbacks:
+                layer.mouse_drag_callbacks.remove(self.on_drag)
             self.connected.discard(id(layer))
             self.widget.history.forget(layer)
 
@@ -175,6 +178,16 @@ class LayerWatcher:
             self.mark_edited(event.source, getattr(event, "data_indices", None))
         self.widget.history.record(event.source, action)
         self.widget.schedule_refresh()
+
+    def on_drag(self, layer, event):
+        """Mouse-drag callback of an outline layer: while a vertex or an outline is dragged, the
+        table and the canvas labels follow (napari emits the layer's data event only on release).
+        The refresh is throttled (``refresh_ms``) and runs after napari has moved the vertex."""
+        yield
+        while event.type == "mouse_move":
+            if layer.editable and getattr(layer, "_is_moving", True):
+                self.widget.schedule_refresh()
+            yield
 
     def mark_edited(self, layer, indices=None) -> None:
         """A "proposed" outline whose vertices changed becomes "proposed-edited"."""

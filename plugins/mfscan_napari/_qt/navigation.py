@@ -103,6 +103,7 @@ class Navigator:
             w.settings.set_last_image(self.worklist.folder, rel)
         self.viewer.reset_view()
         w.watcher.apply_colors()  # once per image, after the swap: the labels' spacing follows the fitted zoom
+        w.scale.show_remembered_length()
         self.update_ui()
         w.refresh_table()
         return w.image_layer

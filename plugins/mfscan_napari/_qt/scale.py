@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from mfscan.calibration import Calibration
 from mfscan.errors import MfscanError
 
@@ -86,8 +88,37 @@ class ScaleController:
             w.tracing.status(e.message, color=RED)
             return None
         self.apply_calibration(cal)
+        self.remember_length(length)
         w.tracing.status(f"Scale set: {cal.row_mm:.4f} mm per pixel from a {length:g} mm line.")
         return cal
+
+    def _study_key(self) -> str | None:
+        """The study the current image belongs to: its study folder (``mfscan.study.json``), else
+        the worklist's folder, else the image's own folder (None for an image in memory)."""
+        w = self.widget
+        ip = layer_meta(w.image_layer).get("image_path") if w.image_layer is not None else None
+        if not ip or _model.is_memory(ip):
+            return None
+        p = Path(ip).resolve()
+        for folder in (w.study.folder, w.worklist.folder if w.worklist is not None else None):
+            if folder is not None and Path(folder) in p.parents:
+                return str(folder)
+        return str(p.parent)
+
+    def remember_length(self, length_mm: float) -> None:
+        """Keep the length of the scale line just used, for the study's next images and sessions."""
+        key = self._study_key()
+        if key is not None:
+            self.widget.settings.set(
+                "scale_length_mm", {**(self.widget.settings.get("scale_length_mm") or {}), key: length_mm}
+            )
+
+    def show_remembered_length(self) -> None:
+        """Put the last length used in the current image's study in the length box (if any)."""
+        key = self._study_key()
+        mm = (self.widget.settings.get("scale_length_mm") or {}).get(key) if key else None
+        if isinstance(mm, (int, float)) and mm > 0:
+            self.widget.calibration_panel.scale_length.setValue(float(mm))
 
     def apply_calibration(self, cal: Calibration):
         """Use `cal` for the current image: stored on the rater's outline layers (saved in the

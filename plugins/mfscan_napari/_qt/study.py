@@ -20,6 +20,7 @@ from pathlib import Path
 from qtpy.QtCore import QTimer
 
 from mfscan.annotations import (
+    STUDY_FILE,
     code_disagreements,
     disagreement_text,
     find_study_folder,
@@ -51,6 +52,7 @@ class StudyController:
         self.settings: dict = read_study_settings(Path("/nonexistent-mfscan-study"))
         self.confirmed = False
         self.owner = (None, None)  # (rater, session) the layers were last shown for
+        self.pending: dict = {}  # settings typed before a study folder was open, written when one is
 
     # ------------------------------------------------------------------ settings
     @property
@@ -69,7 +71,31 @@ class StudyController:
         except MfscanError as e:
             self.widget.saver.message(f"Study settings ignored: {e}", error=True)
             self.settings = read_study_settings(Path("/nonexistent-mfscan-study"))
+        if self.pending and self.folder is not None:
+            self._apply_pending()
         self.show()
+
+    def _apply_pending(self) -> None:
+        """Write the settings typed before the folder was open into its study file, unless the file
+        already says otherwise (then the folder's settings stay, and the rater is told)."""
+        pending, self.pending = self.pending, {}
+        kept = {k: v for k, v in pending.items() if self.settings.get(k) not in (None, False, v)}
+        changes = {k: v for k, v in pending.items() if k not in kept}
+        if changes and self._write(**changes):
+            self.widget.saver.message(
+                f"Study settings saved in {self.folder / STUDY_FILE}: "
+                + ", ".join(f"{k} {v}" for k, v in changes.items())
+                + "."
+            )
+        if kept:
+            self.widget.saver.message(
+                f"{self.folder / STUDY_FILE} already sets "
+                + ", ".join(f"{k} {self.settings.get(k)}" for k in kept)
+                + ": the study's settings were kept, not the ones typed before the folder was open ("
+                + ", ".join(f"{k} {v}" for k, v in kept.items())
+                + "). Change them in Study settings if the study's are wrong.",
+                error=True,
+            )
 
     def load_for_image(self, image_path) -> None:
         """The study folder of an image: the worklist's folder when the image is in it, else the
@@ -89,9 +115,12 @@ class StudyController:
         if folder is None:
             il = w.image_layer
             ip = layer_meta(il).get("image_path") if il is not None else None
-            if not ip or _model.is_memory(ip):
-                w.saver.message("Open a study folder (or an image file) first.", error=True)
-                return False
+            if not ip or _model.is_memory(ip):  # kept until a folder is open (the README's order)
+                self.pending.update(changes)
+                self.settings = {**self.settings, **changes}
+                self.show()
+                w.saver.message("Study settings kept: they are saved in the study folder you open next.")
+                return True
             folder = Path(ip).resolve().parent
         try:
             settings = read_study_settings(folder)
@@ -115,8 +144,7 @@ class StudyController:
         """Turn blinded mode on or off for every rater of the study folder; reloads the image."""
         ok = self._write(blinded=bool(on))
         if ok:
-            self.apply_order()
-            self.reload()
+            self.reopen()
         return ok
 
     def show(self) -> None:
@@ -162,7 +190,12 @@ class StudyController:
         w.codes.set_fields(
             **{k: codes.get(k, "") for k in CODES}, **{k: protocol.get(k, "") for k in _model.PROTOCOL_FIELDS}
         )
-        names = sorted({"naming pattern" if s == "pattern" else Path(s).name for s in sources.values()})
+        shown = _model.blinded_sources(
+            [{"source": s} for s in sources.values()], rows, f["rater"], f["session"], blinded=self.blinded
+        )  # a blinded rater is never told whose files there are
+        names = sorted(
+            {"naming pattern" if p["source"] == "pattern" else Path(p["source"]).name for p in shown}
+        )
         w.codes.source_label.setText(("Codes from " + ", ".join(names)) if names else "Codes: not known yet")
         self.check_codes()
 
@@ -180,8 +213,12 @@ class StudyController:
         if layer is None:
             mine = w.outline_layer(create=False, by_rater=True)
             exclude = layer_meta(mine).get("sidecar_path") if mine is not None else None
-        return code_disagreements(
+        probs = code_disagreements(
             codes, ip, pattern=self.pattern, relative_path=self.relative(ip), exclude=exclude
+        )
+        f = w.fields()
+        return _model.blinded_sources(
+            probs, sidecar_codes(ip), f["rater"], f["session"], blinded=self.blinded
         )
 
     def check_codes(self) -> None:
@@ -247,7 +284,18 @@ class StudyController:
             return
         self.owner = owner
         if self.blinded:
-            self.apply_order()
+            self.reopen()
+
+    def reopen(self) -> None:
+        """Blinding or the rater changed: with the study's folder open as the worklist, go to the
+        rater's first image not saved in their own order (blinded) and open it; else reopen the
+        current image (the layers shown follow the settings)."""
+        w = self.widget
+        wl = w.worklist
+        if self.blinded and wl is not None and len(wl) and self.folder == wl.folder and w.fields()["rater"]:
+            self.apply_order(resume=True)
+            w.navigator.open_image(wl.current)
+        else:
             self.reload()
 
     def reload(self) -> None:

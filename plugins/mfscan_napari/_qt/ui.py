@@ -1,4 +1,10 @@
-"""The Multifidus widget's layout: its panels in a scroll area, wired to the widget's methods."""
+"""The Multifidus widget's layout, wired to the widget's methods.
+
+At the top, always in sight: the research notice and the worklist (previous / next,
+save now, progress, save messages). Below, in a scroll area: study codes, image and
+calibration, tracing, measurements; then the rarely used study settings and the keys,
+folded (:class:`.panels.Collapsible`, their state remembered in the widget's settings).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from mfscan import RESEARCH_NOTICE
 
 from .panels import (
     CalibrationPanel,
+    Collapsible,
     MeasurementsPanel,
     StudyCodesPanel,
     StudyPanel,
@@ -32,6 +39,12 @@ def build_ui(w) -> None:
     w.notice_label.setStyleSheet(f"color: {ORANGE}; font-size: 11px;")
     w.notice_label.setObjectName("research_notice")
     outer.addWidget(w.notice_label)  # always visible, outside the scroll area
+    w.worklist_panel = wp = WorklistPanel()
+    wp.open_folder_button.clicked.connect(w.navigator.choose_folder)
+    wp.save_button.clicked.connect(lambda: w.save(force_all=True))
+    wp.prev_button.clicked.connect(lambda: w.step(-1))
+    wp.next_button.clicked.connect(lambda: w.step(1))
+    outer.addWidget(wp)  # always in sight, outside the scroll area
     w.scroll = scroll = QScrollArea()
     scroll.setWidgetResizable(True)
     scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -63,17 +76,24 @@ def build_ui(w) -> None:
         b.clicked.connect(lambda _c=False, k=kind, s=side: w.tracer.lines[k].arm(s))
     w.measurements = MeasurementsPanel()
     w.measurements.table.itemSelectionChanged.connect(w._on_table_selection)
-    w.worklist_panel = wp = WorklistPanel()
-    wp.open_folder_button.clicked.connect(w.navigator.choose_folder)
-    wp.save_button.clicked.connect(lambda: w.save(force_all=True))
-    wp.prev_button.clicked.connect(lambda: w.step(-1))
-    wp.next_button.clicked.connect(lambda: w.step(1))
-    for panel in (w.codes, cp, tp, w.measurements, wp, sp):
+    for panel in (w.codes, cp, tp, w.measurements):
         root.addWidget(panel)
     keys = QLabel(keys_text())
     keys.setWordWrap(True)
     keys.setStyleSheet("font-size: 11px;")
-    root.addWidget(keys)
+    sp.setTitle("")
+    w.sections = {
+        "study": Collapsible("Study settings (saved in the folder for every rater)", sp),
+        "keys": Collapsible("Keys", keys),
+    }
+    folded = w.settings.get("expanded") or {}
+    for name, section in w.sections.items():
+        section.set_expanded(bool(folded.get(name, False)))
+        section.toggled.connect(
+            lambda on, n=name: w.settings.set("expanded", {**(w.settings.get("expanded") or {}), n: on})
+        )
+        root.addWidget(section)
+    root.addStretch(1)
     # The controls scripts and tests read, by their former names.
     w.table, w.layer_label = w.measurements.table, w.measurements.layer_label
     w.asymmetry_label = w.measurements.asymmetry_label

@@ -78,10 +78,14 @@ class UndoController:
         layer = self.target()
         if layer is None or not layer.editable:
             return False
-        state = step(self.histories[id(layer)])
+        h = self.histories[id(layer)]
+        was = h.states[h.pos] if h.pos >= 0 else None
+        state = step(h)
         if state is None:
             self.widget.tracing.status(f"Nothing to {what.lower()[:-1]}.")
             return False
+        # The edit undone is the one from `state` to `was`; the edit redone, from `was` to `state`.
+        edit = _model.describe_edit(state, was) if what == "Undone" else _model.describe_edit(was, state)
         self.restoring = True
         try:
             layer.selected_data = set()
@@ -97,6 +101,6 @@ class UndoController:
             self.widget.watcher.mark_dirty(layer)
         finally:
             self.restoring = False
-        self.widget.tracing.status(f"{what}: {len(state.data)} outline(s).")
+        self.widget.tracing.status(f"{what}: {edit}. {len(state.data)} outline(s) now.")
         self.widget.refresh_table()
         return True

@@ -2,6 +2,7 @@
 
 from .calibration import CalibrationPanel
 from .codes import StudyCodesPanel
+from .collapsible import Collapsible
 from .measurements import MeasurementsPanel
 from .study import StudyPanel
 from .tracing import TracingPanel
@@ -9,6 +10,7 @@ from .worklist import WorklistPanel
 
 __all__ = [
     "CalibrationPanel",
+    "Collapsible",
     "StudyCodesPanel",
     "MeasurementsPanel",
     "StudyPanel",

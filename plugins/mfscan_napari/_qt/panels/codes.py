@@ -69,7 +69,7 @@ class StudyCodesPanel(QGroupBox):
         self.source_label = QLabel()
         self.source_label.setWordWrap(True)
         self.source_label.setStyleSheet("font-size: 11px;")
-        form.addWidget(self.source_label, 7, 0, 1, 4)
+        form.addWidget(self.source_label, 5, 0, 1, 4)  # rows 0-4: the nine fields
         self.warning_label = QLabel()
         self.warning_label.setWordWrap(True)
         self.warning_label.setObjectName("codes_warning")

@@ -64,13 +64,16 @@ class MeasurementsPanel(QGroupBox):
         self.warnings_label.setStyleSheet(f"color: {ORANGE};")
         v.addWidget(self.warnings_label)
 
-    def set_headers(self, unit: str) -> None:
-        """Column headers with the unit of lengths (``cm``, ``px``, or ``mixed``: units in cells)."""
+    def set_headers(self, unit: str, rows: list[dict] | None = None) -> None:
+        """Column headers with the unit of lengths (``cm``, ``px``, or ``mixed``: units in cells);
+        the level in the panel's title when the Level column is left out."""
         labels = [
             h.format(u=unit) if unit != "mixed" else h.replace(" ({u}²)", "").replace(" ({u})", "")
             for _k, h in _model.TABLE_COLUMNS
         ]
         self.table.setHorizontalHeaderLabels(labels)
+        self.table.horizontalHeaderItem(column("echo")).setToolTip("Echo intensity: mean ± SD gray level")
+        self.setTitle(_model.level_title(rows or []))
 
     def show_layer(
         self, name: str, n_outlines: int, *, mine: bool, rater: str | None, owner: str | None
@@ -93,6 +96,9 @@ class MeasurementsPanel(QGroupBox):
         self.table.setRowCount(0)
         for k in _model.VALUE_COLUMNS:
             self.table.setColumnHidden(column(k), k in _model.empty_columns([]))
+        for k in ("level", "status"):
+            self.table.setColumnHidden(column(k), False)
+        self.set_headers("cm")
         if message:
             self.layer_label.setText(message)
         if error is None:
@@ -110,7 +116,7 @@ class MeasurementsPanel(QGroupBox):
         """The table cells (only changed cells are rewritten: the table follows a vertex drag)."""
         t = self.table
         unit = table_unit(rows)
-        self.set_headers(unit)
+        self.set_headers(unit, rows)
         t.setUpdatesEnabled(False)
         try:
             t.setRowCount(len(rows))
@@ -121,6 +127,8 @@ class MeasurementsPanel(QGroupBox):
                     tip = ""
                     if k == "change" and " (" in text:  # "+20.7 % (rest 2.96 cm, n=3)": details in the tip
                         text, tip = text.split(" (", 1)[0], text
+                    if k == "status":
+                        tip, text = text, _model.short_status(r)
                     if unit == "mixed" and r.get("unit") and k in ("csa", "ap", "lat"):
                         text += f" {r['unit']}²" if k == "csa" else f" {r['unit']}"
                     item = t.item(i, j)
@@ -129,19 +137,32 @@ class MeasurementsPanel(QGroupBox):
                         t.setItem(i, j, item)
                     elif item.text() != text:
                         item.setText(text)
-                    if item.toolTip() != tip and k == "change":
+                    if item.toolTip() != tip and k in ("change", "status"):
                         item.setToolTip(tip)
                     if k == "side":
                         item.setForeground(QColor(SIDE_COLORS.get(r["side"], "white")))
                     elif k == "status":
                         colour = RED if r["error"] else (GREEN if r["calibrated"] else ORANGE)
                         item.setForeground(QColor(colour))
-                        item.setToolTip(text)
+                        self._row_header(i, colour, tip)
             empty = _model.empty_columns(rows)  # lines only: no area columns; outlines: no line ones
             for k in _model.VALUE_COLUMNS:
                 t.setColumnHidden(column(k), k in empty)
+            redundant = _model.redundant_columns(rows)  # nothing clipped in a narrow dock
+            for k in ("level", "status"):
+                t.setColumnHidden(column(k), k in redundant)
         finally:
             t.setUpdatesEnabled(True)
+
+    def _row_header(self, i: int, colour: str, status: str) -> None:
+        """The row's number in its status colour, the status as its tooltip (the Status column may
+        be left out: :func:`mfscan_napari._model.redundant_columns`)."""
+        item = self.table.verticalHeaderItem(i)
+        if item is None:
+            item = QTableWidgetItem(str(i + 1))
+            self.table.setVerticalHeaderItem(i, item)
+        item.setForeground(QColor(colour))
+        item.setToolTip(f"Outline {i + 1}: {status}")
 
     def selected_rows(self) -> set:
         return {i.row() for i in self.table.selectedIndexes()}

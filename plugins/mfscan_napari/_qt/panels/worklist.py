@@ -9,26 +9,30 @@ from ..style import RED, SHORTCUTS
 
 
 class WorklistPanel(QGroupBox):
-    """The folder's progress and the save status line (``save_label``)."""
+    """The folder's progress and the save status line (``save_label``).
+
+    Compact (previous / next / save / open on one row) because it stays at the top of the
+    dock, outside its scroll area: always in sight, whatever the screen's height.
+    """
 
     def __init__(self, parent=None):
         super().__init__("Worklist", parent)
         v = QVBoxLayout(self)
+        v.setContentsMargins(6, 4, 6, 4)
+        v.setSpacing(2)
         row = QHBoxLayout()
-        self.open_folder_button = QPushButton("Open folder…")
+        self.prev_button = QPushButton("◀ Previous")
+        self.prev_button.setToolTip(f"Previous image, saving first ({SHORTCUTS['previous_image']})")
+        self.next_button = QPushButton("Next ▶")
+        self.next_button.setToolTip(f"Next image, saving first ({SHORTCUTS['next_image']})")
         self.save_button = QPushButton("Save now")
-        row.addWidget(self.open_folder_button)
-        row.addWidget(self.save_button)
+        self.open_folder_button = QPushButton("Open folder…")
+        for b in (self.prev_button, self.next_button, self.save_button, self.open_folder_button):
+            row.addWidget(b)
         v.addLayout(row)
         self.folder_label = QLabel("No folder open.")
         self.folder_label.setWordWrap(True)
         v.addWidget(self.folder_label)
-        row = QHBoxLayout()
-        self.prev_button = QPushButton(f"◀ Previous ({SHORTCUTS['previous_image']})")
-        self.next_button = QPushButton(f"Next ({SHORTCUTS['next_image']}) ▶")
-        row.addWidget(self.prev_button)
-        row.addWidget(self.next_button)
-        v.addLayout(row)
         self.progress_label = QLabel()
         self.progress_label.setWordWrap(True)
         v.addWidget(self.progress_label)
@@ -43,9 +47,13 @@ class WorklistPanel(QGroupBox):
         self.next_button.setEnabled(has and worklist.index < len(worklist) - 1)
         if not has:
             self.progress_label.setText("")
+            self.folder_label.setVisible(True)
             return
         done, total = worklist.progress(rater, session)
+        self.setTitle(f"Worklist: {worklist.folder.name}")
+        self.setToolTip(f"Folder: {worklist.folder}")
         self.folder_label.setText(f"Folder: {worklist.folder}")
+        self.folder_label.setVisible(False)  # named in the title (full path in the tooltip)
         by = (f" by {rater}" + (f" (session {session})" if session else "")) if rater else ""
         self.progress_label.setText(
             f"Image {worklist.index + 1} of {total} · annotated{by}: {done} / {total}"
