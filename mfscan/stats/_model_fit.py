@@ -150,6 +150,7 @@ def fit_mixed(
     }
     if re_formula is not None and engine != "statsmodels":
         raise ValueError("random slopes (re_formula) need engine='statsmodels'")
+    remarks: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -172,10 +173,8 @@ def fit_mixed(
                     residual_variance=r["scale"],
                     reml_criterion=r["reml_criterion"],
                 )
-                if r["boundary"]:
-                    warnings.warn(
-                        "subject variance estimated at 0 (boundary of the parameter space)", stacklevel=2
-                    )
+                if r["boundary"]:  # the REML optimum on the boundary: a result, not a failed fit
+                    remarks.append("subject variance estimated at 0 (boundary of the parameter space)")
             else:
                 import statsmodels.api as sm
 
@@ -197,8 +196,8 @@ def fit_mixed(
             record["warnings"] = f"not fitted: {e}"
             return None
     messages = list(dict.fromkeys(str(w.message).splitlines()[0] for w in caught))
-    record["warnings"] = "; ".join(messages)
-    if any("converge" in m.lower() for m in messages):
+    record["warnings"] = "; ".join(messages + remarks)
+    if messages:  # any warning of the fit (not our own boundary remark): not a clean fit
         record["converged"] = False
     record["n_subjects"] = int(subjects.nunique())
     record["n_observations"] = int(len(y))

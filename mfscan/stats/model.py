@@ -371,6 +371,15 @@ def fit_trial_model(
             head = {"model": model, "level": lv}
             record: dict = {"warnings": "no data"}
             fit = fit_mixed(frame, formula, engine=engine, record=record) if len(frame) else None
+            present = list(frame["group"].cat.categories) if len(frame) else []
+            ref_ok = info["groups"][0] in present
+            # the fit's reference: the study's reference group only when it has data here
+            record["reference_group"] = present[0] if len(present) > 1 and ref_ok else None
+            if len(present) > 1 and not ref_ok:
+                notes.append(
+                    f"{model} model, level {lv}: reference group {info['groups'][0]} has no data "
+                    "here; no group contrasts (the fixed effects compare the other groups)"
+                )
             fits.append({**head, **record})
             unit = {"unit": _unit(model, measure)}
             if fit is not None:
@@ -382,7 +391,8 @@ def fit_trial_model(
                     "pooled": lv == "pooled",
                     "extra": {f"baseline_{response}": 0.0} if adjust_baseline else {},
                 }
-                con += [{**head, **unit, **r} for r in _contrast_rows(fit, frame, spec, change_obs)]
+                if ref_ok:
+                    con += [{**head, **unit, **r} for r in _contrast_rows(fit, frame, spec, change_obs)]
             use_mdc, use_value = (mdc_map, mdc) if lv != "pooled" else ({}, None)
             chg += [{**head, **unit, **r} for r in _change_rows(change_obs, model, use_mdc, use_value)]
     return _result(fits, fe, con, chg, notes, measure, info, adjust_baseline)
@@ -409,7 +419,6 @@ def _result(fits, fe, con, chg, notes, measure, info, adjusted) -> ModelResult:
     fits_df = pd.DataFrame(fits).reindex(columns=_FIT_COLUMNS)
     fits_df["adjusted_for_baseline"] = adjusted
     fits_df["baseline_visit"] = info["visits"][0]
-    fits_df["reference_group"] = info["groups"][0]
     fits_df["repeats"] = REPEATS
     fits_df["converged"] = fits_df["converged"].fillna(False).astype(bool)
     fe_df = pd.concat(fe, ignore_index=True)[_FE_COLUMNS] if fe else pd.DataFrame(columns=_FE_COLUMNS)

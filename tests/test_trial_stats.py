@@ -1,0 +1,129 @@
+"""Issue 20: statistics a real trial can publish (subjects counted once, the right SEM,
+small-sample intervals). Oracles: pandas recomputations by hand, statsmodels, pingouin,
+scipy distributions and hand formulas."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mfscan.errors import MfscanError
+from mfscan.stats._model_fit import fit_mixed
+from mfscan.stats.model import fit_trial_model
+
+
+def _one_rater_trial(seed=5, n=20, duplicates=(0, 1, 2)):
+    """Each subject measured by one sonographer (R1 even, R2 odd), 2 repeats per side; the
+    subjects in ``duplicates`` also by the other rater, once per side, 5 cm² off."""
+    rng = np.random.default_rng(seed)
+    rows, subjects = [], []
+    for i in range(n):
+        group = "exercise" if i % 2 else "control"
+        subjects.append((f"P{i:02d}", "right", group))
+        u = rng.normal(0, 1.0)
+        own = "R1" if i % 4 < 2 else "R2"
+        other = "R2" if own == "R1" else "R1"
+        for vi, visit in enumerate(("1", "2", "3")):
+            for side in ("left", "right"):
+                mu = (
+                    9.0
+                    + u
+                    + (-1.5 + (0.8 * vi if group == "exercise" else 0.1 * vi) if side == "right" else 0)
+                )
+                m = mu + rng.normal(0, 0.3)
+                for _rep in (1, 2):
+                    rows.append((f"P{i:02d}", visit, "L5", side, own, "1", m + rng.normal(0, 0.05)))
+                if i in duplicates:
+                    rows.append((f"P{i:02d}", visit, "L5", side, other, "1", m + 5.0))
+    meas = pd.DataFrame(rows, columns=["subject", "visit", "level", "side", "rater", "session", "csa_cm2"])
+    return meas, pd.DataFrame(subjects, columns=["subject", "symptomatic_side", "group"])
+
+
+def _observed_contrast(rows: pd.DataFrame, subs: pd.DataFrame) -> float:
+    """Difference in mean change 1 -> 3 of the symptomatic side, exercise - control, by pandas."""
+    m = rows[rows["side"] == "right"].groupby(["subject", "visit"])["csa_cm2"].mean().unstack()
+    change = (m["3"] - m["1"]).rename("change").reset_index().merge(subs, on="subject")
+    means = change.groupby("group")["change"].mean()
+    return float(means["exercise"] - means["control"])
+
+
+def test_model_uses_every_subject_once_with_its_own_rater():
+    meas, subs = _one_rater_trial()
+    res = fit_trial_model(meas, subs, models=["csa"], mdc=0.5)
+    assert res.fits["n_subjects"].iloc[0] == 20  # was 10: only R1's subjects
+    own = meas.groupby(["subject", "rater"]).size().groupby(level=0).idxmax().map(lambda t: t[1])
+    expected_rows = meas[meas["rater"].to_numpy() == own.loc[meas["subject"]].to_numpy()]
+    c = res.contrasts
+    sym3 = c[(c["side_status"] == "symptomatic") & (c["visit"] == "3")].iloc[0]
+    assert sym3["estimate"] == pytest.approx(_observed_contrast(expected_rows, subs), abs=1e-8)
+    # 3 subjects x 3 visits measured twice; one duplicate outline per side: 3 x 3 x 2 left out
+    note = next(n for n in res.notes if "duplicate" in n)
+    assert "9 subject-visit(s)" in note and "18 duplicate outline(s) left out" in note
+
+
+def test_model_rater_choice_where_several_measured():
+    meas, subs = _one_rater_trial()
+    res = fit_trial_model(meas, subs, models=["csa"], rater="R2", mdc=0.5)
+    assert res.fits["n_subjects"].iloc[0] == 20
+    # --rater R2: R2 for the subjects it measured (its 5 cm2-off duplicates for P00, P01)
+    number = meas["subject"].str[1:].astype(int)
+    own = np.where(number % 4 < 2, "R1", "R2")
+    choice = np.where(number < 3, "R2", own)
+    rows = meas[meas["rater"] == choice]
+    c = res.contrasts
+    sym3 = c[(c["side_status"] == "symptomatic") & (c["visit"] == "3")].iloc[0]
+    assert sym3["estimate"] == pytest.approx(_observed_contrast(rows, subs), abs=1e-8)
+    with pytest.raises(MfscanError, match="R7"):
+        fit_trial_model(meas, subs, rater="R7")
+
+
+def test_visit_order_naming_a_visit_without_data_is_refused_by_name():
+    meas, subs = _one_rater_trial()
+    with pytest.raises(MfscanError, match="visit\\(s\\) 4 with no measurement") as err:
+        fit_trial_model(meas, subs, visit_order=["1", "2", "3", "4"])
+    assert "rank deficient" not in str(err.value)
+
+
+def test_reference_group_only_where_it_has_data():
+    meas, subs = _one_rater_trial()
+    subs = subs.copy()
+    subs.loc[subs.index % 4 == 3, "group"] = "sham"
+    l4 = meas[~meas["subject"].isin(subs.loc[subs["group"] == "control", "subject"])].assign(level="L4")
+    res = fit_trial_model(pd.concat([meas, l4]), subs, models=["csa"], mdc=0.5)
+    fits = res.fits.set_index("level")
+    assert fits.loc["L5", "reference_group"] == "control"
+    assert pd.isna(fits.loc["L4", "reference_group"])  # control has no L4 outline
+    assert set(res.contrasts["level"]) == {"L5"}
+    assert any("reference group control has no data" in n for n in res.notes)
+
+
+def test_converged_false_when_the_fit_warned():
+    rng = np.random.default_rng(1)
+    d = pd.DataFrame(
+        {"subject": np.repeat(np.arange(6), 3).astype(str), "visit": np.tile(["1", "2", "3"], 6)}
+    )
+    d["y"] = rng.normal(0, 1, len(d))
+    record: dict = {}
+    fit_mixed(d, "y ~ visit", engine="statsmodels", record=record)
+    assert "boundary" in record["warnings"]  # statsmodels warned
+    assert record["converged"] is False
+
+
+def test_report_csa_over_visits_counts_every_subject_with_its_own_rater():
+    from mfscan.report._data import primary_judge, side_means_over_visits
+    from mfscan.report._section_trial import judge_text
+    from mfscan.stats.summary import summarize_sides
+
+    meas, subs = _one_rater_trial()
+    ss = summarize_sides(meas, measures=["csa_cm2"])
+    rater, session = primary_judge(ss)
+    means = side_means_over_visits(ss, subs, "csa_cm2", rater=rater, session=session)
+    assert (means["n_subjects"] == 10).all()  # was 5: R1's subjects only
+    number = meas["subject"].str[1:].astype(int)
+    own = meas[meas["rater"] == np.where(number % 4 < 2, "R1", "R2")]
+    hand = own[own["side"] == "right"].groupby(["subject", "visit"])["csa_cm2"].mean().reset_index()
+    hand = hand.merge(subs, on="subject").groupby(["group", "visit"])["csa_cm2"].mean()
+    got = means[means["side_status"] == "symptomatic"].set_index(["group", "visit"])["csa_cm2_mean"]
+    assert got.sort_index().to_numpy() == pytest.approx(hand.sort_index().to_numpy(), abs=1e-12)
+    assert "R1 10, R2 10" in judge_text(rater, session)
