@@ -127,3 +127,89 @@ def test_report_csa_over_visits_counts_every_subject_with_its_own_rater():
     got = means[means["side_status"] == "symptomatic"].set_index(["group", "visit"])["csa_cm2_mean"]
     assert got.sort_index().to_numpy() == pytest.approx(hand.sort_index().to_numpy(), abs=1e-12)
     assert "R1 10, R2 10" in judge_text(rater, session)
+
+
+def _two_visit_rater_study(seed=4, n=12):
+    """Two raters trace every subject at visits 1, 2, 3 (subject effect shared by visits)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        u = rng.normal(8, 1.5)
+        for visit in ("1", "2", "3"):
+            for rater, offset in (("R1", 0.0), ("R2", 0.4)):
+                for side in ("left", "right"):
+                    v = u + offset + rng.normal(0, 0.3)
+                    rows.append((f"S{i:02d}", visit, "L4", side, rater, "1", f"S{i}_{visit}_{side}.png", v))
+    return pd.DataFrame(
+        rows, columns=["subject", "visit", "level", "side", "rater", "session", "image", "csa_cm2"]
+    )
+
+
+def test_reliability_counts_subjects_one_visit_each():
+    import pingouin as pg
+
+    from mfscan.stats.reliability import reliability
+
+    m = _two_visit_rater_study()
+    rel = reliability(m, measures=["csa_cm2"])
+    row = rel[rel["side"] == "left"].iloc[0]
+    assert row["n_targets"] == 12 and row["n_subjects"] == 12  # was 36 subject-visits
+    assert row["visits"].startswith("first of each subject")
+    assert "n = 12 targets (< 30)" in row["note"]
+    first = m[(m["visit"] == "1") & (m["side"] == "left")]
+    ref = pg.intraclass_corr(first, targets="subject", raters="rater", ratings="csa_cm2").set_index("Type")
+    assert row["icc2_1"] == pytest.approx(ref.loc["ICC(A,1)", "ICC"], abs=1e-9)
+    assert [row["icc2_1_ci_lower"], row["icc2_1_ci_upper"]] == pytest.approx(
+        ref.loc["ICC(A,1)", "CI95"], abs=0.01
+    )
+    second = reliability(m, measures=["csa_cm2"], visit="2")
+    assert set(second["visits"]) == {"2"} and (second["n_targets"] == 12).all()
+    pooled = reliability(m, measures=["csa_cm2"], pool_visits=True).iloc[0]
+    assert pooled["n_targets"] == 36 and pooled["n_subjects"] == 12
+    assert pooled["visits"].startswith("pooled") and "36 targets from 12 subjects" in pooled["note"]
+    with pytest.raises(MfscanError, match="visit '7'"):
+        reliability(m, measures=["csa_cm2"], visit="7")
+
+
+def test_sem_columns_one_meaning_each():
+    import statsmodels.formula.api as smf
+    from statsmodels.stats.anova import anova_lm
+
+    from mfscan.stats.reliability import reliability
+
+    m = _two_visit_rater_study(seed=9)
+    rel = reliability(m, measures=["csa_cm2"]).iloc[0]
+    x = m[(m["visit"] == "1") & (m["side"] == rel["side"])]
+    fit = smf.ols("csa_cm2 ~ C(subject) + C(rater)", data=x).fit()
+    table = anova_lm(fit)
+    ms_error, ms_raters, n = fit.mse_resid, table.loc["C(rater)", "mean_sq"], x["subject"].nunique()
+    assert rel["sem_consistency"] == pytest.approx(np.sqrt(ms_error), rel=1e-9)
+    assert rel["sem_agreement"] == pytest.approx(np.sqrt(ms_error + (ms_raters - ms_error) / n), rel=1e-9)
+    assert rel["mdc95_consistency"] == pytest.approx(1.96 * np.sqrt(2) * np.sqrt(ms_error), rel=1e-9)
+    sd = x["csa_cm2"].std(ddof=1)
+    assert rel["sem"] == pytest.approx(sd * np.sqrt(1 - rel["icc2_1"]), rel=1e-9)  # ICC-based, own name
+    # between sessions: ICC(2,1) by default (Koo & Li), the same SEM meanings
+    s = m[m["rater"] == "R1"].copy()
+    s["session"] = np.where(s.index % 4 < 2, "1", "2")
+    s = pd.concat([m[m["rater"] == "R1"], m[m["rater"] == "R2"].assign(rater="R1", session="2")])
+    ses = reliability(s, between="session", measures=["csa_cm2"]).iloc[0]
+    assert ses["sem_icc"] == "ICC(2,1)"
+    assert ses["sem_consistency"] == pytest.approx(rel["sem_consistency"], rel=1e-9)
+
+
+def test_model_share_beyond_mdc_uses_the_agreement_mdc():
+    meas, subs = _one_rater_trial()
+    rel = pd.DataFrame(
+        {
+            "measure": ["csa_cm2"] * 2,
+            "level": ["L5"] * 2,
+            "side": ["left", "right"],
+            "between": ["session"] * 2,
+            "rater": ["R1"] * 2,
+            "mdc95": [0.01, 0.01],  # ICC-based: would count every change
+            "mdc95_agreement": [5.0, 5.0],  # no simulated change exceeds 5 cm2
+        }
+    )
+    res = fit_trial_model(meas, subs, models=["csa"], reliability=rel)
+    assert (res.change["mdc95"] == 5.0).all()
+    assert (res.change["n_beyond_mdc95"] == 0).all()

@@ -50,17 +50,21 @@ def cmd_asymmetry(args) -> int:
 
 
 def _say_icc(r) -> None:
-    """One line per CSA row: the ICC of its kind of judges, its CI, SEM and MDC95."""
+    """One line per CSA row: the ICC of its design (``sem_icc``), its CI, SEMs, MDC95 and n."""
+    from mfscan.stats.icc import _COLUMN
+
     for rec in r[r["measure"].isin(["csa_cm2"])].itertuples(index=False):
-        form = "icc2_1" if rec.between == "rater" else "icc3_1"
+        label = rec.sem_icc if isinstance(rec.sem_icc, str) else "ICC(2,1)"
+        form = _COLUMN[label]
         icc = getattr(rec, form)
         ci = (getattr(rec, f"{form}_ci_lower"), getattr(rec, f"{form}_ci_upper"))
         who = f" {rec.rater}" if rec.between == "session" else ""
-        label = "ICC(2,1)" if rec.between == "rater" else "ICC(3,1)"
         if icc == icc:
             _say(
                 f"  CSA {rec.level} {rec.side}{who}: {label} {icc:.3f} [{ci[0]:.2f}, {ci[1]:.2f}], "
-                f"SEM {rec.sem:.3f} cm2, MDC95 {rec.mdc95:.3f} cm2, n={rec.n_targets}"
+                f"SEM agreement {rec.sem_agreement:.3f} cm2 (MDC95 {rec.mdc95_agreement:.3f}), "
+                f"consistency {rec.sem_consistency:.3f} cm2, n = {rec.n_subjects} subjects "
+                f"({rec.n_targets} targets, visits: {rec.visits})"
             )
         else:
             _say(f"  CSA {rec.level} {rec.side}{who}: no ICC ({rec.note})")
@@ -73,8 +77,15 @@ def cmd_reliability(args) -> int:
     if args.between == "image":
         return _cmd_repeatability(args)
     between = None if args.between == "all" else args.between
+    order = [v.strip() for v in args.visit_order.split(",") if v.strip()] if args.visit_order else None
     options = dict(
-        pair_by=args.pair_by, tables=("reliability",), session=args.session, icc_form=args.icc_form
+        pair_by=args.pair_by,
+        tables=("reliability",),
+        session=args.session,
+        icc_form=args.icc_form,
+        visit=args.visit,
+        pool_visits=args.pool_visits,
+        visit_order=order,
     )
     study = analyse_study(read_table(args.measurements), between=between, **options)
     r, excluded = study.reliability, study.reliability_excluded
@@ -240,6 +251,22 @@ def register(sub) -> None:
         choices=["ICC(1,1)", "ICC(2,1)", "ICC(3,1)", "ICC(1,k)", "ICC(2,k)", "ICC(3,k)"],
         help="the ICC of the SEM and band (default: ICC(2,1) between raters, ICC(3,1) between "
         "sessions; ICC(2,1) for an intra-rater design as Koo & Li recommend)",
+    )
+    s.add_argument(
+        "--visit",
+        metavar="V",
+        help="the visit compared for every subject (default: each subject's first visit, so n counts "
+        "subjects)",
+    )
+    s.add_argument(
+        "--pool-visits",
+        action="store_true",
+        help="every visit, a subject-visit per target (labelled: targets of one subject are not independent)",
+    )
+    s.add_argument(
+        "--visit-order",
+        metavar="V1,V2,...",
+        help="visit labels in chronological order (which visit is each subject's first)",
     )
     s.add_argument("-o", "--output", default="reliability.csv", metavar="CSV", help="default: %(default)s")
 

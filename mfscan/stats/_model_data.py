@@ -194,8 +194,12 @@ def baseline_columns(table: pd.DataFrame, keys: list[str]) -> pd.Series:
 
 
 def mdc_lookup(reliability_table: pd.DataFrame | None, measure: str, rater=None) -> dict:
-    """``{(level, side): mdc95}`` from a reliability table (between sessions of ``rater`` preferred)."""
-    if reliability_table is None or reliability_table.empty or "mdc95" not in reliability_table.columns:
+    """``{(level, side): MDC95}`` from a reliability table (between sessions of ``rater`` preferred).
+
+    The **agreement** MDC95 (``mdc95_agreement``, de Vet et al. 2006): a subject's change is
+    measured against every source of measurement error, systematic ones included."""
+    column = "mdc95_agreement"
+    if reliability_table is None or reliability_table.empty or column not in reliability_table.columns:
         return {}
     r = reliability_table[reliability_table["measure"].astype(object) == measure]
     out: dict = {}
@@ -209,6 +213,7 @@ def mdc_lookup(reliability_table: pd.DataFrame | None, measure: str, rater=None)
     for part in order:
         for rec in part.itertuples(index=False):
             key = (str(rec.level), str(rec.side))
-            if key not in out and np.isfinite(rec.mdc95):
-                out[key] = float(rec.mdc95)
+            value = float(getattr(rec, column))
+            if key not in out and np.isfinite(value):
+                out[key] = value
     return out

@@ -265,6 +265,8 @@ def analyse_study(
     subjects_name: str = "the subjects table",
     session: str | None = None,
     icc_form: str | None = None,
+    visit: str | None = None,
+    pool_visits: bool = False,
 ) -> StudyAnalysis:
     """Every study table from a measurements table, the same for the report and the CLI.
 
@@ -303,6 +305,9 @@ def analyse_study(
     icc_form : str, optional
         The ICC of the SEM and band (default ICC(2,1) between raters, ICC(3,1)
         between sessions), e.g. ``"ICC(2,1)"`` for an intra-rater design.
+    visit, pool_visits : optional
+        Reliability: the visit compared (default each subject's first) or every visit
+        pooled (see :func:`~mfscan.stats.reliability.reliability`).
 
     Returns
     -------
@@ -358,7 +363,15 @@ def analyse_study(
         res.side_status_summary = side_status_summary(res.longitudinal)
     if "reliability" in wanted:
         res.reliability, res.reliability_excluded = _reliability(
-            meas, between, pair_by, session=session, icc_form=icc_form, asymmetry_index=index
+            meas,
+            between,
+            pair_by,
+            session=session,
+            icc_form=icc_form,
+            asymmetry_index=index,
+            visit=visit,
+            pool_visits=pool_visits,
+            visit_order=res.visit_order if res.visit_order is not None else visit_order,
         )
     if "repeatability" in wanted:
         res.repeatability = _repeatability(meas)
