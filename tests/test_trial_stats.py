@@ -213,3 +213,26 @@ def test_model_share_beyond_mdc_uses_the_agreement_mdc():
     res = fit_trial_model(meas, subs, models=["csa"], reliability=rel)
     assert (res.change["mdc95"] == 5.0).all()
     assert (res.change["n_beyond_mdc95"] == 0).all()
+
+
+def test_asymmetry_command_writes_rows_in_visit_order(tmp_path):
+    from mfscan.cli.main import main
+
+    rows = []
+    for subject in ("S1", "S2"):
+        for visit in ("post", "pre", "follow-up"):
+            for side, csa in (("left", 8.0), ("right", 7.2)):
+                rows.append((subject, visit, "L5", side, "R1", csa))
+    m = pd.DataFrame(rows, columns=["subject", "visit", "level", "side", "rater", "csa_cm2"])
+    m.to_csv(tmp_path / "m.csv", index=False)
+    assert main(["asymmetry", str(tmp_path / "m.csv"), "-o", str(tmp_path / "a.csv")]) == 0
+    a = pd.read_csv(tmp_path / "a.csv", dtype={"visit": str})
+    assert list(a.loc[a["subject"] == "S1", "visit"]) == ["pre", "post", "follow-up"]  # not text order
+    assert a["asymmetry_pct"].round(6).eq(10.0).all()  # hides: (8.0 - 7.2) / 8.0
+    out = tmp_path / "b.csv"
+    assert (
+        main(["asymmetry", str(tmp_path / "m.csv"), "--visit-order", "follow-up,pre,post", "-o", str(out)])
+        == 0
+    )
+    b = pd.read_csv(out, dtype={"visit": str})
+    assert list(b.loc[b["subject"] == "S2", "visit"]) == ["follow-up", "pre", "post"]

@@ -35,6 +35,9 @@ def cmd_asymmetry(args) -> int:
         index=args.index,
         tables=("asymmetry",),
         subjects_name=Path(args.subjects).name if args.subjects else "the subjects table",
+        visit_order=[v.strip() for v in args.visit_order.split(",") if v.strip()]
+        if args.visit_order
+        else None,
     )
     _notes(study.notes)
     a = study.asymmetry
@@ -205,6 +208,11 @@ def register(sub) -> None:
     s.add_argument("measurements", metavar="MEASUREMENTS_CSV")
     s.add_argument("--subjects", metavar="CSV", help="subject, symptomatic_side[, group]")
     _threshold_and_index(s)
+    s.add_argument(
+        "--visit-order",
+        metavar="V1,V2,...",
+        help="visit labels in chronological order (the rows' order; default: dates, else the visit rule)",
+    )
     s.add_argument("-o", "--output", default="asymmetry.csv", metavar="CSV", help="default: %(default)s")
 
     s = add_parser(

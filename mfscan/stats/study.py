@@ -336,8 +336,13 @@ def analyse_study(
         res.notes.append(PX_NOTE)
     res.notes += _subject_note(meas, subjects, subjects_name)
     meas = work = outlines
-    if wanted & _NEED_ORDER:
-        res.visit_order, notes = _resolve_visits(meas, visit_order)
+    if wanted & (_NEED_ORDER | {"asymmetry"}):  # asymmetry: rows in visit order too
+        try:
+            res.visit_order, notes = _resolve_visits(meas, visit_order)
+        except MfscanError as e:
+            if wanted & _NEED_ORDER or visit_order is not None:
+                raise
+            res.visit_order, notes = None, [f"asymmetry rows in the natural order of the visit labels ({e})"]
         res.notes += notes
         if res.visit_order is not None:  # every table's visits in that order
             work = meas.assign(visit=as_visit(meas["visit"].astype(object), res.visit_order))
