@@ -236,3 +236,29 @@ def test_asymmetry_command_writes_rows_in_visit_order(tmp_path):
     )
     b = pd.read_csv(out, dtype={"visit": str})
     assert list(b.loc[b["subject"] == "S2", "visit"]) == ["follow-up", "pre", "post"]
+
+
+def test_repeatability_takes_images_by_repeat_number_not_file_name():
+    import pingouin as pg
+
+    from mfscan.stats.repeatability import repeatability
+
+    rng = np.random.default_rng(21)
+    rows, chosen = [], []
+    for i in range(8):
+        u = rng.normal(8, 1.2)
+        values = u + rng.normal(0, 0.2, 3)
+        for trial, v in zip((1, 2, 3), values):
+            # file names against the repeat order: trial 3 is "a", trial 1 is "c"
+            rows.append((f"S{i}", "1", "L5", "left", "R1", f"S{i}_{'cba'[trial - 1]}.png", trial, v))
+            chosen.append((f"S{i}", trial, v))
+        if i < 3:  # a fourth repeat, named first, far off: left out as trial 4
+            rows.append((f"S{i}", "1", "L5", "left", "R1", f"S{i}_0.png", 4, u + 5.0))
+    m = pd.DataFrame(
+        rows, columns=["subject", "visit", "level", "side", "rater", "image", "trial", "csa_cm2"]
+    )
+    row = repeatability(m, measures=["csa_cm2"]).iloc[0]
+    assert row["k"] == 3 and row["n_targets"] == 8 and row["n_images_left_out"] == 3
+    ref = pd.DataFrame(chosen, columns=["subject", "trial", "csa_cm2"])
+    icc = pg.intraclass_corr(ref, targets="subject", raters="trial", ratings="csa_cm2").set_index("Type")
+    assert row["icc1_1"] == pytest.approx(icc.loc["ICC(1,1)", "ICC"], abs=1e-9)
