@@ -85,8 +85,10 @@ _SHOWN = (
     ("MDC95 (agreement)", "mdc95_agreement"),
     ("Bland-Altman pair", "ba_pair"),
     ("bias [95% CI]", "ba_bias"),
-    ("lower LoA [95% CI]", "ba_loa_lower"),
-    ("upper LoA [95% CI]", "ba_loa_upper"),
+    ("lower LoA [approximate 95% CI]", "ba_loa_lower"),
+    ("lower LoA [exact 95% CI, Carkeet 2015]", "ba_loa_lower_exact"),
+    ("upper LoA [approximate 95% CI]", "ba_loa_upper"),
+    ("upper LoA [exact 95% CI, Carkeet 2015]", "ba_loa_upper_exact"),
     ("unit", "unit"),
     ("note", "note"),
 )
@@ -114,6 +116,11 @@ def reliability_display(rel: pd.DataFrame) -> pd.DataFrame:
             m = _ICC.match(f)
             out[f"ICC({m.group(1)},{m.group(2)}) [95% CI]"] = _icc_text(r, f)
     for label, col in _SHOWN:
+        if col.endswith("_exact") and f"{col}_ci_lower" in r:
+            out[label] = _with_ci(
+                r.assign(**{col: r[col[: -len("_exact")]]}), col, f"{col}_ci_lower", f"{col}_ci_upper"
+            )
+            continue
         if col not in r:
             continue
         if col in ("ba_bias", "ba_loa_lower", "ba_loa_upper"):
@@ -134,7 +141,8 @@ def reliability_part(ctx) -> list[str]:
         "MDC95 = 1.96 × √2 × SEM. "
         "Bands after Koo &amp; Li (2016), who rate by the 95% CI: the band runs from the band of the "
         "CI's lower bound to that of its upper bound. Bland-Altman bias and 95% limits of agreement "
-        "(LoA) with their 95% CIs (second judge minus first). "
+        "(LoA) with their 95% CIs (second judge minus first): approximate (Bland &amp; Altman 1999, "
+        "limit ± t × SD × √(3/n)) and exact (Carkeet 2015, non-central t), labelled. "
         "Targets are subject × level × side at one visit per subject (each subject's first unless "
         "another is chosen; column visits), each rater's repeats averaged, so n counts subjects. "
         "ICC(2,1) counts "

@@ -251,7 +251,9 @@ def bland_altman(a, b) -> dict:
         1999, t quantile with n - 1 df): ``bias_ci_lower``/``bias_ci_upper`` =
         bias -/+ t x SD / sqrt(n), ``loa_lower_ci_lower``, ``loa_lower_ci_upper``,
         ``loa_upper_ci_lower``, ``loa_upper_ci_upper`` = limit -/+ t x SD x
-        sqrt(3 / n); the proportional-bias check, the regression of the
+        sqrt(3 / n) (approximate); the exact CIs of Carkeet (2015) from the
+        non-central t, ``loa_lower_exact_ci_lower``, ``loa_lower_exact_ci_upper``,
+        ``loa_upper_exact_ci_lower``, ``loa_upper_exact_ci_upper``; the proportional-bias check, the regression of the
         difference on the pair's mean: ``slope``, ``slope_ci_lower``,
         ``slope_ci_upper`` (t with n - 2 df), ``slope_p`` (H0: slope 0),
         ``intercept`` (NaN with fewer than 3 pairs or equal means).
@@ -289,6 +291,7 @@ def bland_altman(a, b) -> dict:
     ):
         out[f"{name}_ci_lower"] = centre - t * se
         out[f"{name}_ci_upper"] = centre + t * se
+    out.update(_exact_loa_ci(bias, sd, n))
     out.update(slope=nan, slope_ci_lower=nan, slope_ci_upper=nan, slope_p=nan, intercept=nan)
     means = (a[ok] + b[ok]) / 2
     if n >= 3 and np.ptp(means) > 0:
@@ -302,6 +305,35 @@ def bland_altman(a, b) -> dict:
             intercept=float(fit.intercept),
         )
     return out
+
+
+def _exact_loa_ci(bias: float, sd: float, n: int, alpha: float = 0.05) -> dict:
+    """Exact 95 % CIs of both limits of agreement (Carkeet 2015, Optom Vis Sci 92:e71).
+
+    The upper limit estimates the quantile mu + 1.96 sigma of the differences; with
+    normal differences sqrt(n) (quantile - mean) / s follows a non-central t with n - 1
+    df and non-centrality 1.96 sqrt(n), so the limits are bias + s / sqrt(n) x its
+    alpha/2 and 1 - alpha/2 quantiles (the lower limit symmetric). Wider than, and not
+    symmetric about the limit unlike, the approximate CI of Bland & Altman (1999).
+    """
+    keys = ("loa_lower_exact_ci_lower", "loa_lower_exact_ci_upper")
+    keys += ("loa_upper_exact_ci_lower", "loa_upper_exact_ci_upper")
+    if n < 2 or not np.isfinite(sd):
+        return dict.fromkeys(keys, float("nan"))
+    nc = Z95 * np.sqrt(n)
+    lo_q, hi_q = stats.nct.ppf([alpha / 2, 1 - alpha / 2], n - 1, nc) / np.sqrt(n)
+    return dict(
+        zip(
+            keys,
+            (
+                float(bias - hi_q * sd),
+                float(bias - lo_q * sd),
+                float(bias + lo_q * sd),
+                float(bias + hi_q * sd),
+            ),
+            strict=True,
+        )
+    )
 
 
 #: Fewer targets than this give a note (Koo & Li 2016 recommend at least 30).
@@ -390,6 +422,10 @@ BA_KEYS = (
     "loa_lower_ci_upper",
     "loa_upper_ci_lower",
     "loa_upper_ci_upper",
+    "loa_lower_exact_ci_lower",
+    "loa_lower_exact_ci_upper",
+    "loa_upper_exact_ci_lower",
+    "loa_upper_exact_ci_upper",
     "slope",
     "slope_ci_lower",
     "slope_ci_upper",

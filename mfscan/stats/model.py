@@ -24,7 +24,7 @@ Derived tables:
 * **group x visit contrasts**: the difference between each group and the reference in
   mean change from baseline (unadjusted models) or in the mean at the visit given
   baseline (adjusted), a linear contrast of the fixed effects with the model's
-  covariance: estimate, SE, 95 % CI and a Wald z p value (positive: the group changed
+  covariance: estimate, SE, Satterthwaite df, t-based 95 % CI and p value (positive: the group changed
   more than the reference); beside it Hedges' g of the observed per-subject changes
   with its 95 % CI (Hedges & Olkin 1985);
 * **change table**: per group and visit the mean change from baseline with its t 95 %
@@ -67,10 +67,11 @@ class ModelResult:
         method, engine, converged, warnings, subject_variance, residual_variance,
         reml_criterion, adjusted_for_baseline, baseline_visit, reference_group, repeats``.
     fixed_effects : DataFrame
-        ``model, level, term, estimate, se, ci_lower, ci_upper, z, p``.
+        ``model, level, term, estimate, se, df, ci_lower, ci_upper, t, p`` (t with
+        Satterthwaite df, :func:`mfscan.stats._model_fit.satterthwaite_df`).
     contrasts : DataFrame
         ``model, level, side_status, visit, group, reference_group, contrast, unit,
-        estimate, se, ci_lower, ci_upper, p, n_group, n_reference, hedges_g,
+        estimate, se, df, ci_lower, ci_upper, p, n_group, n_reference, hedges_g,
         hedges_g_ci_lower, hedges_g_ci_upper``.
     change : DataFrame
         ``model, level, side_status, group, visit, unit, n_subjects, mean_change, sd_change,
@@ -158,7 +159,7 @@ def _contrast_rows(fit, frame, spec, change_obs) -> list[dict]:
                 w = x[at[(v, g)]] - x[at[(v, ref)]]
                 if not spec["adjusted"]:
                     w = w - (x[at[(visits[0], g)]] - x[at[(visits[0], ref)]])
-                est, se, lo, hi, p = linear_contrast(fit, w)
+                est, se, df, lo, hi, p = linear_contrast(fit, w)
                 a = obs.loc[(obs["group"] == g) & (obs["visit"] == v), "change"]
                 b = obs.loc[(obs["group"] == ref) & (obs["visit"] == v), "change"]
                 hg, hlo, hhi = hedges_g(a, b)
@@ -173,6 +174,7 @@ def _contrast_rows(fit, frame, spec, change_obs) -> list[dict]:
                         else "difference in mean change from baseline (group - reference)",
                         "estimate": est,
                         "se": se,
+                        "df": df,
                         "ci_lower": lo,
                         "ci_upper": hi,
                         "p": p,
@@ -403,10 +405,10 @@ _FIT_COLUMNS = [
     "warnings", "subject_variance", "residual_variance", "reml_criterion", "adjusted_for_baseline",
     "baseline_visit", "reference_group", "repeats",
 ]  # fmt: skip
-_FE_COLUMNS = ["model", "level", "term", "estimate", "se", "ci_lower", "ci_upper", "z", "p"]
+_FE_COLUMNS = ["model", "level", "term", "estimate", "se", "df", "ci_lower", "ci_upper", "t", "p"]
 _CONTRAST_COLUMNS = [
     "model", "level", "side_status", "visit", "group", "reference_group", "contrast", "unit", "estimate",
-    "se", "ci_lower", "ci_upper", "p", "n_group", "n_reference", "hedges_g", "hedges_g_ci_lower",
+    "se", "df", "ci_lower", "ci_upper", "p", "n_group", "n_reference", "hedges_g", "hedges_g_ci_lower",
     "hedges_g_ci_upper",
 ]  # fmt: skip
 _CHANGE_COLUMNS = [

@@ -281,6 +281,40 @@ def _expected_judges(table, between, judge_names):
     return lambda base: sorted(of_rater.get(str(base["rater"]), []), key=natural_sort_key)
 
 
+def _checked(measurements, between, pair_by, icc_form, measures):
+    """The ICC form, the measures and the target columns of a design; bad arguments refused."""
+    if between not in ("rater", "session"):
+        raise MfscanError(f"between must be 'rater' or 'session', not {between!r}")
+    if pair_by not in ("mean", "image"):
+        raise MfscanError(f"pair_by must be 'mean' or 'image', not {pair_by!r}")
+    sem_form = icc_form or SEM_ICC[between]
+    if sem_form not in _FORMS:
+        raise MfscanError(f"unknown ICC form {sem_form!r}; expected one of {', '.join(_FORMS)}")
+    measures = _measures(measurements, measures)
+    _check_columns(measurements, [between])
+    target_cols = _targets(between, pair_by, measurements.columns)
+    need = target_cols + [between, "rater", "subject", "visit"] + measures
+    _check_columns(measurements, list(dict.fromkeys(need)))
+    return sem_form, measures, target_cols
+
+
+def _visit_rows(table, visit, pool_visits: bool, visit_order):
+    """The rows of the visits compared and how they were chosen (the ``visits`` column)."""
+    if pool_visits:
+        return table, "pooled: " + "|".join(dict.fromkeys(as_labels(table["visit"]).dropna()))
+    keep, used = one_visit_per_subject(table, visit=visit, visit_order=visit_order)
+    return table[keep], used
+
+
+def _label_rows(rows: list[dict], between: str, chosen: dict, design_notes: list[str]) -> None:
+    """Each row's session text (between raters) and the design's notes, in place."""
+    for row in rows:
+        if between == "rater" and "judges" in row:
+            row["session"] = _session_text(chosen, [j for j in row["judges"].split("|") if j])
+        if design_notes:
+            row["note"] = "; ".join(filter(None, [*design_notes, row.get("note")]))
+
+
 def _design_rows(table, between, session):
     """The judged rows of a design, the sessions chosen per rater and the design's notes."""
     if between == "rater":
@@ -340,15 +374,10 @@ def reliability(
         ``pct`` (percentage points for the SEM). None (default): no such rows.
     return_excluded : bool
         Also return the table of images left out (see Returns).
-    visit : str, optional
-        The visit compared, for every subject. Default: each subject's first visit
-        (:func:`mfscan.stats.visits.one_visit_per_subject`), so that a subject is one
-        target per level and side (Koo & Li's n counts subjects).
-    pool_visits : bool
-        Every visit, a subject-visit per target (labelled in ``visits`` and the note:
-        targets of one subject are not independent).
-    visit_order : sequence of str, optional
-        The study's chronological visit labels (default: dates, else the visit rule).
+    visit, pool_visits, visit_order : optional
+        The visit compared for every subject; default each subject's first in
+        ``visit_order`` (:func:`~mfscan.stats.visits.one_visit_per_subject`), so n
+        counts subjects. ``pool_visits=True``: every visit, labelled (column ``visits``, note).
 
     Returns
     -------
@@ -381,25 +410,8 @@ def reliability(
         with ``return_excluded=True`` (then a tuple): the images not traced by
         every judge of their cell, left out (:data:`EXCLUDED_COLUMNS`).
     """
-    if between not in ("rater", "session"):
-        raise MfscanError(f"between must be 'rater' or 'session', not {between!r}")
-    if pair_by not in ("mean", "image"):
-        raise MfscanError(f"pair_by must be 'mean' or 'image', not {pair_by!r}")
-    sem_form = icc_form or SEM_ICC[between]
-    if sem_form not in _FORMS:
-        raise MfscanError(f"unknown ICC form {sem_form!r}; expected one of {', '.join(_FORMS)}")
-    measures = _measures(measurements, measures)
-    _check_columns(measurements, [between])
-    target_cols = _targets(between, pair_by, measurements.columns)
-    _check_columns(
-        measurements, list(dict.fromkeys(target_cols + [between, "rater", "subject", "visit"] + measures))
-    )
-    table = _with_sessions(measurements)
-    if pool_visits:
-        visits_used = "pooled: " + "|".join(dict.fromkeys(as_labels(table["visit"]).dropna()))
-    else:
-        keep_visit, visits_used = one_visit_per_subject(table, visit=visit, visit_order=visit_order)
-        table = table[keep_visit]
+    sem_form, measures, target_cols = _checked(measurements, between, pair_by, icc_form, measures)
+    table, visits_used = _visit_rows(_with_sessions(measurements), visit, pool_visits, visit_order)
     ctx = {"sem_form": sem_form, "alpha": alpha, "visits": visits_used}
     table, chosen, design_notes = _design_rows(table, between, session)
     report_cols = ["level", "side"] + (["rater"] if between == "session" else [])
@@ -422,11 +434,7 @@ def reliability(
     if asymmetry_index is not None and of is not None and len(targets):
         ctx.update(between=between, pair_by=pair_by, index=asymmetry_index, of=of)
         rows += _asymmetry_rows(means[of], targets, target_cols, judge_names, expected, ctx)
-    for row in rows:
-        if between == "rater" and "judges" in row:
-            row["session"] = _session_text(chosen, [j for j in row["judges"].split("|") if j])
-        if design_notes:
-            row["note"] = "; ".join(filter(None, [*design_notes, row.get("note")]))
+    _label_rows(rows, between, chosen, design_notes)
     columns = ["measure", "unit", *report_cols] + (["session"] if between == "rater" else [])
     columns += ["between", "pair_by", "visits", "judges", "k", "n_subjects", "n_targets", "n_dropped"]
     columns += list(STAT_COLUMNS)
