@@ -101,7 +101,8 @@ def cmd_model(args) -> int:
         side = f" {r.side_status} side" if isinstance(r.side_status, str) else ""
         _say(
             f"  {r.model} {r.level}{side}, visit {r.visit}: {r.group} - {r.reference_group} "
-            f"{r.estimate:+.3f} {r.unit} [{r.ci_lower:.3f}, {r.ci_upper:.3f}], p = {r.p:.3g}, "
+            f"{r.estimate:+.3f} {r.unit} [{r.ci_lower:.3f}, {r.ci_upper:.3f}] (t, df {r.df:.1f}), "
+            f"p = {r.p:.3g}, "
             + (
                 f"Hedges' g {r.hedges_g:.2f}"
                 if r.hedges_g == r.hedges_g
@@ -133,8 +134,9 @@ def register(sub) -> None:
             out and counted in a note). References: the first visit (baseline), the
             asymptomatic side, the group 'control' (or --reference-group).
 
-            Writes OUT.csv (fixed effects: estimate, SE, 95% CI, p), OUT_contrasts.csv (each
-            group minus the reference in mean change from baseline, 95% CI, p, Hedges' g with
+            Writes OUT.csv (fixed effects: estimate, SE, Satterthwaite df, t-based 95% CI, p),
+            OUT_contrasts.csv (each group minus the reference in mean change from baseline,
+            df, 95% CI, p, Hedges' g with
             its CI), OUT_change.csv (mean change per group and visit with its 95% CI and the
             share of subjects whose change exceeds the MDC95) and OUT_fits.csv (formula, n,
             REML, convergence, warnings). MDC95 per level and side: --mdc, or --reliability

@@ -230,9 +230,12 @@ def register(sub) -> None:
                        images (ICC(1,1) one image, ICC(1,k) the mean of k, within-subject SD, CV%).
                        Between raters each rater's first session is used (--session to choose)
                        and only images every rater traced (the others are written to
-                       OUTPUT.excluded.csv). Koo & Li bands are rated by the 95% CI; SEM is
-                       given as consistency (SD x sqrt(1 - ICC)) and agreement (de Vet 2006);
-                       Bland-Altman with 95% CIs and a proportional-bias slope."""),
+                       OUTPUT.excluded.csv). One visit per subject (each subject's first;
+                       --visit V, or --pool-visits, labelled), so n counts subjects. Koo & Li
+                       bands are rated by the 95% CI; SEMs: consistency sqrt(MS error),
+                       agreement (de Vet 2006) and ICC-based SD x sqrt(1 - ICC), each
+                       labelled; Bland-Altman with approximate and exact (Carkeet 2015) CIs
+                       of the limits and a proportional-bias slope."""),
         cmd_reliability,
     )
     s.add_argument("measurements", metavar="MEASUREMENTS_CSV")
@@ -257,8 +260,8 @@ def register(sub) -> None:
     s.add_argument(
         "--icc-form",
         choices=["ICC(1,1)", "ICC(2,1)", "ICC(3,1)", "ICC(1,k)", "ICC(2,k)", "ICC(3,k)"],
-        help="the ICC of the SEM and band (default: ICC(2,1) between raters, ICC(3,1) between "
-        "sessions; ICC(2,1) for an intra-rater design as Koo & Li recommend)",
+        help="the ICC of the band and the ICC-based SEM (default: ICC(2,1), absolute agreement, "
+        "between raters and between sessions, as Koo & Li recommend)",
     )
     s.add_argument(
         "--visit",
