@@ -257,6 +257,8 @@ def test_repeatability_takes_images_by_repeat_number_not_file_name():
     m = pd.DataFrame(
         rows, columns=["subject", "visit", "level", "side", "rater", "image", "trial", "csa_cm2"]
     )
+    m["trial"] = m["trial"].astype("Int64")  # as mfscan measure writes it
+    m.loc[m["trial"] == 4, "trial"] = pd.NA  # no repeat number: after those with one
     row = repeatability(m, measures=["csa_cm2"]).iloc[0]
     assert row["k"] == 3 and row["n_targets"] == 8 and row["n_images_left_out"] == 3
     ref = pd.DataFrame(chosen, columns=["subject", "trial", "csa_cm2"])

@@ -72,7 +72,8 @@ def _in_repeat_order(table: pd.DataFrame) -> pd.DataFrame:
     the order in which a target's first k repeats are taken."""
     keys = {}
     if "trial" in table.columns:
-        keys["_trial"] = pd.to_numeric(table["trial"], errors="coerce").fillna(np.inf).to_numpy()
+        trial = pd.to_numeric(table["trial"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        keys["_trial"] = np.where(np.isnan(trial), np.inf, trial)  # Int64 in measurement tables
     for c in ("image", "frame"):
         if c in table.columns:
             keys[f"_{c}"] = table[c].to_numpy()
