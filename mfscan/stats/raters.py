@@ -121,8 +121,8 @@ def one_rater_per_subject(
             f"session {wanted_session} only (--session): {int(w[~keep & (sessions != wanted_session)].sum())} "
             "outline(s) of other sessions left out"
         )
-    judged = frame.groupby(["subject", "visit"])[["rater", "session"]].apply(
-        lambda d: len(d.drop_duplicates())
+    judged = (
+        frame[["subject", "visit", "rater", "session"]].drop_duplicates().groupby(["subject", "visit"]).size()
     )
     several = int((judged > 1).sum())
     dropped = int(w[~keep & ((sessions == wanted_session) if wanted_session is not None else True)].sum())
