@@ -423,3 +423,11 @@ def test_model_tables_carry_df_and_t_intervals():
     )
     assert c["p"] == pytest.approx(2 * stats.t.sf(abs(c["estimate"] / c["se"]), c["df"]))
     assert {"df", "t"} <= set(res.fixed_effects.columns) and "z" not in res.fixed_effects.columns
+
+
+def test_grras_targets_count_subjects():
+    from mfscan.report._section_reliability import _targets_text
+
+    # 36 pooled subject-visits of 12 subjects: the fewer-than-30 warning is about subjects
+    text = _targets_text(pd.DataFrame({"n_targets": [36, 36], "n_subjects": [12, 12]}))
+    assert text == "36 targets per ICC from 12 subjects (fewer than 30 subjects: wide CIs, Koo & Li 2016)"

@@ -249,12 +249,16 @@ def _targets_text(rel) -> str:
     n = rel["n_targets"].dropna().astype(int)
     if not len(n):
         return ""
-    few = " (fewer than 30: wide CIs, Koo & Li 2016)" if n.min() < 30 else ""
-    return (
-        f"{n.min()}–{n.max()} targets per ICC{few}"
-        if n.min() != n.max()
-        else f"{n.min()} targets per ICC{few}"
-    )
+    subjects = rel["n_subjects"].dropna().astype(int) if "n_subjects" in rel else n
+    few = " (fewer than 30 subjects: wide CIs, Koo & Li 2016)" if subjects.min() < 30 else ""
+    text = f"{n.min()}–{n.max()} targets per ICC" if n.min() != n.max() else f"{n.min()} targets per ICC"
+    if "n_subjects" in rel and len(subjects):
+        text += (
+            f" from {subjects.min()}–{subjects.max()} subjects"
+            if subjects.min() != subjects.max()
+            else f" from {subjects.min()} subjects"
+        )
+    return text + few
 
 
 def grras_part(ctx) -> list[str]:
@@ -297,7 +301,12 @@ def grras_part(ctx) -> list[str]:
         ("Replicates", _replicates_text(ss)),
         (
             "Reliability targets",
-            (f"subject × visit × level × side ({pair_by})" if pair_by else "")
+            (f"subject × level × side at one visit per subject ({pair_by})" if pair_by else "")
+            + (
+                f"; visits: {', '.join(map(str, rel['visits'].dropna().unique()))}"
+                if rel is not None and "visits" in rel
+                else ""
+            )
             + (f"; {_targets_text(rel)}" if _targets_text(rel) else ""),
         ),
         ("ICC form and model", _design_text(rel)),
