@@ -431,3 +431,21 @@ def test_grras_targets_count_subjects():
     # 36 pooled subject-visits of 12 subjects: the fewer-than-30 warning is about subjects
     text = _targets_text(pd.DataFrame({"n_targets": [36, 36], "n_subjects": [12, 12]}))
     assert text == "36 targets per ICC from 12 subjects (fewer than 30 subjects: wide CIs, Koo & Li 2016)"
+
+
+def test_reliability_command_visit_options(tmp_path, capsys):
+    from mfscan.cli.main import main
+
+    m = _two_visit_rater_study()
+    m.to_csv(tmp_path / "m.csv", index=False)
+    out = tmp_path / "r.csv"
+    assert main(["reliability", str(tmp_path / "m.csv"), "-o", str(out)]) == 0
+    r = pd.read_csv(out)
+    assert (r["n_subjects"] == 12).all() and (r.loc[r["measure"] == "csa_cm2", "n_targets"] == 12).all()
+    assert "n = 12 subjects" in capsys.readouterr().out
+    assert main(["reliability", str(tmp_path / "m.csv"), "--visit", "3", "-o", str(out)]) == 0
+    assert set(pd.read_csv(out, dtype={"visits": str})["visits"]) == {"3"}
+    assert main(["reliability", str(tmp_path / "m.csv"), "--pool-visits", "-o", str(out)]) == 0
+    pooled = pd.read_csv(out)
+    assert (pooled.loc[pooled["measure"] == "csa_cm2", "n_targets"] == 36).all()
+    assert pooled["visits"].str.startswith("pooled").all()
