@@ -93,7 +93,7 @@ def test_reliability_works_on_the_thickness_change():
 
     m, changes = _two_rater_study()
     t = contraction_table(m)
-    rel = reliability(t, measures=["thickness_change_pct"])
+    rel = reliability(t, measures=["thickness_change_pct"], pool_visits=True)  # subject-visits
     left = rel[(rel["side"] == "left") & (rel["level"] == "L5")].iloc[0]
     assert left["n_targets"] == 5 and left["judges"] == "R1|R2"
     long = pd.DataFrame(

@@ -195,7 +195,7 @@ def test_reliability_between_sessions_per_rater():
     m = study(seed=2, raters=("A", "B"), sessions=("1", "2"))
     rel = reliability(m, between="session", measures=["csa_cm2"])
     assert len(rel) == 4  # 2 sides x 2 raters
-    assert set(rel["sem_icc"]) == {"ICC(3,1)"}
+    assert set(rel["sem_icc"]) == {"ICC(2,1)"}  # absolute agreement (Koo & Li 2016)
     row = rel[(rel["side"] == "left") & (rel["rater"] == "B")].iloc[0]
     sub = m[(m["side"] == "left") & (m["rater"] == "B")]
     x = sub.groupby(["subject", "session"])["csa_cm2"].mean().unstack("session")[["1", "2"]]
@@ -203,7 +203,7 @@ def test_reliability_between_sessions_per_rater():
     ref = pingouin_icc(x)
     assert row["judges"] == "1|2"
     assert row["icc3_1"] == pytest.approx(ref.loc["ICC(C,1)", "ICC"], abs=1e-6)
-    assert row["sem"] == pytest.approx(np.std(x, ddof=1) * math.sqrt(1 - row["icc3_1"]))
+    assert row["sem"] == pytest.approx(np.std(x, ddof=1) * math.sqrt(1 - row["icc2_1"]))
     assert row["ba_pair"] == "2 - 1"
 
 

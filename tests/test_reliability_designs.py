@@ -175,7 +175,8 @@ def test_agreement_and_consistency_sem_and_icc21_intra_rater():
     assert agreement_sem(x) == pytest.approx(rel["sem_agreement"])
     assert rel["sem_icc"] == "ICC(2,1)"
     icc21 = pingouin_icc(x).loc["ICC(A,1)", "ICC"]
-    assert rel["sem_consistency"] == pytest.approx(x.std(ddof=1) * math.sqrt(1 - icc21))
+    assert rel["sem"] == pytest.approx(x.std(ddof=1) * math.sqrt(1 - icc21))  # ICC-based SEM
+    assert rel["sem_consistency"] == pytest.approx(math.sqrt(mse))  # de Vet: sqrt(MS error)
     assert rel["mdc95_agreement"] == pytest.approx(1.96 * math.sqrt(2) * rel["sem_agreement"])
 
 

@@ -101,7 +101,8 @@ def cmd_model(args) -> int:
         side = f" {r.side_status} side" if isinstance(r.side_status, str) else ""
         _say(
             f"  {r.model} {r.level}{side}, visit {r.visit}: {r.group} - {r.reference_group} "
-            f"{r.estimate:+.3f} {r.unit} [{r.ci_lower:.3f}, {r.ci_upper:.3f}], p = {r.p:.3g}, "
+            f"{r.estimate:+.3f} {r.unit} [{r.ci_lower:.3f}, {r.ci_upper:.3f}] (t, df {r.df:.1f}), "
+            f"p = {r.p:.3g}, "
             + (
                 f"Hedges' g {r.hedges_g:.2f}"
                 if r.hedges_g == r.hedges_g
@@ -127,12 +128,15 @@ def register(sub) -> None:
             side_status (symptomatic / asymptomatic) comes from subjects.csv symptomatic_side;
             deficit_pct = (asymptomatic - symptomatic) / asymptomatic x 100 (positive: the
             symptomatic side is smaller). The repeated images are averaged per subject, visit,
-            level and side first; one rater and one session are modelled (the first of each
-            unless --rater / --session). References: the first visit (baseline), the
+            level and side first; per subject and visit one rater and session are modelled
+            (where several raters measured a subject: --rater, else the rater with most
+            outlines for that subject; its first session unless --session; duplicates left
+            out and counted in a note). References: the first visit (baseline), the
             asymptomatic side, the group 'control' (or --reference-group).
 
-            Writes OUT.csv (fixed effects: estimate, SE, 95% CI, p), OUT_contrasts.csv (each
-            group minus the reference in mean change from baseline, 95% CI, p, Hedges' g with
+            Writes OUT.csv (fixed effects: estimate, SE, Satterthwaite df, t-based 95% CI, p),
+            OUT_contrasts.csv (each group minus the reference in mean change from baseline,
+            df, 95% CI, p, Hedges' g with
             its CI), OUT_change.csv (mean change per group and visit with its 95% CI and the
             share of subjects whose change exceeds the MDC95) and OUT_fits.csv (formula, n,
             REML, convergence, warnings). MDC95 per level and side: --mdc, or --reliability
@@ -163,8 +167,14 @@ def register(sub) -> None:
     s.add_argument(
         "--reference-group", metavar="G", help="the group others are compared with (default: control)"
     )
-    s.add_argument("--rater", metavar="R", help="rater modelled (default: the first)")
-    s.add_argument("--session", metavar="S", help="session modelled (default: the first)")
+    s.add_argument(
+        "--rater",
+        metavar="R",
+        help="rater used where several measured a subject (default: the one with most outlines for it)",
+    )
+    s.add_argument(
+        "--session", metavar="S", help="session used (default: per subject and visit the rater's first)"
+    )
     s.add_argument(
         "--mdc", type=float, metavar="VALUE", help="MDC95 in the measure's unit, every level and side"
     )

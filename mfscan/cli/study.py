@@ -35,6 +35,9 @@ def cmd_asymmetry(args) -> int:
         index=args.index,
         tables=("asymmetry",),
         subjects_name=Path(args.subjects).name if args.subjects else "the subjects table",
+        visit_order=[v.strip() for v in args.visit_order.split(",") if v.strip()]
+        if args.visit_order
+        else None,
     )
     _notes(study.notes)
     a = study.asymmetry
@@ -50,17 +53,21 @@ def cmd_asymmetry(args) -> int:
 
 
 def _say_icc(r) -> None:
-    """One line per CSA row: the ICC of its kind of judges, its CI, SEM and MDC95."""
+    """One line per CSA row: the ICC of its design (``sem_icc``), its CI, SEMs, MDC95 and n."""
+    from mfscan.stats.icc import _COLUMN
+
     for rec in r[r["measure"].isin(["csa_cm2"])].itertuples(index=False):
-        form = "icc2_1" if rec.between == "rater" else "icc3_1"
+        label = rec.sem_icc if isinstance(rec.sem_icc, str) else "ICC(2,1)"
+        form = _COLUMN[label]
         icc = getattr(rec, form)
         ci = (getattr(rec, f"{form}_ci_lower"), getattr(rec, f"{form}_ci_upper"))
         who = f" {rec.rater}" if rec.between == "session" else ""
-        label = "ICC(2,1)" if rec.between == "rater" else "ICC(3,1)"
         if icc == icc:
             _say(
                 f"  CSA {rec.level} {rec.side}{who}: {label} {icc:.3f} [{ci[0]:.2f}, {ci[1]:.2f}], "
-                f"SEM {rec.sem:.3f} cm2, MDC95 {rec.mdc95:.3f} cm2, n={rec.n_targets}"
+                f"SEM agreement {rec.sem_agreement:.3f} cm2 (MDC95 {rec.mdc95_agreement:.3f}), "
+                f"consistency {rec.sem_consistency:.3f} cm2, n = {rec.n_subjects} subjects "
+                f"({rec.n_targets} targets, visits: {rec.visits})"
             )
         else:
             _say(f"  CSA {rec.level} {rec.side}{who}: no ICC ({rec.note})")
@@ -73,8 +80,15 @@ def cmd_reliability(args) -> int:
     if args.between == "image":
         return _cmd_repeatability(args)
     between = None if args.between == "all" else args.between
+    order = [v.strip() for v in args.visit_order.split(",") if v.strip()] if args.visit_order else None
     options = dict(
-        pair_by=args.pair_by, tables=("reliability",), session=args.session, icc_form=args.icc_form
+        pair_by=args.pair_by,
+        tables=("reliability",),
+        session=args.session,
+        icc_form=args.icc_form,
+        visit=args.visit,
+        pool_visits=args.pool_visits,
+        visit_order=order,
     )
     study = analyse_study(read_table(args.measurements), between=between, **options)
     r, excluded = study.reliability, study.reliability_excluded
@@ -194,6 +208,11 @@ def register(sub) -> None:
     s.add_argument("measurements", metavar="MEASUREMENTS_CSV")
     s.add_argument("--subjects", metavar="CSV", help="subject, symptomatic_side[, group]")
     _threshold_and_index(s)
+    s.add_argument(
+        "--visit-order",
+        metavar="V1,V2,...",
+        help="visit labels in chronological order (the rows' order; default: dates, else the visit rule)",
+    )
     s.add_argument("-o", "--output", default="asymmetry.csv", metavar="CSV", help="default: %(default)s")
 
     s = add_parser(
@@ -211,9 +230,12 @@ def register(sub) -> None:
                        images (ICC(1,1) one image, ICC(1,k) the mean of k, within-subject SD, CV%).
                        Between raters each rater's first session is used (--session to choose)
                        and only images every rater traced (the others are written to
-                       OUTPUT.excluded.csv). Koo & Li bands are rated by the 95% CI; SEM is
-                       given as consistency (SD x sqrt(1 - ICC)) and agreement (de Vet 2006);
-                       Bland-Altman with 95% CIs and a proportional-bias slope."""),
+                       OUTPUT.excluded.csv). One visit per subject (each subject's first;
+                       --visit V, or --pool-visits, labelled), so n counts subjects. Koo & Li
+                       bands are rated by the 95% CI; SEMs: consistency sqrt(MS error),
+                       agreement (de Vet 2006) and ICC-based SD x sqrt(1 - ICC), each
+                       labelled; Bland-Altman with approximate and exact (Carkeet 2015) CIs
+                       of the limits and a proportional-bias slope."""),
         cmd_reliability,
     )
     s.add_argument("measurements", metavar="MEASUREMENTS_CSV")
@@ -238,8 +260,24 @@ def register(sub) -> None:
     s.add_argument(
         "--icc-form",
         choices=["ICC(1,1)", "ICC(2,1)", "ICC(3,1)", "ICC(1,k)", "ICC(2,k)", "ICC(3,k)"],
-        help="the ICC of the SEM and band (default: ICC(2,1) between raters, ICC(3,1) between "
-        "sessions; ICC(2,1) for an intra-rater design as Koo & Li recommend)",
+        help="the ICC of the band and the ICC-based SEM (default: ICC(2,1), absolute agreement, "
+        "between raters and between sessions, as Koo & Li recommend)",
+    )
+    s.add_argument(
+        "--visit",
+        metavar="V",
+        help="the visit compared for every subject (default: each subject's first visit, so n counts "
+        "subjects)",
+    )
+    s.add_argument(
+        "--pool-visits",
+        action="store_true",
+        help="every visit, a subject-visit per target (labelled: targets of one subject are not independent)",
+    )
+    s.add_argument(
+        "--visit-order",
+        metavar="V1,V2,...",
+        help="visit labels in chronological order (which visit is each subject's first)",
     )
     s.add_argument("-o", "--output", default="reliability.csv", metavar="CSV", help="default: %(default)s")
 

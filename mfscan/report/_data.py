@@ -44,22 +44,40 @@ def visit_sequence(labels, order: Sequence[str] | None = None) -> list[str]:
 
 
 def primary_judge(table: pd.DataFrame) -> tuple[object, object]:
-    """The rater with most rows (ties: natural order) and that rater's first session (or None)."""
-    rater = session = None
-    if "rater" in table and table["rater"].notna().any():
-        counts = table["rater"].astype(str).value_counts()
-        best = counts[counts == counts.max()].index
-        rater = sorted(best, key=natural_sort_key)[0]
-        table = table[table["rater"].astype(str) == rater]
-    if "session" in table and table["session"].notna().any():
-        ranks = natural_ranks(table["session"])
-        first = table["session"][ranks == ranks.min()]
-        session = first.iloc[0] if pd.notna(first.iloc[0]) else None
-    return rater, session
+    """The rows a per-subject figure shows: :func:`mfscan.stats.raters.one_rater_per_subject`.
+
+    Returns ``(chosen, None)``: ``chosen`` the ``subject, visit, rater, session`` used (per
+    subject and visit the rater with most outlines for that subject, its first session;
+    outline counts from ``n`` when the table has it), or ``(None, None)`` without raters.
+    :func:`_select` takes it as the rater.
+    """
+    from mfscan.stats.raters import one_rater_per_subject
+
+    if "rater" not in table or not table["rater"].notna().any():
+        return None, None
+    keep, _ = one_rater_per_subject(table, weight="n" if "n" in table else None)
+    chosen = _judge_keys(table[keep]).drop_duplicates().reset_index(drop=True)
+    used = table[keep].drop_duplicates([c for c in ("rater", "session") if c in table])
+    if len(used) == 1:  # one rater and session for every subject: named as such
+        session = used["session"].iloc[0] if "session" in used else None
+        return used["rater"].iloc[0], None if pd.isna(session) else session
+    return chosen, None
+
+
+def _judge_keys(table: pd.DataFrame) -> pd.DataFrame:
+    from mfscan.stats.summary import as_labels
+
+    cols = [c for c in ("subject", "visit", "rater", "session") if c in table]
+    return pd.DataFrame({c: as_labels(table[c]).fillna("").to_numpy(dtype=object) for c in cols})
 
 
 def _select(table: pd.DataFrame, rater, session) -> pd.DataFrame:
     t = table
+    if isinstance(rater, pd.DataFrame):  # the rows chosen per subject and visit (primary_judge)
+        keys = _judge_keys(t)
+        on = [c for c in rater.columns if c in keys]
+        hit = keys.merge(rater[on].assign(_hit=True), on=on, how="left")["_hit"].notna().to_numpy()
+        return t[hit]
     if rater is not None and "rater" in t:
         t = t[t["rater"].astype(str) == str(rater)]
     if "session" in t:

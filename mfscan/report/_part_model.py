@@ -51,7 +51,7 @@ def model_part(result) -> list[str]:
     out = ["<h2 id='model'>Mixed models of the trial</h2>"]
     out.append(
         "<p class='small'>Linear mixed models, random intercept per subject, REML; repeats averaged per "
-        "subject, visit, level and side. Estimates with 95% CI and Wald z p values. Positive contrasts: "
+        "subject, visit, level and side. Estimates with t-based 95% CI and p values (Satterthwaite degrees of freedom, column df). Positive contrasts: "
         "the group changed more than the reference group. deficit_pct = (asymptomatic - symptomatic) / "
         "asymptomatic x 100, positive when the symptomatic side is the smaller. For research use only.</p>"
     )
@@ -67,7 +67,7 @@ def model_part(result) -> list[str]:
         c["Hedges' g [95% CI]"] = _with_ci(c, "hedges_g", "hedges_g_ci_lower", "hedges_g_ci_upper")
         c["n"] = c["n_group"].astype(str) + " vs " + c["n_reference"].astype(str)
         cols = ["model", "level", "side_status", "visit", "group", "reference_group", "unit"]
-        cols += ["difference [95% CI]", "p value", "Hedges' g [95% CI]", "n"]
+        cols += ["difference [95% CI]", "df", "p value", "Hedges' g [95% CI]", "n"]
         out.append("<h3>Group x visit contrasts (difference in mean change from baseline)</h3>")
         out.append(_table(c, columns=cols))
     ch = result.change.copy()
@@ -92,7 +92,9 @@ def model_part(result) -> list[str]:
         fe["p value"] = fe["p"].map(_p_text)
         out.append("<details><summary>Fixed effects</summary>")
         out.append(
-            _table(fe, columns=["model", "level", "term", "estimate [95% CI]", "se", "p value"], digits=3)
+            _table(
+                fe, columns=["model", "level", "term", "estimate [95% CI]", "se", "df", "p value"], digits=3
+            )
         )
         out.append("</details>")
     return out

@@ -26,11 +26,13 @@ _e = html.escape
 _ICC = re.compile(r"^icc(\d)_(\d|k)$")
 #: Columns shown right after the ICCs and bands: SEM, MDC, Bland-Altman, notes.
 _PRIORITY = re.compile(r"^(sem|mdc|ba_pair|ba_bias|ba_loa|note)")
-_KEY = ["between", "measure", "level", "side", "rater", "session", "judges", "k", "n_targets", "n_dropped"]
+_KEY = ["between", "measure", "level", "side", "rater", "session", "visits", "judges", "k", "n_subjects"]
+_KEY += ["n_targets", "n_dropped"]
 #: The ICC model of each reliability design (Shrout & Fleiss 1979; McGraw & Wong 1996; Koo & Li 2016).
 DESIGNS = {
     "rater": "inter-rater: ICC(2,1), two-way random effects, absolute agreement, single rater",
-    "session": "intra-rater (between sessions): ICC(3,1), two-way mixed effects, consistency, single measurement",
+    "session": "intra-rater (between sessions): ICC(2,1), two-way random effects, absolute agreement, "
+    "single measurement (Koo & Li 2016)",
     "image": "image-to-image repeatability: ICC(1,1) and ICC(1,k), one-way random effects",
     "repeat": "image-to-image repeatability: ICC(1,1) and ICC(1,k), one-way random effects",
 }
@@ -74,15 +76,19 @@ _SHOWN = (
     ("Koo & Li band (from the 95% CI)", "band"),
     ("band of the CI lower bound", "band_ci_lower"),
     ("band of the CI upper bound", "band_ci_upper"),
-    ("SEM and band from", "sem_icc"),
-    ("SEM consistency = SD × √(1 − ICC)", "sem_consistency"),
-    ("MDC95 (consistency)", "mdc95"),
-    ("SEM agreement (de Vet 2006)", "sem_agreement"),
+    ("band and ICC-based SEM from", "sem_icc"),
+    ("SEM (ICC-based) = SD × √(1 − ICC)", "sem"),
+    ("MDC95 (ICC-based)", "mdc95"),
+    ("SEM consistency = √MS error", "sem_consistency"),
+    ("MDC95 (consistency)", "mdc95_consistency"),
+    ("SEM agreement = √(MS error + judge variance)", "sem_agreement"),
     ("MDC95 (agreement)", "mdc95_agreement"),
     ("Bland-Altman pair", "ba_pair"),
     ("bias [95% CI]", "ba_bias"),
-    ("lower LoA [95% CI]", "ba_loa_lower"),
-    ("upper LoA [95% CI]", "ba_loa_upper"),
+    ("lower LoA [approximate 95% CI]", "ba_loa_lower"),
+    ("lower LoA [exact 95% CI, Carkeet 2015]", "ba_loa_lower_exact"),
+    ("upper LoA [approximate 95% CI]", "ba_loa_upper"),
+    ("upper LoA [exact 95% CI, Carkeet 2015]", "ba_loa_upper_exact"),
     ("unit", "unit"),
     ("note", "note"),
 )
@@ -109,9 +115,12 @@ def reliability_display(rel: pd.DataFrame) -> pd.DataFrame:
         if f in forms and r[f].notna().any():
             m = _ICC.match(f)
             out[f"ICC({m.group(1)},{m.group(2)}) [95% CI]"] = _icc_text(r, f)
-    if "sem_consistency" not in r and "sem" in r:
-        r["sem_consistency"] = r["sem"]
     for label, col in _SHOWN:
+        if col.endswith("_exact") and f"{col}_ci_lower" in r:
+            out[label] = _with_ci(
+                r.assign(**{col: r[col[: -len("_exact")]]}), col, f"{col}_ci_lower", f"{col}_ci_upper"
+            )
+            continue
         if col not in r:
             continue
         if col in ("ba_bias", "ba_loa_lower", "ba_loa_upper"):
@@ -125,13 +134,18 @@ def reliability_part(ctx) -> list[str]:
     rel = sort_rows(ctx.res.reliability)
     parts = [
         "<h2 id='reliability'>Reliability</h2><p>ICC forms after Shrout &amp; Fleiss / McGraw &amp; Wong "
-        "with 95% CI; between raters ICC(2,1) (absolute agreement), between sessions ICC(3,1) "
-        "(consistency). SEM consistency = SD × √(1 − ICC); SEM agreement = √(MS error + rater "
-        "variance) (de Vet et al. 2006), which counts a systematic offset; MDC95 = 1.96 × √2 × SEM. "
+        "with 95% CI; between raters and between sessions ICC(2,1) (absolute agreement, as Koo &amp; "
+        "Li recommend for inter- and intra-rater designs). SEM consistency = √(MS error); SEM "
+        "agreement = √(MS error + (MS judges − MS error)/n) (de Vet et al. 2006), which counts a "
+        "systematic offset; the ICC-based SEM = SD × √(1 − ICC) of the band's ICC form beside them; "
+        "MDC95 = 1.96 × √2 × SEM. "
         "Bands after Koo &amp; Li (2016), who rate by the 95% CI: the band runs from the band of the "
         "CI's lower bound to that of its upper bound. Bland-Altman bias and 95% limits of agreement "
-        "(LoA) with their 95% CIs (second judge minus first). "
-        "Targets are subject × visit × level × side, each rater's repeats averaged. ICC(2,1) counts "
+        "(LoA) with their 95% CIs (second judge minus first): approximate (Bland &amp; Altman 1999, "
+        "limit ± t × SD × √(3/n)) and exact (Carkeet 2015, non-central t), labelled. "
+        "Targets are subject × level × side at one visit per subject (each subject's first unless "
+        "another is chosen; column visits), each rater's repeats averaged, so n counts subjects. "
+        "ICC(2,1) counts "
         "a systematic difference between raters as disagreement and ICC(3,1) does not: a clearly "
         "lower ICC(2,1) (a low CI bound) points to a constant offset, which the Bland-Altman bias "
         "shows (for instance one rater tracing inside the border).</p>"
@@ -139,7 +153,7 @@ def reliability_part(ctx) -> list[str]:
     d = reliability_display(rel)
     main = d["measure"].isin(["csa_cm2", "csa_px2"]) if "measure" in d else pd.Series(True, index=d.index)
     key = [c for c in ("between", "measure", "level", "side", "rater", "session") if c in d]
-    error = [label for label, col in _SHOWN[3:12] if label in d]
+    error = [label for label, col in _SHOWN[3:-2] if label in d]
     notes = [c for c in ("unit", "note") if c in d]
     icc = [c for c in d.columns if c not in key and c not in error and c not in notes]
 
@@ -235,12 +249,16 @@ def _targets_text(rel) -> str:
     n = rel["n_targets"].dropna().astype(int)
     if not len(n):
         return ""
-    few = " (fewer than 30: wide CIs, Koo & Li 2016)" if n.min() < 30 else ""
-    return (
-        f"{n.min()}–{n.max()} targets per ICC{few}"
-        if n.min() != n.max()
-        else f"{n.min()} targets per ICC{few}"
-    )
+    subjects = rel["n_subjects"].dropna().astype(int) if "n_subjects" in rel else n
+    few = " (fewer than 30 subjects: wide CIs, Koo & Li 2016)" if subjects.min() < 30 else ""
+    text = f"{n.min()}–{n.max()} targets per ICC" if n.min() != n.max() else f"{n.min()} targets per ICC"
+    if "n_subjects" in rel and len(subjects):
+        text += (
+            f" from {subjects.min()}–{subjects.max()} subjects"
+            if subjects.min() != subjects.max()
+            else f" from {subjects.min()} subjects"
+        )
+    return text + few
 
 
 def grras_part(ctx) -> list[str]:
@@ -283,7 +301,12 @@ def grras_part(ctx) -> list[str]:
         ("Replicates", _replicates_text(ss)),
         (
             "Reliability targets",
-            (f"subject × visit × level × side ({pair_by})" if pair_by else "")
+            (f"subject × level × side at one visit per subject ({pair_by})" if pair_by else "")
+            + (
+                f"; visits: {', '.join(map(str, rel['visits'].dropna().unique()))}"
+                if rel is not None and "visits" in rel
+                else ""
+            )
             + (f"; {_targets_text(rel)}" if _targets_text(rel) else ""),
         ),
         ("ICC form and model", _design_text(rel)),

@@ -19,9 +19,22 @@ _MAX_JUDGES = 8
 
 
 def judge_text(rater, session) -> str:
-    """ "rater R1, session 2" ("first session" for a blank session; "" without a rater)."""
+    """ "rater R1, session 2" ("first session" for a blank session; "" without a rater); for
+    the rows chosen per subject (a table, :func:`mfscan.report._data.primary_judge`) the rule."""
     if rater is None:
         return ""
+    if isinstance(rater, pd.DataFrame):
+        judges = rater[[c for c in ("rater", "session") if c in rater]].drop_duplicates()
+        if len(judges) == 1:
+            r = judges.iloc[0]
+            return judge_text(r["rater"] or None, (r.get("session") or None))
+        per = rater.groupby("rater")["subject"].nunique()
+        return (
+            "per subject and visit one rater and session: the rater with most outlines for that "
+            "subject, its first session (subjects per rater: "
+            + ", ".join(f"{k or '(none)'} {v}" for k, v in per.items())
+            + ")"
+        )
     return f"rater {rater}, " + ("first session" if session is None else f"session {session}")
 
 
@@ -66,8 +79,9 @@ def _sides_figure_block(ss, ctx, rater, session) -> tuple[str, pd.DataFrame]:
 
 def _other_judges(ss, ctx, shown) -> list[str]:
     blocks = []
-    for rater, session in _judges(ss)[:_MAX_JUDGES]:
-        if (rater, session) == shown:
+    judges = _judges(ss)
+    for rater, session in judges[:_MAX_JUDGES] if len(judges) > 1 else []:
+        if isinstance(shown[0], str) and (rater, session) == shown:
             continue
         fig, _ = _sides_figure_block(ss, ctx, rater, session)
         if fig:

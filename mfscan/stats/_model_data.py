@@ -1,7 +1,8 @@
 """Data preparation for :func:`mfscan.stats.model.fit_trial_model`.
 
 From the measurements table (one row per outline) to one row per subject, visit,
-level and side: one rater and one session, the **repeats averaged** (the mean of the
+level and side: per subject and visit one rater and session
+(:func:`mfscan.stats.raters.one_rater_per_subject`), the **repeats averaged** (the mean of the
 repeated images is the observation, as studies report it; ``n_repeats`` keeps how
 many), the side recoded to ``side_status`` and the symptomatic deficit per subject,
 visit and level.
@@ -15,71 +16,14 @@ import numpy as np
 import pandas as pd
 
 from mfscan.errors import MfscanError
-from mfscan.stats.asymmetry import _subject_table, symptomatic_deficit_pct
+from mfscan.stats.asymmetry import _subject_table, side_status, symptomatic_deficit_pct
 from mfscan.stats.longitudinal import visit_order as _visit_order
+from mfscan.stats.raters import one_rater_per_subject
 from mfscan.stats.summary import as_labels, natural_sort_key
 from mfscan.vocab import as_level, as_side
 
 #: Side status of the model: the reference category first.
 MODEL_SIDE_STATUSES = ("asymptomatic", "symptomatic")
-
-
-def side_status_of(side, symptomatic_side) -> np.ndarray:
-    """``symptomatic``/``asymptomatic``/``bilateral``/``none`` per row (object array; None unknown).
-
-    Private stand-in for the shared :func:`mfscan.stats.asymmetry.side_status`: the side
-    named in subjects.csv ``symptomatic_side`` is symptomatic, the other asymptomatic.
-    """
-    side = np.asarray(pd.Series(side).astype(object), dtype=object)
-    sym = np.asarray(pd.Series(symptomatic_side).astype(object), dtype=object)
-    unilateral = np.isin(sym, ["left", "right"])
-    out = np.where(unilateral, np.where(side == sym, "symptomatic", "asymptomatic"), sym)
-    return np.where(pd.isna(sym) | pd.isna(side), None, out).astype(object)
-
-
-def _choose(meas: pd.DataFrame, column: str, wanted, notes: list[str]) -> pd.DataFrame:
-    """Keep one rater (or session): ``wanted`` or, among several, the first in natural order."""
-    if column not in meas.columns:
-        if wanted is not None:
-            raise MfscanError(f"--{column} {wanted} given but the measurements have no {column} column")
-        return meas
-    labels = as_labels(meas[column])
-    present = sorted({str(v) for v in labels.dropna().unique()}, key=natural_sort_key)
-    if wanted is not None:
-        wanted = str(wanted)
-        if wanted not in present:
-            raise MfscanError(
-                f"{column} {wanted!r} not in the measurements (found: {', '.join(present) or 'none'})"
-            )
-        return meas[(labels == wanted).fillna(False).to_numpy()]
-    if len(present) <= 1:
-        return meas
-    first = present[0]
-    notes.append(
-        f"{len(present)} {column}s in the measurements ({', '.join(present)}): the model uses {column} "
-        f"{first} only (choose with --{column}); a subject measured by several would count twice"
-    )
-    return meas[(labels == first).fillna(False).to_numpy()]
-
-
-def _first_sessions(meas: pd.DataFrame, wanted, notes: list[str]) -> pd.DataFrame:
-    """One session per rater: ``wanted`` or the first in natural order (rows without a session kept)."""
-    if "session" not in meas.columns:
-        if wanted is not None:
-            raise MfscanError("--session given but the measurements have no session column")
-        return meas
-    labels = as_labels(meas["session"]).fillna("")
-    present = sorted(set(labels), key=lambda v: (v != "", natural_sort_key(v)))  # no session = the first
-    pick = str(wanted) if wanted is not None else present[0] if present else ""
-    if wanted is not None and pick not in present:
-        raise MfscanError(f"session {pick!r} not in the measurements (found: {', '.join(present)})")
-    if len(present) > 1 and wanted is None:
-        shown = ["(none)" if p == "" else p for p in present]
-        notes.append(
-            f"sessions {', '.join(shown)} in the measurements: the model uses the first "
-            f"({shown[0]}) only (choose with --session)"
-        )
-    return meas[(labels == pick).to_numpy()]
 
 
 def _visit_categories(visits: pd.Series, order: Sequence[str] | None) -> list[str]:
@@ -160,8 +104,9 @@ def prepare(
     meas = measurements
     if "kind" in meas.columns:  # thickness and fat lines are no CSA
         meas = meas[meas["kind"].isna() | (meas["kind"].astype(object) == "outline")]
-    meas = _choose(meas, "rater", rater, notes)
-    meas = _first_sessions(meas, session, notes)
+    keep, rater_notes = one_rater_per_subject(meas, rater=rater, session=session)
+    meas = meas[keep]
+    notes += rater_notes
     frame = pd.DataFrame(
         {
             "subject": as_labels(meas["subject"]).to_numpy(dtype=object),
@@ -193,6 +138,13 @@ def prepare(
     unknown = sorted(set(frame["visit"]) - set(visits), key=natural_sort_key)
     if unknown:
         raise MfscanError(f"visit(s) {', '.join(unknown)} missing from --visit-order")
+    empty = [v for v in visits if v not in set(frame["visit"])]
+    if empty:
+        raise MfscanError(
+            f"--visit-order names visit(s) {', '.join(empty)} with no measurement to model "
+            f"(visits with data: {', '.join(v for v in visits if v not in empty) or 'none'}): "
+            "remove them from --visit-order or check the visit codes"
+        )
     groups = sorted(set(frame["group"]), key=natural_sort_key)
     if not groups:
         raise MfscanError("no measured subject has a group in the subjects table: nothing to compare")
@@ -205,7 +157,10 @@ def prepare(
     keys = ["subject", "group", "level", "visit", "side", "symptomatic_side"]
     sides = frame.groupby(keys, sort=False, dropna=False)["value"].agg(["mean", "size"]).reset_index()
     sides = sides.rename(columns={"mean": "value", "size": "n_repeats"})
-    sides["side_status"] = side_status_of(sides["side"], sides["symptomatic_side"])
+    sides["side_status"] = np.asarray(
+        side_status(sides["side"].to_numpy(dtype=object), sides["symptomatic_side"].to_numpy(dtype=object)),
+        dtype=object,
+    )
 
     deficits = _deficits(sides)
 
@@ -224,7 +179,7 @@ def prepare(
         "n_outlines": int(len(frame)),
         "rater": None
         if "rater" not in meas.columns
-        else "|".join(sorted(as_labels(meas["rater"]).dropna().unique())),
+        else "|".join(sorted(as_labels(meas["rater"]).dropna().unique(), key=natural_sort_key)),
     }
     return sides, deficits.reset_index(drop=True), info
 
@@ -239,8 +194,12 @@ def baseline_columns(table: pd.DataFrame, keys: list[str]) -> pd.Series:
 
 
 def mdc_lookup(reliability_table: pd.DataFrame | None, measure: str, rater=None) -> dict:
-    """``{(level, side): mdc95}`` from a reliability table (between sessions of ``rater`` preferred)."""
-    if reliability_table is None or reliability_table.empty or "mdc95" not in reliability_table.columns:
+    """``{(level, side): MDC95}`` from a reliability table (between sessions of ``rater`` preferred).
+
+    The **agreement** MDC95 (``mdc95_agreement``, de Vet et al. 2006): a subject's change is
+    measured against every source of measurement error, systematic ones included."""
+    column = "mdc95_agreement"
+    if reliability_table is None or reliability_table.empty or column not in reliability_table.columns:
         return {}
     r = reliability_table[reliability_table["measure"].astype(object) == measure]
     out: dict = {}
@@ -254,6 +213,7 @@ def mdc_lookup(reliability_table: pd.DataFrame | None, measure: str, rater=None)
     for part in order:
         for rec in part.itertuples(index=False):
             key = (str(rec.level), str(rec.side))
-            if key not in out and np.isfinite(rec.mdc95):
-                out[key] = float(rec.mdc95)
+            value = float(getattr(rec, column))
+            if key not in out and np.isfinite(value):
+                out[key] = value
     return out

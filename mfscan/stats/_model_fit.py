@@ -4,8 +4,10 @@ One fit: a linear mixed model with a random intercept per subject, by REML, eith
 closed forms (:func:`reml_intercept`, the default: statsmodels' ``MixedLM`` takes about
 6 s per fit of 1,000 subjects, looping over subjects in Python) or by statsmodels
 ``MixedLM``; both give the same estimates. Warnings are captured into the fit's record,
-never printed. Tests are Wald z tests (as statsmodels reports them) with normal 95 %
-intervals.
+never printed. Tests and 95 % intervals of the fixed effects and of every contrast are
+**t-based with Satterthwaite degrees of freedom** (:func:`satterthwaite_df`, as lmerTest):
+a trial of 6 subjects has no normal distribution to lean on. A model with random slopes
+(statsmodels only) has no df here: its intervals are Wald z, its ``df`` infinite.
 """
 
 from __future__ import annotations
@@ -29,12 +31,128 @@ class Fit:
     cov: np.ndarray
     design_info: object
     record: dict = field(default_factory=dict)
+    #: ``weights -> df`` (Satterthwaite); None: infinite (Wald z).
+    df_of: object = None
+
+    def df(self, weights) -> float:
+        """Satterthwaite degrees of freedom of ``weights @ fixed effects`` (inf: none)."""
+        return float(self.df_of(np.asarray(weights, dtype=float))) if self.df_of is not None else np.inf
 
 
 def _group_sums(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
     out = np.zeros((n_groups,) + values.shape[1:])
     np.add.at(out, codes, values)
     return out
+
+
+def _intercept_parts(y: np.ndarray, x: np.ndarray, codes: np.ndarray):
+    """``parts(g) -> (X'W X, X'W y, y'W y)`` with W = I - w 11' per subject, w = g / (1 + n g):
+    the sums every REML quantity of a random-intercept model is made of (N, p, n_i beside)."""
+    n_groups = int(codes.max()) + 1
+    n_i = np.bincount(codes, minlength=n_groups).astype(float)
+    sx = _group_sums(x, codes, n_groups)
+    sy = _group_sums(y, codes, n_groups)
+    xtx, xty, yty = x.T @ x, x.T @ y, float(y @ y)
+
+    def parts(g):
+        w = g / (1.0 + n_i * g)
+        a = xtx - (sx * w[:, None]).T @ sx
+        b = xty - (sx * w[:, None]).T @ sy
+        c = yty - float(w @ sy**2)
+        return a, b, c
+
+    return parts, n_i
+
+
+def _hessian(f, theta: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """Central-difference Hessian of ``f`` at ``theta``."""
+    k = len(theta)
+    h = np.zeros((k, k))
+    e = np.diag(step)
+    f0 = f(theta)
+    for i in range(k):
+        h[i, i] = (f(theta + e[i]) - 2 * f0 + f(theta - e[i])) / step[i] ** 2
+        for j in range(i + 1, k):
+            h[i, j] = h[j, i] = (
+                f(theta + e[i] + e[j])
+                - f(theta + e[i] - e[j])
+                - f(theta - e[i] + e[j])
+                + f(theta - e[i] - e[j])
+            ) / (4 * step[i] * step[j])
+    return h
+
+
+def satterthwaite_df(y, x, codes, residual_variance: float, subject_variance: float):
+    """The Satterthwaite degrees of freedom of contrasts of a random-intercept REML fit.
+
+    For a contrast c of the fixed effects, v(theta) = c' (X' V(theta)^-1 X)^-1 c with the
+    variance parameters theta = (residual variance, subject variance), and
+
+        df = 2 v^2 / (grad v' A grad v),    A = 2 H^-1,
+
+    H the Hessian of the REML deviance -2 l_R(theta) at the estimate (A the asymptotic
+    covariance of theta), both by central differences, as lmerTest does (Kuznetsova et
+    al. 2017, J Stat Softw 82(13)). A subject variance at 0 (the boundary) is held
+    there: only the residual variance varies, and df = N - p, the least-squares df. In a
+    balanced design the df are exact: N - p - (n_subjects - n_between) within subjects,
+    n_subjects - n_groups for a between-subject contrast of a one-way design.
+
+    Returns
+    -------
+    callable
+        ``weights -> df`` (a float, at least 1).
+    """
+    y = np.asarray(y, dtype=float)
+    x = np.asarray(x, dtype=float)
+    parts, n_i = _intercept_parts(y, x, codes)
+    n_obs, p = x.shape
+
+    def deviance(theta):
+        s2e, s2u = theta
+        g = s2u / s2e
+        if s2e <= 0 or np.any(1 + n_i * g <= 0):
+            return np.inf
+        a, b, c = parts(g)
+        sign, logdet = np.linalg.slogdet(a)
+        rss = c - float(b @ np.linalg.solve(a, b))
+        return (n_obs - p) * np.log(s2e) + float(np.log1p(n_i * g).sum()) + logdet + rss / s2e
+
+    def cov(theta):
+        s2e, s2u = theta
+        return s2e * np.linalg.inv(parts(s2u / s2e)[0])
+
+    boundary = not subject_variance > 1e-10 * residual_variance
+    theta = np.array([residual_variance, 0.0 if boundary else subject_variance])
+    free = [0] if boundary else [0, 1]
+    step = 2e-3 * theta[free] + 1e-12 * residual_variance
+
+    def on_free(f):
+        def g(t):
+            full = theta.copy()
+            full[free] = t
+            return f(full)
+
+        return g
+
+    # Richardson: the central-difference error falls as step^2
+    hess = (
+        4 * _hessian(on_free(deviance), theta[free], step / 2)
+        - _hessian(on_free(deviance), theta[free], step)
+    ) / 3
+    a_cov = 2 * np.linalg.pinv(hess)
+
+    def df_of(w):
+        v = float(w @ cov(theta) @ w)
+        grad = np.empty(len(free))
+        for i in range(len(free)):
+            e = np.zeros(len(free))
+            e[i] = step[i]
+            vf = on_free(lambda t: float(w @ cov(t) @ w))
+            grad[i] = (vf(theta[free] + e) - vf(theta[free] - e)) / (2 * step[i])
+        denom = float(grad @ a_cov @ grad)
+        return max(2 * v**2 / denom, 1.0) if denom > 0 else np.inf
+
+    return df_of
 
 
 def reml_intercept(y: np.ndarray, x: np.ndarray, codes: np.ndarray) -> dict:
@@ -56,19 +174,8 @@ def reml_intercept(y: np.ndarray, x: np.ndarray, codes: np.ndarray) -> dict:
         ``subject_variance`` (s2 g), ``reml_criterion``, ``converged``, ``boundary``.
     """
     n_obs, p = x.shape
-    n_groups = int(codes.max()) + 1
-    n_i = np.bincount(codes, minlength=n_groups).astype(float)
-    sx = _group_sums(x, codes, n_groups)
-    sy = _group_sums(y, codes, n_groups)
-    xtx, xty, yty = x.T @ x, x.T @ y, float(y @ y)
+    parts, n_i = _intercept_parts(y, x, codes)
     dof = n_obs - p
-
-    def parts(g):
-        w = g / (1.0 + n_i * g)
-        a = xtx - (sx * w[:, None]).T @ sx
-        b = xty - (sx * w[:, None]).T @ sy
-        c = yty - float(w @ sy**2)
-        return a, b, c
 
     def criterion(g):
         a, b, c = parts(g)
@@ -150,6 +257,7 @@ def fit_mixed(
     }
     if re_formula is not None and engine != "statsmodels":
         raise ValueError("random slopes (re_formula) need engine='statsmodels'")
+    remarks: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -172,10 +280,8 @@ def fit_mixed(
                     residual_variance=r["scale"],
                     reml_criterion=r["reml_criterion"],
                 )
-                if r["boundary"]:
-                    warnings.warn(
-                        "subject variance estimated at 0 (boundary of the parameter space)", stacklevel=2
-                    )
+                if r["boundary"]:  # the REML optimum on the boundary: a result, not a failed fit
+                    remarks.append("subject variance estimated at 0 (boundary of the parameter space)")
             else:
                 import statsmodels.api as sm
 
@@ -197,31 +303,42 @@ def fit_mixed(
             record["warnings"] = f"not fitted: {e}"
             return None
     messages = list(dict.fromkeys(str(w.message).splitlines()[0] for w in caught))
-    record["warnings"] = "; ".join(messages)
-    if any("converge" in m.lower() for m in messages):
+    record["warnings"] = "; ".join(messages + remarks)
+    if messages:  # any warning of the fit (not our own boundary remark): not a clean fit
         record["converged"] = False
     record["n_subjects"] = int(subjects.nunique())
     record["n_observations"] = int(len(y))
-    return Fit(pd.Series(np.asarray(beta), index=list(xv.columns)), np.asarray(cov), xv.design_info, record)
+    df_of = None
+    if re_formula is None and np.isfinite(record["residual_variance"]) and record["residual_variance"] > 0:
+        codes = pd.factorize(subjects)[0]
+        df_of = satterthwaite_df(
+            y, x, codes, record["residual_variance"], max(record["subject_variance"], 0.0)
+        )
+    fe = pd.Series(np.asarray(beta), index=list(xv.columns))
+    return Fit(fe, np.asarray(cov), xv.design_info, record, df_of)
+
+
+def _t_interval(est: float, se: float, df: float) -> tuple[float, float, float, float]:
+    """t statistic, 95 % CI bounds and two-sided p with ``df`` degrees of freedom (inf: normal)."""
+    q = float(stats.t.ppf(0.975, df)) if np.isfinite(df) else Z95
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = est / se if se > 0 else np.nan
+    p = float(2 * stats.t.sf(abs(t), df)) if np.isfinite(t) else np.nan
+    return t, est - q * se, est + q * se, p
 
 
 def fixed_effects(fit: Fit) -> pd.DataFrame:
-    """``term, estimate, se, ci_lower, ci_upper, z, p`` of the fixed effects (Wald z)."""
+    """``term, estimate, se, df, ci_lower, ci_upper, t, p`` of the fixed effects (t with
+    Satterthwaite df; Wald z, df inf, without them)."""
     est = fit.fe_params.to_numpy()
     se = np.sqrt(np.clip(np.diag(fit.cov), 0, None))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = est / se
-    return pd.DataFrame(
-        {
-            "term": list(fit.fe_params.index),
-            "estimate": est,
-            "se": se,
-            "ci_lower": est - Z95 * se,
-            "ci_upper": est + Z95 * se,
-            "z": z,
-            "p": 2 * stats.norm.sf(np.abs(z)),
-        }
-    )
+    eye = np.eye(len(est))
+    rows = []
+    for i in range(len(est)):
+        df = fit.df(eye[i])
+        t, lo, hi, p = _t_interval(float(est[i]), float(se[i]), df)
+        rows.append((fit.fe_params.index[i], est[i], se[i], df, lo, hi, t, p))
+    return pd.DataFrame(rows, columns=["term", "estimate", "se", "df", "ci_lower", "ci_upper", "t", "p"])
 
 
 def design_rows(fit: Fit, cells: pd.DataFrame) -> np.ndarray:
@@ -231,12 +348,14 @@ def design_rows(fit: Fit, cells: pd.DataFrame) -> np.ndarray:
     return np.asarray(build_design_matrices([fit.design_info], cells)[0])
 
 
-def linear_contrast(fit: Fit, weights: np.ndarray) -> tuple[float, float, float, float, float]:
-    """Estimate, SE, CI lower, CI upper and p (Wald z) of ``weights @ fixed effects``."""
+def linear_contrast(fit: Fit, weights: np.ndarray) -> tuple[float, float, float, float, float, float]:
+    """Estimate, SE, df, CI lower, CI upper and p of ``weights @ fixed effects`` (t with
+    Satterthwaite df, :meth:`Fit.df`)."""
     est = float(weights @ fit.fe_params.to_numpy())
     se = float(np.sqrt(max(weights @ fit.cov @ weights, 0.0)))
-    p = float(2 * stats.norm.sf(abs(est / se))) if se > 0 else np.nan
-    return est, se, est - Z95 * se, est + Z95 * se, p
+    df = fit.df(weights) if se > 0 else np.nan
+    _, lo, hi, p = _t_interval(est, se, df if se > 0 else np.inf)
+    return est, se, df, lo, hi, p
 
 
 def hedges_g(a, b) -> tuple[float, float, float]:

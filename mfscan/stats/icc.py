@@ -13,11 +13,12 @@ squares of a two-way ANOVA on a complete targets x judges matrix:
 95 % confidence intervals are the F-distribution intervals of Shrout & Fleiss /
 McGraw & Wong (ICC(2,.) with Satterthwaite's degrees of freedom), as in pingouin.
 
-Two standard errors of measurement, labelled: the **consistency SEM** = SD x
-sqrt(1 - ICC) with SD of all scores (Weir 2005), and the **agreement SEM** =
-sqrt(error mean square + judge variance), judge variance = (MS_judges -
-MS_error) / n (de Vet et al. 2006; one-way: sqrt(MS_within)). MDC95 = 1.96 x
-sqrt(2) x SEM. Bands after Koo & Li (2016): < 0.5 poor, 0.5-0.75 moderate,
+Standard errors of measurement, one meaning per column (de Vet et al. 2006), from
+the two-way ANOVA in every design: the **consistency SEM** = sqrt(MS_error) (systematic
+differences between judges left out) and the **agreement SEM** = sqrt(MS_error +
+judge variance), judge variance = (MS_judges - MS_error) / n floored at 0 (systematic
+differences count as error); beside them the **ICC-based SEM** = SD x sqrt(1 - ICC)
+of the design's ICC form (Weir 2005), column ``sem``. MDC95 = 1.96 x sqrt(2) x SEM. Bands after Koo & Li (2016): < 0.5 poor, 0.5-0.75 moderate,
 0.75-0.9 good, > 0.9 excellent, rated by the 95 % CI ("poor to excellent").
 Bland-Altman limits with the 95 % CIs of Bland & Altman (1999).
 """
@@ -31,7 +32,8 @@ from scipy import stats
 from mfscan.errors import MfscanError
 
 #: ICC form used for SEM and the band, by design.
-SEM_ICC = {"rater": "ICC(2,1)", "session": "ICC(3,1)", "image": "ICC(1,1)"}
+#: Between sessions (intra-rater) absolute agreement too, as Koo & Li (2016) recommend.
+SEM_ICC = {"rater": "ICC(2,1)", "session": "ICC(2,1)", "image": "ICC(1,1)"}
 _FORMS = ("ICC(1,1)", "ICC(2,1)", "ICC(3,1)", "ICC(1,k)", "ICC(2,k)", "ICC(3,k)")
 _COLUMN = {
     "ICC(1,1)": "icc1_1",
@@ -249,7 +251,9 @@ def bland_altman(a, b) -> dict:
         1999, t quantile with n - 1 df): ``bias_ci_lower``/``bias_ci_upper`` =
         bias -/+ t x SD / sqrt(n), ``loa_lower_ci_lower``, ``loa_lower_ci_upper``,
         ``loa_upper_ci_lower``, ``loa_upper_ci_upper`` = limit -/+ t x SD x
-        sqrt(3 / n); the proportional-bias check, the regression of the
+        sqrt(3 / n) (approximate); the exact CIs of Carkeet (2015) from the
+        non-central t, ``loa_lower_exact_ci_lower``, ``loa_lower_exact_ci_upper``,
+        ``loa_upper_exact_ci_lower``, ``loa_upper_exact_ci_upper``; the proportional-bias check, the regression of the
         difference on the pair's mean: ``slope``, ``slope_ci_lower``,
         ``slope_ci_upper`` (t with n - 2 df), ``slope_p`` (H0: slope 0),
         ``intercept`` (NaN with fewer than 3 pairs or equal means).
@@ -287,6 +291,7 @@ def bland_altman(a, b) -> dict:
     ):
         out[f"{name}_ci_lower"] = centre - t * se
         out[f"{name}_ci_upper"] = centre + t * se
+    out.update(_exact_loa_ci(bias, sd, n))
     out.update(slope=nan, slope_ci_lower=nan, slope_ci_upper=nan, slope_p=nan, intercept=nan)
     means = (a[ok] + b[ok]) / 2
     if n >= 3 and np.ptp(means) > 0:
@@ -300,6 +305,35 @@ def bland_altman(a, b) -> dict:
             intercept=float(fit.intercept),
         )
     return out
+
+
+def _exact_loa_ci(bias: float, sd: float, n: int, alpha: float = 0.05) -> dict:
+    """Exact 95 % CIs of both limits of agreement (Carkeet 2015, Optom Vis Sci 92:e71).
+
+    The upper limit estimates the quantile mu + 1.96 sigma of the differences; with
+    normal differences sqrt(n) (quantile - mean) / s follows a non-central t with n - 1
+    df and non-centrality 1.96 sqrt(n), so the limits are bias + s / sqrt(n) x its
+    alpha/2 and 1 - alpha/2 quantiles (the lower limit symmetric). Wider than, and not
+    symmetric about the limit unlike, the approximate CI of Bland & Altman (1999).
+    """
+    keys = ("loa_lower_exact_ci_lower", "loa_lower_exact_ci_upper")
+    keys += ("loa_upper_exact_ci_lower", "loa_upper_exact_ci_upper")
+    if n < 2 or not np.isfinite(sd):
+        return dict.fromkeys(keys, float("nan"))
+    nc = Z95 * np.sqrt(n)
+    lo_q, hi_q = stats.nct.ppf([alpha / 2, 1 - alpha / 2], n - 1, nc) / np.sqrt(n)
+    return dict(
+        zip(
+            keys,
+            (
+                float(bias - hi_q * sd),
+                float(bias - lo_q * sd),
+                float(bias + lo_q * sd),
+                float(bias + hi_q * sd),
+            ),
+            strict=True,
+        )
+    )
 
 
 #: Fewer targets than this give a note (Koo & Li 2016 recommend at least 30).
@@ -337,7 +371,9 @@ def matrix_notes(x: np.ndarray, what: str = "judges") -> list[str]:
 def matrix_statistics(x: np.ndarray, judges: list[str], sem_form: str, alpha: float, what: str) -> dict:
     """ICCs, both SEMs, MDC95, bands and Bland-Altman of complete targets ``x``
     (targets x judges), with notes (:func:`matrix_notes`) or a note saying why none
-    could be computed. ``sem_form`` names the ICC of the consistency SEM and the band."""
+    could be computed. ``sem_form`` names the ICC of the band and of the ICC-based ``sem``
+    (SD x sqrt(1 - ICC)); ``sem_consistency`` = sqrt(MS_error) and ``sem_agreement`` =
+    sqrt(MS_error + judge variance) whatever the form (de Vet et al. 2006)."""
     if x.shape[0] < 2 or x.shape[1] < 2:
         return {"note": f"needs 2 judges and 2 complete targets, has {x.shape[1]} and {x.shape[0]}"}
     row = {}
@@ -361,8 +397,9 @@ def matrix_statistics(x: np.ndarray, judges: list[str], sem_form: str, alpha: fl
         sem=sem(sd, icc),
     )
     row["mdc95"] = mdc95(row["sem"])
-    row["sem_consistency"] = row["sem"]
-    row["sem_agreement"] = agreement_sem(x, one_way=sem_form.startswith("ICC(1"))
+    row["sem_consistency"] = float(np.sqrt(mean_squares(x)["mse"]))
+    row["mdc95_consistency"] = mdc95(row["sem_consistency"])
+    row["sem_agreement"] = agreement_sem(x)
     row["mdc95_agreement"] = mdc95(row["sem_agreement"])
     ba = bland_altman(x[:, 0], x[:, 1])
     row["ba_pair"] = f"{judges[1]} - {judges[0]}"
@@ -385,6 +422,10 @@ BA_KEYS = (
     "loa_lower_ci_upper",
     "loa_upper_ci_lower",
     "loa_upper_ci_upper",
+    "loa_lower_exact_ci_lower",
+    "loa_lower_exact_ci_upper",
+    "loa_upper_exact_ci_lower",
+    "loa_upper_exact_ci_upper",
     "slope",
     "slope_ci_lower",
     "slope_ci_upper",
@@ -399,7 +440,7 @@ STAT_COLUMNS = (
         for s in ("", "_ci_lower", "_ci_upper")
     ]
     + ["sem_icc", "band", "band_point", "band_ci_lower", "band_ci_upper", "mean", "sd", "sem", "mdc95"]
-    + ["sem_consistency", "sem_agreement", "mdc95_agreement", "ba_pair"]
+    + ["sem_consistency", "mdc95_consistency", "sem_agreement", "mdc95_agreement", "ba_pair"]
     + [f"ba_{k}" for k in BA_KEYS]
     + ["note"]
 )

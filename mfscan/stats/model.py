@@ -24,7 +24,7 @@ Derived tables:
 * **group x visit contrasts**: the difference between each group and the reference in
   mean change from baseline (unadjusted models) or in the mean at the visit given
   baseline (adjusted), a linear contrast of the fixed effects with the model's
-  covariance: estimate, SE, 95 % CI and a Wald z p value (positive: the group changed
+  covariance: estimate, SE, Satterthwaite df, t-based 95 % CI and p value (positive: the group changed
   more than the reference); beside it Hedges' g of the observed per-subject changes
   with its 95 % CI (Hedges & Olkin 1985);
 * **change table**: per group and visit the mean change from baseline with its t 95 %
@@ -67,10 +67,11 @@ class ModelResult:
         method, engine, converged, warnings, subject_variance, residual_variance,
         reml_criterion, adjusted_for_baseline, baseline_visit, reference_group, repeats``.
     fixed_effects : DataFrame
-        ``model, level, term, estimate, se, ci_lower, ci_upper, z, p``.
+        ``model, level, term, estimate, se, df, ci_lower, ci_upper, t, p`` (t with
+        Satterthwaite df, :func:`mfscan.stats._model_fit.satterthwaite_df`).
     contrasts : DataFrame
         ``model, level, side_status, visit, group, reference_group, contrast, unit,
-        estimate, se, ci_lower, ci_upper, p, n_group, n_reference, hedges_g,
+        estimate, se, df, ci_lower, ci_upper, p, n_group, n_reference, hedges_g,
         hedges_g_ci_lower, hedges_g_ci_upper``.
     change : DataFrame
         ``model, level, side_status, group, visit, unit, n_subjects, mean_change, sd_change,
@@ -158,7 +159,7 @@ def _contrast_rows(fit, frame, spec, change_obs) -> list[dict]:
                 w = x[at[(v, g)]] - x[at[(v, ref)]]
                 if not spec["adjusted"]:
                     w = w - (x[at[(visits[0], g)]] - x[at[(visits[0], ref)]])
-                est, se, lo, hi, p = linear_contrast(fit, w)
+                est, se, df, lo, hi, p = linear_contrast(fit, w)
                 a = obs.loc[(obs["group"] == g) & (obs["visit"] == v), "change"]
                 b = obs.loc[(obs["group"] == ref) & (obs["visit"] == v), "change"]
                 hg, hlo, hhi = hedges_g(a, b)
@@ -173,6 +174,7 @@ def _contrast_rows(fit, frame, spec, change_obs) -> list[dict]:
                         else "difference in mean change from baseline (group - reference)",
                         "estimate": est,
                         "se": se,
+                        "df": df,
                         "ci_lower": lo,
                         "ci_upper": hi,
                         "p": p,
@@ -371,6 +373,15 @@ def fit_trial_model(
             head = {"model": model, "level": lv}
             record: dict = {"warnings": "no data"}
             fit = fit_mixed(frame, formula, engine=engine, record=record) if len(frame) else None
+            present = list(frame["group"].cat.categories) if len(frame) else []
+            ref_ok = info["groups"][0] in present
+            # the fit's reference: the study's reference group only when it has data here
+            record["reference_group"] = present[0] if len(present) > 1 and ref_ok else None
+            if len(present) > 1 and not ref_ok:
+                notes.append(
+                    f"{model} model, level {lv}: reference group {info['groups'][0]} has no data "
+                    "here; no group contrasts (the fixed effects compare the other groups)"
+                )
             fits.append({**head, **record})
             unit = {"unit": _unit(model, measure)}
             if fit is not None:
@@ -382,7 +393,8 @@ def fit_trial_model(
                     "pooled": lv == "pooled",
                     "extra": {f"baseline_{response}": 0.0} if adjust_baseline else {},
                 }
-                con += [{**head, **unit, **r} for r in _contrast_rows(fit, frame, spec, change_obs)]
+                if ref_ok:
+                    con += [{**head, **unit, **r} for r in _contrast_rows(fit, frame, spec, change_obs)]
             use_mdc, use_value = (mdc_map, mdc) if lv != "pooled" else ({}, None)
             chg += [{**head, **unit, **r} for r in _change_rows(change_obs, model, use_mdc, use_value)]
     return _result(fits, fe, con, chg, notes, measure, info, adjust_baseline)
@@ -393,10 +405,10 @@ _FIT_COLUMNS = [
     "warnings", "subject_variance", "residual_variance", "reml_criterion", "adjusted_for_baseline",
     "baseline_visit", "reference_group", "repeats",
 ]  # fmt: skip
-_FE_COLUMNS = ["model", "level", "term", "estimate", "se", "ci_lower", "ci_upper", "z", "p"]
+_FE_COLUMNS = ["model", "level", "term", "estimate", "se", "df", "ci_lower", "ci_upper", "t", "p"]
 _CONTRAST_COLUMNS = [
     "model", "level", "side_status", "visit", "group", "reference_group", "contrast", "unit", "estimate",
-    "se", "ci_lower", "ci_upper", "p", "n_group", "n_reference", "hedges_g", "hedges_g_ci_lower",
+    "se", "df", "ci_lower", "ci_upper", "p", "n_group", "n_reference", "hedges_g", "hedges_g_ci_lower",
     "hedges_g_ci_upper",
 ]  # fmt: skip
 _CHANGE_COLUMNS = [
@@ -409,7 +421,6 @@ def _result(fits, fe, con, chg, notes, measure, info, adjusted) -> ModelResult:
     fits_df = pd.DataFrame(fits).reindex(columns=_FIT_COLUMNS)
     fits_df["adjusted_for_baseline"] = adjusted
     fits_df["baseline_visit"] = info["visits"][0]
-    fits_df["reference_group"] = info["groups"][0]
     fits_df["repeats"] = REPEATS
     fits_df["converged"] = fits_df["converged"].fillna(False).astype(bool)
     fe_df = pd.concat(fe, ignore_index=True)[_FE_COLUMNS] if fe else pd.DataFrame(columns=_FE_COLUMNS)

@@ -9,8 +9,10 @@ compared with what (GRRAS, Kottner et al. 2011):
   rater: an image traced by only some raters of a level and side is left out and
   listed (``return_excluded=True``);
 * **between sessions** (intra-rater): the sessions of each rater, the same images
-  in every session, reported per rater; ICC(3,1) by default, ICC(2,1) when asked
-  (``icc_form=``), as Koo & Li recommend for an intra-rater design;
+  in every session, reported per rater; ICC(2,1) (absolute agreement) by default, as
+  Koo & Li recommend for an intra-rater design (``icc_form=`` for another form);
+* **one visit per subject** by default (each subject's first, or ``visit=``), so that
+  ``n`` counts subjects; ``pool_visits=True`` pools the visits, labelled;
 * the **asymmetry index** itself, from each judge's left and right means
   (``measure = "asymmetry_pct"``, side empty, unit ``pct``).
 
@@ -54,6 +56,7 @@ from mfscan.stats.summary import (
     natural_sort_key,
     prepare_keys,
 )
+from mfscan.stats.visits import one_visit_per_subject
 
 _STAT_COLUMNS = STAT_COLUMNS
 #: Columns of the table of left-out images.
@@ -175,22 +178,33 @@ def measure_unit(measure: str) -> str:
     )
 
 
-def _cell_row(sub: np.ndarray, names, expected: list[str], base: dict, sem_form: str, alpha: float) -> dict:
-    """One reliability row from the (targets x judges) means of one cell (NaN: no value)."""
+def _cell_row(sub: np.ndarray, names, expected: list[str], base: dict, ctx: dict, subjects) -> dict:
+    """One reliability row from the (targets x judges) means of one cell (NaN: no value);
+    ``subjects``: the subject of each target."""
     what = {"rater": "raters", "session": "sessions"}[base["between"]]
     present = np.isfinite(sub).any(axis=0)
     sub = sub[:, present]
     judges = [str(j) for j in np.asarray(names)[present]]
     complete = np.isfinite(sub).all(axis=1)
+    n_subjects = len(set(np.asarray(subjects, dtype=object)[complete]))
     row = {
         **base,
+        "visits": ctx["visits"],
         "judges": "|".join(judges),
         "k": len(judges),
+        "n_subjects": n_subjects,
         "n_targets": int(complete.sum()),
         "n_dropped": int((~complete).sum()),
-        "sem_icc": sem_form,
+        "sem_icc": ctx["sem_form"],
     }
-    row.update(matrix_statistics(sub[complete], judges, sem_form, alpha, what))
+    row.update(matrix_statistics(sub[complete], judges, ctx["sem_form"], ctx["alpha"], what))
+    if n_subjects < int(complete.sum()):  # pooled visits: a subject is several targets
+        pooled = (
+            f"visits pooled: {int(complete.sum())} targets from {n_subjects} subjects; targets of one "
+            "subject are not independent, so the CI is too narrow"
+            + (f" (n = {n_subjects} subjects < {MIN_TARGETS})" if n_subjects < MIN_TARGETS else "")
+        )
+        row["note"] = pooled if not row.get("note") else f"{pooled}; {row['note']}"
     missing = [j for j in expected if j not in judges]
     if missing and judges:
         note = (
@@ -208,6 +222,7 @@ def _asymmetry_rows(matrix, targets, target_cols, judge_names, expected, ctx) ->
     pair_cols = [c for c in target_cols if c != "side"]
     aid, afirst = group_index([targets[c] for c in pair_cols])
     pairs = _group_frame({c: targets[c] for c in pair_cols}, afirst)
+    subjects = targets["_subject"].to_numpy(dtype=object)[afirst]
     side = targets["side"].cat.codes.to_numpy()
     left = np.full((len(afirst), matrix.shape[1]), np.nan)
     right = left.copy()
@@ -227,7 +242,7 @@ def _asymmetry_rows(matrix, targets, target_cols, judge_names, expected, ctx) ->
             "pair_by": ctx["pair_by"],
         }
         exp = expected(base)
-        rows.append(_cell_row(values[cid == r], judge_names, exp, base, ctx["sem_form"], ctx["alpha"]))
+        rows.append(_cell_row(values[cid == r], judge_names, exp, base, ctx, subjects[cid == r]))
         rows[-1]["note"] = "; ".join(
             filter(None, [f"asymmetry index {ctx['index']!r} of {ctx['of']}", rows[-1].get("note")])
         )
@@ -245,6 +260,7 @@ def _grid(table, target_cols, between, report_cols):
     judge_codes = np.argsort(order)[judge_codes] if len(order) else judge_codes
     cell = target * len(judge_names) + judge_codes
     targets = _group_frame(tkeys, tfirst)
+    targets["_subject"] = as_labels(table["subject"]).to_numpy(dtype=object)[tfirst]
     report_id, report_first = group_index([targets[c] for c in report_cols])
     reports = _group_frame({c: targets[c] for c in report_cols}, report_first)
     return cell, targets, judge_names, report_id, reports
@@ -263,6 +279,40 @@ def _expected_judges(table, between, judge_names):
     of_rater = pd.Series(table[between].astype(str).to_numpy()).groupby(as_labels(table["rater"]).to_numpy())
     of_rater = of_rater.unique()
     return lambda base: sorted(of_rater.get(str(base["rater"]), []), key=natural_sort_key)
+
+
+def _checked(measurements, between, pair_by, icc_form, measures):
+    """The ICC form, the measures and the target columns of a design; bad arguments refused."""
+    if between not in ("rater", "session"):
+        raise MfscanError(f"between must be 'rater' or 'session', not {between!r}")
+    if pair_by not in ("mean", "image"):
+        raise MfscanError(f"pair_by must be 'mean' or 'image', not {pair_by!r}")
+    sem_form = icc_form or SEM_ICC[between]
+    if sem_form not in _FORMS:
+        raise MfscanError(f"unknown ICC form {sem_form!r}; expected one of {', '.join(_FORMS)}")
+    measures = _measures(measurements, measures)
+    _check_columns(measurements, [between])
+    target_cols = _targets(between, pair_by, measurements.columns)
+    need = target_cols + [between, "rater", "subject", "visit"] + measures
+    _check_columns(measurements, list(dict.fromkeys(need)))
+    return sem_form, measures, target_cols
+
+
+def _visit_rows(table, visit, pool_visits: bool, visit_order):
+    """The rows of the visits compared and how they were chosen (the ``visits`` column)."""
+    if pool_visits:
+        return table, "pooled: " + "|".join(dict.fromkeys(as_labels(table["visit"]).dropna()))
+    keep, used = one_visit_per_subject(table, visit=visit, visit_order=visit_order)
+    return table[keep], used
+
+
+def _label_rows(rows: list[dict], between: str, chosen: dict, design_notes: list[str]) -> None:
+    """Each row's session text (between raters) and the design's notes, in place."""
+    for row in rows:
+        if between == "rater" and "judges" in row:
+            row["session"] = _session_text(chosen, [j for j in row["judges"].split("|") if j])
+        if design_notes:
+            row["note"] = "; ".join(filter(None, [*design_notes, row.get("note")]))
 
 
 def _design_rows(table, between, session):
@@ -284,6 +334,9 @@ def reliability(
     icc_form: str | None = None,
     asymmetry_index: str | None = None,
     return_excluded: bool = False,
+    visit: str | None = None,
+    pool_visits: bool = False,
+    visit_order: Sequence[str] | None = None,
 ):
     """Inter-rater or between-session reliability per measure, level and side.
 
@@ -294,7 +347,8 @@ def reliability(
     between : {"rater", "session"}
         The judges. ``"rater"`` (inter-rater): one session per rater (see
         ``session``), SEM and band from ICC(2,1). ``"session"``: the sessions of
-        each rater (intra-rater), reported per rater, ICC(3,1) by default. Rows
+        each rater (intra-rater), reported per rater, ICC(2,1) by default (absolute
+        agreement, Koo & Li 2016). Rows
         without a judge are left out. Both designs keep only images every judge
         of the level and side traced (the others are listed, ``return_excluded``).
     measures : sequence of str, optional
@@ -310,9 +364,9 @@ def reliability(
         rater's session "1" when the rater labels sessions). A rater without it is
         left out, with a note.
     icc_form : str, optional
-        The ICC of the consistency SEM and the band, e.g. ``"ICC(2,1)"`` for an
-        intra-rater design (Koo & Li 2016). Default: ICC(2,1) between raters,
-        ICC(3,1) between sessions.
+        The ICC of the band and of the ICC-based ``sem``. Default ICC(2,1) (absolute
+        agreement) between raters and between sessions (Koo & Li 2016);
+        ``"ICC(3,1)"`` for consistency.
     asymmetry_index : str or None
         Add the reliability of the asymmetry index of this definition
         (:func:`~mfscan.stats.asymmetry.asymmetry_pct`) of ``csa_cm2`` (or
@@ -320,6 +374,10 @@ def reliability(
         ``pct`` (percentage points for the SEM). None (default): no such rows.
     return_excluded : bool
         Also return the table of images left out (see Returns).
+    visit, pool_visits, visit_order : optional
+        The visit compared for every subject; default each subject's first in
+        ``visit_order`` (:func:`~mfscan.stats.visits.one_visit_per_subject`), so n
+        counts subjects. ``pool_visits=True``: every visit, labelled (column ``visits``, note).
 
     Returns
     -------
@@ -327,16 +385,19 @@ def reliability(
         One row per measure, level, side (and rater for sessions) with ``unit``
         (of mean, sd, the SEMs, the MDCs and the Bland-Altman columns); between
         raters ``session`` (the session used: one label, or ``"R1:1|R2:2"``);
-        ``judges`` ("A|B"), ``k``, ``n_targets`` (complete targets),
+        ``visits`` (the visit compared, ``first of each subject (...)`` or
+        ``pooled: ...``); ``judges`` ("A|B"), ``k``, ``n_subjects`` (distinct subjects
+        of the complete targets), ``n_targets`` (complete targets),
         ``n_dropped`` (incomplete targets, left out); ``icc2_1``, ``icc3_1``,
         ``icc2_k``, ``icc3_k``, ``icc1_1``, ``icc1_k`` each with
         ``_ci_lower``/``_ci_upper``; ``sem_icc`` (the ICC of ``sem`` and the band);
         ``band`` (Koo & Li by the 95 % CI: ``"poor to excellent"``),
         ``band_point`` (of the point estimate), ``band_ci_lower``,
         ``band_ci_upper``; ``mean``, ``sd`` (all scores of the complete targets);
-        ``sem`` = ``sem_consistency`` = SD x sqrt(1 - ICC), ``mdc95`` from it;
-        ``sem_agreement`` = sqrt(MS error + judge variance) (de Vet 2006) and
-        ``mdc95_agreement``; Bland-Altman ``ba_pair`` ("B - A": second minus first
+        ``sem`` = SD x sqrt(1 - ICC) of ``sem_icc`` (ICC-based, Weir 2005),
+        ``mdc95`` from it; ``sem_consistency`` = sqrt(MS error) and
+        ``mdc95_consistency``; ``sem_agreement`` = sqrt(MS error + judge variance)
+        (de Vet 2006) and ``mdc95_agreement``; Bland-Altman ``ba_pair`` ("B - A": second minus first
         judge in order; with more judges only that pair), ``ba_bias``, ``ba_sd``,
         ``ba_loa_lower``, ``ba_loa_upper``, the 95 % CIs ``ba_bias_ci_lower``,
         ``ba_bias_ci_upper``, ``ba_loa_lower_ci_lower``, ``ba_loa_lower_ci_upper``,
@@ -349,18 +410,10 @@ def reliability(
         with ``return_excluded=True`` (then a tuple): the images not traced by
         every judge of their cell, left out (:data:`EXCLUDED_COLUMNS`).
     """
-    if between not in ("rater", "session"):
-        raise MfscanError(f"between must be 'rater' or 'session', not {between!r}")
-    if pair_by not in ("mean", "image"):
-        raise MfscanError(f"pair_by must be 'mean' or 'image', not {pair_by!r}")
-    sem_form = icc_form or SEM_ICC[between]
-    if sem_form not in _FORMS:
-        raise MfscanError(f"unknown ICC form {sem_form!r}; expected one of {', '.join(_FORMS)}")
-    measures = _measures(measurements, measures)
-    _check_columns(measurements, [between])
-    target_cols = _targets(between, pair_by, measurements.columns)
-    _check_columns(measurements, list(dict.fromkeys(target_cols + [between, "rater"] + measures)))
-    table, chosen, design_notes = _design_rows(_with_sessions(measurements), between, session)
+    sem_form, measures, target_cols = _checked(measurements, between, pair_by, icc_form, measures)
+    table, visits_used = _visit_rows(_with_sessions(measurements), visit, pool_visits, visit_order)
+    ctx = {"sem_form": sem_form, "alpha": alpha, "visits": visits_used}
+    table, chosen, design_notes = _design_rows(table, between, session)
     report_cols = ["level", "side"] + (["rater"] if between == "session" else [])
     keep, excluded = _same_images(table, report_cols, between, between)
     cell, targets, judge_names, report_id, reports = _grid(table, target_cols, between, report_cols)
@@ -373,21 +426,18 @@ def reliability(
         for r in range(len(reports)):
             base = {"measure": m, "unit": measure_unit(m), **{c: reports[c].iloc[r] for c in report_cols}}
             base.update(between=between, pair_by=pair_by)
+            cell_subjects = targets["_subject"].to_numpy(dtype=object)[report_id == r]
             rows.append(
-                _cell_row(means[m][report_id == r], judge_names, expected(base), base, sem_form, alpha)
+                _cell_row(means[m][report_id == r], judge_names, expected(base), base, ctx, cell_subjects)
             )
     of = next((m for m in ("csa_cm2", "csa_px2") if m in means), None)
     if asymmetry_index is not None and of is not None and len(targets):
-        ctx = dict(between=between, pair_by=pair_by, sem_form=sem_form, alpha=alpha)
-        ctx.update(index=asymmetry_index, of=of)
+        ctx.update(between=between, pair_by=pair_by, index=asymmetry_index, of=of)
         rows += _asymmetry_rows(means[of], targets, target_cols, judge_names, expected, ctx)
-    for row in rows:
-        if between == "rater" and "judges" in row:
-            row["session"] = _session_text(chosen, [j for j in row["judges"].split("|") if j])
-        if design_notes:
-            row["note"] = "; ".join(filter(None, [*design_notes, row.get("note")]))
+    _label_rows(rows, between, chosen, design_notes)
     columns = ["measure", "unit", *report_cols] + (["session"] if between == "rater" else [])
-    columns += ["between", "pair_by", "judges", "k", "n_targets", "n_dropped", *STAT_COLUMNS]
+    columns += ["between", "pair_by", "visits", "judges", "k", "n_subjects", "n_targets", "n_dropped"]
+    columns += list(STAT_COLUMNS)
     out = pd.DataFrame(rows).reindex(columns=columns)
     for c in ("level", "side"):
         out[c] = pd.Categorical(out[c].astype(object).where(out[c].notna(), None), dtype=targets[c].dtype)

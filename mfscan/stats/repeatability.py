@@ -67,6 +67,21 @@ def _matrix(values: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, int, in
     return np.array(rows), k, int((present < k).sum()), left_out
 
 
+def _in_repeat_order(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows by repeat number (the sidecar's ``trial``: 1, 2, 3; none last), then image and frame:
+    the order in which a target's first k repeats are taken."""
+    keys = {}
+    if "trial" in table.columns:
+        trial = pd.to_numeric(table["trial"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        keys["_trial"] = np.where(np.isnan(trial), np.inf, trial)  # Int64 in measurement tables
+    for c in ("image", "frame"):
+        if c in table.columns:
+            keys[f"_{c}"] = table[c].to_numpy()
+    if not keys:
+        return table
+    return table.assign(**keys).sort_values(list(keys), kind="stable").drop(columns=list(keys))
+
+
 def _row(x: np.ndarray, k: int, alpha: float) -> dict:
     if x.shape[0] < 2 or k < 2:
         return {"note": f"needs 2 targets with 2 repeated images, has {x.shape[0]} with k = {k}"}
@@ -114,8 +129,10 @@ def repeatability(
     DataFrame
         :data:`REPEATABILITY_COLUMNS`: ``k`` the number of repeats compared (the
         most common number of images with a value, at least 2; a target with more
-        uses its first k rows, ``n_images_left_out`` counts the rest; one with
-        fewer is dropped, ``n_dropped``); ``icc1_1`` (one image) and ``icc1_k``
+        uses its first k images, ``n_images_left_out`` counts the rest; one with
+        fewer is dropped, ``n_dropped``; the first k by repeat number, the
+        sidecar's ``trial``, images without one after those with, then by image
+        name); ``icc1_1`` (one image) and ``icc1_k``
         (the mean of k) with 95 % CIs; ``band`` and ``band_mean_k`` (Koo & Li by the
         CI); ``mean``; ``within_sd`` = sqrt(MS within) in the measure's unit (the
         SEM of one image), ``within_sd_mean_k`` = within_sd / sqrt(k); ``cv_pct`` =
@@ -130,9 +147,7 @@ def repeatability(
     table = _with_sessions(measurements)
     if "rater" not in table.columns:
         table["rater"] = pd.Series(pd.NA, index=table.index, dtype="string")
-    order = [c for c in ("image", "frame") if c in table.columns]
-    if order:
-        table = table.sort_values(order, kind="stable")
+    table = _in_repeat_order(table)
     cells = ["level", "side", "rater", "session"]
     keys = prepare_keys(table, cells + ["subject", "visit"])
     cell_id, cell_first = group_index([keys[c] for c in cells])

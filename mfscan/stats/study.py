@@ -153,6 +153,17 @@ def _merge_errors(errors, problems: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([errors, problems], ignore_index=True) if len(problems) else errors
 
 
+def _order_for(meas: pd.DataFrame, visit_order, needed: bool) -> tuple[list[str] | None, list[str]]:
+    """The study's visit order; when only the asymmetry rows' order depends on it (not
+    ``needed``), labels the rule cannot order keep their natural order, with a note."""
+    try:
+        return _resolve_visits(meas, visit_order)
+    except MfscanError as e:
+        if needed or visit_order is not None:
+            raise
+        return None, [f"asymmetry rows in the natural order of the visit labels ({e})"]
+
+
 def _resolve_visits(meas: pd.DataFrame, visit_order) -> tuple[list[str] | None, list[str]]:
     """The chronological visit order of the study and a note on how it was found.
 
@@ -265,6 +276,8 @@ def analyse_study(
     subjects_name: str = "the subjects table",
     session: str | None = None,
     icc_form: str | None = None,
+    visit: str | None = None,
+    pool_visits: bool = False,
 ) -> StudyAnalysis:
     """Every study table from a measurements table, the same for the report and the CLI.
 
@@ -303,6 +316,9 @@ def analyse_study(
     icc_form : str, optional
         The ICC of the SEM and band (default ICC(2,1) between raters, ICC(3,1)
         between sessions), e.g. ``"ICC(2,1)"`` for an intra-rater design.
+    visit, pool_visits : optional
+        Reliability: the visit compared (default each subject's first) or every visit
+        pooled (see :func:`~mfscan.stats.reliability.reliability`).
 
     Returns
     -------
@@ -331,8 +347,8 @@ def analyse_study(
         res.notes.append(PX_NOTE)
     res.notes += _subject_note(meas, subjects, subjects_name)
     meas = work = outlines
-    if wanted & _NEED_ORDER:
-        res.visit_order, notes = _resolve_visits(meas, visit_order)
+    if wanted & (_NEED_ORDER | {"asymmetry"}):  # asymmetry: rows in visit order too
+        res.visit_order, notes = _order_for(meas, visit_order, needed=bool(wanted & _NEED_ORDER))
         res.notes += notes
         if res.visit_order is not None:  # every table's visits in that order
             work = meas.assign(visit=as_visit(meas["visit"].astype(object), res.visit_order))
@@ -357,8 +373,10 @@ def analyse_study(
 
         res.side_status_summary = side_status_summary(res.longitudinal)
     if "reliability" in wanted:
+        order = res.visit_order if res.visit_order is not None else visit_order
+        options = dict(session=session, icc_form=icc_form, visit=visit, pool_visits=pool_visits)
         res.reliability, res.reliability_excluded = _reliability(
-            meas, between, pair_by, session=session, icc_form=icc_form, asymmetry_index=index
+            meas, between, pair_by, asymmetry_index=index, visit_order=order, **options
         )
     if "repeatability" in wanted:
         res.repeatability = _repeatability(meas)

@@ -253,3 +253,54 @@ def explicit_order(order: Sequence[str], labels) -> list[str]:
     if missing:
         raise MfscanError(f"--visit-order lacks visit(s) {', '.join(missing)} found in the study")
     return order
+
+
+def one_visit_per_subject(
+    table: pd.DataFrame, *, visit=None, visit_order: Sequence[str] | None = None
+) -> tuple[np.ndarray, str]:
+    """Rows of one visit per subject, so that a subject is one target of a reliability design.
+
+    Parameters
+    ----------
+    table : DataFrame
+        ``subject, visit`` (and ``visit_date`` when dated); not modified.
+    visit : str, optional
+        This visit for every subject (refused when no row has it). Default: each
+        subject's first visit in the study's order (``visit_order``, else dates when
+        every visit is dated, else :func:`visit_order`).
+    visit_order : sequence of str, optional
+        The study's chronological visit labels.
+
+    Returns
+    -------
+    keep : ndarray of bool
+    used : str
+        ``"2"`` (one visit) or ``"first of each subject (1 for 12, 2 for 3)"``.
+    """
+    labels = _labels(table["visit"]).fillna("").to_numpy(dtype=object)
+    if visit is not None:
+        visit = str(visit).strip()
+        present = [v for v in dict.fromkeys(labels) if v]
+        if visit not in present:
+            raise MfscanError(f"visit {visit!r} is not in the measurements (found: {', '.join(present)})")
+        return labels == visit, visit
+    present = [v for v in dict.fromkeys(labels) if v]
+    if len(present) <= 1:
+        return np.ones(len(table), dtype=bool), present[0] if present else ""
+    if visit_order is not None:
+        order = explicit_order(visit_order, table["visit"])
+    elif "visit_date" in table and is_dated(table["visit_date"]).any():
+        order = visit_order_of(table["visit"], table["visit_date"])
+    else:
+        order = visit_order_of(present)
+    rank = {v: i for i, v in enumerate(order)}
+    ranks = np.array([rank.get(v, len(order)) for v in labels])
+    subjects = _labels(table["subject"]).fillna("").to_numpy(dtype=object)
+    first = pd.Series(ranks).groupby(subjects).transform("min").to_numpy()
+    keep = ranks == first
+    counts = pd.Series(labels[keep]).groupby(subjects[keep]).first().value_counts()
+    shown = ", ".join(f"{v} for {counts[v]}" for v in order if v in counts)
+    return keep, f"first of each subject ({shown})"
+
+
+visit_order_of = visit_order
