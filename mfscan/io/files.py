@@ -13,7 +13,7 @@ import hashlib
 import os
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "file_sha256", "loads_json", "read_json"]
+__all__ = ["atomic_write_bytes", "file_sha256", "loads_json", "read_json", "link_outside"]
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -34,6 +34,43 @@ def loads_json(data: bytes):
 def read_json(path):
     """The parsed content of a JSON file (see :func:`loads_json`); raises OSError or ValueError."""
     return loads_json(Path(path).read_bytes())
+
+
+def link_outside(path, folder) -> str | None:
+    """Why `path`, found under `folder`, must not be read: it resolves outside `folder`.
+
+    The one confinement rule of mfscan: a file found by searching a study folder (an
+    image, a sidecar, the image a sidecar names) is read only when its real location
+    (every symbolic link followed, its own and its folders') lies inside the folder's
+    real location. A link to a file elsewhere (``/etc``, a home folder, another study)
+    would otherwise be measured and its pixels copied into ``qc/``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file found.
+    folder : str or Path
+        The folder that was searched (the study folder, or the image's folder).
+
+    Returns
+    -------
+    str or None
+        The reason, naming where the link leads and what to do; None when `path` is
+        inside `folder` (or does not exist, which the reader reports in its own words).
+    """
+    path, folder = Path(path), Path(folder)
+    try:
+        real = path.resolve(strict=True)
+        root = folder.resolve(strict=True)
+    except (OSError, RuntimeError):  # missing, or a loop of links: left to the reader
+        return None
+    if real == root or root in real.parents:
+        return None
+    return (
+        f"is a symbolic link to {real}, outside the folder searched ({root}); refused so that no "
+        "file from elsewhere is read. Copy the file into the study, or give a folder that holds "
+        "the link's target"
+    )
 
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
