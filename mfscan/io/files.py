@@ -11,9 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "file_sha256", "loads_json", "read_json", "link_outside"]
+__all__ = [
+    "atomic_write_bytes",
+    "file_sha256",
+    "loads_json",
+    "read_json",
+    "link_outside",
+    "staging_folder",
+    "move_into",
+]
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -164,3 +175,52 @@ def file_sha256(path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+@contextmanager
+def staging_folder(target) -> Iterator[Path]:
+    """A new, empty folder beside `target` to build a set of outputs in.
+
+    The folder (``.<target name>.partial-<random>``) is created with the
+    permissions a plain ``mkdir`` gives (the kernel applies the umask); when the
+    block raises, it is removed with everything in it, so a failed run leaves
+    `target` as it was. Move the outputs in with :func:`move_into` inside the block.
+
+    Parameters
+    ----------
+    target : str or Path
+        The folder the outputs are for (its parent is created when missing).
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        tmp = target.with_name(f".{target.name}.partial-{os.urandom(4).hex()}")
+        try:
+            tmp.mkdir(0o777)
+            break
+        except FileExistsError:
+            continue
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def move_into(staging, target) -> None:
+    """Move every file of `staging` to the same place under `target` (renames, no copy).
+
+    When `target` does not exist, `staging` itself is renamed to it; otherwise each
+    file replaces its namesake (folders are created as needed) and files of
+    `target` that `staging` lacks are kept. Both must be on the same file system
+    (:func:`staging_folder` puts the staging folder beside the target).
+    """
+    staging, target = Path(staging), Path(target)
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    for root, _dirs, files in os.walk(staging):
+        dest = target / Path(root).relative_to(staging)
+        dest.mkdir(exist_ok=True)
+        for name in files:
+            os.replace(Path(root) / name, dest / name)
+    _fsync_folder(target)

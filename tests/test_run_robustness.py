@@ -1,0 +1,125 @@
+"""One bad input never sinks or corrupts a run (issue 19 §4).
+
+* ``mfscan report`` builds everything in a staging folder and moves it into place at
+  the end: a report that fails (a visit label that cannot be ordered, a full disk)
+  leaves the previous report as it was, and no partial file.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from badinput import tree_state
+
+from mfscan.annotations import ROI, Annotation, write_sidecar
+from mfscan.calibration import manual
+from mfscan.cli import main
+
+
+def _annotated(folder: Path, name: str, subject: str, visit: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(folder / name), np.full((100, 120), 90, np.uint8))
+    write_sidecar(
+        folder / (Path(name).stem + ".mfscan.json"),
+        Annotation(
+            name,
+            [
+                ROI("left", [[10, 10], [10, 50], [60, 50], [60, 10]]),
+                ROI("right", [[10, 60], [10, 100], [40, 100], [40, 60]]),
+            ],
+            calibration=manual(0.1),
+            subject=subject,
+            visit=visit,
+            level="L4",
+            rater="R1",
+        ),
+    )
+
+
+def _report(study: Path, out: Path) -> int:
+    return main(["report", str(study), "-o", str(out), "--no-progress", "--workers", "1"])
+
+
+@pytest.fixture
+def reported(tmp_path):
+    """A study with two visits of one subject and its complete report."""
+    study, out = tmp_path / "study", tmp_path / "report"
+    _annotated(study, "a1.png", "S1", "1")
+    _annotated(study, "a2.png", "S1", "2")
+    assert _report(study, out) == 0
+    assert (out / "report.html").is_file() and (out / "qc").is_dir()
+    return study, out
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.parent.iterdir() if p.name.startswith("." + folder.name))
+
+
+def test_failed_report_keeps_the_previous_one(reported, capsys):
+    study, out = reported
+    (out / "notes.txt").write_text("mine")  # a file of the user's own: kept by every run
+    (out / "qc" / "notes.txt").write_text("mine too")
+    before = tree_state(out)
+    assert any(k.startswith("qc/") for k in before)
+    _annotated(study, "b1.png", "S2", "banana")  # a label with no place among 1, 2
+    capsys.readouterr()
+    assert _report(study, out) == 1
+    err = capsys.readouterr().err
+    assert "banana" in err and "--visit-order" in err
+    assert tree_state(out) == before  # not a file changed, added or removed
+    assert _leftovers(out) == []
+    # the same study with the order given succeeds and replaces the report
+    assert (
+        main(
+            [
+                "report",
+                str(study),
+                "-o",
+                str(out),
+                "--no-progress",
+                "--workers",
+                "1",
+                "--visit-order",
+                "1,2,banana",
+            ]
+        )
+        == 0
+    )
+    assert "b1.png" in (out / "measurements.csv").read_text()
+    assert any(k.startswith("qc/b1") for k in tree_state(out))
+    assert (out / "notes.txt").read_text() == "mine" and (out / "qc" / "notes.txt").read_text() == "mine too"
+
+
+def test_first_report_that_fails_leaves_no_folder(tmp_path):
+    study, out = tmp_path / "study", tmp_path / "report"
+    _annotated(study, "a1.png", "S1", "1")
+    _annotated(study, "b1.png", "S2", "banana")
+    assert _report(study, out) == 1
+    assert not out.exists() and _leftovers(out) == []
+
+
+def test_full_disk_during_report_keeps_the_previous_one(reported, monkeypatch, capsys):
+    import mfscan.io.tables as tables
+
+    study, out = reported
+    before = tree_state(out)
+    _annotated(study, "a3.png", "S1", "3")
+    real = tables.atomic_write_bytes
+
+    def full_disk(path, data):
+        if Path(path).name == "asymmetry.csv":  # after measurements.csv and qc/ are written
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real(path, data)
+
+    monkeypatch.setattr(tables, "atomic_write_bytes", full_disk)
+    capsys.readouterr()
+    assert _report(study, out) == 1
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "unexpected" not in err
+    assert tree_state(out) == before
+    assert _leftovers(out) == []
