@@ -35,6 +35,7 @@ __all__ = [
     "SIDE_COLORS",
     "SIDE_COLORS_RGB",
     "DEFAULT_MAX_PIXELS",
+    "SCHEDULER_TIMEOUT_S",
     "side_or_none",
     "level_or_none",
     "symptomatic_or_none",
@@ -109,6 +110,8 @@ SIDE_COLORS_RGB = {k: tuple(int(v[i : i + 2], 16) for i in (1, 3, 5)) for k, v i
 
 #: Images whose header claims more pixels than this are refused before decoding.
 DEFAULT_MAX_PIXELS = 200_000_000
+#: Seconds to wait for a Dask scheduler (``--scheduler``) to answer before giving up.
+SCHEDULER_TIMEOUT_S = 5.0
 
 
 def _text(value) -> str:

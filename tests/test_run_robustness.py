@@ -123,3 +123,59 @@ def test_full_disk_during_report_keeps_the_previous_one(reported, monkeypatch, c
     assert "No space left on device" in err and "unexpected" not in err
     assert tree_state(out) == before
     assert _leftovers(out) == []
+
+
+# ------------------------------------------------------- scheduler and argument errors
+
+
+@pytest.mark.parametrize(
+    "address, words",
+    [
+        ("tcp://127.0.0.1:1", "cannot reach the Dask scheduler at tcp://127.0.0.1:1 (Connection refused)"),
+        ("127.0.0.1:1", "cannot reach the Dask scheduler at 127.0.0.1:1"),
+        ("tcp://127.0.0.1:99999", "the port must be from 1 to 65535"),
+        ("nonsense", "is not a Dask scheduler address"),
+        ("foo://1.2.3.4:5", "is not a Dask scheduler address"),
+    ],
+)
+@pytest.mark.parametrize("command", ["measure", "report"])
+def test_bad_scheduler_is_one_line_in_our_words(tmp_path, capsys, address, words, command):
+    study = tmp_path / "study"
+    _annotated(study, "a1.png", "S1", "1")
+    out = tmp_path / ("m.csv" if command == "measure" else "report")
+    capsys.readouterr()
+    assert main([command, str(study), "-o", str(out), "--no-progress", "--scheduler", address]) == 1
+    err = capsys.readouterr().err.strip()
+    assert words in err and "unexpected" not in err and "Traceback" not in err
+    assert len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "argv, option",
+    [
+        (["measure", ".", "--workers", "-3"], "--workers"),
+        (["measure", ".", "--workers", "0"], "--workers"),
+        (["report", ".", "--max-pixels", "-1"], "--max-pixels"),
+        (["check", ".", "--max-pixels", "-1"], "--max-pixels"),
+        (["agreement", ".", "--max-pixels", "-1"], "--max-pixels"),
+        (["export-masks", ".", "-o", "x", "--max-pixels", "-1"], "--max-pixels"),
+        (["info", "x.png", "--max-pixels", "0"], "--max-pixels"),
+    ],
+)
+def test_negative_workers_and_max_pixels_refused_by_argparse(argv, option, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # an empty folder: nothing is written anywhere else if not refused
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: give a whole number of 1 or more" in err
+
+
+def test_library_refuses_negative_workers(tmp_path):
+    from mfscan.errors import MfscanError
+    from mfscan.measure.batch import measure_paths
+
+    _annotated(tmp_path, "a1.png", "S1", "1")
+    with pytest.raises(MfscanError, match="workers must be a whole number of 1 or more, got -3"):
+        measure_paths([tmp_path], workers=-3, progress=False)
