@@ -179,3 +179,77 @@ def test_library_refuses_negative_workers(tmp_path):
     _annotated(tmp_path, "a1.png", "S1", "1")
     with pytest.raises(MfscanError, match="workers must be a whole number of 1 or more, got -3"):
         measure_paths([tmp_path], workers=-3, progress=False)
+
+
+# ------------------------------------------------------------- --force and permissions
+
+
+def _roi_file(path: Path) -> Path:
+    """A Fiji polygon ROI named 'left' written by roifile (not by mfscan)."""
+    import roifile
+
+    roi = roifile.ImagejRoi.frompoints(np.array([[10, 10], [50, 10], [50, 60], [10, 60]], float))
+    roi.name = "left"
+    roi.tofile(str(path))
+    return path
+
+
+def _other_group() -> int | None:
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return 4242
+    others = [g for g in os.getgroups() if g != os.getegid()]
+    return others[0] if others else None
+
+
+def test_force_replace_keeps_mode_and_group(tmp_path):
+    gid = _other_group()
+    if gid is None:
+        pytest.skip("the test needs a second group to give the sidecar")
+    cv2.imwrite(str(tmp_path / "a.png"), np.full((100, 120), 90, np.uint8))
+    roi = _roi_file(tmp_path / "left.roi")
+    sidecar = tmp_path / "a.mfscan.json"
+    assert main(["import-imagej", str(tmp_path / "a.png"), str(roi), "--mm-per-pixel", "0.1"]) == 0
+    os.chown(sidecar, -1, gid)
+    os.chmod(sidecar, 0o640)
+    argv = ["import-imagej", str(tmp_path / "a.png"), str(roi), "--mm-per-pixel", "0.2", "--force"]
+    assert main(argv) == 0
+    st = sidecar.stat()
+    assert (st.st_mode & 0o7777, st.st_gid) == (0o640, gid)
+    assert '"row_mm": 0.2' in sidecar.read_text()
+
+
+def test_read_only_sidecar_is_not_replaced_even_with_force(tmp_path, capsys):
+    from mfscan.annotations import read_sidecar
+    from mfscan.errors import AnnotationError
+
+    cv2.imwrite(str(tmp_path / "a.png"), np.full((100, 120), 90, np.uint8))
+    roi = _roi_file(tmp_path / "left.roi")
+    sidecar = tmp_path / "a.mfscan.json"
+    assert main(["import-imagej", str(tmp_path / "a.png"), str(roi), "--mm-per-pixel", "0.1"]) == 0
+    os.chmod(sidecar, 0o444)
+    before = sidecar.read_bytes()
+    capsys.readouterr()
+    argv = ["import-imagej", str(tmp_path / "a.png"), str(roi), "--mm-per-pixel", "0.2", "--force"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "a.mfscan.json" in err and "read-only" in err
+    assert sidecar.read_bytes() == before and (sidecar.stat().st_mode & 0o777) == 0o444
+    ann = read_sidecar(sidecar)
+    with pytest.raises(AnnotationError, match="read-only"):
+        write_sidecar(sidecar, ann, force=True)
+    assert sidecar.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mfscan.json", "a.png", "left.roi"]
+
+
+def test_read_only_table_is_not_replaced(tmp_path):
+    import pandas as pd
+
+    from mfscan.errors import MfscanError
+    from mfscan.io.tables import write_table
+
+    path = tmp_path / "t.csv"
+    path.write_text("kept\n")
+    os.chmod(path, 0o444)
+    with pytest.raises(MfscanError, match="read-only"):
+        write_table(pd.DataFrame({"a": [1]}), path)
+    assert path.read_text() == "kept\n"

@@ -9,6 +9,7 @@ with a plain ``open(path, "w")``.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -99,6 +100,16 @@ def _create_temp(path: Path) -> tuple[int, Path]:
             continue
 
 
+def _keep_owner_group(fd: int, st: os.stat_result) -> None:
+    """Give the new file the replaced file's group (when allowed) and mode bits."""
+    if hasattr(os, "fchown") and os.fstat(fd).st_gid != st.st_gid:
+        try:
+            os.fchown(fd, -1, st.st_gid)
+        except OSError:
+            pass  # not a member of that group: the folder's rules apply
+    os.fchmod(fd, st.st_mode & 0o7777)
+
+
 def _fsync_folder(folder: Path) -> None:
     try:
         dfd = os.open(folder, os.O_RDONLY)
@@ -118,9 +129,12 @@ def atomic_write_bytes(path, data: bytes) -> None:
     The bytes go to a temporary file in the same folder, are flushed to disk, and
     the temporary file is renamed over the target.
 
-    The file keeps the permissions of the file it replaces; a new file gets those
-    a plain ``open(path, "w")`` would give (``0o666 & ~umask``), so sidecars in a
-    shared study folder stay readable by the other raters' accounts.
+    The file keeps the permissions (mode bits) and, when the caller may set it,
+    the group of the file it replaces; a new file gets those a plain
+    ``open(path, "w")`` would give (``0o666 & ~umask``), so sidecars in a shared
+    study folder stay readable by the other raters' accounts. A file that is
+    read-only (no write bit, or not writable by the caller) is never replaced:
+    ``PermissionError`` says so, as ``open(path, "w")`` would.
 
     Parameters
     ----------
@@ -133,18 +147,23 @@ def atomic_write_bytes(path, data: bytes) -> None:
     ------
     OSError
         When the folder is not writable or the disk is full; the target is then
-        unchanged and no temporary file is left behind.
+        unchanged and no temporary file is left behind. PermissionError when the
+        target is read-only.
     """
     path = Path(path)
     try:
-        mode = path.stat().st_mode & 0o7777
+        st = path.stat()
     except OSError:
-        mode = None  # a new file: the kernel applies the umask
+        st = None  # a new file: the kernel applies the umask
+    if st is not None and (not st.st_mode & 0o222 or not os.access(path, os.W_OK)):
+        raise PermissionError(
+            errno.EACCES, "read-only file, not replaced; make it writable to replace it", str(path)
+        )
     fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as f:
-            if mode is not None:
-                os.fchmod(f.fileno(), mode)
+            if st is not None:
+                _keep_owner_group(f.fileno(), st)
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
