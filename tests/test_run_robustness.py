@@ -253,3 +253,123 @@ def test_read_only_table_is_not_replaced(tmp_path):
     with pytest.raises(MfscanError, match="read-only"):
         write_table(pd.DataFrame({"a": [1]}), path)
     assert path.read_text() == "kept\n"
+
+
+# ------------------------------------------------------- truncated files, in our words
+
+#: What mfscan says about a cut file (its own words) ...
+OUR_WORDS = (
+    "file is empty",
+    "the content is not recognised",
+    "truncated",
+    "cut short",
+    "the IHDR header is missing",
+    "no frame header found",
+)
+#: ... and library phrases that must never reach the user.
+LIBRARY_WORDS = (
+    "list index out of range",
+    "index out of range",
+    "unpack requires",
+    "corrupted IFD",
+    "corrupted tag list",
+    "suspicious number of tags",
+    "missing data offset",
+    "number of bytes of pixel data is less than expected",
+    "Expected total bytes",
+)
+
+
+def _cut_lengths(n: int) -> list[int]:
+    return sorted(set(range(0, min(n, 300))) | {n * k // 40 for k in range(1, 40)} | {n - 7, n - 100})
+
+
+def _library_written_files(folder: Path) -> list[Path]:
+    """Images written by tifffile, OpenCV and pydicom (not by mfscan)."""
+    import tifffile
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    img = (np.random.default_rng(0).random((200, 240)) * 255).astype(np.uint8)
+    files = {
+        "plain.tif": dict(),
+        "zlib.tif": dict(compression="zlib"),
+        "tiled.tif": dict(tile=(64, 64)),
+        "big.tif": dict(bigtiff=True),
+        "imagej.tif": dict(imagej=True, resolution=(10.0, 10.0), metadata={"unit": "mm"}),
+    }
+    for name, kw in files.items():
+        tifffile.imwrite(folder / name, img, **kw)
+    cv2.imwrite(str(folder / "a.png"), img)
+    cv2.imwrite(str(folder / "a.jpg"), img)
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.6.1"
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.SOPClassUID, ds.SOPInstanceUID = (
+        ds.file_meta.MediaStorageSOPClassUID,
+        ds.file_meta.MediaStorageSOPInstanceUID,
+    )
+    ds.Modality, ds.Rows, ds.Columns, ds.SamplesPerPixel = "US", 200, 240, 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = img.tobytes()
+    ds.save_as(folder / "a.dcm", enforce_file_format=True)
+    return sorted(p for p in folder.iterdir())
+
+
+def test_truncated_files_are_named_in_our_words(tmp_path):
+    from mfscan.errors import ImageReadError
+    from mfscan.io.images import load_image
+
+    src = tmp_path / "src"
+    src.mkdir()
+    seen = set()
+    for path in _library_written_files(src):
+        data = path.read_bytes()
+        cut = tmp_path / path.name
+        for n in _cut_lengths(len(data)):
+            cut.write_bytes(data[:n])
+            try:
+                load_image(cut)
+            except ImageReadError as e:
+                msg = e.message
+            else:
+                continue  # the cut left a complete image (trailing bytes only)
+            assert not any(w in msg for w in LIBRARY_WORDS), f"{path.name} cut at {n}: {msg}"
+            assert any(w in msg for w in OUR_WORDS), f"{path.name} cut at {n}: {msg}"
+            seen.add(msg)
+    assert any("truncated or damaged TIFF image" in m for m in seen)
+
+
+def test_truncated_tiff_header_and_imagej_stack(tmp_path):
+    import tifffile
+
+    from mfscan.errors import ImageReadError
+    from mfscan.io.images import load_image
+
+    img = np.arange(4 * 50 * 60, dtype=np.uint8).reshape(4, 50, 60)
+    tifffile.imwrite(tmp_path / "stack.tif", img, imagej=True, metadata={"axes": "TYX"})
+    data = (tmp_path / "stack.tif").read_bytes()
+    (tmp_path / "head.tif").write_bytes(data[:8])  # tifffile: "list index out of range"
+    with pytest.raises(ImageReadError, match="truncated or damaged TIFF image"):
+        load_image(tmp_path / "head.tif")
+    # cut in the third frame: tifffile falls back to the first page alone
+    offset = tifffile.TiffFile(tmp_path / "stack.tif").series[0].dataoffset
+    (tmp_path / "cut.tif").write_bytes(data[: offset + 2 * 50 * 60 + 10])
+    with pytest.raises(ImageReadError, match="announces 4 images but only 1 can be read"):
+        load_image(tmp_path / "cut.tif")
+    assert load_image(tmp_path / "stack.tif").pixels.shape[0] == 4
+
+
+def test_truncated_dicom_says_how_many_bytes(tmp_path, capsys):
+    src = tmp_path / "src"
+    src.mkdir()
+    dcm = src / "a.dcm"
+    _library_written_files(src)
+    data = dcm.read_bytes()  # pixel data (7FE0,0010) is the last element: 200 x 240 = 48000 bytes
+    (tmp_path / "cut.dcm").write_bytes(data[:-1000])
+    assert main(["info", str(tmp_path / "cut.dcm")]) == 1
+    err = capsys.readouterr().err
+    assert "truncated DICOM file: the pixel data holds 47000 of the 48000 bytes" in err
