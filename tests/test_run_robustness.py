@@ -125,6 +125,26 @@ def test_full_disk_during_report_keeps_the_previous_one(reported, monkeypatch, c
     assert _leftovers(out) == []
 
 
+def test_full_disk_while_writing_qc_stops_the_report(reported, monkeypatch, capsys):
+    """A full disk is no fault of one image: the run stops instead of listing each overlay
+    as an image's problem and replacing the report with one that lacks its QC."""
+    import mfscan.measure.qc as qc
+
+    study, out = reported
+    before = tree_state(out)
+    _annotated(study, "a3.png", "S1", "3")
+
+    def full_disk(path, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(qc, "atomic_write_bytes", full_disk)
+    capsys.readouterr()
+    assert _report(study, out) == 1
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "QC overlay not written" not in err
+    assert tree_state(out) == before and _leftovers(out) == []
+
+
 # ------------------------------------------------------- scheduler and argument errors
 
 
