@@ -16,10 +16,10 @@ __all__ = [
     "INDEX_HELP",
     "_fmt",
     "_say",
+    "_positive_int",
     "_report_errors",
     "_mm_per_pixel",
     "_threshold",
-    "_positive_int",
     "add_measure_options",
     "add_parser",
 ]
@@ -73,6 +73,13 @@ def _mm_per_pixel(v):
     return parts
 
 
+def _threshold(v):
+    x = float(v)
+    if not (0 <= x < 100):
+        raise argparse.ArgumentTypeError("the threshold is a percentage from 0 to 100")
+    return x
+
+
 def _positive_int(v):
     """An argparse type: a whole number of 1 or more (``--workers``, ``--max-pixels``)."""
     try:
@@ -82,13 +89,6 @@ def _positive_int(v):
     if n < 1:
         raise argparse.ArgumentTypeError(f"give a whole number of 1 or more, not {v!r}")
     return n
-
-
-def _threshold(v):
-    x = float(v)
-    if not (0 <= x < 100):
-        raise argparse.ArgumentTypeError("the threshold is a percentage from 0 to 100")
-    return x
 
 
 def add_measure_options(p, *, hidden: bool = False) -> None:
