@@ -69,8 +69,8 @@ def discover(paths, *, include_unannotated: bool = False) -> tuple[list[Job], li
     errors: list[dict] = []
     left_out: set[Path] = set()
 
-    def refused(f: Path, folder: Path) -> bool:
-        why = link_outside(f, folder) if f.is_symlink() else None
+    def refused(f: Path, folder: Path, is_link: bool) -> bool:
+        why = link_outside(f, folder) if is_link else None
         if why:
             errors.append({"path": str(f), "roi": None, "reason": why})
             left_out.add(f)
@@ -79,8 +79,8 @@ def discover(paths, *, include_unannotated: bool = False) -> tuple[list[Job], li
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            for f in _walk(p):
-                if refused(f, p):
+            for f, is_link in _walk(p):
+                if refused(f, p, is_link):
                     continue
                 if is_sidecar(f):
                     sidecars[f] = p
@@ -92,7 +92,7 @@ def discover(paths, *, include_unannotated: bool = False) -> tuple[list[Job], li
             else:
                 images.add(p)  # named by the caller: read wherever it leads
                 for sc in find_sidecars(p, confine=False):
-                    if not refused(sc, p.parent):
+                    if not refused(sc, p.parent, sc.is_symlink()):
                         sidecars[sc] = p.parent
         else:
             errors.append({"path": str(p), "roi": None, "reason": "no such file or folder"})
@@ -120,19 +120,39 @@ def discover(paths, *, include_unannotated: bool = False) -> tuple[list[Job], li
 
 
 def _walk(folder: Path):
-    """The image and sidecar files under `folder` (recursively; hidden files and folders,
-    conflict copies skipped; links to folders not followed)."""
+    """``(path, is_link)`` of the image and sidecar files under `folder` (recursively; hidden
+    files and folders, conflict copies skipped; links to folders not followed). Whether an
+    entry is a link comes with the folder listing, at no extra system call."""
     suffixes = _image_suffixes()
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in files:
-            if name.startswith(".") or is_conflict_copy(name):
-                continue  # hidden files; edits the viewer saved aside after a save conflict
-            f = Path(root) / name
+    stack = [str(folder)]
+    while stack:
+        root = stack.pop()
+        try:
+            with os.scandir(root) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            continue  # unreadable folder: skipped, as os.walk does
+        subdirs = []
+        for e in entries:
+            name = e.name
+            if name.startswith("."):
+                continue  # hidden files and folders
+            try:
+                is_dir = e.is_dir()
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if not e.is_symlink():
+                    subdirs.append(e.path)
+                continue
+            if is_conflict_copy(name):
+                continue  # edits the viewer saved aside after a save conflict
+            f = Path(e.path)
             if is_sidecar(f) or f.suffix.lower() in suffixes:
-                yield f
+                yield f, e.is_symlink()
             elif not f.suffix and _is_image_file(f):
-                yield f  # DICOM files from scanners often have no suffix (IM0001)
+                yield f, e.is_symlink()  # DICOM files from scanners often have no suffix (IM0001)
+        stack.extend(reversed(subdirs))
 
 
 def _match_by_name(sidecar: Path, by_stem) -> Path | None:
