@@ -142,6 +142,35 @@ def test_check_and_error_tables_are_neutralised(hostile_study, tmp_path):
     _assert_no_formula(tmp_path / "errors.csv")
 
 
+def test_agreement_reliability_and_export_tables_are_neutralised(hostile_study, tmp_path):
+    """Two raters on the same images: the tables of agreement, reliability and export-masks
+    carry subject codes and image names too."""
+    import shutil
+
+    for sc in sorted(hostile_study.glob("*.mfscan.json")):
+        text = sc.read_text().replace('"rater": "R1"', '"rater": "R2"')
+        sc.with_name(sc.name.replace(".mfscan.json", ".R2.mfscan.json")).write_text(text)
+        shutil.move(sc, sc.with_name(sc.name.replace(".mfscan.json", ".R1.mfscan.json")))
+    out = tmp_path / "agree.csv"
+    assert (
+        main(["agreement", str(hostile_study), "-o", str(out), "--summary", str(tmp_path / "sum.csv")]) == 0
+    )
+    cells = {c for row in _csv_rows(out) for c in row}
+    assert "'" + BAD_NAME in cells and "'" + FORMULA in cells
+    _assert_no_formula(out)
+    _assert_no_formula(tmp_path / "sum.csv")
+    m = tmp_path / "m.csv"
+    assert main(["measure", str(hostile_study), "-o", str(m), "--no-progress", "--workers", "1"]) == 0
+    rel = tmp_path / "rel.csv"
+    assert main(["reliability", str(m), "--between", "rater", "-o", str(rel)]) == 0
+    _assert_no_formula(rel)
+    masks = tmp_path / "masks"
+    assert main(["export-masks", str(hostile_study), "-o", str(masks), "--no-progress"]) == 0
+    manifest = _csv_rows(masks / "manifest.csv")
+    assert any(c.startswith("'" + BAD_NAME) or c.startswith("'=cmd") for row in manifest for c in row)
+    _assert_no_formula(masks / "manifest.csv")
+
+
 # ---------------------------------------------------------------- links out of the study
 
 
