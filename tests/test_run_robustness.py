@@ -171,6 +171,33 @@ def test_bad_scheduler_is_one_line_in_our_words(tmp_path, capsys, address, words
     assert not out.exists()
 
 
+def test_scheduler_address_answering_another_protocol(tmp_path, capsys):
+    """A port that answers, but not as Dask (a web server, a wrong port): one line in our words."""
+    import socketserver
+    import threading
+
+    class Garbage(socketserver.BaseRequestHandler):
+        def handle(self):
+            self.request.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" * 4)
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Garbage)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        address = f"tcp://127.0.0.1:{server.server_address[1]}"
+        study = tmp_path / "study"
+        _annotated(study, "a1.png", "S1", "1")
+        capsys.readouterr()
+        argv = ["measure", str(study), "-o", str(tmp_path / "m.csv"), "--no-progress", "--scheduler", address]
+        assert main(argv) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capsys.readouterr().err.strip()
+    assert f"no Dask scheduler answers at {address}" in err and "unexpected" not in err
+    assert len(err.splitlines()) == 1
+
+
 @pytest.mark.parametrize(
     "argv, option",
     [

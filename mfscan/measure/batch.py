@@ -252,14 +252,42 @@ def check_scheduler(address: str) -> None:
         return  # inproc, ucx, ws: Client's own timeout applies
     if not (isinstance(port, int) and 0 < port < 65536):
         raise MfscanError(f"--scheduler {address!r}: the port must be from 1 to 65535; {example}")
+    advice = "check the address and that the scheduler is running (dask scheduler), or leave out --scheduler"
     try:
         socket.create_connection((host, port), timeout=SCHEDULER_TIMEOUT_S).close()
     except OSError as e:
         why = "no answer" if isinstance(e, TimeoutError) else (e.strerror or str(e))
-        raise MfscanError(
-            f"cannot reach the Dask scheduler at {address} ({why}); check the address and that "
-            "the scheduler is running (dask scheduler), or leave out --scheduler to measure here"
-        ) from e
+        raise MfscanError(f"cannot reach the Dask scheduler at {address} ({why}); {advice}") from e
+    _ask_identity(address, SCHEDULER_TIMEOUT_S, advice)
+
+
+def _ask_identity(address: str, timeout: float, advice: str) -> None:
+    """Ask the server at `address` who it is, in a thread of its own (safe under a running event
+    loop); MfscanError unless a Dask scheduler answers within `timeout` seconds. A port that
+    answers in another protocol would otherwise fail deep inside the Dask client."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    async def probe():
+        from distributed.comm import connect
+
+        comm = await connect(address, timeout=timeout)
+        try:
+            await asyncio.wait_for(comm.write({"op": "identity", "reply": True}), timeout)
+            return await asyncio.wait_for(comm.read(), timeout)
+        finally:
+            comm.abort()
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mfscan-scheduler") as ex:
+        try:
+            reply = ex.submit(asyncio.run, probe()).result()
+        except Exception as e:  # any failure of the handshake means: no scheduler there
+            raise MfscanError(
+                f"no Dask scheduler answers at {address} (the connection is open but the reply is "
+                f"not Dask's); {advice}"
+            ) from e
+    if not (isinstance(reply, dict) and reply.get("type") == "Scheduler"):
+        raise MfscanError(f"the server at {address} is not a Dask scheduler; {advice}")
 
 
 def _run_dask(chunks, address, args, out):
