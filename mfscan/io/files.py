@@ -100,7 +100,7 @@ def _create_temp(path: Path) -> tuple[int, Path]:
             continue
 
 
-def _keep_owner_group(fd: int, st: os.stat_result) -> None:
+def _keep_group_and_mode(fd: int, st: os.stat_result) -> None:
     """Give the new file the replaced file's group (when allowed) and mode bits."""
     if hasattr(os, "fchown") and os.fstat(fd).st_gid != st.st_gid:
         try:
@@ -163,7 +163,7 @@ def atomic_write_bytes(path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             if st is not None:
-                _keep_owner_group(f.fileno(), st)
+                _keep_group_and_mode(f.fileno(), st)
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
