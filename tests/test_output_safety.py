@@ -249,3 +249,47 @@ def test_worklist_leaves_out_links_outside(linked_study):
 
     wl = Worklist.from_folder(linked_study)
     assert sorted(p.name for p in wl.images) == ["inside_link.png", "other.png", "real.png"]
+
+
+def test_widget_rest_lookup_reads_nothing_from_outside(tmp_path):
+    """The widget's change-vs-rest lookup searches the image's folder for rest sidecars: one
+    linked in from outside (or one whose image links outside) is not read."""
+    pytest.importorskip("mfscan_napari")
+    from mfscan_napari._model.contraction import RestLookup
+
+    from mfscan.annotations import sidecar_path
+
+    study, outside = tmp_path / "study", tmp_path / "outside"
+    study.mkdir()
+    outside.mkdir()
+
+    def rest_sidecar(folder: Path, image_name: str, rater: str) -> Path:
+        sc = sidecar_path(folder / image_name, rater)
+        write_sidecar(
+            sc,
+            Annotation(
+                image=image_name,
+                subject="P01",
+                visit="1",
+                level="L4",
+                rater=rater,
+                task="rest",
+                calibration=manual(0.25),
+                rois=[ROI("left", [[10.0, 50.0], [50.0, 50.0]], kind="thickness")],  # 40 px: 1.0 cm
+            ),
+        )
+        return sc
+
+    contracted = Annotation(
+        image="c.png", subject="P01", visit="1", level="L4", rater="R1", task="contracted"
+    )
+    row = {"level": "L4", "side": "left", "m": {"thickness_cm": 1.2}}
+    _image(outside / "rest.png", 120)
+    os.symlink(rest_sidecar(outside, "rest.png", "R1"), sidecar_path(study / "rest.png", "R1"))
+    os.symlink(outside / "rest.png", study / "rest.png")
+    _text, pct = RestLookup(study / "c.png")(contracted, row)
+    assert pct is None  # neither the linked sidecar nor the linked image is read
+    _image(study / "rest2.png", 120)
+    rest_sidecar(study, "rest2.png", "R1")  # a rest inside the folder is used: (1.2 - 1.0) / 1.0
+    _text, pct = RestLookup(study / "c.png")(contracted, row)
+    assert pct == pytest.approx(20.0)
