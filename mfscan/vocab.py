@@ -35,6 +35,7 @@ __all__ = [
     "SYMPTOMATIC_DTYPE",  # noqa: F822
     "SIDE_STATUS_DTYPE",  # noqa: F822
     "SIDE_COLORS",
+    "SCHEDULER_TIMEOUT_S",
     "SIDE_COLORS_RGB",
     "DEFAULT_MAX_PIXELS",
     "side_or_none",
@@ -116,6 +117,9 @@ def __getattr__(name: str):
 SIDE_COLORS = {"left": "#56B4E9", "right": "#E69F00"}
 #: The same colours as (R, G, B) bytes.
 SIDE_COLORS_RGB = {k: tuple(int(v[i : i + 2], 16) for i in (1, 3, 5)) for k, v in SIDE_COLORS.items()}
+
+#: Seconds to wait for a Dask scheduler (``--scheduler``) to answer before giving up.
+SCHEDULER_TIMEOUT_S = 5.0
 
 #: Images whose header claims more pixels than this are refused before decoding.
 DEFAULT_MAX_PIXELS = 200_000_000

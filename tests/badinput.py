@@ -174,9 +174,7 @@ def build_corpus(root) -> list[Case]:
     image_case("truncated_png_header", "scan.png", good_png[:20], "IHDR header is missing or truncated")
     image_case("truncated_jpeg", "scan.jpg", good_jpg[: len(good_jpg) // 2], "truncated JPEG")
     image_case("truncated_tiff", "scan.tif", good_tif[: len(good_tif) // 2], "truncated TIFF")
-    image_case(
-        "truncated_dicom", "scan.dcm", good_dcm[: len(good_dcm) - 700], "cannot decode DICOM pixel data"
-    )
+    image_case("truncated_dicom", "scan.dcm", good_dcm[: len(good_dcm) - 700], "truncated DICOM file")
     image_case("truncated_dicom_header", "scan.dcm", good_dcm[:200], "DICOM")
     # ---- wrong content for the name
     image_case("text_as_png", "scan.png", "this is a text file, not an image\n", "not a PNG image")

@@ -26,7 +26,7 @@ import re
 from pathlib import Path
 
 from mfscan.errors import AnnotationError
-from mfscan.io.files import read_json
+from mfscan.io.files import link_outside, read_json
 
 __all__ = [
     "SUFFIX",
@@ -118,7 +118,7 @@ def is_sidecar(path) -> bool:
     return Path(path).name.endswith(SUFFIX)
 
 
-def find_sidecars(image_path) -> list[Path]:
+def find_sidecars(image_path, *, confine: bool = True) -> list[Path]:
     """The sidecars beside an image that name it, sorted by file name.
 
     Candidates are ``<stem>.mfscan.json``, ``<stem>.<code>.mfscan.json`` and
@@ -126,6 +126,10 @@ def find_sidecars(image_path) -> list[Path]:
     candidate whose ``image`` field names another file (``scan01.dcm`` beside
     ``scan01.png``) is skipped. Unreadable candidates are returned, so that
     reading them reports the problem instead of hiding the file.
+
+    With `confine` (the default), a candidate that is a symbolic link resolving
+    outside the image's folder is left out (:func:`mfscan.io.files.link_outside`);
+    :func:`mfscan.measure.discover.discover` passes False and reports such files.
     """
     image_path = Path(image_path)
     stem = image_path.stem
@@ -134,6 +138,8 @@ def find_sidecars(image_path) -> list[Path]:
     for p in sorted(folder.glob(f"{glob_escape(stem)}*{SUFFIX}")):
         middle = p.name[len(stem) : -len(SUFFIX)]
         if middle and not _is_code_middle(middle):
+            continue
+        if confine and link_outside(p, folder):
             continue
         if sidecar_names_image(p, image_path.name) is False:
             continue

@@ -16,6 +16,7 @@ __all__ = [
     "INDEX_HELP",
     "_fmt",
     "_say",
+    "_positive_int",
     "_report_errors",
     "_mm_per_pixel",
     "_threshold",
@@ -79,16 +80,31 @@ def _threshold(v):
     return x
 
 
+def _positive_int(v):
+    """An argparse type: a whole number of 1 or more (``--workers``, ``--max-pixels``)."""
+    try:
+        n = int(str(v).replace("_", ""))
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"give a whole number of 1 or more, not {v!r}")
+    return n
+
+
 def add_measure_options(p, *, hidden: bool = False) -> None:
     """``--workers --scheduler --max-pixels --no-progress`` (only ``--max-pixels``, hidden, for ``info``)."""
     if hidden:
         p.add_argument(
-            "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N", help=argparse.SUPPRESS
+            "--max-pixels",
+            type=_positive_int,
+            default=DEFAULT_MAX_PIXELS,
+            metavar="N",
+            help=argparse.SUPPRESS,
         )
         return
     p.add_argument(
         "--workers",
-        type=int,
+        type=_positive_int,
         default=None,
         metavar="N",
         help="local processes (default: one per core; 1 = no parallelism)",
@@ -100,7 +116,7 @@ def add_measure_options(p, *, hidden: bool = False) -> None:
     )
     p.add_argument(
         "--max-pixels",
-        type=int,
+        type=_positive_int,
         default=DEFAULT_MAX_PIXELS,
         metavar="N",
         help="refuse images whose header claims more pixels than this (default: %(default)s)",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from mfscan.cli._common import _report_errors, _say, add_parser
+from mfscan.cli._common import _positive_int, _report_errors, _say, add_parser
 
 __all__ = ["cmd_agreement", "register"]
 
@@ -108,7 +108,7 @@ def register(sub) -> None:
     s.add_argument("--summary", metavar="CSV", help="default: OUT with _summary before .csv")
     s.add_argument(
         "--max-pixels",
-        type=int,
+        type=_positive_int,
         default=DEFAULT_MAX_PIXELS,
         metavar="N",
         help="refuse images whose header claims more pixels (default: %(default)s)",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import textwrap
 
-from mfscan.cli._common import _report_errors, _say, add_parser
+from mfscan.cli._common import _positive_int, _report_errors, _say, add_parser
 from mfscan.vocab import DEFAULT_MAX_PIXELS
 
 __all__ = ["cmd_export_masks", "register"]
@@ -79,5 +79,7 @@ def register(sub) -> None:
         action="store_true",
         help="also write OUT/coco.json (COCO polygons, categories left and right)",
     )
-    s.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N", help=argparse.SUPPRESS)
+    s.add_argument(
+        "--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS, metavar="N", help=argparse.SUPPRESS
+    )
     s.add_argument("--no-progress", action="store_true", help="do not show a progress bar")

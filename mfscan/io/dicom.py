@@ -59,7 +59,11 @@ def _dicom_dataset(path: Path, *, header_only: bool, notes: list | None = None):
     except ImageReadError:
         raise
     except Exception as e:
-        raise ImageReadError(f"cannot read DICOM file (corrupt or truncated?): {e}", path) from e
+        raise ImageReadError(
+            "truncated or damaged DICOM file: its header cannot be read (the file may be cut short; "
+            "copy or export it again)",
+            path,
+        ) from e
     if notes is not None:
         notes.extend(str(w.message) for w in caught)
     return ds
@@ -149,7 +153,13 @@ def _pixel_params(ds, path: Path) -> dict:
     if "PixelData" not in ds:
         if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
             raise ImageReadError("DICOM file has floating-point pixel data, which is not supported", path)
-        raise ImageReadError("DICOM file has no pixel data", path)
+        if "Rows" in ds:  # an image header, but the pixel data element is cut off
+            raise ImageReadError(
+                "DICOM file has no pixel data although its header describes an image "
+                "(the file may be cut short; copy or export it again)",
+                path,
+            )
+        raise ImageReadError("DICOM file has no pixel data (not an image, or the file is cut short)", path)
     rows, cols, n = _dicom_shape(ds, path)
     photometric = str(getattr(ds, "PhotometricInterpretation", "") or "").strip().upper()
     if not photometric:
@@ -175,6 +185,26 @@ def _pixel_params(ds, path: Path) -> dict:
     }
 
 
+def _decode_problem(ds, p: dict, k: int, e: Exception) -> str:
+    """Why frame `k` cannot be decoded, in our words: uncompressed pixel data shorter than
+    the header announces is a truncated file; other failures name the encoding."""
+    where = f" of frame {k}" if p["n"] > 1 else ""
+    ts = p["ts"]
+    if ts is not None and not getattr(ts, "is_compressed", True):
+        rows, cols = p["shape"]
+        need = rows * cols * p["samples"] * p["n"] * p["bits_alloc"] // 8
+        try:
+            have = len(ds.PixelData)
+        except Exception:
+            have = None
+        if have is not None and have < need:
+            return (
+                f"truncated DICOM file: the pixel data holds {have} of the {need} bytes its header "
+                "announces (the file was cut short; copy or export it again)"
+            )
+    return f"cannot decode DICOM pixel data{where} ({p['ts_name']}, {p['photometric']}): {e}"
+
+
 class _FrameReader:
     """``reader(k) -> (pixels, gray, overlay, tint)`` of one frame (picklable).
 
@@ -198,10 +228,7 @@ class _FrameReader:
                 warnings.simplefilter("always")
                 raw = _read_frame(path, self.ds, k, p["n"])
         except Exception as e:
-            where = f" of frame {k}" if p["n"] > 1 else ""
-            raise ImageReadError(
-                f"cannot decode DICOM pixel data{where} ({p['ts_name']}, {p['photometric']}): {e}", path
-            ) from e
+            raise ImageReadError(_decode_problem(self.ds, p, k, e), path) from e
         if self.notes is not None:
             self.notes.extend(m for m in (str(w.message) for w in caught) if m not in self.notes)
         arr = _normalise(raw, self.ds, p, path)

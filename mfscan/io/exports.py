@@ -14,7 +14,14 @@ import numpy as np
 
 from mfscan.calibration.scale import UNCALIBRATED, Calibration
 from mfscan.errors import ImageReadError
-from mfscan.io.headers import _bmp_header, _jpeg_header, _png_header, _tiff_layout, _tifffile_notes
+from mfscan.io.headers import (
+    _bmp_header,
+    _jpeg_header,
+    _png_header,
+    _tiff_layout,
+    _tiff_problem,
+    _tifffile_notes,
+)
 from mfscan.io.pixels import (
     _FORMAT_NAME,
     Image,
@@ -164,6 +171,21 @@ def _imagej_calibration(tf, page, notes: list) -> Calibration:
     return Calibration(factors[0], factors[1], "imagej-tiff", details={"unit": unit})
 
 
+def _check_imagej_count(tf, n: int, path: Path) -> None:
+    """An ImageJ stack whose header announces more images than can be read is cut short
+    (tifffile then falls back to the pages it finds, often only the first)."""
+    if not tf.is_imagej:
+        return
+    meta = tf.imagej_metadata or {}
+    announced = meta.get("images", 1)
+    if isinstance(announced, int) and announced > n:
+        raise ImageReadError(
+            f"truncated ImageJ TIFF stack: its header announces {announced} images but only {n} "
+            "can be read (the file may be cut short; copy or export it again)",
+            path,
+        )
+
+
 def _load_tiff(path: Path, frames, max_pixels: int, notes: list) -> Image:
     import tifffile
 
@@ -176,9 +198,16 @@ def _load_tiff(path: Path, frames, max_pixels: int, notes: list) -> Image:
                 notes.append(f"TIFF holds {len(tf.series)} image series; only the first was read")
             shape = dict(zip(axes, series.shape))
             n = int(np.prod([s for a, s in zip(axes, series.shape) if a not in "YXS"], dtype=np.int64))
+            _check_imagej_count(tf, n, path)
             idx = _frame_indices(n, frames, path)
             _check_size(int(shape["Y"]), int(shape["X"]), len(idx), max_pixels, path)
             size = tf.filehandle.size
+            if series.dataoffset is not None and series.dataoffset + series.nbytes > size:
+                raise ImageReadError(
+                    f"truncated TIFF image: its {n} frame(s) need {series.nbytes} bytes of pixel data, "
+                    f"the file holds {max(size - series.dataoffset, 0)} (the file may be cut short)",
+                    path,
+                )
             pages = list(series.pages)
             per_page = frames is not None and len(pages) == n and n > 1
             for i, p in enumerate(pages):
@@ -205,7 +234,7 @@ def _load_tiff(path: Path, frames, max_pixels: int, notes: list) -> Image:
     except ImageReadError:
         raise
     except Exception as e:
-        raise ImageReadError(f"cannot decode TIFF image: {e}", path) from e
+        raise ImageReadError(_tiff_problem(e), path) from e
     # Reorder to (frames..., Y, X, S) and flatten the frame axes.
     order = [i for i, a in enumerate(axes) if a not in "YXS"] + [axes.index("Y"), axes.index("X")]
     if "S" in axes:

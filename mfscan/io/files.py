@@ -9,11 +9,23 @@ with a plain ``open(path, "w")``.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "file_sha256", "loads_json", "read_json"]
+__all__ = [
+    "atomic_write_bytes",
+    "file_sha256",
+    "loads_json",
+    "read_json",
+    "link_outside",
+    "staging_folder",
+    "move_into",
+]
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -36,6 +48,43 @@ def read_json(path):
     return loads_json(Path(path).read_bytes())
 
 
+def link_outside(path, folder) -> str | None:
+    """Why `path`, found under `folder`, must not be read: it resolves outside `folder`.
+
+    The one confinement rule of mfscan: a file found by searching a study folder (an
+    image, a sidecar, the image a sidecar names) is read only when its real location
+    (every symbolic link followed, its own and its folders') lies inside the folder's
+    real location. A link to a file elsewhere (``/etc``, a home folder, another study)
+    would otherwise be measured and its pixels copied into ``qc/``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file found.
+    folder : str or Path
+        The folder that was searched (the study folder, or the image's folder).
+
+    Returns
+    -------
+    str or None
+        The reason, naming where the link leads and what to do; None when `path` is
+        inside `folder` (or does not exist, which the reader reports in its own words).
+    """
+    path, folder = Path(path), Path(folder)
+    try:
+        real = path.resolve(strict=True)
+        root = folder.resolve(strict=True)
+    except (OSError, RuntimeError):  # missing, or a loop of links: left to the reader
+        return None
+    if real == root or root in real.parents:
+        return None
+    return (
+        f"is a symbolic link to {real}, outside the folder searched ({root}); refused so that no "
+        "file from elsewhere is read. Copy the file into the study, or give a folder that holds "
+        "the link's target"
+    )
+
+
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 
 
@@ -49,6 +98,16 @@ def _create_temp(path: Path) -> tuple[int, Path]:
             return os.open(tmp, _CREATE, 0o666), tmp
         except FileExistsError:
             continue
+
+
+def _keep_group_and_mode(fd: int, st: os.stat_result) -> None:
+    """Give the new file the replaced file's group (when allowed) and mode bits."""
+    if hasattr(os, "fchown") and os.fstat(fd).st_gid != st.st_gid:
+        try:
+            os.fchown(fd, -1, st.st_gid)
+        except OSError:
+            pass  # not a member of that group: the folder's rules apply
+    os.fchmod(fd, st.st_mode & 0o7777)
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -70,9 +129,12 @@ def atomic_write_bytes(path, data: bytes) -> None:
     The bytes go to a temporary file in the same folder, are flushed to disk, and
     the temporary file is renamed over the target.
 
-    The file keeps the permissions of the file it replaces; a new file gets those
-    a plain ``open(path, "w")`` would give (``0o666 & ~umask``), so sidecars in a
-    shared study folder stay readable by the other raters' accounts.
+    The file keeps the permissions (mode bits) and, when the caller may set it,
+    the group of the file it replaces; a new file gets those a plain
+    ``open(path, "w")`` would give (``0o666 & ~umask``), so sidecars in a shared
+    study folder stay readable by the other raters' accounts. A file that is
+    read-only (no write bit, or not writable by the caller) is never replaced:
+    ``PermissionError`` says so, as ``open(path, "w")`` would.
 
     Parameters
     ----------
@@ -85,18 +147,23 @@ def atomic_write_bytes(path, data: bytes) -> None:
     ------
     OSError
         When the folder is not writable or the disk is full; the target is then
-        unchanged and no temporary file is left behind.
+        unchanged and no temporary file is left behind. PermissionError when the
+        target is read-only.
     """
     path = Path(path)
     try:
-        mode = path.stat().st_mode & 0o7777
+        st = path.stat()
     except OSError:
-        mode = None  # a new file: the kernel applies the umask
+        st = None  # a new file: the kernel applies the umask
+    if st is not None and (not st.st_mode & 0o222 or not os.access(path, os.W_OK)):
+        raise PermissionError(
+            errno.EACCES, "read-only file, not replaced; make it writable to replace it", str(path)
+        )
     fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as f:
-            if mode is not None:
-                os.fchmod(f.fileno(), mode)
+            if st is not None:
+                _keep_group_and_mode(f.fileno(), st)
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -127,3 +194,52 @@ def file_sha256(path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+@contextmanager
+def staging_folder(target) -> Iterator[Path]:
+    """A new, empty folder beside `target` to build a set of outputs in.
+
+    The folder (``.<target name>.partial-<random>``) is created with the
+    permissions a plain ``mkdir`` gives (the kernel applies the umask); when the
+    block raises, it is removed with everything in it, so a failed run leaves
+    `target` as it was. Move the outputs in with :func:`move_into` inside the block.
+
+    Parameters
+    ----------
+    target : str or Path
+        The folder the outputs are for (its parent is created when missing).
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        tmp = target.with_name(f".{target.name}.partial-{os.urandom(4).hex()}")
+        try:
+            tmp.mkdir(0o777)
+            break
+        except FileExistsError:
+            continue
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def move_into(staging, target) -> None:
+    """Move every file of `staging` to the same place under `target` (renames, no copy).
+
+    When `target` does not exist, `staging` itself is renamed to it; otherwise each
+    file replaces its namesake (folders are created as needed) and files of
+    `target` that `staging` lacks are kept. Both must be on the same file system
+    (:func:`staging_folder` puts the staging folder beside the target).
+    """
+    staging, target = Path(staging), Path(target)
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    for root, _dirs, files in os.walk(staging):
+        dest = target / Path(root).relative_to(staging)
+        dest.mkdir(exist_ok=True)
+        for name in files:
+            os.replace(Path(root) / name, dest / name)
+    _fsync_folder(target)

@@ -136,6 +136,20 @@ def _tifffile_notes(notes: list):
         logger.propagate = propagate
 
 
+def _tiff_problem(e: Exception) -> str:
+    """What a tifffile failure means, in our words: a tag directory that cannot be read
+    (tifffile's "corrupted IFD structure", "list index out of range", a short ``struct``
+    read) is a truncated or damaged file; anything else is named as a decoding failure."""
+    import tifffile
+
+    if isinstance(e, (struct.error, IndexError, EOFError, tifffile.TiffFileError)):
+        return (
+            "truncated or damaged TIFF image: its directory of tags cannot be read "
+            "(the file may be cut short; copy or export it again)"
+        )
+    return f"cannot decode TIFF image: pixel data damaged or in an encoding mfscan cannot read ({type(e).__name__}: {e})"
+
+
 def _tiff_header(path) -> dict:
     import tifffile
 
@@ -161,4 +175,4 @@ def _tiff_header(path) -> dict:
     except ImageReadError:
         raise
     except Exception as e:
-        raise ImageReadError(f"not a valid TIFF image: {e}", path) from e
+        raise ImageReadError(_tiff_problem(e), path) from e

@@ -2,6 +2,10 @@
 
 Codes such as visit "01" or subject "007" stay strings; side and level come back
 as categoricals; every file is written atomically.
+
+Every table goes out through :func:`write_table`, which neutralises text cells a
+spreadsheet would run as a formula (:func:`csv_safe_text`, OWASP's advice for CSV
+injection); :func:`read_table` takes the added quote off again.
 """
 
 from __future__ import annotations
@@ -44,6 +48,62 @@ STRING_COLUMNS = (
 SIDE_ALIASES = SIDE_SPELLINGS
 
 
+#: First characters that make a spreadsheet (Excel, LibreOffice, Google Sheets) read a
+#: text cell as a formula: OWASP's list for CSV injection.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe_text(value):
+    """`value` as a CSV cell no spreadsheet runs as a formula.
+
+    A text value starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+    return gets a leading ``'`` (OWASP); other text and every non-text value
+    (numbers, including negative ones, missing values) are returned unchanged.
+
+    >>> csv_safe_text("=HYPERLINK(1)"), csv_safe_text("-10.5"), csv_safe_text(-10.5)
+    ("'=HYPERLINK(1)", "'-10.5", -10.5)
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
+def _unquote_text(value):
+    """The inverse of :func:`csv_safe_text` on a cell read back."""
+    if isinstance(value, str) and value[:1] == "'" and value[1:2] and value[1:].startswith(FORMULA_TRIGGERS):
+        return value[1:]
+    return value
+
+
+def _is_text(series: pd.Series) -> bool:
+    return (
+        series.dtype == object
+        or isinstance(series.dtype, (pd.StringDtype, pd.CategoricalDtype))
+        or pd.api.types.is_string_dtype(series.dtype)
+    )
+
+
+def _map_text(df: pd.DataFrame, func) -> pd.DataFrame:
+    """A new frame with `func` applied to every text cell and to the column names."""
+    out = df.copy()
+    for i in range(df.shape[1]):
+        col = df.iloc[:, i]
+        if _is_text(col):
+            if isinstance(col.dtype, pd.CategoricalDtype):
+                col = col.astype(object)
+            out.isetitem(i, col.map(func, na_action="ignore"))
+    out.columns = [func(c) if isinstance(c, str) else c for c in df.columns]
+    return out
+
+
+def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of `df` whose text cells and column names pass through :func:`csv_safe_text`.
+
+    Numeric columns are not touched, so ``-10.5`` in a float column stays a number.
+    """
+    return _map_text(df, csv_safe_text)
+
+
 def set_dtypes(df: pd.DataFrame) -> pd.DataFrame:
     """Side and level as categoricals, codes as strings (a new frame).
 
@@ -75,6 +135,7 @@ def read_table(path) -> pd.DataFrame:
         df = pd.read_csv(path, dtype=dtypes, keep_default_na=True)
     except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as e:
         raise MfscanError(f"not a readable CSV table ({e})", path) from e
+    df = _map_text(df, _unquote_text)
     try:
         return set_dtypes(df)
     except MfscanError as e:
@@ -108,14 +169,15 @@ def check_output(path) -> Path:
 def write_table(df: pd.DataFrame, path, *, float_format: str | None = "%.10g") -> Path:
     """Write a DataFrame as CSV atomically (no index column; 10 significant digits).
 
-    The folder is created when missing. Raises MfscanError (naming the file) when
+    Text cells that a spreadsheet would run as a formula get a leading ``'``
+    (:func:`neutralise_formulas`); numbers are written as numbers. The folder is created when missing. Raises MfscanError (naming the file) when
     the table cannot be written, or when `path` is an image or a sidecar.
     """
 
     path = Path(path)
     _refuse_source(path)
     buf = io.StringIO()
-    df.to_csv(buf, index=False, float_format=float_format, lineterminator="\n")
+    neutralise_formulas(df).to_csv(buf, index=False, float_format=float_format, lineterminator="\n")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, buf.getvalue().encode("utf-8"))
@@ -153,6 +215,7 @@ def read_subjects(path) -> pd.DataFrame:
         raise MfscanError("subjects file not found", path) from e
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise MfscanError(f"not a readable CSV ({e})", path) from e
+    df = _map_text(df, _unquote_text)
     df.columns = [c.strip().lower() for c in df.columns]
     missing = {"subject", "symptomatic_side"} - set(df.columns)
     if missing:

@@ -9,6 +9,7 @@ check that a sidecar belongs to its image.
 
 from __future__ import annotations
 
+import errno
 from collections import defaultdict
 from pathlib import Path
 
@@ -335,10 +336,18 @@ def measure_file(
             try:
                 qc_for_annotation(image, ann, r, e, Path(qc_dir) / Path(sc_label).parent / name)
             except (OSError, ValueError, cv2_error()) as exc:
+                if isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS:
+                    raise  # a full or read-only disk stops the run, it is no fault of this image
                 errors.append({"path": sc_label, "roi": None, "reason": f"QC overlay not written ({exc})"})
         rows += r
         errors += e
     return rows, errors, info
+
+
+#: Write errors that concern the output disk, not one image: they stop a run.
+_DISK_ERRNOS = frozenset(
+    getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EROFS", "EIO") if hasattr(errno, name)
+)
 
 
 def _image_info(image, label: str) -> dict:

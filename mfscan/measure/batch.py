@@ -7,6 +7,7 @@ from here too); finding the images and their sidecars is :mod:`mfscan.measure.di
 from __future__ import annotations
 
 import os
+import socket
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from mfscan.errors import MfscanError
 from mfscan.io.tables import set_dtypes
 from mfscan.measure.annotation import (  # noqa: F401  (importable from here too)
     ERROR_COLUMNS,
@@ -197,6 +199,10 @@ def measure_jobs(
     from tqdm.auto import tqdm
 
     jobs = list(jobs)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise MfscanError(f"workers must be a whole number of 1 or more, got {workers!r}")
+    if scheduler:
+        check_scheduler(scheduler)
     bar = tqdm(total=len(jobs), unit="image", desc="measuring", disable=not progress or not jobs, leave=False)
     out = _Collector(bar)
     chunks = _chunks(jobs, chunk_size)
@@ -224,10 +230,76 @@ def measure_jobs(
     )
 
 
+def check_scheduler(address: str) -> None:
+    """Raise MfscanError, in a line, when `address` is not a Dask scheduler address or nothing
+    answers there within :data:`mfscan.vocab.SCHEDULER_TIMEOUT_S` (a refused TCP connection or
+    an unknown host fails at once)."""
+    from distributed.comm import parse_address, parse_host_port
+    from distributed.comm.registry import get_backend
+
+    from mfscan.vocab import SCHEDULER_TIMEOUT_S
+
+    example = "give one such as tcp://10.0.0.5:8786"
+    try:
+        scheme, location = parse_address(str(address))
+        get_backend(scheme)
+        host, port = parse_host_port(location) if scheme in ("tcp", "tls") else (None, None)
+    except (ValueError, TypeError) as e:
+        raise MfscanError(
+            f"--scheduler {address!r} is not a Dask scheduler address (scheme://host:port); {example}"
+        ) from e
+    if host is None:
+        return  # inproc, ucx, ws: Client's own timeout applies
+    if not (isinstance(port, int) and 0 < port < 65536):
+        raise MfscanError(f"--scheduler {address!r}: the port must be from 1 to 65535; {example}")
+    advice = "check the address and that the scheduler is running (dask scheduler), or leave out --scheduler"
+    try:
+        socket.create_connection((host, port), timeout=SCHEDULER_TIMEOUT_S).close()
+    except OSError as e:
+        why = "no answer" if isinstance(e, TimeoutError) else (e.strerror or str(e))
+        raise MfscanError(f"cannot reach the Dask scheduler at {address} ({why}); {advice}") from e
+    _ask_identity(address, SCHEDULER_TIMEOUT_S, advice)
+
+
+def _ask_identity(address: str, timeout: float, advice: str) -> None:
+    """Ask the server at `address` who it is, in a thread of its own (safe under a running event
+    loop); MfscanError unless a Dask scheduler answers within `timeout` seconds. A port that
+    answers in another protocol would otherwise fail deep inside the Dask client."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    async def probe():
+        from distributed.comm import connect
+
+        comm = await connect(address, timeout=timeout)
+        try:
+            await asyncio.wait_for(comm.write({"op": "identity", "reply": True}), timeout)
+            return await asyncio.wait_for(comm.read(), timeout)
+        finally:
+            comm.abort()
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mfscan-scheduler") as ex:
+        try:
+            reply = ex.submit(asyncio.run, probe()).result()
+        except Exception as e:  # any failure of the handshake means: no scheduler there
+            raise MfscanError(
+                f"no Dask scheduler answers at {address} (the connection is open but the reply is "
+                f"not Dask's); {advice}"
+            ) from e
+    if not (isinstance(reply, dict) and reply.get("type") == "Scheduler"):
+        raise MfscanError(f"the server at {address} is not a Dask scheduler; {advice}")
+
+
 def _run_dask(chunks, address, args, out):
     from distributed import Client
 
-    with Client(address, set_as_default=False) as client:
+    from mfscan.vocab import SCHEDULER_TIMEOUT_S
+
+    try:
+        client = Client(address, set_as_default=False, timeout=SCHEDULER_TIMEOUT_S)
+    except OSError as e:
+        raise MfscanError(f"cannot connect to the Dask scheduler at {address} ({e})") from e
+    with client:
         window = 4 * max(sum(client.nthreads().values()), 1)
         pending = []
         for chunk in chunks:

@@ -2,7 +2,10 @@
 
 A sidecar is paired with its image by file name (``stem[.rater].mfscan.json``) and,
 when the name is ambiguous or unusual, by the image it names. Hidden files and the
-copies a viewer sets aside after a save conflict are skipped. Used by
+copies a viewer sets aside after a save conflict are skipped. A file found by the
+search (not named by the caller) that is a symbolic link resolving outside the folder
+searched is refused with an error (:func:`mfscan.io.files.link_outside`), as is the
+image a sidecar names when it leads outside. Used by
 :func:`mfscan.measure.batch.measure_paths`, the report and the plugin's worklist.
 """
 
@@ -17,6 +20,7 @@ from pathlib import Path
 from mfscan.annotations import find_sidecars, is_conflict_copy, is_sidecar
 from mfscan.annotations.model import image_name_problem
 from mfscan.annotations.sidecar import _RATER_RE, SUFFIX
+from mfscan.io.files import link_outside
 from mfscan.io.images import SUPPORTED_SUFFIXES, is_supported
 
 __all__ = ["Job", "discover", "relative_label"]
@@ -57,34 +61,39 @@ def discover(paths, *, include_unannotated: bool = False) -> tuple[list[Job], li
     jobs : list of Job
         Sorted by image path.
     errors : list of dict
-        ``{"path", "roi", "reason"}`` for sidecars whose image is missing and
-        paths that do not exist.
+        ``{"path", "roi", "reason"}`` for sidecars whose image is missing, paths
+        that do not exist, and files found that link outside the folder searched.
     """
-    suffixes = _image_suffixes()
     images: set[Path] = set()
-    sidecars: set[Path] = set()
+    sidecars: dict[Path, Path] = {}  # sidecar -> the folder its image must lie in
     errors: list[dict] = []
+    left_out: set[Path] = set()
+
+    def refused(f: Path, folder: Path, is_link: bool) -> bool:
+        why = link_outside(f, folder) if is_link else None
+        if why:
+            errors.append({"path": str(f), "roi": None, "reason": why})
+            left_out.add(f)
+        return bool(why)
+
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            for root, dirs, files in os.walk(p):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in files:
-                    if name.startswith(".") or is_conflict_copy(name):
-                        continue  # hidden files; edits the viewer saved aside after a save conflict
-                    f = Path(root) / name
-                    if is_sidecar(f):
-                        sidecars.add(f)
-                    elif f.suffix.lower() in suffixes:
-                        images.add(f)
-                    elif not f.suffix and _is_image_file(f):
-                        images.add(f)  # DICOM files from scanners often have no suffix (IM0001)
+            for f, is_link in _walk(p):
+                if refused(f, p, is_link):
+                    continue
+                if is_sidecar(f):
+                    sidecars[f] = p
+                else:
+                    images.add(f)
         elif p.is_file():
             if is_sidecar(p):
-                sidecars.add(p)
+                sidecars[p] = p.parent
             else:
-                images.add(p)
-                sidecars.update(find_sidecars(p))
+                images.add(p)  # named by the caller: read wherever it leads
+                for sc in find_sidecars(p, confine=False):
+                    if not refused(sc, p.parent, sc.is_symlink()):
+                        sidecars[sc] = p.parent
         else:
             errors.append({"path": str(p), "roi": None, "reason": "no such file or folder"})
     by_image: dict[Path, list[Path]] = defaultdict(list)
@@ -95,9 +104,11 @@ def discover(paths, *, include_unannotated: bool = False) -> tuple[list[Job], li
     for sc in sorted(sidecars):
         img = _match_by_name(sc, by_stem)
         if img is None:  # ambiguous or unusual name: ask the file which image it annotates
-            img, problem = _match_by_content(sc, by_name, images)
+            img, problem = _match_by_content(sc, by_name, images, sidecars[sc])
+            if problem and Path(sc.parent, problem[1]) in left_out:
+                continue  # the sidecar of an image refused above: one message is enough
             if problem:
-                errors.append({"path": str(sc), "roi": None, "reason": problem})
+                errors.append({"path": str(sc), "roi": None, "reason": problem[0]})
                 continue
         by_image[img].append(sc)
     jobs = [
@@ -106,6 +117,42 @@ def discover(paths, *, include_unannotated: bool = False) -> tuple[list[Job], li
         if include_unannotated or by_image.get(img)
     ]
     return jobs, errors
+
+
+def _walk(folder: Path):
+    """``(path, is_link)`` of the image and sidecar files under `folder` (recursively; hidden
+    files and folders, conflict copies skipped; links to folders not followed). Whether an
+    entry is a link comes with the folder listing, at no extra system call."""
+    suffixes = _image_suffixes()
+    stack = [str(folder)]
+    while stack:
+        root = stack.pop()
+        try:
+            with os.scandir(root) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            continue  # unreadable folder: skipped, as os.walk does
+        subdirs = []
+        for e in entries:
+            name = e.name
+            if name.startswith("."):
+                continue  # hidden files and folders
+            try:
+                is_dir = e.is_dir()
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if not e.is_symlink():
+                    subdirs.append(e.path)
+                continue
+            if is_conflict_copy(name):
+                continue  # edits the viewer saved aside after a save conflict
+            f = Path(e.path)
+            if is_sidecar(f) or f.suffix.lower() in suffixes:
+                yield f, e.is_symlink()
+            elif not f.suffix and _is_image_file(f):
+                yield f, e.is_symlink()  # DICOM files from scanners often have no suffix (IM0001)
+        stack.extend(reversed(subdirs))
 
 
 def _match_by_name(sidecar: Path, by_stem) -> Path | None:
@@ -122,23 +169,31 @@ def _match_by_name(sidecar: Path, by_stem) -> Path | None:
     return candidates[0] if len(candidates) == 1 else None
 
 
-def _match_by_content(sidecar: Path, by_name, images) -> tuple[Path | None, str | None]:
-    """The image the sidecar's ``image`` field names, beside it; or why there is none."""
+def _match_by_content(sidecar: Path, by_name, images, folder: Path):
+    """The image the sidecar's ``image`` field names, beside it, and None; or None and
+    (why there is none, the name read): missing, or a link leading outside `folder`,
+    the folder searched."""
     try:
         d = json.loads(sidecar.read_text("utf-8-sig"))
         name = d.get("image") if isinstance(d, dict) else None
     except (OSError, ValueError):
         name = None
     if not isinstance(name, str) or not name:
-        return None, "sidecar cannot be read, or names no image, and no image beside it matches its file name"
+        return None, (
+            "sidecar cannot be read, or names no image, and no image beside it matches its file name",
+            "",
+        )
     problem = image_name_problem(name)
     if problem:
-        return None, problem
+        return None, (problem, "")
     img = by_name.get((sidecar.parent, name))
     if img is None:
         candidate = sidecar.parent / name
         if not candidate.is_file():
-            return None, f"the image {name[:60]!r} named by the sidecar is missing"
+            return None, (f"the image {name[:60]!r} named by the sidecar is missing", name)
+        why = link_outside(candidate, folder)
+        if why:
+            return None, (f"the image {name[:60]!r} named by the sidecar {why}", name)
         img = candidate
         images.add(img)
     return img, None

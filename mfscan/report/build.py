@@ -37,6 +37,7 @@ import pandas as pd
 
 from mfscan.annotations import atomic_write_bytes
 from mfscan.errors import MfscanError
+from mfscan.io.files import move_into, staging_folder
 from mfscan.io.tables import (
     read_subjects,  # noqa: F401  (re-exported by mfscan.report)
     write_table,
@@ -104,7 +105,7 @@ class ReportResult:
 
 
 def _output_folder(study_dir: Path, out_dir) -> Path:
-    """The checked, created and cleaned output folder."""
+    """The checked output folder (created and cleaned only when the report is complete)."""
     if not study_dir.is_dir():
         raise MfscanError("study folder not found", study_dir)
     out = Path(out_dir)
@@ -112,9 +113,19 @@ def _output_folder(study_dir: Path, out_dir) -> Path:
         raise MfscanError("the output folder must differ from the study folder", out)
     if out.exists() and not out.is_dir():
         raise MfscanError("exists and is not a folder; give a folder for the report", out)
-    out.mkdir(parents=True, exist_ok=True)
-    _remove_stale_outputs(out)
     return out
+
+
+def _put_in_place(res: ReportResult, staging: Path, out: Path) -> None:
+    """Replace the previous report in `out` by the complete one built in `staging`."""
+    if out.is_dir():
+        _remove_stale_outputs(out)
+    try:
+        move_into(staging, out)
+    except OSError as e:
+        raise MfscanError(f"cannot move the report into place ({e.strerror or e})", out) from e
+    res.files = [out / p.relative_to(staging) for p in res.files]
+    res.out_dir = out
 
 
 def _remove_stale_outputs(out: Path) -> None:
@@ -285,7 +296,10 @@ def build_report(
         Folder with images and their sidecars (searched recursively), and
         optionally ``subjects.csv``.
     out_dir : path
-        Output folder (created).
+        Output folder (created). Everything is built in a staging folder beside it
+        (:func:`mfscan.io.files.staging_folder`) and moved in at the end, so a
+        report that fails (a visit label that cannot be ordered, a full disk)
+        leaves the previous report in `out_dir` as it was.
     subjects : path, optional
         Subjects table; default ``study_dir/subjects.csv`` when it exists.
     threshold_pct : float
@@ -302,25 +316,39 @@ def build_report(
         the summary (``top_parts``) or before the images section (``parts``), after the
         built-in ones of :func:`_extra_parts`.
     """
-    from tqdm.auto import tqdm
-
-    from mfscan.report.html import render_html
     from mfscan.stats.asymmetry import INDEXES
-    from mfscan.stats.study import analyse_study
 
     if index not in INDEXES:
         raise MfscanError(f"unknown asymmetry definition {index!r}; choose one of {', '.join(INDEXES)}")
     study_dir = Path(study_dir)
-    out = _output_folder(study_dir, out_dir)
-    res = ReportResult(out)
+    target = _output_folder(study_dir, out_dir)
     subj_path = Path(subjects) if subjects else study_dir / "subjects.csv"
     subj = read_subjects(subj_path) if (subjects or subj_path.exists()) else None
+    options = dict(threshold_pct=threshold_pct, index=index, visit_order=visit_order, max_pixels=max_pixels)
+    measure = dict(workers=workers, scheduler=scheduler, progress=progress, max_pixels=max_pixels)
+    try:
+        with staging_folder(target) as out:
+            res = ReportResult(out)
+            _build_into(res, study_dir, subj, subj_path, measure, options, top_parts, parts)
+            _put_in_place(res, out, target)
+    except OSError as e:
+        raise MfscanError(
+            f"cannot write the report ({e.strerror or e}); the previous one is kept", target
+        ) from e
+    return res
 
-    m, errors, jobs = _measure_study(
-        study_dir, out, workers=workers, scheduler=scheduler, progress=progress, max_pixels=max_pixels
-    )
+
+def _build_into(res: ReportResult, study_dir, subj, subj_path, measure, options, top_parts, parts) -> None:
+    """Measure the study and write every output of the report into ``res.out_dir``."""
+    from tqdm.auto import tqdm
+
+    from mfscan.report.html import render_html
+    from mfscan.stats.study import analyse_study
+
+    out = res.out_dir
+    m, errors, jobs = _measure_study(study_dir, out, **measure)
     res.measurements, res.images = m.measurements, m.images
-    steps = tqdm(total=4, desc="report", unit="step", disable=not progress, leave=False)
+    steps = tqdm(total=4, desc="report", unit="step", disable=not measure["progress"], leave=False)
     res.files.append(write_table(m.measurements, out / "measurements.csv"))
     res.files.append(write_table(m.images, out / "images.csv"))
     _write_errors(res, errors)
@@ -330,9 +358,9 @@ def build_report(
         m.measurements,
         subjects=subj,
         errors=errors,
-        threshold_pct=threshold_pct,
-        index=index,
-        visit_order=visit_order,
+        threshold_pct=options["threshold_pct"],
+        index=options["index"],
+        visit_order=options["visit_order"],
         subjects_name=subj_path.name,
     )
     _write_errors(res, analysis.errors)
@@ -349,8 +377,8 @@ def build_report(
         study_dir=study_dir,
         subjects=subj,
         subjects_path=subj_path if subj is not None else None,
-        visit_order=visit_order,
-        max_pixels=max_pixels,
+        visit_order=options["visit_order"],
+        max_pixels=options["max_pixels"],
     )
     top += _call_parts(res, top_parts)
     extra += _call_parts(res, parts)
@@ -359,8 +387,8 @@ def build_report(
         study_dir=study_dir,
         subjects=subj,
         groups=groups,
-        threshold_pct=threshold_pct,
-        index=index,
+        threshold_pct=options["threshold_pct"],
+        index=options["index"],
         measure=analysis.measure,
         visit_order=analysis.visit_order,
         top=top,
@@ -371,4 +399,3 @@ def build_report(
     res.files.append(out / "report.html")
     steps.update()
     steps.close()
-    return res

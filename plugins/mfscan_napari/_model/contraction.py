@@ -20,6 +20,7 @@ import pandas as pd
 
 from mfscan.annotations import SUFFIX, Annotation, read_sidecar
 from mfscan.errors import MfscanError
+from mfscan.io.files import link_outside
 
 from .images import get_image, is_memory
 
@@ -54,15 +55,19 @@ class RestLookup:
         rows: list[dict] = []
         if self.image_path is None or not annotation.subject:
             return pd.DataFrame(rows)
-        for sc in sorted(self.image_path.parent.glob("*" + SUFFIX)):
+        folder = self.image_path.parent
+        for sc in sorted(folder.glob("*" + SUFFIX)):
+            if link_outside(sc, folder):
+                continue  # the one confinement rule: nothing read from outside the folder
             try:
                 key, mtime = str(sc), sc.stat().st_mtime_ns
                 hit = self._cache.get(key)
                 if hit is None or hit[0] != mtime:
                     ann = read_sidecar(sc)
                     found = []
-                    if (ann.task or "") == "rest" and any(r.kind == "thickness" for r in ann.rois):
-                        ip = sc.parent / ann.image
+                    ip = sc.parent / ann.image
+                    rest = (ann.task or "") == "rest" and any(r.kind == "thickness" for r in ann.rois)
+                    if rest and not link_outside(ip, folder):
                         image = get_image(ip, self.images)  # a trial is an image (and frame)
                         found, _errors = measure_annotation(
                             image, ann, image_label=str(ip), sidecar_label=key
