@@ -67,8 +67,13 @@ def _mm_per_pixel(v):
         parts = [float(x) for x in str(v).split(",")]
     except ValueError:
         parts = []
-    if len(parts) not in (1, 2) or not all(0 < x < 100 for x in parts):
+    if len(parts) not in (1, 2) or not all(x > 0 for x in parts):
         raise argparse.ArgumentTypeError("give mm per pixel as ROW or ROW,COL, e.g. 0.25 or 0.25,0.3")
+    from mfscan.calibration import implausible, manual
+
+    why = implausible(manual(*parts))  # the one plausibility range of the calibration rule
+    if why:
+        raise argparse.ArgumentTypeError(why)
     return parts
 
 

@@ -58,6 +58,7 @@ def image_info(img) -> dict:
                 "spacing_mm": None if r.spacing_mm is None else [float(s) for s in r.spacing_mm],
                 "spatial_format": r.spatial_format,
                 "data_type": r.data_type,
+                "scale_problem": r.scale_problem,
             }
             for r in img.regions
         ],
@@ -93,7 +94,11 @@ def format_info(d: dict) -> str:
         )
     for r in d["regions"]:
         sp = (
-            "no length scale"
+            (
+                f"{r['scale_problem']}: not used for calibration"
+                if r.get("scale_problem")
+                else "no length scale"
+            )
             if r["spacing_mm"] is None
             else f"{r['spacing_mm'][0]:.4f} x {r['spacing_mm'][1]:.4f} mm/px"
         )
