@@ -255,7 +255,9 @@ def regions_from_dicom(ds, shape) -> tuple[list[Region], list[str]]:
             if why is None:
                 spacing = (dy * 10.0, dx * 10.0)
             else:
-                problems.append(f"region {i}: {why}, not a positive length; region not used for calibration")
+                problems.append(
+                    f"region {i}: {why}: the physical delta is not a positive length; region not used for calibration"
+                )
         elif _int(item, "RegionSpatialFormat") == 1:
             problems.append(
                 f"region {i}: 2D region with units "
