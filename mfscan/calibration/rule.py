@@ -22,6 +22,7 @@ for every command that takes one.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from mfscan.calibration.scale import Calibration, calibration_for_points
@@ -208,7 +209,8 @@ def check_typed_scale(
     -------
     Calibration
         `typed`, when it is plausible and agrees with the image's own within
-        `tolerance_pct` (or the image has none, or `override` is set).
+        `tolerance_pct` (or the image has none); with `override`, a disagreeing
+        `typed` is returned with ``details["overrides_image"] = True``.
 
     Raises
     ------
@@ -217,9 +219,9 @@ def check_typed_scale(
         the image's own scale by more than `tolerance_pct` without `override`.
     """
     check_plausible(typed)
-    if override:
-        return typed
     why = typed_scale_problem(typed, image, points=points, tolerance_pct=tolerance_pct)
+    if why and override:  # recorded in the sidecar: chosen, not a slip
+        return dataclasses.replace(typed, details={**typed.details, "overrides_image": True})
     if why:
         raise CalibrationError(
             f"{why}; the image's own calibration is used without --mm-per-pixel, or give "
