@@ -186,5 +186,5 @@ def test_measurement_columns_keep_the_old_ones_in_order_and_add_the_rusi_ones():
     assert [c for c in MEASUREMENT_COLUMNS if c in old] == list(old)
     new = {"visit_date", "kind", "view", "task", "posture", "trial", "thickness_cm", "fat_thickness_cm"}
     new |= {"fat_source", "echo_mean_corrected", "echo_correction", "glcm_contrast", "glcm_homogeneity"}
-    new |= {"glcm_energy", "glcm_correlation", "glcm_entropy"}
+    new |= {"glcm_energy", "glcm_correlation", "glcm_entropy", "echo_bit_depth", "echo_correction_status"}
     assert set(MEASUREMENT_COLUMNS) - set(old) == new
