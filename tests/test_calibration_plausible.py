@@ -72,6 +72,11 @@ def test_sidecar_scale_of_1e300_is_refused_not_infinite(tmp_path):
     out = tmp_path / "m.csv"
     assert main(["measure", str(tmp_path), "-o", str(out)]) == 1
     assert not out.exists() or "inf" not in out.read_text()
+    # mfscan check says so before anything is measured
+    from mfscan.measure.check import check_study
+
+    (row,) = check_study(tmp_path).query("problem == 'scale_differs_from_image'").itertuples()
+    assert row.file == "scan.mfscan.json" and "1e+300 mm per pixel" in row.message
 
 
 @pytest.mark.parametrize("delta_cm, shown", [(1e-300, "1e-299"), (0.0001, "0.001"), (1.0, "10")])

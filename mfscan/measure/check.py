@@ -34,6 +34,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from mfscan import calibration as _cal
 from mfscan.annotations import read_sidecar
 from mfscan.errors import MfscanError
 from mfscan.measure import _check_rules as rules
@@ -120,8 +121,19 @@ def _check_image(job, label, found, records, tolerance_pct, max_pixels) -> None:
     if len(belong) > 1:
         found += rules.calibrations_differ(belong, labels, lazy, image, tolerance_pct)
     unread = any(f["problem"] == "image_unreadable" and f["file"] == image for f in found)
-    if not unread:
-        found += rules.scale_differs_from_image(belong, labels, lazy, image, tolerance_pct)
+    if not unread and any(_cal.is_override(a.calibration) for a in belong):
+        own = lazy if _may_have_own_scale(job.image) else None  # PNG, JPEG, BMP: never decoded
+        found += rules.scale_differs_from_image(belong, labels, own, image, tolerance_pct)
+
+
+def _may_have_own_scale(path) -> bool:
+    """False for formats that carry no calibration (PNG, JPEG, BMP), read from the header only."""
+    from mfscan.io.images import read_header
+
+    try:
+        return read_header(path)["format"] in ("dicom", "tiff")
+    except MfscanError:
+        return True  # decoding it will say what is wrong
 
 
 def check_study(
