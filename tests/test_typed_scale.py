@@ -109,3 +109,19 @@ def test_check_reports_a_typed_scale_that_disagrees_with_the_file(tmp_path, dcm,
     # within 1%: clean
     sidecar.write_text(json.dumps({**base, "rater": "R1", "calibration": {"row_mm": 0.255, "col_mm": 0.255}}))
     assert (check_study(tmp_path)["problem"] == "scale_differs_from_image").sum() == 0
+
+
+def test_typed_scale_over_an_implausible_own_scale_needs_the_override(tmp_path, phantom, capsys):
+    rows, cols = phantom.image.shape
+    path = write_dicom(
+        tmp_path / "tiny.dcm",
+        phantom.image,
+        regions=[region_item((0, 0, rows - 1, cols - 1), (1e-300, 1e-300))],
+    )
+    assert main(["propose", str(path), "--seed", _seed(phantom)]) == 1  # the own scale: refused
+    assert "gives 1e-299 mm per pixel" in capsys.readouterr().err
+    argv = ["propose", str(path), "--seed", _seed(phantom), "--mm-per-pixel", "0.2548"]
+    assert main(argv) == 1
+    assert "which is itself outside the plausible range" in capsys.readouterr().err
+    assert main([*argv, "--override-calibration"]) == 0
+    assert read_sidecar(tmp_path / "tiny.mfscan.json").calibration.row_mm == 0.2548

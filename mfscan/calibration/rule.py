@@ -184,12 +184,15 @@ def typed_scale_problem(
     )
     if pct <= tolerance_pct:
         return None
-    return (
-        f"the {typed.source} scale {typed.row_mm:g} x {typed.col_mm:g} mm/px differs by {pct:.1f}% "
+    head = (
+        f"the {typed.source} scale {typed.row_mm:g} x {typed.col_mm:g} mm/px differs by {pct:.3g}% "
         f"(more than {tolerance_pct:g}%) from the image's own, {own.row_mm:g} x {own.col_mm:g} mm/px "
-        f"from {describe_source(own)}: areas would be {typed.row_mm * typed.col_mm / (own.row_mm * own.col_mm):.3g}x"
-        " those of the image's scale"
+        f"from {describe_source(own)}"
     )
+    if implausible(own):
+        return f"{head}, which is itself outside the plausible range"
+    factor = (typed.row_mm / own.row_mm) * (typed.col_mm / own.col_mm)
+    return f"{head}: areas would be {factor:.3g}x those of the image's scale"
 
 
 def check_typed_scale(
