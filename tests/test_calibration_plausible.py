@@ -200,3 +200,19 @@ def test_negative_delta_is_named(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "negative PhysicalDeltaX (-0.025 cm): not used for calibration" in out
     assert "no length scale" not in out
+
+
+def test_outline_in_a_negative_delta_region_names_it(tmp_path):
+    # split screen: region 0 (left half) has a negative delta, region 1 (right half) is fine
+    path = write_dicom(
+        tmp_path / "split.dcm",
+        _pixels(),
+        regions=[
+            region_item((0, 0, ROWS - 1, 79), (0.025, -0.025)),
+            region_item((0, 80, ROWS - 1, COLS - 1), (0.025, 0.025)),
+        ],
+    )
+    img = _load(path)
+    left = [[40.0, 10.0], [40.0, 50.0], [80.0, 50.0]]
+    with pytest.raises(CalibrationError, match=r"region 0, whose negative PhysicalDeltaX \(-0.025 cm\)"):
+        roi_calibration(left, img)

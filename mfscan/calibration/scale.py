@@ -187,7 +187,8 @@ def from_scale_line(p0, p1, length_mm: float) -> Calibration:
 def region_calibration(region: Region) -> Calibration:
     """The Calibration of one calibrated region."""
     if region.spacing_mm is None:
-        raise CalibrationError(f"region {region.index} has no length calibration")
+        why = f": {region.scale_problem}" if region.scale_problem else ""
+        raise CalibrationError(f"region {region.index} has no length calibration{why}")
     return Calibration(region.spacing_mm[0], region.spacing_mm[1], "dicom-region", region.index)
 
 
@@ -269,9 +270,15 @@ def calibration_for_points(points, regions: list[Region], default: Calibration) 
             f"the outline crosses from ultrasound region {touched[0]} into "
             f"region {touched[1]}, which have separate calibrations"
         )
+    unusable = next((r for r in regions if r.scale_problem and r.contains(p).any()), None)
+    why = (
+        f" (it lies in region {unusable.index}, whose {unusable.scale_problem} is not a length scale)"
+        if unusable is not None
+        else ""
+    )
     if touched:
-        raise CalibrationError(f"the outline extends outside calibrated ultrasound region {touched[0]}")
-    raise CalibrationError("the outline lies outside every calibrated ultrasound region")
+        raise CalibrationError(f"the outline extends outside calibrated ultrasound region {touched[0]}{why}")
+    raise CalibrationError(f"the outline lies outside every calibrated ultrasound region{why}")
 
 
 def warn_problems(problems, path=None):
