@@ -80,7 +80,7 @@ def test_sidecar_scale_of_1e300_is_refused_not_infinite(tmp_path):
 
 
 @pytest.mark.parametrize("delta_cm, shown", [(1e-300, "1e-299"), (0.0001, "0.001"), (1.0, "10")])
-def test_dicom_region_outside_the_range_is_refused(tmp_path, delta_cm, shown):
+def test_dicom_region_outside_the_range_is_refused(tmp_path, delta_cm, shown, capsys):
     path = write_dicom(
         tmp_path / "r.dcm", _pixels(), regions=[region_item((0, 0, ROWS - 1, COLS - 1), (delta_cm, delta_cm))]
     )
@@ -88,6 +88,8 @@ def test_dicom_region_outside_the_range_is_refused(tmp_path, delta_cm, shown):
     rows, errors = _measure(img)
     assert rows == []
     assert f"DICOM ultrasound region 0 (PhysicalDeltaX/Y) gives {shown} mm per pixel" in errors[0]["reason"]
+    assert main(["info", str(path)]) == 0
+    assert "REFUSED for measuring: the DICOM ultrasound region 0" in capsys.readouterr().out
     # a plausible region beside it is measured: 40 x 40 px of 0.3 x 0.2 mm = 96 mm2 = 0.96 cm2
     ok = write_dicom(
         tmp_path / "ok.dcm", _pixels(), regions=[region_item((0, 0, ROWS - 1, COLS - 1), (0.03, 0.02))]

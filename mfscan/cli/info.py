@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from mfscan.calibration import implausible
 from mfscan.cli._common import _say, add_measure_options, add_parser
 from mfscan.errors import MfscanError
 
@@ -64,6 +65,7 @@ def image_info(img) -> dict:
         ],
         "calibration": cal.to_dict(),
         "calibrated": cal.calibrated,
+        "calibration_problem": implausible(cal),
         "metadata": {k: v for k, v in img.metadata.items()},
         "warnings": list(img.warnings),
     }
@@ -87,6 +89,8 @@ def format_info(d: dict) -> str:
             f"source {cal['source']}"
             + (f" (region {cal['region']})" if cal.get("region") is not None else "")
         )
+        if d.get("calibration_problem"):
+            lines.append(f"  REFUSED for measuring: {d['calibration_problem']}")
     else:
         lines.append(
             "  calibration: NONE - measurements will be in pixels only; "

@@ -352,7 +352,7 @@ def _image_info(image, label: str) -> dict:
         # exports carry no such tag, and scanner screenshots usually show text: unknown
         "burned_in_annotation": image.metadata.get("burned_in_annotation", "unknown"),
         "lossy": bool(image.metadata.get("lossy", image.format == "jpeg")),
-        "warnings": "; ".join(image.warnings),
+        "warnings": "; ".join([*image.warnings, *filter(None, [_cal.implausible(cal)])]),
     }
 
 
