@@ -38,6 +38,8 @@ __all__ = [
     "SCHEDULER_TIMEOUT_S",
     "SIDE_COLORS_RGB",
     "DEFAULT_MAX_PIXELS",
+    "MM_PER_PIXEL_RANGE",
+    "SCALE_TOLERANCE_PCT",
     "side_or_none",
     "level_or_none",
     "symptomatic_or_none",
@@ -123,6 +125,16 @@ SCHEDULER_TIMEOUT_S = 5.0
 
 #: Images whose header claims more pixels than this are refused before decoding.
 DEFAULT_MAX_PIXELS = 200_000_000
+
+#: The plausible pixel size of an ultrasound image, in mm per pixel, inclusive: every
+#: calibration (sidecar, DICOM region, PixelSpacing, ImageJ scale, scale line, typed
+#: value) outside it is refused by :func:`mfscan.calibration.rule.check_plausible`.
+MM_PER_PIXEL_RANGE = (0.005, 5.0)
+
+#: A typed scale further than this (% of the smaller value, on either axis) from the
+#: image's own calibration is refused without ``--override-calibration``
+#: (:func:`mfscan.calibration.rule.check_typed_scale`).
+SCALE_TOLERANCE_PCT = 1.0
 
 
 def _text(value) -> str:

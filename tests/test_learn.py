@@ -522,3 +522,39 @@ def test_predict_notes_a_model_of_another_tracing_convention(tiny, tmp_path, cap
     assert main(cmd) == 0
     out = capsys.readouterr().out
     assert "learnt outlines on the inner border of the fascia line, this study traces the centre" in out
+
+
+def test_predict_refuses_a_typed_scale_that_disagrees_with_the_dicom_unless_overridden(
+    tiny, tmp_path, capsys
+):
+    """predict takes --mm-per-pixel through propose's rule: > 1% from the file's own scale is refused."""
+    from _pydicom_files import region_item, write_dicom
+
+    from mfscan.cli import main
+
+    ph = make_phantom(seed=201, **SMALL)  # 0.5 mm per pixel
+    rows, cols = ph.image.shape
+    dcm = write_dicom(
+        tmp_path / "scan.dcm", ph.image, regions=[region_item((0, 0, rows - 1, cols - 1), (0.05, 0.05))]
+    )
+    r, c, value = _muscle_pixel(tiny, ph)
+    side = "left" if value == 1 else "right"
+    argv = [
+        "predict",
+        str(tiny[0]),
+        str(dcm),
+        "--rater",
+        "R1",
+        "--seed",
+        f"{side}:{r},{c}",
+        "--mm-per-pixel",
+        "1.0",
+    ]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    # 1.0 typed over the region's 0.5 mm: 100% apart, areas 4x
+    assert "100%" in err and "--override-calibration" in err
+    assert not (tmp_path / "scan.R1.mfscan.json").exists()
+    assert main([*argv, "--override-calibration"]) == 0
+    cal = read_sidecar(tmp_path / "scan.R1.mfscan.json").calibration
+    assert (cal.source, cal.row_mm, cal.details.get("overrides_image")) == ("manual", 1.0, True)

@@ -188,4 +188,5 @@ def test_measurement_columns_keep_the_old_ones_in_order_and_add_the_rusi_ones():
     new |= {"fat_source", "echo_mean_corrected", "echo_correction", "glcm_contrast", "glcm_homogeneity"}
     new |= {"glcm_energy", "glcm_correlation", "glcm_entropy", "proposal_flags"}
     new |= {"outline_repair", "clipped_share"}
+    new |= {"echo_bit_depth", "echo_correction_status"}
     assert set(MEASUREMENT_COLUMNS) - set(old) == new

@@ -117,7 +117,7 @@ def _edge_map(Q, sp, h, p):
     Qs = ndi.gaussian_filter1d(Q, 1.0, axis=0, mode="wrap")
     es = max(p["edge_sigma_mm"] / h, p["edge_sigma_px"] * min(sp) / h)
     G = ndi.gaussian_filter1d(Qs, es, axis=1, order=1, mode="nearest") / h  # per mm
-    ahead = int(round(1.0 / h))
+    ahead = max(1, int(round(1.0 / h)))  # at least one sample (coarse pixels: h > 2 mm)
     Qa = np.concatenate([Qs[:, ahead:], np.repeat(Qs[:, -1:], ahead, axis=1)], axis=1)
     rise = np.maximum(G, 0)
     dark_after = np.clip((p["dark"] - Qa) / (p["dark"] - p["dark_full"]), 0, 1)

@@ -17,12 +17,17 @@ __all__ = [
     "PARAMS",
     "ProposalError",
     "SEARCH_RADIUS_MM",
+    "MIN_WORK_SPACING_MM",
 ]
 
 #: Search radius around the seed in millimetres.
 SEARCH_RADIUS_MM = 40.0
 #: Pixel size assumed when the image is uncalibrated (mm); a 600-row frame is then 9 cm deep.
 NOMINAL_SPACING_MM = 0.15
+#: The finest pixel the proposal works on (mm): a finer image is first reduced to it (pixel
+#: averaging), so that the working arrays (search crop, rays, costs) stay bounded, about
+#: (2 x 40 mm / 0.05 mm)^2 crop pixels and 180 x 1600 ray samples, whatever the scale.
+MIN_WORK_SPACING_MM = 0.05
 
 #: Below this *outline score* (edge support x regularity x leak, ``details["outline_score"]``)
 #: no outline is returned: on 240 phantom proposals the lowest score of a good outline

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 
 from mfscan.assist._cost import overlay_mask
-from mfscan.assist._params import NOMINAL_SPACING_MM, PARAMS, ProposalError
+from mfscan.assist._params import MIN_WORK_SPACING_MM, NOMINAL_SPACING_MM, PARAMS, ProposalError
 
 
 def _merge_params(params) -> dict:
@@ -81,6 +82,28 @@ def _spacing(spacing):
     if len(s) != 2 or not all(math.isfinite(v) and v > 0 for v in s):
         raise ValueError(f"spacing must be two positive numbers (row_mm, col_mm), got {spacing!r}")
     return s, True
+
+
+def _coarser_grid(image, exclude, sp):
+    """``(image, exclude, (f_row, f_col))`` reduced to pixels of at least
+    :data:`MIN_WORK_SPACING_MM`, or None when the image is not finer than that.
+
+    Pixels are averaged (``cv2.INTER_AREA``); an excluded pixel marks the working pixel
+    it falls in. The factors are exact for the integer grid (``rows / new_rows``), and
+    a point maps as ``(x + 0.5) / f - 0.5``.
+    """
+    want = [max(1.0, MIN_WORK_SPACING_MM / s) for s in sp]
+    if want == [1.0, 1.0]:
+        return None
+    rows, cols = image.shape
+    new_rows, new_cols = max(1, int(rows // want[0])), max(1, int(cols // want[1]))
+    img = image if image.dtype in (np.uint8, np.uint16, np.float32) else image.astype(np.float32)
+    small = cv2.resize(img, (new_cols, new_rows), interpolation=cv2.INTER_AREA)
+    ex = None
+    if exclude is not None:
+        marks = np.asarray(exclude, dtype=np.uint8)
+        ex = cv2.resize(marks, (new_cols, new_rows), interpolation=cv2.INTER_AREA) > 0
+    return small, ex, (rows / new_rows, cols / new_cols)
 
 
 def _seed_check(image, seed, sp, exclude):

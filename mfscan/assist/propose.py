@@ -100,19 +100,29 @@ from mfscan.assist._cost import (
 from mfscan.assist._params import (
     LOW_CONFIDENCE,
     MIN_CONFIDENCE,
+    MIN_WORK_SPACING_MM,
     NOMINAL_SPACING_MM,
     PARAMS,
     SEARCH_RADIUS_MM,
     ProposalError,
 )
 from mfscan.assist._polar import _limit_width, _pin_border_points, _rays, _trace
-from mfscan.assist._seed import _as_frame, _merge_params, _parse_box, _parse_seed, _seed_check, _spacing
+from mfscan.assist._seed import (
+    _as_frame,
+    _coarser_grid,
+    _merge_params,
+    _parse_box,
+    _parse_seed,
+    _seed_check,
+    _spacing,
+)
 from mfscan.geometry import orient, polygon_area, resample_closed
 from mfscan.vocab import BORDERS
 
 __all__ = [
     "LOW_CONFIDENCE",
     "MIN_CONFIDENCE",
+    "MIN_WORK_SPACING_MM",
     "NOMINAL_SPACING_MM",
     "PARAMS",
     "Proposal",
@@ -239,6 +249,10 @@ def propose_outline(
         search radius and the shape limits (``details["calibrated"]`` is False);
         a wrong scale makes outlines leak through the fascia, so callers should
         require a scale (``mfscan propose`` refuses an image without one).
+        An image with pixels finer than :data:`MIN_WORK_SPACING_MM` (0.05 mm) is
+        first reduced to that pixel size (``details["work_spacing_mm"]``), so the
+        working memory does not grow with 1 / spacing; the points are in the
+        image's own pixels.
     side : {'left', 'right'}, optional
         The patient's side; recorded in ``details`` only (the border is found
         from the image, whatever the orientation convention).
@@ -286,6 +300,9 @@ def propose_outline(
     sp, calibrated = _spacing(spacing)
     if exclude is not None and np.shape(exclude) != (rows, cols):
         raise ValueError(f"exclude must have the image's shape {(rows, cols)}, got {np.shape(exclude)}")
+    coarse = _coarser_grid(img, exclude, sp)
+    if coarse is not None:  # bounded working size whatever the scale: finer images are reduced first
+        return _on_coarser_grid(coarse, (sr, sc), sp, side, box, border_points, n_vertices, params)
     _seed_check(img, (sr, sc), sp, exclude)
 
     # polar image: crop, despeckle, resample along rays, normalise by the muscle's echo
@@ -331,6 +348,29 @@ def propose_outline(
         seconds=round(time.perf_counter() - t0, 4),
     )
     return Proposal(points=poly, confidence=conf, details=details)
+
+
+def _on_coarser_grid(coarse, seed_rc, sp, side, box, border_points, n_vertices, params) -> Proposal:
+    """:func:`propose_outline` on the reduced image of :func:`_coarser_grid`, points mapped back."""
+    small, exclude, f = coarse
+    f = np.asarray(f, dtype=float)
+
+    def down(points):
+        return (np.asarray(points, dtype=float).reshape(-1, 2) + 0.5) / f - 0.5
+
+    prop = propose_outline(
+        small,
+        tuple(down(seed_rc)[0]),
+        spacing=(sp[0] * f[0], sp[1] * f[1]),
+        side=side,
+        box=None if box is None else tuple(down([box[:2], box[2:]]).ravel()),
+        border_points=None if border_points is None else down(border_points),
+        n_vertices=n_vertices,
+        exclude=exclude,
+        params=params,
+    )
+    details = dict(prop.details, work_spacing_mm=[round(sp[0] * f[0], 6), round(sp[1] * f[1], 6)])
+    return Proposal(points=(prop.points + 0.5) * f - 0.5, confidence=prop.confidence, details=details)
 
 
 def _score(pts, path, edge, limit_hit_idx, seed_rc, sp, n_vertices, p):

@@ -14,7 +14,17 @@ from .dicom import (  # noqa: F401
     pixel_spacing_from_dicom,
     regions_from_dicom,
 )
-from .rule import OVERRIDE_SOURCES, image_calibration, is_override, roi_calibration  # noqa: F401,E402
+from .rule import (  # noqa: F401,E402
+    OVERRIDE_SOURCES,
+    check_plausible,
+    check_typed_scale,
+    image_calibration,
+    implausible,
+    is_override,
+    own_calibration,
+    roi_calibration,
+    typed_scale_problem,
+)
 from .scale import (  # noqa: F401
     SOURCES,
     UNCALIBRATED,

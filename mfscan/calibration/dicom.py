@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mfscan.calibration.scale import Calibration
+from mfscan.calibration.scale import Calibration, nested_in, scales_differ
 
 __all__ = [
     "UNIT_CODES",
@@ -63,6 +63,9 @@ class Region:
         2 = colour flow, 0x0D grey bar, 0x0E colour bar) and ``RegionFlags``.
     units : tuple of int
         ``(PhysicalUnitsXDirection, PhysicalUnitsYDirection)`` codes.
+    scale_problem : str or None
+        Why a region in cm has no length scale (``"negative PhysicalDeltaX
+        (-0.0262 cm)"``, zero, missing or not finite), for messages.
     """
 
     index: int
@@ -72,6 +75,7 @@ class Region:
     data_type: int | None = None
     flags: int | None = None
     units: tuple[int | None, int | None] = (None, None)
+    scale_problem: str | None = None
 
     @property
     def is_tissue(self) -> bool:
@@ -98,7 +102,51 @@ class Region:
             "spatial_format": self.spatial_format,
             "data_type": self.data_type,
             "units": [UNIT_CODES.get(u, u) if u is not None else None for u in self.units],
+            "scale_problem": self.scale_problem,
         }
+
+
+def _delta_problem(dx: float | None, dy: float | None) -> str | None:
+    """Why a region's physical deltas (cm per pixel) are not a length scale, or None."""
+    bad = []
+    for name, v in (("PhysicalDeltaX", dx), ("PhysicalDeltaY", dy)):
+        if v is None:
+            bad.append(f"no {name}")
+        elif not math.isfinite(v):
+            bad.append(f"{name} is not a number ({v})")
+        elif v < 0:
+            bad.append(f"negative {name} ({v:g} cm)")
+        elif v == 0:
+            bad.append(f"{name} is zero")
+    return "; ".join(bad) or None
+
+
+def _overlap_problems(regions: list[Region]) -> list[str]:
+    """Overlapping tissue regions whose scales differ: an outline in the overlap is refused,
+    unless one region is nested in the other (its own scale applies inside it)."""
+    out = []
+    tissue = [r for r in regions if r.is_tissue]
+    for i, a in enumerate(tissue):
+        for b in tissue[i + 1 :]:
+            (ar0, ac0, ar1, ac1), (br0, bc0, br1, bc1) = a.bounds, b.bounds
+            overlap = ar0 <= br1 and br0 <= ar1 and ac0 <= bc1 and bc0 <= ac1
+            if not (overlap and scales_differ(a.spacing_mm, b.spacing_mm)):
+                continue
+            inner, outer = (a, b) if nested_in(a, b) else (b, a) if nested_in(b, a) else (None, None)
+            if inner is not None:
+                out.append(
+                    f"region {inner.index} lies inside region {outer.index} with another scale "
+                    f"({inner.spacing_mm[0]:g} x {inner.spacing_mm[1]:g} vs {outer.spacing_mm[0]:g} x "
+                    f"{outer.spacing_mm[1]:g} mm/px): outlines inside region {inner.index} are measured "
+                    "with its scale"
+                )
+            else:
+                out.append(
+                    f"regions {a.index} and {b.index} overlap but have different scales "
+                    f"({a.spacing_mm[0]:g} x {a.spacing_mm[1]:g} and {b.spacing_mm[0]:g} x "
+                    f"{b.spacing_mm[1]:g} mm/px); an outline in the overlap is refused"
+                )
+    return out
 
 
 def _int(item, name):
@@ -168,10 +216,11 @@ def regions_from_dicom(ds, shape) -> tuple[list[Region], list[str]]:
         (1.1) times the image size on both axes, is left out with a problem
         naming it and why: its scale does not fit these pixels.
         Regions whose units are not cm, or whose delta is zero or negative, are
-        kept with ``spacing_mm=None``.
+        kept with ``spacing_mm=None`` (and, in cm, the reason in ``scale_problem``).
     problems : list of str
         What was corrected or ignored (off-by-one bounds, stale regions outside the
-        image, non-cm units), for the caller to warn about.
+        image, non-cm units, negative deltas), and overlapping tissue regions whose
+        scales differ, for the caller to warn about.
     """
     rows, cols = int(shape[0]), int(shape[1])
     seq = getattr(ds, "SequenceOfUltrasoundRegions", None) or []
@@ -200,21 +249,14 @@ def regions_from_dicom(ds, shape) -> tuple[list[Region], list[str]]:
             )
         ux, uy = _int(item, "PhysicalUnitsXDirection"), _int(item, "PhysicalUnitsYDirection")
         dx, dy = _float(item, "PhysicalDeltaX"), _float(item, "PhysicalDeltaY")
-        spacing = None
+        spacing, why = None, None
         if ux == UNIT_CM and uy == UNIT_CM:
-            if (
-                dx is not None
-                and dy is not None
-                and math.isfinite(dx)
-                and math.isfinite(dy)
-                and dx > 0
-                and dy > 0
-            ):
-                spacing = (abs(dy) * 10.0, abs(dx) * 10.0)
+            why = _delta_problem(dx, dy)
+            if why is None:
+                spacing = (dy * 10.0, dx * 10.0)
             else:
                 problems.append(
-                    f"region {i}: physical delta ({dx}, {dy}) is not a positive length; "
-                    "region not used for calibration"
+                    f"region {i}: {why}: the physical delta is not a positive length; region not used for calibration"
                 )
         elif _int(item, "RegionSpatialFormat") == 1:
             problems.append(
@@ -231,9 +273,10 @@ def regions_from_dicom(ds, shape) -> tuple[list[Region], list[str]]:
                 data_type=_int(item, "RegionDataType"),
                 flags=_int(item, "RegionFlags"),
                 units=(ux, uy),
+                scale_problem=why,
             )
         )
-    return regions, problems
+    return regions, problems + _overlap_problems(regions)
 
 
 def pixel_spacing_from_dicom(ds) -> Calibration | None:

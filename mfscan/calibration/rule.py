@@ -12,13 +12,35 @@ Precedence, highest first:
 
 A sidecar's stored ``dicom-region`` or ``none`` calibration is a record of what
 the image said, never an override: the image is read again.
+
+Whatever its source, a scale outside :data:`mfscan.vocab.MM_PER_PIXEL_RANGE`
+(0.005-5 mm per pixel) is refused (:func:`check_plausible`), naming the source and
+the value: no outline is measured with it. A typed scale is compared with the
+image's own once, here (:func:`check_typed_scale`, :func:`typed_scale_problem`),
+for every command that takes one.
 """
 
 from __future__ import annotations
 
-from mfscan.calibration.scale import Calibration, calibration_for_points
+import dataclasses
+import math
 
-__all__ = ["OVERRIDE_SOURCES", "is_override", "image_calibration", "roi_calibration"]
+from mfscan.calibration.scale import Calibration, calibration_for_points
+from mfscan.errors import CalibrationError
+from mfscan.vocab import MM_PER_PIXEL_RANGE, SCALE_TOLERANCE_PCT
+
+__all__ = [
+    "OVERRIDE_SOURCES",
+    "is_override",
+    "image_calibration",
+    "roi_calibration",
+    "describe_source",
+    "implausible",
+    "check_plausible",
+    "own_calibration",
+    "typed_scale_problem",
+    "check_typed_scale",
+]
 
 #: Calibration sources that a sidecar may set over the image's own.
 OVERRIDE_SOURCES = ("scale-line", "manual")
@@ -27,6 +49,50 @@ OVERRIDE_SOURCES = ("scale-line", "manual")
 def is_override(calibration: Calibration | None) -> bool:
     """True when a sidecar's calibration overrides the image's own (scale line, typed values)."""
     return calibration is not None and calibration.source in OVERRIDE_SOURCES
+
+
+def describe_source(cal: Calibration) -> str:
+    """Where a calibration came from, in words (for messages)."""
+    if cal.source == "dicom-region":
+        where = f" {cal.region}" if cal.region is not None else ""
+        return f"the DICOM ultrasound region{where} (PhysicalDeltaX/Y)"
+    return {
+        "dicom-pixel-spacing": "the DICOM PixelSpacing",
+        "imagej-tiff": "the TIFF's ImageJ scale",
+        "scale-line": "the sidecar's scale line",
+        "manual": "the typed (manual) calibration",
+    }.get(cal.source, f"the {cal.source} calibration")
+
+
+def implausible(cal: Calibration | None) -> str | None:
+    """Why a calibration's scale cannot be an ultrasound image's, or None.
+
+    A calibrated scale must lie in :data:`mfscan.vocab.MM_PER_PIXEL_RANGE` (inclusive)
+    on both axes; an uncalibrated one (or None) is never implausible.
+    """
+    if cal is None or not cal.calibrated:
+        return None
+    lo, hi = MM_PER_PIXEL_RANGE
+    bad = [
+        f"{v:g} mm per pixel along the {axis}"
+        for axis, v in (("rows", cal.row_mm), ("columns", cal.col_mm))
+        if not (math.isfinite(v) and lo <= v <= hi)
+    ]
+    if not bad:
+        return None
+    return (
+        f"{describe_source(cal)} gives {' and '.join(bad)}, outside the plausible "
+        f"{lo:g}-{hi:g} mm per pixel of an ultrasound image; not used. Check the value "
+        "(cm typed as mm? a wrong tag?) or calibrate with a scale line on the depth ruler"
+    )
+
+
+def check_plausible(cal: Calibration) -> Calibration:
+    """`cal`, or CalibrationError naming its source and value when :func:`implausible`."""
+    why = implausible(cal)
+    if why:
+        raise CalibrationError(why)
+    return cal
 
 
 def image_calibration(image, override: Calibration | None = None) -> Calibration:
@@ -38,6 +104,11 @@ def image_calibration(image, override: Calibration | None = None) -> Calibration
         The loaded image (its ``calibration`` is its own, from the file).
     override : Calibration, optional
         The sidecar's calibration, if any; used when :func:`is_override`.
+
+    Notes
+    -----
+    For display: the scale is returned even when :func:`implausible`;
+    :func:`roi_calibration`, which every measurement goes through, refuses it.
     """
     return override if is_override(override) else image.calibration
 
@@ -58,9 +129,105 @@ def roi_calibration(points, image, override: Calibration | None = None) -> Calib
     ------
     mfscan.errors.CalibrationError
         When the image has calibrated DICOM regions and the points lie outside
-        every region or cross from one into another.
+        every region, cross from one into another, or lie where overlapping regions
+        give different scales; or when the scale is outside
+        :data:`mfscan.vocab.MM_PER_PIXEL_RANGE` (the source and value are named).
     """
-    cal = image_calibration(image, override)
+    cal = override if is_override(override) else image.calibration
     if cal.source == "dicom-region":
-        return calibration_for_points(points, image.regions, cal)
+        cal = calibration_for_points(points, image.regions, cal)
+    return check_plausible(cal)
+
+
+def own_calibration(image, points=None) -> Calibration:
+    """The image's own calibration (DICOM region or PixelSpacing, ImageJ scale), no override.
+
+    With `points` and calibrated DICOM regions, the scale of the region holding them
+    (the image-level one when they are outside every region or cross regions).
+    """
+    cal = image.calibration
+    if points is not None and cal.source == "dicom-region":
+        try:
+            return calibration_for_points(points, image.regions, cal)
+        except CalibrationError:
+            return cal
     return cal
+
+
+def typed_scale_problem(
+    typed: Calibration, image, *, points=None, tolerance_pct: float = SCALE_TOLERANCE_PCT
+) -> str | None:
+    """Why a typed (or scale-line) calibration disagrees with the image's own, or None.
+
+    Parameters
+    ----------
+    typed : Calibration
+        The scale given by the user (``manual``) or drawn (``scale-line``).
+    image : mfscan.io.images.Image
+        The loaded image (its ``calibration`` and ``regions``).
+    points : (N, 2) array_like, optional
+        Where it is used (outline vertices or a seed), to pick the DICOM region.
+    tolerance_pct : float, keyword-only
+        Largest accepted difference on either axis, in % of the smaller value.
+
+    Returns
+    -------
+    str or None
+        None when the image has no calibration of its own or both agree within
+        `tolerance_pct`; otherwise the two scales and how far apart they are.
+    """
+    own = own_calibration(image, points)
+    if not (typed.calibrated and own.calibrated):
+        return None
+    pct = max(
+        abs(a - b) / min(a, b) * 100.0 for a, b in ((typed.row_mm, own.row_mm), (typed.col_mm, own.col_mm))
+    )
+    if pct <= tolerance_pct:
+        return None
+    head = (
+        f"the {typed.source} scale {typed.row_mm:g} x {typed.col_mm:g} mm/px differs by {pct:.3g}% "
+        f"(more than {tolerance_pct:g}%) from the image's own, {own.row_mm:g} x {own.col_mm:g} mm/px "
+        f"from {describe_source(own)}"
+    )
+    if implausible(own):
+        return f"{head}, which is itself outside the plausible range"
+    factor = (typed.row_mm / own.row_mm) * (typed.col_mm / own.col_mm)
+    return f"{head}: areas would be {factor:.3g}x those of the image's scale"
+
+
+def check_typed_scale(
+    typed: Calibration,
+    image,
+    *,
+    points=None,
+    override: bool = False,
+    tolerance_pct: float = SCALE_TOLERANCE_PCT,
+) -> Calibration:
+    """A typed scale checked against the image's own: the one decision of every command.
+
+    ``mfscan propose``, ``mfscan import-imagej`` and ``mfscan predict`` call this for
+    ``--mm-per-pixel``; ``override=True`` is ``--override-calibration``.
+
+    Returns
+    -------
+    Calibration
+        `typed`, when it is plausible and agrees with the image's own within
+        `tolerance_pct` (or the image has none); with `override`, a disagreeing
+        `typed` is returned with ``details["overrides_image"] = True``.
+
+    Raises
+    ------
+    mfscan.errors.CalibrationError
+        When `typed` is outside :data:`mfscan.vocab.MM_PER_PIXEL_RANGE`, or differs from
+        the image's own scale by more than `tolerance_pct` without `override`.
+    """
+    check_plausible(typed)
+    why = typed_scale_problem(typed, image, points=points, tolerance_pct=tolerance_pct)
+    if why and override:  # recorded in the sidecar: chosen, not a slip
+        return dataclasses.replace(typed, details={**typed.details, "overrides_image": True})
+    if why:
+        raise CalibrationError(
+            f"{why}; the image's own calibration is used without --mm-per-pixel, or give "
+            "--override-calibration to use the typed scale anyway"
+        )
+    return typed

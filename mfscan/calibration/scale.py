@@ -45,6 +45,8 @@ __all__ = [
     "default_calibration",
     "calibration_for_points",
     "warn_problems",
+    "scales_differ",
+    "nested_in",
 ]
 
 SOURCES = ("dicom-region", "dicom-pixel-spacing", "imagej-tiff", "scale-line", "manual", "none")
@@ -185,7 +187,8 @@ def from_scale_line(p0, p1, length_mm: float) -> Calibration:
 def region_calibration(region: Region) -> Calibration:
     """The Calibration of one calibrated region."""
     if region.spacing_mm is None:
-        raise CalibrationError(f"region {region.index} has no length calibration")
+        why = f": {region.scale_problem}" if region.scale_problem else ""
+        raise CalibrationError(f"region {region.index} has no length calibration{why}")
     return Calibration(region.spacing_mm[0], region.spacing_mm[1], "dicom-region", region.index)
 
 
@@ -203,6 +206,21 @@ def default_calibration(regions: list[Region], fallback: Calibration | None = No
     return fallback if fallback is not None else UNCALIBRATED
 
 
+def scales_differ(a, b, tolerance_pct: float | None = None) -> bool:
+    """True when two ``(row_mm, col_mm)`` scales differ by more than `tolerance_pct`
+    (default :data:`mfscan.vocab.SCALE_TOLERANCE_PCT`, 1%) of the smaller on either axis."""
+    from mfscan.vocab import SCALE_TOLERANCE_PCT
+
+    tol = SCALE_TOLERANCE_PCT if tolerance_pct is None else tolerance_pct
+    return any(abs(x - y) > tol / 100.0 * min(x, y) for x, y in zip(a, b))
+
+
+def nested_in(inner: Region, outer: Region) -> bool:
+    """True when `inner`'s bounds lie within `outer`'s and are smaller (a box inside an image)."""
+    (a0, b0, a1, b1), (c0, d0, c1, d1) = inner.bounds, outer.bounds
+    return c0 <= a0 and d0 <= b0 and a1 <= c1 and b1 <= d1 and inner.area_px < outer.area_px
+
+
 def calibration_for_points(points, regions: list[Region], default: Calibration) -> Calibration:
     """The calibration that applies to an outline.
 
@@ -212,8 +230,10 @@ def calibration_for_points(points, regions: list[Region], default: Calibration) 
     Raises
     ------
     CalibrationError
-        When the outline lies outside every calibrated region or crosses from
-        one into another.
+        When the outline lies outside every calibrated region, crosses from
+        one into another, or lies inside overlapping regions whose scales differ
+        by more than 1% (never one of them silently), unless one is nested in the
+        other (a colour box inside the B-mode image: the inner region's scale).
     """
     tissue = [r for r in regions if r.is_tissue]
     if not tissue or default.source not in ("dicom-region",):
@@ -222,8 +242,27 @@ def calibration_for_points(points, regions: list[Region], default: Calibration) 
     inside = [r for r in tissue if r.contains(p).all()]
     if inside:
         # Nested regions (a colour box inside the B-mode image): take the smallest,
-        # since its scale is the one drawn there; they normally agree.
+        # whose scale is the one drawn there. Overlapping regions that are not nested
+        # (or have the same bounds) and give different scales: refused, never one silently.
         best = min(inside, key=lambda r: r.area_px)
+        touching = [r for r in tissue if r is not best and r.contains(p).any()]
+        other = next(
+            (
+                r
+                for r in touching
+                if scales_differ(r.spacing_mm, best.spacing_mm)
+                and not (nested_in(best, r) or nested_in(r, best))
+            ),
+            None,
+        )
+        if other is not None:
+            a, b = sorted((best, other), key=lambda r: r.index)
+            raise CalibrationError(
+                f"the outline lies where ultrasound regions {a.index} and {b.index} overlap, and "
+                f"their scales differ ({a.spacing_mm[0]:g} x {a.spacing_mm[1]:g} and "
+                f"{b.spacing_mm[0]:g} x {b.spacing_mm[1]:g} mm/px): which applies is unknown; "
+                "type the scale (a manual calibration) or draw a scale line"
+            )
         return region_calibration(best)
     touched = [r.index for r in tissue if r.contains(p).any()]
     if len(touched) > 1:
@@ -231,9 +270,15 @@ def calibration_for_points(points, regions: list[Region], default: Calibration) 
             f"the outline crosses from ultrasound region {touched[0]} into "
             f"region {touched[1]}, which have separate calibrations"
         )
+    unusable = next((r for r in regions if r.scale_problem and r.contains(p).any()), None)
+    why = (
+        f" (it lies in region {unusable.index}, whose {unusable.scale_problem} is not a length scale)"
+        if unusable is not None
+        else ""
+    )
     if touched:
-        raise CalibrationError(f"the outline extends outside calibrated ultrasound region {touched[0]}")
-    raise CalibrationError("the outline lies outside every calibrated ultrasound region")
+        raise CalibrationError(f"the outline extends outside calibrated ultrasound region {touched[0]}{why}")
+    raise CalibrationError(f"the outline lies outside every calibrated ultrasound region{why}")
 
 
 def warn_problems(problems, path=None):

@@ -20,6 +20,8 @@ __all__ = [
     "_report_errors",
     "_mm_per_pixel",
     "_threshold",
+    "add_typed_scale_options",
+    "typed_scale",
     "add_measure_options",
     "add_parser",
 ]
@@ -68,9 +70,39 @@ def _mm_per_pixel(v):
         parts = [float(x) for x in str(v).split(",")]
     except ValueError:
         parts = []
-    if len(parts) not in (1, 2) or not all(0 < x < 100 for x in parts):
+    if len(parts) not in (1, 2) or not all(x > 0 for x in parts):
         raise argparse.ArgumentTypeError("give mm per pixel as ROW or ROW,COL, e.g. 0.25 or 0.25,0.3")
+    from mfscan.calibration import implausible, manual
+
+    why = implausible(manual(*parts))  # the one plausibility range of the calibration rule
+    if why:
+        raise argparse.ArgumentTypeError(why)
     return parts
+
+
+def add_typed_scale_options(p, help_mm: str) -> None:
+    """``--mm-per-pixel`` and ``--override-calibration``, for every command that takes a typed scale."""
+    p.add_argument("--mm-per-pixel", type=_mm_per_pixel, metavar="ROW[,COL]", help=help_mm)
+    p.add_argument(
+        "--override-calibration",
+        action="store_true",
+        help="use --mm-per-pixel even when it differs by more than 1%% from the image's own "
+        "(DICOM or ImageJ) calibration; without it such a value is refused",
+    )
+
+
+def typed_scale(args, image, points=None):
+    """The ``manual`` Calibration of ``--mm-per-pixel`` checked against `image`'s own, or None.
+
+    The decision is :func:`mfscan.calibration.check_typed_scale`'s (CalibrationError when the
+    value differs by more than 1% without ``--override-calibration``).
+    """
+    if not getattr(args, "mm_per_pixel", None):
+        return None
+    from mfscan.calibration import check_typed_scale, manual
+
+    override = bool(getattr(args, "override_calibration", False))
+    return check_typed_scale(manual(*args.mm_per_pixel), image, points=points, override=override)
 
 
 def _threshold(v):

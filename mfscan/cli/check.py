@@ -68,6 +68,8 @@ def register(sub) -> None:
                 (parasagittal views and thickness/fat lines are not flagged);
               image stored twice under two names (same SHA-256);
               two calibrations of one image more than --tolerance apart;
+              typed or scale-line calibration more than --tolerance from the image's own
+                (DICOM or ImageJ), or outside 0.005-5 mm per pixel;
               visit labels that cannot be put in time order;
               subject missing from subjects.csv (STUDY_DIR/subjects.csv when present).
             Exit status 0 when the study is clean, 1 when anything was found."""),
@@ -89,7 +91,8 @@ def register(sub) -> None:
         type=_tolerance,
         default=1.0,
         metavar="PCT",
-        help="flag calibrations of one image further apart than this, in %% (default: %(default)s)",
+        help="flag calibrations of one image (or a typed scale and the image's own) further apart "
+        "than this, in %% (default: %(default)s)",
     )
     s.add_argument(
         "--max-pixels",

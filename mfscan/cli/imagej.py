@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mfscan.cli._common import _mm_per_pixel, _say, add_parser
+from mfscan.cli._common import _say, add_parser, add_typed_scale_options, typed_scale
 from mfscan.errors import MfscanError
 
 __all__ = ["cmd_import_imagej", "cmd_export_imagej", "register"]
@@ -24,9 +24,13 @@ def cmd_import_imagej(args) -> int:
     validated(Annotation(image=image.name, **codes), out)
     ann = annotation_from_imagej(image, args.rois, sides=args.sides, clip=args.clip, **codes)
     if args.mm_per_pixel:
-        from mfscan.calibration import manual
+        from mfscan.io.images import load_image
 
-        ann.calibration = manual(*args.mm_per_pixel)
+        points = [p for roi in ann.rois for p in roi.points]
+        try:
+            ann.calibration = typed_scale(args, load_image(image), points=points or None)
+        except MfscanError as e:
+            raise MfscanError(f"--mm-per-pixel: {e.message}", image) from e
     ann = validated(ann, out)  # codes as the reader normalises them (l4 -> L4)
     write_sidecar(out, ann, force=args.force)
     _say(f"imported {len(ann.rois)} outline(s) ({', '.join(r.side for r in ann.rois)}) -> {out}")
@@ -90,11 +94,9 @@ def register(sub) -> None:
         help="one side per ROI in ROI order, e.g. left,right or L,R: for RoiSets with "
         "Fiji's default names (0001-0015); a name that says the other side is refused",
     )
-    s.add_argument(
-        "--mm-per-pixel",
-        type=_mm_per_pixel,
-        metavar="ROW[,COL]",
-        help="pixel size to store as a manual calibration (Fiji ROI files carry none; "
+    add_typed_scale_options(
+        s,
+        "pixel size to store as a manual calibration (Fiji ROI files carry none; "
         "a DICOM's own calibration is used without it)",
     )
     s.add_argument(

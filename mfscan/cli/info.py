@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from mfscan.calibration import implausible
 from mfscan.cli._common import _say, add_measure_options, add_parser
 from mfscan.errors import MfscanError
 
@@ -58,11 +59,13 @@ def image_info(img) -> dict:
                 "spacing_mm": None if r.spacing_mm is None else [float(s) for s in r.spacing_mm],
                 "spatial_format": r.spatial_format,
                 "data_type": r.data_type,
+                "scale_problem": r.scale_problem,
             }
             for r in img.regions
         ],
         "calibration": cal.to_dict(),
         "calibrated": cal.calibrated,
+        "calibration_problem": implausible(cal),
         "metadata": {k: v for k, v in img.metadata.items()},
         "warnings": list(img.warnings),
     }
@@ -86,6 +89,8 @@ def format_info(d: dict) -> str:
             f"source {cal['source']}"
             + (f" (region {cal['region']})" if cal.get("region") is not None else "")
         )
+        if d.get("calibration_problem"):
+            lines.append(f"  REFUSED for measuring: {d['calibration_problem']}")
     else:
         lines.append(
             "  calibration: NONE - measurements will be in pixels only; "
@@ -93,7 +98,11 @@ def format_info(d: dict) -> str:
         )
     for r in d["regions"]:
         sp = (
-            "no length scale"
+            (
+                f"{r['scale_problem']}: not used for calibration"
+                if r.get("scale_problem")
+                else "no length scale"
+            )
             if r["spacing_mm"] is None
             else f"{r['spacing_mm'][0]:.4f} x {r['spacing_mm'][1]:.4f} mm/px"
         )

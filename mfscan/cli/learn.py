@@ -12,7 +12,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from mfscan.cli._common import _mm_per_pixel, _say, add_parser
+from mfscan.cli._common import _say, add_parser, add_typed_scale_options
 from mfscan.errors import MfscanError
 
 __all__ = ["cmd_train", "cmd_predict", "predict_image", "register"]
@@ -115,11 +115,13 @@ def predict_image(
     frame: int = 0,
     force: bool = False,
     mm_per_pixel=None,
+    override_calibration: bool = False,
 ):
     """Predict one image's outlines and merge them into the rater's sidecar; returns printed lines.
 
     ``mm_per_pixel`` (``(row_mm, col_mm)``) is a typed scale, taken and stored exactly as
-    ``mfscan propose --mm-per-pixel`` takes it (``mfscan.cli.propose._override``).
+    ``mfscan propose --mm-per-pixel`` takes it (``mfscan.cli.propose._override``: checked against
+    the image's own DICOM/ImageJ scale unless ``override_calibration``).
     """
     from types import SimpleNamespace
 
@@ -136,9 +138,15 @@ def predict_image(
     if ann is not None and ann.rater is not None and rater is not None and ann.rater != rater:
         raise MfscanError(f"the sidecar's rater is {ann.rater!r}, not {rater!r}; not merged", out)
     typed = SimpleNamespace(
-        image=image_path, rater=rater, output=None, mm_per_pixel=mm_per_pixel, force=force
+        image=image_path,
+        rater=rater,
+        output=None,
+        mm_per_pixel=mm_per_pixel,
+        override_calibration=override_calibration,
+        force=force,
+        seed=list((seeds or {}).items()),
     )
-    override = _override(typed, ann, out)  # propose's rule for a typed scale against the sidecar's
+    override = _override(typed, ann, out, img)  # propose's rule for a typed scale against the sidecar's
     rois, lines = _rois(model, img, frame, override, seeds, image_path)
     rois, kept = proposable(ann, rois, frame=frame, force=force)  # a traced side is kept
     lines += [f"  {n}" for n in kept]
@@ -202,6 +210,7 @@ def cmd_predict(args) -> int:
                     frame=args.frame,
                     force=args.force,
                     mm_per_pixel=args.mm_per_pixel,
+                    override_calibration=args.override_calibration,
                 )
             except MfscanError as e:
                 failed += 1
@@ -345,11 +354,10 @@ def register(sub) -> None:
         help="replace existing outlines of the predicted sides (and the sidecar's calibration with "
         "--mm-per-pixel); nothing else is dropped",
     )
-    p.add_argument(
-        "--mm-per-pixel",
-        type=_mm_per_pixel,
-        metavar="ROW[,COL]",
-        help="pixel size in mm, taken as mfscan propose takes it (stored in the sidecar as a manual "
-        "calibration)",
+    add_typed_scale_options(
+        p,
+        "pixel size in mm, taken as mfscan propose takes it (stored in the sidecar as a manual "
+        "calibration; refused when more than 1%% from the image's own DICOM/ImageJ scale unless "
+        "--override-calibration)",
     )
     p.add_argument("--threads", type=_threads, metavar="N", help=THREADS_HELP)

@@ -26,7 +26,7 @@ import numpy as np
 
 from mfscan.annotations.merge import existing_calibration, merge_rois, proposable, proposal_extra
 from mfscan.annotations.merge import same_place as _same_place  # noqa: F401  (kept importable)
-from mfscan.cli._common import _mm_per_pixel, _say, add_parser
+from mfscan.cli._common import _say, add_parser, add_typed_scale_options, typed_scale
 from mfscan.errors import MfscanError
 
 __all__ = ["parse_seed", "existing_calibration", "merge_rois", "cmd_propose", "register", "NO_SCALE_HELP"]
@@ -140,15 +140,19 @@ def _codes(args, ann, out):
     return ann
 
 
-def _override(args, ann, out):
-    """The calibration override to use and store, honouring ``--mm-per-pixel`` and the sidecar's own."""
-    from mfscan.calibration import is_override, manual
+def _override(args, ann, out, img):
+    """The calibration override to use and store, honouring ``--mm-per-pixel`` (checked against
+    the image's own by the calibration rule) and the sidecar's own."""
+    from mfscan.calibration import is_override
 
     stored = ann.calibration if ann is not None else existing_calibration(args.image, args.rater, args.output)
     stored = stored if is_override(stored) else None
     if not args.mm_per_pixel:
         return stored
-    cal = manual(*args.mm_per_pixel)
+    try:
+        cal = typed_scale(args, img, points=[seed for _, seed in args.seed] or None)
+    except MfscanError as e:
+        raise MfscanError(f"--mm-per-pixel: {e.message}", args.image) from e
     if (
         ann is not None
         and ann.rois
@@ -179,7 +183,7 @@ def cmd_propose(args) -> int:
         raise MfscanError(f"frame {args.frame} does not exist (the image has {img.n_frames})", image_path)
     out, existing = _target(args, image_path)
     ann = _codes(args, existing, out)
-    override = _override(args, existing, out)
+    override = _override(args, existing, out, img)
     if not image_calibration(img, override).calibrated:
         raise MfscanError(NO_SCALE_HELP, image_path)
     level = args.level if args.level and args.level != ann.level else None
@@ -226,7 +230,8 @@ def register(sub) -> None:
             The side is the patient's side, as the rater assigns it (never inferred).
             Border: the inner edge of the bright fascia/bone lines, or their centre when the
             study's mfscan.study.json says "border": "centre" (or --border centre).
-            Scale: --mm-per-pixel (stored as a manual calibration), else a scale line or manual
+            Scale: --mm-per-pixel (stored as a manual calibration; refused when more than 1% from
+            the image's own DICOM/ImageJ scale unless --override-calibration), else a scale line or manual
             calibration in the image's existing sidecar (of the same rater), else the image's own
             (DICOM region, pixel spacing, ImageJ TIFF). An image without a scale is refused.
             An existing sidecar is merged into: only the proposed sides' outlines are replaced,
@@ -243,12 +248,7 @@ def register(sub) -> None:
         metavar="SIDE:ROW,COL",
         help="a point inside the muscle, e.g. left:120,480 (repeat for each side)",
     )
-    s.add_argument(
-        "--mm-per-pixel",
-        type=_mm_per_pixel,
-        metavar="ROW[,COL]",
-        help="pixel size in mm (stored in the sidecar as a manual calibration)",
-    )
+    add_typed_scale_options(s, "pixel size in mm (stored in the sidecar as a manual calibration)")
     s.add_argument("--level", type=str.upper, choices=LEVELS, help="vertebral level")
     s.add_argument(
         "--border",

@@ -68,6 +68,20 @@ def _bgr_to_rgb(arr: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
 
 
+def _tiff_bits(page, dtype) -> int:
+    """The real bit depth of a TIFF's samples: BitsPerSample (12 for packed 12-bit data), or
+    fewer when a MaxSampleValue tag says so (12-bit data in 16-bit words, max 4095)."""
+    bits = int(getattr(page, "bitspersample", np.dtype(dtype).itemsize * 8) or 8)
+    tag = page.tags.get(281) if hasattr(page, "tags") else None  # MaxSampleValue
+    try:
+        top = int(np.max(tag.value)) if tag is not None else 0
+    except (TypeError, ValueError):
+        top = 0
+    if 0 < top < (1 << bits) - 1 and (top + 1) & top == 0:  # 2**k - 1: k stored bits
+        bits = top.bit_length()
+    return bits
+
+
 def _load_cv2(path: Path, fmt: str, frames, max_pixels: int, notes: list, data: bytes | None = None) -> Image:
     if data is None:
         data = _read_all(path)
@@ -229,7 +243,7 @@ def _load_tiff(path: Path, frames, max_pixels: int, notes: list) -> Image:
                     arr = series.asarray()
             photometric = int(getattr(page, "photometric", 1))
             colormap = getattr(page, "colormap", None)
-            bits = int(getattr(page, "bitspersample", arr.dtype.itemsize * 8))
+            bits = _tiff_bits(page, arr.dtype)
             cal = _imagej_calibration(tf, page, notes) if tf.is_imagej else UNCALIBRATED
     except ImageReadError:
         raise
@@ -267,7 +281,7 @@ def _load_tiff(path: Path, frames, max_pixels: int, notes: list) -> Image:
             f"unsupported TIFF sample type {arr.dtype} (only 8- and 16-bit unsigned integer images are read)",
             path,
         )
-    bit_depth = 16 if arr.dtype == np.uint16 else 8
+    bit_depth = min(max(bits, 9), 16) if arr.dtype == np.uint16 else 8  # 12-bit data stays 12-bit
     if arr.ndim == 4:
         s = arr.shape[-1]
         if s >= 3:

@@ -36,6 +36,7 @@ STRING_COLUMNS = (
     "posture",
     "fat_source",
     "echo_correction",
+    "echo_correction_status",
     "group",
     "symptomatic_side",
     "smaller_side",

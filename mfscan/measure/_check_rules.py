@@ -188,6 +188,31 @@ def calibrations_differ(anns, labels, image_obj, image: str, tolerance_pct: floa
     return out
 
 
+def scale_differs_from_image(anns, labels, image_obj, image: str, tolerance_pct: float) -> list[dict]:
+    """A sidecar's typed (``manual``) or scale-line calibration that the one calibration rule
+    (:func:`mfscan.calibration.typed_scale_problem`) finds more than `tolerance_pct` from the
+    image's own DICOM or ImageJ calibration, or outside the plausible range. `image_obj`
+    None: the image has no calibration of its own (only the range is checked)."""
+    out = []
+    for a in anns:
+        if not _cal.is_override(a.calibration):
+            continue
+        points = [p for r in a.rois for p in r.points] or None
+        try:
+            why = _cal.implausible(a.calibration)
+            if not why and image_obj is not None:
+                why = _cal.typed_scale_problem(
+                    a.calibration, image_obj, points=points, tolerance_pct=tolerance_pct
+                )
+        except MfscanError as e:
+            return [problem(image, "image_unreadable", f"cannot read the image's calibration: {e.message}")]
+        if why:
+            if a.calibration.details.get("overrides_image"):
+                why += " (stored with --override-calibration)"
+            out.append(problem(labels[id(a)], "scale_differs_from_image", why, a, image))
+    return out
+
+
 def visit_labels(records: list[tuple], order=None) -> list[dict]:
     """Visit labels that :func:`mfscan.stats.longitudinal.visit_order` cannot order.
 

@@ -21,7 +21,13 @@ from mfscan.errors import MfscanError
 from mfscan.measure.discover import relative_label
 from mfscan.measure.lines import measure_line
 from mfscan.measure.outline import MEASURE_COLUMNS, measure_outline, outline_mask
-from mfscan.measure.quality import ECHO_CORRECTIONS, TEXTURE_COLUMNS, correct_echo, glcm_features
+from mfscan.measure.quality import (
+    ECHO_CORRECTIONS,
+    TEXTURE_COLUMNS,
+    correct_echo,
+    correction_status,
+    glcm_features,
+)
 
 #: Columns of the measurements table, in order. ``kind`` says what a row is: an outline
 #: (every column of :data:`MEASURE_COLUMNS`) or a line (``thickness_cm`` or
@@ -36,6 +42,7 @@ MEASUREMENT_COLUMNS = (
     *("row_mm", "col_mm", "calibration", "region", "n_points"),
     *("outline_repair", "clipped_share"),
     "proposal_flags",
+    *("echo_bit_depth", "echo_correction_status"),
 )
 ERROR_COLUMNS = ("path", "roi", "reason")
 
@@ -80,7 +87,9 @@ def measure_annotation(
         One per ROI measured (columns of :data:`MEASUREMENT_COLUMNS`), in ROI order.
         An outline's ``fat_thickness_cm`` is the mean of the ``fat`` lines of its side
         and frame, else of every fat line of its frame (``fat_source`` ``line``), else
-        the sidecar's typed ``fat_thickness_cm`` (``typed``), else empty.
+        the sidecar's typed ``fat_thickness_cm`` (``typed``), else empty. Echo and
+        texture are on the image's real bit depth (``echo_bit_depth``); the fat
+        correction is applied to 8-bit images only (``echo_correction_status``).
     errors : list of dict
         One per ROI that could not be measured: ``path``, ``roi``, ``reason``
         (naming the ROI, for error lists) and ``problem`` (the reason alone, for
@@ -143,7 +152,7 @@ def measure_annotation(
                 "proposal_flags": _flags(roi),
             }
         )
-    _add_quality(rows, getattr(annotation, "fat_thickness_cm", None), echo_correction)
+    _add_quality(rows, getattr(annotation, "fat_thickness_cm", None), echo_correction, image.bit_depth)
     return rows, errors
 
 
@@ -191,22 +200,33 @@ def _measure_roi(image, roi, kind: str, frame: int, cal) -> dict:
     box, mask = outline_mask(roi.points, gray.shape)
     if overlay is not None:
         mask = mask & ~overlay[box]
-    return {**m, "thickness_cm": nan, **glcm_features(gray[box], mask)}
+    return {**m, "thickness_cm": nan, **glcm_features(gray[box], mask, bit_depth=_grey_depth(image, gray))}
 
 
-def _add_quality(rows: list[dict], typed_fat_cm, correction: str) -> None:
+def _grey_depth(image, gray) -> int | None:
+    """The real bit depth of the grey values measured (``Image.bit_depth``, at most the dtype's)."""
+    if gray.dtype.kind not in "ui":
+        return None
+    return min(int(image.bit_depth), 8 * gray.dtype.itemsize)
+
+
+def _add_quality(rows: list[dict], typed_fat_cm, correction: str, bit_depth: int = 8) -> None:
     """Each outline row's fat thickness (from the fat lines of its image, or typed) and
-    fat-corrected echo intensity, in place; line rows get empty quality columns."""
+    fat-corrected echo intensity (8-bit images only), in place; line rows get empty
+    quality columns."""
     fat_lines: dict = defaultdict(list)
     for r in rows:
         if r["kind"] == "fat" and np.isfinite(r["fat_thickness_cm"]):
             fat_lines[(r["frame"], r["side"])].append(r["fat_thickness_cm"])
             fat_lines[(r["frame"], None)].append(r["fat_thickness_cm"])
     label = ECHO_CORRECTIONS[correction][0]
+    applies, status = correction_status(bit_depth, correction)
     for r in rows:
         r.update(fat_source=None, echo_mean_corrected=np.nan, echo_correction=None)
+        r.update(echo_bit_depth=None, echo_correction_status=None)
         if r["kind"] != "outline":
             continue
+        r["echo_bit_depth"] = int(bit_depth)
         found = fat_lines.get((r["frame"], r["side"])) or fat_lines.get((r["frame"], None))
         if found:
             r["fat_thickness_cm"], r["fat_source"] = float(np.mean(found)), "line"
@@ -214,6 +234,9 @@ def _add_quality(rows: list[dict], typed_fat_cm, correction: str) -> None:
             r["fat_thickness_cm"], r["fat_source"] = float(typed_fat_cm), "typed"
         else:
             r["fat_thickness_cm"] = np.nan
+            continue
+        r["echo_correction_status"] = status
+        if not applies:
             continue
         r["echo_mean_corrected"] = correct_echo(r["echo_mean"], r["fat_thickness_cm"], correction=correction)
         r["echo_correction"] = label
@@ -367,7 +390,7 @@ def _image_info(image, label: str) -> dict:
         # exports carry no such tag, and scanner screenshots usually show text: unknown
         "burned_in_annotation": image.metadata.get("burned_in_annotation", "unknown"),
         "lossy": bool(image.metadata.get("lossy", image.format == "jpeg")),
-        "warnings": "; ".join(image.warnings),
+        "warnings": "; ".join([*image.warnings, *filter(None, [_cal.implausible(cal)])]),
     }
 
 

@@ -345,6 +345,8 @@ def measurements_frame(rows) -> pd.DataFrame:
             df[c] = df[c].astype(float)
     for c in ("visit_date", "kind", "view", "task", "posture", "fat_source", "echo_correction"):
         df[c] = df[c].astype("string")
+    df["echo_correction_status"] = df["echo_correction_status"].astype("string")
+    df["echo_bit_depth"] = df["echo_bit_depth"].astype("Int64")
     return set_dtypes(df)
 
 

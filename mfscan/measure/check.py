@@ -18,6 +18,9 @@ wrong or incomplete, before anything is measured. The rules (one function each i
 - ``same_image``: one image under two names (identical SHA-256 of the file bytes);
 - ``calibration_differs``: two sidecars of one image whose calibrations, by the one
   rule (:func:`mfscan.calibration.image_calibration`), differ by more than 1%;
+- ``scale_differs_from_image``: a sidecar's typed or scale-line calibration more than 1%
+  from the image's own DICOM or ImageJ calibration (:func:`mfscan.calibration.typed_scale_problem`),
+  or outside the plausible 0.005-5 mm per pixel;
 - ``visit_order``: visit labels that :func:`mfscan.stats.longitudinal.visit_order`
   cannot put in time order;
 - ``subject_not_listed``: a subject missing from ``subjects.csv``;
@@ -31,6 +34,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from mfscan import calibration as _cal
 from mfscan.annotations import read_sidecar
 from mfscan.errors import MfscanError
 from mfscan.measure import _check_rules as rules
@@ -51,6 +55,7 @@ PROBLEMS = {
     "one_side": "one side traced and not the other",
     "same_image": "the same image under two names",
     "calibration_differs": "calibrations of one image that differ",
+    "scale_differs_from_image": "typed or drawn scales that differ from the image's own",
     "visit_order": "visit labels that cannot be ordered",
     "subject_not_listed": "subjects missing from the subjects table",
     "image_unreadable": "images that cannot be read",
@@ -112,9 +117,23 @@ def _check_image(job, label, found, records, tolerance_pct, max_pixels) -> None:
         belong.append(a)
         found += rules.one_side(a, labels[id(a)], image)
     found += rules.codes_disagree(belong, labels, image)
+    lazy = _LazyImage(job.image, max_pixels)  # decoded only when a rule needs its calibration
     if len(belong) > 1:
-        lazy = _LazyImage(job.image, max_pixels)
         found += rules.calibrations_differ(belong, labels, lazy, image, tolerance_pct)
+    unread = any(f["problem"] == "image_unreadable" and f["file"] == image for f in found)
+    if not unread and any(_cal.is_override(a.calibration) for a in belong):
+        own = lazy if _may_have_own_scale(job.image) else None  # PNG, JPEG, BMP: never decoded
+        found += rules.scale_differs_from_image(belong, labels, own, image, tolerance_pct)
+
+
+def _may_have_own_scale(path) -> bool:
+    """False for formats that carry no calibration (PNG, JPEG, BMP), read from the header only."""
+    from mfscan.io.images import read_header
+
+    try:
+        return read_header(path)["format"] in ("dicom", "tiff")
+    except MfscanError:
+        return True  # decoding it will say what is wrong
 
 
 def check_study(

@@ -15,6 +15,13 @@ muscle's superficial fascia, in cm) to the raw mean grey level ``EI`` of the out
     (github.com/kenziew/ultrasound_vl_csa_and_ei, ``NAPARI_DCM_GUI/utils/vl_utils.py``,
     ``calculate_corrected_eis``, fat thickness in cm; implemented here from that formula).
 
+Both constants were derived on **8-bit** grey levels (0-255): on an image of another bit
+depth (a 12-bit DICOM, a 16-bit TIFF) they are refused, not rescaled (a 12-bit grey level
+is not a linear multiple of the 8-bit display value a scanner exports):
+:func:`correction_status` says so in ``echo_correction_status`` and ``echo_mean_corrected``
+is left empty. Echo intensity and texture themselves are on the data's real bit depth
+(``echo_bit_depth``).
+
 Both only ever increase EI for fat up to 7.6 cm. The gain from correcting is small
 (Rush et al. 2024): the raw ``echo_mean`` is always kept beside ``echo_mean_corrected``,
 and ``echo_correction`` names the formula used. Compare corrected values only between
@@ -26,9 +33,10 @@ Haralick-type features of the pixels inside the outline, with scikit-image's
 ``graycomatrix``/``graycoprops``, on a fixed, stated quantisation so that values are
 comparable between images of one protocol:
 
-* grey levels: :data:`GLCM_LEVELS` (32) bins of equal width over the dtype's fixed
-  range (0-255 for 8-bit images, 0-65535 for 16-bit; float images are taken as
-  0-255), never the outline's own min-max: ``q = floor(value * 32 / 256)``;
+* grey levels: :data:`GLCM_LEVELS` (32) bins of equal width over the fixed range of the
+  data's **real bit depth** (``0 .. 2**bit_depth - 1``: 0-255 for 8-bit images, 0-4095
+  for a DICOM with BitsStored 12 in 16-bit words, 0-65535 for 16-bit; float images are
+  taken as 0-255), never the outline's own min-max: ``q = floor(value * 32 / 2**bit_depth)``;
 * pixel offsets: distance 1 pixel at angles 0, 45, 90 and 135 degrees
   (``(0, +1), (-1, +1), (-1, 0), (-1, -1)`` in (row, col)); symmetric (each pair
   counted both ways) and normalised; each feature is the mean over the 4 angles;
@@ -57,7 +65,9 @@ __all__ = [
     "GLCM_DISTANCES",
     "GLCM_ANGLES_DEG",
     "TEXTURE_COLUMNS",
+    "CORRECTION_BIT_DEPTH",
     "correct_echo",
+    "correction_status",
     "quantize",
     "glcm_features",
 ]
@@ -67,6 +77,8 @@ ECHO_CORRECTIONS = {
     "young2015": ("young2015: EI + 40.5278 x fat_cm", 40.5278, 0.0),
     "mueller": ("mueller: EI + 38.30836 x fat_cm - 5.0054 x fat_cm^2", 38.30836, -5.0054),
 }
+#: The bit depth of the grey levels the fat corrections' constants were derived on.
+CORRECTION_BIT_DEPTH = 8
 #: Grey levels of the texture quantisation.
 GLCM_LEVELS = 32
 #: Pixel distances of the co-occurrence pairs.
@@ -105,21 +117,47 @@ def correct_echo(echo_mean, fat_cm, *, correction: str = "young2015"):
     return float(out) if out.ndim == 0 else out
 
 
-def quantize(values, *, levels: int = GLCM_LEVELS) -> np.ndarray:
-    """Grey values binned into `levels` equal bins of the dtype's fixed range (uint8 array).
+def correction_status(bit_depth: int, correction: str = "young2015") -> tuple[bool, str]:
+    """Whether a fat correction applies to echo values of `bit_depth` bits, and why.
 
-    8-bit and float values use 0-255 (floats clipped), 16-bit values 0-65535:
-    ``floor(value * levels / (max + 1))``.
+    Returns
+    -------
+    applies : bool
+        True only for :data:`CORRECTION_BIT_DEPTH` (8-bit) grey levels.
+    status : str
+        ``"applied (8-bit)"`` or ``"refused: 12-bit grey levels; the young2015 constants
+        are for 8-bit (0-255)"``: the ``echo_correction_status`` column.
+    """
+    if int(bit_depth) == CORRECTION_BIT_DEPTH:
+        return True, f"applied ({CORRECTION_BIT_DEPTH}-bit)"
+    return False, (
+        f"refused: {int(bit_depth)}-bit grey levels; the {correction} constants are for "
+        f"{CORRECTION_BIT_DEPTH}-bit (0-255)"
+    )
+
+
+def quantize(values, *, levels: int = GLCM_LEVELS, bit_depth: int | None = None) -> np.ndarray:
+    """Grey values binned into `levels` equal bins of a fixed range (uint8 array).
+
+    The range is ``0 .. 2**bit_depth - 1`` when `bit_depth` is given (the data's real depth:
+    12 for a DICOM with BitsStored 12 in 16-bit words; values above are put in the top bin),
+    else the dtype's: 8-bit and float values 0-255 (floats clipped), 16-bit values 0-65535.
+    ``floor(value * levels / 2**bit_depth)``.
     """
     v = np.asarray(values)
-    top = 65536.0 if v.dtype.kind in "ui" and v.dtype.itemsize >= 2 else 256.0
+    if bit_depth is not None and v.dtype.kind in "ui":
+        if not 1 <= int(bit_depth) <= 8 * v.dtype.itemsize:
+            raise MeasurementError(f"bit depth {bit_depth} does not fit {v.dtype} grey values")
+        top = float(1 << int(bit_depth))
+    else:
+        top = 65536.0 if v.dtype.kind in "ui" and v.dtype.itemsize >= 2 else 256.0
     if v.dtype.kind == "f":
         v = np.clip(v, 0.0, 255.0)
     q = np.floor(v.astype(np.float64) * (levels / top)).astype(np.int64)
     return np.clip(q, 0, levels - 1).astype(np.uint8)
 
 
-def glcm_features(image, mask, *, levels: int = GLCM_LEVELS) -> dict:
+def glcm_features(image, mask, *, levels: int = GLCM_LEVELS, bit_depth: int | None = None) -> dict:
     """GLCM texture of the pixels of `image` where `mask` is True.
 
     Parameters
@@ -130,6 +168,9 @@ def glcm_features(image, mask, *, levels: int = GLCM_LEVELS) -> dict:
         The pixels that count; a pair counts only when both its pixels are in it.
     levels : int, keyword-only
         Grey levels of the quantisation (:func:`quantize`), at most 255.
+    bit_depth : int, keyword-only, optional
+        The data's real bit depth (``Image.bit_depth``: BitsStored of a DICOM); the
+        quantisation spans ``0 .. 2**bit_depth - 1``. Default: the dtype's range.
 
     Returns
     -------
@@ -143,7 +184,7 @@ def glcm_features(image, mask, *, levels: int = GLCM_LEVELS) -> dict:
     mask = np.asarray(mask, dtype=bool)
     if image.shape != mask.shape or image.ndim != 2:
         raise MeasurementError(f"image {image.shape} and mask {mask.shape} must be one 2-D shape")
-    q = quantize(image, levels=levels)
+    q = quantize(image, levels=levels, bit_depth=bit_depth)
     q[~mask] = levels  # the sentinel level, dropped below
     angles = [math.radians(a) for a in GLCM_ANGLES_DEG]
     m = graycomatrix(q, list(GLCM_DISTANCES), angles, levels=levels + 1, symmetric=True, normed=False)
