@@ -375,3 +375,26 @@ def test_propose_on_open_sample_equals_core(widget_factory):
     assert conf == pytest.approx(core.confidence, abs=1e-3)
     m = measure_outline(core.points, ph.image, spacing=ph.spacing_mm)
     assert w.last_rows[0]["value"] == pytest.approx(m["csa_cm2"], rel=1e-5)
+
+
+def test_widget_propose_follows_the_study_border(open_png, phantom, tmp_path):
+    """The widget's Propose traces the study's border ("centre" in mfscan.study.json) as the CLI does."""
+    from mfscan.annotations import write_study_settings
+    from mfscan.geometry import polygon_area
+
+    viewer, w, img = open_png("scan.png", subject="P01", visit="1", level="L4", rater="R1")
+    w.apply_calibration(manual(0.25))
+    layer = w.arm_propose("left")
+    assert w.propose_at(phantom.seeds["left"]) == 0
+    inner = np.asarray(layer.data[0], float)
+    write_study_settings(tmp_path, {"border": "centre"})
+    layer = w.arm_propose("left")
+    assert w.propose_at(phantom.seeds["left"]) == 1
+    centre = np.asarray(layer.data[1], float)
+    # the phantom's fascia (2.2 mm) and lamina (3 mm) lie just outside the true outline: their
+    # centres are 1.1-1.5 mm further out, so the centre-of-line outline encloses clearly more
+    assert 1.03 < polygon_area(centre) / polygon_area(inner) < 1.35
+    truth = phantom.masks["left"].sum()
+    assert polygon_area(inner) < polygon_area(centre) and abs(polygon_area(inner) - truth) < abs(
+        polygon_area(centre) - truth
+    )

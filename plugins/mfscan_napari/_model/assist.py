@@ -34,11 +34,15 @@ METHOD_LIVEWIRE = "livewire"
 #: A proposal below this confidence is flagged "check carefully".
 
 
-def propose(image, frame: int, seed_rc, calibration: Calibration, side: str | None = None):
+def propose(
+    image, frame: int, seed_rc, calibration: Calibration, side: str | None = None, border: str = "inner"
+):
     """Propose an outline around `seed_rc` on one frame (:func:`mfscan.assist.propose.propose_outline`).
 
     The frame's grayscale is used with its coloured overlay pixels excluded and
-    the calibration's pixel size. Raises :class:`mfscan.assist.propose.ProposalError`.
+    the calibration's pixel size; `border` is the study's tracing convention
+    (:func:`mfscan.annotations.study_border`: ``"inner"`` or ``"centre"`` of the fascia
+    line), as ``mfscan propose`` uses it. Raises :class:`mfscan.assist.propose.ProposalError`.
     """
     from mfscan.assist.propose import ProposalError, propose_outline
 
@@ -54,6 +58,7 @@ def propose(image, frame: int, seed_rc, calibration: Calibration, side: str | No
         spacing=calibration.mm_per_pixel,
         side=side,
         exclude=image.overlay_frame(frame),
+        border=border,
     )
 
 

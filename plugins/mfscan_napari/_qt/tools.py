@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from qtpy.QtCore import QTimer
 
+from mfscan.annotations import study_border
 from mfscan.errors import MfscanError
 from mfscan.vocab import SIDE_COLORS, SIDES
 
@@ -169,12 +170,14 @@ class ProposeTool(ClickTool):
         if frame is None:
             frame = w._current_frame(layer)
         try:
-            image = w.images.get(layer_meta(layer)["image_path"])
+            image_path = layer_meta(layer)["image_path"]
+            image = w.images.get(image_path)
             cal = _model.layer_calibration(image, layer.metadata, seed_rc)
             if self.model is not None:
                 prop = _model.model_propose(self.model, image, frame, seed_rc, cal, side)
             else:
-                prop = _model.propose(image, frame, seed_rc, cal, side)
+                border = study_border(image_path) if image_path else "inner"  # as mfscan propose
+                prop = _model.propose(image, frame, seed_rc, cal, side, border)
         except (ProposalError, MfscanError) as e:  # shadow, outside every region, image gone ...
             self.status(f"No outline proposed: {e.message}", color=RED)
             return None
