@@ -154,6 +154,17 @@ def test_set_scale_from_line(open_png):
     assert layers[0][1]["scale"] == pytest.approx((0.2, 0.2))
 
 
+def test_implausible_scale_line_is_refused_when_set(open_png):
+    """A 2-pixel line called 100 mm (50 mm per pixel, outside 0.005-5) is refused on Set scale."""
+    viewer, w, img = open_png("ruler.png", rater="R1", level="L4")
+    before = [ly.scale.tolist() for ly in viewer.layers]
+    assert w.set_scale_from_line([(10.0, 20.0), (10.0, 22.0)], length_mm=100.0) is None
+    assert "50 mm per pixel" in w.mode_label.text() and "plausible" in w.mode_label.text()
+    assert [ly.scale.tolist() for ly in viewer.layers] == before  # nothing applied
+    cal = w.set_scale_from_line([(10.0, 20.0), (210.0, 20.0)], length_mm=40.0)  # 0.2 mm/px: fine
+    assert cal.row_mm == pytest.approx(0.2)
+
+
 def test_worklist_steps_autosaves_and_resumes(widget_factory, tmp_path, phantom):
     folder = png_folder(tmp_path / "study", phantom.image, 3)
     viewer, w = widget_factory()

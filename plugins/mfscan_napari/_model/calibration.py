@@ -119,8 +119,15 @@ def calibration_text(cal: Calibration) -> tuple[str, bool]:
 
 
 def scale_line_calibration(line, length_mm: float) -> Calibration:
-    """Calibration from a 2-point line in data pixels (frame coordinate dropped)."""
+    """Calibration from a 2-point line in data pixels (frame coordinate dropped).
+
+    Raises :class:`mfscan.errors.CalibrationError` when the scale is outside the plausible
+    range (:func:`mfscan.calibration.check_plausible`, the rule every measurement applies),
+    so the widget refuses it when it is set, not only when the outline is measured.
+    """
+    from mfscan.calibration import check_plausible
+
     pts = np.asarray(line, float)
     if pts.shape[1] == 3:
         pts = pts[:, 1:]
-    return from_scale_line(pts[0], pts[-1], float(length_mm))
+    return check_plausible(from_scale_line(pts[0], pts[-1], float(length_mm)))
