@@ -54,3 +54,14 @@ def test_fine_image_is_proposed_on_the_working_grid_and_mapped_back():
     assert polygon_area(prop.points) == pytest.approx(truth, rel=0.03)
     # in the image's own pixels: the centroid lies within 1 mm (25 px) of the true one
     assert np.hypot(*(prop.points.mean(axis=0) - ph.outlines["left"].mean(axis=0))) < 25
+
+
+def test_fine_image_keeps_the_study_border_on_the_working_grid():
+    """The reduced-grid path passes ``border`` on: a centre-of-line outline of a 0.04 mm image is
+    the centre one (larger than the inner one by the fascia and lamina half-widths)."""
+    ph = make_phantom(seed=11, shape=(3000, 4000), spacing_mm=0.04)
+    inner = propose_outline(ph.image, ph.seeds["left"], spacing=0.04)
+    centre = propose_outline(ph.image, ph.seeds["left"], spacing=0.04, border="centre")
+    assert (inner.details["border"], centre.details["border"]) == ("inner", "centre")
+    # the phantom's fascia (2.2 mm) and lamina (3 mm) lie just outside the true outline
+    assert 1.03 < polygon_area(centre.points) / polygon_area(inner.points) < 1.35

@@ -288,21 +288,11 @@ def propose_outline(
         For malformed arguments (not a 2D image, bad spacing).
     """
     t0 = time.perf_counter()
-    if border not in BORDERS:
-        raise ValueError(f"border must be one of {BORDERS}, got {border!r}")
     p = _merge_params(params)
-    img = _as_frame(image)
-    rows, cols = img.shape
-    sr, sc = _parse_seed(seed, img.shape)
-    box = _parse_box(box, (sr, sc))
-    if n_vertices < 8:
-        raise ValueError(f"n_vertices must be at least 8, got {n_vertices}")
-    sp, calibrated = _spacing(spacing)
-    if exclude is not None and np.shape(exclude) != (rows, cols):
-        raise ValueError(f"exclude must have the image's shape {(rows, cols)}, got {np.shape(exclude)}")
+    img, (sr, sc), box, (sp, calibrated) = _parse_args(image, seed, box, spacing, n_vertices, exclude, border)
     coarse = _coarser_grid(img, exclude, sp)
     if coarse is not None:  # bounded working size whatever the scale: finer images are reduced first
-        return _on_coarser_grid(coarse, (sr, sc), sp, side, box, border_points, n_vertices, params)
+        return _on_coarser_grid(coarse, (sr, sc), sp, side, box, border_points, n_vertices, params, border)
     _seed_check(img, (sr, sc), sp, exclude)
 
     # polar image: crop, despeckle, resample along rays, normalise by the muscle's echo
@@ -350,7 +340,24 @@ def propose_outline(
     return Proposal(points=poly, confidence=conf, details=details)
 
 
-def _on_coarser_grid(coarse, seed_rc, sp, side, box, border_points, n_vertices, params) -> Proposal:
+def _parse_args(image, seed, box, spacing, n_vertices, exclude, border):
+    """The checked arguments of :func:`propose_outline`: ``(frame, seed_rc, box, (spacing, calibrated))``.
+
+    ValueError for malformed arguments; ProposalError for a seed outside the image or the box.
+    """
+    if border not in BORDERS:
+        raise ValueError(f"border must be one of {BORDERS}, got {border!r}")
+    img = _as_frame(image)
+    seed_rc = _parse_seed(seed, img.shape)
+    box = _parse_box(box, seed_rc)
+    if n_vertices < 8:
+        raise ValueError(f"n_vertices must be at least 8, got {n_vertices}")
+    if exclude is not None and np.shape(exclude) != img.shape:
+        raise ValueError(f"exclude must have the image's shape {img.shape}, got {np.shape(exclude)}")
+    return img, seed_rc, box, _spacing(spacing)
+
+
+def _on_coarser_grid(coarse, seed_rc, sp, side, box, border_points, n_vertices, params, border) -> Proposal:
     """:func:`propose_outline` on the reduced image of :func:`_coarser_grid`, points mapped back."""
     small, exclude, f = coarse
     f = np.asarray(f, dtype=float)
@@ -368,6 +375,7 @@ def _on_coarser_grid(coarse, seed_rc, sp, side, box, border_points, n_vertices, 
         n_vertices=n_vertices,
         exclude=exclude,
         params=params,
+        border=border,
     )
     details = dict(prop.details, work_spacing_mm=[round(sp[0] * f[0], 6), round(sp[1] * f[1], 6)])
     return Proposal(points=(prop.points + 0.5) * f - 0.5, confidence=prop.confidence, details=details)
