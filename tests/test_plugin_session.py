@@ -1,0 +1,148 @@
+"""The napari plugin's session object (issue 22 §4), without Qt or a viewer.
+
+The session owns the open image, each rater's annotation record, the calibration, the
+dirty state and the worklist position, and emits one event per real change.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from mfscan_napari._model.session import Session
+
+from mfscan.calibration import UNCALIBRATED, Calibration
+
+
+def _record(rater, session=None, **extra):
+    return {"annotation": {"rater": rater, "session": session}, **extra}
+
+
+@pytest.fixture
+def events():
+    """A session and the list of events it emitted, as (name, args)."""
+    s = Session()
+    seen = []
+    for name in (
+        "image_changed",
+        "calibration_changed",
+        "annotation_changed",
+        "dirty_changed",
+        "worklist_moved",
+    ):
+        getattr(s, name).connect(lambda *a, _n=name: seen.append((_n, a)))
+    return s, seen
+
+
+def test_session_imports_no_qt_and_no_napari():
+    # The module is pure Python: importing it pulls in neither Qt nor napari (a fresh interpreter).
+    import subprocess
+
+    code = (
+        "import sys, mfscan_napari._model.session; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('napari', 'qtpy', 'PyQt5', 'PyQt6', 'PySide2', 'PySide6', 'vispy')]; "
+        "print(','.join(bad))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == ""
+
+
+def test_image_and_calibration_events_once_per_change(events):
+    s, seen = events
+    cal = Calibration(0.25, 0.25, "scale-line")
+    s.set_image("/d/a.png", calibration=cal, n_frames=1)
+    assert seen == [("image_changed", ("/d/a.png",)), ("calibration_changed", (cal,))]
+    seen.clear()
+    s.set_image("/d/a.png", calibration=Calibration(0.25, 0.25, "scale-line"))  # the same again
+    assert seen == []
+    s.set_calibration(Calibration(0.1, 0.1, "manual"))
+    assert seen == [("calibration_changed", (Calibration(0.1, 0.1, "manual"),))]
+    assert s.calibration.spacing == (0.1, 0.1)
+    seen.clear()
+    s.set_image(None)
+    assert seen == [("image_changed", (None,)), ("calibration_changed", (UNCALIBRATED,))]
+    assert s.image_path is None and not s.calibration.calibrated
+
+
+def test_each_rater_has_one_record_and_another_image_forgets_them(events):
+    s, seen = events
+    s.set_image("/d/a.png")
+    r1, r2 = _record("R1"), _record("R2", "2")
+    s.adopt(r1)
+    s.adopt(r2)
+    s.adopt(r1)  # already held: no event
+    assert s.records == {("R1", ""): r1, ("R2", "2"): r2}
+    assert [e for e in seen if e[0] == "annotation_changed"] == [
+        ("annotation_changed", (("R1", ""),)),
+        ("annotation_changed", (("R2", "2"),)),
+    ]
+    s.forget(r2)
+    assert list(s.records) == [("R1", "")]
+    s.set_image("/d/b.png")
+    assert s.records == {}
+
+
+def test_dirty_state_events_and_the_record_flag(events):
+    s, seen = events
+    s.set_image("/d/a.png")
+    r1, r2 = _record("R1"), _record("R2")
+    s.adopt(r1)
+    s.adopt(r2)
+    seen.clear()
+    assert s.dirty is False
+    s.mark_dirty(r1)
+    s.mark_dirty(r1)  # already dirty: one event only
+    assert seen == [("dirty_changed", (("R1", ""), True))]
+    assert r1["dirty"] is True and "dirty" not in r2 and s.dirty is True
+    s.mark_saved(r1)
+    assert seen[-1] == ("dirty_changed", (("R1", ""), False)) and s.dirty is False
+    assert Session.is_dirty(r1) is False and Session.is_dirty(None) is False
+
+
+def test_set_annotation_moves_the_record_to_its_new_owner_and_marks_it_dirty(events):
+    s, seen = events
+    s.set_image("/d/a.png")
+    rec = _record(None)  # an empty layer before the rater typed a code
+    s.adopt(rec)
+    seen.clear()
+    s.set_annotation(rec, {"rater": "R3", "session": None, "subject": "S01"}, dirty=True)
+    assert s.records == {("R3", ""): rec} and rec["annotation"]["subject"] == "S01"
+    assert seen == [("annotation_changed", (("R3", ""),)), ("dirty_changed", (("R3", ""), True))]
+    seen.clear()
+    s.set_annotation(rec, {"rater": "R3", "session": None, "subject": "S02"}, dirty=False)
+    assert seen == [("annotation_changed", (("R3", ""),))] and rec.get("dirty") is True
+
+
+def test_worklist_position_events(events, tmp_path):
+    from mfscan_napari._model.worklist import Worklist
+
+    for name in ("b.tif", "a.tif", "c.tif"):  # written by tifffile, listed sorted by name
+        tifffile.imwrite(tmp_path / name, np.zeros((8, 8), np.uint8))
+    s, seen = events
+    s.set_worklist(Worklist.from_folder(tmp_path))
+    assert seen == [("worklist_moved", (0,))]
+    assert Path(s.step(1)).name == "b.tif" and seen[-1] == ("worklist_moved", (1,))
+    n = len(seen)
+    assert Path(s.step(5)).name == "c.tif" and seen[-1] == ("worklist_moved", (2,))
+    assert Path(s.step(1)).name == "c.tif" and len(seen) == n + 1  # clamped at the end: no event
+    assert Path(s.resume("a.tif")).name == "a.tif" and seen[-1] == ("worklist_moved", (0,))
+    assert Session().step(1) is None  # no worklist
+
+
+def test_applying_is_nestable_and_reset_after_an_error():
+    s = Session()
+    assert not s.is_applying
+    with s.applying():
+        with s.applying():
+            assert s.is_applying
+        assert s.is_applying
+    assert not s.is_applying
+    with pytest.raises(ValueError):
+        with s.applying():
+            raise ValueError("x")
+    assert not s.is_applying
