@@ -126,6 +126,7 @@ class ScaleController:
         w = self.widget
         m = layer_meta(w.image_layer)
         m["calibration"] = cal.to_dict()
+        w.session.set_calibration(cal)
         n = m.get("n_frames", 1)
         scale, units = _model.layer_scale(cal, n), _model.layer_units(cal, n)
         ip = m["image_path"]

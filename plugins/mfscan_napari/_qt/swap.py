@@ -139,8 +139,7 @@ class LayerSwapper:
         w = self.widget
         w.watcher.disconnect_layer(layer)
         colors = layer_meta(layer).get("colors")  # the edge colour cycle the layer has
-        w._updating = True
-        try:
+        with w.session.applying():
             layer.selected_data = set()
             _set_frame(layer, kwargs)
             _set_shapes(layer, data, kwargs)
@@ -149,8 +148,6 @@ class LayerSwapper:
             if colors is not None:  # apply_colors changes the cycle only when it differs
                 layer_meta(layer)["colors"] = colors
             layer.refresh_colors()  # edge colours by side from the new features
-        finally:
-            w._updating = False
         w.watcher.adopt(layer)
 
     def repurpose(self, layer, remove) -> None:
@@ -158,7 +155,7 @@ class LayerSwapper:
         removed instead when the widget's codes cannot name its sidecar."""
         w = self.widget
         try:
-            data, kwargs = w.own_layer_data(w.current_rater())
+            data, kwargs = w.factory.own_layer_data(w.current_rater())
         except (MfscanError, ValueError):
             with self.viewer.layers.batched_update():
                 remove([layer])

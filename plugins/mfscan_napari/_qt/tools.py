@@ -167,7 +167,7 @@ class ProposeTool(ClickTool):
         if layer is None:
             return None
         if frame is None:
-            frame = w._current_frame(layer)
+            frame = w.factory.current_frame(layer)
         try:
             image = w.images.get(layer_meta(layer)["image_path"])
             cal = _model.layer_calibration(image, layer.metadata, seed_rc)
@@ -320,7 +320,7 @@ class LivewireTool(ClickTool):
         try:
             if self.trace is None:
                 image = self.widget.images.get(layer_meta(self.layer)["image_path"])
-                f = self.widget._current_frame(self.layer) if frame is None else int(frame)
+                f = self.widget.factory.current_frame(self.layer) if frame is None else int(frame)
                 trace = _model.LivewireTrace(image, f)
                 trace.add(rc)
                 self.trace = trace

@@ -92,11 +92,8 @@ class UndoController:
             if layer.mode not in ("pan_zoom", "select", "direct"):
                 layer.mode = "pan_zoom"
             layer.data = [(d.copy(), "polygon") for d in state.data] if state.data else []
-            self.widget._updating = True  # the features are set back as they were: no default logic
-            try:
+            with self.widget.session.applying():  # the features are set back as they were: no default logic
                 layer.features = state.features.copy(deep=True)
-            finally:
-                self.widget._updating = False
             layer.refresh_colors()
             self.widget.watcher.mark_dirty(layer)
         finally:
