@@ -146,3 +146,45 @@ def test_applying_is_nestable_and_reset_after_an_error():
         with s.applying():
             raise ValueError("x")
     assert not s.is_applying
+
+
+QT_DIR = Path(__file__).resolve().parents[1] / "plugins" / "mfscan_napari" / "_qt"
+
+
+def _calls_and_private_sets(path):
+    """(attribute calls, private attributes set on another object) of one source file."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    calls, private = set(), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            calls.add(node.func.attr)
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            targets = [node.target]
+        for t in targets:
+            for a in ast.walk(t):
+                owner_is_self = (
+                    isinstance(a, ast.Attribute) and isinstance(a.value, ast.Name) and a.value.id == "self"
+                )
+                if isinstance(a, ast.Attribute) and a.attr.startswith("_") and not owner_is_self:
+                    private.append(f"{path.name}:{node.lineno} {ast.unparse(a)}")
+    return calls, private
+
+
+def test_no_controller_sets_another_objects_private_flags():
+    # The widget's `_updating` was set from layers.py, undo.py and swap.py; now the session's
+    # `applying()` says when the widget itself changes a layer.
+    private = [p for f in sorted(QT_DIR.rglob("*.py")) for p in _calls_and_private_sets(f)[1]]
+    assert private == []
+
+
+def test_layers_are_added_and_keys_bound_in_one_place():
+    where = {}
+    for f in sorted(QT_DIR.rglob("*.py")):
+        calls = _calls_and_private_sets(f)[0]
+        for name in ("add_shapes", "add_layer", "add_image", "bind_key"):
+            if name in calls:
+                where.setdefault(name, set()).add(f.name)
+    assert where == {"add_shapes": {"factory.py"}, "add_layer": {"factory.py"}, "bind_key": {"keys.py"}}

@@ -1,19 +1,23 @@
-"""Where the widget makes its outline layers and sets their feature defaults and labels.
+"""Where the widget makes its layers and sets their feature defaults and labels.
 
-The rater's own empty outline layer (named and coded by the widget's fields), the
-features new outlines get, and the canvas labels from the measured rows are made here
-only; the changes are applied inside :meth:`mfscan_napari._model.Session.applying`, so
+Every layer the widget adds to the viewer is made here: the layers read for an image
+(image and outlines, through mfscan's reader), the rater's own empty outline layer (named
+and coded by the widget's fields), and the helper shapes layers drawn over the image (the
+scale line, the live-wire's temporary path). The features new outlines get and the canvas
+labels from the measured rows are set here only; the changes are applied inside :meth:`mfscan_napari._model.Session.applying`, so
 the layer callbacks (:class:`.layers.LayerWatcher`) do not take them for the rater's edits.
 """
 
 from __future__ import annotations
+
+from napari.layers import Layer
 
 from mfscan.annotations import sidecar_path
 from mfscan.calibration import Calibration, is_override
 from mfscan.vocab import SIDES
 
 from .. import _model
-from .._model import layer_meta
+from .._model import KEY, layer_meta
 
 __all__ = ["LayerFactory"]
 
@@ -27,6 +31,24 @@ class LayerFactory:
     @property
     def viewer(self):
         return self.widget.viewer
+
+    def add_read_layer(self, layer_data: tuple):
+        """Add a layer from a reader's ``(data, kwargs, layer_type)`` tuple."""
+        return self.viewer.add_layer(Layer.create(*layer_data))
+
+    def add_helper_layer(self, kind: str, name: str, **style):
+        """Add a shapes layer of `kind` (``"scale"``, ``"livewire"``) over the current image:
+        its frames, scale and units; `style`: napari's shapes keywords (colours, width)."""
+        il = self.widget.image_layer
+        m = layer_meta(il)
+        return self.viewer.add_shapes(
+            ndim=3 if m.get("n_frames", 1) > 1 else 2,
+            name=name,
+            scale=tuple(il.scale),
+            units=tuple(str(u) for u in il.units),
+            metadata={KEY: {"kind": kind, "image_path": m.get("image_path")}},
+            **style,
+        )
 
     def add_own_layer(self, rater):
         """Add `rater`'s empty outline layer of the current image to the viewer."""

@@ -126,9 +126,7 @@ class Navigator:
 
     def add_image_layers(self, path):
         """Add an image and its outline layers (beside the layers already open)."""
-        from napari.layers import Layer
-
-        return [self.viewer.add_layer(Layer.create(*t)) for t in self.read_layer_data(path)]
+        return [self.widget.factory.add_read_layer(t) for t in self.read_layer_data(path)]
 
     def remove_layers(self, layers):
         """Remove layers of the previous image.

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 
 import numpy as np
-from napari.layers import Layer
 
 from mfscan.errors import MfscanError
 
@@ -62,7 +61,7 @@ class LayerSwapper:
                     remove(gone)
                 for t, j in zip(layer_data, plan.reuse, strict=True):
                     if j is None:
-                        self.viewer.add_layer(Layer.create(*t))
+                        w.factory.add_read_layer(t)
                     elif t[2] == "image":
                         self.update_image(kept[j], t[0], t[1])
                     else:

@@ -5,9 +5,13 @@ tracing tools, measurements, worklist) and controllers that hold their own
 state (:class:`.tools.ProposeTool`, :class:`.tools.LivewireTool`,
 :class:`.saving.SaveController`, :class:`.navigation.Navigator`,
 :class:`.scale.ScaleController`); it owns the image cache
-(:class:`mfscan_napari._model.ImageCache`). All measuring, reading, saving
-decisions and calibration rules are in :mod:`mfscan_napari._model`, which calls
-mfscan's core; this module only holds Qt and viewer wiring.
+(:class:`mfscan_napari._model.ImageCache`) and the session
+(:class:`mfscan_napari._model.Session`: the open image, each rater's annotation
+record, the calibration, the dirty state and the worklist position, with events the
+panels follow). Layers are made by :class:`.factory.LayerFactory`, keys bound in
+:mod:`.keys`. All measuring, reading, saving decisions and calibration rules are in
+:mod:`mfscan_napari._model`, which calls mfscan's core; this module only holds Qt and
+viewer wiring.
 """
 
 from __future__ import annotations
