@@ -131,7 +131,14 @@ def test_worklist_position_events(events, tmp_path):
     assert Path(s.step(5)).name == "c.tif" and seen[-1] == ("worklist_moved", (2,))
     assert Path(s.step(1)).name == "c.tif" and len(seen) == n + 1  # clamped at the end: no event
     assert Path(s.resume("a.tif")).name == "a.tif" and seen[-1] == ("worklist_moved", (0,))
-    assert Session().step(1) is None  # no worklist
+    assert Path(s.go(2)).name == "c.tif" and seen[-1] == ("worklist_moved", (2,))
+    n = len(seen)
+    s.reorder(["c.tif", "a.tif", "b.tif"])  # a blinded rater's order: c.tif stays current, now first
+    assert [p.name for p in s.worklist.images] == ["c.tif", "a.tif", "b.tif"]
+    assert s.worklist.current.name == "c.tif" and seen[-1] == ("worklist_moved", (0,)) and len(seen) == n + 1
+    s.reorder(["c.tif", "b.tif", "a.tif"])  # still first: no event
+    assert len(seen) == n + 1
+    assert Session().step(1) is None and Session().go(0) is None  # no worklist
 
 
 def test_applying_is_nestable_and_reset_after_an_error():

@@ -146,6 +146,23 @@ class Session:
         self.worklist.step(delta)
         return self._moved(old)
 
+    def go(self, index: int):
+        """Go to image `index` of the worklist (clamped); the image there (None: no worklist)."""
+        if self.worklist is None:
+            return None
+        old = self.worklist.index
+        self.worklist.go(index)
+        return self._moved(old)
+
+    def reorder(self, order) -> None:
+        """Put the worklist in `order` (relative names; a blinded rater's random order): the
+        current image stays current, at its new position."""
+        if self.worklist is None:
+            return
+        old = self.worklist.index
+        self.worklist.reorder(order)
+        self._moved(old)
+
     def resume(self, name: str | None):
         """Go to the image named `name` in the worklist (its first image when not listed)."""
         if self.worklist is None:
