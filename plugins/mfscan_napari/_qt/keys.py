@@ -33,6 +33,25 @@ class KeyBindings:
         self.bound = {}
 
 
+def widget_keys(w) -> KeyBindings:
+    """The viewer shortcuts of widget `w` (a :class:`.widget.MultifidusWidget`), bound."""
+    keys = KeyBindings(
+        w.viewer,
+        {
+            "trace_left": lambda: w.arm("left"),
+            "trace_right": lambda: w.arm("right"),
+            "propose_left": lambda: w.arm_propose("left"),
+            "propose_right": lambda: w.arm_propose("right"),
+            "next_image": lambda: w.step(1),
+            "previous_image": lambda: w.step(-1),
+            "undo": w.undo,
+            "redo": w.redo,
+        },
+    )
+    keys.bind()
+    return keys
+
+
 def bind_layer_keys(layer, actions: dict[str, Callable]) -> None:
     """Bind each key of `actions` on `layer` to its action (called without arguments)."""
     for key, action in actions.items():

@@ -27,7 +27,7 @@ from mfscan.errors import MfscanError
 from .. import _model
 from .._model import KEY, is_image_layer, is_outline_layer, layer_meta
 from .factory import LayerFactory
-from .keys import KeyBindings
+from .keys import widget_keys
 from .layers import LayerWatcher
 from .navigation import Navigator
 from .saving import SaveController
@@ -107,20 +107,7 @@ class MultifidusWidget(QWidget):
 
         self.tracer.connect()
         self.watcher.connect()
-        self._keys = KeyBindings(
-            self.viewer,
-            {
-                "trace_left": lambda: self.arm("left"),
-                "trace_right": lambda: self.arm("right"),
-                "propose_left": lambda: self.arm_propose("left"),
-                "propose_right": lambda: self.arm_propose("right"),
-                "next_image": lambda: self.step(1),
-                "previous_image": lambda: self.step(-1),
-                "undo": self.undo,
-                "redo": self.redo,
-            },
-        )
-        self._keys.bind()
+        self._keys = widget_keys(self)
         self.refresh_table()
 
     # ------------------------------------------------------------------ closing
