@@ -15,7 +15,9 @@ By concern:
 * :mod:`.worklist`, :mod:`.settings` — a folder's images, remembered fields;
 * :mod:`.study` — whose outlines a blinded study shows, randomised worklist orders, rater colours;
 * :mod:`.history` — undo / redo of outline edits;
-* :mod:`.assist` — Propose and Live-wire (the :class:`~.assist.LivewireTrace` state).
+* :mod:`.assist` — Propose and Live-wire (the :class:`~.assist.LivewireTrace` state);
+* :mod:`.session` — the evented :class:`~.session.Session` a widget owns: image, each rater's
+  annotation, calibration, dirty state, worklist position.
 
 This package re-exports their public names (``from mfscan_napari import _model``
 then ``_model.read_layers``).
@@ -103,6 +105,7 @@ from .saving import (
     should_save,
     write_recovery,
 )
+from .session import Session, owner_key
 from .settings import Settings, default_config_dir
 from .study import (
     ANOTHER_TRACING,
@@ -134,6 +137,8 @@ __all__ = [
     "VALUE_COLUMNS",
     "FEATURE_COLUMNS",
     "Settings",
+    "Session",
+    "owner_key",
     "Worklist",
     "SaveResult",
     "UNCALIBRATED",

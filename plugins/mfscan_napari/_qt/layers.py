@@ -64,7 +64,9 @@ class LayerWatcher:
             layer.events.features.connect(self.on_features)
             layer.events.editable.connect(self.on_editable)
             layer.mouse_drag_callbacks.append(self.on_drag)
-            w._set_defaults(layer)
+            if layer_meta(layer).get("image_path") == w.session.image_path:
+                w.session.adopt(layer_meta(layer))
+            w.factory.set_defaults(layer)
             self.apply_ownership(layer)
 
     def disconnect_layer(self, layer) -> None:
@@ -119,12 +121,9 @@ class LayerWatcher:
             m = layer_meta(ly)
             if m.get("colors") != colors:
                 m["colors"] = colors
-                w._updating = True
-                try:
+                with w.session.applying():
                     ly.edge_color_cycle = colors
                     ly.edge_color = "side"
-                finally:
-                    w._updating = False
             step = label_step(ly, camera(self.viewer).zoom)  # each layer's labels below the previous one's
             shift = (k * step, 0.0) if ly.ndim == 2 else (0.0, k * step, 0.0)
             if np.shape(ly.text.translation) != (len(shift),) or tuple(ly.text.translation) != shift:
@@ -156,6 +155,7 @@ class LayerWatcher:
         if is_outline_layer(layer) and layer_meta(layer).get("dirty"):
             w.saver.save_or_recover_layer(layer)  # never silently discard edits
         self.disconnect_layer(layer)
+        w.session.forget(layer_meta(layer))
         if layer is w.image_layer:
             rest = w.image_layers()
             w.image_layer = rest[-1] if rest else None
@@ -207,15 +207,14 @@ class LayerWatcher:
         self.widget.tracing.status(f"Outline {n} edited: recorded as “{next(iter(changes.values()))}”.")
 
     def on_features(self, event) -> None:
-        if self.widget._updating:  # the widget itself set defaults or labels
+        if self.widget.session.is_applying:  # the widget itself set defaults or labels
             return
         self.mark_dirty(event.source)
         self.widget.schedule_refresh()
 
-    @staticmethod
-    def mark_dirty(layer) -> None:
+    def mark_dirty(self, layer) -> None:
         if layer is not None and is_outline_layer(layer):
-            layer_meta(layer)["dirty"] = True
+            self.widget.session.mark_dirty(layer_meta(layer))
 
 
 def label_step(layer, zoom: float, line_px: float = 16.0) -> float:

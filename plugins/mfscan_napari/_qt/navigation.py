@@ -20,7 +20,11 @@ class Navigator:
 
     def __init__(self, widget):
         self.widget = widget
-        self.worklist: _model.Worklist | None = None
+
+    @property
+    def worklist(self) -> _model.Worklist | None:
+        """The worklist, owned by the widget's session."""
+        return self.widget.session.worklist
 
     @property
     def viewer(self):
@@ -36,17 +40,17 @@ class Navigator:
         w = self.widget
         if not w.saver.ready_to_leave():
             return None
-        self.worklist = _model.Worklist.from_folder(folder)
+        w.session.set_worklist(_model.Worklist.from_folder(folder))
         w.study.load(self.worklist.folder)
         if not len(self.worklist):
             w.worklist_panel.folder_label.setText(f"No supported images in {folder}.")
             self.update_ui()
             return None
         if w.study.blinded:  # the rater's own random order, from the first image not saved
-            self.worklist.resume(None)
+            w.session.resume(None)
             w.study.apply_order(resume=True)
         else:
-            self.worklist.resume(w.settings.last_image(self.worklist.folder))
+            w.session.resume(w.settings.last_image(self.worklist.folder))
         return self.open_image(self.worklist.current)
 
     def open_image(self, path):
@@ -99,7 +103,7 @@ class Navigator:
             except ValueError:
                 rel = path.name
             else:  # opened directly (File > Open): Next / Previous go on from here
-                self.worklist.resume(rel)
+                w.session.resume(rel)
             w.settings.set_last_image(self.worklist.folder, rel)
         self.viewer.reset_view()
         w.watcher.apply_colors()  # once per image, after the swap: the labels' spacing follows the fitted zoom
@@ -122,9 +126,7 @@ class Navigator:
 
     def add_image_layers(self, path):
         """Add an image and its outline layers (beside the layers already open)."""
-        from napari.layers import Layer
-
-        return [self.viewer.add_layer(Layer.create(*t)) for t in self.read_layer_data(path)]
+        return [self.widget.factory.add_read_layer(t) for t in self.read_layer_data(path)]
 
     def remove_layers(self, layers):
         """Remove layers of the previous image.
@@ -155,7 +157,7 @@ class Navigator:
             self.update_ui()
             return None
         old = self.worklist.index
-        new = self.worklist.step(delta)
+        new = w.session.step(delta)
         if self.worklist.index == old:
             w.saver.save()
             return None

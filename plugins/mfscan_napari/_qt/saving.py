@@ -60,7 +60,7 @@ class SaveController:
             m["save_error"] = reason
             self.message(f"Not saved ({layer.name}): {reason}", error=True)
             return None
-        m["dirty"] = False
+        self.widget.session.mark_saved(m)
         m.pop("save_error", None)
         if res.conflict:
             self.message(res.message, error=True)

@@ -8,7 +8,7 @@ from mfscan.calibration import Calibration
 from mfscan.errors import MfscanError
 
 from .. import _model
-from .._model import KEY, layer_meta
+from .._model import layer_meta
 from .style import RED
 
 
@@ -44,15 +44,8 @@ class ScaleController:
         if existing:
             layer = existing[0]
         else:
-            n = layer_meta(il).get("n_frames", 1)
-            layer = self.viewer.add_shapes(
-                ndim=3 if n > 1 else 2,
-                name="scale line",
-                edge_color="yellow",
-                edge_width=2,
-                scale=tuple(il.scale),
-                units=tuple(str(u) for u in il.units),
-                metadata={KEY: {"kind": "scale", "image_path": ip}},
+            layer = self.widget.factory.add_helper_layer(
+                "scale", "scale line", edge_color="yellow", edge_width=2
             )
         self.viewer.layers.selection.active = layer
         layer.mode = "add_line"
@@ -126,6 +119,7 @@ class ScaleController:
         w = self.widget
         m = layer_meta(w.image_layer)
         m["calibration"] = cal.to_dict()
+        w.session.set_calibration(cal)
         n = m.get("n_frames", 1)
         scale, units = _model.layer_scale(cal, n), _model.layer_units(cal, n)
         ip = m["image_path"]

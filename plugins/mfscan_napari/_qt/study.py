@@ -323,10 +323,12 @@ class StudyController:
         entry, changed = _model.worklist_order(orders, f["rater"], f["session"], rel)
         if changed:
             self._write(orders={**orders, order_key(f["rater"], f["session"]): entry})
-        wl.reorder(entry["order"])
+        w.session.reorder(entry["order"])
         if resume:
             annotated = {wl.relative(p) for p in wl.images if wl.is_annotated(p, f["rater"], f["session"])}
-            wl.go(_model.resume_position([wl.relative(p) for p in wl.images], entry["done"], annotated))
+            w.session.go(
+                _model.resume_position([wl.relative(p) for p in wl.images], entry["done"], annotated)
+            )
         w.navigator.update_ui()
 
     def saved(self, layer) -> None:

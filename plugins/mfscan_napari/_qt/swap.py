@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 
 import numpy as np
-from napari.layers import Layer
 
 from mfscan.errors import MfscanError
 
@@ -62,7 +61,7 @@ class LayerSwapper:
                     remove(gone)
                 for t, j in zip(layer_data, plan.reuse, strict=True):
                     if j is None:
-                        self.viewer.add_layer(Layer.create(*t))
+                        w.factory.add_read_layer(t)
                     elif t[2] == "image":
                         self.update_image(kept[j], t[0], t[1])
                     else:
@@ -139,8 +138,7 @@ class LayerSwapper:
         w = self.widget
         w.watcher.disconnect_layer(layer)
         colors = layer_meta(layer).get("colors")  # the edge colour cycle the layer has
-        w._updating = True
-        try:
+        with w.session.applying():
             layer.selected_data = set()
             _set_frame(layer, kwargs)
             _set_shapes(layer, data, kwargs)
@@ -149,8 +147,6 @@ class LayerSwapper:
             if colors is not None:  # apply_colors changes the cycle only when it differs
                 layer_meta(layer)["colors"] = colors
             layer.refresh_colors()  # edge colours by side from the new features
-        finally:
-            w._updating = False
         w.watcher.adopt(layer)
 
     def repurpose(self, layer, remove) -> None:
@@ -158,7 +154,7 @@ class LayerSwapper:
         removed instead when the widget's codes cannot name its sidecar."""
         w = self.widget
         try:
-            data, kwargs = w.own_layer_data(w.current_rater())
+            data, kwargs = w.factory.own_layer_data(w.current_rater())
         except (MfscanError, ValueError):
             with self.viewer.layers.batched_update():
                 remove([layer])

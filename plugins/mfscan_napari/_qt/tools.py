@@ -16,7 +16,8 @@ from mfscan.errors import MfscanError
 from mfscan.vocab import SIDE_COLORS, SIDES
 
 from .. import _model
-from .._model import KEY, layer_meta
+from .._model import layer_meta
+from .keys import bind_layer_keys, unbind_layer_keys
 from .style import GREEN, ORANGE, RED, RUBBER_BAND_MAX_PX, RUBBER_BAND_MS, side_html
 
 
@@ -62,7 +63,7 @@ class ClickTool:
     def bind_escape(self, layer) -> None:
         """Esc on `layer` (the active one while armed) cancels; so does choosing another mode of
         that layer (drawing, selecting) in napari's controls."""
-        layer.bind_key("Escape", lambda _l: self.widget.cancel_tool(), overwrite=True)
+        bind_layer_keys(layer, {"Escape": self.widget.cancel_tool})
         layer.events.mode.connect(self._on_layer_mode)
         self._escape_layer = layer
 
@@ -70,10 +71,7 @@ class ClickTool:
         layer, self._escape_layer = self._escape_layer, None
         if layer is None:
             return
-        try:
-            layer.bind_key("Escape", None)
-        except (KeyError, ValueError, TypeError):
-            pass
+        unbind_layer_keys(layer, ["Escape"])
         try:
             layer.events.mode.disconnect(self._on_layer_mode)
         except (KeyError, ValueError, TypeError, RuntimeError):
@@ -168,7 +166,7 @@ class ProposeTool(ClickTool):
         if layer is None:
             return None
         if frame is None:
-            frame = w._current_frame(layer)
+            frame = w.factory.current_frame(layer)
         try:
             image_path = layer_meta(layer)["image_path"]
             image = w.images.get(image_path)
@@ -275,24 +273,18 @@ class LivewireTool(ClickTool):
         layer = self._arm(side)
         if layer is None:
             return None
-        il = self.widget.image_layer
-        n = layer_meta(il).get("n_frames", 1)
-        tmp = self.viewer.add_shapes(
-            ndim=3 if n > 1 else 2,
-            name=f"live-wire {side} (temporary)",
+        tmp = self.widget.factory.add_helper_layer(
+            "livewire",
+            f"live-wire {side} (temporary)",
             edge_color=SIDE_COLORS[side],
             edge_width=2,
             face_color="transparent",
-            scale=tuple(il.scale),
-            units=tuple(str(u) for u in il.units),
-            metadata={KEY: {"kind": "livewire", "image_path": layer_meta(il).get("image_path")}},
         )
         self.path_layer = tmp
         self.viewer.layers.selection.active = tmp
         tmp.mode = "pan_zoom"
         self.bind_escape(tmp)
-        tmp.bind_key("Enter", lambda _l: self.close(), overwrite=True)
-        tmp.bind_key("Backspace", lambda _l: self.undo(), overwrite=True)
+        bind_layer_keys(tmp, {"Enter": self.close, "Backspace": self.undo})
         self._suspend_double_click_zoom()
         self.status(
             f"{side_html(side, 'Live-wire')}: click anchors along the border "
@@ -323,7 +315,7 @@ class LivewireTool(ClickTool):
         try:
             if self.trace is None:
                 image = self.widget.images.get(layer_meta(self.layer)["image_path"])
-                f = self.widget._current_frame(self.layer) if frame is None else int(frame)
+                f = self.widget.factory.current_frame(self.layer) if frame is None else int(frame)
                 trace = _model.LivewireTrace(image, f)
                 trace.add(rc)
                 self.trace = trace

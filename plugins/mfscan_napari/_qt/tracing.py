@@ -124,7 +124,7 @@ class Tracer:
         if layer is None:
             return None
         layer.selected_data = set()
-        self.widget._set_defaults(layer, side)
+        self.widget.factory.set_defaults(layer, side)
         return layer
 
     def add_outline(self, layer, points_rc, side, frame, method, extra=None) -> int:
@@ -134,9 +134,9 @@ class Tracer:
         if layer_meta(layer).get("n_frames", 1) > 1:
             pts = np.column_stack([np.full(len(pts), float(frame)), pts])
         roi = _model.register_new_outline(layer.metadata, pts, extra)
-        w._set_defaults(layer, side, method=method, frame=int(frame), _roi=roi)
+        w.factory.set_defaults(layer, side, method=method, frame=int(frame), _roi=roi)
         layer.add_polygons([pts])
-        w._set_defaults(layer, side)
+        w.factory.set_defaults(layer, side)
         i = len(layer.data) - 1
         self.viewer.layers.selection.active = layer
         layer.mode = "direct"
@@ -150,9 +150,9 @@ class Tracer:
         pts = np.asarray(points_rc, float)
         if layer_meta(layer).get("n_frames", 1) > 1:
             pts = np.column_stack([np.full(len(pts), float(frame)), pts])
-        w._set_defaults(layer, side, kind=kind, frame=int(frame))
+        w.factory.set_defaults(layer, side, kind=kind, frame=int(frame))
         layer.add_lines([pts])
-        w._set_defaults(layer, side)
+        w.factory.set_defaults(layer, side)
         i = len(layer.data) - 1
         self.viewer.layers.selection.active = layer
         layer.mode = "direct"

@@ -1,4 +1,4 @@
-"""The Multifidus widget's layout, wired to the widget's methods.
+"""The Multifidus widget's layout, wired to the widget's methods and its session.
 
 At the top, always in sight: the research notice and the worklist (previous / next,
 save now, progress, save messages). Below, in a scroll area: study codes, image and
@@ -44,6 +44,7 @@ def build_ui(w) -> None:
     wp.save_button.clicked.connect(lambda: w.save(force_all=True))
     wp.prev_button.clicked.connect(lambda: w.step(-1))
     wp.next_button.clicked.connect(lambda: w.step(1))
+    wp.bind(w.session, lambda: (w.current_rater(), w.current_session()))
     outer.addWidget(wp)  # always in sight, outside the scroll area
     w.scroll = scroll = QScrollArea()
     scroll.setWidgetResizable(True)
@@ -65,6 +66,7 @@ def build_ui(w) -> None:
     w.calibration_panel = cp = CalibrationPanel()
     cp.scale_line_button.clicked.connect(w.start_scale_line)
     cp.set_scale_button.clicked.connect(lambda: w.set_scale_from_line())
+    cp.bind(w.session)
     w.tracing = tp = TracingPanel()
     tp.left_button.clicked.connect(lambda: w.arm("left"))
     tp.right_button.clicked.connect(lambda: w.arm("right"))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from .. import _model
 from .._model import is_outline_layer
+from .keys import bind_layer_keys
 from .style import SHORTCUTS
 
 #: napari's single keys that delete the selected shapes (``napari:delete_selected_shapes``).
@@ -41,10 +42,8 @@ class UndoController:
         h = _model.EditHistory()
         h.reset(_model.OutlineState.of(layer.data, layer.features))
         self.histories[id(layer)] = h
-        layer.bind_key(SHORTCUTS["undo"], lambda _ly: self.undo(), overwrite=True)
-        layer.bind_key(SHORTCUTS["redo"], lambda _ly: self.redo(), overwrite=True)
-        for key in DELETE_KEYS:
-            layer.bind_key(key, lambda _ly: self._no_delete(), overwrite=True)
+        keys = {SHORTCUTS["undo"]: self.undo, SHORTCUTS["redo"]: self.redo}
+        bind_layer_keys(layer, {**keys, **dict.fromkeys(DELETE_KEYS, self._no_delete)})
 
     def forget(self, layer) -> None:
         self.histories.pop(id(layer), None)
@@ -92,11 +91,8 @@ class UndoController:
             if layer.mode not in ("pan_zoom", "select", "direct"):
                 layer.mode = "pan_zoom"
             layer.data = [(d.copy(), "polygon") for d in state.data] if state.data else []
-            self.widget._updating = True  # the features are set back as they were: no default logic
-            try:
+            with self.widget.session.applying():  # the features are set back as they were: no default logic
                 layer.features = state.features.copy(deep=True)
-            finally:
-                self.widget._updating = False
             layer.refresh_colors()
             self.widget.watcher.mark_dirty(layer)
         finally:

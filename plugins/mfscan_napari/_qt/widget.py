@@ -5,27 +5,29 @@ tracing tools, measurements, worklist) and controllers that hold their own
 state (:class:`.tools.ProposeTool`, :class:`.tools.LivewireTool`,
 :class:`.saving.SaveController`, :class:`.navigation.Navigator`,
 :class:`.scale.ScaleController`); it owns the image cache
-(:class:`mfscan_napari._model.ImageCache`). All measuring, reading, saving
-decisions and calibration rules are in :mod:`mfscan_napari._model`, which calls
-mfscan's core; this module only holds Qt and viewer wiring.
+(:class:`mfscan_napari._model.ImageCache`) and the session
+(:class:`mfscan_napari._model.Session`: the open image, each rater's annotation
+record, the calibration, the dirty state and the worklist position, with events the
+panels follow). Layers are made by :class:`.factory.LayerFactory`, keys bound in
+:mod:`.keys`. All measuring, reading, saving decisions and calibration rules are in
+:mod:`mfscan_napari._model`, which calls mfscan's core; this module only holds Qt and
+viewer wiring.
 """
 
 from __future__ import annotations
 
 import weakref
-from pathlib import Path
 
 from qtpy.QtCore import QEvent, QTimer
 from qtpy.QtWidgets import QMainWindow, QWidget
 
-from mfscan.annotations import sidecar_path
-from mfscan.calibration import Calibration, is_override
+from mfscan.calibration import Calibration
 from mfscan.errors import MfscanError
-from mfscan.vocab import SIDES
 
 from .. import _model
 from .._model import KEY, is_image_layer, is_outline_layer, layer_meta
-from .keys import KeyBindings
+from .factory import LayerFactory
+from .keys import widget_keys
 from .layers import LayerWatcher
 from .navigation import Navigator
 from .saving import SaveController
@@ -69,14 +71,15 @@ class MultifidusWidget(QWidget):
         self.settings = settings if settings is not None else _model.Settings()
         self.images = _model.ImageCache()  # decoded images, owned by this widget
         self.rest_cache: dict = {}  # measured rest sidecars (RUSI change column), owned by this widget
-        self.image_layer = None
+        self._image_layer = None
         self.last_rows: list[dict] = []
         self.last_warnings: list[str] = []
         self.last_asymmetry: list[dict] = []
-        self._updating = False
         self._closed = False  # torn down (dock widget removed or closed): see close_widget
         self._was_docked = False
         self._main_window = None  # napari's main window, watched for its Close event
+        self.session = _model.Session()  # image, raters' records, calibration, dirty state, worklist
+        self.factory = LayerFactory(self)
         self.saver = SaveController(self)
         self.navigator = Navigator(self)
         self.swapper = LayerSwapper(self)
@@ -104,20 +107,7 @@ class MultifidusWidget(QWidget):
 
         self.tracer.connect()
         self.watcher.connect()
-        self._keys = KeyBindings(
-            self.viewer,
-            {
-                "trace_left": lambda: self.arm("left"),
-                "trace_right": lambda: self.arm("right"),
-                "propose_left": lambda: self.arm_propose("left"),
-                "propose_right": lambda: self.arm_propose("right"),
-                "next_image": lambda: self.step(1),
-                "previous_image": lambda: self.step(-1),
-                "undo": self.undo,
-                "redo": self.redo,
-            },
-        )
-        self._keys.bind()
+        self._keys = widget_keys(self)
         self.refresh_table()
 
     # ------------------------------------------------------------------ closing
@@ -231,20 +221,39 @@ class MultifidusWidget(QWidget):
         layer = self.outline_layer(create=False, by_rater=True)
         if layer is not None:
             m = layer_meta(layer)
-            m["annotation"], dirty = _model.apply_study_fields(
+            ann, dirty = _model.apply_study_fields(
                 m.get("annotation") or {},
                 f,
                 n_outlines=len(layer.data),
                 sidecar=m.get("digest") and m.get("sidecar_path"),
             )  # a sidecar only when one was read or saved: an empty new layer writes no file
-            if dirty:
-                self.watcher.mark_dirty(layer)
-            self._set_defaults(layer)
+            self.session.set_annotation(m, ann, dirty=dirty)
+            self.factory.set_defaults(layer)
         self.study.check_codes()
         self.navigator.update_ui()
         self.refresh_table()
 
     # ------------------------------------------------------------------ layers (events: .layers.LayerWatcher)
+    @property
+    def image_layer(self):
+        """The image layer shown (None: none); setting it opens its image in :attr:`session`."""
+        return self._image_layer
+
+    @image_layer.setter
+    def image_layer(self, layer):
+        same = layer is self._image_layer
+        self._image_layer = layer
+        if layer is None:
+            self.session.set_image(None)
+            return
+        m = layer_meta(layer)
+        if same and m.get("image_path") == self.session.image_path:
+            return
+        cal = Calibration.from_dict(m["calibration"]) if m.get("calibration") else None
+        self.session.set_image(m.get("image_path"), calibration=cal, n_frames=m.get("n_frames", 1))
+        for ly in self.outline_layers(layer):
+            self.session.adopt(layer_meta(ly))
+
     def is_mine(self, layer) -> bool:
         """Whether an outline layer holds the outlines of the rater and session typed in the widget."""
         f = self.fields()
@@ -290,68 +299,7 @@ class MultifidusWidget(QWidget):
         if not create:
             others = self.outline_layers()
             return others[0] if (others and not by_rater) else None
-        return self._create_outline_layer(self.current_rater())
-
-    def _create_outline_layer(self, rater):
-        data, kw = self.own_layer_data(rater)
-        return self.viewer.add_shapes(data, **kw)
-
-    def own_layer_data(self, rater) -> tuple:
-        """``(data, kwargs)`` of an empty outline layer of `rater` for the current image, named
-        and coded by the widget's fields (raises when they cannot name a sidecar)."""
-        im = layer_meta(self.image_layer)
-        image = self.images.get(im["image_path"])
-        f = self.fields()
-        session = f["session"] if rater else None
-        if rater:
-            sidecar_path(im["image_path"], rater, session)  # validates the codes (raises)
-        ann = _model.new_annotation(
-            im["image_path"],
-            subject=f["subject"],
-            visit=f["visit"],
-            level=f["level"],
-            rater=rater,
-            session=session,
-        )
-        cal = Calibration.from_dict(im["calibration"])
-        if is_override(cal):
-            ann.calibration = cal
-        mem = _model.is_memory(im["image_path"])
-        sc = None if mem else str(sidecar_path(im["image_path"], rater, session))
-        data, kw, _ = _model.shapes_layer_data(image, ann, sidecar=sc, calibration=cal)
-        kw.pop("shape_type", None)
-        return data, kw
-
-    def _set_defaults(self, layer, side: str | None = None, **values):
-        """The features new outlines of `layer` get: the widget's level, the layer's rater, `side`."""
-        d = dict(layer.feature_defaults.iloc[0]) if len(layer.feature_defaults.columns) else {}
-        rater = (layer_meta(layer).get("annotation") or {}).get("rater") or ""
-        d.update(
-            {
-                "level": self.fields()["level"],
-                "rater": rater,
-                "method": "manual",
-                "kind": "outline",
-                "frame": self._current_frame(layer),
-                "label": "",
-                "_roi": "{}",
-            }
-        )
-        if side is not None:
-            d["side"] = side
-        elif d.get("side") not in SIDES:
-            d["side"] = "left"
-        d.update(values)
-        self._updating = True
-        try:
-            layer.feature_defaults = d
-        finally:
-            self._updating = False
-
-    def _current_frame(self, layer) -> int:
-        if layer_meta(layer).get("n_frames", 1) > 1 and len(self.viewer.dims.current_step):
-            return int(self.viewer.dims.current_step[0])
-        return 0
+        return self.factory.add_own_layer(self.current_rater())
 
     # ------------------------------------------------------------------ tracing (see .tracing.Tracer)
     def arm(self, side: str, *, lasso: bool | None = None, livewire: bool | None = None):
@@ -414,30 +362,18 @@ class MultifidusWidget(QWidget):
         self.last_asymmetry = _model.asymmetry_summary(rows)
         self.last_warnings = _model.outline_warnings(ann, rows)
         ms.show_rows(rows, _model.asymmetry_text(self.last_asymmetry, rows), self.last_warnings)
-        self._update_labels(layer, rows)
-
-    def _update_labels(self, layer, rows):
-        labels = [r["label"] for r in rows]
-        feats = layer.features
-        if "label" not in feats.columns or len(feats) != len(labels) or list(feats["label"]) == labels:
-            return
-        self._updating = True
-        try:
-            feats["label"] = labels
-            layer.refresh_text()
-        finally:
-            self._updating = False
+        self.factory.set_labels(layer, rows)
 
     def _update_image_labels(self, layer):
+        """The calibration shown for the image and outline `layer` goes to the session (the
+        calibration panel follows it)."""
         il = self.image_layer
         if il is None:
-            self.calibration_panel.show_none()
             return
-        m = layer_meta(il)
-        n = m.get("n_frames", 1)
-        self.measurements.show_frames(n)
-        cal = _model.shown_calibration(il.metadata, layer.metadata if layer is not None else None)
-        self.calibration_panel.show_image(Path(str(m.get("image_path", il.name))).name, n, cal)
+        self.measurements.show_frames(layer_meta(il).get("n_frames", 1))
+        self.session.set_calibration(
+            _model.shown_calibration(il.metadata, layer.metadata if layer is not None else None)
+        )
 
     def _on_table_selection(self):
         layer = self.outline_layer()

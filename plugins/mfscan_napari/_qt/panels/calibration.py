@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from qtpy.QtWidgets import QDoubleSpinBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
 from mfscan.calibration import Calibration
@@ -40,6 +42,20 @@ class CalibrationPanel(QGroupBox):
         row.addWidget(self.scale_length)
         row.addWidget(self.set_scale_button)
         v.addLayout(row)
+
+    def bind(self, session) -> None:
+        """Follow `session` (:class:`mfscan_napari._model.Session`): its image and calibration."""
+        self._session = session
+        session.image_changed.connect(self._follow)
+        session.calibration_changed.connect(self._follow)
+        self._follow()
+
+    def _follow(self, *_args) -> None:
+        s = self._session
+        if s.image_path is None:
+            self.show_none()
+        else:
+            self.show_image(Path(s.image_path).name, s.n_frames, s.calibration)
 
     def show_none(self) -> None:
         self.image_label.setText(NO_IMAGE)

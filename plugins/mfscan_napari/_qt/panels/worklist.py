@@ -40,6 +40,11 @@ class WorklistPanel(QGroupBox):
         self.save_label.setWordWrap(True)
         v.addWidget(self.save_label)
 
+    def bind(self, session, owner) -> None:
+        """Follow `session`'s worklist position (:class:`mfscan_napari._model.Session`);
+        `owner()` gives the ``(rater, session)`` whose progress is shown."""
+        session.worklist_moved.connect(lambda _i: self.show_progress(session.worklist, *owner()))
+
     def show_progress(self, worklist, rater: str | None, session: str | None = None) -> None:
         """Buttons enabled where there is an image to go to; ``Image i of n · annotated: k / n``."""
         has = worklist is not None and len(worklist) > 0
