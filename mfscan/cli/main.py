@@ -87,8 +87,14 @@ def main(argv=None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
-    if not args.debug:
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings():  # the caller's filters are back when the command ends
+        if not args.debug:
+            warnings.simplefilter("ignore")
+        return _run(args)
+
+
+def _run(args) -> int:
+    """Run the parsed command; an error is said in one line (raised with ``--debug``)."""
     try:
         return int(args.func(args) or 0)
     except MfscanError as e:
