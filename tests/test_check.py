@@ -142,7 +142,7 @@ def _visit_study(root: Path, labels) -> None:
 
 def test_unorderable_visits_are_reported_per_subject(tmp_path, monkeypatch):
     # the checker's side, with a visit_order that refuses words it does not know (as
-    # mfscan.stats.longitudinal.visit_order is to do); the real one is tested below
+    # mfscan.visits.visit_order is to do); the real one is tested below
     import mfscan.stats.longitudinal as lon
 
     def refusing(visits, dates=None):
@@ -160,7 +160,7 @@ def test_unorderable_visits_are_reported_per_subject(tmp_path, monkeypatch):
 
 
 def test_unorderable_visits_with_the_real_visit_order(tmp_path):
-    from mfscan.stats.longitudinal import visit_order
+    from mfscan.visits import visit_order
 
     try:
         visit_order(["pre", "foo", "later"])

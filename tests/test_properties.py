@@ -30,8 +30,8 @@ from mfscan.annotations import (
     read_sidecar,
     write_sidecar,
 )
+from mfscan.annotations.imagej import parse_roi_name
 from mfscan.calibration import from_scale_line, manual
-from mfscan.io.imagej import parse_roi_name
 from mfscan.io.tables import set_dtypes
 from mfscan.measure import measure_outline, outline_mask, polygon_area, polygon_perimeter, validate_outline
 from mfscan.stats.asymmetry import asymmetry_pct, symptomatic_deficit_pct

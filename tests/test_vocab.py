@@ -12,9 +12,9 @@ import pytest
 
 from mfscan import vocab
 from mfscan.annotations import from_dict
+from mfscan.annotations.imagej import parse_roi_name
 from mfscan.errors import AnnotationError, MfscanError
 from mfscan.io import tables
-from mfscan.io.imagej import parse_roi_name
 from mfscan.io.tables import read_subjects, read_table, set_dtypes
 from mfscan.stats import summary
 from mfscan.stats.asymmetry import asymmetry

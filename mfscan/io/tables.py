@@ -143,12 +143,11 @@ def read_table(path) -> pd.DataFrame:
 
 
 def _refuse_source(path: Path) -> None:
-    """Never write a table over an image or a sidecar (a mistyped ``-o``)."""
-    from mfscan.annotations.paths import is_sidecar
+    """Never write a table over an image, a sidecar or any other JSON file (a mistyped ``-o``)."""
     from mfscan.io.images import SUPPORTED_SUFFIXES, is_supported
 
     if (
-        is_sidecar(path)
+        path.suffix.lower() == ".json"  # sidecars (.mfscan.json), the study file, model cards
         or path.suffix.lower() in SUPPORTED_SUFFIXES
         or (path.is_file() and is_supported(path))
     ):

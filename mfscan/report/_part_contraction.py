@@ -37,7 +37,7 @@ SHOWN = (
 
 
 def _visit_order(visits) -> list[str]:
-    from mfscan.stats.longitudinal import visit_order
+    from mfscan.visits import visit_order
 
     return list(visit_order(pd.unique(pd.Series(visits, dtype="string").dropna().astype(object))))
 

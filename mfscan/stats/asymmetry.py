@@ -27,11 +27,12 @@ import numpy as np
 import pandas as pd
 
 from mfscan.errors import MfscanError
-from mfscan.stats.summary import _pair_sides, as_labels, key_columns
+from mfscan.stats.summary import _pair_sides, key_columns
 from mfscan.vocab import (  # noqa: F401
     SIDE_STATUSES,
     SIDES,
     SYMPTOMATIC_SIDES,
+    as_labels,
     as_side,
     as_symptomatic_side,
     symptomatic_or_none,

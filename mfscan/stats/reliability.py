@@ -51,12 +51,11 @@ from mfscan.stats.summary import (
     _check_columns,
     _group_frame,
     _mean_sd,
-    as_labels,
     group_index,
-    natural_sort_key,
     prepare_keys,
 )
-from mfscan.stats.visits import one_visit_per_subject
+from mfscan.visits import one_visit_per_subject
+from mfscan.vocab import as_labels, natural_sort_key
 
 _STAT_COLUMNS = STAT_COLUMNS
 #: Columns of the table of left-out images.
@@ -376,7 +375,7 @@ def reliability(
         Also return the table of images left out (see Returns).
     visit, pool_visits, visit_order : optional
         The visit compared for every subject; default each subject's first in
-        ``visit_order`` (:func:`~mfscan.stats.visits.one_visit_per_subject`), so n
+        ``visit_order`` (:func:`~mfscan.visits.one_visit_per_subject`), so n
         counts subjects. ``pool_visits=True``: every visit, labelled (column ``visits``, note).
 
     Returns
