@@ -340,18 +340,6 @@ def test_errors_keep_their_cause(tmp_path):
     assert e.value.message == e.value.__cause__.message  # the message is kept as it was
 
 
-def test_private_names_stay_importable_from_the_sidecar_module():
-    import re
-
-    from mfscan.annotations import sidecar
-    from mfscan.io import files
-
-    assert sidecar.SUFFIX == ".mfscan.json" and isinstance(sidecar._RATER_RE, re.Pattern)
-    assert sidecar.atomic_write_bytes is files.atomic_write_bytes
-    assert sidecar.file_sha256 is files.file_sha256
-    assert sidecar.read_sidecar is read_sidecar and sidecar.find_sidecars is find_sidecars
-
-
 # --------------------------------------------------------------------------- RUSI and quality fields (issue 13)
 
 RUSI = {

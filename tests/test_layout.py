@@ -181,6 +181,61 @@ def test_layer_contract_finds_a_sideways_import(tmp_path):
     ]
 
 
+def _reexports(base: pathlib.Path) -> list[str]:
+    """Names a module imports from another mfscan module only to pass them on (a second
+    import path for one name). Allowed: a package's ``__init__`` listing its own submodules'
+    names, and a public module passing on the names of its private helper modules (``_x``)."""
+    found = []
+    for path in sorted((base / "mfscan").rglob("*.py")):
+        mod = _module_name(path, base)
+        tree = ast.parse(path.read_text())
+        used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        listed = set()
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "__all__" for t in node.targets):
+                listed = {e.value for e in ast.walk(node.value) if isinstance(e, ast.Constant)}
+        is_pkg = path.name == "__init__.py"
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            source = _resolve(mod, node, is_pkg) or ""
+            if not source.startswith("mfscan") or source.rpartition(".")[2].startswith("_"):
+                continue
+            for a in node.names:
+                bound = a.asname or a.name
+                if is_pkg:
+                    passed_on = not source.startswith(mod + ".")
+                else:
+                    passed_on = a.name == "*" or bound not in used or bound in listed
+                if passed_on:
+                    found.append(f"{path.relative_to(base)}:{node.lineno} passes on {source}.{a.name}")
+    return found
+
+
+def test_each_name_has_one_import_path():
+    assert _reexports(ROOT) == []
+
+
+def test_reexport_check_finds_planted_aliases(tmp_path):
+    pkg = tmp_path / "mfscan"
+    (pkg / "io").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "io" / "__init__.py").write_text("from mfscan.vocab import SIDES\nfrom .files import read\n")
+    (pkg / "vocab.py").write_text("SIDES = ('left', 'right')\n")
+    (pkg / "io" / "files.py").write_text("def read():\n    pass\n")
+    (pkg / "images.py").write_text("from mfscan.io.files import *  # noqa: F403\n")
+    (pkg / "io" / "tables.py").write_text(
+        "from mfscan.io.files import read as _read  # kept importable\n"
+        "from mfscan.vocab import SIDES\n\n__all__ = ['SIDES', 'f']\n\n\ndef f():\n    return SIDES\n"
+    )
+    assert _reexports(tmp_path) == [
+        "mfscan/images.py:1 passes on mfscan.io.files.*",
+        "mfscan/io/__init__.py:1 passes on mfscan.vocab.SIDES",
+        "mfscan/io/tables.py:1 passes on mfscan.io.files.read",
+        "mfscan/io/tables.py:2 passes on mfscan.vocab.SIDES",
+    ]
+
+
 @pytest.fixture(scope="module")
 def core_imported():
     """Import every module of the core in a fresh interpreter (one run for both tests below):

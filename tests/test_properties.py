@@ -20,10 +20,7 @@ from hypothesis import strategies as st
 
 from mfscan import vocab
 from mfscan.annotations import (
-    LEVELS,
-    METHODS,
     ROI,
-    SIDES,
     Annotation,
     dumps,
     normalize_side,
@@ -36,6 +33,7 @@ from mfscan.io.tables import set_dtypes
 from mfscan.measure import measure_outline, outline_mask, polygon_area, polygon_perimeter, validate_outline
 from mfscan.stats.asymmetry import asymmetry_pct, symptomatic_deficit_pct
 from mfscan.stats.summary import as_level, as_side
+from mfscan.vocab import LEVELS, METHODS, SIDES
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -121,7 +121,6 @@ __all__ = [
     "edited_method",
     "overlay_mask",
     "propose_outline",
-    "resample_closed",
 ]
 
 

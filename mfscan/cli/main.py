@@ -34,11 +34,6 @@ from mfscan.cli import (
 from mfscan.cli import learn as learn_cli
 from mfscan.cli import model as model_cli
 from mfscan.cli._common import EPILOG, _fmt, _say
-from mfscan.cli.imagej import cmd_export_imagej, cmd_import_imagej  # noqa: F401
-from mfscan.cli.info import cmd_info, format_info, image_info  # noqa: F401
-from mfscan.cli.measure import cmd_measure  # noqa: F401
-from mfscan.cli.sample import cmd_sample_data  # noqa: F401
-from mfscan.cli.study import cmd_asymmetry, cmd_reliability, cmd_report  # noqa: F401
 from mfscan.errors import MfscanError
 
 __all__ = ["EPILOG", "COMMAND_FAMILIES", "build_parser", "main"]

@@ -18,7 +18,6 @@ import pandas as pd
 from mfscan import vocab
 from mfscan.errors import MfscanError
 from mfscan.io.files import atomic_write_bytes
-from mfscan.vocab import LEVEL_DTYPE, SIDE_DTYPE, SIDE_SPELLINGS  # noqa: F401  (re-exported)
 
 STRING_COLUMNS = (
     "image",
@@ -43,9 +42,6 @@ STRING_COLUMNS = (
     "reason",
     "missing_reason",
 )
-
-#: Former name of :data:`mfscan.vocab.SIDE_SPELLINGS` (every accepted side spelling).
-SIDE_ALIASES = SIDE_SPELLINGS
 
 
 #: First characters that make a spreadsheet (Excel, LibreOffice, Google Sheets) read a

@@ -23,7 +23,6 @@ __all__ = [
     "visit_sequence",
     "primary_judge",
     "with_side_status",
-    "mean_ci",
     "side_means_over_visits",
     "deficit_over_visits",
     "study_settings",

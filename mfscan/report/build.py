@@ -35,17 +35,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from mfscan.annotations import atomic_write_bytes
 from mfscan.errors import MfscanError
-from mfscan.io.files import move_into, staging_folder
+from mfscan.io.files import atomic_write_bytes, move_into, staging_folder
 from mfscan.io.tables import (
-    read_subjects,  # noqa: F401  (re-exported by mfscan.report)
+    read_subjects,
     write_table,
 )
 from mfscan.measure.batch import relative_label
 from mfscan.stats.study import StudyAnalysis
 
-__all__ = ["ReportResult", "OUTPUT_FILES", "read_subjects", "build_report"]
+__all__ = ["ReportResult", "OUTPUT_FILES", "build_report"]
 
 OUTPUT_FILES = (
     "measurements.csv",

@@ -18,7 +18,6 @@ from matplotlib.figure import Figure
 from mfscan.vocab import SIDE_COLORS
 
 __all__ = [
-    "SIDE_COLORS",
     "GROUP_COLORS",
     "threshold_ratio",
     "primary_rows",
@@ -205,7 +204,7 @@ def plot_group_curves(groups, visits=None):
 
 def plot_bland_altman(meas, between="rater", measure="csa_cm2"):
     """Bland-Altman plots of the first two raters (or sessions) per level and side."""
-    from mfscan.stats.reliability import bland_altman
+    from mfscan.stats.icc import bland_altman
 
     col = between
     m = meas.dropna(subset=[measure])

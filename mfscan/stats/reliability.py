@@ -27,24 +27,12 @@ import numpy as np
 import pandas as pd
 
 from mfscan.errors import MfscanError
-from mfscan.stats.icc import (  # noqa: F401 (the public statistics, re-exported)
-    _COLUMN,
+from mfscan.stats.icc import (
     _FORMS,
-    MIN_JUDGES,
     MIN_TARGETS,
     SEM_ICC,
     STAT_COLUMNS,
-    Z95,
-    _icc_forms,
-    agreement_sem,
-    bland_altman,
-    intraclass_corr,
-    koo_li_band,
-    koo_li_band_ci,
     matrix_statistics,
-    mdc95,
-    mean_squares,
-    sem,
 )
 from mfscan.stats.summary import (
     DEFAULT_MEASURES,

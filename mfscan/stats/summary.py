@@ -23,7 +23,7 @@ import pandas as pd
 from mfscan.errors import MfscanError
 
 # The dtypes and the side/level readers are those of mfscan.vocab (re-exported here).
-from mfscan.vocab import LEVEL_DTYPE, SIDE_DTYPE, as_labels, as_level, as_side, natural_sort_key  # noqa: F401
+from mfscan.vocab import as_labels, as_level, as_side, natural_sort_key
 
 #: Columns that identify one traced side, in output order (``session`` and
 #: ``rater`` only when the table has them).

@@ -67,7 +67,7 @@ def measure_rows(image, annotation: Annotation, *, rest=None) -> list[dict]:
         ``rest(annotation, row) -> (text, pct or None)`` for a contracted image's
         thickness rows (the widget passes one reading the rest images of the folder).
     """
-    from mfscan.measure.batch import measure_annotation
+    from mfscan.measure.annotation import measure_annotation
 
     rows, errors = measure_annotation(image, annotation, image_label="", sidecar_label="")
     by_roi = {r["roi"]: r for r in rows}

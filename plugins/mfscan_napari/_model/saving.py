@@ -159,7 +159,8 @@ def write_recovery(
     closes and then its layers are removed). Raises :class:`MfscanError` when even
     that file cannot be written.
     """
-    from mfscan.annotations import atomic_write_bytes, dumps
+    from mfscan.annotations import dumps
+    from mfscan.io.files import atomic_write_bytes
 
     ann = annotation_from_layer(data, features, metadata)
     text = dumps(ann).encode("utf-8")
