@@ -276,10 +276,11 @@ def umask_now():
 real_umask(int(sys.argv[1], 8))
 before = umask_now()
 import mfscan.annotations as a
+import mfscan.io.files as files
 after_import = umask_now()
 folder = sys.argv[2]
 p = a.write_sidecar(os.path.join(folder, "scan.mfscan.json"), a.Annotation("scan.png"))
-a.atomic_write_bytes(os.path.join(folder, "table.csv"), b"x\n")
+files.atomic_write_bytes(os.path.join(folder, "table.csv"), b"x\n")
 after_write = umask_now()
 with open(os.path.join(folder, "plain.txt"), "w") as f:
     f.write("x")
