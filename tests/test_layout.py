@@ -181,6 +181,22 @@ def test_layer_contract_finds_a_sideways_import(tmp_path):
     ]
 
 
+def _imported_names(module: str, base: pathlib.Path) -> set[str]:
+    """Names ``module`` binds by importing them from outside its own package."""
+    path = base.joinpath(*module.split("."))
+    path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+    if not path.exists():
+        return set()
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    out = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ImportFrom):
+            source = _resolve(module, node, path.name == "__init__.py") or ""
+            if not source.startswith(package + "."):
+                out |= {a.asname or a.name for a in node.names}
+    return out
+
+
 def _reexports(base: pathlib.Path) -> list[str]:
     """Names a module imports from another mfscan module only to pass them on (a second
     import path for one name). Allowed: a package's ``__init__`` listing its own submodules'
@@ -203,8 +219,8 @@ def _reexports(base: pathlib.Path) -> list[str]:
                 continue
             for a in node.names:
                 bound = a.asname or a.name
-                if is_pkg:
-                    passed_on = not source.startswith(mod + ".")
+                if is_pkg:  # its own submodules' names, not ones they import from elsewhere
+                    passed_on = not source.startswith(mod + ".") or a.name in _imported_names(source, base)
                 else:
                     passed_on = a.name == "*" or bound not in used or bound in listed
                 if passed_on:
@@ -220,9 +236,13 @@ def test_reexport_check_finds_planted_aliases(tmp_path):
     pkg = tmp_path / "mfscan"
     (pkg / "io").mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
-    (pkg / "io" / "__init__.py").write_text("from mfscan.vocab import SIDES\nfrom .files import read\n")
-    (pkg / "vocab.py").write_text("SIDES = ('left', 'right')\n")
-    (pkg / "io" / "files.py").write_text("def read():\n    pass\n")
+    (pkg / "io" / "__init__.py").write_text(
+        "from mfscan.vocab import SIDES\nfrom .files import LEVELS, read\n"
+    )
+    (pkg / "vocab.py").write_text("SIDES = ('left', 'right')\nLEVELS = ('L4', 'L5')\n")
+    (pkg / "io" / "files.py").write_text(
+        "from mfscan.vocab import LEVELS\n\n\ndef read():\n    return LEVELS\n"
+    )
     (pkg / "images.py").write_text("from mfscan.io.files import *  # noqa: F403\n")
     (pkg / "io" / "tables.py").write_text(
         "from mfscan.io.files import read as _read  # kept importable\n"
@@ -231,6 +251,7 @@ def test_reexport_check_finds_planted_aliases(tmp_path):
     assert _reexports(tmp_path) == [
         "mfscan/images.py:1 passes on mfscan.io.files.*",
         "mfscan/io/__init__.py:1 passes on mfscan.vocab.SIDES",
+        "mfscan/io/__init__.py:2 passes on mfscan.io.files.LEVELS",
         "mfscan/io/tables.py:1 passes on mfscan.io.files.read",
         "mfscan/io/tables.py:2 passes on mfscan.vocab.SIDES",
     ]

@@ -29,11 +29,11 @@ from mfscan.annotations import (
 )
 from mfscan.annotations.imagej import parse_roi_name
 from mfscan.calibration import from_scale_line, manual
+from mfscan.geometry import polygon_area, polygon_perimeter
 from mfscan.io.tables import set_dtypes
-from mfscan.measure import measure_outline, outline_mask, polygon_area, polygon_perimeter, validate_outline
+from mfscan.measure import measure_outline, outline_mask, validate_outline
 from mfscan.stats.asymmetry import asymmetry_pct, symptomatic_deficit_pct
-from mfscan.stats.summary import as_level, as_side
-from mfscan.vocab import LEVELS, METHODS, SIDES
+from mfscan.vocab import LEVELS, METHODS, SIDES, as_level, as_side
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
