@@ -62,8 +62,8 @@ from mfscan.assist.propose import (
     ProposalError,
     propose_outline,
 )
-from mfscan.geometry import resample_closed
-from mfscan.measure import outline_mask, polygon_area
+from mfscan.geometry import polygon_area, resample_closed
+from mfscan.measure import outline_mask
 from mfscan.synthetic.phantom import make_phantom
 
 WORK = Path(__file__).parent / "_work"

@@ -10,6 +10,7 @@ usually the patient's right, but labs differ).
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -244,3 +245,64 @@ def as_level(values, column: str = "level") -> pd.Series:
 def as_symptomatic_side(values, column: str = "symptomatic_side") -> pd.Series:
     """Symptomatic sides as the :data:`SYMPTOMATIC_DTYPE` categorical from any spelling."""
     return _recode(values, _dtype("SYMPTOMATIC_DTYPE"), symptomatic_or_none, column, "symptomatic_side")
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def natural_sort_key(label) -> tuple:
+    """Sort key of a visit (or other) label: numbers by value, else natural order.
+
+    Labels that parse as numbers (``"2"``, ``"10"``, ``"1.5"``) sort by value and
+    before all other labels. Other labels sort case-insensitively with runs of
+    digits compared as numbers, so ``"week4" < "week10"``.
+
+    Parameters
+    ----------
+    label : object
+        The label; converted with ``str``.
+
+    Returns
+    -------
+    tuple
+        A key usable with :func:`sorted`.
+
+    Examples
+    --------
+    >>> sorted(["10", "2", "1"], key=natural_sort_key)
+    ['1', '2', '10']
+    >>> sorted(["week10", "week4", "baseline"], key=natural_sort_key)
+    ['baseline', 'week4', 'week10']
+    """
+    text = str(label).strip()
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is not None and np.isfinite(value):
+        return (0, value, (), text)
+    parts = tuple(
+        (0, int(p), "") if p.isdigit() else (1, 0, p.lower()) for p in re.split(r"(\d+)", text) if p
+    )
+    return (1, 0.0, parts, text)
+
+
+def _label_text(value) -> str:
+    """A code read as a number (1 or 1.0) back to its label text ("1")."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def as_labels(values) -> pd.Series:
+    """Codes (subject, visit, rater, session) as strings; numbers read from CSV
+    (``1`` or ``1.0``) become ``"1"``. Missing values stay missing."""
+    import pandas as pd
+
+    s = pd.Series(values)
+    if pd.api.types.is_string_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype):
+        return s
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    text = np.array([_label_text(u) for u in uniques] + [None], dtype=object)
+    out = text[np.where(codes < 0, len(uniques), codes)]
+    return pd.Series(out, index=s.index, name=s.name, dtype="string")

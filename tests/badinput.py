@@ -23,9 +23,10 @@ import cv2
 import numpy as np
 import tifffile
 
-from mfscan.annotations import ROI, Annotation, dumps, file_sha256
+from mfscan.annotations import ROI, Annotation, dumps
 from mfscan.calibration import manual
 from mfscan.errors import AnnotationError, ImageReadError, MeasurementError, MfscanError
+from mfscan.io.files import file_sha256
 from mfscan.synthetic.dicom import write_us_dicom
 
 ROWS, COLS = 40, 48

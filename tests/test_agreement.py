@@ -13,8 +13,9 @@ from mfscan.annotations import ROI, Annotation, sidecar_path, write_sidecar
 from mfscan.calibration import Calibration
 from mfscan.cli.main import main
 from mfscan.measure.agreement import agreement_table
+from mfscan.measure.overlap import outline_agreement
 from mfscan.report._part_agreement import agreement_part
-from mfscan.stats.agreement import acceptance_summary, agreement_summary, outline_agreement
+from mfscan.stats.agreement import acceptance_summary, agreement_summary
 
 
 def square(r0, c0, side):

@@ -16,7 +16,8 @@ from mfscan.stats.asymmetry import (
     largest_asymmetry_level,
     symptomatic_deficit_pct,
 )
-from mfscan.stats.summary import natural_sort_key, pair_sides, summarize_sides
+from mfscan.stats.summary import pair_sides, summarize_sides
+from mfscan.vocab import natural_sort_key
 
 
 def outlines(values, *, subject="P1", visit="1", level="L4", rater="R1", **extra):

@@ -8,11 +8,13 @@ import pandas as pd
 import pytest
 from skimage.draw import polygon as sk_polygon
 
-from mfscan.annotations import ROI, Annotation, file_sha256, sidecar_path, write_sidecar
+from mfscan.annotations import ROI, Annotation, sidecar_path, write_sidecar
 from mfscan.calibration import manual
+from mfscan.io.files import file_sha256
 from mfscan.measure.batch import discover, measure_jobs, measure_paths
 from mfscan.synthetic.dicom import write_us_dicom
-from mfscan.synthetic.phantom import make_phantom, make_rgb_export
+from mfscan.synthetic.export import make_rgb_export
+from mfscan.synthetic.phantom import make_phantom
 
 
 def shoelace_cm2(points, row_mm, col_mm):

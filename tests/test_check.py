@@ -11,10 +11,11 @@ import pandas as pd
 import pytest
 import tifffile
 
-from mfscan.annotations import ROI, Annotation, file_sha256, sidecar_path, write_sidecar
+from mfscan.annotations import ROI, Annotation, sidecar_path, write_sidecar
 from mfscan.calibration import Calibration
 from mfscan.cli.main import main
 from mfscan.errors import MfscanError
+from mfscan.io.files import file_sha256
 from mfscan.measure.check import PROBLEMS, check_study
 from mfscan.report._part_check import check_part
 
@@ -142,8 +143,8 @@ def _visit_study(root: Path, labels) -> None:
 
 def test_unorderable_visits_are_reported_per_subject(tmp_path, monkeypatch):
     # the checker's side, with a visit_order that refuses words it does not know (as
-    # mfscan.stats.longitudinal.visit_order is to do); the real one is tested below
-    import mfscan.stats.longitudinal as lon
+    # mfscan.visits.visit_order is to do); the real one is tested below
+    import mfscan.measure._check_rules as rules
 
     def refusing(visits, dates=None):
         labels = sorted({str(v) for v in visits})
@@ -152,7 +153,7 @@ def test_unorderable_visits_are_reported_per_subject(tmp_path, monkeypatch):
             raise MfscanError(f"cannot order {unknown}")
         return labels
 
-    monkeypatch.setattr(lon, "visit_order", refusing)
+    monkeypatch.setattr(rules, "visit_order", refusing)
     _visit_study(tmp_path, ["pre", "foo", "later"])
     t = check_study(tmp_path)
     assert list(zip(t["file"], t["problem"], strict=True)) == [("S9_0.R1.mfscan.json", "visit_order")]
@@ -160,7 +161,7 @@ def test_unorderable_visits_are_reported_per_subject(tmp_path, monkeypatch):
 
 
 def test_unorderable_visits_with_the_real_visit_order(tmp_path):
-    from mfscan.stats.longitudinal import visit_order
+    from mfscan.visits import visit_order
 
     try:
         visit_order(["pre", "foo", "later"])

@@ -167,10 +167,10 @@ def test_outline_inside_nested_regions_uses_the_inner_scale():
 
 
 def test_measure_annotation_and_batch_aliases_follow_the_calibration_rule(split_screen):
-    """One rule: measure_annotation, the batch aliases and mfscan.calibration agree, with and without override."""
+    """One rule: measure_annotation, its calibration helpers and mfscan.calibration agree, with and without override."""
     from mfscan.annotations import ROI, Annotation
     from mfscan.calibration import image_calibration, manual, roi_calibration
-    from mfscan.measure import batch
+    from mfscan.measure import annotation as measured
 
     left, right = square(30, 20), square(30, 150)
     for override, expected in (
@@ -178,14 +178,14 @@ def test_measure_annotation_and_batch_aliases_follow_the_calibration_rule(split_
         (manual(0.4, 0.5), [(0.4, 0.5, "manual", None)] * 2),
     ):
         ann = Annotation("split.dcm", [ROI("left", left), ROI("right", right)], calibration=override)
-        rows, errors = batch.measure_annotation(split_screen, ann)
+        rows, errors = measured.measure_annotation(split_screen, ann)
         assert errors == []
         got = [(r["row_mm"], r["col_mm"], r["calibration"], r["region"]) for r in rows]
         assert got == [(pytest.approx(a), pytest.approx(b), c, d) for a, b, c, d in expected]
         for r, pts in zip(rows, (left, right)):
             cal = roi_calibration(pts, split_screen, override)
-            assert batch.roi_calibration(pts, ann, split_screen) == cal
+            assert measured.roi_calibration(pts, ann, split_screen) == cal
             assert (r["row_mm"], r["col_mm"], r["region"]) == (cal.row_mm, cal.col_mm, cal.region)
             assert r["csa_cm2"] == pytest.approx(20 * 20 * cal.row_mm * cal.col_mm / 100)
-        assert batch.effective_calibration(ann, split_screen) == image_calibration(split_screen, override)
-    assert batch.effective_calibration(None, split_screen) == split_screen.calibration
+        assert measured.effective_calibration(ann, split_screen) == image_calibration(split_screen, override)
+    assert measured.effective_calibration(None, split_screen) == split_screen.calibration

@@ -7,9 +7,9 @@ import roifile
 import tifffile
 
 from mfscan.annotations import ROI, Annotation, read_sidecar
+from mfscan.annotations.imagej import annotation_from_imagej, parse_roi_name, rois_from_imagej, write_imagej
 from mfscan.cli import main
 from mfscan.errors import AnnotationError
-from mfscan.io.imagej import annotation_from_imagej, parse_roi_name, rois_from_imagej, write_imagej
 
 
 @pytest.mark.parametrize(

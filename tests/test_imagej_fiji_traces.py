@@ -10,10 +10,10 @@ import pytest
 import roifile
 from skimage.draw import polygon as fill
 
+from mfscan.annotations.imagej import annotation_from_imagej, rois_from_imagej
 from mfscan.cli import main
 from mfscan.errors import AnnotationError
 from mfscan.geometry import polygon_area
-from mfscan.io.imagej import annotation_from_imagej, rois_from_imagej
 
 
 def _image(tmp_path, rows=100, cols=120):

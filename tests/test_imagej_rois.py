@@ -9,10 +9,10 @@ import roifile
 import shapely
 
 from mfscan.annotations import read_sidecar
+from mfscan.annotations.imagej import annotation_from_imagej, rois_from_imagej
 from mfscan.cli import main
 from mfscan.errors import AnnotationError, ImageReadError
 from mfscan.geometry import polygon_area
-from mfscan.io.imagej import annotation_from_imagej, rois_from_imagej
 from mfscan.measure.outline import outline_mask
 
 

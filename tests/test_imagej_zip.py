@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import roifile
 
+from mfscan.annotations.imagej import rois_from_imagej
 from mfscan.cli import main
 from mfscan.errors import AnnotationError
-from mfscan.io.imagej import MAX_ROI_BYTES, MAX_ROIS, rois_from_imagej
+from mfscan.io.imagej import MAX_ROI_BYTES, MAX_ROIS
 
 
 def _roi_bytes(name="left"):

@@ -1,4 +1,4 @@
-"""Tests of mfscan.images (loading) and mfscan.dicomgen (synthetic DICOM writer).
+"""Tests of mfscan.io.images (loading) and mfscan.dicomgen (synthetic DICOM writer).
 
 All test images are generated here; expected values are the pixels written.
 """

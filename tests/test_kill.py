@@ -27,12 +27,12 @@ from mfscan.annotations import (
     Annotation,
     AnnotationConflictError,
     dumps,
-    file_sha256,
     find_sidecars,
     read_sidecar,
     write_sidecar,
 )
 from mfscan.calibration import manual
+from mfscan.io.files import file_sha256
 from mfscan.synthetic.phantom import make_phantom
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL (POSIX)")

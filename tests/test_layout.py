@@ -37,11 +37,12 @@ def _resolve(mod: str, node: ast.ImportFrom, is_pkg: bool) -> str | None:
     return ".".join(base + ([node.module] if node.module else []))
 
 
-def _top_level_imports(mod: str, path: pathlib.Path, modules) -> set[str]:
-    """mfscan modules imported when ``mod`` is imported (module level only, not inside functions)."""
-    out = set()
+def _imports(mod: str, path: pathlib.Path, modules, *, everywhere: bool = False) -> dict[str, int]:
+    """mfscan modules ``mod`` imports, each with the line of its first import: at module level
+    only (what importing ``mod`` runs), or ``everywhere`` (inside functions too)."""
+    out: dict[str, int] = {}
     tree = ast.parse(path.read_text())
-    for node in tree.body:
+    for node in ast.walk(tree) if everywhere else tree.body:
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -56,8 +57,13 @@ def _top_level_imports(mod: str, path: pathlib.Path, modules) -> set[str]:
                 while n and n not in modules:
                     n = n.rpartition(".")[0]
                 if n and n != mod:
-                    out.add(n)
+                    out.setdefault(n, node.lineno)
     return out
+
+
+def _top_level_imports(mod: str, path: pathlib.Path, modules) -> set[str]:
+    """mfscan modules imported when ``mod`` is imported (module level only, not inside functions)."""
+    return set(_imports(mod, path, modules))
 
 
 def test_core_has_no_import_cycle():
@@ -96,6 +102,159 @@ def test_cycle_detector_finds_a_planted_cycle(tmp_path):
     modules = {_module_name(p, tmp_path): p for p in pkg.rglob("*.py")}
     assert _top_level_imports("mfscan.a", pkg / "a.py", modules) == {"mfscan.b"}
     assert _top_level_imports("mfscan.b", pkg / "b.py", modules) == {"mfscan.a"}
+
+
+#: The layers of ``mfscan/``, lowest first, following the data path (README "Development"
+#: and CONTRIBUTING show the same picture). A module may import its own package and the
+#: layers below it, never a layer above, nor a sibling of its own layer: the packages of one
+#: layer are independent. ``synthetic`` (test data) sits beside ``report``, so nothing but
+#: ``cli`` (and the tests) imports it. The package ``mfscan`` itself (version, notice) is
+#: below everything.
+LAYERS = (
+    ("errors",),
+    ("vocab", "geometry"),
+    ("visits",),
+    ("calibration",),
+    ("io",),
+    ("annotations",),
+    ("measure",),
+    ("assist", "learn"),
+    ("stats",),
+    ("report", "synthetic"),
+    ("cli",),
+)
+
+
+def _layer_of(module: str) -> int:
+    parts = module.split(".")
+    if len(parts) == 1:
+        return -1  # the package itself: __version__, RESEARCH_NOTICE
+    for i, layer in enumerate(LAYERS):
+        if parts[1] in layer:
+            return i
+    raise AssertionError(f"{module} is in no layer: add its package to LAYERS (and the pictures)")
+
+
+def _layer_violations(base: pathlib.Path) -> list[str]:
+    """Every import, at module level or inside a function, that goes up a layer or sideways."""
+    modules = {_module_name(p, base): p for p in (base / "mfscan").rglob("*.py")}
+    found = []
+    for mod, path in sorted(modules.items()):
+        for dep, line in sorted(_imports(mod, path, modules, everywhere=True).items()):
+            own, their = _layer_of(mod), _layer_of(dep)
+            sideways = own == their and mod.split(".")[1] != dep.split(".")[1]
+            if their > own or sideways:
+                found.append(f"{path.relative_to(base)}:{line} ({mod}) imports {dep}")
+    return found
+
+
+def test_every_import_follows_the_layers():
+    assert _layer_violations(ROOT) == []
+
+
+def test_layer_contract_finds_an_upward_import_inside_a_function(tmp_path):
+    pkg = tmp_path / "mfscan"
+    for sub in ("io", "cli", "stats", "report"):
+        (pkg / sub).mkdir(parents=True)
+        (pkg / sub / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "io" / "reader.py").write_text(
+        "import numpy\n\n\ndef read(path):\n    from mfscan.cli import main\n\n    return main\n"
+    )
+    (pkg / "stats" / "table.py").write_text("from mfscan.io import reader\n")  # downward: allowed
+    (pkg / "report" / "build.py").write_text("def f():\n    from mfscan.stats.table import reader\n")
+    modules = {_module_name(p, tmp_path): p for p in pkg.rglob("*.py")}
+    # the module-level reading of the cycle test does not see it; the contract does
+    assert _top_level_imports("mfscan.io.reader", pkg / "io" / "reader.py", modules) == set()
+    assert _layer_violations(tmp_path) == ["mfscan/io/reader.py:5 (mfscan.io.reader) imports mfscan.cli"]
+
+
+def test_layer_contract_finds_a_sideways_import(tmp_path):
+    pkg = tmp_path / "mfscan"
+    for sub in ("report", "synthetic"):
+        (pkg / sub).mkdir(parents=True)
+        (pkg / sub / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "report" / "demo.py").write_text("from mfscan import synthetic\n")
+    assert _layer_violations(tmp_path) == [
+        "mfscan/report/demo.py:1 (mfscan.report.demo) imports mfscan.synthetic"
+    ]
+
+
+def _imported_names(module: str, base: pathlib.Path) -> set[str]:
+    """Names ``module`` binds by importing them from outside its own package."""
+    path = base.joinpath(*module.split("."))
+    path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+    if not path.exists():
+        return set()
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    out = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ImportFrom):
+            source = _resolve(module, node, path.name == "__init__.py") or ""
+            if not source.startswith(package + "."):
+                out |= {a.asname or a.name for a in node.names}
+    return out
+
+
+def _reexports(base: pathlib.Path) -> list[str]:
+    """Names a module imports from another mfscan module only to pass them on (a second
+    import path for one name). Allowed: a package's ``__init__`` listing its own submodules'
+    names, and a public module passing on the names of its private helper modules (``_x``)."""
+    found = []
+    for path in sorted((base / "mfscan").rglob("*.py")):
+        mod = _module_name(path, base)
+        tree = ast.parse(path.read_text())
+        used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        listed = set()
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "__all__" for t in node.targets):
+                listed = {e.value for e in ast.walk(node.value) if isinstance(e, ast.Constant)}
+        is_pkg = path.name == "__init__.py"
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            source = _resolve(mod, node, is_pkg) or ""
+            if not source.startswith("mfscan") or source.rpartition(".")[2].startswith("_"):
+                continue
+            for a in node.names:
+                bound = a.asname or a.name
+                if is_pkg:  # its own submodules' names, not ones they import from elsewhere
+                    passed_on = not source.startswith(mod + ".") or a.name in _imported_names(source, base)
+                else:
+                    passed_on = a.name == "*" or bound not in used or bound in listed
+                if passed_on:
+                    found.append(f"{path.relative_to(base)}:{node.lineno} passes on {source}.{a.name}")
+    return found
+
+
+def test_each_name_has_one_import_path():
+    assert _reexports(ROOT) == []
+
+
+def test_reexport_check_finds_planted_aliases(tmp_path):
+    pkg = tmp_path / "mfscan"
+    (pkg / "io").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "io" / "__init__.py").write_text(
+        "from mfscan.vocab import SIDES\nfrom .files import LEVELS, read\n"
+    )
+    (pkg / "vocab.py").write_text("SIDES = ('left', 'right')\nLEVELS = ('L4', 'L5')\n")
+    (pkg / "io" / "files.py").write_text(
+        "from mfscan.vocab import LEVELS\n\n\ndef read():\n    return LEVELS\n"
+    )
+    (pkg / "images.py").write_text("from mfscan.io.files import *  # noqa: F403\n")
+    (pkg / "io" / "tables.py").write_text(
+        "from mfscan.io.files import read as _read  # kept importable\n"
+        "from mfscan.vocab import SIDES\n\n__all__ = ['SIDES', 'f']\n\n\ndef f():\n    return SIDES\n"
+    )
+    assert _reexports(tmp_path) == [
+        "mfscan/images.py:1 passes on mfscan.io.files.*",
+        "mfscan/io/__init__.py:1 passes on mfscan.vocab.SIDES",
+        "mfscan/io/__init__.py:2 passes on mfscan.io.files.LEVELS",
+        "mfscan/io/tables.py:1 passes on mfscan.io.files.read",
+        "mfscan/io/tables.py:2 passes on mfscan.vocab.SIDES",
+    ]
 
 
 @pytest.fixture(scope="module")

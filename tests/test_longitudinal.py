@@ -6,7 +6,8 @@ import pytest
 
 from mfscan.errors import MfscanError
 from mfscan.stats.asymmetry import asymmetry
-from mfscan.stats.longitudinal import group_summary, longitudinal, visit_order
+from mfscan.stats.longitudinal import group_summary, longitudinal
+from mfscan.visits import visit_order
 
 
 def rows(subject, visit, left, right, *, level="L4", rater="R1", date=None, repeats=1):

@@ -7,12 +7,11 @@ import pytest
 from skimage.draw import polygon as sk_polygon
 
 from mfscan.errors import MeasurementError
+from mfscan.geometry import polygon_area, polygon_perimeter
 from mfscan.measure import (
     echo_intensity,
     measure_outline,
     outline_mask,
-    polygon_area,
-    polygon_perimeter,
     validate_outline,
 )
 

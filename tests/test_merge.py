@@ -36,12 +36,6 @@ def _ann():
     )
 
 
-def test_propose_keeps_the_old_import():
-    import mfscan.cli.propose as cli_propose
-
-    assert cli_propose.merge_rois is merge_rois
-
-
 def test_same_place_uses_the_file_level_and_frame_zero():
     roi = ROI("left", SQUARE)  # no level, no frame: the file's level, frame 0
     assert same_place(roi, "L4", 0, "L4")

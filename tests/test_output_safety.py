@@ -293,3 +293,22 @@ def test_widget_rest_lookup_reads_nothing_from_outside(tmp_path):
     rest_sidecar(study, "rest2.png", "R1")  # a rest inside the folder is used: (1.2 - 1.0) / 1.0
     _text, pct = RestLookup(study / "c.png")(contracted, row)
     assert pct == pytest.approx(20.0)
+
+
+def test_a_table_is_never_written_to_a_json_name(tmp_path):
+    # sidecars, the study file and model cards are JSON: a mistyped -o must not replace one
+    import json
+
+    import pandas as pd
+
+    from mfscan.errors import MfscanError
+    from mfscan.io.tables import write_table
+
+    card = tmp_path / "model_card.json"
+    card.write_text(json.dumps({"model": "unet"}))
+    with pytest.raises(MfscanError, match="give the output a .csv name"):
+        write_table(pd.DataFrame({"a": [1]}), card)
+    assert json.loads(card.read_text()) == {"model": "unet"}
+    with pytest.raises(MfscanError, match="give the output a .csv name"):
+        write_table(pd.DataFrame({"a": [1]}), tmp_path / "mfscan-study.json")
+    assert not (tmp_path / "mfscan-study.json").exists()

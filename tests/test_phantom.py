@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mfscan.synthetic.phantom import Phantom, make_phantom, make_rgb_export, shoelace_area
+from mfscan.synthetic.export import make_rgb_export
+from mfscan.synthetic.phantom import Phantom, make_phantom, shoelace_area
 
 
 def shoelace(poly) -> float:

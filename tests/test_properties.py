@@ -20,22 +20,20 @@ from hypothesis import strategies as st
 
 from mfscan import vocab
 from mfscan.annotations import (
-    LEVELS,
-    METHODS,
     ROI,
-    SIDES,
     Annotation,
     dumps,
     normalize_side,
     read_sidecar,
     write_sidecar,
 )
+from mfscan.annotations.imagej import parse_roi_name
 from mfscan.calibration import from_scale_line, manual
-from mfscan.io.imagej import parse_roi_name
+from mfscan.geometry import polygon_area, polygon_perimeter
 from mfscan.io.tables import set_dtypes
-from mfscan.measure import measure_outline, outline_mask, polygon_area, polygon_perimeter, validate_outline
+from mfscan.measure import measure_outline, outline_mask, validate_outline
 from mfscan.stats.asymmetry import asymmetry_pct, symptomatic_deficit_pct
-from mfscan.stats.summary import as_level, as_side
+from mfscan.vocab import LEVELS, METHODS, SIDES, as_level, as_side
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -20,7 +20,8 @@ from mfscan.assist.propose import (
 from mfscan.calibration import manual
 from mfscan.cli import main
 from mfscan.errors import MfscanError
-from mfscan.measure import polygon_area, validate_outline
+from mfscan.geometry import polygon_area
+from mfscan.measure import validate_outline
 from mfscan.synthetic.phantom import make_phantom
 
 
@@ -326,7 +327,7 @@ def test_edit_bookkeeping_through_save(tmp_path, phantoms):
 def test_closed_livewire_never_collapses_at_the_first_click():
     # Before the fix, about one closed trace in four collapsed where it closed:
     # the wire back into the first click retraced the first wire's pixels.
-    from mfscan.measure import polygon_area
+    from mfscan.geometry import polygon_area
 
     worst = 0.0
     for seed in (0, 3, 5):

@@ -8,7 +8,8 @@ import pingouin as pg  # the reference package: part of the test extra, never sk
 import pytest
 
 from mfscan.errors import MfscanError
-from mfscan.stats.reliability import bland_altman, intraclass_corr, koo_li_band, mdc95, reliability, sem
+from mfscan.stats.icc import bland_altman, intraclass_corr, koo_li_band, mdc95, sem
+from mfscan.stats.reliability import reliability
 
 SHROUT_FLEISS = np.array(
     [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]], dtype=float

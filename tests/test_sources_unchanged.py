@@ -16,8 +16,9 @@ import pytest
 from badinput import tree_state
 
 from mfscan import cli
-from mfscan.annotations import ROI, Annotation, dumps, file_sha256, read_sidecar
+from mfscan.annotations import ROI, Annotation, dumps, read_sidecar
 from mfscan.calibration import manual
+from mfscan.io.files import file_sha256
 from mfscan.synthetic.dicom import write_us_dicom
 from mfscan.synthetic.phantom import make_phantom
 

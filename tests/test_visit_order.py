@@ -7,7 +7,7 @@ import pytest
 from mfscan.errors import MfscanError
 from mfscan.stats.longitudinal import longitudinal
 from mfscan.stats.study import analyse_study
-from mfscan.stats.visits import visit_key, visit_order
+from mfscan.visits import visit_key, visit_order
 
 
 def rows(subject, visit, left, right, date=None):

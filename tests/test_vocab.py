@@ -12,11 +12,9 @@ import pytest
 
 from mfscan import vocab
 from mfscan.annotations import from_dict
+from mfscan.annotations.imagej import parse_roi_name
 from mfscan.errors import AnnotationError, MfscanError
-from mfscan.io import tables
-from mfscan.io.imagej import parse_roi_name
 from mfscan.io.tables import read_subjects, read_table, set_dtypes
-from mfscan.stats import summary
 from mfscan.stats.asymmetry import asymmetry
 from mfscan.stats.summary import summarize_sides
 
@@ -87,7 +85,7 @@ def test_summarize_sides_accepts_every_side_spelling(spelling, side):
     s = summarize_sides(m, measures=["csa_cm2"])
     assert s["side"].tolist() == [side] and s["n"].tolist() == [2]
     assert s["csa_cm2"].tolist() == [8.0]
-    assert summary.as_side([spelling]).tolist() == [side]
+    assert vocab.as_side([spelling]).tolist() == [side]
 
 
 @pytest.mark.parametrize("spelling, side", SIDE_SPELLINGS)
@@ -131,7 +129,7 @@ def test_every_reader_accepts_every_level_spelling(tmp_path, spelling):
     assert read_table(p)["level"].tolist() == ["L4"]
     s = summarize_sides(_outlines(["left", "left"], [spelling, "L4"], [7.0, 9.0]), measures=["csa_cm2"])
     assert s["level"].tolist() == ["L4"] and s["n"].tolist() == [2] and s["csa_cm2"].tolist() == [8.0]
-    assert summary.as_level([spelling]).tolist() == ["L4"]
+    assert vocab.as_level([spelling]).tolist() == ["L4"]
     assert parse_roi_name(f"left {spelling}") == ("left", "L4")
 
 
@@ -200,16 +198,6 @@ def test_blank_and_missing_codes_stay_missing_in_tables():
 
 
 def test_dtypes_and_constants_are_the_very_same_objects():
-    import mfscan.annotations as annotations
-    from mfscan.stats import asymmetry as asymmetry_module
-
-    assert summary.SIDE_DTYPE is tables.SIDE_DTYPE is vocab.SIDE_DTYPE
-    assert summary.LEVEL_DTYPE is tables.LEVEL_DTYPE is vocab.LEVEL_DTYPE
-    assert annotations.SIDES is vocab.SIDES and annotations.LEVELS is vocab.LEVELS
-    assert annotations.METHODS is vocab.METHODS
-    assert asymmetry_module.SYMPTOMATIC_SIDES is vocab.SYMPTOMATIC_SIDES
-    assert tables.SIDE_ALIASES is vocab.SIDE_SPELLINGS
-    assert summary.as_side is vocab.as_side and summary.as_level is vocab.as_level
     assert vocab.LEVEL_DTYPE.ordered and list(vocab.LEVEL_DTYPE.categories) == [
         "L1",
         "L2",

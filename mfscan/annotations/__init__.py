@@ -5,10 +5,8 @@
 - :mod:`.paths`: sidecar and conflict-copy file names beside an image.
 
 Sides, levels and methods are those of :mod:`mfscan.vocab`; :func:`atomic_write_bytes`
-and :func:`file_sha256` live in :mod:`mfscan.io.files` and are re-exported here.
+and :func:`file_sha256` are those of :mod:`mfscan.io.files`.
 """
-
-from mfscan.io.files import atomic_write_bytes, file_sha256  # noqa: F401
 
 from .codes import (  # noqa: F401, E402
     CODE_FIELDS,
@@ -19,10 +17,7 @@ from .codes import (  # noqa: F401, E402
 )
 from .model import (  # noqa: F401
     FORMAT,
-    LEVELS,
-    METHODS,
     ROI,
-    SIDES,
     VERSION,
     Annotation,
     from_dict,

@@ -22,16 +22,11 @@ from mfscan import vocab
 from mfscan.annotations.paths import code_problem
 from mfscan.calibration import Calibration
 from mfscan.errors import AnnotationError, CalibrationError
-from mfscan.vocab import LEVELS, METHODS, ROI_KINDS, SIDES, VIEWS
+from mfscan.vocab import ROI_KINDS, VIEWS
 
 __all__ = [
     "FORMAT",
     "VERSION",
-    "SIDES",
-    "LEVELS",
-    "METHODS",
-    "ROI_KINDS",
-    "VIEWS",
     "TASKS",
     "ROI",
     "Annotation",

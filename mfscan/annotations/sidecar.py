@@ -25,37 +25,16 @@ from pathlib import Path
 
 import orjson
 
-from mfscan.annotations.model import (  # noqa: F401  (re-exported: mfscan.annotations.sidecar.X)
-    _ROI_KEYS,
-    _TOP_KEYS,
-    FORMAT,
-    LEVELS,
-    METHODS,
-    ROI,
-    SIDES,
-    VERSION,
+from mfscan.annotations.model import (
     Annotation,
-    _normalize_level,
-    _parse_points,
-    _str_or_none,
     from_dict,
-    normalize_side,
     validated,
 )
-from mfscan.annotations.paths import (  # noqa: F401  (re-exported: mfscan.annotations.sidecar.X)
-    _RATER_RE,
-    CONFLICT_MARK,
-    SUFFIX,
-    conflict_path,
-    find_sidecars,
-    glob_escape,
-    is_conflict_copy,
+from mfscan.annotations.paths import (
     is_sidecar,
-    sidecar_names_image,
-    sidecar_path,
 )
 from mfscan.errors import AnnotationError
-from mfscan.io.files import atomic_write_bytes, file_sha256, loads_json  # noqa: F401  (file_sha256 re-exported)
+from mfscan.io.files import atomic_write_bytes, loads_json
 
 __all__ = ["AnnotationConflictError", "read_sidecar", "dumps", "write_sidecar"]
 

@@ -131,7 +131,6 @@ __all__ = [
     "edited_method",
     "overlay_mask",
     "propose_outline",
-    "resample_closed",
 ]
 
 

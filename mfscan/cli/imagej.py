@@ -12,8 +12,8 @@ __all__ = ["cmd_import_imagej", "cmd_export_imagej", "register"]
 
 def cmd_import_imagej(args) -> int:
     from mfscan.annotations import Annotation, sidecar_path, write_sidecar
+    from mfscan.annotations.imagej import annotation_from_imagej
     from mfscan.annotations.model import validated
-    from mfscan.io.imagej import annotation_from_imagej
 
     image = Path(args.image)
     if not image.is_file():
@@ -58,7 +58,7 @@ def cmd_import_imagej(args) -> int:
 
 def cmd_export_imagej(args) -> int:
     from mfscan.annotations import read_sidecar
-    from mfscan.io.imagej import write_imagej
+    from mfscan.annotations.imagej import write_imagej
 
     ann = read_sidecar(args.sidecar)
     out = write_imagej(ann, args.output)

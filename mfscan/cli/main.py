@@ -34,11 +34,6 @@ from mfscan.cli import (
 from mfscan.cli import learn as learn_cli
 from mfscan.cli import model as model_cli
 from mfscan.cli._common import EPILOG, _fmt, _say
-from mfscan.cli.imagej import cmd_export_imagej, cmd_import_imagej  # noqa: F401
-from mfscan.cli.info import cmd_info, format_info, image_info  # noqa: F401
-from mfscan.cli.measure import cmd_measure  # noqa: F401
-from mfscan.cli.sample import cmd_sample_data  # noqa: F401
-from mfscan.cli.study import cmd_asymmetry, cmd_reliability, cmd_report  # noqa: F401
 from mfscan.errors import MfscanError
 
 __all__ = ["EPILOG", "COMMAND_FAMILIES", "build_parser", "main"]
@@ -87,8 +82,14 @@ def main(argv=None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
-    if not args.debug:
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings():  # the caller's filters are back when the command ends
+        if not args.debug:
+            warnings.simplefilter("ignore")
+        return _run(args)
+
+
+def _run(args) -> int:
+    """Run the parsed command; an error is said in one line (raised with ``--debug``)."""
     try:
         return int(args.func(args) or 0)
     except MfscanError as e:

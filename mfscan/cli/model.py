@@ -7,19 +7,7 @@ from pathlib import Path
 
 from mfscan.cli._common import _report_errors, _say, add_measure_options, add_parser
 
-__all__ = ["cmd_model", "register", "output_paths"]
-
-
-def output_paths(output) -> dict:
-    """The four CSV files of ``-o model.csv``: fixed effects there, the others beside it."""
-    out = Path(output)
-    stem = out.stem
-    return {
-        "fixed_effects": out,
-        "contrasts": out.with_name(f"{stem}_contrasts.csv"),
-        "change": out.with_name(f"{stem}_change.csv"),
-        "fits": out.with_name(f"{stem}_fits.csv"),
-    }
+__all__ = ["cmd_model", "register"]
 
 
 def _measurements(source: Path, args):
@@ -60,7 +48,7 @@ def _reliability_table(meas, args):
 def cmd_model(args) -> int:
     from mfscan.errors import MfscanError
     from mfscan.io.tables import check_output, read_subjects, write_table
-    from mfscan.stats.model import fit_trial_model
+    from mfscan.stats.model import fit_trial_model, output_paths
 
     paths = output_paths(args.output)
     for p in paths.values():

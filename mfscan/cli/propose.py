@@ -25,11 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from mfscan.annotations.merge import existing_calibration, merge_rois, proposable, proposal_extra
-from mfscan.annotations.merge import same_place as _same_place  # noqa: F401  (kept importable)
 from mfscan.cli._common import _say, add_parser, add_typed_scale_options, typed_scale
 from mfscan.errors import MfscanError
 
-__all__ = ["parse_seed", "existing_calibration", "merge_rois", "cmd_propose", "register", "NO_SCALE_HELP"]
+__all__ = ["parse_seed", "cmd_propose", "register", "NO_SCALE_HELP"]
 
 #: How to give a scale, printed when an image has none.
 NO_SCALE_HELP = (

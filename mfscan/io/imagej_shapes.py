@@ -1,6 +1,6 @@
 """The geometry of Fiji/ImageJ ROIs: their rings, the parts they enclose, repairs and clipping.
 
-Everything here is in Fiji's (x, y) pixel-corner coordinates (see :mod:`mfscan.io.imagej`).
+Everything here is in Fiji's (x, y) pixel-corner coordinates (see :mod:`mfscan.annotations.imagej`).
 :func:`roi_rings` gives a ROI's rings as Fiji stores them; :func:`area_parts` turns them into
 the simple outlines mfscan measures, by the rules Fiji fills a ROI with:
 

@@ -26,20 +26,11 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from mfscan.calibration import (  # noqa: F401  (names importable from here, as before the split)
-    UNCALIBRATED,
-    Calibration,
-    Region,
-    default_calibration,
-    pixel_spacing_from_dicom,
-    regions_from_dicom,
-    warn_problems,
-)
 from mfscan.errors import ImageReadError
 from mfscan.io.dicom import _dicom_header, _load_dicom
 from mfscan.io.exports import _load_cv2, _load_tiff, _read_all
 from mfscan.io.headers import _bmp_header, _jpeg_header, _png_header, _tiff_header
-from mfscan.io.pixels import _FORMAT_NAME, OVERLAY_THRESHOLD, Image  # noqa: F401
+from mfscan.io.pixels import _FORMAT_NAME, Image
 from mfscan.vocab import DEFAULT_MAX_PIXELS
 
 FORMATS = ("png", "jpeg", "bmp", "tiff", "dicom")

@@ -18,7 +18,6 @@ import pandas as pd
 from mfscan import vocab
 from mfscan.errors import MfscanError
 from mfscan.io.files import atomic_write_bytes
-from mfscan.vocab import LEVEL_DTYPE, SIDE_DTYPE, SIDE_SPELLINGS  # noqa: F401  (re-exported)
 
 STRING_COLUMNS = (
     "image",
@@ -44,9 +43,6 @@ STRING_COLUMNS = (
     "reason",
     "missing_reason",
 )
-
-#: Former name of :data:`mfscan.vocab.SIDE_SPELLINGS` (every accepted side spelling).
-SIDE_ALIASES = SIDE_SPELLINGS
 
 
 #: First characters that make a spreadsheet (Excel, LibreOffice, Google Sheets) read a
@@ -144,12 +140,11 @@ def read_table(path) -> pd.DataFrame:
 
 
 def _refuse_source(path: Path) -> None:
-    """Never write a table over an image or a sidecar (a mistyped ``-o``)."""
-    from mfscan.annotations.paths import is_sidecar
+    """Never write a table over an image, a sidecar or any other JSON file (a mistyped ``-o``)."""
     from mfscan.io.images import SUPPORTED_SUFFIXES, is_supported
 
     if (
-        is_sidecar(path)
+        path.suffix.lower() == ".json"  # sidecars (.mfscan.json), the study file, model cards
         or path.suffix.lower() in SUPPORTED_SUFFIXES
         or (path.is_file() and is_supported(path))
     ):

@@ -1,7 +1,7 @@
 """Measuring outlines: one outline, many annotated images, quality-control overlays.
 
 * :mod:`mfscan.measure.outline`: the measures of one outline (area and perimeter from
-  :mod:`mfscan.geometry`), re-exported here;
+  :mod:`mfscan.geometry`), its names listed here;
 * :mod:`mfscan.measure.discover`: finding images and their sidecars;
 * :mod:`mfscan.measure.batch`: measuring sidecars, files and folders, in parallel;
 * :mod:`mfscan.measure.qc`: QC overlays.
@@ -12,7 +12,5 @@ from .outline import (  # noqa: F401
     echo_intensity,
     measure_outline,
     outline_mask,
-    polygon_area,
-    polygon_perimeter,
     validate_outline,
 )

@@ -14,6 +14,7 @@ from pathlib import Path
 from mfscan import calibration as _cal
 from mfscan.errors import MfscanError
 from mfscan.measure.agreement import is_transverse_outline
+from mfscan.visits import visit_order
 
 #: The study codes every sidecar needs (a level either for the file or on every outline).
 REQUIRED_CODES = ("subject", "visit", "level", "rater")
@@ -214,15 +215,13 @@ def scale_differs_from_image(anns, labels, image_obj, image: str, tolerance_pct:
 
 
 def visit_labels(records: list[tuple], order=None) -> list[dict]:
-    """Visit labels that :func:`mfscan.stats.longitudinal.visit_order` cannot order.
+    """Visit labels that :func:`mfscan.visits.visit_order` cannot order.
 
     ``records`` are ``(file, annotation)`` of every readable sidecar; a sidecar's
     top-level ``visit_date`` is passed as its date. Tried on the whole study, then per
     subject to name the subjects concerned (one row each, naming its first sidecar).
     With an explicit ``order`` (the report's ``--visit-order``), the labels it lacks.
     """
-    from mfscan.stats import longitudinal
-
     rows = [(f, a, _text(a.visit), a.extra.get("visit_date")) for f, a in records if _text(a.visit)]
     if not rows:
         return []
@@ -233,7 +232,7 @@ def visit_labels(records: list[tuple], order=None) -> list[dict]:
             return f"not in the visit order given ({', '.join(lacking)})" if lacking else None
         dates = [d for *_, d in subset]
         try:
-            longitudinal.visit_order([v for _, _, v, _ in subset], dates=dates if any(dates) else None)
+            visit_order([v for _, _, v, _ in subset], dates=dates if any(dates) else None)
         except (MfscanError, ValueError) as e:
             return getattr(e, "message", None) or str(e)
         return None

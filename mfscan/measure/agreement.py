@@ -17,7 +17,7 @@ Only transverse area outlines are compared (ROI ``kind`` absent or ``outline``, 
 sidecar's ``view`` not ``parasagittal``). Each outline's scale comes from the one
 calibration rule, :func:`mfscan.calibration.roi_calibration`; the image is decoded
 only when a sidecar has no calibration of its own (a scale line or typed values).
-The figures are those of :func:`mfscan.stats.agreement.outline_agreement`.
+The figures are those of :func:`mfscan.measure.overlap.outline_agreement`.
 """
 
 from __future__ import annotations
@@ -35,10 +35,13 @@ from mfscan.annotations import read_sidecar
 from mfscan.errors import MfscanError
 from mfscan.measure.annotation import check_annotation, drop_duplicates
 from mfscan.measure.discover import discover, relative_label
-from mfscan.stats.agreement import AGREEMENT_MEASURES, UNCHANGED_METHODS, outline_agreement
-from mfscan.stats.summary import natural_sort_key
+from mfscan.measure.overlap import AGREEMENT_MEASURES, outline_agreement
+from mfscan.vocab import natural_sort_key
 
 __all__ = ["BETWEEN", "AGREEMENT_COLUMNS", "agreement_table", "is_transverse_outline", "session_key"]
+
+#: Final methods that mean the proposal was kept as proposed (no vertex changed).
+UNCHANGED_METHODS = ("proposed", "model")
 
 #: What ``mfscan agreement --between`` compares.
 BETWEEN = ("rater", "session", "method")
@@ -300,7 +303,7 @@ def agreement_table(
     -------
     table : DataFrame
         One row per pair, image, frame and side (:data:`AGREEMENT_COLUMNS`): the
-        figures of :func:`mfscan.stats.agreement.outline_agreement`, differences
+        figures of :func:`mfscan.measure.overlap.outline_agreement`, differences
         b - a. ``side`` and ``level`` are categoricals.
     errors : DataFrame
         ``path``, ``roi``, ``reason`` for what could not be compared.

@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from mfscan import calibration as _cal
-from mfscan.annotations import Annotation, file_sha256, read_sidecar
+from mfscan.annotations import Annotation, read_sidecar
 from mfscan.errors import MfscanError
+from mfscan.io.files import file_sha256
 from mfscan.measure.discover import relative_label
 from mfscan.measure.lines import measure_line
 from mfscan.measure.outline import MEASURE_COLUMNS, measure_outline, outline_mask

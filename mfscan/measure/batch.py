@@ -17,18 +17,12 @@ import pandas as pd
 
 from mfscan.errors import MfscanError
 from mfscan.io.tables import set_dtypes
-from mfscan.measure.annotation import (  # noqa: F401  (importable from here too)
+from mfscan.measure.annotation import (
     ERROR_COLUMNS,
     MEASUREMENT_COLUMNS,
-    check_annotation,
-    cv2_error,
-    drop_duplicates,
-    effective_calibration,
-    measure_annotation,
     measure_file,
-    roi_calibration,
 )
-from mfscan.measure.discover import Job, discover, relative_label  # noqa: F401  (importable from here too)
+from mfscan.measure.discover import discover, relative_label
 from mfscan.measure.outline import MEASURE_COLUMNS
 from mfscan.measure.quality import TEXTURE_COLUMNS
 

@@ -21,7 +21,7 @@ wrong or incomplete, before anything is measured. The rules (one function each i
 - ``scale_differs_from_image``: a sidecar's typed or scale-line calibration more than 1%
   from the image's own DICOM or ImageJ calibration (:func:`mfscan.calibration.typed_scale_problem`),
   or outside the plausible 0.005-5 mm per pixel;
-- ``visit_order``: visit labels that :func:`mfscan.stats.longitudinal.visit_order`
+- ``visit_order``: visit labels that :func:`mfscan.visits.visit_order`
   cannot put in time order;
 - ``subject_not_listed``: a subject missing from ``subjects.csv``;
 - ``image_unreadable``: an image whose calibration was needed but could not be read.
@@ -155,7 +155,7 @@ def check_study(
         table; when given, every subject of the sidecars must be listed.
     visit_order : sequence of str, optional, keyword-only
         Visit labels in time order, as given to the report; then every label must be
-        in it. Default: :func:`mfscan.stats.longitudinal.visit_order` must order them.
+        in it. Default: :func:`mfscan.visits.visit_order` must order them.
     tolerance_pct : float, keyword-only
         Calibrations of one image more than this far apart (% of the smaller, on
         either axis) are flagged. Default 1%.

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from mfscan.annotations import find_sidecars, is_conflict_copy, is_sidecar
 from mfscan.annotations.model import image_name_problem
-from mfscan.annotations.sidecar import _RATER_RE, SUFFIX
+from mfscan.annotations.paths import _RATER_RE, SUFFIX
 from mfscan.io.files import link_outside
 from mfscan.io.images import SUPPORTED_SUFFIXES, is_supported
 

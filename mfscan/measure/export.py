@@ -235,7 +235,8 @@ def _export_job(job, root, stem: str, writer: _Writer, max_pixels) -> list[dict]
     for bad input (failures become error rows, as in :func:`mfscan.measure.batch.measure_file`)."""
     from mfscan.annotations import read_sidecar
     from mfscan.io.images import load_image
-    from mfscan.measure.batch import check_annotation, drop_duplicates, relative_label
+    from mfscan.measure.annotation import check_annotation, drop_duplicates
+    from mfscan.measure.batch import relative_label
 
     label = relative_label(job.image, root)
     rows, anns = [], []

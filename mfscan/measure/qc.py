@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mfscan.annotations import atomic_write_bytes
+from mfscan.io.files import atomic_write_bytes
 from mfscan.vocab import SIDE_COLORS_RGB
 
 #: RGB colours of the sides: the study palette (:data:`mfscan.vocab.SIDE_COLORS`).

@@ -4,20 +4,19 @@
 folder, computes its tables with :func:`mfscan.stats.study.analyse_study` and
 writes them with the figures of :mod:`mfscan.report.plots` into the page of
 :mod:`mfscan.report.html`. The figure and HTML names are imported on first use, so
-``from mfscan.report import read_subjects`` does not load matplotlib.
+``from mfscan.report import build_report`` does not load matplotlib.
 
 The page's sections live in ``_section_*.py`` (tables in ``_tables.py``, the numbers
 behind the trial figures in ``_data.py``); other modules add sections through
 ``build_report(..., top_parts=..., parts=...)`` (see :mod:`mfscan.report.html`).
 """
 
-from .build import OUTPUT_FILES, ReportResult, build_report, read_subjects  # noqa: F401
+from .build import OUTPUT_FILES, ReportResult, build_report  # noqa: F401
 
 _LAZY = {
     "CSS": "html",
     "render_html": "html",
     "GROUP_COLORS": "plots",
-    "SIDE_COLORS": "plots",
     "threshold_ratio": "plots",
     "primary_rows": "plots",
     "plot_asymmetry_over_visits": "plots",
@@ -28,7 +27,7 @@ _LAZY = {
     "plot_deficit_over_visits": "plots_trial",
 }
 
-__all__ = ["OUTPUT_FILES", "ReportResult", "build_report", "read_subjects", *_LAZY]
+__all__ = ["OUTPUT_FILES", "ReportResult", "build_report", *_LAZY]
 
 
 def __getattr__(name):

@@ -17,14 +17,12 @@ import pandas as pd
 
 from mfscan.report._tables import natural_ranks
 from mfscan.stats.sides import mean_ci
-from mfscan.stats.summary import natural_sort_key
-from mfscan.vocab import SIDE_STATUSES
+from mfscan.vocab import SIDE_STATUSES, natural_sort_key
 
 __all__ = [
     "visit_sequence",
     "primary_judge",
     "with_side_status",
-    "mean_ci",
     "side_means_over_visits",
     "deficit_over_visits",
     "study_settings",
@@ -33,12 +31,12 @@ __all__ = [
 
 def visit_sequence(labels, order: Sequence[str] | None = None) -> list[str]:
     """The study's visits in chronological order: ``order`` when given (the analysis'
-    ``--visit-order``), else :func:`mfscan.stats.longitudinal.visit_order`; only visits present."""
+    ``--visit-order``), else :func:`mfscan.visits.visit_order`; only visits present."""
     present = {str(v) for v in pd.unique(pd.Series(labels, dtype=object).dropna())}
     if order is not None:
         given = [str(v) for v in order]
         return [v for v in given if v in present] + sorted(present - set(given), key=natural_sort_key)
-    from mfscan.stats.longitudinal import visit_order
+    from mfscan.visits import visit_order
 
     return [v for v in visit_order(sorted(present)) if v in present]
 
@@ -65,7 +63,7 @@ def primary_judge(table: pd.DataFrame) -> tuple[object, object]:
 
 
 def _judge_keys(table: pd.DataFrame) -> pd.DataFrame:
-    from mfscan.stats.summary import as_labels
+    from mfscan.vocab import as_labels
 
     cols = [c for c in ("subject", "visit", "rater", "session") if c in table]
     return pd.DataFrame({c: as_labels(table[c]).fillna("").to_numpy(dtype=object) for c in cols})

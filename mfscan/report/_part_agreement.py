@@ -15,7 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from mfscan.report.html import _table
+from mfscan.report._tables import table as _table
 
 __all__ = ["agreement_tables", "agreement_part"]
 

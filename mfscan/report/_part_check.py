@@ -7,7 +7,7 @@ import html
 
 import pandas as pd
 
-from mfscan.report.html import _table
+from mfscan.report._tables import table as _table
 
 __all__ = ["check_part"]
 

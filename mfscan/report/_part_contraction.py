@@ -37,7 +37,7 @@ SHOWN = (
 
 
 def _visit_order(visits) -> list[str]:
-    from mfscan.stats.longitudinal import visit_order
+    from mfscan.visits import visit_order
 
     return list(visit_order(pd.unique(pd.Series(visits, dtype="string").dropna().astype(object))))
 
@@ -100,7 +100,7 @@ def contraction_part(
     list of str
         HTML fragments, in order; every value from the study is escaped.
     """
-    from mfscan.report.html import _table
+    from mfscan.report._tables import table as _table
     from mfscan.stats.contraction import contraction_table
 
     if table is None:

@@ -11,7 +11,7 @@ import html
 import numpy as np
 import pandas as pd
 
-from mfscan.report.html import _table
+from mfscan.report._tables import table as _table
 
 __all__ = ["model_part"]
 

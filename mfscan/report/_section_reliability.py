@@ -18,7 +18,7 @@ from mfscan import __version__
 from mfscan.report._data import study_settings
 from mfscan.report._tables import img, sort_rows, table
 from mfscan.report.plots import plot_bland_altman
-from mfscan.stats.summary import natural_sort_key
+from mfscan.vocab import natural_sort_key
 
 __all__ = ["reliability_part", "grras_part", "reliability_display"]
 

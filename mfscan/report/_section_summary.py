@@ -39,7 +39,7 @@ def _group_sizes(ctx) -> list[tuple[str, int]]:
     measured = set(meas["subject"].dropna().astype(str))
     s = subj[subj["subject"].astype(str).isin(measured)]
     counts = s.groupby(s["group"].fillna("(no group)").astype(str))["subject"].nunique()
-    from mfscan.stats.summary import natural_sort_key
+    from mfscan.vocab import natural_sort_key
 
     return [(g, int(counts[g])) for g in sorted(counts.index, key=natural_sort_key)]
 

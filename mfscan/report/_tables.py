@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from mfscan.stats.summary import natural_sort_key
+from mfscan.vocab import natural_sort_key
 
 __all__ = ["KEY_COLUMNS", "table", "img", "order_columns", "sort_rows", "natural_ranks", "PAGE_PX"]
 

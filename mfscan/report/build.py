@@ -35,17 +35,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from mfscan.annotations import atomic_write_bytes
 from mfscan.errors import MfscanError
-from mfscan.io.files import move_into, staging_folder
+from mfscan.io.files import atomic_write_bytes, move_into, staging_folder
 from mfscan.io.tables import (
-    read_subjects,  # noqa: F401  (re-exported by mfscan.report)
+    read_subjects,
     write_table,
 )
 from mfscan.measure.batch import relative_label
 from mfscan.stats.study import StudyAnalysis
 
-__all__ = ["ReportResult", "OUTPUT_FILES", "read_subjects", "build_report"]
+__all__ = ["ReportResult", "OUTPUT_FILES", "build_report"]
 
 OUTPUT_FILES = (
     "measurements.csv",
@@ -229,9 +228,8 @@ def _contraction_section(res: ReportResult, **_) -> list[str]:
 
 def _model_section(res: ReportResult, *, subjects, **_) -> list[str]:
     """The trial's mixed models when subjects.csv has groups and the study has two visits or more."""
-    from mfscan.cli.model import output_paths
     from mfscan.report._part_model import model_part
-    from mfscan.stats.model import fit_trial_model
+    from mfscan.stats.model import fit_trial_model, output_paths
 
     analysis = res.analysis
     if analysis is None or subjects is None or "group" not in subjects or not len(analysis.measurements):

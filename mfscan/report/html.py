@@ -16,7 +16,7 @@ in order (:func:`render_html`):
 
 **Extra sections.** Another module adds a section by writing a function that
 returns a list of HTML fragments (escaped, self-contained: styles from
-:data:`CSS`, figures as data URIs, tables with :func:`_table`) and passing its
+:data:`CSS`, figures as data URIs, tables with :func:`mfscan.report._tables.table`) and passing its
 output to ``render_html(..., top=[...])`` or ``render_html(..., parts=[...])``.
 :func:`mfscan.report.build.build_report` takes callables instead
 (``top_parts``/``parts``: ``f(result) -> list[str]``, called after the tables are
@@ -33,9 +33,8 @@ from mfscan.report._section_asymmetry import asymmetry_part, groups_part
 from mfscan.report._section_reliability import grras_part, reliability_part
 from mfscan.report._section_summary import closing_part, head_part, images_part, summary_part
 from mfscan.report._section_trial import trial_part
-from mfscan.report._tables import table as _table
 
-__all__ = ["CSS", "render_html", "_table"]
+__all__ = ["CSS", "render_html"]
 
 _e = html.escape
 

@@ -18,7 +18,6 @@ from matplotlib.figure import Figure
 from mfscan.vocab import SIDE_COLORS
 
 __all__ = [
-    "SIDE_COLORS",
     "GROUP_COLORS",
     "threshold_ratio",
     "primary_rows",
@@ -71,7 +70,7 @@ def _visit_x(visits, order):
 def plot_asymmetry_over_visits(asym, subjects, threshold_pct, index="hides", visits=None):
     """Asymmetry per subject over visits, one panel per level, threshold dashed; None when empty.
 
-    ``visits``: the study's visit order (default: :func:`mfscan.stats.longitudinal.visit_order`).
+    ``visits``: the study's visit order (default: :func:`mfscan.visits.visit_order`).
     """
     signed = index == "index"
     a = primary_rows(asym).dropna(subset=["asymmetry_pct"])
@@ -166,7 +165,7 @@ def plot_left_right(asym, threshold_pct, unit, index="hides"):
 def plot_group_curves(groups, visits=None):
     """Mean ± SD asymmetry per group over visits, one panel per level; None without groups.
 
-    ``visits``: the study's visit order (default: :func:`mfscan.stats.longitudinal.visit_order`).
+    ``visits``: the study's visit order (default: :func:`mfscan.visits.visit_order`).
     """
     if groups is None or groups.empty or "asymmetry_pct_mean" not in groups:
         return None
@@ -205,7 +204,7 @@ def plot_group_curves(groups, visits=None):
 
 def plot_bland_altman(meas, between="rater", measure="csa_cm2"):
     """Bland-Altman plots of the first two raters (or sessions) per level and side."""
-    from mfscan.stats.reliability import bland_altman
+    from mfscan.stats.icc import bland_altman
 
     col = between
     m = meas.dropna(subset=[measure])

@@ -17,10 +17,9 @@ import pandas as pd
 
 from mfscan.errors import MfscanError
 from mfscan.stats.asymmetry import _subject_table, side_status, symptomatic_deficit_pct
-from mfscan.stats.longitudinal import visit_order as _visit_order
 from mfscan.stats.raters import one_rater_per_subject
-from mfscan.stats.summary import as_labels, natural_sort_key
-from mfscan.vocab import as_level, as_side
+from mfscan.visits import visit_order as _visit_order
+from mfscan.vocab import as_labels, as_level, as_side, natural_sort_key
 
 #: Side status of the model: the reference category first.
 MODEL_SIDE_STATUSES = ("asymptomatic", "symptomatic")

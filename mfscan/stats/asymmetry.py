@@ -27,11 +27,10 @@ import numpy as np
 import pandas as pd
 
 from mfscan.errors import MfscanError
-from mfscan.stats.summary import _pair_sides, as_labels, key_columns
-from mfscan.vocab import (  # noqa: F401
-    SIDE_STATUSES,
+from mfscan.stats.summary import _pair_sides, key_columns
+from mfscan.vocab import (
     SIDES,
-    SYMPTOMATIC_SIDES,
+    as_labels,
     as_side,
     as_symptomatic_side,
     symptomatic_or_none,

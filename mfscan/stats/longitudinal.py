@@ -20,9 +20,9 @@ import pandas as pd
 
 from mfscan.errors import MfscanError
 from mfscan.stats.asymmetry import _measure_of, asymmetry, attach_subjects
-from mfscan.stats.summary import as_labels, as_visit, group_index, key_columns
-from mfscan.stats.visits import check_dated, is_dated, visit_order  # noqa: F401 (visit_order re-exported)
-from mfscan.vocab import SIDES
+from mfscan.stats.summary import as_visit, group_index, key_columns
+from mfscan.visits import check_dated, is_dated, visit_order
+from mfscan.vocab import SIDES, as_labels
 
 _UNITS = ("cm2", "cm", "mm", "mm2", "px", "px2", "pct")
 
@@ -107,7 +107,7 @@ def longitudinal(
         The visit labels in chronological order; each subject's baseline is then
         its first visit in this order. Default: by ``visit_date`` when the table
         has dates (every visit must be dated; the baseline is each subject's
-        earliest date), else the rule of :mod:`mfscan.stats.visits`; labels the
+        earliest date), else the rule of :mod:`mfscan.visits`; labels the
         rule does not know are refused (:class:`~mfscan.errors.MfscanError`
         naming ``--visit-order``).
 

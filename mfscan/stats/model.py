@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -48,7 +49,7 @@ from mfscan.stats._model_data import MODEL_SIDE_STATUSES, baseline_columns, mdc_
 from mfscan.stats._model_fit import design_rows, fit_mixed, fixed_effects, hedges_g, linear_contrast
 from mfscan.stats.sides import mean_ci
 
-__all__ = ["ModelResult", "fit_trial_model", "MODELS"]
+__all__ = ["ModelResult", "fit_trial_model", "MODELS", "output_paths"]
 
 #: The models fitted: name -> response.
 MODELS = ("csa", "deficit")
@@ -102,6 +103,18 @@ class ModelResult:
                 + (f"; warnings: {r.warnings}" if r.warnings else "")
             )
         return out
+
+
+def output_paths(output) -> dict:
+    """The four CSV files of ``-o model.csv``: fixed effects there, the others beside it."""
+    out = Path(output)
+    stem = out.stem
+    return {
+        "fixed_effects": out,
+        "contrasts": out.with_name(f"{stem}_contrasts.csv"),
+        "change": out.with_name(f"{stem}_change.csv"),
+        "fits": out.with_name(f"{stem}_fits.csv"),
+    }
 
 
 def _unit(model: str, measure: str) -> str:
@@ -319,7 +332,7 @@ def fit_trial_model(
     adjust_baseline : bool
         Baseline as covariate, fitted on the later visits.
     visit_order : sequence of str, optional
-        Chronological visit labels; default :func:`mfscan.stats.longitudinal.visit_order`.
+        Chronological visit labels; default :func:`mfscan.visits.visit_order`.
     reference_group : str, optional
         Default ``control`` if present, else the first group in natural order.
     rater, session : str, optional

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from mfscan.errors import MfscanError
-from mfscan.stats.summary import as_labels, natural_sort_key
+from mfscan.vocab import as_labels, natural_sort_key
 
 __all__ = ["one_rater_per_subject"]
 

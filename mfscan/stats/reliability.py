@@ -27,36 +27,23 @@ import numpy as np
 import pandas as pd
 
 from mfscan.errors import MfscanError
-from mfscan.stats.icc import (  # noqa: F401 (the public statistics, re-exported)
-    _COLUMN,
+from mfscan.stats.icc import (
     _FORMS,
-    MIN_JUDGES,
     MIN_TARGETS,
     SEM_ICC,
     STAT_COLUMNS,
-    Z95,
-    _icc_forms,
-    agreement_sem,
-    bland_altman,
-    intraclass_corr,
-    koo_li_band,
-    koo_li_band_ci,
     matrix_statistics,
-    mdc95,
-    mean_squares,
-    sem,
 )
 from mfscan.stats.summary import (
     DEFAULT_MEASURES,
     _check_columns,
     _group_frame,
     _mean_sd,
-    as_labels,
     group_index,
-    natural_sort_key,
     prepare_keys,
 )
-from mfscan.stats.visits import one_visit_per_subject
+from mfscan.visits import one_visit_per_subject
+from mfscan.vocab import as_labels, natural_sort_key
 
 _STAT_COLUMNS = STAT_COLUMNS
 #: Columns of the table of left-out images.
@@ -376,7 +363,7 @@ def reliability(
         Also return the table of images left out (see Returns).
     visit, pool_visits, visit_order : optional
         The visit compared for every subject; default each subject's first in
-        ``visit_order`` (:func:`~mfscan.stats.visits.one_visit_per_subject`), so n
+        ``visit_order`` (:func:`~mfscan.visits.one_visit_per_subject`), so n
         counts subjects. ``pool_visits=True``: every visit, labelled (column ``visits``, note).
 
     Returns

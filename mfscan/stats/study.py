@@ -26,8 +26,8 @@ from mfscan.errors import MfscanError
 from mfscan.stats.asymmetry import INDEXES, asymmetry, attach_side_status, largest_asymmetry_level
 from mfscan.stats.longitudinal import group_summary, longitudinal
 from mfscan.stats.summary import as_visit, split_incomplete, summarize_sides
-from mfscan.stats.visits import check_dated, explicit_order, is_dated, visit_key
-from mfscan.stats.visits import visit_order as rule_visit_order
+from mfscan.visits import check_dated, explicit_order, is_dated, visit_key
+from mfscan.visits import visit_order as rule_visit_order
 
 __all__ = ["TABLES", "ERROR_COLUMNS", "StudyAnalysis", "study_measure", "analyse_study"]
 
@@ -168,7 +168,7 @@ def _resolve_visits(meas: pd.DataFrame, visit_order) -> tuple[list[str] | None, 
     """The chronological visit order of the study and a note on how it was found.
 
     An explicit order must name every visit; else ``visit_date`` when every visit is
-    dated (partial dates are refused), else the rule of :mod:`mfscan.stats.visits`
+    dated (partial dates are refused), else the rule of :mod:`mfscan.visits`
     (unknown labels are refused with a message naming ``--visit-order``).
     """
     if not len(meas) or "visit" not in meas:
@@ -298,7 +298,7 @@ def analyse_study(
     visit_order : sequence of str, optional
         The visit labels in chronological order; must name every visit of the study.
         Default: by ``visit_date`` when every visit is dated, else by the rule of
-        :mod:`mfscan.stats.visits` (numbers, ``pre`` < ``post``, ``baseline`` <
+        :mod:`mfscan.visits` (numbers, ``pre`` < ``post``, ``baseline`` <
         ``4wk`` < ``10wk``, ...; a note says so when labels are words). Labels the
         rule does not know, and partial dates, are refused when a table needs the
         order (longitudinal, group_summary, side_status_summary).

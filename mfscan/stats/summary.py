@@ -15,7 +15,6 @@ Python loop over groups.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -24,7 +23,7 @@ import pandas as pd
 from mfscan.errors import MfscanError
 
 # The dtypes and the side/level readers are those of mfscan.vocab (re-exported here).
-from mfscan.vocab import LEVEL_DTYPE, SIDE_DTYPE, as_level, as_side  # noqa: F401
+from mfscan.vocab import as_labels, as_level, as_side, natural_sort_key
 
 #: Columns that identify one traced side, in output order (``session`` and
 #: ``rater`` only when the table has them).
@@ -36,62 +35,6 @@ DEFAULT_MEASURES = ("csa_cm2", "perimeter_cm", "ap_depth_cm", "lateral_width_cm"
 
 
 # --------------------------------------------------------------------------- labels
-
-
-def natural_sort_key(label) -> tuple:
-    """Sort key of a visit (or other) label: numbers by value, else natural order.
-
-    Labels that parse as numbers (``"2"``, ``"10"``, ``"1.5"``) sort by value and
-    before all other labels. Other labels sort case-insensitively with runs of
-    digits compared as numbers, so ``"week4" < "week10"``.
-
-    Parameters
-    ----------
-    label : object
-        The label; converted with ``str``.
-
-    Returns
-    -------
-    tuple
-        A key usable with :func:`sorted`.
-
-    Examples
-    --------
-    >>> sorted(["10", "2", "1"], key=natural_sort_key)
-    ['1', '2', '10']
-    >>> sorted(["week10", "week4", "baseline"], key=natural_sort_key)
-    ['baseline', 'week4', 'week10']
-    """
-    text = str(label).strip()
-    try:
-        value = float(text)
-    except ValueError:
-        value = None
-    if value is not None and np.isfinite(value):
-        return (0, value, (), text)
-    parts = tuple(
-        (0, int(p), "") if p.isdigit() else (1, 0, p.lower()) for p in re.split(r"(\d+)", text) if p
-    )
-    return (1, 0.0, parts, text)
-
-
-def _label_text(value) -> str:
-    """A code read as a number (1 or 1.0) back to its label text ("1")."""
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def as_labels(values) -> pd.Series:
-    """Codes (subject, visit, rater, session) as strings; numbers read from CSV
-    (``1`` or ``1.0``) become ``"1"``. Missing values stay missing."""
-    s = pd.Series(values)
-    if pd.api.types.is_string_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype):
-        return s
-    codes, uniques = pd.factorize(s, use_na_sentinel=True)
-    text = np.array([_label_text(u) for u in uniques] + [None], dtype=object)
-    out = text[np.where(codes < 0, len(uniques), codes)]
-    return pd.Series(out, index=s.index, name=s.name, dtype="string")
 
 
 def as_visit(values, order: Sequence[str] | None = None) -> pd.Series:

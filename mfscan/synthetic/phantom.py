@@ -37,7 +37,7 @@ This module checks the request and puts the phantom together; the drawing lives 
 private modules: ``_anatomy`` (outlines, fascia and bone in mm, the field),
 ``_render`` (reflectivity, texture, speckle, attenuation) and ``_overlay`` (burned-in
 text, ruler, calipers, landmark masks). :mod:`mfscan.synthetic.export` makes RGB
-screenshots (:func:`make_rgb_export`, re-exported here).
+screenshots (:func:`~mfscan.synthetic.export.make_rgb_export`).
 """
 
 from __future__ import annotations
@@ -51,9 +51,8 @@ from mfscan.geometry import signed_area
 from mfscan.synthetic import _anatomy, _overlay, _render
 from mfscan.synthetic._anatomy import N_VERTICES
 from mfscan.synthetic._random import generator
-from mfscan.synthetic.export import GREEN, YELLOW, make_rgb_export  # noqa: F401  (re-exported)
 
-__all__ = ["Phantom", "make_phantom", "make_rgb_export", "shoelace_area"]
+__all__ = ["Phantom", "make_phantom", "shoelace_area"]
 
 #: Minimum image size accepted, in pixels.
 MIN_SIZE = 64

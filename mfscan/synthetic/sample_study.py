@@ -36,8 +36,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mfscan.annotations import ROI, Annotation, atomic_write_bytes, dumps, sidecar_path
+from mfscan.annotations import ROI, Annotation, dumps, sidecar_path
 from mfscan.calibration import from_scale_line
+from mfscan.io.files import atomic_write_bytes
 from mfscan.synthetic._random import generator
 from mfscan.synthetic.phantom import make_phantom
 

@@ -312,6 +312,7 @@ def test_plugin_asymmetry_equals_core_with_repeats(tmp_path, phantom):
     one `mfscan asymmetry` computes from the measurements table."""
     from mfscan.calibration import manual
     from mfscan.measure import batch
+    from mfscan.measure.annotation import measure_annotation
     from mfscan.stats.asymmetry import asymmetry
 
     img = write_png(tmp_path / "asym.png", phantom.image)
@@ -330,7 +331,7 @@ def test_plugin_asymmetry_equals_core_with_repeats(tmp_path, phantom):
         ],
     )
     summary = _model.asymmetry_summary(_model.measure_rows(image, ann))
-    rows, errors = batch.measure_annotation(image, ann)
+    rows, errors = measure_annotation(image, ann)
     assert errors == [] and len(rows) == 3
     core = asymmetry(batch.measurements_frame(rows))
     assert len(summary) == 1 and len(core) == 1

@@ -1,7 +1,7 @@
 """Display rows of the widget's table: measurements by the core, asymmetry by the core, warnings.
 
 Every number shown comes from mfscan's core: the outlines are measured by
-:func:`mfscan.measure.batch.measure_annotation` (what ``mfscan measure`` writes
+:func:`mfscan.measure.annotation.measure_annotation` (what ``mfscan measure`` writes
 to its CSV) and the live asymmetry averages the repeats of each side with
 :func:`mfscan.stats.summary.summarize_sides` and compares them with
 :func:`mfscan.stats.asymmetry.asymmetry_pct` (what ``mfscan asymmetry`` does).
@@ -49,7 +49,7 @@ def _fmt(v, nd=2):
 
 
 def measure_rows(image, annotation: Annotation, *, rest=None) -> list[dict]:
-    """One display row per outline, measured by :func:`mfscan.measure.batch.measure_annotation`.
+    """One display row per outline, measured by :func:`mfscan.measure.annotation.measure_annotation`.
 
     Returns
     -------
@@ -67,7 +67,7 @@ def measure_rows(image, annotation: Annotation, *, rest=None) -> list[dict]:
         ``rest(annotation, row) -> (text, pct or None)`` for a contracted image's
         thickness rows (the widget passes one reading the rest images of the folder).
     """
-    from mfscan.measure.batch import measure_annotation
+    from mfscan.measure.annotation import measure_annotation
 
     rows, errors = measure_annotation(image, annotation, image_label="", sidecar_label="")
     by_roi = {r["roi"]: r for r in rows}

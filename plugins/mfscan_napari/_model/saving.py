@@ -152,14 +152,15 @@ def write_recovery(
     The safety net when a layer with unsaved edits is about to disappear and its
     sidecar cannot be written (read-only share, full disk): the annotation, as
     :func:`save_layer_state` would have written it, goes to
-    :func:`recovery_path` (atomically, :func:`mfscan.annotations.sidecar.atomic_write_bytes`).
+    :func:`recovery_path` (atomically, :func:`mfscan.io.files.atomic_write_bytes`).
     Copy it beside the image under the sidecar's name to use it. ``metadata`` is
     not changed. `reuse`: a recovery file written before; returned as is when it
     already holds exactly these outlines (no second copy when, e.g., the window
     closes and then its layers are removed). Raises :class:`MfscanError` when even
     that file cannot be written.
     """
-    from mfscan.annotations import atomic_write_bytes, dumps
+    from mfscan.annotations import dumps
+    from mfscan.io.files import atomic_write_bytes
 
     ann = annotation_from_layer(data, features, metadata)
     text = dumps(ann).encode("utf-8")

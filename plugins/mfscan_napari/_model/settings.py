@@ -53,7 +53,7 @@ class Settings:
         self.save()
 
     def save(self) -> None:
-        from mfscan.annotations import atomic_write_bytes
+        from mfscan.io.files import atomic_write_bytes
 
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,7 @@ class Worklist:
     def from_folder(cls, folder) -> Worklist:
         """The folder's images as ``mfscan measure`` finds them (:func:`mfscan.measure.batch.discover`)."""
         from mfscan.measure.batch import discover
-        from mfscan.stats.summary import natural_sort_key
+        from mfscan.vocab import natural_sort_key
 
         folder = Path(folder).resolve()
         if not folder.is_dir():

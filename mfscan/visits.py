@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from mfscan.errors import MfscanError
+from mfscan.vocab import as_labels
 
 __all__ = ["VISIT_ORDER_HELP", "visit_key", "visit_order", "check_dated", "is_dated"]
 
@@ -154,8 +155,6 @@ def _rule_order(labels: list[str]) -> list[str]:
 
 
 def _labels(visits) -> pd.Series:
-    from mfscan.stats.summary import as_labels
-
     return as_labels(pd.Series(np.asarray(visits, dtype=object))).reset_index(drop=True)
 
 
@@ -205,7 +204,7 @@ def visit_order(visits, dates=None) -> list[str]:
     Returns
     -------
     list of str
-        The labels in order, by the rule of :mod:`mfscan.stats.visits` (numbers by
+        The labels in order, by the rule of :mod:`mfscan.visits` (numbers by
         value, dates, ``pre`` < ``post``, ``baseline`` < ``4wk`` < ``10wk``, ...).
 
     Raises
