@@ -217,6 +217,7 @@ def _image_rows(job, between, session, label_root, max_pixels, errors) -> list[d
         else:
             keep.append(a)
     image = _LazyImage(job.image, max_pixels)
+    keep = _with_shared_scale(keep, image, label_root, errors)
     label = relative_label(job.image, label_root)
     rows = []
     if between == "method":
@@ -244,6 +245,31 @@ def _image_rows(job, between, session, label_root, max_pixels, errors) -> list[d
             if row is not None:
                 rows.append(row)
     return rows
+
+
+def _with_shared_scale(anns, image, label_root, errors) -> list:
+    """`anns` (read copies) measured with the scale the image's sidecars share when a sidecar
+    sets none (:func:`mfscan.calibration.rater_override`); those it refuses are left out."""
+    from mfscan.annotations.scales import image_shared_scale
+
+    if all(_cal.is_override(a.calibration) for a in anns):
+        return anns  # the image is not decoded
+    try:
+        own = image.calibration
+    except MfscanError:
+        return anns  # reported when an outline is measured
+    shared = None if own.calibrated else image_shared_scale(image.path, annotations=anns)
+    out = []
+    for a in anns:
+        try:
+            a.calibration = _cal.rater_override(a.calibration, shared, own) or a.calibration
+        except MfscanError as e:
+            errors.append(
+                {"path": relative_label(Path(a.path), label_root), "roi": None, "reason": e.message}
+            )
+            continue
+        out.append(a)
+    return out
 
 
 def _method_rows(ann, image, label, label_root, errors) -> list[dict]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from mfscan import calibration as _cal
-from mfscan.annotations import Annotation, file_sha256, read_sidecar
+from mfscan.annotations import Annotation, file_sha256, read_sidecar, session_sidecar_names, sidecar_path
 from mfscan.errors import MfscanError
 from mfscan.measure.discover import relative_label
 from mfscan.measure.lines import measure_line
@@ -68,6 +68,7 @@ def measure_annotation(
     image_label=None,
     sidecar_label=None,
     echo_correction: str = "young2015",
+    override: _cal.Calibration | None = None,
 ) -> tuple[list[dict], list[dict]]:
     """Measure every outline and line of one sidecar on its loaded image.
 
@@ -80,6 +81,10 @@ def measure_annotation(
     echo_correction : {'young2015', 'mueller'}, keyword-only
         The fat correction of ``echo_mean_corrected``
         (:data:`mfscan.measure.quality.ECHO_CORRECTIONS`).
+    override : Calibration, optional, keyword-only
+        The sidecar scale to measure with, as chosen by
+        :func:`mfscan.calibration.rater_override` (the scale the image's sidecars share);
+        by default the sidecar's own calibration.
 
     Returns
     -------
@@ -111,7 +116,7 @@ def measure_annotation(
             frame = roi.frame or 0
             if frame >= image.n_frames:
                 raise MfscanError(f"frame {frame} does not exist; the image has {image.n_frames} frame(s)")
-            cal = _cal.roi_calibration(roi.points, image, annotation.calibration)
+            cal = _cal.roi_calibration(roi.points, image, override or annotation.calibration)
             m = _measure_roi(image, roi, kind, frame, cal)
         except MfscanError as e:
             errors.append(
@@ -340,14 +345,24 @@ def measure_file(
     cal = image.calibration
     info = _image_info(image, label)
     digests: dict = {}
+    shared = shared_scale(image, anns)
     for ann in anns:
         sc_label = relative_label(Path(ann.path), label_root)
         problem = check_annotation(ann, image_path, digests)
+        try:
+            override = _cal.rater_override(ann.calibration, shared, cal)
+        except MfscanError as e:
+            problem = problem or e.message
         if problem:
             errors.append({"path": sc_label, "roi": None, "reason": problem})
             continue
         r, e = measure_annotation(
-            image, ann, image_label=label, sidecar_label=sc_label, echo_correction=echo_correction
+            image,
+            ann,
+            image_label=label,
+            sidecar_label=sc_label,
+            echo_correction=echo_correction,
+            override=override,
         )
         if r and r[0]["calibration"] != cal.source:
             info["calibration"] = r[0]["calibration"]  # the sidecar's scale line / manual value
@@ -394,6 +409,16 @@ def _image_info(image, label: str) -> dict:
     }
 
 
+def shared_scale(image, anns):
+    """What the sidecars `anns` of a plain export agree on (None when the image has its own
+    calibration or every sidecar sets its own scale): :func:`mfscan.calibration.shared_scale`."""
+    from mfscan.annotations.scales import image_shared_scale
+
+    if image.calibration.calibrated or all(_cal.is_override(a.calibration) for a in anns):
+        return None
+    return image_shared_scale(image.path, annotations=anns)
+
+
 def drop_duplicates(anns, image_path: Path, label_root, errors) -> list:
     """One sidecar per rater and session of an image: a backup copy
     (``scan.R1 (copy).mfscan.json``) must not count as another repeat."""
@@ -405,8 +430,11 @@ def drop_duplicates(anns, image_path: Path, label_root, errors) -> list:
         if len(group) == 1:
             keep += group
             continue
-        canonical = f"{image_path.stem}.{rater}.mfscan.json" if rater else f"{image_path.stem}.mfscan.json"
-        group.sort(key=lambda a: (Path(a.path).name != canonical, len(Path(a.path).name), Path(a.path).name))
+        canonical = [p.name for p in session_sidecar_names(image_path, rater, session)] if rater else []
+        canonical = canonical or [sidecar_path(image_path).name]
+        group.sort(
+            key=lambda a: (Path(a.path).name not in canonical, len(Path(a.path).name), Path(a.path).name)
+        )
         keep.append(group[0])
         who = f"rater {rater}" if rater else "no rater"
         who += f", session {session}" if session else ""
