@@ -111,6 +111,8 @@ def calibration_text(cal: Calibration) -> tuple[str, bool]:
     src = names.get(cal.source, cal.source)
     if cal.source == "dicom-region" and cal.region is not None:
         src += f" {cal.region}"
+    if cal.details.get("shared_from"):  # another sidecar's scale line, shared by the image
+        src = str(cal.details["shared_from"])
     if math.isclose(cal.row_mm, cal.col_mm, rel_tol=1e-9):
         mm = f"{cal.row_mm:.4g} mm/px"
     else:
