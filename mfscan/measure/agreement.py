@@ -31,10 +31,10 @@ import pandas as pd
 
 from mfscan import calibration as _cal
 from mfscan import vocab
-from mfscan.annotations import read_sidecar
 from mfscan.errors import MfscanError
-from mfscan.measure.annotation import check_annotation, drop_duplicates
-from mfscan.measure.discover import discover, relative_label
+from mfscan.measure.annotation import check_annotation, drop_duplicates, read_sidecars
+from mfscan.measure.discover import relative_label
+from mfscan.measure.study import resolve_study
 from mfscan.stats.agreement import AGREEMENT_MEASURES, UNCHANGED_METHODS, outline_agreement
 from mfscan.stats.summary import natural_sort_key
 
@@ -201,12 +201,8 @@ def _compare(row, pts_a, ann_a, pts_b, ann_b, image, where, errors) -> dict | No
 
 
 def _image_rows(job, between, session, label_root, max_pixels, errors) -> list[dict]:
-    anns = []
-    for sc in job.sidecars:
-        try:
-            anns.append(read_sidecar(sc))
-        except MfscanError as e:
-            errors.append({"path": relative_label(Path(sc), label_root), "roi": None, "reason": e.message})
+    anns, unread = read_sidecars(job.read if job.read is not None else job.sidecars)
+    errors += [{"path": relative_label(p, label_root), "roi": None, "reason": why} for p, why in unread]
     anns = drop_duplicates(anns, job.image, label_root, errors)
     digests: dict = {}
     keep = []
@@ -304,7 +300,13 @@ def _method_rows(ann, image, label, label_root, errors) -> list[dict]:
 
 
 def agreement_table(
-    paths, *, between: str = "rater", session=None, label_root=None, max_pixels: int | None = None
+    paths=None,
+    *,
+    between: str = "rater",
+    session=None,
+    label_root=None,
+    max_pixels: int | None = None,
+    study=None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Outline agreement for every pair of tracings of the same image and side.
 
@@ -321,6 +323,8 @@ def agreement_table(
         Paths in the table relative to this folder (default: the one folder given).
     max_pixels : int, optional
         Refuse larger images (those decoded for their calibration).
+    study : mfscan.measure.study.Study, optional, keyword-only
+        The study resolved once, instead of `paths` (its sidecars are not read again).
 
     Returns
     -------
@@ -338,10 +342,10 @@ def agreement_table(
     """
     if between not in BETWEEN:
         raise MfscanError(f"--between must be one of {', '.join(BETWEEN)}, got {between!r}")
-    paths = [Path(p) for p in paths]
-    if label_root is None and len(paths) == 1 and paths[0].is_dir():
-        label_root = paths[0]
-    jobs, errors = discover(paths)
+    if study is None:
+        study = resolve_study(paths)
+    label_root = study.root if label_root is None else label_root
+    jobs, errors = study.annotated, [dict(e) for e in study.errors]
     for e in errors:
         e["path"] = relative_label(Path(e["path"]), label_root)
     rows = []

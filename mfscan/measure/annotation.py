@@ -269,6 +269,33 @@ def check_annotation(annotation: Annotation, image_path, digests: dict | None = 
     return None
 
 
+def read_one(path) -> Annotation | str:
+    """A sidecar read and validated, or why it cannot be (never raises for bad input)."""
+    try:
+        return read_sidecar(path)
+    except MfscanError as e:
+        return e.message
+    except Exception as e:  # a validation gap must cost one file, never the batch
+        return f"cannot read sidecar ({type(e).__name__}: {e})"
+
+
+def read_sidecars(sidecars) -> tuple[list[Annotation], list[tuple[Path, str]]]:
+    """The readable sidecars and ``(path, why)`` of the others: each read once.
+
+    `sidecars` holds paths, or ``(path, Annotation or why)`` pairs already read
+    (:attr:`mfscan.measure.discover.Job.read`, filled by
+    :func:`mfscan.measure.study.resolve_study`), which are not read again.
+    """
+    anns, unread = [], []
+    for item in sidecars:
+        path, got = item if isinstance(item, tuple) else (item, read_one(item))
+        if isinstance(got, str):
+            unread.append((Path(path), got))
+        else:
+            anns.append(got)
+    return anns, unread
+
+
 def measure_file(
     image_path,
     sidecars,
@@ -287,6 +314,7 @@ def measure_file(
     ----------
     image_path : Path
     sidecars : list of Path
+        Or ``(path, Annotation or why)`` pairs already read (:func:`read_sidecars`).
     max_pixels : int, optional
         Refuse images whose header claims more pixels.
     label_root : Path, optional
@@ -311,20 +339,8 @@ def measure_file(
     image_path = Path(image_path)
     label = relative_label(image_path, label_root)
     rows, errors = [], []
-    anns = []
-    for sc in sidecars:
-        try:
-            anns.append(read_sidecar(sc))
-        except MfscanError as e:
-            errors.append({"path": relative_label(Path(sc), label_root), "roi": None, "reason": e.message})
-        except Exception as e:  # a validation gap must cost one file, never the batch
-            errors.append(
-                {
-                    "path": relative_label(Path(sc), label_root),
-                    "roi": None,
-                    "reason": f"cannot read sidecar ({type(e).__name__}: {e})",
-                }
-            )
+    anns, unread = read_sidecars(sidecars)
+    errors += [{"path": relative_label(p, label_root), "roi": None, "reason": why} for p, why in unread]
     anns = drop_duplicates(anns, image_path, label_root, errors)
     if not anns:
         return rows, errors, None

@@ -117,7 +117,7 @@ def _decoded(path, data: bytes | None, max_pixels: int | None):
 def _chunks(jobs, size):
     it = iter(jobs)
     while chunk := list(islice(it, size)):
-        yield [(j.image, j.sidecars) for j in chunk]
+        yield [(j.image, j.read if j.read is not None else j.sidecars) for j in chunk]
 
 
 @dataclass
