@@ -137,3 +137,33 @@ def test_the_rule_takes_the_sidecars_scales_as_data():
     with pytest.raises(MfscanError, match="disagree"):
         rater_override(None, bad, UNCALIBRATED)
     assert "R1" not in shared_scale(scales, blinded=True).source
+
+
+def test_check_takes_a_sidecar_without_scale_as_using_the_shared_one(only_r1):
+    from mfscan.annotations import ROI, Annotation, write_sidecar
+    from mfscan.measure.check import check_study
+
+    r1 = read_sidecar(only_r1 / f"{STEM}.R1.mfscan.json")
+    x = Annotation(
+        f"{STEM}.png", [ROI("left", r1.rois[0].points)], subject="S01", visit="1", level="L4", rater="X"
+    )
+    write_sidecar(only_r1 / f"{STEM}.X.mfscan.json", x)
+    assert "calibration_differs" not in set(check_study(only_r1)["problem"].astype(str))
+    _x_scale_sidecar(only_r1, 0.3)
+    found = check_study(only_r1)
+    differ = found[found["problem"] == "calibration_differs"]
+    assert len(differ) and any("0.3 x 0.3" in m and "0.25 x 0.25" in m for m in differ["message"])
+
+
+def test_agreement_measures_the_second_rater_with_the_shared_scale(only_r1):
+    from mfscan.annotations import ROI, Annotation, write_sidecar
+    from mfscan.measure.agreement import agreement_table
+
+    r1 = read_sidecar(only_r1 / f"{STEM}.R1.mfscan.json")
+    left = next(r for r in r1.rois if r.side == "left")
+    x = Annotation(f"{STEM}.png", [ROI("left", left.points)], subject="S01", visit="1", level="L4", rater="X")
+    write_sidecar(only_r1 / f"{STEM}.X.mfscan.json", x)
+    table, errors = agreement_table([only_r1], between="rater")
+    (row,) = table.itertuples()
+    assert (row.row_mm_a, row.row_mm_b) == (0.25, 0.25) and row.dice == pytest.approx(1.0)
+    assert errors.empty
