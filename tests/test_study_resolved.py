@@ -56,7 +56,7 @@ def test_the_report_reads_each_sidecar_once(study, tmp_path, monkeypatch):
 
 def test_resolve_study_reads_once_and_commands_take_it(study, monkeypatch):
     from mfscan.measure.agreement import agreement_table
-    from mfscan.measure.batch import measure_jobs
+    from mfscan.measure.batch import measure_jobs, measure_paths
     from mfscan.measure.check import check_study
     from mfscan.measure.study import resolve_study
 
@@ -65,6 +65,9 @@ def test_resolve_study_reads_once_and_commands_take_it(study, monkeypatch):
     assert s.root == study and len(s.jobs) == 4 and not s.errors and s.blinded is False
     assert sum(reads.values()) == 12
     m = measure_jobs(s.annotated, label_root=s.root, workers=1, progress=False)
+    again = measure_paths(study=s, workers=1, progress=False).measurements
+    assert list(again["csa_cm2"]) == list(m.measurements["csa_cm2"])
+    assert set(again["sidecar"]) == {p.relative_to(study).as_posix() for p in study.rglob("*.mfscan.json")}
     problems = check_study(study, study=s)
     table, _ = agreement_table(study=s, between="rater")
     assert sum(reads.values()) == 12  # nothing read again
