@@ -76,3 +76,20 @@ def test_resolve_study_reads_once_and_commands_take_it(study, monkeypatch):
     # the shared scale of every image: R1's scale line, 200 px = 50 mm
     shared = s.shared_scale(s.jobs[0])
     assert (shared.calibration.row_mm, shared.source) == (0.25, "scale line, R1")
+
+
+def test_a_session_sidecar_under_both_names_counts_once_the_current_name_wins(study):
+    # R1's session 2 of one image saved under the current name (<stem>.R1.s2) beside the sample
+    # study's older spelling (<stem>.R1s2): one tracing, measured once, from the current file
+    from mfscan.measure.batch import measure_paths
+
+    folder = study / "S01" / "visit1"
+    old = folder / "S01_V1_L4_1.R1s2.mfscan.json"
+    new = folder / "S01_V1_L4_1.R1.s2.mfscan.json"
+    new.write_bytes(old.read_bytes())
+    res = measure_paths([study], workers=1, progress=False)
+    m = res.measurements
+    rows = m[(m["image"] == "S01/visit1/S01_V1_L4_1.png") & (m["rater"] == "R1") & (m["session"] == "2")]
+    assert set(rows["sidecar"]) == {"S01/visit1/S01_V1_L4_1.R1.s2.mfscan.json"} and len(rows) == 2
+    (why,) = res.errors.loc[res.errors["path"] == "S01/visit1/S01_V1_L4_1.R1s2.mfscan.json", "reason"]
+    assert "S01_V1_L4_1.R1.s2.mfscan.json" in why

@@ -449,7 +449,7 @@ def drop_duplicates(anns, image_path: Path, label_root, errors) -> list:
         canonical = [p.name for p in session_sidecar_names(image_path, rater, session)] if rater else []
         canonical = canonical or [sidecar_path(image_path).name]
         group.sort(
-            key=lambda a: (Path(a.path).name not in canonical, len(Path(a.path).name), Path(a.path).name)
+            key=lambda a: (_rank(Path(a.path).name, canonical), len(Path(a.path).name), Path(a.path).name)
         )
         keep.append(group[0])
         who = f"rater {rater}" if rater else "no rater"
@@ -465,6 +465,11 @@ def drop_duplicates(anns, image_path: Path, label_root, errors) -> list:
                 }
             )
     return keep
+
+
+def _rank(name: str, canonical: list[str]) -> int:
+    """0 for the name :func:`mfscan.annotations.sidecar_path` writes, 1 for the older spelling, then copies."""
+    return canonical.index(name) if name in canonical else len(canonical)
 
 
 def cv2_error():
