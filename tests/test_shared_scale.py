@@ -158,12 +158,16 @@ def test_check_takes_a_sidecar_without_scale_as_using_the_shared_one(only_r1):
 def test_agreement_measures_the_second_rater_with_the_shared_scale(only_r1):
     from mfscan.annotations import ROI, Annotation, write_sidecar
     from mfscan.measure.agreement import agreement_table
+    from mfscan.measure.study import resolve_study
 
     r1 = read_sidecar(only_r1 / f"{STEM}.R1.mfscan.json")
     left = next(r for r in r1.rois if r.side == "left")
     x = Annotation(f"{STEM}.png", [ROI("left", left.points)], subject="S01", visit="1", level="L4", rater="X")
     write_sidecar(only_r1 / f"{STEM}.X.mfscan.json", x)
-    table, errors = agreement_table([only_r1], between="rater")
+    study = resolve_study(only_r1)
+    table, errors = agreement_table(study=study, between="rater")
     (row,) = table.itertuples()
     assert (row.row_mm_a, row.row_mm_b) == (0.25, 0.25) and row.dice == pytest.approx(1.0)
     assert errors.empty
+    (read_x,) = [a for _, a in study.jobs[0].read if a.rater == "X"]
+    assert read_x.calibration is None  # the study's sidecar is not modified

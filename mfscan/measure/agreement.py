@@ -22,6 +22,7 @@ The figures are those of :func:`mfscan.stats.agreement.outline_agreement`.
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from itertools import combinations
 from pathlib import Path
@@ -244,7 +245,7 @@ def _image_rows(job, between, session, label_root, max_pixels, errors) -> list[d
 
 
 def _with_shared_scale(anns, image, label_root, errors) -> list:
-    """`anns` (read copies) measured with the scale the image's sidecars share when a sidecar
+    """`anns` measured with the scale the image's sidecars share when a sidecar
     sets none (:func:`mfscan.calibration.rater_override`); those it refuses are left out."""
     from mfscan.annotations.scales import image_shared_scale
 
@@ -258,12 +259,15 @@ def _with_shared_scale(anns, image, label_root, errors) -> list:
     out = []
     for a in anns:
         try:
-            a.calibration = _cal.rater_override(a.calibration, shared, own) or a.calibration
+            cal = _cal.rater_override(a.calibration, shared, own)
         except MfscanError as e:
             errors.append(
                 {"path": relative_label(Path(a.path), label_root), "roi": None, "reason": e.message}
             )
             continue
+        if cal is not None and cal is not a.calibration:
+            a = copy.copy(a)  # the study's annotation is not modified
+            a.calibration = cal
         out.append(a)
     return out
 
