@@ -171,3 +171,19 @@ def test_agreement_measures_the_second_rater_with_the_shared_scale(only_r1):
     assert errors.empty
     (read_x,) = [a for _, a in study.jobs[0].read if a.rater == "X"]
     assert read_x.calibration is None  # the study's sidecar is not modified
+
+
+def test_masks_for_training_keep_the_second_raters_tracing_at_the_shared_scale(only_r1, tmp_path_factory):
+    # mfscan train reads the export's manifest: a tracing without a scale is left out of training
+    from mfscan.annotations import ROI, Annotation, write_sidecar
+    from mfscan.measure.export import export_masks
+
+    r1 = read_sidecar(only_r1 / f"{STEM}.R1.mfscan.json")
+    x = Annotation(
+        f"{STEM}.png", [ROI("left", r1.rois[0].points)], subject="S01", visit="1", level="L4", rater="X"
+    )
+    write_sidecar(only_r1 / f"{STEM}.X.mfscan.json", x)
+    res = export_masks([only_r1], tmp_path_factory.mktemp("out") / "masks", progress=False)
+    by_sidecar = res.manifest.set_index("sidecar")
+    assert by_sidecar.loc[f"{STEM}.X.mfscan.json", "row_mm"] == 0.25
+    assert by_sidecar.loc[f"{STEM}.X.mfscan.json", "calibration"] == "scale-line"
