@@ -410,6 +410,8 @@ def shared_image_calibration(path, image, anns) -> Calibration:
     if image.calibration.calibrated:
         return image.calibration
     shared = image_shared_scale(path, annotations=anns)
+    if shared.conflict:  # shown instead of a bare "not calibrated" (calibration_text)
+        return Calibration(None, None, "none", details={"scale_conflict": shared.conflict})
     return shared.calibration or image.calibration
 
 
