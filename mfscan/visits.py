@@ -242,6 +242,9 @@ def visit_order(visits, dates=None) -> list[str]:
     return sorted(uniques, key=lambda v: (median[v], uniques.index(v)))
 
 
+_visit_rule = visit_order  # the rule, for :func:`study_visit_order` whose parameter shares its name
+
+
 def explicit_order(order: Sequence[str], labels) -> list[str]:
     """An explicit order as strings, refused when it lacks a label of the study or repeats one."""
     order = [str(v).strip() for v in order]
@@ -252,6 +255,46 @@ def explicit_order(order: Sequence[str], labels) -> list[str]:
     if missing:
         raise MfscanError(f"--visit-order lacks visit(s) {', '.join(missing)} found in the study")
     return order
+
+
+def study_visit_order(table: pd.DataFrame, visit_order: Sequence[str] | None = None):
+    """THE policy of a study's visit order: explicit, else dates, else the rule.
+
+    Parameters
+    ----------
+    table : DataFrame
+        ``visit`` labels, with ``visit_date`` and ``subject`` when dated.
+    visit_order : sequence of str, optional
+        An explicit order; it must name every visit (:func:`explicit_order`).
+
+    Returns
+    -------
+    order : list of str or None
+        None for a table without visits.
+    notes : list of str
+        How the order was found, when not given or by numbers.
+
+    Raises
+    ------
+    MfscanError
+        For an order lacking a visit, partial dates (:func:`check_dated`) or labels the
+        rule cannot order (the message names ``--visit-order``).
+    """
+    if not len(table) or "visit" not in table:
+        return None, []
+    if visit_order is not None:
+        return explicit_order(visit_order, table["visit"]), []
+    if "visit_date" in table and is_dated(table["visit_date"]).any():
+        check_dated(table["visit"].astype(object), table["visit_date"], table.get("subject"))
+        order = _visit_rule(table["visit"].astype(object), table["visit_date"])
+        return order, ["visits are ordered by visit_date: " + " < ".join(order)]
+    order = _visit_rule(pd.unique(table["visit"].astype(object)))
+    if any(visit_key(v)[0] != "number" for v in order):
+        return order, [
+            "visits are ordered " + " < ".join(order) + " by the visit-word rule (README, visit order); "
+            "if that is not their chronological order, pass --visit-order"
+        ]
+    return order, []
 
 
 def one_visit_per_subject(
@@ -289,9 +332,9 @@ def one_visit_per_subject(
     if visit_order is not None:
         order = explicit_order(visit_order, table["visit"])
     elif "visit_date" in table and is_dated(table["visit_date"]).any():
-        order = visit_order_of(table["visit"], table["visit_date"])
+        order = _visit_rule(table["visit"], table["visit_date"])
     else:
-        order = visit_order_of(present)
+        order = _visit_rule(present)
     rank = {v: i for i, v in enumerate(order)}
     ranks = np.array([rank.get(v, len(order)) for v in labels])
     subjects = _labels(table["subject"]).fillna("").to_numpy(dtype=object)

@@ -173,3 +173,27 @@ def test_rest_reference_and_thickness_change_for_the_live_table():
     assert rest_reference(m, subject="S1", visit="2", level="L5", side="left")[1] == 0
     pct, ratio = thickness_change(3.6, 0.0)
     assert math.isnan(pct) and math.isnan(ratio)
+
+
+def test_report_part_orders_visits_as_the_study_analysis_does(monkeypatch):
+    # visits "pre" and "post" dated the other way round from the words: the study's order
+    # (the analysis': explicit, else dates, else the rule) is the plot's, never a second policy
+    import mfscan.report.plots as plots
+    from mfscan.report._part_contraction import contraction_part
+
+    rows = []
+    for visit, pct in (("pre", 10), ("post", 20)):
+        rows += [
+            _row(visit=visit, task="rest", cm=3.0),
+            _row(visit=visit, task="contracted", cm=3.0 * (1 + pct / 100)),
+        ]
+    shown = []
+    real = plots._fig_to_data_uri
+
+    def capture(fig):
+        shown.append([t.get_text() for t in fig.axes[0].get_xticklabels()])
+        return real(fig)
+
+    monkeypatch.setattr(plots, "_fig_to_data_uri", capture)
+    contraction_part(pd.DataFrame(rows), visit_order=["post", "pre"])
+    assert shown == [["post", "pre"]]

@@ -558,3 +558,24 @@ def test_predict_refuses_a_typed_scale_that_disagrees_with_the_dicom_unless_over
     assert main([*argv, "--override-calibration"]) == 0
     cal = read_sidecar(tmp_path / "scan.R1.mfscan.json").calibration
     assert (cal.source, cal.row_mm, cal.details.get("overrides_image")) == ("manual", 1.0, True)
+
+
+def test_a_second_rater_predicts_with_the_first_raters_scale_line(tiny, tmp_path, capsys):
+    # issue 23: the sample image's only scale is R1's scale line (200 px = 50 mm); rater X
+    # never drew one and types none: the image's scale serves X's prediction
+    import shutil
+    from pathlib import Path
+
+    from mfscan.cli import main
+
+    sample = Path(__file__).parents[1] / "sample_data" / "study" / "S01" / "visit1"
+    for name in ("S01_V1_L4_1.png", "S01_V1_L4_1.R1.mfscan.json"):
+        shutil.copy(sample / name, tmp_path)
+    img = tmp_path / "S01_V1_L4_1.png"
+    assert main(["predict", str(tiny[0]), str(img), "--rater", "X"]) == 0
+    captured = capsys.readouterr()
+    assert "no calibration" not in captured.err
+    x = tmp_path / "S01_V1_L4_1.X.mfscan.json"
+    assert f"-> {x}" in captured.out or f"{img.name}: nothing written" in captured.out
+    if x.exists():  # the shared scale is the image's: not copied into X's sidecar
+        assert read_sidecar(x).calibration is None or not read_sidecar(x).calibration.calibrated

@@ -286,3 +286,17 @@ def test_unfittable_design_is_recorded_not_raised():
     # group y never has visit 2 alone: drop that cell so visit x group is rank deficient
     fit = fit_mixed(d.iloc[:3], "y ~ visit * group", record=record)
     assert fit is None and record["warnings"].startswith("not fitted") and not record["converged"]
+
+
+def test_visit_dates_order_the_model_as_they_order_the_study(trial):
+    # labels the visit-word rule cannot order ("x", "y", "z"), dated z < y < x: the study
+    # analysis orders them by date, and so does the model (one policy), baseline z
+    meas, subs, _ = trial
+    names = {"1": "z", "2": "y", "3": "x"}
+    days = {"1": "2024-01-08", "2": "2024-02-05", "3": "2024-03-04"}
+    dated = meas.assign(visit=meas["visit"].map(names), visit_date=meas["visit"].map(days))
+    res = fit_trial_model(dated, subs, level="L5", models=["csa"])
+    assert (res.fits["baseline_visit"] == "z").all()
+    assert set(res.contrasts["visit"]) == {"y", "x"}
+    with pytest.raises(MfscanError, match="visit-order"):  # undated, the rule refuses them
+        fit_trial_model(dated.drop(columns="visit_date"), subs, level="L5", models=["csa"])

@@ -16,13 +16,17 @@ from .dicom import (  # noqa: F401
 )
 from .rule import (  # noqa: F401,E402
     OVERRIDE_SOURCES,
+    SharedScale,
+    SidecarScale,
     check_plausible,
     check_typed_scale,
     image_calibration,
     implausible,
     is_override,
     own_calibration,
+    rater_override,
     roi_calibration,
+    shared_scale,
     typed_scale_problem,
 )
 from .scale import (  # noqa: F401

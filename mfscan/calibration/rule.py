@@ -10,6 +10,12 @@ Precedence, highest first:
    (``imagej-tiff``: unit and resolution set in Fiji);
 3. none: the image is uncalibrated and only pixel values are reported.
 
+An image's scale belongs to the image: for a plain export (no calibration of its own),
+the scale lines and typed scales that any of its sidecars holds serve every rater whose
+own sidecar sets none, when they agree within 1% (:func:`shared_scale`,
+:func:`rater_override`); when they disagree the image is refused, naming both values
+(and, unless the study is blinded, both files).
+
 A sidecar's stored ``dicom-region`` or ``none`` calibration is a record of what
 the image said, never an override: the image is read again.
 
@@ -40,6 +46,10 @@ __all__ = [
     "own_calibration",
     "typed_scale_problem",
     "check_typed_scale",
+    "SidecarScale",
+    "SharedScale",
+    "shared_scale",
+    "rater_override",
 ]
 
 #: Calibration sources that a sidecar may set over the image's own.
@@ -231,3 +241,114 @@ def check_typed_scale(
             "--override-calibration to use the typed scale anyway"
         )
     return typed
+
+
+@dataclasses.dataclass(frozen=True)
+class SidecarScale:
+    """A scale line or typed scale held by one sidecar of an image (gathered by the annotations
+    layer, :func:`mfscan.annotations.scales.sidecar_scales`, and passed here as data)."""
+
+    calibration: Calibration
+    file: str
+    rater: str | None = None
+    session: str | None = None
+
+    def label(self, *, blinded: bool = False) -> str:
+        """``scale line, R1 session 1``; in a blinded study no rater is named."""
+        kind = "scale line" if self.calibration.source == "scale-line" else "typed scale"
+        if blinded:
+            return f"{kind} in a sidecar of this image"
+        who = self.rater or "no rater"
+        return f"{kind}, {who}" + (f" session {self.session}" if self.session else "")
+
+
+@dataclasses.dataclass(frozen=True)
+class SharedScale:
+    """The scale an image's sidecars agree on (:func:`shared_scale`).
+
+    ``calibration`` is None when no sidecar holds a scale, or when they disagree (then
+    ``conflict`` says how, naming both values and, unless blinded, both files).
+    """
+
+    calibration: Calibration | None = None
+    source: str | None = None
+    conflict: str | None = None
+
+
+def shared_scale(scales, *, blinded: bool = False, tolerance_pct: float = SCALE_TOLERANCE_PCT) -> SharedScale:
+    """The one scale line or typed scale that an image's sidecars agree on.
+
+    Parameters
+    ----------
+    scales : iterable of SidecarScale
+        The overrides (scale lines, typed scales) held by every sidecar of the image;
+        others are ignored.
+    blinded : bool, keyword-only
+        The study is blinded: the source and the message name no rater and no file.
+    tolerance_pct : float, keyword-only
+        Largest accepted difference on either axis, in % of the smaller value.
+
+    Returns
+    -------
+    SharedScale
+        The first scale (sorted by file name) when all agree within `tolerance_pct`,
+        its ``details["shared_from"]`` naming its source; else the conflict.
+    """
+    from mfscan.calibration.scale import scales_differ
+
+    held = sorted((s for s in scales if is_override(s.calibration)), key=lambda s: s.file)
+    if not held:
+        return SharedScale()
+    first = held[0]
+    for other in held[1:]:
+        a, b = first.calibration, other.calibration
+        if scales_differ((a.row_mm, a.col_mm), (b.row_mm, b.col_mm), tolerance_pct):
+            where = (
+                ("one sidecar", "another")
+                if blinded
+                else (f"{first.file} ({first.label()})", f"{other.file} ({other.label()})")
+            )
+            return SharedScale(
+                conflict=(
+                    f"the sidecars of this image disagree on its scale by more than {tolerance_pct:g}%: "
+                    f"{a.row_mm:g} x {a.col_mm:g} mm/px in {where[0]}, {b.row_mm:g} x {b.col_mm:g} "
+                    f"mm/px in {where[1]}; correct the wrong one, or set the scale in your own "
+                    "sidecar (a scale line, or --mm-per-pixel)"
+                )
+            )
+    source = first.label(blinded=blinded)
+    cal = dataclasses.replace(first.calibration, details={**first.calibration.details, "shared_from": source})
+    return SharedScale(cal, source)
+
+
+def rater_override(own: Calibration | None, shared: SharedScale | None, image_cal: Calibration):
+    """The override a rater's outlines are measured with: THE choice among sidecar scales.
+
+    Parameters
+    ----------
+    own : Calibration or None
+        The rater's own sidecar's calibration (None when it has no sidecar yet).
+    shared : SharedScale or None
+        What the image's sidecars agree on (:func:`shared_scale`).
+    image_cal : Calibration
+        The image's own calibration (DICOM, ImageJ).
+
+    Returns
+    -------
+    Calibration or None
+        `own` when it is a scale line or typed scale (set explicitly); else None when the
+        image has its own calibration or no sidecar holds a scale; else the shared scale.
+
+    Raises
+    ------
+    mfscan.errors.CalibrationError
+        When the image has no calibration of its own, the rater's sidecar sets none and
+        the sidecars' scales disagree (``shared.conflict``).
+    """
+    if is_override(own):
+        return own
+    if image_cal.calibrated or shared is None:
+        return None
+    if shared.conflict:
+        raise CalibrationError(shared.conflict)
+    return shared.calibration

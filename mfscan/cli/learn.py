@@ -19,7 +19,7 @@ __all__ = ["cmd_train", "cmd_predict", "predict_image", "register"]
 
 NO_SCALE = (
     "the image has no calibration (no DICOM region or pixel spacing, no ImageJ scale, no scale "
-    "line or manual calibration in the rater's sidecar); a model works at a physical scale: "
+    "line or manual calibration in any sidecar of the image); a model works at a physical scale: "
     "draw a scale line in the napari widget or run mfscan propose --mm-per-pixel first"
 )
 
@@ -328,7 +328,8 @@ def register(sub) -> None:
             Without --seed both sides are proposed (the larger connected region of each class);
             with --seed only the seeded sides, each the region under its seed, with the side given
             (the rater's, never inferred). The image needs a calibration (DICOM, ImageJ, a
-            scale line / manual calibration in the rater's sidecar, or --mm-per-pixel).
+            scale line / manual calibration in the rater's sidecar, or in any other sidecar of the
+            image when they agree within 1%, or --mm-per-pixel).
             Each outline is scored against the training images' reference in the model card:
             a low confidence, an image or shape unlike the training set (out of distribution),
             a side on the other image half than in training, or an implausible area is flagged

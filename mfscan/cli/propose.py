@@ -4,7 +4,10 @@ The scale of each outline follows THE calibration rule
 (:func:`mfscan.calibration.roi_calibration`): ``--mm-per-pixel`` (stored as a
 ``manual`` calibration), else a scale line or manual calibration in an existing
 sidecar of the image and rater, else the DICOM region under the seed (and the
-outline), else the image's own calibration. An image without any scale is
+outline), else the image's own calibration, else (a plain export) the scale line or
+typed scale that the image's other sidecars agree on within 1%
+(:func:`mfscan.calibration.rater_override`; not copied into the rater's sidecar;
+refused when they disagree). An image without any scale is
 refused: the proposal's search radius and shape limits are in millimetres, and
 a guessed scale makes outlines climb through the fascia.
 
@@ -33,7 +36,7 @@ __all__ = ["parse_seed", "cmd_propose", "register", "NO_SCALE_HELP"]
 #: How to give a scale, printed when an image has none.
 NO_SCALE_HELP = (
     "the image has no calibration (no DICOM region or pixel spacing, no ImageJ scale, "
-    "no scale line or manual calibration in its sidecar) and a proposal needs one: give "
+    "no scale line or manual calibration in any of its sidecars) and a proposal needs one: give "
     "--mm-per-pixel V (for example the depth ruler's length in mm / its length in pixels), "
     "or draw a scale line in the napari widget and save it first"
 )
@@ -147,7 +150,7 @@ def _override(args, ann, out, img):
     stored = ann.calibration if ann is not None else existing_calibration(args.image, args.rater, args.output)
     stored = stored if is_override(stored) else None
     if not args.mm_per_pixel:
-        return stored
+        return _shared_override(stored, args.image, img)
     try:
         cal = typed_scale(args, img, points=[seed for _, seed in args.seed] or None)
     except MfscanError as e:
@@ -166,6 +169,20 @@ def _override(args, ann, out, img):
             out,
         )
     return cal
+
+
+def _shared_override(stored, image_path, img):
+    """The rater's own scale, else the one the image's sidecars agree on (THE rule:
+    :func:`mfscan.calibration.rater_override`); refused when they disagree."""
+    from mfscan.annotations.scales import image_shared_scale
+    from mfscan.calibration import rater_override
+
+    if stored is not None or img.calibration.calibrated:
+        return stored
+    try:
+        return rater_override(stored, image_shared_scale(image_path), img.calibration)
+    except MfscanError as e:
+        raise MfscanError(e.message, image_path) from e
 
 
 def cmd_propose(args) -> int:
@@ -203,7 +220,8 @@ def cmd_propose(args) -> int:
         rois.append(roi)
         lines.append(line)
     ann = merge_rois(ann, rois, frame=args.frame, force=args.force)
-    if override is not None and (args.mm_per_pixel or not is_override(ann.calibration)):
+    shared = override is not None and "shared_from" in override.details  # the image's, not stored
+    if override is not None and not shared and (args.mm_per_pixel or not is_override(ann.calibration)):
         ann.calibration = override  # typed, or the rater's sidecar's when written elsewhere with -o
     write_sidecar(out, ann)  # never force: a file changed or created meanwhile is not overwritten
     verb = "merged" if existing is not None else "proposed"
@@ -232,7 +250,9 @@ def register(sub) -> None:
             Scale: --mm-per-pixel (stored as a manual calibration; refused when more than 1% from
             the image's own DICOM/ImageJ scale unless --override-calibration), else a scale line or manual
             calibration in the image's existing sidecar (of the same rater), else the image's own
-            (DICOM region, pixel spacing, ImageJ TIFF). An image without a scale is refused.
+            (DICOM region, pixel spacing, ImageJ TIFF), else the scale line or typed scale that the
+            image's other sidecars (other raters, sessions) agree on within 1%; refused when they
+            disagree. An image without a scale is refused.
             An existing sidecar is merged into: only the proposed sides' outlines are replaced,
             and only with --force when they exist; codes, calibration, other outlines are kept.
             Example: mfscan propose scan01.png --seed right:120,300 --seed left:118,480 --rater R1"""),

@@ -157,13 +157,23 @@ def _apart_pct(a, b) -> float:
     return max(abs(x - y) / min(x, y) * 100.0 for x, y in ((a.row_mm, b.row_mm), (a.col_mm, b.col_mm)))
 
 
+def _shared_or_own(ann, anns, image_obj):
+    """The sidecar's own scale, else (a plain export) the one its image's sidecars agree on:
+    a sidecar without a scale line is not "uncalibrated" when another one of the image has it."""
+    if _cal.is_override(ann.calibration) or image_obj.calibration.calibrated:
+        return ann.calibration
+    from mfscan.annotations.scales import image_shared_scale
+
+    return image_shared_scale(Path(ann.path).parent, annotations=anns).calibration or ann.calibration
+
+
 def calibrations_differ(anns, labels, image_obj, image: str, tolerance_pct: float) -> list[dict]:
     """Two sidecars of one image whose calibrations (by the one rule) differ by more than
     `tolerance_pct` on either axis, or one calibrated and the other not."""
     cals = []
     for a in anns:
         try:
-            cals.append((a, _cal.image_calibration(image_obj, a.calibration)))
+            cals.append((a, _cal.image_calibration(image_obj, _shared_or_own(a, anns, image_obj))))
         except MfscanError as e:
             return [problem(image, "image_unreadable", f"cannot read the image's calibration: {e.message}")]
     out = []

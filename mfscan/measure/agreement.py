@@ -22,6 +22,7 @@ The figures are those of :func:`mfscan.measure.overlap.outline_agreement`.
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from itertools import combinations
 from pathlib import Path
@@ -31,11 +32,11 @@ import pandas as pd
 
 from mfscan import calibration as _cal
 from mfscan import vocab
-from mfscan.annotations import read_sidecar
 from mfscan.errors import MfscanError
-from mfscan.measure.annotation import check_annotation, drop_duplicates
-from mfscan.measure.discover import discover, relative_label
+from mfscan.measure.annotation import check_annotation, drop_duplicates, read_sidecars
+from mfscan.measure.discover import relative_label
 from mfscan.measure.overlap import AGREEMENT_MEASURES, outline_agreement
+from mfscan.measure.study import resolve_study
 from mfscan.vocab import natural_sort_key
 
 __all__ = ["BETWEEN", "AGREEMENT_COLUMNS", "agreement_table", "is_transverse_outline", "session_key"]
@@ -204,12 +205,8 @@ def _compare(row, pts_a, ann_a, pts_b, ann_b, image, where, errors) -> dict | No
 
 
 def _image_rows(job, between, session, label_root, max_pixels, errors) -> list[dict]:
-    anns = []
-    for sc in job.sidecars:
-        try:
-            anns.append(read_sidecar(sc))
-        except MfscanError as e:
-            errors.append({"path": relative_label(Path(sc), label_root), "roi": None, "reason": e.message})
+    anns, unread = read_sidecars(job.read if job.read is not None else job.sidecars)
+    errors += [{"path": relative_label(p, label_root), "roi": None, "reason": why} for p, why in unread]
     anns = drop_duplicates(anns, job.image, label_root, errors)
     digests: dict = {}
     keep = []
@@ -220,6 +217,7 @@ def _image_rows(job, between, session, label_root, max_pixels, errors) -> list[d
         else:
             keep.append(a)
     image = _LazyImage(job.image, max_pixels)
+    keep = _with_shared_scale(keep, image, label_root, errors)
     label = relative_label(job.image, label_root)
     rows = []
     if between == "method":
@@ -247,6 +245,34 @@ def _image_rows(job, between, session, label_root, max_pixels, errors) -> list[d
             if row is not None:
                 rows.append(row)
     return rows
+
+
+def _with_shared_scale(anns, image, label_root, errors) -> list:
+    """`anns` measured with the scale the image's sidecars share when a sidecar
+    sets none (:func:`mfscan.calibration.rater_override`); those it refuses are left out."""
+    from mfscan.annotations.scales import image_shared_scale
+
+    if all(_cal.is_override(a.calibration) for a in anns):
+        return anns  # the image is not decoded
+    try:
+        own = image.calibration
+    except MfscanError:
+        return anns  # reported when an outline is measured
+    shared = None if own.calibrated else image_shared_scale(image.path, annotations=anns)
+    out = []
+    for a in anns:
+        try:
+            cal = _cal.rater_override(a.calibration, shared, own)
+        except MfscanError as e:
+            errors.append(
+                {"path": relative_label(Path(a.path), label_root), "roi": None, "reason": e.message}
+            )
+            continue
+        if cal is not None and cal is not a.calibration:
+            a = copy.copy(a)  # the study's annotation is not modified
+            a.calibration = cal
+        out.append(a)
+    return out
 
 
 def _method_rows(ann, image, label, label_root, errors) -> list[dict]:
@@ -281,7 +307,13 @@ def _method_rows(ann, image, label, label_root, errors) -> list[dict]:
 
 
 def agreement_table(
-    paths, *, between: str = "rater", session=None, label_root=None, max_pixels: int | None = None
+    paths=None,
+    *,
+    between: str = "rater",
+    session=None,
+    label_root=None,
+    max_pixels: int | None = None,
+    study=None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Outline agreement for every pair of tracings of the same image and side.
 
@@ -298,6 +330,8 @@ def agreement_table(
         Paths in the table relative to this folder (default: the one folder given).
     max_pixels : int, optional
         Refuse larger images (those decoded for their calibration).
+    study : mfscan.measure.study.Study, optional, keyword-only
+        The study resolved once, instead of `paths` (its sidecars are not read again).
 
     Returns
     -------
@@ -315,10 +349,10 @@ def agreement_table(
     """
     if between not in BETWEEN:
         raise MfscanError(f"--between must be one of {', '.join(BETWEEN)}, got {between!r}")
-    paths = [Path(p) for p in paths]
-    if label_root is None and len(paths) == 1 and paths[0].is_dir():
-        label_root = paths[0]
-    jobs, errors = discover(paths)
+    if study is None:
+        study = resolve_study(paths)
+    label_root = study.root if label_root is None else label_root
+    jobs, errors = study.annotated, [dict(e) for e in study.errors]
     for e in errors:
         e["path"] = relative_label(Path(e["path"]), label_root)
     rows = []

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from mfscan import calibration as _cal
-from mfscan.annotations import Annotation, read_sidecar
+from mfscan.annotations import Annotation, read_sidecar, session_sidecar_names, sidecar_path
 from mfscan.errors import MfscanError
 from mfscan.io.files import file_sha256
 from mfscan.measure.discover import relative_label
@@ -69,6 +69,7 @@ def measure_annotation(
     image_label=None,
     sidecar_label=None,
     echo_correction: str = "young2015",
+    override: _cal.Calibration | None = None,
 ) -> tuple[list[dict], list[dict]]:
     """Measure every outline and line of one sidecar on its loaded image.
 
@@ -81,6 +82,10 @@ def measure_annotation(
     echo_correction : {'young2015', 'mueller'}, keyword-only
         The fat correction of ``echo_mean_corrected``
         (:data:`mfscan.measure.quality.ECHO_CORRECTIONS`).
+    override : Calibration, optional, keyword-only
+        The sidecar scale to measure with, as chosen by
+        :func:`mfscan.calibration.rater_override` (the scale the image's sidecars share);
+        by default the sidecar's own calibration.
 
     Returns
     -------
@@ -112,7 +117,7 @@ def measure_annotation(
             frame = roi.frame or 0
             if frame >= image.n_frames:
                 raise MfscanError(f"frame {frame} does not exist; the image has {image.n_frames} frame(s)")
-            cal = _cal.roi_calibration(roi.points, image, annotation.calibration)
+            cal = _cal.roi_calibration(roi.points, image, override or annotation.calibration)
             m = _measure_roi(image, roi, kind, frame, cal)
         except MfscanError as e:
             errors.append(
@@ -265,6 +270,33 @@ def check_annotation(annotation: Annotation, image_path, digests: dict | None = 
     return None
 
 
+def read_one(path) -> Annotation | str:
+    """A sidecar read and validated, or why it cannot be (never raises for bad input)."""
+    try:
+        return read_sidecar(path)
+    except MfscanError as e:
+        return e.message
+    except Exception as e:  # a validation gap must cost one file, never the batch
+        return f"cannot read sidecar ({type(e).__name__}: {e})"
+
+
+def read_sidecars(sidecars) -> tuple[list[Annotation], list[tuple[Path, str]]]:
+    """The readable sidecars and ``(path, why)`` of the others: each read once.
+
+    `sidecars` holds paths, or ``(path, Annotation or why)`` pairs already read
+    (:attr:`mfscan.measure.discover.Job.read`, filled by
+    :func:`mfscan.measure.study.resolve_study`), which are not read again.
+    """
+    anns, unread = [], []
+    for item in sidecars:
+        path, got = item if isinstance(item, tuple) else (item, read_one(item))
+        if isinstance(got, str):
+            unread.append((Path(path), got))
+        else:
+            anns.append(got)
+    return anns, unread
+
+
 def measure_file(
     image_path,
     sidecars,
@@ -283,6 +315,7 @@ def measure_file(
     ----------
     image_path : Path
     sidecars : list of Path
+        Or ``(path, Annotation or why)`` pairs already read (:func:`read_sidecars`).
     max_pixels : int, optional
         Refuse images whose header claims more pixels.
     label_root : Path, optional
@@ -307,20 +340,8 @@ def measure_file(
     image_path = Path(image_path)
     label = relative_label(image_path, label_root)
     rows, errors = [], []
-    anns = []
-    for sc in sidecars:
-        try:
-            anns.append(read_sidecar(sc))
-        except MfscanError as e:
-            errors.append({"path": relative_label(Path(sc), label_root), "roi": None, "reason": e.message})
-        except Exception as e:  # a validation gap must cost one file, never the batch
-            errors.append(
-                {
-                    "path": relative_label(Path(sc), label_root),
-                    "roi": None,
-                    "reason": f"cannot read sidecar ({type(e).__name__}: {e})",
-                }
-            )
+    anns, unread = read_sidecars(sidecars)
+    errors += [{"path": relative_label(p, label_root), "roi": None, "reason": why} for p, why in unread]
     anns = drop_duplicates(anns, image_path, label_root, errors)
     if not anns:
         return rows, errors, None
@@ -341,14 +362,24 @@ def measure_file(
     cal = image.calibration
     info = _image_info(image, label)
     digests: dict = {}
+    shared = shared_scale(image, anns)
     for ann in anns:
         sc_label = relative_label(Path(ann.path), label_root)
         problem = check_annotation(ann, image_path, digests)
+        try:
+            override = _cal.rater_override(ann.calibration, shared, cal)
+        except MfscanError as e:
+            problem = problem or e.message
         if problem:
             errors.append({"path": sc_label, "roi": None, "reason": problem})
             continue
         r, e = measure_annotation(
-            image, ann, image_label=label, sidecar_label=sc_label, echo_correction=echo_correction
+            image,
+            ann,
+            image_label=label,
+            sidecar_label=sc_label,
+            echo_correction=echo_correction,
+            override=override,
         )
         if r and r[0]["calibration"] != cal.source:
             info["calibration"] = r[0]["calibration"]  # the sidecar's scale line / manual value
@@ -395,6 +426,16 @@ def _image_info(image, label: str) -> dict:
     }
 
 
+def shared_scale(image, anns):
+    """What the sidecars `anns` of a plain export agree on (None when the image has its own
+    calibration or every sidecar sets its own scale): :func:`mfscan.calibration.shared_scale`."""
+    from mfscan.annotations.scales import image_shared_scale
+
+    if image.calibration.calibrated or all(_cal.is_override(a.calibration) for a in anns):
+        return None
+    return image_shared_scale(image.path, annotations=anns)
+
+
 def drop_duplicates(anns, image_path: Path, label_root, errors) -> list:
     """One sidecar per rater and session of an image: a backup copy
     (``scan.R1 (copy).mfscan.json``) must not count as another repeat."""
@@ -406,8 +447,11 @@ def drop_duplicates(anns, image_path: Path, label_root, errors) -> list:
         if len(group) == 1:
             keep += group
             continue
-        canonical = f"{image_path.stem}.{rater}.mfscan.json" if rater else f"{image_path.stem}.mfscan.json"
-        group.sort(key=lambda a: (Path(a.path).name != canonical, len(Path(a.path).name), Path(a.path).name))
+        canonical = [p.name for p in session_sidecar_names(image_path, rater, session)] if rater else []
+        canonical = canonical or [sidecar_path(image_path).name]
+        group.sort(
+            key=lambda a: (_rank(Path(a.path).name, canonical), len(Path(a.path).name), Path(a.path).name)
+        )
         keep.append(group[0])
         who = f"rater {rater}" if rater else "no rater"
         who += f", session {session}" if session else ""
@@ -422,6 +466,11 @@ def drop_duplicates(anns, image_path: Path, label_root, errors) -> list:
                 }
             )
     return keep
+
+
+def _rank(name: str, canonical: list[str]) -> int:
+    """0 for the name :func:`mfscan.annotations.sidecar_path` writes, 1 for the older spelling, then copies."""
+    return canonical.index(name) if name in canonical else len(canonical)
 
 
 def cv2_error():

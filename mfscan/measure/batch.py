@@ -111,7 +111,7 @@ def _decoded(path, data: bytes | None, max_pixels: int | None):
 def _chunks(jobs, size):
     it = iter(jobs)
     while chunk := list(islice(it, size)):
-        yield [(j.image, j.sidecars) for j in chunk]
+        yield [(j.image, j.read if j.read is not None else j.sidecars) for j in chunk]
 
 
 @dataclass
@@ -307,15 +307,21 @@ def _run_dask(chunks, address, args, out):
             fut.release()
 
 
-def measure_paths(paths, **kwargs) -> MeasureResult:
+def measure_paths(paths=None, *, study=None, **kwargs) -> MeasureResult:
     """Discover and measure; paths are labelled relative to a single folder argument.
 
-    See :func:`measure_jobs` for the keyword arguments.
+    With `study` (:func:`mfscan.measure.study.resolve_study`), its images and the
+    sidecars it read are measured instead (nothing is searched or read again). See
+    :func:`measure_jobs` for the other keyword arguments.
     """
-    paths = [Path(p) for p in paths]
-    jobs, errors = discover(paths)
-    if "label_root" not in kwargs and len(paths) == 1 and paths[0].is_dir():
-        kwargs["label_root"] = paths[0]
+    if study is not None:
+        jobs, errors = study.annotated, [dict(e) for e in study.errors]
+        kwargs.setdefault("label_root", study.root)
+    else:
+        paths = [Path(p) for p in paths]
+        jobs, errors = discover(paths)
+        if "label_root" not in kwargs and len(paths) == 1 and paths[0].is_dir():
+            kwargs["label_root"] = paths[0]
     res = measure_jobs(jobs, **kwargs)
     root = kwargs.get("label_root")
     for e in errors:

@@ -35,12 +35,12 @@ from pathlib import Path
 import pandas as pd
 
 from mfscan import calibration as _cal
-from mfscan.annotations import read_sidecar
 from mfscan.errors import MfscanError
 from mfscan.measure import _check_rules as rules
 from mfscan.measure.agreement import _LazyImage
-from mfscan.measure.annotation import check_annotation, drop_duplicates
-from mfscan.measure.discover import discover, relative_label
+from mfscan.measure.annotation import check_annotation, drop_duplicates, read_sidecars
+from mfscan.measure.discover import relative_label
+from mfscan.measure.study import Study, resolve_study
 
 __all__ = ["PROBLEMS", "CHECK_COLUMNS", "check_study", "problems_by_kind"]
 
@@ -81,16 +81,9 @@ def _subjects_listed(subjects) -> tuple[set[str] | None, str]:
 
 def _read(job, label, found: list) -> list:
     """The readable sidecars of one image; problems of reading and duplicates go to `found`."""
-    anns = []
-    for sc in job.sidecars:
-        try:
-            anns.append(read_sidecar(sc))
-        except MfscanError as e:
-            found.append(rules.problem(label(sc), "unreadable", e.message, image=label(job.image)))
-        except Exception as e:  # a validation gap must cost one file, never the check
-            found.append(
-                rules.problem(label(sc), "unreadable", f"{type(e).__name__}: {e}", image=label(job.image))
-            )
+    anns, unread = read_sidecars(job.read if job.read is not None else job.sidecars)
+    for sc, why in unread:
+        found.append(rules.problem(label(sc), "unreadable", why, image=label(job.image)))
     errors: list[dict] = []
     anns = drop_duplicates(anns, job.image, None, errors)
     for e in errors:
@@ -143,6 +136,7 @@ def check_study(
     visit_order: Sequence[str] | None = None,
     tolerance_pct: float = 1.0,
     max_pixels: int | None = None,
+    study: Study | None = None,
 ) -> pd.DataFrame:
     """Every problem of a study folder, with its file.
 
@@ -161,6 +155,9 @@ def check_study(
         either axis) are flagged. Default 1%.
     max_pixels : int, optional
         Refuse larger images when one must be read for its calibration.
+    study : Study, optional, keyword-only
+        The study resolved once (:func:`mfscan.measure.study.resolve_study`), whose
+        sidecars are not read again; by default `study_dir` is resolved here.
 
     Returns
     -------
@@ -184,7 +181,9 @@ def check_study(
     def label(p) -> str:
         return relative_label(Path(p), root)
 
-    jobs, errors = discover([root], include_unannotated=True)
+    if study is None:
+        study = resolve_study(root)
+    jobs, errors = study.jobs, [dict(e) for e in study.errors]
     found: list[dict] = [rules.problem(label(e["path"]), "missing_image", e["reason"]) for e in errors]
     records: list[tuple] = []
     for job in jobs:

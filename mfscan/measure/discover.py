@@ -19,7 +19,7 @@ from pathlib import Path
 
 from mfscan.annotations import find_sidecars, is_conflict_copy, is_sidecar
 from mfscan.annotations.model import image_name_problem
-from mfscan.annotations.paths import _RATER_RE, SUFFIX
+from mfscan.annotations.paths import SUFFIX, code_problem
 from mfscan.io.files import link_outside
 from mfscan.io.images import SUPPORTED_SUFFIXES, is_supported
 
@@ -32,6 +32,9 @@ class Job:
 
     image: Path
     sidecars: list[Path] = field(default_factory=list)
+    #: The sidecars already read, ``(path, Annotation or why it cannot be read)`` in the order of
+    #: `sidecars` (:func:`mfscan.measure.study.resolve_study`); None: read them when needed.
+    read: list | None = None
 
 
 def _is_image_file(path: Path) -> bool:
@@ -161,10 +164,15 @@ def _match_by_name(sidecar: Path, by_stem) -> Path | None:
     candidates = by_stem.get((sidecar.parent, base), [])
     if not candidates and "." in base:
         stem, rater = base.rsplit(".", 1)
-        if _RATER_RE.match(rater):
+        if code_problem(rater, "rater") is None:
             candidates = by_stem.get((sidecar.parent, stem), [])
         parts = base.rsplit(".", 2)
-        if not candidates and len(parts) == 3 and parts[2][:1] == "s" and _RATER_RE.match(parts[1]):
+        if (
+            not candidates
+            and len(parts) == 3
+            and parts[2][:1] == "s"
+            and code_problem(parts[1], "rater") is None
+        ):
             candidates = by_stem.get((sidecar.parent, parts[0]), [])  # <stem>.<rater>.s<session>
     return candidates[0] if len(candidates) == 1 else None
 

@@ -155,7 +155,7 @@ def _calibration_columns(cals: list) -> dict:
     }
 
 
-def _group_rois(ann, image, label, writer: _Writer) -> dict:
+def _group_rois(ann, image, label, writer: _Writer, override=None) -> dict:
     """Valid outlines per (frame, level): ``{key: [(side, points, calibration), ...]}``.
 
     Line ROIs (``kind`` thickness or fat) enclose no muscle and are not exported as masks.
@@ -169,7 +169,7 @@ def _group_rois(ann, image, label, writer: _Writer) -> dict:
             if frame >= image.n_frames:
                 raise MfscanError(f"frame {frame} does not exist; the image has {image.n_frames} frame(s)")
             p = validate_outline(roi.points, shape=image.shape)
-            cal = roi_calibration(p, image, ann.calibration)
+            cal = roi_calibration(p, image, override or ann.calibration)
         except MfscanError as e:
             writer.error(label, f"ROI {i} ({roi.side}): {e.message}", i)
             continue
@@ -178,10 +178,11 @@ def _group_rois(ann, image, label, writer: _Writer) -> dict:
 
 
 def _export_annotation(
-    ann, image, stem: str, sc_label: str, img_label: str, writer: _Writer, written: set
+    ann, image, stem: str, sc_label: str, img_label: str, writer: _Writer, written: set, override=None
 ) -> list[dict]:
-    """Write the masks of one sidecar; one manifest row per (frame, level)."""
-    groups = _group_rois(ann, image, sc_label, writer)
+    """Write the masks of one sidecar; one manifest row per (frame, level). `override`: the
+    scale the image's sidecars share (:func:`mfscan.calibration.rater_override`)."""
+    groups = _group_rois(ann, image, sc_label, writer, override)
     levels = {lev for _, lev in groups}
     base = (Path(sc_label).parent / Path(sc_label).name[: -len(SUFFIX)]).as_posix()
     rows = []
@@ -233,20 +234,16 @@ def _export_annotation(
 def _export_job(job, root, stem: str, writer: _Writer, max_pixels) -> list[dict]:
     """Read the sidecars of one image, load it once and export each sidecar; never raises
     for bad input (failures become error rows, as in :func:`mfscan.measure.batch.measure_file`)."""
-    from mfscan.annotations import read_sidecar
+    from mfscan.calibration import rater_override
     from mfscan.io.images import load_image
-    from mfscan.measure.annotation import check_annotation, drop_duplicates
+    from mfscan.measure.annotation import check_annotation, drop_duplicates, read_sidecars, shared_scale
     from mfscan.measure.batch import relative_label
 
     label = relative_label(job.image, root)
-    rows, anns = [], []
-    for sc in job.sidecars:
-        try:
-            anns.append(read_sidecar(sc))
-        except MfscanError as e:
-            writer.error(relative_label(Path(sc), root), e.message)
-        except Exception as e:  # a validation gap must cost one file, never the export
-            writer.error(relative_label(Path(sc), root), f"cannot read sidecar ({type(e).__name__})")
+    rows = []
+    anns, unread = read_sidecars(job.read if job.read is not None else job.sidecars)
+    for sc, why in unread:
+        writer.error(relative_label(sc, root), why)
     anns = drop_duplicates(anns, job.image, root, writer.errors)
     if not anns:
         return rows
@@ -260,6 +257,7 @@ def _export_job(job, root, stem: str, writer: _Writer, max_pixels) -> list[dict]
         return rows
     written: set = set()
     digest: dict = {}
+    shared = shared_scale(image, anns)
     for ann in anns:
         sc_label = relative_label(Path(ann.path), root)
         problem = check_annotation(ann, job.image, digest)
@@ -267,7 +265,8 @@ def _export_job(job, root, stem: str, writer: _Writer, max_pixels) -> list[dict]
             writer.error(sc_label, problem)
             continue
         try:
-            rows += _export_annotation(ann, image, stem, sc_label, label, writer, written)
+            override = rater_override(ann.calibration, shared, image.calibration)
+            rows += _export_annotation(ann, image, stem, sc_label, label, writer, written, override)
         except MfscanError as e:
             writer.error(sc_label, str(e))
     return rows

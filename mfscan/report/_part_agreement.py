@@ -34,7 +34,8 @@ def agreement_tables(paths, **kwargs) -> tuple[dict[str, pd.DataFrame], pd.DataF
     paths : str, Path or list of them
         The study folder (or images, sidecars, folders).
     **kwargs
-        Passed to :func:`mfscan.measure.agreement.agreement_table` (``max_pixels``, ``label_root``).
+        Passed to :func:`mfscan.measure.agreement.agreement_table` (``max_pixels``, ``label_root``,
+        ``study``: the study resolved once, then `paths` is not searched).
 
     Returns
     -------
@@ -44,11 +45,15 @@ def agreement_tables(paths, **kwargs) -> tuple[dict[str, pd.DataFrame], pd.DataF
         ``path``, ``roi``, ``reason`` of what could not be compared (each once).
     """
     from mfscan.measure.agreement import BETWEEN, agreement_table
+    from mfscan.measure.study import resolve_study
 
-    paths = [paths] if isinstance(paths, (str, bytes)) or not hasattr(paths, "__iter__") else list(paths)
+    study = kwargs.pop("study", None)
+    if study is None:  # resolved once for the three comparisons
+        paths = [paths] if isinstance(paths, (str, bytes)) or not hasattr(paths, "__iter__") else list(paths)
+        study = resolve_study(paths)
     tables, errors = {}, []
     for between in BETWEEN:
-        table, err = agreement_table(paths, between=between, **kwargs)
+        table, err = agreement_table(between=between, study=study, **kwargs)
         errors.append(err)
         if len(table):
             tables[between] = table

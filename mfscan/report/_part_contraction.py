@@ -36,25 +36,22 @@ SHOWN = (
 )
 
 
-def _visit_order(visits) -> list[str]:
-    from mfscan.visits import visit_order
-
-    return list(visit_order(pd.unique(pd.Series(visits, dtype="string").dropna().astype(object))))
-
-
-def plot_thickness_change(table: pd.DataFrame) -> str | None:
+def plot_thickness_change(table: pd.DataFrame, *, visit_order=None) -> str | None:
     """Thickness change (%) per side over visits: a PNG data URI, or None without values.
 
     One panel per level; per side (the project's side colours) a thin line per
     subject (the mean over its raters and sessions) and a thick line with markers for
-    the mean over subjects.
+    the mean over subjects. Visits in `visit_order` (the study analysis' order: explicit,
+    else dates, else the rule of :mod:`mfscan.visits`), else the rule's.
     """
     from mfscan.report.plots import FONT_SIZE, _fig_to_data_uri, _figure
 
     t = table[np.isfinite(table["thickness_change_pct"].to_numpy(dtype=float, na_value=np.nan))]
     if t.empty:
         return None
-    order = _visit_order(t["visit"])
+    from mfscan.report._data import visit_sequence
+
+    order = visit_sequence(t["visit"].astype(object), visit_order)  # the study's order, dates and all
     pos = {v: i for i, v in enumerate(order)}
     levels = [lv for lv in pd.unique(t["level"].astype(object)) if pd.notna(lv)] or [None]
     fig, axes = _figure(len(levels), (3.6 * len(levels) + 0.6, 3.0), sharey=True)
@@ -84,7 +81,10 @@ def plot_thickness_change(table: pd.DataFrame) -> str | None:
 
 
 def contraction_part(
-    measurements: pd.DataFrame | None = None, *, table: pd.DataFrame | None = None
+    measurements: pd.DataFrame | None = None,
+    *,
+    table: pd.DataFrame | None = None,
+    visit_order=None,
 ) -> list[str]:
     """The RUSI section of the report as HTML fragments; empty when there is nothing to show.
 
@@ -94,6 +94,8 @@ def contraction_part(
         The measurements table; its thickness lines give the contraction table.
     table : DataFrame, optional, keyword-only
         A contraction table already computed (then `measurements` is not needed).
+    visit_order : list of str, optional, keyword-only
+        The study's visits in time order (``StudyAnalysis.visit_order``).
 
     Returns
     -------
@@ -119,7 +121,7 @@ def contraction_part(
         f"Sions et al. 2015. {n_ok} of {len(table)} row(s) have both tasks; "
         "all are in <code>contraction.csv</code>.</p>",
     ]
-    uri = plot_thickness_change(table)
+    uri = plot_thickness_change(table, visit_order=visit_order)
     if uri:
         parts.append(
             f"<figure><img alt='thickness change per side over visits' src='{html.escape(uri)}'>"

@@ -143,11 +143,11 @@ def _remove_stale_outputs(out: Path) -> None:
                 pass
 
 
-def _measure_study(study_dir: Path, out: Path, **kw):
+def _measure_study(study_dir: Path, out: Path, study, **kw):
     """Measure every annotated image (QC overlays into ``out/qc``); discovery errors merged."""
-    from mfscan.measure.batch import discover, measure_jobs
+    from mfscan.measure.batch import measure_jobs
 
-    jobs, disc_errors = discover([study_dir])
+    jobs, disc_errors = study.annotated, [dict(e) for e in study.errors]
     m = measure_jobs(jobs, label_root=study_dir, qc_dir=out / "qc", **kw)
     for p in disc_errors:
         p["path"] = relative_label(Path(p["path"]), study_dir)
@@ -191,7 +191,15 @@ Part = Callable[["ReportResult"], Sequence[str]]
 
 
 def _extra_parts(
-    res: ReportResult, *, study_dir: Path, subjects, subjects_path, visit_order, max_pixels
+    res: ReportResult,
+    *,
+    study_dir: Path,
+    subjects,
+    subjects_path,
+    visit_order,
+    max_pixels,
+    study,
+    study_order=None,
 ) -> tuple[list[str], list[str]]:
     """The built-in extra sections: (fragments after the summary, fragments before the images).
 
@@ -202,17 +210,26 @@ def _extra_parts(
     from mfscan.measure.check import check_study
     from mfscan.report._part_check import check_part
 
-    problems = check_study(study_dir, subjects=subjects_path, visit_order=visit_order, max_pixels=max_pixels)
+    problems = check_study(
+        study_dir, subjects=subjects_path, visit_order=visit_order, max_pixels=max_pixels, study=study
+    )
     if len(problems):
         res.files.append(write_table(problems, res.out_dir / "check.csv"))
     top = list(check_part(problems))
     parts: list[str] = []
     for section in (_contraction_section, _model_section, _agreement_section):
-        parts += section(res, study_dir=study_dir, subjects=subjects, max_pixels=max_pixels)
+        parts += section(
+            res,
+            study_dir=study_dir,
+            subjects=subjects,
+            max_pixels=max_pixels,
+            study=study,
+            study_order=study_order,
+        )
     return top, parts
 
 
-def _contraction_section(res: ReportResult, **_) -> list[str]:
+def _contraction_section(res: ReportResult, *, study_order=None, **_) -> list[str]:
     from mfscan.report._part_contraction import contraction_part
     from mfscan.stats.contraction import contraction_table
 
@@ -223,7 +240,7 @@ def _contraction_section(res: ReportResult, **_) -> list[str]:
     if table is None or table.empty:
         return []
     res.files.append(write_table(table, res.out_dir / "contraction.csv"))
-    return list(contraction_part(table=table))
+    return list(contraction_part(table=table, visit_order=study_order))
 
 
 def _model_section(res: ReportResult, *, subjects, **_) -> list[str]:
@@ -255,10 +272,10 @@ def _model_section(res: ReportResult, *, subjects, **_) -> list[str]:
     return list(model_part(result))
 
 
-def _agreement_section(res: ReportResult, *, study_dir: Path, max_pixels, **_) -> list[str]:
+def _agreement_section(res: ReportResult, *, study_dir: Path, max_pixels, study, **_) -> list[str]:
     from mfscan.report._part_agreement import agreement_part, agreement_tables
 
-    agreement, _errors = agreement_tables(study_dir, max_pixels=max_pixels)
+    agreement, _errors = agreement_tables(study_dir, max_pixels=max_pixels, study=study)
     for between, table in agreement.items():
         res.files.append(write_table(table, res.out_dir / f"agreement_{between}.csv"))
     return list(agreement_part(agreement))
@@ -340,11 +357,13 @@ def _build_into(res: ReportResult, study_dir, subj, subj_path, measure, options,
     """Measure the study and write every output of the report into ``res.out_dir``."""
     from tqdm.auto import tqdm
 
+    from mfscan.measure.study import resolve_study
     from mfscan.report.html import render_html
     from mfscan.stats.study import analyse_study
 
     out = res.out_dir
-    m, errors, jobs = _measure_study(study_dir, out, **measure)
+    study = resolve_study(study_dir)  # found and read once: measure, check and agreement take it
+    m, errors, jobs = _measure_study(study_dir, out, study, **measure)
     res.measurements, res.images = m.measurements, m.images
     steps = tqdm(total=4, desc="report", unit="step", disable=not measure["progress"], leave=False)
     res.files.append(write_table(m.measurements, out / "measurements.csv"))
@@ -377,6 +396,8 @@ def _build_into(res: ReportResult, study_dir, subj, subj_path, measure, options,
         subjects_path=subj_path if subj is not None else None,
         visit_order=options["visit_order"],
         max_pixels=options["max_pixels"],
+        study=study,
+        study_order=analysis.visit_order,  # one order for every section: explicit, else dates, else the rule
     )
     top += _call_parts(res, top_parts)
     extra += _call_parts(res, parts)

@@ -18,17 +18,19 @@ import pandas as pd
 from mfscan.errors import MfscanError
 from mfscan.stats.asymmetry import _subject_table, side_status, symptomatic_deficit_pct
 from mfscan.stats.raters import one_rater_per_subject
-from mfscan.visits import visit_order as _visit_order
+from mfscan.visits import study_visit_order
 from mfscan.vocab import as_labels, as_level, as_side, natural_sort_key
 
 #: Side status of the model: the reference category first.
 MODEL_SIDE_STATUSES = ("asymptomatic", "symptomatic")
 
 
-def _visit_categories(visits: pd.Series, order: Sequence[str] | None) -> list[str]:
+def _visit_categories(frame: pd.DataFrame, order: Sequence[str] | None) -> list[str]:
+    """The given order as strings, else the study's (dates, else the rule: the one policy,
+    :func:`mfscan.visits.study_visit_order`)."""
     if order is not None:
         return [str(v) for v in order]
-    return list(_visit_order(pd.unique(visits.dropna().astype(object))))
+    return list(study_visit_order(frame[frame["visit"].notna()])[0] or [])
 
 
 def _attach_subjects(frame: pd.DataFrame, subjects: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
@@ -115,6 +117,8 @@ def prepare(
             "value": pd.to_numeric(meas[measure], errors="coerce").to_numpy(dtype=float),
         }
     )
+    if "visit_date" in meas:  # the visit order's dates (study_visit_order), as in the study analysis
+        frame["visit_date"] = meas["visit_date"].to_numpy(dtype=object)
     ok = frame[["subject", "visit", "level", "side"]].notna().all(axis=1) & np.isfinite(frame["value"])
     if (~ok).any():
         notes.append(
@@ -133,7 +137,7 @@ def prepare(
 
     frame = _attach_subjects(frame, subjects, notes)
 
-    visits = _visit_categories(frame["visit"], visit_order)
+    visits = _visit_categories(frame, visit_order)
     unknown = sorted(set(frame["visit"]) - set(visits), key=natural_sort_key)
     if unknown:
         raise MfscanError(f"visit(s) {', '.join(unknown)} missing from --visit-order")

@@ -21,7 +21,7 @@ import pandas as pd
 from mfscan.errors import MfscanError
 from mfscan.stats.asymmetry import _measure_of, asymmetry, attach_subjects
 from mfscan.stats.summary import as_visit, group_index, key_columns
-from mfscan.visits import check_dated, is_dated, visit_order
+from mfscan.visits import is_dated, study_visit_order
 from mfscan.vocab import SIDES, as_labels
 
 _UNITS = ("cm2", "cm", "mm", "mm2", "px", "px2", "pct")
@@ -145,12 +145,8 @@ def longitudinal(
 
     dates = _dates(table)
     by_date = dates is not None and order is None
-    if order is None:
-        if dates is None:
-            order = visit_order(pd.unique(table["visit"].astype(object)))
-        else:
-            check_dated(table["visit"].astype(object), table["visit_date"], table["subject"])
-            order = visit_order(table["visit"].astype(object), table["visit_date"])
+    if order is None:  # the one policy: dates, else the rule
+        order, _ = study_visit_order(table)
     visit = as_visit(table["visit"].astype(object), order)
     vcode = visit.cat.codes.to_numpy().astype(np.int64)
 

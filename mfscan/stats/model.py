@@ -332,7 +332,8 @@ def fit_trial_model(
     adjust_baseline : bool
         Baseline as covariate, fitted on the later visits.
     visit_order : sequence of str, optional
-        Chronological visit labels; default :func:`mfscan.visits.visit_order`.
+        Chronological visit labels; default the study's order (dates, else the rule:
+        :func:`mfscan.visits.study_visit_order`).
     reference_group : str, optional
         Default ``control`` if present, else the first group in natural order.
     rater, session : str, optional

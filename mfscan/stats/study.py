@@ -26,8 +26,7 @@ from mfscan.errors import MfscanError
 from mfscan.stats.asymmetry import INDEXES, asymmetry, attach_side_status, largest_asymmetry_level
 from mfscan.stats.longitudinal import group_summary, longitudinal
 from mfscan.stats.summary import as_visit, split_incomplete, summarize_sides
-from mfscan.visits import check_dated, explicit_order, is_dated, visit_key
-from mfscan.visits import visit_order as rule_visit_order
+from mfscan.visits import study_visit_order
 
 __all__ = ["TABLES", "ERROR_COLUMNS", "StudyAnalysis", "study_measure", "analyse_study"]
 
@@ -165,27 +164,9 @@ def _order_for(meas: pd.DataFrame, visit_order, needed: bool) -> tuple[list[str]
 
 
 def _resolve_visits(meas: pd.DataFrame, visit_order) -> tuple[list[str] | None, list[str]]:
-    """The chronological visit order of the study and a note on how it was found.
-
-    An explicit order must name every visit; else ``visit_date`` when every visit is
-    dated (partial dates are refused), else the rule of :mod:`mfscan.visits`
-    (unknown labels are refused with a message naming ``--visit-order``).
-    """
-    if not len(meas) or "visit" not in meas:
-        return None, []
-    if visit_order is not None:
-        return explicit_order(visit_order, meas["visit"]), []
-    if "visit_date" in meas and is_dated(meas["visit_date"]).any():
-        check_dated(meas["visit"].astype(object), meas["visit_date"], meas["subject"])
-        order = rule_visit_order(meas["visit"].astype(object), meas["visit_date"])
-        return order, ["visits are ordered by visit_date: " + " < ".join(order)]
-    order = rule_visit_order(pd.unique(meas["visit"].astype(object)))
-    if any(visit_key(v)[0] != "number" for v in order):
-        return order, [
-            "visits are ordered " + " < ".join(order) + " by the visit-word rule (README, visit order); "
-            "if that is not their chronological order, pass --visit-order"
-        ]
-    return order, []
+    """The chronological visit order of the study and a note on how it was found: the one
+    policy, :func:`mfscan.visits.study_visit_order`."""
+    return study_visit_order(meas, visit_order)
 
 
 def _subject_note(meas: pd.DataFrame, subjects: pd.DataFrame | None, name: str) -> list[str]:

@@ -84,8 +84,11 @@ def shown_calibration(image_metadata: dict, layer_metadata: dict | None = None) 
     overrides it (:func:`mfscan.calibration.is_override`).
     """
     try:
-        cal = Calibration.from_dict((image_metadata or {}).get(KEY, {})["calibration"])
-    except (MfscanError, KeyError, TypeError):
+        raw = (image_metadata or {}).get(KEY, {})["calibration"]
+        cal = Calibration.from_dict(raw)
+        if not cal.calibrated and raw.get("scale_conflict"):  # the sidecars disagree: say so
+            cal = Calibration(None, None, "none", details={"scale_conflict": str(raw["scale_conflict"])})
+    except (MfscanError, KeyError, TypeError, AttributeError):
         cal = UNCALIBRATED
     if layer_metadata is not None:
         try:
@@ -99,6 +102,8 @@ def shown_calibration(image_metadata: dict, layer_metadata: dict | None = None) 
 
 def calibration_text(cal: Calibration) -> tuple[str, bool]:
     """Status text for a calibration and whether it is a warning."""
+    if not cal.calibrated and cal.details.get("scale_conflict"):
+        return (f"NOT CALIBRATED: {cal.details['scale_conflict']}", True)
     if not cal.calibrated:
         return ("NOT CALIBRATED: areas are in pixels², not cm². Use “Set scale” on the depth ruler.", True)
     names = {
@@ -111,6 +116,8 @@ def calibration_text(cal: Calibration) -> tuple[str, bool]:
     src = names.get(cal.source, cal.source)
     if cal.source == "dicom-region" and cal.region is not None:
         src += f" {cal.region}"
+    if cal.details.get("shared_from"):  # another sidecar's scale line, shared by the image
+        src = str(cal.details["shared_from"])
     if math.isclose(cal.row_mm, cal.col_mm, rel_tol=1e-9):
         mm = f"{cal.row_mm:.4g} mm/px"
     else:

@@ -400,11 +400,26 @@ def sidecar_image_path(sidecar) -> Path:
     return (Path(sidecar).parent / ann.image).resolve()
 
 
+def shared_image_calibration(path, image, anns) -> Calibration:
+    """The image's own calibration, else (a plain export) the scale line or typed scale its
+    sidecars agree on within 1%, its source named (the core's rule:
+    :func:`mfscan.calibration.shared_scale`); uncalibrated when they disagree (each rater's
+    own scale still applies to their layer)."""
+    from mfscan.annotations.scales import image_shared_scale
+
+    if image.calibration.calibrated:
+        return image.calibration
+    shared = image_shared_scale(path, annotations=anns)
+    if shared.conflict:  # shown instead of a bare "not calibrated" (calibration_text)
+        return Calibration(None, None, "none", details={"scale_conflict": shared.conflict})
+    return shared.calibration or image.calibration
+
+
 def read_layers(path, images=None) -> list[tuple]:
     """Layer data tuples for an image (or a sidecar): the image and one outline layer per sidecar.
 
-    The image layer carries the effective calibration: the one stored by a
-    scale line or by hand in a sidecar, otherwise the image's own. `images`: an
+    The image layer carries the image's calibration: its own, else the one its sidecars'
+    scale lines or typed scales agree on (:func:`shared_image_calibration`). `images`: an
     :class:`~mfscan_napari._model.images.ImageCache` to load through (the widget's).
     """
     path = Path(path)
@@ -422,12 +437,7 @@ def read_layers(path, images=None) -> list[tuple]:
     anns = []
     for sc in find_sidecars(path):
         anns.append((sc, read_sidecar(sc)))
-    cal = image.calibration
-    for _sc, ann in anns:
-        c = effective_calibration(image, ann)
-        if c is not image.calibration:
-            cal = c
-            break
+    cal = shared_image_calibration(path, image, [a for _, a in anns])
     layers = [image_layer_data(image, cal)]
     for sc, ann in anns:
         layers.append(shapes_layer_data(image, ann, sidecar=sc, calibration=cal))
