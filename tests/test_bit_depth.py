@@ -117,3 +117,15 @@ def test_8_bit_image_keeps_the_correction_and_says_so(tmp_path):
     assert row["echo_mean_corrected"] == pytest.approx(data[PATCH].mean() + 40.5278 * 0.5)
     assert (row["echo_bit_depth"], row["echo_correction_status"]) == (8, "applied (8-bit)")
     assert row["glcm_entropy"] == pytest.approx(_expected_texture(data[PATCH], 8)["glcm_entropy"], rel=1e-9)
+
+
+def test_16_bit_words_holding_8_bit_data_are_8_bit(tmp_path):
+    """uint16 samples whose MaxSampleValue (tag 281) is 255 hold 8-bit data: bit depth 8, so the
+    texture spans 0-255 and the 8-bit fat correction applies (it was labelled 9-bit)."""
+    from mfscan.measure.quality import correction_status
+
+    data = (np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) % 256).astype(np.uint16)
+    path = tmp_path / "eight_in_sixteen.tif"
+    tifffile.imwrite(path, data, extratags=[(281, "H", 1, 255, False)])
+    assert load_image(path).bit_depth == 8
+    assert correction_status(8)[0] is True

@@ -113,7 +113,15 @@ def test_composite_of_two_ellipses_splits_into_named_parts_with_fijis_area(tmp_p
     right_one, left_one = _ellipse(85, 50, 22, 16), _ellipse(30, 45, 18, 25)
     path = tmp_path / "two.roi"
     _composite([right_one, left_one], "L4 left").tofile(path)
-    assert main(["import-imagej", str(img), str(path), "--mm-per-pixel", "0.2"]) == 0
+    argv = ["import-imagej", str(img), str(path), "--mm-per-pixel", "0.2"]
+    # by default refused: two left outlines would be averaged as repeats, not added
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "'L4 left' (left) falls into 2 separate parts" in err and "--split-parts" in err
+    assert not list(tmp_path.glob("*.mfscan.json"))
+    with pytest.raises(AnnotationError, match="2 separate parts"):
+        rois_from_imagej(path)
+    assert main([*argv, "--split-parts"]) == 0
     assert (
         "WARNING: ROI 'L4 left' has 2 separate parts, imported as 2 left outlines" in capsys.readouterr().err
     )
@@ -125,7 +133,7 @@ def test_composite_of_two_ellipses_splits_into_named_parts_with_fijis_area(tmp_p
         assert row.csa_px2 == pytest.approx(count, rel=0.01)
         assert row.n_pixels == count
     assert m["csa_px2"].sum() == pytest.approx(total, rel=0.01)
-    ann = rois_from_imagej(path)
+    ann = rois_from_imagej(path, split_parts=True)
     assert [r.extra["imagej_name"] for r in ann] == ["L4 left part 1/2", "L4 left part 2/2"]
     assert [r.extra["imagej_part"] for r in ann] == ["1/2", "2/2"]
     assert all("2 separate parts" in r.extra["repair"] for r in ann)
@@ -171,7 +179,9 @@ def test_wand_trace_pinched_at_a_corner_splits_into_its_two_lobes(tmp_path):
     # the wand tool traces two 10 x 10 blocks that meet at the corner (10, 10) as one ring through it
     ring = [(0, 0), (10, 0), (10, 10), (20, 10), (20, 20), (10, 20), (10, 10), (0, 10)]
     path = _freehand(tmp_path, ring, kind=roifile.ROI_TYPE.TRACED)
-    parts = rois_from_imagej(path)
+    with pytest.raises(AnnotationError, match="falls into 2 separate parts"):
+        rois_from_imagej(path)  # one muscle's two lobes must not become two "repeats"
+    parts = rois_from_imagej(path, split_parts=True)
     assert [polygon_area(r.points) for r in parts] == [100.0, 100.0]
     assert [r.points[:, 1].min() for r in parts] == [-0.5, 9.5]  # left to right
     assert "touches itself: split into 2 parts; area change 0.0000%" in parts[0].extra["repair"]

@@ -65,3 +65,21 @@ def test_fine_image_keeps_the_study_border_on_the_working_grid():
     assert (inner.details["border"], centre.details["border"]) == ("inner", "centre")
     # the phantom's fascia (2.2 mm) and lamina (3 mm) lie just outside the true outline
     assert 1.03 < polygon_area(centre.points) / polygon_area(inner.points) < 1.35
+
+
+def test_thin_overlay_marks_survive_the_reduced_grid():
+    """A one-pixel caliper stroke on a 0.02 mm image still marks the 0.05 mm working pixels it
+    crosses (an 8-bit area average rounded its 2/5 share to 0 and the mark vanished)."""
+    from mfscan.assist._seed import _coarser_grid
+
+    image = np.zeros((400, 400), np.uint8)
+    exclude = np.zeros((400, 400), bool)
+    exclude[200, 50:350] = (
+        True  # one row: 2 of the 5 x 5 pixels of each working pixel it crosses... 1 of 5 rows
+    )
+    exclude[100:102, 100:102] = True  # a 2-pixel mark
+    small, ex, f = _coarser_grid(image, exclude, (0.02, 0.02))
+    assert f == (2.5, 2.5) and small.shape == ex.shape == (160, 160)
+    # every working pixel holding an excluded pixel is excluded: rows 200 / 2.5 = 80, cols 20-139
+    assert ex[80, 20:140].all() and ex[40, 40]
+    assert ex.sum() == 120 + 1

@@ -186,15 +186,18 @@ def test_sem_columns_one_meaning_each():
     assert rel["sem_consistency"] == pytest.approx(np.sqrt(ms_error), rel=1e-9)
     assert rel["sem_agreement"] == pytest.approx(np.sqrt(ms_error + (ms_raters - ms_error) / n), rel=1e-9)
     assert rel["mdc95_consistency"] == pytest.approx(1.96 * np.sqrt(2) * np.sqrt(ms_error), rel=1e-9)
+    # ICC(2,1) by hand from the same ANOVA (Shrout & Fleiss): k raters, n subjects
+    k, ms_subjects = x["rater"].nunique(), table.loc["C(subject)", "mean_sq"]
+    icc21 = (ms_subjects - ms_error) / (ms_subjects + (k - 1) * ms_error + k * (ms_raters - ms_error) / n)
     sd = x["csa_cm2"].std(ddof=1)
-    assert rel["sem"] == pytest.approx(sd * np.sqrt(1 - rel["icc2_1"]), rel=1e-9)  # ICC-based, own name
-    # between sessions: ICC(2,1) by default (Koo & Li), the same SEM meanings
-    s = m[m["rater"] == "R1"].copy()
-    s["session"] = np.where(s.index % 4 < 2, "1", "2")
+    assert rel["sem"] == pytest.approx(sd * np.sqrt(1 - icc21), rel=1e-9)  # ICC-based, own name
+    # between sessions: ICC(2,1) by default (Koo & Li), the same SEM meanings; R2's values as
+    # R1's second session give the same two-way table, so the same ANOVA values
     s = pd.concat([m[m["rater"] == "R1"], m[m["rater"] == "R2"].assign(rater="R1", session="2")])
     ses = reliability(s, between="session", measures=["csa_cm2"]).iloc[0]
     assert ses["sem_icc"] == "ICC(2,1)"
-    assert ses["sem_consistency"] == pytest.approx(rel["sem_consistency"], rel=1e-9)
+    assert ses["sem_consistency"] == pytest.approx(np.sqrt(ms_error), rel=1e-9)
+    assert ses["sem_agreement"] == pytest.approx(np.sqrt(ms_error + (ms_raters - ms_error) / n), rel=1e-9)
 
 
 def test_model_share_beyond_mdc_uses_the_agreement_mdc():

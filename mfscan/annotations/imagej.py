@@ -107,7 +107,13 @@ def _given_sides(sides, n: int, path) -> list[str]:
 
 
 def rois_from_imagej(
-    path, *, sides=None, shape=None, n_frames: int | None = None, clip: bool = False
+    path,
+    *,
+    sides=None,
+    shape=None,
+    n_frames: int | None = None,
+    clip: bool = False,
+    split_parts: bool = False,
 ) -> list[ROI]:
     """Read a Fiji ``.roi`` file or ``RoiSet.zip`` into mfscan ROIs.
 
@@ -127,6 +133,13 @@ def rois_from_imagej(
     clip : bool, keyword-only
         Clip a ROI that runs off the image to the image, as Fiji measures it, instead of
         refusing it; ``extra["clipped_share"]`` holds the share of its area cut off.
+    split_parts : bool, keyword-only
+        A ROI whose area falls into several separate parts (a composite of disjoint
+        shapes, a wand trace pinched at a point) is refused by default: its parts would
+        be measured as separate outlines of one side, which the study tables average as
+        repeated images (the mean of two lobes, not one muscle's area). With
+        ``split_parts`` each part becomes its own named outline, for ROI sets where the
+        parts really are separate tracings.
 
     Returns
     -------
@@ -175,6 +188,14 @@ def rois_from_imagej(
                 else [(ring, 0.0)]
             )
         ]
+        if len(pieces) > 1 and not split_parts:
+            raise AnnotationError(
+                f"ROI {label!r} ({side}) falls into {len(pieces)} separate parts (a composite of "
+                "disjoint shapes, or a trace that touches itself at a point): as separate outlines of "
+                "one side they would be averaged as repeated images, not added. Join them into one "
+                "outline in Fiji, or import with --split-parts if each part is a tracing of its own",
+                path,
+            )
         for k, (xy, note, share) in enumerate(pieces):
             name = r.name if len(pieces) == 1 else f"{label} part {k + 1}/{len(pieces)}"
             extra = {"imagej_name": name} if name else {}
@@ -203,7 +224,9 @@ def _roi_side_level(name, label, given, path) -> tuple[str, str | None]:
     return given, level
 
 
-def annotation_from_imagej(image_path, rois_path, *, sides=None, clip: bool = False, **fields) -> Annotation:
+def annotation_from_imagej(
+    image_path, rois_path, *, sides=None, clip: bool = False, split_parts: bool = False, **fields
+) -> Annotation:
     """An :class:`Annotation` for `image_path` from a Fiji ROI file.
 
     Parameters
@@ -217,6 +240,8 @@ def annotation_from_imagej(image_path, rois_path, *, sides=None, clip: bool = Fa
         One side per ROI in file order, for unnamed ROI sets (see :func:`rois_from_imagej`).
     clip : bool, keyword-only
         Clip ROIs that run off the image instead of refusing them (see :func:`rois_from_imagej`).
+    split_parts : bool, keyword-only
+        Import each part of a many-part ROI as its own outline (see :func:`rois_from_imagej`).
     **fields
         subject, visit, level, rater, session: the file fields. When every ROI names
         the same level and no level is given, it becomes the file's level.
@@ -232,7 +257,12 @@ def annotation_from_imagej(image_path, rois_path, *, sides=None, clip: bool = Fa
 
     head = read_header(image_path)
     rois = rois_from_imagej(
-        rois_path, sides=sides, shape=(head["rows"], head["cols"]), n_frames=head["n_frames"], clip=clip
+        rois_path,
+        sides=sides,
+        shape=(head["rows"], head["cols"]),
+        n_frames=head["n_frames"],
+        clip=clip,
+        split_parts=split_parts,
     )
     levels = {r.level for r in rois}
     if fields.get("level") is None and len(levels) == 1:

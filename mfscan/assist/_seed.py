@@ -101,7 +101,9 @@ def _coarser_grid(image, exclude, sp):
     small = cv2.resize(img, (new_cols, new_rows), interpolation=cv2.INTER_AREA)
     ex = None
     if exclude is not None:
-        marks = np.asarray(exclude, dtype=np.uint8)
+        # float: a reduced pixel touched by any excluded pixel stays excluded (an 8-bit area
+        # average rounds a thin stroke's share below one half to 0 and the mark would vanish)
+        marks = np.asarray(exclude, dtype=np.float32)
         ex = cv2.resize(marks, (new_cols, new_rows), interpolation=cv2.INTER_AREA) > 0
     return small, ex, (rows / new_rows, cols / new_cols)
 

@@ -22,7 +22,9 @@ def cmd_import_imagej(args) -> int:
     out = Path(args.output) if args.output else sidecar_path(image, args.rater)
     # the typed codes, checked by the sidecar reader's own rule before any ROI is read
     validated(Annotation(image=image.name, **codes), out)
-    ann = annotation_from_imagej(image, args.rois, sides=args.sides, clip=args.clip, **codes)
+    ann = annotation_from_imagej(
+        image, args.rois, sides=args.sides, clip=args.clip, split_parts=args.split_parts, **codes
+    )
     if args.mm_per_pixel:
         from mfscan.io.images import load_image
 
@@ -105,6 +107,14 @@ def register(sub) -> None:
         help="clip a ROI that runs off the image to the image, as Fiji measures it (warned, and "
         "the share cut off kept in the column clipped_share); without it such a ROI is refused, "
         "naming its point furthest outside",
+    )
+    s.add_argument(
+        "--split-parts",
+        action="store_true",
+        help="import each part of a ROI that falls into separate parts (a composite of disjoint "
+        "shapes, a trace pinched at a point) as an outline of its own, named '<ROI> part k/n' "
+        "(measured on rows of their own, which the study tables average as repeats); without it "
+        "such a ROI is refused",
     )
     s.add_argument("--force", action="store_true", help="overwrite an existing sidecar")
 

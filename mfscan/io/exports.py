@@ -281,7 +281,7 @@ def _load_tiff(path: Path, frames, max_pixels: int, notes: list) -> Image:
             f"unsupported TIFF sample type {arr.dtype} (only 8- and 16-bit unsigned integer images are read)",
             path,
         )
-    bit_depth = min(max(bits, 9), 16) if arr.dtype == np.uint16 else 8  # 12-bit data stays 12-bit
+    bit_depth = min(max(bits, 8), 16) if arr.dtype == np.uint16 else 8  # 12-bit data stays 12-bit, 8-bit 8
     if arr.ndim == 4:
         s = arr.shape[-1]
         if s >= 3:

@@ -53,6 +53,10 @@ def primary_judge(table: pd.DataFrame) -> tuple[object, object]:
 
     if "rater" not in table or not table["rater"].notna().any():
         return None, None
+    if "n" not in table and {"n_left", "n_right"} <= set(table.columns):
+        # an asymmetry table: weigh each row by its outlines, as the side summary's n does, so
+        # both choose the same rater for a subject
+        table = table.assign(n=table["n_left"].fillna(0) + table["n_right"].fillna(0))
     keep, _ = one_rater_per_subject(table, weight="n" if "n" in table else None)
     chosen = _judge_keys(table[keep]).drop_duplicates().reset_index(drop=True)
     used = table[keep].drop_duplicates([c for c in ("rater", "session") if c in table])
