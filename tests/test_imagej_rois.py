@@ -71,7 +71,10 @@ def test_donut_is_refused_and_separate_parts_split(tmp_path):
         read_back(tmp_path, composite([square(0, 0, 6), square(2, 2, 2)], "right"))  # a 32 px² donut
     roi = composite([square(20, 0, 5), square(0, 0, 5), square(10, 0, 5)], "R")
     roi.tofile(tmp_path / "three.roi")
-    parts = rois_from_imagej(tmp_path / "three.roi")
+    # by default refused: three parts of one side would be averaged as repeated images
+    with pytest.raises(AnnotationError, match=r"'R' \(right\) falls into 3 separate parts.*--split-parts"):
+        rois_from_imagej(tmp_path / "three.roi")
+    parts = rois_from_imagej(tmp_path / "three.roi", split_parts=True)
     assert [r.extra["imagej_name"] for r in parts] == ["R part 1/3", "R part 2/3", "R part 3/3"]
     assert [r.side for r in parts] == ["right"] * 3
     assert [polygon_area(r.points) for r in parts] == [25.0] * 3
