@@ -76,6 +76,32 @@ def test_split_by_subject_never_puts_a_subject_on_both_sides():
         assert len(train) + len(val) == 40 and len(val) == 8  # 4 images per subject
 
 
+def test_split_keeps_the_same_pixels_on_one_side():
+    # without subject codes each image is its own unit (its path): the same pixels traced by two
+    # raters, or copied under two names, must still fall on one side (grouped by pixel hash)
+    z = np.zeros((4, 4), np.float32)
+    samples = []
+    for i in range(10):
+        digest = hashlib.sha256(f"image {i}".encode()).hexdigest()
+        for copy in ("a", "b"):  # one image under two names (a copy), one tracing each
+            samples.append(
+                Sample(
+                    z,
+                    z.astype(np.uint8),
+                    f"{copy}/img{i}.png",
+                    f"{copy}/img{i}.R1.mfscan.json",
+                    (1, 1),
+                    source_image=f"{copy}/img{i}.png",
+                    pixels_sha256=digest,
+                    subject_given=False,
+                )
+            )
+    for seed in range(10):
+        train, val = split_by_subject(samples, val_fraction=0.3, seed=seed)
+        assert not {s.pixels_sha256 for s in train} & {s.pixels_sha256 for s in val}
+        assert len(val) == 6 and len(train) == 14  # 3 of the 10 images (30 %), both copies of each
+
+
 def test_split_keeps_one_subject_for_training():
     z = np.zeros((4, 4), np.float32)
     samples = [

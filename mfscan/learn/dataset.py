@@ -179,17 +179,47 @@ def build_dataset(paths, *, mm_per_pixel: float = DEFAULT_MM_PER_PIXEL, progress
     return samples, skipped
 
 
+def _split_units(samples) -> list[str]:
+    """The split unit of each sample: samples sharing a subject code or the same pixels
+    (``pixels_sha256``: one image traced by two raters, or copied under two names) are one
+    unit, named by its first subject in sorted order."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for s in samples:
+        a = find("subject:" + s.subject)
+        if s.pixels_sha256:
+            b = find("pixels:" + s.pixels_sha256)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    members: dict[str, list[str]] = {}
+    for s in samples:
+        members.setdefault(find("subject:" + s.subject), []).append(s.subject)
+    name = {root: min(subjects) for root, subjects in members.items()}
+    return [name[find("subject:" + s.subject)] for s in samples]
+
+
 def split_by_subject(samples, *, val_fraction: float = 0.2, seed: int = 0):
     """Training and validation samples; every subject's images fall on one side only.
+
+    The unit of the split is a subject; samples of the same pixels (the same
+    ``pixels_sha256``: one image traced by two raters, or copied under two names) go
+    with each other too, so that an image without a subject code (its own unit, named by
+    its path) never lands on both sides.
 
     Parameters
     ----------
     samples : list of Sample
     val_fraction : float, keyword-only
-        Share of subjects (not images) held out, rounded, at least one when there
-        are two subjects or more; 0 keeps every subject for training.
+        Share of units (subjects, not images) held out, rounded, at least one when
+        there are two units or more; 0 keeps every unit for training.
     seed : int, keyword-only
-        Seed of the shuffle of the subjects.
+        Seed of the shuffle of the units.
 
     Returns
     -------
@@ -197,11 +227,13 @@ def split_by_subject(samples, *, val_fraction: float = 0.2, seed: int = 0):
     """
     if not 0 <= val_fraction < 1:
         raise MfscanError(f"the validation fraction must be in [0, 1), got {val_fraction}")
-    subjects = sorted({s.subject for s in samples})
+    units = _split_units(samples)
+    names = sorted(set(units))
     rng = np.random.default_rng(seed)
-    order = [subjects[i] for i in rng.permutation(len(subjects))]
-    n_val = int(round(val_fraction * len(subjects)))
-    if val_fraction > 0 and len(subjects) >= 2:
-        n_val = min(max(n_val, 1), len(subjects) - 1)
+    order = [names[i] for i in rng.permutation(len(names))]
+    n_val = int(round(val_fraction * len(names)))
+    if val_fraction > 0 and len(names) >= 2:
+        n_val = min(max(n_val, 1), len(names) - 1)
     held = set(order[:n_val])
-    return [s for s in samples if s.subject not in held], [s for s in samples if s.subject in held]
+    train = [s for s, u in zip(samples, units) if u not in held]
+    return train, [s for s, u in zip(samples, units) if u in held]

@@ -328,7 +328,9 @@ def _missing_subjects(samples, val_fraction: float, allow: bool) -> list[str]:
             "naming pattern in mfscan.study.json), or give --allow-missing-subjects to split those "
             "images one by one (recorded in the model card)"
         )
-    return [f"{len(missing)} tracing(s) without a subject code, split image by image: {names}"]
+    return [
+        f"{len(missing)} tracing(s) without a subject code, split image by image (the same pixels kept together): {names}"
+    ]
 
 
 def _reference(net, train_s, val_s, k: int) -> dict:
