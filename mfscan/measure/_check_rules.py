@@ -203,20 +203,26 @@ def scale_differs_from_image(anns, labels, image_obj, image: str, tolerance_pct:
     """A sidecar's typed (``manual``) or scale-line calibration that the one calibration rule
     (:func:`mfscan.calibration.typed_scale_problem`) finds more than `tolerance_pct` from the
     image's own DICOM or ImageJ calibration, or outside the plausible range. `image_obj`
-    None: the image has no calibration of its own (only the range is checked)."""
+    None: the image has no calibration of its own (only the range is checked).
+
+    An image whose own calibration cannot be read is one ``image_unreadable`` problem of its
+    own; the problems found for its other sidecars are kept, and the remaining sidecars are
+    still checked against the plausible range."""
     out = []
     for a in anns:
         if not _cal.is_override(a.calibration):
             continue
         points = [p for r in a.rois for p in r.points] or None
-        try:
-            why = _cal.implausible(a.calibration)
-            if not why and image_obj is not None:
+        why = _cal.implausible(a.calibration)
+        if not why and image_obj is not None:
+            try:
                 why = _cal.typed_scale_problem(
                     a.calibration, image_obj, points=points, tolerance_pct=tolerance_pct
                 )
-        except MfscanError as e:
-            return [problem(image, "image_unreadable", f"cannot read the image's calibration: {e.message}")]
+            except MfscanError as e:
+                why, image_obj = None, None  # unreadable: said once, the range still checked
+                msg = f"cannot read the image's calibration: {e.message}"
+                out.append(problem(image, "image_unreadable", msg))
         if why:
             if a.calibration.details.get("overrides_image"):
                 why += " (stored with --override-calibration)"
