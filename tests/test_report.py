@@ -462,3 +462,46 @@ def test_check_problems_are_written_and_shown_first(tmp_path):
     assert "href='#check'" in text
     # one group in subjects.csv and P2 without one: no contraction (no lines), no agreement (one rater)
     assert "id='contraction'" not in text and "id='agreement'" not in text
+
+
+def _tree(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_failed_move_into_place_keeps_the_previous_report(tmp_path, monkeypatch, capsys):
+    import os
+
+    from mfscan.report import build
+
+    study = write_tiny_study(tmp_path / "study", visits=("1", "2"))
+    out = tmp_path / "rep"
+    assert main(["report", str(study), "-o", str(out), "--no-progress", "--workers", "1"]) == 0
+    (out / "notes.txt").write_text("the user's own file")
+    before = _tree(out)
+    assert "report.html" in before and any(k.startswith("qc") for k in before)
+    write_tiny_study(study, visits=("1", "2", "3"))  # the next report differs (a third visit)
+    real_replace, put = os.replace, build._put_in_place
+
+    for nth in (1, 2, 10, 25):
+
+        def failing(src, dst, *a, calls=[], nth=nth, **k):  # noqa: B006 (a fresh list per nth)
+            calls.append(1)
+            if len(calls) == nth:
+                raise OSError(28, "No space left on device")
+            return real_replace(src, dst, *a, **k)
+
+        def put_failing(*a, failing=failing, **k):
+            with monkeypatch.context() as m:
+                m.setattr(os, "replace", failing)
+                return put(*a, **k)
+
+        monkeypatch.setattr(build, "_put_in_place", put_failing)
+        assert main(["report", str(study), "-o", str(out), "--no-progress", "--workers", "1"]) == 1
+        assert "the previous one is kept" in capsys.readouterr().err
+        assert _tree(out) == before, f"move {nth} failed"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["rep", "study"]  # nothing left aside
+    monkeypatch.setattr(build, "_put_in_place", put)
+    assert main(["report", str(study), "-o", str(out), "--no-progress", "--workers", "1"]) == 0
+    after = _tree(out)
+    assert after["notes.txt"] == b"the user's own file" and after["report.html"] != before["report.html"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rep", "study"]

@@ -225,21 +225,98 @@ def staging_folder(target) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def move_into(staging, target) -> None:
-    """Move every file of `staging` to the same place under `target` (renames, no copy).
+def move_into(staging, target, *, retire=()) -> None:
+    """Move every file of `staging` to the same place under `target` (renames, no copy),
+    so that a failure leaves `target` as it was.
 
-    When `target` does not exist, `staging` itself is renamed to it; otherwise each
-    file replaces its namesake (folders are created as needed) and files of
-    `target` that `staging` lacks are kept. Both must be on the same file system
+    When `target` does not exist, `staging` itself is renamed to it. Otherwise the files of
+    `target` that a new file replaces, and those named in `retire` (an earlier set of outputs
+    that this one may lack), are first moved aside into a folder beside `target`; then the new
+    files are moved in (folders created as needed); the old files are deleted, with the
+    folders they leave empty, only when every move succeeded. When a move fails, the new files
+    moved in so far are removed and the old ones put back before the error is raised. Files of
+    `target` neither replaced nor retired are kept. Both must be on the same file system
     (:func:`staging_folder` puts the staging folder beside the target).
+
+    Parameters
+    ----------
+    staging, target : str or Path
+        The folder of the new outputs and the folder they are for.
+    retire : iterable of str or Path, keyword-only
+        Paths relative to `target` of old outputs to remove (missing ones are ignored).
+
+    Raises
+    ------
+    OSError
+        When a move fails (`target` restored), or when restoring fails too (then with the
+        attribute ``restore_failed = True``, the message naming the folder of the old files).
     """
     staging, target = Path(staging), Path(target)
     if not target.exists():
         os.replace(staging, target)
         return
-    for root, _dirs, files in os.walk(staging):
-        dest = target / Path(root).relative_to(staging)
-        dest.mkdir(exist_ok=True)
-        for name in files:
-            os.replace(Path(root) / name, dest / name)
+    aside = target.with_name(f".{target.name}.old-{os.urandom(4).hex()}")
+    aside.mkdir(0o700)
+    moved_aside: list[tuple[Path, Path]] = []
+    moved_in: list[Path] = []
+    made: list[Path] = []
+
+    def put_aside(rel: Path) -> None:
+        (aside / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(target / rel, aside / rel)
+        moved_aside.append((target / rel, aside / rel))
+
+    try:
+        for rel in dict.fromkeys(Path(r) for r in retire):
+            if (target / rel).is_file() or (target / rel).is_symlink():
+                put_aside(rel)
+        for root, _dirs, files in os.walk(staging):
+            rel_dir = Path(root).relative_to(staging)
+            for d in reversed([rel_dir, *rel_dir.parents][:-1] if rel_dir.parts else []):
+                if not (target / d).is_dir():
+                    (target / d).mkdir()
+                    made.append(target / d)
+            for name in files:
+                rel = rel_dir / name
+                if (target / rel).is_file() or (target / rel).is_symlink():
+                    put_aside(rel)
+                os.replace(Path(root) / name, target / rel)
+                moved_in.append(target / rel)
+    except BaseException as e:
+        _restore(moved_in, made, moved_aside, aside, e)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+    _remove_empty_parents([orig for orig, _ in moved_aside], target)
     _fsync_folder(target)
+
+
+def _restore(moved_in, made, moved_aside, aside: Path, error: BaseException) -> None:
+    """Undo :func:`move_into`: the new files out, the old ones back, `aside` removed."""
+    try:
+        for path in reversed(moved_in):
+            path.unlink(missing_ok=True)
+        for d in reversed(made):
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+        for orig, kept in reversed(moved_aside):
+            os.replace(kept, orig)
+    except OSError as restore_error:
+        failed = OSError(
+            errno.EIO,
+            f"{error}; restoring the previous files failed too ({restore_error}): they are in {aside}",
+        )
+        failed.restore_failed = True
+        raise failed from restore_error
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _remove_empty_parents(paths, top: Path) -> None:
+    """Remove the folders under `top` that held `paths` and are now empty, deepest first."""
+    folders = {p for path in paths for p in Path(path).parents if p != top and top in p.parents}
+    for d in sorted(folders, key=lambda d: -len(d.parts)):
+        try:
+            d.rmdir()
+        except OSError:
+            pass

@@ -116,31 +116,26 @@ def _output_folder(study_dir: Path, out_dir) -> Path:
 
 
 def _put_in_place(res: ReportResult, staging: Path, out: Path) -> None:
-    """Replace the previous report in `out` by the complete one built in `staging`."""
-    if out.is_dir():
-        _remove_stale_outputs(out)
+    """Replace the previous report in `out` by the complete one built in `staging`: the old
+    files are moved aside, the new ones in, and the old ones deleted only at the end (on a
+    failure the previous report is put back, :func:`mfscan.io.files.move_into`)."""
     try:
-        move_into(staging, out)
+        move_into(staging, out, retire=_stale_outputs(out) if out.is_dir() else ())
     except OSError as e:
-        raise MfscanError(f"cannot move the report into place ({e.strerror or e})", out) from e
+        kept = "" if getattr(e, "restore_failed", False) else "; the previous one is kept"
+        raise MfscanError(f"cannot move the report into place ({e.strerror or e}){kept}", out) from e
     res.files = [out / p.relative_to(staging) for p in res.files]
     res.out_dir = out
 
 
-def _remove_stale_outputs(out: Path) -> None:
-    """Files of an earlier report in the same folder would be mistaken for this
-    run's (and old QC overlays may show another study's burned-in text)."""
-    for name in (*OUTPUT_FILES, *_EXTRA_FILES):
-        (out / name).unlink(missing_ok=True)
+def _stale_outputs(out: Path) -> list[Path]:
+    """Files of an earlier report in the same folder (relative to it), which would be mistaken
+    for this run's (and old QC overlays may show another study's burned-in text)."""
+    old = [Path(name) for name in (*OUTPUT_FILES, *_EXTRA_FILES)]
     qc = out / "qc"
     if qc.is_dir():
-        for p in qc.rglob("*.png"):
-            p.unlink()
-        for d in sorted((d for d in qc.rglob("*") if d.is_dir()), key=lambda d: -len(d.parts)):
-            try:
-                d.rmdir()
-            except OSError:
-                pass
+        old += [p.relative_to(out) for p in sorted(qc.rglob("*.png"))]
+    return old
 
 
 def _measure_study(study_dir: Path, out: Path, study, **kw):
