@@ -505,3 +505,54 @@ def test_a_failed_move_into_place_keeps_the_previous_report(tmp_path, monkeypatc
     after = _tree(out)
     assert after["notes.txt"] == b"the user's own file" and after["report.html"] != before["report.html"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rep", "study"]
+
+
+def test_largest_level_rows_show_the_rater_of_the_asymmetry_rows():
+    # S1: R1 and R2 traced 8 outlines each (R1 3+3 at L4, 1+1 at L5; R2 2+2 at each): a tie, so
+    # R1 by natural order. R1's largest level is L5, (8 - 6) / 8 = 25 % (L4: 10 %); R2's is L4,
+    # (8 - 5) / 8 = 37.5 %, with 4 outlines there against R1's 2. The largest-level table must show
+    # R1's L5 (the rater of the report's other asymmetry rows), not R2's L4. S2: only R2.
+    import types
+
+    from mfscan.report._section_asymmetry import asymmetry_part
+    from mfscan.report.plots import primary_rows
+    from mfscan.stats.asymmetry import asymmetry, largest_asymmetry_level
+
+    def rows(subject, level, rater, left, right):
+        return [
+            dict(
+                image=f"{subject}_{level}_{rater}_{side}_{i}.png",
+                subject=subject,
+                visit="1",
+                level=level,
+                side=side,
+                rater=rater,
+                csa_cm2=v,
+            )
+            for side, values in (("left", left), ("right", right))
+            for i, v in enumerate(values)
+        ]
+
+    m = pd.DataFrame(
+        rows("S1", "L4", "R1", [8.0] * 3, [7.2] * 3)
+        + rows("S1", "L5", "R1", [8.0], [6.0])
+        + rows("S1", "L4", "R2", [8.0] * 2, [5.0] * 2)
+        + rows("S1", "L5", "R2", [8.0] * 2, [7.2] * 2)
+        + rows("S2", "L4", "R2", [8.0], [7.2])
+        + rows("S2", "L5", "R2", [8.0], [6.0])
+    )
+    asym = asymmetry(m)
+    assert set(primary_rows(asym)[["subject", "rater"]].itertuples(index=False)) == {
+        ("S1", "R1"),
+        ("S2", "R2"),
+    }
+    res = types.SimpleNamespace(asymmetry=asym, largest=largest_asymmetry_level(asym))
+    ctx = types.SimpleNamespace(
+        res=res, measure="csa_cm2", threshold_pct=10.0, index="hides", subjects=None, visits=["1"]
+    )
+    page = "".join(asymmetry_part(ctx))
+    part = page[page.index("Level with the largest") :]
+    part = part[: part.index("</table>")]
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", part)]
+    cells = [c[:4] + [c[5]] for c in cells if c]  # subject, visit, level, rater, asymmetry_pct
+    assert cells == [["S1", "1", "L5", "R1", "25.00"], ["S2", "1", "L5", "R2", "25.00"]]

@@ -42,24 +42,21 @@ def visit_sequence(labels, order: Sequence[str] | None = None) -> list[str]:
 
 
 def primary_judge(table: pd.DataFrame) -> tuple[object, object]:
-    """The rows a per-subject figure shows: :func:`mfscan.stats.raters.one_rater_per_subject`.
+    """The rows a per-subject figure shows: :func:`mfscan.stats.raters.chosen_judges`.
 
     Returns ``(chosen, None)``: ``chosen`` the ``subject, visit, rater, session`` used (per
     subject and visit the rater with most outlines for that subject, its first session;
-    outline counts from ``n`` when the table has it), or ``(None, None)`` without raters.
-    :func:`_select` takes it as the rater.
+    outline counts from ``n``, or ``n_left + n_right``, when the table has them), or
+    ``(rater, session)`` when one rater and session is used for every subject, or
+    ``(None, None)`` without raters. :func:`_select` takes it as the rater.
     """
-    from mfscan.stats.raters import one_rater_per_subject
+    from mfscan.stats.raters import chosen_judges
 
     if "rater" not in table or not table["rater"].notna().any():
         return None, None
-    if "n" not in table and {"n_left", "n_right"} <= set(table.columns):
-        # an asymmetry table: weigh each row by its outlines, as the side summary's n does, so
-        # both choose the same rater for a subject
-        table = table.assign(n=table["n_left"].fillna(0) + table["n_right"].fillna(0))
-    keep, _ = one_rater_per_subject(table, weight="n" if "n" in table else None)
-    chosen = _judge_keys(table[keep]).drop_duplicates().reset_index(drop=True)
-    used = table[keep].drop_duplicates([c for c in ("rater", "session") if c in table])
+    chosen = chosen_judges(table)
+    chosen = chosen[[c for c in chosen.columns if c in table]]
+    used = _select(table, chosen, None).drop_duplicates([c for c in ("rater", "session") if c in table])
     if len(used) == 1:  # one rater and session for every subject: named as such
         session = used["session"].iloc[0] if "session" in used else None
         return used["rater"].iloc[0], None if pd.isna(session) else session

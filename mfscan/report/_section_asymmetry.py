@@ -96,7 +96,7 @@ def asymmetry_part(ctx) -> list[str]:
         mcols = ["subject", "visit", "level", "rater", "session", "missing_reason"]
         parts.append(table(missing, columns=[c for c in mcols if c in missing]))
     if res.largest is not None and len(res.largest) and asym["level"].nunique() > 1:
-        lg = sort_rows(primary_rows(res.largest), ctx.visits)
+        lg = sort_rows(primary_rows(res.largest, of=asym), ctx.visits)  # the raters of the rows above
         lcols = ["subject", "visit", "rater", "session", "level", "n_levels", "asymmetry_pct", "smaller_side"]
         lcols = [c for c in lcols + [f"left_{measure}", f"right_{measure}"] if c in lg]
         w = who_text(lg)

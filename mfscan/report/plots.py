@@ -50,12 +50,16 @@ def _fig_to_data_uri(fig: Figure) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def primary_rows(asym: pd.DataFrame) -> pd.DataFrame:
-    """One rater's first-session rows for per-subject plots: the rater with most rows
-    (ties: natural order) and that rater's first session (natural order, blank first)."""
+def primary_rows(asym: pd.DataFrame, of: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The rows of one rater and session per subject and visit, for per-subject figures and
+    tables: the rater with most outlines for that subject (ties: natural order), its first
+    session (:func:`mfscan.report._data.primary_judge`).
+
+    ``of``: the table the choice is made on (default ``asym`` itself): the largest-level table
+    takes the raters chosen on the whole asymmetry table, so both show the same rater."""
     from mfscan.report._data import _select, primary_judge
 
-    rater, session = primary_judge(asym)
+    rater, session = primary_judge(asym if of is None else of)
     return _select(asym, rater, session)
 
 

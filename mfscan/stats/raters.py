@@ -10,7 +10,10 @@ CSA-over-visits figure:
   session label is the first);
 * where several raters did, the ``rater`` asked for when it is one of them, else the
   rater with **most outlines for that subject** (over all visits; ties in natural order);
-* with ``session`` given, only rows of that session label are candidates.
+* with ``session`` given, only rows of that session label are candidates;
+* outlines are counted from the table's ``n`` (a side summary), else ``n_left + n_right``
+  (an asymmetry table), else one per row (the measurements): :func:`chosen_judges`, so a
+  table of any of these chooses the same rater for a subject.
 
 The other raters' and sessions' rows of the same subject and visit are duplicates:
 left out and counted in a note.
@@ -24,7 +27,7 @@ import pandas as pd
 from mfscan.errors import MfscanError
 from mfscan.vocab import as_labels, natural_sort_key
 
-__all__ = ["one_rater_per_subject"]
+__all__ = ["one_rater_per_subject", "chosen_judges"]
 
 
 def _labels(table: pd.DataFrame, column: str) -> np.ndarray:
@@ -144,3 +147,40 @@ def one_rater_per_subject(
         )
         notes.append(f"subjects per rater used: {shown}")
     return keep, notes
+
+
+def _outline_weights(table: pd.DataFrame) -> str | None:
+    """The column counting each row's outlines (see the module docstring), made when needed."""
+    if "n" in table.columns:
+        return "n"
+    if {"n_left", "n_right"} <= set(table.columns):
+        return "_n_outlines"
+    return None
+
+
+def chosen_judges(table: pd.DataFrame, *, rater=None, session=None) -> pd.DataFrame:
+    """The rater and session used per subject and visit, by :func:`one_rater_per_subject`.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Measurements, a side summary (``n``) or an asymmetry table (``n_left``,
+        ``n_right``): each row weighted by its outlines. Not modified.
+    rater, session : optional
+        As for :func:`one_rater_per_subject`.
+
+    Returns
+    -------
+    DataFrame
+        ``subject, visit, rater, session`` as text (``""`` for a missing label), one row
+        per subject and visit: the judge whose rows a per-subject figure or table shows.
+        Select the rows of another table of the same study (the largest level per
+        visit) with these keys, so that both show the same rater.
+    """
+    weight = _outline_weights(table)
+    if weight == "_n_outlines":
+        table = table.assign(_n_outlines=table["n_left"].fillna(0) + table["n_right"].fillna(0))
+    keep, _ = one_rater_per_subject(table, rater=rater, session=session, weight=weight)
+    cols = ["subject", "visit", "rater", "session"]
+    chosen = pd.DataFrame({c: _labels(table, c)[keep] for c in cols})
+    return chosen.drop_duplicates().reset_index(drop=True)
