@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from mfscan.errors import MfscanError
-from mfscan.vocab import as_labels
+from mfscan.vocab import as_labels, natural_sort_key
 
 __all__ = ["VISIT_ORDER_HELP", "visit_key", "visit_order", "check_dated", "is_dated"]
 
@@ -298,7 +298,12 @@ def study_visit_order(table: pd.DataFrame, visit_order: Sequence[str] | None = N
 
 
 def one_visit_per_subject(
-    table: pd.DataFrame, *, visit=None, visit_order: Sequence[str] | None = None
+    table: pd.DataFrame,
+    *,
+    visit=None,
+    visit_order: Sequence[str] | None = None,
+    judges=None,
+    later: dict | None = None,
 ) -> tuple[np.ndarray, str]:
     """Rows of one visit per subject, so that a subject is one target of a reliability design.
 
@@ -312,12 +317,21 @@ def one_visit_per_subject(
         every visit is dated, else :func:`visit_order`).
     visit_order : sequence of str, optional
         The study's chronological visit labels.
+    judges : array_like, optional
+        The judge of each row (a rater, or a rater's session). Then each subject's visit
+        is its first visit with the most judges of that subject: the first that **every**
+        judge traced when there is one, so that a subject whose second rater traced only a
+        later visit is compared there rather than left incomplete at its first.
+    later : dict, optional
+        Filled with ``{subject: visit}`` for the subjects whose visit is not their first
+        (an earlier visit lacked a judge).
 
     Returns
     -------
     keep : ndarray of bool
     used : str
-        ``"2"`` (one visit) or ``"first of each subject (1 for 12, 2 for 3)"``.
+        ``"2"`` (one visit) or ``"first of each subject (1 for 12, 2 for 3)"``, followed by
+        ``"; later where an earlier visit lacks a judge: S4: 2"`` when ``later`` is not empty.
     """
     labels = _labels(table["visit"]).fillna("").to_numpy(dtype=object)
     if visit is not None:
@@ -339,10 +353,31 @@ def one_visit_per_subject(
     ranks = np.array([rank.get(v, len(order)) for v in labels])
     subjects = _labels(table["subject"]).fillna("").to_numpy(dtype=object)
     first = pd.Series(ranks).groupby(subjects).transform("min").to_numpy()
-    keep = ranks == first
+    chosen = first
+    if judges is not None:
+        frame = pd.DataFrame(
+            {"subject": subjects, "rank": ranks, "judge": pd.Series(judges, dtype=object).to_numpy()}
+        )
+        per_visit = frame.groupby(["subject", "rank"])["judge"].nunique().reset_index()
+        most = per_visit.groupby("subject")["judge"].transform("max")
+        best = per_visit[per_visit["judge"] == most].groupby("subject")["rank"].min()
+        chosen = best.reindex(subjects).to_numpy(dtype=np.int64)
+    keep = ranks == chosen
     counts = pd.Series(labels[keep]).groupby(subjects[keep]).first().value_counts()
     shown = ", ".join(f"{v} for {counts[v]}" for v in order if v in counts)
-    return keep, f"first of each subject ({shown})"
+    moved = {
+        s: order[r] if r < len(order) else ""
+        for s, r, f in sorted(set(zip(subjects, chosen, first)), key=lambda t: natural_sort_key(t[0]))
+        if r != f
+    }
+    if later is not None:
+        later.update(moved)
+    text = f"first of each subject ({shown})"
+    if moved:
+        text += "; later where an earlier visit lacks a judge: " + ", ".join(
+            f"{s}: {v}" for s, v in moved.items()
+        )
+    return keep, text
 
 
 visit_order_of = visit_order

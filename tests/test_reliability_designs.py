@@ -96,6 +96,35 @@ def test_chosen_session_and_a_rater_without_it():
     assert "rater R2 has no session 2 and is left out" in note and "needs 2 judges" in note
 
 
+def test_each_subject_at_its_first_visit_both_raters_traced():
+    # 4 subjects, visits 1 and 2, two raters; subject S4's R2 traced only visit 2. S4's first
+    # visit both raters traced is 2: it is a target there, not dropped for R2's missing visit 1
+    values = {  # (subject, visit, rater): left CSA, by hand
+        ("S1", "1", "R1"): 7.0, ("S1", "1", "R2"): 7.3, ("S1", "2", "R1"): 7.5, ("S1", "2", "R2"): 7.9,
+        ("S2", "1", "R1"): 8.2, ("S2", "1", "R2"): 8.0, ("S2", "2", "R1"): 8.8, ("S2", "2", "R2"): 8.5,
+        ("S3", "1", "R1"): 9.1, ("S3", "1", "R2"): 9.6, ("S3", "2", "R1"): 9.0, ("S3", "2", "R2"): 9.4,
+        ("S4", "1", "R1"): 6.0, ("S4", "2", "R1"): 6.4, ("S4", "2", "R2"): 6.9,
+    }  # fmt: skip
+    rows = [
+        {**outline(subj, "left", rater, None, csa), "visit": visit, "image": f"{subj}_V{visit}.png"}
+        for (subj, visit, rater), csa in values.items()
+    ]
+    m = pd.DataFrame(rows)
+    rel, ex = reliability(m, measures=["csa_cm2"], return_excluded=True)
+    row = rel.iloc[0]
+    assert row["n_targets"] == 4 and row["n_subjects"] == 4 and row["n_dropped"] == 0  # was 3 (S4 dropped)
+    used = {"S1": "1", "S2": "1", "S3": "1", "S4": "2"}
+    x = np.array([[values[(s, v, "R1")], values[(s, v, "R2")]] for s, v in used.items()])
+    ref = pingouin_icc(x)
+    assert row["icc2_1"] == pytest.approx(ref.loc["ICC(A,1)", "ICC"], abs=1e-9)
+    assert row["ba_bias"] == pytest.approx(np.mean(x[:, 1] - x[:, 0]), abs=1e-12)
+    assert row["visits"].startswith("first of each subject") and "S4: 2" in row["visits"]
+    assert "S4" in row["note"] and ex.empty  # said in the note; no image of the visits used left out
+    # --visit 1 for everyone: S4 has no R2 tracing there (left out and listed), as asked
+    one = reliability(m, measures=["csa_cm2"], visit="1").iloc[0]
+    assert one["n_targets"] == 3 and one["visits"] == "1"
+
+
 def test_band_from_the_ci():
     assert koo_li_band_ci(0.05, 0.99) == "poor to excellent"
     assert koo_li_band_ci(0.91, 0.99) == "excellent"

@@ -11,8 +11,8 @@ compared with what (GRRAS, Kottner et al. 2011):
 * **between sessions** (intra-rater): the sessions of each rater, the same images
   in every session, reported per rater; ICC(2,1) (absolute agreement) by default, as
   Koo & Li recommend for an intra-rater design (``icc_form=`` for another form);
-* **one visit per subject** by default (each subject's first, or ``visit=``), so that
-  ``n`` counts subjects; ``pool_visits=True`` pools the visits, labelled;
+* **one visit per subject** by default (each subject's first that every judge traced, or
+  ``visit=``), so that ``n`` counts subjects; ``pool_visits=True`` pools the visits, labelled;
 * the **asymmetry index** itself, from each judge's left and right means
   (``measure = "asymmetry_pct"``, side empty, unit ``pct``).
 
@@ -285,12 +285,32 @@ def _checked(measurements, between, pair_by, icc_form, measures):
     return sem_form, measures, target_cols
 
 
-def _visit_rows(table, visit, pool_visits: bool, visit_order):
-    """The rows of the visits compared and how they were chosen (the ``visits`` column)."""
+def _visit_rows(table, visit, pool_visits: bool, visit_order, between: str):
+    """The rows of the visits compared, how they were chosen (the ``visits`` column) and a note
+    naming the subjects compared at a later visit than their first.
+
+    By default each subject's first visit that every judge of it traced (the judged rows of
+    the design: each rater's chosen session, or each rater's sessions), so that a subject whose
+    second rater traced only a later visit is compared there, not dropped."""
     if pool_visits:
-        return table, "pooled: " + "|".join(dict.fromkeys(as_labels(table["visit"]).dropna()))
-    keep, used = one_visit_per_subject(table, visit=visit, visit_order=visit_order)
-    return table[keep], used
+        return table, "pooled: " + "|".join(dict.fromkeys(as_labels(table["visit"]).dropna())), []
+    judges = as_labels(table["rater"]).fillna("").to_numpy(dtype=object)
+    if between == "session":
+        judges = judges + "\x00" + as_labels(table["session"]).fillna("").to_numpy(dtype=object)
+    later: dict = {}
+    keep, used = one_visit_per_subject(
+        table, visit=visit, visit_order=visit_order, judges=judges, later=later
+    )
+    notes = []
+    if later:
+        what = {"rater": "rater", "session": "session of each rater"}[between]
+        shown = ", ".join(f"{s} at visit {v}" for s, v in list(later.items())[:10])
+        more = f" and {len(later) - 10} more" if len(later) > 10 else ""
+        notes.append(
+            f"{len(later)} subject(s) compared at their first visit that every {what} traced, not "
+            f"their first visit: {shown}{more}"
+        )
+    return table[keep], used, notes
 
 
 def _label_rows(rows: list[dict], between: str, chosen: dict, design_notes: list[str]) -> None:
@@ -363,8 +383,10 @@ def reliability(
         Also return the table of images left out (see Returns).
     visit, pool_visits, visit_order : optional
         The visit compared for every subject; default each subject's first in
-        ``visit_order`` (:func:`~mfscan.visits.one_visit_per_subject`), so n
-        counts subjects. ``pool_visits=True``: every visit, labelled (column ``visits``, note).
+        ``visit_order`` that every judge of the design traced
+        (:func:`~mfscan.visits.one_visit_per_subject` with ``judges``; the subjects
+        compared at a later visit are named in ``visits`` and the note), so n counts
+        subjects. ``pool_visits=True``: every visit, labelled (column ``visits``, note).
 
     Returns
     -------
@@ -398,9 +420,10 @@ def reliability(
         every judge of their cell, left out (:data:`EXCLUDED_COLUMNS`).
     """
     sem_form, measures, target_cols = _checked(measurements, between, pair_by, icc_form, measures)
-    table, visits_used = _visit_rows(_with_sessions(measurements), visit, pool_visits, visit_order)
+    table, chosen, design_notes = _design_rows(_with_sessions(measurements), between, session)
+    table, visits_used, visit_notes = _visit_rows(table, visit, pool_visits, visit_order, between)
+    design_notes = design_notes + visit_notes
     ctx = {"sem_form": sem_form, "alpha": alpha, "visits": visits_used}
-    table, chosen, design_notes = _design_rows(table, between, session)
     report_cols = ["level", "side"] + (["rater"] if between == "session" else [])
     keep, excluded = _same_images(table, report_cols, between, between)
     cell, targets, judge_names, report_id, reports = _grid(table, target_cols, between, report_cols)
