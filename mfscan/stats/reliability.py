@@ -382,11 +382,9 @@ def reliability(
     return_excluded : bool
         Also return the table of images left out (see Returns).
     visit, pool_visits, visit_order : optional
-        The visit compared for every subject; default each subject's first in
-        ``visit_order`` that every judge of the design traced
-        (:func:`~mfscan.visits.one_visit_per_subject` with ``judges``; the subjects
-        compared at a later visit are named in ``visits`` and the note), so n counts
-        subjects. ``pool_visits=True``: every visit, labelled (column ``visits``, note).
+        The visit compared for every subject; default each subject's first in ``visit_order``
+        that every judge traced (:func:`_visit_rows`), so n counts subjects.
+        ``pool_visits=True``: every visit, labelled (column ``visits``, note).
 
     Returns
     -------
