@@ -374,9 +374,9 @@ def one_visit_per_subject(
         later.update(moved)
     text = f"first of each subject ({shown})"
     if moved:
-        text += "; later where an earlier visit lacks a judge: " + ", ".join(
-            f"{s}: {v}" for s, v in moved.items()
-        )
+        shown = [f"{s}: {v}" for s, v in moved.items()]
+        more = f" and {len(shown) - 10} more" if len(shown) > 10 else ""
+        text += "; later where an earlier visit lacks a judge: " + ", ".join(shown[:10]) + more
     return keep, text
 
 
