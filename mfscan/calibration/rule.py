@@ -254,10 +254,11 @@ class SidecarScale:
     session: str | None = None
 
     def label(self, *, blinded: bool = False) -> str:
-        """``scale line, R1 session 1``; in a blinded study no rater is named."""
-        kind = "scale line" if self.calibration.source == "scale-line" else "typed scale"
+        """``scale line, R1 session 1``; in a blinded study no rater is named: ``the image's
+        shared scale``."""
         if blinded:
-            return f"{kind} in a sidecar of this image"
+            return "the image's shared scale"
+        kind = "scale line" if self.calibration.source == "scale-line" else "typed scale"
         who = self.rater or "no rater"
         return f"{kind}, {who}" + (f" session {self.session}" if self.session else "")
 

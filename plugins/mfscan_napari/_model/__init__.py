@@ -41,14 +41,18 @@ from .assist import (
 )
 from .calibration import (
     KEY,
+    OVERRIDE_LABEL,
     calibration_text,
+    checked_scale,
     effective_calibration,
     layer_calibration,
+    layer_override,
     layer_scale,
     layer_units,
     scale_line_calibration,
     shown_calibration,
     stored_override,
+    stored_shared,
 )
 from .contraction import RestLookup
 from .history import EditHistory, OutlineState, describe_edit
@@ -106,7 +110,7 @@ from .saving import (
     write_recovery,
 )
 from .session import Session, owner_key
-from .settings import Settings, default_config_dir
+from .settings import Settings, default_config_dir, study_key
 from .study import (
     ANOTHER_TRACING,
     RATER_PALETTE,
@@ -183,6 +187,11 @@ __all__ = [
     "stored_override",
     "shown_calibration",
     "layer_calibration",
+    "layer_override",
+    "stored_shared",
+    "checked_scale",
+    "OVERRIDE_LABEL",
+    "study_key",
     "propose",
     "proposal_text",
     "livewire_segment",

@@ -16,12 +16,16 @@ import numpy as np
 from mfscan.calibration import (
     UNCALIBRATED,
     Calibration,
+    SharedScale,
+    check_typed_scale,
     from_scale_line,
     image_calibration,
     is_override,
+    rater_override,
     roi_calibration,
+    typed_scale_problem,
 )
-from mfscan.errors import MfscanError
+from mfscan.errors import CalibrationError, MfscanError
 
 KEY = "mfscan"
 
@@ -31,6 +35,12 @@ __all__ = [
     "effective_calibration",
     "stored_override",
     "layer_calibration",
+    "shared_record",
+    "stored_shared",
+    "sidecar_override",
+    "layer_override",
+    "checked_scale",
+    "OVERRIDE_LABEL",
     "shown_calibration",
     "calibration_text",
     "scale_line_calibration",
@@ -64,14 +74,79 @@ def stored_override(metadata: dict) -> Calibration | None:
     return cal if is_override(cal) else None
 
 
-def layer_calibration(image, metadata: dict, seed_rc=None) -> Calibration:
+def shared_record(shared: SharedScale | None) -> dict:
+    """What an image layer's metadata keeps of its sidecars' shared scale (``shared_scale``)."""
+    if shared is None:
+        return {}
+    cal = shared.calibration
+    return {
+        "calibration": cal.to_dict() if cal is not None else None,
+        "source": shared.source,
+        "conflict": shared.conflict,
+    }
+
+
+def stored_shared(image_metadata: dict | None) -> SharedScale | None:
+    """The shared scale an image layer keeps (:func:`shared_record`), or None."""
+    rec = ((image_metadata or {}).get(KEY, {}) or {}).get("shared_scale") or {}
+    if not rec:
+        return None
+    try:
+        cal = Calibration.from_dict(rec["calibration"]) if rec.get("calibration") else None
+    except MfscanError:
+        cal = None
+    return SharedScale(cal, rec.get("source"), rec.get("conflict"))
+
+
+def sidecar_override(own: Calibration | None, shared: SharedScale | None, image) -> Calibration | None:
+    """The override one rater's outlines are measured with: the core's
+    :func:`mfscan.calibration.rater_override` (their own scale, else the image's own, else the
+    shared scale); None when the sidecars disagree (the widget shows the conflict)."""
+    try:
+        return rater_override(own, shared, image.calibration)
+    except CalibrationError:
+        return None
+
+
+def layer_override(image, layer_metadata: dict, image_metadata: dict | None = None) -> Calibration | None:
+    """:func:`sidecar_override` of an outline layer: its stored scale (:func:`stored_override`)
+    and the image layer's shared scale (:func:`stored_shared`)."""
+    return sidecar_override(stored_override(layer_metadata), stored_shared(image_metadata), image)
+
+
+#: The check box that lets a rater use a scale disagreeing with the image's own.
+OVERRIDE_LABEL = "Use my scale over the image's own"
+
+
+def checked_scale(cal: Calibration, image, *, points=None, override: bool = False) -> Calibration:
+    """A scale set in the widget, checked against the image's own DICOM / ImageJ scale by the
+    core (:func:`mfscan.calibration.check_typed_scale`, :func:`~mfscan.calibration.typed_scale_problem`).
+
+    Raises
+    ------
+    mfscan.errors.CalibrationError
+        When it differs by more than 1% and `override` is false: the message names both scales
+        and how to use it anyway. With `override` it is returned marked ``overrides_image``.
+    """
+    why = typed_scale_problem(cal, image, points=points)
+    if why and not override:
+        raise CalibrationError(
+            f"Scale not set: {why}. The image's own scale is kept; to use yours anyway, tick "
+            f"“{OVERRIDE_LABEL}” and press “Set scale” again."
+        )
+    return check_typed_scale(cal, image, points=points, override=override)
+
+
+def layer_calibration(
+    image, metadata: dict, seed_rc=None, *, image_metadata: dict | None = None
+) -> Calibration:
     """The calibration an outline layer's outlines (or a seed point) are measured with.
 
-    The core's rule (:func:`mfscan.calibration.roi_calibration`) with the
-    layer's stored override (:func:`stored_override`); with DICOM ultrasound
-    regions, the scale of the region holding `seed_rc`.
+    The core's rule (:func:`mfscan.calibration.roi_calibration`) with the layer's override
+    (:func:`layer_override`: its own scale, else the image layer's shared scale); with DICOM
+    ultrasound regions, the scale of the region holding `seed_rc`.
     """
-    override = stored_override(metadata)
+    override = layer_override(image, metadata, image_metadata)
     if seed_rc is None:
         return image_calibration(image, override)
     return roi_calibration([(float(seed_rc[0]), float(seed_rc[1]))], image, override)

@@ -4,9 +4,11 @@ Layer metadata
 --------------
 Every layer the plugin creates carries ``layer.metadata["mfscan"]``:
 
-* image layers: ``{"kind": "image", "image_path", "calibration", "n_frames"}``;
-  ``calibration`` is the effective calibration as a dict (the image's own, or the
-  scale line / manual one set in the widget).
+* image layers: ``{"kind": "image", "image_path", "calibration", "shared_scale", "n_frames"}``;
+  ``calibration`` is the effective calibration as a dict (the image's own, the scale its
+  sidecars share, or the scale line / manual one set in the widget, then with
+  ``calibration_set_by`` ``[rater, session]``); ``shared_scale`` what the sidecars agree on
+  (the scale of a rater whose own sidecar sets none, never copied into it).
 * outline (Shapes) layers: ``{"kind": "outlines", "image_path", "sidecar_path",
   "digest", "annotation", "n_frames"}``; ``annotation`` holds the Annotation's
   non-ROI fields as written in the file (subject, visit, level, rater,
@@ -35,7 +37,14 @@ from mfscan.calibration import Calibration
 from mfscan.errors import MfscanError
 from mfscan.vocab import SIDE_COLORS, SIDE_DTYPE, SIDES, level_or_none, side_or_none
 
-from .calibration import KEY, effective_calibration, layer_scale, layer_units
+from .calibration import (
+    KEY,
+    effective_calibration,
+    layer_scale,
+    layer_units,
+    shared_record,
+    sidecar_override,
+)
 from .images import MEMORY_PREFIX, get_image, image_key
 from .rows import measure_rows
 
@@ -84,7 +93,9 @@ def is_outline_layer(layer) -> bool:
     return layer_meta(layer).get("kind") == "outlines" and layer.__class__.__name__ == "Shapes"
 
 
-def image_layer_data(image, calibration: Calibration | None = None, *, name: str | None = None) -> tuple:
+def image_layer_data(
+    image, calibration: Calibration | None = None, *, name: str | None = None, shared=None
+) -> tuple:
     """napari layer data tuple ``(data, kwargs, "image")`` of a loaded image.
 
     Parameters
@@ -94,6 +105,9 @@ def image_layer_data(image, calibration: Calibration | None = None, *, name: str
         The effective calibration (default: the image's own).
     name : str, optional
         Layer name (default: the file name).
+    shared : SharedScale, optional
+        What the image's sidecars agree on (kept as ``shared_scale``: the scale of a rater
+        who sets none, :func:`~mfscan_napari._model.calibration.layer_override`).
     """
     cal = image.calibration if calibration is None else calibration
     n = image.n_frames
@@ -109,6 +123,7 @@ def image_layer_data(image, calibration: Calibration | None = None, *, name: str
                 "kind": "image",
                 "image_path": image_key(image),
                 "calibration": cal.to_dict(),
+                "shared_scale": shared_record(shared),
                 "n_frames": n,
                 "warnings": list(image.warnings),
             }
@@ -173,11 +188,13 @@ def shapes_layer_data(
     sidecar: str | Path | None,
     calibration: Calibration | None = None,
     labels: bool = True,
+    override: Calibration | None = None,
 ) -> tuple:
     """napari layer data tuple ``(data, kwargs, "shapes")`` of one sidecar's outlines.
 
     Coordinates are in data pixels ``(row, col)``, with a leading frame
-    coordinate for cine images; ``scale`` equals the image layer's.
+    coordinate for cine images; ``scale`` equals the image layer's. `override`: the scale the
+    labels are measured with (:func:`~mfscan_napari._model.calibration.sidecar_override`).
     """
     cal = calibration if calibration is not None else effective_calibration(image, annotation)
     n = image.n_frames
@@ -207,7 +224,7 @@ def shapes_layer_data(
             }
         )
     if labels and rows:
-        table = measure_rows(image, annotation)
+        table = measure_rows(image, annotation, override=override)
         for r, t in zip(rows, table, strict=True):
             r["label"] = t["label"]
     meta = {
@@ -400,16 +417,13 @@ def sidecar_image_path(sidecar) -> Path:
     return (Path(sidecar).parent / ann.image).resolve()
 
 
-def shared_image_calibration(path, image, anns) -> Calibration:
+def shared_image_calibration(image, shared) -> Calibration:
     """The image's own calibration, else (a plain export) the scale line or typed scale its
-    sidecars agree on within 1%, its source named (the core's rule:
-    :func:`mfscan.calibration.shared_scale`); uncalibrated when they disagree (each rater's
-    own scale still applies to their layer)."""
-    from mfscan.annotations.scales import image_shared_scale
-
+    sidecars agree on within 1% (`shared`, the core's :func:`mfscan.calibration.shared_scale`),
+    its source named; uncalibrated when they disagree (each rater's own scale still applies to
+    their layer)."""
     if image.calibration.calibrated:
         return image.calibration
-    shared = image_shared_scale(path, annotations=anns)
     if shared.conflict:  # shown instead of a bare "not calibrated" (calibration_text)
         return Calibration(None, None, "none", details={"scale_conflict": shared.conflict})
     return shared.calibration or image.calibration
@@ -437,8 +451,12 @@ def read_layers(path, images=None) -> list[tuple]:
     anns = []
     for sc in find_sidecars(path):
         anns.append((sc, read_sidecar(sc)))
-    cal = shared_image_calibration(path, image, [a for _, a in anns])
-    layers = [image_layer_data(image, cal)]
+    from mfscan.annotations.scales import image_shared_scale
+
+    shared = image_shared_scale(path, annotations=[a for _, a in anns])
+    cal = shared_image_calibration(image, shared)
+    layers = [image_layer_data(image, cal, shared=shared)]
     for sc, ann in anns:
-        layers.append(shapes_layer_data(image, ann, sidecar=sc, calibration=cal))
+        over = sidecar_override(ann.calibration, shared, image)
+        layers.append(shapes_layer_data(image, ann, sidecar=sc, calibration=cal, override=over))
     return layers

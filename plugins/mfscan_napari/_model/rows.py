@@ -48,7 +48,7 @@ def _fmt(v, nd=2):
     return "–" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{nd}f}"
 
 
-def measure_rows(image, annotation: Annotation, *, rest=None) -> list[dict]:
+def measure_rows(image, annotation: Annotation, *, rest=None, override=None) -> list[dict]:
     """One display row per outline, measured by :func:`mfscan.measure.annotation.measure_annotation`.
 
     Returns
@@ -66,10 +66,14 @@ def measure_rows(image, annotation: Annotation, *, rest=None) -> list[dict]:
     rest : callable, optional, keyword-only
         ``rest(annotation, row) -> (text, pct or None)`` for a contracted image's
         thickness rows (the widget passes one reading the rest images of the folder).
+    override : Calibration, optional, keyword-only
+        The scale to measure with, as the core chooses it for this sidecar
+        (:func:`mfscan_napari._model.calibration.sidecar_override`: the image's shared scale
+        for a rater who set none); default the annotation's own.
     """
     from mfscan.measure.annotation import measure_annotation
 
-    rows, errors = measure_annotation(image, annotation, image_label="", sidecar_label="")
+    rows, errors = measure_annotation(image, annotation, image_label="", sidecar_label="", override=override)
     by_roi = {r["roi"]: r for r in rows}
     err_by_roi = {e["roi"]: e.get("problem", e["reason"]) for e in errors}
     out = []

@@ -68,8 +68,10 @@ class Session:
         self.set_calibration(calibration if calibration is not None else UNCALIBRATED)
 
     def set_calibration(self, calibration: Calibration) -> None:
-        """The calibration the image is measured and shown with."""
-        if calibration != self.calibration:
+        """The calibration the image is measured and shown with. A change of its details alone
+        (``Calibration`` equality ignores them) is a change too: the source shown, such as the
+        shared scale's, named in words that follow the study's blinding, is in them."""
+        if calibration.to_dict() != self.calibration.to_dict():
             self.calibration = calibration
             self.calibration_changed.emit(calibration)
 

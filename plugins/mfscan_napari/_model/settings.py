@@ -6,7 +6,9 @@ import json
 import os
 from pathlib import Path
 
-__all__ = ["default_config_dir", "Settings"]
+from .images import MEMORY_PREFIX
+
+__all__ = ["default_config_dir", "Settings", "study_key"]
 
 
 def default_config_dir() -> Path:
@@ -17,6 +19,20 @@ def default_config_dir() -> Path:
     from platformdirs import user_config_dir
 
     return Path(user_config_dir("mfscan", appauthor=False))
+
+
+def study_key(image_path, folders) -> str | None:
+    """The study an image belongs to, as a settings key: the first of `folders` (study folder,
+    worklist folder; None skipped) holding it, else the image's own folder; None for an image in
+    memory. One normalisation for both sides (absolute, symbolic links resolved), so a study
+    opened through a relative path or a link keeps one key."""
+    if not image_path or str(image_path).startswith(MEMORY_PREFIX):
+        return None
+    p = Path(image_path).resolve()
+    for folder in folders:
+        if folder is not None and Path(folder).resolve() in p.parents:
+            return str(Path(folder).resolve())
+    return str(p.parent)
 
 
 class Settings:

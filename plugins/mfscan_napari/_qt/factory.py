@@ -74,8 +74,8 @@ class LayerFactory:
             session=session,
         )
         cal = Calibration.from_dict(im["calibration"])
-        if is_override(cal):
-            ann.calibration = cal
+        if is_override(cal) and im.get("calibration_set_by") == [rater or "", session or ""]:
+            ann.calibration = cal  # this rater's own scale line, set here; a shared one stays shared
         mem = _model.is_memory(im["image_path"])
         sc = None if mem else str(sidecar_path(im["image_path"], rater, session))
         data, kw, _ = _model.shapes_layer_data(image, ann, sidecar=sc, calibration=cal)

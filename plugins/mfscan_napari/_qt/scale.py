@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import numpy as np
 
-from mfscan.calibration import Calibration
-from mfscan.errors import MfscanError
+from mfscan.calibration import Calibration, typed_scale_problem
+from mfscan.errors import CalibrationError, MfscanError
 
 from .. import _model
 from .._model import layer_meta
@@ -80,23 +80,22 @@ class ScaleController:
         except MfscanError as e:
             w.tracing.status(e.message, color=RED)
             return None
-        self.apply_calibration(cal)
+        pts = np.asarray(line, float)
+        cal = self.apply_calibration(cal, points=pts[:, -2:])
+        if cal is None:  # refused: disagrees with the image's own scale
+            return None
         self.remember_length(length)
         w.tracing.status(f"Scale set: {cal.row_mm:.4f} mm per pixel from a {length:g} mm line.")
         return cal
 
     def _study_key(self) -> str | None:
         """The study the current image belongs to: its study folder (``mfscan.study.json``), else
-        the worklist's folder, else the image's own folder (None for an image in memory)."""
+        the worklist's folder, else the image's own folder (None for an image in memory), by
+        :func:`mfscan_napari._model.study_key` (one path normalisation)."""
         w = self.widget
         ip = layer_meta(w.image_layer).get("image_path") if w.image_layer is not None else None
-        if not ip or _model.is_memory(ip):
-            return None
-        p = Path(ip).resolve()
-        for folder in (w.study.folder, w.worklist.folder if w.worklist is not None else None):
-            if folder is not None and Path(folder) in p.parents:
-                return str(folder)
-        return str(p.parent)
+        wl = w.worklist.folder if w.worklist is not None else None
+        return _model.study_key(ip, [w.study.folder, wl])
 
     def remember_length(self, length_mm: float) -> None:
         """Keep the length of the scale line just used, for the study's next images and sessions."""
@@ -113,12 +112,35 @@ class ScaleController:
         if isinstance(mm, (int, float)) and mm > 0:
             self.widget.calibration_panel.scale_length.setValue(float(mm))
 
-    def apply_calibration(self, cal: Calibration):
+    def apply_calibration(self, cal: Calibration, *, points=None) -> Calibration | None:
         """Use `cal` for the current image: stored on the rater's outline layers (saved in the
-        sidecars) and the layers rescaled."""
+        sidecars) and the layers rescaled.
+
+        First checked against the image's own DICOM / ImageJ scale
+        (:func:`mfscan_napari._model.checked_scale`, the core's rule; `points`: where it was
+        drawn, to pick the DICOM region): more than 1% apart it is refused with both values,
+        unless the rater ticked the override. Returns the calibration used, None when refused.
+        """
         w = self.widget
         m = layer_meta(w.image_layer)
+        panel = w.calibration_panel
+        try:
+            image = w.images.get(m["image_path"])
+        except MfscanError as e:  # the file is gone or changed: nothing to check against
+            w.tracing.status(e.message, color=RED)
+            return None
+        try:
+            checked = _model.checked_scale(
+                cal, image, points=points, override=panel.override_check.isChecked()
+            )
+        except CalibrationError as e:
+            if typed_scale_problem(cal, image, points=points):  # not an implausible scale: may be overridden
+                panel.offer_override()
+            w.tracing.status(e.message, color=RED)
+            return None
+        cal = checked
         m["calibration"] = cal.to_dict()
+        m["calibration_set_by"] = [w.fields()["rater"] or "", w.fields()["session"] or ""]
         w.session.set_calibration(cal)
         n = m.get("n_frames", 1)
         scale, units = _model.layer_scale(cal, n), _model.layer_units(cal, n)
@@ -140,3 +162,4 @@ class ScaleController:
             w.watcher.mark_dirty(ly)
         self.viewer.reset_view()
         w.refresh_table()
+        return cal

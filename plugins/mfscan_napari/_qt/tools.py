@@ -170,7 +170,10 @@ class ProposeTool(ClickTool):
         try:
             image_path = layer_meta(layer)["image_path"]
             image = w.images.get(image_path)
-            cal = _model.layer_calibration(image, layer.metadata, seed_rc)
+            il = w._image_layer_for(layer)
+            cal = _model.layer_calibration(
+                image, layer.metadata, seed_rc, image_metadata=il.metadata if il is not None else None
+            )
             if self.model is not None:
                 prop = _model.model_propose(self.model, image, frame, seed_rc, cal, side)
             else:

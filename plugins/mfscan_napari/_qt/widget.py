@@ -353,7 +353,9 @@ class MultifidusWidget(QWidget):
             image = self.images.get(layer_meta(layer)["image_path"])
             ann = _model.annotation_from_layer(layer.data, layer.features, layer.metadata)
             rest = _model.RestLookup(layer_meta(layer)["image_path"], self.images, self.rest_cache)
-            rows = _model.measure_rows(image, ann, rest=rest)
+            il = self._image_layer_for(layer)
+            over = _model.layer_override(image, layer.metadata, il.metadata if il is not None else None)
+            rows = _model.measure_rows(image, ann, rest=rest, override=over)
         except MfscanError as e:
             self.last_rows = []
             ms.clear(error=e.message)

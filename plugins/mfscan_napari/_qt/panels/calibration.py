@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qtpy.QtWidgets import QDoubleSpinBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QDoubleSpinBox,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+)
 
 from mfscan.calibration import Calibration
 
@@ -42,10 +50,27 @@ class CalibrationPanel(QGroupBox):
         row.addWidget(self.scale_length)
         row.addWidget(self.set_scale_button)
         v.addLayout(row)
+        self.override_check = QCheckBox(_model.OVERRIDE_LABEL)
+        self.override_check.setToolTip(
+            "Use the scale line even though it differs by more than 1% from the image's own "
+            "(DICOM or ImageJ) scale; the sidecar records that it overrides the image"
+        )
+        self.override_check.setVisible(False)  # offered only after a refusal
+        v.addWidget(self.override_check)
+
+    def offer_override(self) -> None:
+        """Show the override box (after a scale was refused for disagreeing with the image's own)."""
+        self.override_check.setVisible(True)
+
+    def _new_image(self, *_args) -> None:
+        """Each image starts without the override: it is chosen for one image at a time."""
+        self.override_check.setChecked(False)
+        self.override_check.setVisible(False)
 
     def bind(self, session) -> None:
         """Follow `session` (:class:`mfscan_napari._model.Session`): its image and calibration."""
         self._session = session
+        session.image_changed.connect(self._new_image)
         session.image_changed.connect(self._follow)
         session.calibration_changed.connect(self._follow)
         self._follow()
