@@ -232,6 +232,37 @@ def test_each_name_has_one_import_path():
     assert _reexports(ROOT) == []
 
 
+def _public_functions(base: pathlib.Path) -> dict[str, list[str]]:
+    """Top-level public function names defined under `base`, with the modules defining them."""
+    out: dict[str, list[str]] = {}
+    for p in sorted(base.rglob("*.py")):
+        for node in ast.parse(p.read_text()).body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_"):
+                out.setdefault(node.name, []).append(p.relative_to(ROOT).as_posix())
+    return out
+
+
+def test_each_calibration_function_has_one_definition():
+    """A calibration rule has one function and one name: no other module of the core or the plugin
+    defines a function named like one of :mod:`mfscan.calibration` (a second ``roi_calibration``
+    taking its arguments in another order is how two callers start to pass them wrong)."""
+    names = {
+        a.asname or a.name
+        for node in ast.parse((CORE / "calibration" / "__init__.py").read_text()).body
+        if isinstance(node, ast.ImportFrom)
+        for a in node.names
+    }
+    defined = _public_functions(CORE)
+    for name, mods in _public_functions(PLUGIN).items():
+        defined.setdefault(name, []).extend(mods)
+    doubles = {
+        n: [m for m in mods if not m.startswith("mfscan/calibration/")]
+        for n, mods in defined.items()
+        if n in names
+    }
+    assert {n: m for n, m in doubles.items() if m} == {}
+
+
 def test_reexport_check_finds_planted_aliases(tmp_path):
     pkg = tmp_path / "mfscan"
     (pkg / "io").mkdir(parents=True)

@@ -236,7 +236,12 @@ def _export_job(job, root, stem: str, writer: _Writer, max_pixels) -> list[dict]
     for bad input (failures become error rows, as in :func:`mfscan.measure.batch.measure_file`)."""
     from mfscan.calibration import rater_override
     from mfscan.io.images import load_image
-    from mfscan.measure.annotation import check_annotation, drop_duplicates, read_sidecars, shared_scale
+    from mfscan.measure.annotation import (
+        check_annotation,
+        drop_duplicates,
+        read_sidecars,
+        sidecars_shared_scale,
+    )
     from mfscan.measure.batch import relative_label
 
     label = relative_label(job.image, root)
@@ -257,7 +262,7 @@ def _export_job(job, root, stem: str, writer: _Writer, max_pixels) -> list[dict]
         return rows
     written: set = set()
     digest: dict = {}
-    shared = shared_scale(image, anns)
+    shared = sidecars_shared_scale(image, anns)
     for ann in anns:
         sc_label = relative_label(Path(ann.path), root)
         problem = check_annotation(ann, job.image, digest)
