@@ -263,6 +263,37 @@ def test_each_calibration_function_has_one_definition():
     assert {n: m for n, m in doubles.items() if m} == {}
 
 
+def _private_imports_between_commands(cli: pathlib.Path) -> list[str]:
+    """``from mfscan.cli.<command> import _name`` in another command's module: a private
+    helper of one command used by another (the shared ones live in ``mfscan.cli._common``)."""
+    found = []
+    for p in sorted(cli.glob("*.py")):
+        for node in ast.walk(ast.parse(p.read_text())):
+            if not (
+                isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("mfscan.cli.")
+            ):
+                continue
+            command = node.module.rpartition(".")[2]
+            if command.startswith("_") or command == p.stem:
+                continue
+            found += [
+                f"{p.name}:{node.lineno} {command}.{a.name}" for a in node.names if a.name.startswith("_")
+            ]
+    return found
+
+
+def test_no_command_imports_another_commands_private_helper():
+    """A rule two commands need (which scale a typed --mm-per-pixel gives) is one public function
+    below both, never one command's private helper called by another."""
+    assert _private_imports_between_commands(CORE / "cli") == []
+
+
+def test_private_import_check_finds_a_planted_one(tmp_path):
+    (tmp_path / "learn.py").write_text("def f():\n    from mfscan.cli.propose import _override\n")
+    (tmp_path / "propose.py").write_text("from mfscan.cli._common import _say\n")
+    assert _private_imports_between_commands(tmp_path) == ["learn.py:2 propose._override"]
+
+
 def test_reexport_check_finds_planted_aliases(tmp_path):
     pkg = tmp_path / "mfscan"
     (pkg / "io").mkdir(parents=True)

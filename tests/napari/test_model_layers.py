@@ -12,7 +12,7 @@ from mfscan_napari import _model, _reader, _sample, _writer
 from mfscan_napari_testutils import square, write_png
 
 from mfscan.annotations import ROI, Annotation, read_sidecar, sidecar_path, write_sidecar
-from mfscan.errors import MfscanError
+from mfscan.errors import CalibrationError, MfscanError
 from mfscan.io.images import load_image
 from mfscan.measure import measure_outline
 from mfscan.synthetic.dicom import write_us_dicom
@@ -243,6 +243,25 @@ def test_scale_line_calibration():
     assert cal.source == "scale-line" and cal.row_mm == pytest.approx(0.1)
     cal3 = _model.scale_line_calibration([[0, 10, 5], [0, 210, 5]], 40.0)
     assert cal3.row_mm == pytest.approx(0.2)
+
+
+def test_scale_line_over_a_dicoms_own_scale_is_decided_as_a_typed_one(tmp_path, phantom):
+    """A scale line drawn on a DICOM whose region says 0.25 mm/px replaces it only as a typed
+    --mm-per-pixel would (mfscan.calibration.sidecar_override): within 1% it is kept, 0.30
+    mm/px (20% off: a line drawn over the wrong length) is refused naming both values."""
+    from mfscan.io.images import load_image
+
+    p = write_us_dicom(
+        tmp_path / "own.dcm",
+        phantom.image,
+        regions=[{"bounds": (0, 0, 299, 399), "delta_cm": (0.025, 0.025)}],
+    )
+    image = load_image(p)
+    near = _model.scale_line_calibration([[10, 5], [210, 5]], 50.2, image)  # 0.251 mm/px, 0.4% off
+    assert near.row_mm == pytest.approx(0.251)
+    with pytest.raises(CalibrationError, match=r"0\.3 x 0\.3 mm/px differs by 20%.*0\.25 x 0\.25"):
+        _model.scale_line_calibration([[10, 5], [210, 5]], 60.0, image)
+    assert _model.scale_line_calibration([[10, 5], [210, 5]], 60.0).row_mm == pytest.approx(0.3)  # no image
 
 
 def test_worklist_order_resume_progress(tmp_path, phantom):

@@ -2,8 +2,9 @@
 
 The rule itself (a sidecar's scale line or typed values override the image's
 own calibration; with DICOM ultrasound regions, the region holding the outline)
-is the core's: :func:`mfscan.calibration.image_calibration` and
-:func:`mfscan.calibration.roi_calibration`. This module only reads the
+is the core's: whether a sidecar's or a drawn scale replaces the image's own is
+:func:`mfscan.calibration.sidecar_override` (as for ``mfscan propose``), the scale of
+an outline :func:`mfscan.calibration.roi_calibration`. This module only reads the
 override from a layer's metadata and formats the result.
 """
 
@@ -20,6 +21,7 @@ from mfscan.calibration import (
     image_calibration,
     is_override,
     roi_calibration,
+    sidecar_override,
 )
 from mfscan.errors import MfscanError
 
@@ -71,7 +73,7 @@ def layer_calibration(image, metadata: dict, seed_rc=None) -> Calibration:
     layer's stored override (:func:`stored_override`); with DICOM ultrasound
     regions, the scale of the region holding `seed_rc`.
     """
-    override = stored_override(metadata)
+    override = sidecar_override(stored_override(metadata), image)
     if seed_rc is None:
         return image_calibration(image, override)
     return roi_calibration([(float(seed_rc[0]), float(seed_rc[1]))], image, override)
@@ -125,16 +127,22 @@ def calibration_text(cal: Calibration) -> tuple[str, bool]:
     return (f"Calibrated: {mm} ({src})", False)
 
 
-def scale_line_calibration(line, length_mm: float) -> Calibration:
+def scale_line_calibration(line, length_mm: float, image=None) -> Calibration:
     """Calibration from a 2-point line in data pixels (frame coordinate dropped).
 
     Raises :class:`mfscan.errors.CalibrationError` when the scale is outside the plausible
     range (:func:`mfscan.calibration.check_plausible`, the rule every measurement applies),
-    so the widget refuses it when it is set, not only when the outline is measured.
+    so the widget refuses it when it is set, not only when the outline is measured; with
+    `image`, also when it differs by more than 1% from the image's own (DICOM, ImageJ)
+    scale: the decision of :func:`mfscan.calibration.sidecar_override`, as for a typed
+    ``--mm-per-pixel``.
     """
     from mfscan.calibration import check_plausible
 
     pts = np.asarray(line, float)
     if pts.shape[1] == 3:
         pts = pts[:, 1:]
-    return check_plausible(from_scale_line(pts[0], pts[-1], float(length_mm)))
+    cal = check_plausible(from_scale_line(pts[0], pts[-1], float(length_mm)))
+    if image is None:
+        return cal
+    return sidecar_override(None, image, typed=cal, points=pts)

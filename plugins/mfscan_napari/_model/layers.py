@@ -402,17 +402,18 @@ def sidecar_image_path(sidecar) -> Path:
 
 def shared_image_calibration(path, image, anns) -> Calibration:
     """The image's own calibration, else (a plain export) the scale line or typed scale its
-    sidecars agree on within 1%, its source named (the core's rule:
-    :func:`mfscan.calibration.shared_scale`); uncalibrated when they disagree (each rater's
-    own scale still applies to their layer)."""
+    sidecars agree on within 1%, its source named (the core's decision,
+    :func:`mfscan.calibration.sidecar_override` for a rater without a scale of their own);
+    uncalibrated when they disagree (each rater's own scale still applies to their layer)."""
     from mfscan.annotations.scales import image_shared_scale
+    from mfscan.calibration import sidecar_override
+    from mfscan.errors import CalibrationError
 
-    if image.calibration.calibrated:
-        return image.calibration
-    shared = image_shared_scale(path, annotations=anns)
-    if shared.conflict:  # shown instead of a bare "not calibrated" (calibration_text)
-        return Calibration(None, None, "none", details={"scale_conflict": shared.conflict})
-    return shared.calibration or image.calibration
+    try:
+        cal = sidecar_override(None, image, shared=lambda: image_shared_scale(path, annotations=anns))
+    except CalibrationError as e:  # shown instead of a bare "not calibrated" (calibration_text)
+        return Calibration(None, None, "none", details={"scale_conflict": e.message})
+    return cal or image.calibration
 
 
 def read_layers(path, images=None) -> list[tuple]:

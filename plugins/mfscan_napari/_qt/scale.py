@@ -76,7 +76,9 @@ class ScaleController:
             line = layers[0].data[-1]
         length = float(w.calibration_panel.scale_length.value() if length_mm is None else length_mm)
         try:
-            cal = _model.scale_line_calibration(line, length)
+            cal = _model.scale_line_calibration(
+                line, length, w.images.get(layer_meta(w.image_layer)['image_path'])
+            )
         except MfscanError as e:
             w.tracing.status(e.message, color=RED)
             return None
