@@ -338,4 +338,3 @@ def one_visit_per_subject(
     counts = pd.Series(labels[keep]).groupby(subjects[keep]).first().value_counts()
     shown = ", ".join(f"{v} for {counts[v]}" for v in order if v in counts)
     return keep, f"first of each subject ({shown})"
-

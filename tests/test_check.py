@@ -206,6 +206,19 @@ def test_check_refuses_the_visit_orders_the_analysis_refuses(tmp_path):
             analyse_study(meas.assign(csa_cm2=8.0), visit_order=order)
 
 
+def test_check_orders_dated_visits_by_their_dates_as_the_analysis_does(tmp_path):
+    """Labels the word rule does not know ("spring", "autumn") are ordered by the sidecars'
+    visit_date, as the analysis orders them (it read the dates, mfscan check did not); a
+    study dated for one visit only is refused by both."""
+    for i, (visit, date) in enumerate((("spring", "2024-04-02"), ("autumn", "2023-10-01"))):
+        _sidecar(_png(tmp_path, f"S9_{i}.png", 100 + i), "R1", subject="S9", visit=visit, visit_date=date)
+    assert check_study(tmp_path).empty
+    _sidecar(_png(tmp_path, "S9_2.png", 110), "R1", subject="S9", visit="winter")  # undated
+    t = check_study(tmp_path)
+    assert list(t["problem"]) == ["visit_order"]
+    assert "visit_date is given for some visits but not for 1: S9 visit winter" in t["message"].iloc[0]
+
+
 def test_numbered_visits_are_orderable(tmp_path):
     _visit_study(tmp_path, ["1", "2", "10"])
     assert check_study(tmp_path).empty

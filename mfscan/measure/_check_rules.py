@@ -230,13 +230,13 @@ def visit_labels(records: list[tuple], order=None) -> list[dict]:
     """Visit labels that the study's one visit-order policy cannot order.
 
     ``records`` are ``(file, annotation)`` of every readable sidecar; a sidecar's
-    top-level ``visit_date`` is its visit's date. The policy is the analysis':
+    ``visit_date`` is its visit's date. The policy is the analysis':
     :func:`mfscan.visits.study_visit_order` (an explicit ``order``, the report's
     ``--visit-order``, which must name every visit once; else the dates when any is
     given, all or none; else the rule). Tried on the whole study, then per subject to
     name the subjects concerned (one row each, naming its first sidecar).
     """
-    rows = [(f, a, _text(a.visit), a.extra.get("visit_date")) for f, a in records if _text(a.visit)]
+    rows = [(f, a, _text(a.visit), a.visit_date) for f, a in records if _text(a.visit)]
     if not rows:
         return []
 
