@@ -98,26 +98,28 @@ class Study:
         return study_visit_order(self.visit_table(), visit_order)[0]
 
     def ordered(self, visit_order=None) -> list[Job]:
-        """The images in study order: by subject (natural order), then visit in the study's
-        visit order (:meth:`visit_order`), then path (natural order). Images without a
-        subject or visit come first among theirs; when the visits cannot be ordered (the
-        policy refuses them), by subject and path alone."""
+        """The images in study order: by path (natural order), each subject's images with a
+        visit then put, in the places they hold, in the study's visit order
+        (:meth:`visit_order`; ties by path). Images without a subject or visit keep their
+        place, so that coding an image moves it at most among its subject's images. When
+        the visits cannot be ordered (the policy refuses them), by path alone."""
+        by_path = sorted(self.jobs, key=lambda j: natural_sort_key(self.relative(j)))
         try:
             order = self.visit_order(visit_order) or []
         except MfscanError:
-            order = []
+            return by_path
         rank = {v: i for i, v in enumerate(order)}
-
-        def key(job: Job):
+        slots: dict[str, list[int]] = {}
+        for i, job in enumerate(by_path):
             codes = self.codes(job)
-            visit = codes.get("visit")
-            return (
-                natural_sort_key(codes.get("subject", "")),
-                -1 if visit is None else rank.get(visit, -1),
-                natural_sort_key(self.relative(job)),
-            )
-
-        return sorted(self.jobs, key=key)
+            if codes.get("subject") is not None and codes.get("visit") in rank:
+                slots.setdefault(codes["subject"], []).append(i)
+        out = list(by_path)
+        for places in slots.values():
+            jobs = sorted((by_path[i] for i in places), key=lambda j: rank[self.codes(j)["visit"]])
+            for i, job in zip(places, jobs, strict=True):
+                out[i] = job
+        return out
 
     @property
     def annotated(self) -> list[Job]:
