@@ -70,7 +70,7 @@ def measure_annotation(
         (:data:`mfscan.measure.quality.ECHO_CORRECTIONS`).
     override : Calibration, optional, keyword-only
         The sidecar scale to measure with, as chosen by
-        :func:`mfscan.calibration.rater_override` (the scale the image's sidecars share);
+        :func:`mfscan.calibration.sidecar_override` (the scale the image's sidecars share);
         by default the sidecar's own calibration.
 
     Returns
@@ -353,7 +353,7 @@ def measure_file(
         sc_label = relative_label(Path(ann.path), label_root)
         problem = check_annotation(ann, image_path, digests)
         try:
-            override = _cal.rater_override(ann.calibration, shared, cal)
+            override = _cal.sidecar_override(ann.calibration, image, shared=shared)
         except MfscanError as e:
             problem = problem or e.message
         if problem:

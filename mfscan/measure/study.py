@@ -9,7 +9,7 @@ files again: :func:`mfscan.measure.batch.measure_jobs` (``study.annotated``),
 :func:`mfscan.measure.check.check_study` and :func:`mfscan.measure.agreement.agreement_table`
 (``study=``). Which scale applies to each sidecar is decided from the sidecars read here
 by the one calibration rule (:meth:`Study.shared_scale`,
-:func:`mfscan.calibration.rater_override`).
+:func:`mfscan.calibration.sidecar_override`).
 """
 
 from __future__ import annotations
