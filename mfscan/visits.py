@@ -343,12 +343,7 @@ def one_visit_per_subject(
     present = [v for v in dict.fromkeys(labels) if v]
     if len(present) <= 1:
         return np.ones(len(table), dtype=bool), present[0] if present else ""
-    if visit_order is not None:
-        order = explicit_order(visit_order, table["visit"])
-    elif "visit_date" in table and is_dated(table["visit_date"]).any():
-        order = _visit_rule(table["visit"], table["visit_date"])
-    else:
-        order = _visit_rule(present)
+    order, _ = study_visit_order(table[labels != ""], visit_order)  # the one policy
     rank = {v: i for i, v in enumerate(order)}
     ranks = np.array([rank.get(v, len(order)) for v in labels])
     subjects = _labels(table["subject"]).fillna("").to_numpy(dtype=object)
@@ -378,6 +373,3 @@ def one_visit_per_subject(
         more = f" and {len(shown) - 10} more" if len(shown) > 10 else ""
         text += "; later where an earlier visit lacks a judge: " + ", ".join(shown[:10]) + more
     return keep, text
-
-
-visit_order_of = visit_order

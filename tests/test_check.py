@@ -142,18 +142,18 @@ def _visit_study(root: Path, labels) -> None:
 
 
 def test_unorderable_visits_are_reported_per_subject(tmp_path, monkeypatch):
-    # the checker's side, with a visit_order that refuses words it does not know (as
-    # mfscan.visits.visit_order is to do); the real one is tested below
+    # the checker's side, with a policy that refuses words it does not know (as
+    # mfscan.visits.study_visit_order does); the real one is tested below
     import mfscan.measure._check_rules as rules
 
-    def refusing(visits, dates=None):
-        labels = sorted({str(v) for v in visits})
+    def refusing(table, order=None):
+        labels = sorted({str(v) for v in table["visit"]})
         unknown = [v for v in labels if not v.isdigit()]
         if unknown:
             raise MfscanError(f"cannot order {unknown}")
-        return labels
+        return labels, []
 
-    monkeypatch.setattr(rules, "visit_order", refusing)
+    monkeypatch.setattr(rules, "study_visit_order", refusing)
     _visit_study(tmp_path, ["pre", "foo", "later"])
     t = check_study(tmp_path)
     assert list(zip(t["file"], t["problem"], strict=True)) == [("S9_0.R1.mfscan.json", "visit_order")]
@@ -179,10 +179,44 @@ def test_an_explicit_visit_order_must_hold_every_label(tmp_path, capsys):
     assert check_study(tmp_path, visit_order=["pre", "post", "1"]).empty
     t = check_study(tmp_path, visit_order=["pre", "1"])
     assert list(zip(t["file"], t["problem"], strict=True)) == [("S9_0.R1.mfscan.json", "visit_order")]
-    assert "not in the visit order given (post)" in t["message"].iloc[0]
+    assert "--visit-order lacks visit(s) post found in the study" in t["message"].iloc[0]
     assert main(["check", str(tmp_path), "--visit-order", "pre,post,1"]) == 0
     assert main(["check", str(tmp_path), "--visit-order", "pre,1"]) == 1
     assert "visit labels that cannot be ordered [visit_order] (1):" in capsys.readouterr().out
+
+
+def test_check_refuses_the_visit_orders_the_analysis_refuses(tmp_path):
+    """mfscan check and the analysis take a --visit-order by one policy
+    (mfscan.visits.study_visit_order): an order that names a visit twice cannot say when
+    it was, so both refuse it; one naming every visit once is clean for both."""
+    from mfscan.stats.study import analyse_study
+
+    _visit_study(tmp_path, ["pre", "post"])
+    meas = pd.DataFrame(
+        {"subject": ["S9", "S9", "S8"], "visit": ["pre", "post", "1"], "level": "L4", "side": "left"}
+    )
+    for order, clean in ((["pre", "post", "1"], True), (["pre", "post", "pre", "1"], False)):
+        t = check_study(tmp_path, visit_order=order)
+        assert t.empty is clean, t.to_string()
+        if clean:
+            continue
+        assert set(t["problem"]) == {"visit_order"}
+        assert all("the visit order names pre twice" in m for m in t["message"])
+        with pytest.raises(MfscanError, match="the visit order names pre twice"):
+            analyse_study(meas.assign(csa_cm2=8.0), visit_order=order)
+
+
+def test_check_orders_dated_visits_by_their_dates_as_the_analysis_does(tmp_path):
+    """Labels the word rule does not know ("spring", "autumn") are ordered by the sidecars'
+    visit_date, as the analysis orders them (it read the dates, mfscan check did not); a
+    study dated for one visit only is refused by both."""
+    for i, (visit, date) in enumerate((("spring", "2024-04-02"), ("autumn", "2023-10-01"))):
+        _sidecar(_png(tmp_path, f"S9_{i}.png", 100 + i), "R1", subject="S9", visit=visit, visit_date=date)
+    assert check_study(tmp_path).empty
+    _sidecar(_png(tmp_path, "S9_2.png", 110), "R1", subject="S9", visit="winter")  # undated
+    t = check_study(tmp_path)
+    assert list(t["problem"]) == ["visit_order"]
+    assert "visit_date is given for some visits but not for 1: S9 visit winter" in t["message"].iloc[0]
 
 
 def test_numbered_visits_are_orderable(tmp_path):

@@ -232,6 +232,68 @@ def test_each_name_has_one_import_path():
     assert _reexports(ROOT) == []
 
 
+def _public_functions(base: pathlib.Path) -> dict[str, list[str]]:
+    """Top-level public function names defined under `base`, with the modules defining them."""
+    out: dict[str, list[str]] = {}
+    for p in sorted(base.rglob("*.py")):
+        for node in ast.parse(p.read_text()).body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_"):
+                out.setdefault(node.name, []).append(p.relative_to(ROOT).as_posix())
+    return out
+
+
+def test_each_calibration_function_has_one_definition():
+    """A calibration rule has one function and one name: no other module of the core or the plugin
+    defines a function named like one of :mod:`mfscan.calibration` (a second ``roi_calibration``
+    taking its arguments in another order is how two callers start to pass them wrong)."""
+    names = {
+        a.asname or a.name
+        for node in ast.parse((CORE / "calibration" / "__init__.py").read_text()).body
+        if isinstance(node, ast.ImportFrom)
+        for a in node.names
+    }
+    defined = _public_functions(CORE)
+    for name, mods in _public_functions(PLUGIN).items():
+        defined.setdefault(name, []).extend(mods)
+    doubles = {
+        n: [m for m in mods if not m.startswith("mfscan/calibration/")]
+        for n, mods in defined.items()
+        if n in names
+    }
+    assert {n: m for n, m in doubles.items() if m} == {}
+
+
+def _private_imports_between_commands(cli: pathlib.Path) -> list[str]:
+    """``from mfscan.cli.<command> import _name`` in another command's module: a private
+    helper of one command used by another (the shared ones live in ``mfscan.cli._common``)."""
+    found = []
+    for p in sorted(cli.glob("*.py")):
+        for node in ast.walk(ast.parse(p.read_text())):
+            if not (
+                isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("mfscan.cli.")
+            ):
+                continue
+            command = node.module.rpartition(".")[2]
+            if command.startswith("_") or command == p.stem:
+                continue
+            found += [
+                f"{p.name}:{node.lineno} {command}.{a.name}" for a in node.names if a.name.startswith("_")
+            ]
+    return found
+
+
+def test_no_command_imports_another_commands_private_helper():
+    """A rule two commands need (which scale a typed --mm-per-pixel gives) is one public function
+    below both, never one command's private helper called by another."""
+    assert _private_imports_between_commands(CORE / "cli") == []
+
+
+def test_private_import_check_finds_a_planted_one(tmp_path):
+    (tmp_path / "learn.py").write_text("def f():\n    from mfscan.cli.propose import _override\n")
+    (tmp_path / "propose.py").write_text("from mfscan.cli._common import _say\n")
+    assert _private_imports_between_commands(tmp_path) == ["learn.py:2 propose._override"]
+
+
 def test_reexport_check_finds_planted_aliases(tmp_path):
     pkg = tmp_path / "mfscan"
     (pkg / "io").mkdir(parents=True)

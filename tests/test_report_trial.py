@@ -296,3 +296,20 @@ def test_blinding_of_an_unreadable_settings_file(tmp_path):
     )
     assert _blinding_text(tmp_path).startswith("yes, as recorded in mfscan.study.json")
     assert "recorded for 2 rater/session(s)" in _blinding_text(tmp_path)
+
+
+def test_visit_sequence_is_the_one_visit_order_policy():
+    """The report's visit axis comes from the study's policy (mfscan.visits.study_visit_order):
+    the analysis' order restricted to the visits shown, else the rule (pre < post, by the words,
+    though "post" < "pre" as text); a visit the order lacks is refused, never placed after it by
+    another rule (natural text order put "fu" last and "10wk" before "4wk" before)."""
+    from mfscan.errors import MfscanError
+    from mfscan.report._data import visit_sequence
+
+    assert visit_sequence(["post", "pre", "post"]) == ["pre", "post"]
+    assert visit_sequence(["10wk", "baseline", "4wk"]) == ["baseline", "4wk", "10wk"]
+    assert visit_sequence(["b", "a"], ["b", "c", "a"]) == ["b", "a"]  # the analysis' order, dates and all
+    with pytest.raises(MfscanError, match="--visit-order lacks visit"):
+        visit_sequence(["pre", "post", "fu"], ["pre", "post"])
+    with pytest.raises(MfscanError, match="--visit-order"):
+        visit_sequence(["pre", "later"])  # "later" is no word of the rule

@@ -125,3 +125,42 @@ def test_typed_scale_over_an_implausible_own_scale_needs_the_override(tmp_path, 
     assert "which is itself outside the plausible range" in capsys.readouterr().err
     assert main([*argv, "--override-calibration"]) == 0
     assert read_sidecar(tmp_path / "tiny.mfscan.json").calibration.row_mm == 0.2548
+
+
+def test_sidecar_override_is_the_one_decision_of_a_replaced_scale(dcm, tmp_path, phantom):
+    """Typed, stored and shared scales against the image's own (0.2548 mm/px), decided by one
+    function: the cases of mfscan propose, predict, import-imagej and the widget."""
+    from PIL import Image
+
+    from mfscan.calibration import SharedScale, from_scale_line, sidecar_override
+
+    own = load_image(dcm)
+    Image.fromarray(np.asarray(phantom.image, dtype=np.uint8)).save(tmp_path / "plain.png")
+    plain = load_image(tmp_path / "plain.png")  # a plain export: no scale of its own
+    assert not plain.calibration.calibrated
+
+    def never():
+        raise AssertionError("the shared scale is not read when the image or the sidecar sets one")
+
+    stored = manual(0.3)
+    assert sidecar_override(stored, plain, shared=never) == stored  # the rater's own scale first
+    assert sidecar_override(None, own, shared=never) is None  # the DICOM's own applies
+    # a plain export: the scale its sidecars agree on; refused when they disagree
+    line = from_scale_line((0, 0), (0, 100), 25.0)  # 100 px over 25 mm: 0.25 mm/px
+    assert sidecar_override(None, plain, shared=lambda: SharedScale(line, "scale line, R1")) == line
+    with pytest.raises(CalibrationError, match="disagree"):
+        sidecar_override(None, plain, shared=SharedScale(conflict="the sidecars disagree"))
+    # typed: within 1% of the DICOM's 0.2548 kept, 0.30 (17.7% off) refused unless overridden
+    assert sidecar_override(None, own, typed=manual(0.2560)).row_mm == pytest.approx(0.2560)
+    with pytest.raises(CalibrationError, match="differs by 17.7%"):
+        sidecar_override(None, own, typed=manual(0.30))
+    chosen = sidecar_override(None, own, typed=manual(0.30), override_image=True)
+    assert chosen.row_mm == pytest.approx(0.30) and chosen.details["overrides_image"] is True
+    # typed over a stored scale whose outlines were measured with it: refused unless forced
+    with pytest.raises(CalibrationError, match="would change it") as e:
+        sidecar_override(stored, plain, typed=manual(0.31), keeps_outlines=True, sidecar=tmp_path / "a.json")
+    assert e.value.path == tmp_path / "a.json"
+    assert sidecar_override(stored, plain, typed=manual(0.31), keeps_outlines=True, force=True) == manual(
+        0.31
+    )
+    assert sidecar_override(stored, plain, typed=manual(0.31)) == manual(0.31)  # no outlines yet

@@ -85,7 +85,7 @@ def protocol_codes(image_path, rater: str | None = None, session: str | None = N
 
 
 def image_codes(
-    image_path, *, pattern: str | None = None, relative_path=None, exclude=None
+    image_path, *, pattern: str | None = None, relative_path=None, exclude=None, annotations=None
 ) -> tuple[dict, dict]:
     """The subject, visit and level of an image, and where each was read.
 
@@ -98,6 +98,9 @@ def image_codes(
         The image's path relative to the study folder (default `image_path`).
     exclude : str or Path, optional
         A sidecar not to read (the one being saved).
+    annotations : list of (Path, Annotation), optional
+        The image's sidecars already read (:func:`mfscan.measure.study.resolve_study`); by
+        default they are read here.
 
     Returns
     -------
@@ -109,7 +112,8 @@ def image_codes(
     skip = Path(exclude).resolve() if exclude is not None else None
     codes: dict = {}
     sources: dict = {}
-    for row in sidecar_codes(image_path):
+    rows = sidecar_codes(image_path) if annotations is None else _annotation_codes(annotations)
+    for row in rows:
         if skip is not None and row["path"].resolve() == skip:
             continue
         for k in CODE_FIELDS:
@@ -120,6 +124,17 @@ def image_codes(
         if _text(fromp.get(k)) and k not in codes:
             codes[k], sources[k] = _text(fromp[k]), "pattern"
     return codes, sources
+
+
+def _annotation_codes(annotations) -> list[dict]:
+    """:func:`sidecar_codes` rows of sidecars already read, sorted by file name."""
+    rows = []
+    for path, ann in sorted(annotations, key=lambda pa: Path(pa[0]).name):
+        row = {"path": Path(path)} | {k: _text(getattr(ann, k, None)) for k in CODE_FIELDS}
+        if row["level"]:
+            row["level"] = row["level"].upper()
+        rows.append(row)
+    return rows
 
 
 def code_disagreements(

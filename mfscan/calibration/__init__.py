@@ -27,6 +27,7 @@ from .rule import (  # noqa: F401,E402
     rater_override,
     roi_calibration,
     shared_scale,
+    sidecar_override,
     typed_scale_problem,
 )
 from .scale import (  # noqa: F401

@@ -16,6 +16,11 @@ own sidecar sets none, when they agree within 1% (:func:`shared_scale`,
 :func:`rater_override`); when they disagree the image is refused, naming both values
 (and, unless the study is blinded, both files).
 
+Whether a typed scale (``--mm-per-pixel``, a scale line just drawn), the sidecar's stored
+one or the image's shared one replaces the image's own is decided once,
+:func:`sidecar_override`, for ``mfscan propose``, ``mfscan predict``, ``mfscan
+import-imagej`` and the plugin.
+
 A sidecar's stored ``dicom-region`` or ``none`` calibration is a record of what
 the image said, never an override: the image is read again.
 
@@ -50,6 +55,7 @@ __all__ = [
     "SharedScale",
     "shared_scale",
     "rater_override",
+    "sidecar_override",
 ]
 
 #: Calibration sources that a sidecar may set over the image's own.
@@ -353,3 +359,77 @@ def rater_override(own: Calibration | None, shared: SharedScale | None, image_ca
     if shared.conflict:
         raise CalibrationError(shared.conflict)
     return shared.calibration
+
+
+def sidecar_override(
+    stored: Calibration | None,
+    image,
+    *,
+    typed: Calibration | None = None,
+    shared=None,
+    points=None,
+    override_image: bool = False,
+    keeps_outlines: bool = False,
+    force: bool = False,
+    sidecar=None,
+) -> Calibration | None:
+    """THE decision whether a typed or sidecar scale replaces the image's own.
+
+    Parameters
+    ----------
+    stored : Calibration or None
+        The calibration of the rater's sidecar (None without one); only a scale line or
+        typed scale (:func:`is_override`) counts.
+    image : mfscan.io.images.Image
+        The loaded image (its own ``calibration`` and ``regions``).
+    typed : Calibration, optional, keyword-only
+        A scale given now (``--mm-per-pixel``, a scale line drawn in the widget).
+    shared : SharedScale or callable, optional, keyword-only
+        What the image's sidecars agree on (:func:`shared_scale`), or a function returning
+        it, called only when needed (it reads every sidecar of the image).
+    points : (N, 2) array_like, optional, keyword-only
+        Where `typed` is used (outline vertices, seeds), to pick the DICOM region.
+    override_image : bool, keyword-only
+        ``--override-calibration``: a typed scale differing from the image's own is used
+        anyway (:func:`check_typed_scale`).
+    keeps_outlines : bool, keyword-only
+        The rater's sidecar has outlines, measured with `stored`.
+    force : bool, keyword-only
+        A typed scale may replace a different `stored` one under kept outlines.
+    sidecar : str or Path, optional, keyword-only
+        The rater's sidecar, named by the refusal of a replaced scale.
+
+    Returns
+    -------
+    Calibration or None
+        Without `typed`: :func:`rater_override` (the stored scale line or typed scale,
+        else nothing when the image has its own calibration, else the shared scale); with
+        `typed`: `typed`, checked against the image's own (:func:`check_typed_scale`).
+        None: the image's own calibration applies.
+
+    Raises
+    ------
+    mfscan.errors.CalibrationError
+        A typed scale that is implausible or differs from the image's own without
+        `override_image`; one that differs from the stored scale its outlines were measured
+        with, without `force`; sidecars that disagree on the image's scale.
+    """
+    stored = stored if is_override(stored) else None
+    if typed is None:
+        if stored is not None or image.calibration.calibrated:
+            return stored
+        return rater_override(stored, shared() if callable(shared) else shared, image.calibration)
+    cal = check_typed_scale(typed, image, points=points, override=override_image)
+    if (
+        keeps_outlines
+        and stored is not None
+        and not force
+        and (stored.row_mm, stored.col_mm) != (cal.row_mm, cal.col_mm)
+    ):
+        raise CalibrationError(
+            f"the sidecar's {stored.source} calibration is {stored.row_mm:g} x {stored.col_mm:g} mm/px "
+            "and its outlines are measured with it; the typed scale would change it (use --force to "
+            "replace it)",
+            sidecar,
+        )
+    return cal

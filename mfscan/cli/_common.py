@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from mfscan import RESEARCH_NOTICE
+from mfscan.errors import MfscanError
 from mfscan.vocab import DEFAULT_MAX_PIXELS
 
 __all__ = [
@@ -21,7 +22,8 @@ __all__ = [
     "_mm_per_pixel",
     "_threshold",
     "add_typed_scale_options",
-    "typed_scale",
+    "scale_override",
+    "is_error_list",
     "add_measure_options",
     "add_parser",
 ]
@@ -91,18 +93,53 @@ def add_typed_scale_options(p, help_mm: str) -> None:
     )
 
 
-def typed_scale(args, image, points=None):
-    """The ``manual`` Calibration of ``--mm-per-pixel`` checked against `image`'s own, or None.
+def scale_override(
+    image_path,
+    image,
+    *,
+    mm_per_pixel=None,
+    override_calibration: bool = False,
+    force: bool = False,
+    stored=None,
+    shared=None,
+    points=None,
+    keeps_outlines: bool = False,
+    sidecar=None,
+):
+    """The scale a command measures and stores with, over the image's own (None: the image's).
 
-    The decision is :func:`mfscan.calibration.check_typed_scale`'s (CalibrationError when the
-    value differs by more than 1% without ``--override-calibration``).
+    The decision is :func:`mfscan.calibration.sidecar_override`'s, with ``--mm-per-pixel``
+    (``mm_per_pixel``), ``--override-calibration`` and ``--force``; this only names the file
+    in its refusal (the sidecar whose scale would change, else the image) and, for a typed
+    scale, the option.
     """
-    if not getattr(args, "mm_per_pixel", None):
-        return None
-    from mfscan.calibration import check_typed_scale, manual
+    from mfscan.calibration import manual, sidecar_override
 
-    override = bool(getattr(args, "override_calibration", False))
-    return check_typed_scale(manual(*args.mm_per_pixel), image, points=points, override=override)
+    typed = manual(*mm_per_pixel) if mm_per_pixel else None
+    try:
+        return sidecar_override(
+            stored,
+            image,
+            typed=typed,
+            shared=shared,
+            points=points,
+            override_image=override_calibration,
+            keeps_outlines=keeps_outlines,
+            force=force,
+            sidecar=sidecar,
+        )
+    except MfscanError as e:
+        raise MfscanError(("--mm-per-pixel: " if typed else "") + e.message, e.path or image_path) from e
+
+
+def is_error_list(path) -> bool:
+    """True when `path` is an errors table mfscan wrote (header ``path,roi,reason``): one a
+    command may remove when a run has no errors."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.readline().strip() == "path,roi,reason"
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def _threshold(v):

@@ -12,7 +12,7 @@ __all__ = ["cmd_export_masks", "register"]
 
 
 def cmd_export_masks(args) -> int:
-    from mfscan.cli.measure import _is_error_list
+    from mfscan.cli._common import is_error_list
     from mfscan.measure.export import check_export_dir, export_masks
 
     out = check_export_dir(args.output, [args.study])  # refused before a long run, not after
@@ -41,7 +41,7 @@ def cmd_export_masks(args) -> int:
         _say("no annotated images found (a sidecar is <image stem>.mfscan.json beside the image)", err=True)
     errors_path = out / "errors.csv"
     _report_errors(res.errors, errors_path)
-    if res.errors.empty and errors_path.is_file() and _is_error_list(errors_path):
+    if res.errors.empty and errors_path.is_file() and is_error_list(errors_path):
         errors_path.unlink()  # an earlier run's list would be mistaken for this run's
     return 1 if not res.errors.empty else 0
 

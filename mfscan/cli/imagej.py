@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mfscan.cli._common import _say, add_parser, add_typed_scale_options, typed_scale
+from mfscan.cli._common import _say, add_parser, add_typed_scale_options, scale_override
 from mfscan.errors import MfscanError
 
 __all__ = ["cmd_import_imagej", "cmd_export_imagej", "register"]
@@ -29,10 +29,13 @@ def cmd_import_imagej(args) -> int:
         from mfscan.io.images import load_image
 
         points = [p for roi in ann.rois for p in roi.points]
-        try:
-            ann.calibration = typed_scale(args, load_image(image), points=points or None)
-        except MfscanError as e:
-            raise MfscanError(f"--mm-per-pixel: {e.message}", image) from e
+        ann.calibration = scale_override(  # a new sidecar: nothing stored, nothing shared
+            image,
+            load_image(image),
+            mm_per_pixel=args.mm_per_pixel,
+            override_calibration=args.override_calibration,
+            points=points or None,
+        )
     ann = validated(ann, out)  # codes as the reader normalises them (l4 -> L4)
     write_sidecar(out, ann, force=args.force)
     _say(f"imported {len(ann.rois)} outline(s) ({', '.join(r.side for r in ann.rois)}) -> {out}")

@@ -120,14 +120,13 @@ def predict_image(
     """Predict one image's outlines and merge them into the rater's sidecar; returns printed lines.
 
     ``mm_per_pixel`` (``(row_mm, col_mm)``) is a typed scale, taken and stored exactly as
-    ``mfscan propose --mm-per-pixel`` takes it (``mfscan.cli.propose._override``: checked against
-    the image's own DICOM/ImageJ scale unless ``override_calibration``).
+    ``mfscan propose --mm-per-pixel`` takes it (:func:`mfscan.calibration.sidecar_override`:
+    checked against the image's own DICOM/ImageJ scale unless ``override_calibration``).
     """
-    from types import SimpleNamespace
-
     from mfscan.annotations import Annotation, write_sidecar
-    from mfscan.annotations.merge import merge_rois, proposable, target_sidecar
-    from mfscan.cli.propose import _override
+    from mfscan.annotations.merge import existing_calibration, merge_rois, proposable, target_sidecar
+    from mfscan.annotations.scales import image_shared_scale
+    from mfscan.cli._common import scale_override
     from mfscan.io.images import load_image
 
     image_path = Path(image_path)
@@ -137,16 +136,18 @@ def predict_image(
     out, ann = target_sidecar(image_path, rater)
     if ann is not None and ann.rater is not None and rater is not None and ann.rater != rater:
         raise MfscanError(f"the sidecar's rater is {ann.rater!r}, not {rater!r}; not merged", out)
-    typed = SimpleNamespace(
-        image=image_path,
-        rater=rater,
-        output=None,
+    override = scale_override(  # the one decision, as mfscan propose makes it
+        image_path,
+        img,
         mm_per_pixel=mm_per_pixel,
         override_calibration=override_calibration,
         force=force,
-        seed=list((seeds or {}).items()),
+        stored=ann.calibration if ann is not None else existing_calibration(image_path, rater),
+        shared=lambda: image_shared_scale(image_path),
+        points=list((seeds or {}).values()) or None,
+        keeps_outlines=ann is not None and bool(ann.rois),
+        sidecar=out,
     )
-    override = _override(typed, ann, out, img)  # propose's rule for a typed scale against the sidecar's
     rois, lines = _rois(model, img, frame, override, seeds, image_path)
     rois, kept = proposable(ann, rois, frame=frame, force=force)  # a traced side is kept
     lines += [f"  {n}" for n in kept]

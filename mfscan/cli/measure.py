@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from mfscan.cli._common import _report_errors, _say, add_measure_options, add_parser
+from mfscan.cli._common import _report_errors, _say, add_measure_options, add_parser, is_error_list
 
 __all__ = ["cmd_measure", "register"]
 
@@ -39,17 +39,9 @@ def cmd_measure(args) -> int:
         _say("no annotated images found (a sidecar is <image stem>.mfscan.json beside the image)", err=True)
     errors_path = Path(args.errors) if args.errors else out.with_name("errors.csv")
     _report_errors(res.errors, errors_path)
-    if res.errors.empty and errors_path.is_file() and _is_error_list(errors_path):
+    if res.errors.empty and errors_path.is_file() and is_error_list(errors_path):
         errors_path.unlink()  # an earlier run's list would be mistaken for this run's
     return 1 if not res.errors.empty else 0
-
-
-def _is_error_list(path: Path) -> bool:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.readline().strip() == "path,roi,reason"
-    except (OSError, UnicodeDecodeError):
-        return False
 
 
 def register(sub) -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from mfscan.annotations.merge import existing_calibration, merge_rois, proposable, proposal_extra
-from mfscan.cli._common import _say, add_parser, add_typed_scale_options, typed_scale
+from mfscan.cli._common import _say, add_parser, add_typed_scale_options, scale_override
 from mfscan.errors import MfscanError
 
 __all__ = ["parse_seed", "cmd_propose", "register", "NO_SCALE_HELP"]
@@ -143,46 +143,23 @@ def _codes(args, ann, out):
 
 
 def _override(args, ann, out, img):
-    """The calibration override to use and store, honouring ``--mm-per-pixel`` (checked against
-    the image's own by the calibration rule) and the sidecar's own."""
-    from mfscan.calibration import is_override
+    """The calibration override to use and store: :func:`mfscan.cli._common.scale_override` with
+    ``--mm-per-pixel`` and the sidecar's own (``ann``, else the one ``-o`` or the rater names)."""
+    from mfscan.annotations.scales import image_shared_scale
 
     stored = ann.calibration if ann is not None else existing_calibration(args.image, args.rater, args.output)
-    stored = stored if is_override(stored) else None
-    if not args.mm_per_pixel:
-        return _shared_override(stored, args.image, img)
-    try:
-        cal = typed_scale(args, img, points=[seed for _, seed in args.seed] or None)
-    except MfscanError as e:
-        raise MfscanError(f"--mm-per-pixel: {e.message}", args.image) from e
-    if (
-        ann is not None
-        and ann.rois
-        and stored is not None
-        and not args.force
-        and (stored.row_mm, stored.col_mm) != (cal.row_mm, cal.col_mm)
-    ):
-        raise MfscanError(
-            f"the sidecar's {stored.source} calibration is "
-            f"{stored.row_mm:g} x {stored.col_mm:g} mm/px and its outlines are measured with "
-            "it; --mm-per-pixel would change it (use --force to replace it)",
-            out,
-        )
-    return cal
-
-
-def _shared_override(stored, image_path, img):
-    """The rater's own scale, else the one the image's sidecars agree on (THE rule:
-    :func:`mfscan.calibration.rater_override`); refused when they disagree."""
-    from mfscan.annotations.scales import image_shared_scale
-    from mfscan.calibration import rater_override
-
-    if stored is not None or img.calibration.calibrated:
-        return stored
-    try:
-        return rater_override(stored, image_shared_scale(image_path), img.calibration)
-    except MfscanError as e:
-        raise MfscanError(e.message, image_path) from e
+    return scale_override(
+        args.image,
+        img,
+        mm_per_pixel=args.mm_per_pixel,
+        override_calibration=args.override_calibration,
+        force=args.force,
+        stored=stored,
+        shared=lambda: image_shared_scale(args.image),
+        points=[seed for _, seed in args.seed] or None,
+        keeps_outlines=ann is not None and bool(ann.rois),
+        sidecar=out,
+    )
 
 
 def cmd_propose(args) -> int:

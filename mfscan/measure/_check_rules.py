@@ -11,10 +11,12 @@ from collections import Counter, defaultdict
 from itertools import combinations
 from pathlib import Path
 
+import pandas as pd
+
 from mfscan import calibration as _cal
 from mfscan.errors import MfscanError
 from mfscan.measure.agreement import is_transverse_outline
-from mfscan.visits import visit_order
+from mfscan.visits import study_visit_order
 
 #: The study codes every sidecar needs (a level either for the file or on every outline).
 REQUIRED_CODES = ("subject", "visit", "level", "rater")
@@ -231,24 +233,29 @@ def scale_differs_from_image(anns, labels, image_obj, image: str, tolerance_pct:
 
 
 def visit_labels(records: list[tuple], order=None) -> list[dict]:
-    """Visit labels that :func:`mfscan.visits.visit_order` cannot order.
+    """Visit labels that the study's one visit-order policy cannot order.
 
     ``records`` are ``(file, annotation)`` of every readable sidecar; a sidecar's
-    top-level ``visit_date`` is passed as its date. Tried on the whole study, then per
-    subject to name the subjects concerned (one row each, naming its first sidecar).
-    With an explicit ``order`` (the report's ``--visit-order``), the labels it lacks.
+    ``visit_date`` is its visit's date. The policy is the analysis':
+    :func:`mfscan.visits.study_visit_order` (an explicit ``order``, the report's
+    ``--visit-order``, which must name every visit once; else the dates when any is
+    given, all or none; else the rule). Tried on the whole study, then per subject to
+    name the subjects concerned (one row each, naming its first sidecar).
     """
-    rows = [(f, a, _text(a.visit), a.extra.get("visit_date")) for f, a in records if _text(a.visit)]
+    rows = [(f, a, _text(a.visit), a.visit_date) for f, a in records if _text(a.visit)]
     if not rows:
         return []
 
     def refusal(subset) -> str | None:
-        if order is not None:
-            lacking = sorted({v for _, _, v, _ in subset} - {str(o).strip() for o in order})
-            return f"not in the visit order given ({', '.join(lacking)})" if lacking else None
-        dates = [d for *_, d in subset]
+        table = pd.DataFrame(
+            {
+                "subject": [_text(a.subject) or "" for _, a, _, _ in subset],
+                "visit": [v for _, _, v, _ in subset],
+                "visit_date": [d for *_, d in subset],
+            }
+        )
         try:
-            visit_order([v for _, _, v, _ in subset], dates=dates if any(dates) else None)
+            study_visit_order(table, order)
         except (MfscanError, ValueError) as e:
             return getattr(e, "message", None) or str(e)
         return None

@@ -249,7 +249,7 @@ def _image_rows(job, between, session, label_root, max_pixels, errors) -> list[d
 
 def _with_shared_scale(anns, image, label_root, errors) -> list:
     """`anns` measured with the scale the image's sidecars share when a sidecar
-    sets none (:func:`mfscan.calibration.rater_override`); those it refuses are left out."""
+    sets none (:func:`mfscan.calibration.sidecar_override`); those it refuses are left out."""
     from mfscan.annotations.scales import image_shared_scale
 
     if all(_cal.is_override(a.calibration) for a in anns):
@@ -262,7 +262,7 @@ def _with_shared_scale(anns, image, label_root, errors) -> list:
     out = []
     for a in anns:
         try:
-            cal = _cal.rater_override(a.calibration, shared, own)
+            cal = _cal.sidecar_override(a.calibration, image, shared=shared)
         except MfscanError as e:
             errors.append(
                 {"path": relative_label(Path(a.path), label_root), "roi": None, "reason": e.message}

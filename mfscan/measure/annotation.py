@@ -48,20 +48,6 @@ MEASUREMENT_COLUMNS = (
 ERROR_COLUMNS = ("path", "roi", "reason")
 
 
-def _override(annotation: Annotation | None) -> _cal.Calibration | None:
-    return annotation.calibration if annotation is not None else None
-
-
-def effective_calibration(annotation: Annotation | None, image) -> _cal.Calibration:
-    """Alias of :func:`mfscan.calibration.image_calibration` taking the sidecar (kept for the plugin)."""
-    return _cal.image_calibration(image, _override(annotation))
-
-
-def roi_calibration(points, annotation: Annotation | None, image) -> _cal.Calibration:
-    """Alias of :func:`mfscan.calibration.roi_calibration` taking the sidecar (kept for the plugin)."""
-    return _cal.roi_calibration(points, image, _override(annotation))
-
-
 def measure_annotation(
     image,
     annotation: Annotation,
@@ -84,7 +70,7 @@ def measure_annotation(
         (:data:`mfscan.measure.quality.ECHO_CORRECTIONS`).
     override : Calibration, optional, keyword-only
         The sidecar scale to measure with, as chosen by
-        :func:`mfscan.calibration.rater_override` (the scale the image's sidecars share);
+        :func:`mfscan.calibration.sidecar_override` (the scale the image's sidecars share);
         by default the sidecar's own calibration.
 
     Returns
@@ -362,12 +348,12 @@ def measure_file(
     cal = image.calibration
     info = _image_info(image, label)
     digests: dict = {}
-    shared = shared_scale(image, anns)
+    shared = sidecars_shared_scale(image, anns)
     for ann in anns:
         sc_label = relative_label(Path(ann.path), label_root)
         problem = check_annotation(ann, image_path, digests)
         try:
-            override = _cal.rater_override(ann.calibration, shared, cal)
+            override = _cal.sidecar_override(ann.calibration, image, shared=shared)
         except MfscanError as e:
             problem = problem or e.message
         if problem:
@@ -426,7 +412,7 @@ def _image_info(image, label: str) -> dict:
     }
 
 
-def shared_scale(image, anns):
+def sidecars_shared_scale(image, anns):
     """What the sidecars `anns` of a plain export agree on (None when the image has its own
     calibration or every sidecar sets its own scale): :func:`mfscan.calibration.shared_scale`."""
     from mfscan.annotations.scales import image_shared_scale

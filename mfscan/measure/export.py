@@ -181,7 +181,7 @@ def _export_annotation(
     ann, image, stem: str, sc_label: str, img_label: str, writer: _Writer, written: set, override=None
 ) -> list[dict]:
     """Write the masks of one sidecar; one manifest row per (frame, level). `override`: the
-    scale the image's sidecars share (:func:`mfscan.calibration.rater_override`)."""
+    scale the image's sidecars share (:func:`mfscan.calibration.sidecar_override`)."""
     groups = _group_rois(ann, image, sc_label, writer, override)
     levels = {lev for _, lev in groups}
     base = (Path(sc_label).parent / Path(sc_label).name[: -len(SUFFIX)]).as_posix()
@@ -234,9 +234,14 @@ def _export_annotation(
 def _export_job(job, root, stem: str, writer: _Writer, max_pixels) -> list[dict]:
     """Read the sidecars of one image, load it once and export each sidecar; never raises
     for bad input (failures become error rows, as in :func:`mfscan.measure.batch.measure_file`)."""
-    from mfscan.calibration import rater_override
+    from mfscan.calibration import sidecar_override
     from mfscan.io.images import load_image
-    from mfscan.measure.annotation import check_annotation, drop_duplicates, read_sidecars, shared_scale
+    from mfscan.measure.annotation import (
+        check_annotation,
+        drop_duplicates,
+        read_sidecars,
+        sidecars_shared_scale,
+    )
     from mfscan.measure.batch import relative_label
 
     label = relative_label(job.image, root)
@@ -257,7 +262,7 @@ def _export_job(job, root, stem: str, writer: _Writer, max_pixels) -> list[dict]
         return rows
     written: set = set()
     digest: dict = {}
-    shared = shared_scale(image, anns)
+    shared = sidecars_shared_scale(image, anns)
     for ann in anns:
         sc_label = relative_label(Path(ann.path), root)
         problem = check_annotation(ann, job.image, digest)
@@ -265,7 +270,7 @@ def _export_job(job, root, stem: str, writer: _Writer, max_pixels) -> list[dict]
             writer.error(sc_label, problem)
             continue
         try:
-            override = rater_override(ann.calibration, shared, image.calibration)
+            override = sidecar_override(ann.calibration, image, shared=shared)
             rows += _export_annotation(ann, image, stem, sc_label, label, writer, written, override)
         except MfscanError as e:
             writer.error(sc_label, str(e))

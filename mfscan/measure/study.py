@@ -9,7 +9,7 @@ files again: :func:`mfscan.measure.batch.measure_jobs` (``study.annotated``),
 :func:`mfscan.measure.check.check_study` and :func:`mfscan.measure.agreement.agreement_table`
 (``study=``). Which scale applies to each sidecar is decided from the sidecars read here
 by the one calibration rule (:meth:`Study.shared_scale`,
-:func:`mfscan.calibration.rater_override`).
+:func:`mfscan.calibration.sidecar_override`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 from mfscan.calibration import SharedScale
+from mfscan.errors import MfscanError
 from mfscan.measure.annotation import read_one, read_sidecars
 from mfscan.measure.discover import Job, discover
+from mfscan.visits import study_visit_order
+from mfscan.vocab import natural_sort_key
 
 __all__ = ["Study", "resolve_study"]
 
@@ -40,12 +45,81 @@ class Study:
         that do not exist, files linking outside the folder.
     blinded : bool
         The study file marks the study blinded: messages name no other rater.
+    pattern : str or None
+        The study's naming pattern (``mfscan.study.json``), for codes no sidecar gives.
     """
 
     root: Path | None
     jobs: list[Job] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)
     blinded: bool = False
+    pattern: str | None = None
+
+    def relative(self, job: Job) -> str:
+        """The image's path relative to the study folder (its full path without one), with ``/``."""
+        if self.root is not None:
+            try:
+                return job.image.relative_to(self.root).as_posix()
+            except ValueError:
+                pass
+        return job.image.as_posix()
+
+    def codes(self, job: Job) -> dict:
+        """Subject, visit and level of `job`'s image (fields absent when unknown): from its
+        sidecars as read here, else the naming pattern (:func:`mfscan.annotations.codes.image_codes`)."""
+        from mfscan.annotations.codes import image_codes
+
+        read = [(sc, a) for sc, a in (job.read or []) if not isinstance(a, str)]
+        return image_codes(
+            job.image, pattern=self.pattern, relative_path=self.relative(job), annotations=read
+        )[0]
+
+    def visit_table(self) -> pd.DataFrame:
+        """``subject, visit, visit_date`` of every image with a visit (the date of its first
+        sidecar that has one): what the visit order is settled from."""
+        rows = []
+        for job in self.jobs:
+            codes = self.codes(job)
+            if codes.get("visit") is None:
+                continue
+            dates = [a.visit_date for _, a in job.read or [] if not isinstance(a, str)]
+            rows.append((codes.get("subject", ""), codes["visit"], next((d for d in dates if d), None)))
+        return pd.DataFrame(rows, columns=["subject", "visit", "visit_date"])
+
+    def visit_order(self, visit_order=None) -> list[str] | None:
+        """THE study's visit order (:func:`mfscan.visits.study_visit_order`): `visit_order` when
+        given, else the sidecars' visit dates, else the rule; None without visits.
+
+        Raises
+        ------
+        MfscanError
+            As :func:`mfscan.visits.study_visit_order` (the message names ``--visit-order``).
+        """
+        return study_visit_order(self.visit_table(), visit_order)[0]
+
+    def ordered(self, visit_order=None) -> list[Job]:
+        """The images in study order: by path (natural order), each subject's images with a
+        visit then put, in the places they hold, in the study's visit order
+        (:meth:`visit_order`; ties by path). Images without a subject or visit keep their
+        place, so that coding an image moves it at most among its subject's images. When
+        the visits cannot be ordered (the policy refuses them), by path alone."""
+        by_path = sorted(self.jobs, key=lambda j: natural_sort_key(self.relative(j)))
+        try:
+            order = self.visit_order(visit_order) or []
+        except MfscanError:
+            return by_path
+        rank = {v: i for i, v in enumerate(order)}
+        slots: dict[str, list[int]] = {}
+        for i, job in enumerate(by_path):
+            codes = self.codes(job)
+            if codes.get("subject") is not None and codes.get("visit") in rank:
+                slots.setdefault(codes["subject"], []).append(i)
+        out = list(by_path)
+        for places in slots.values():
+            jobs = sorted((by_path[i] for i in places), key=lambda j: rank[self.codes(j)["visit"]])
+            for i, job in zip(places, jobs, strict=True):
+                out[i] = job
+        return out
 
     @property
     def annotated(self) -> list[Job]:
@@ -80,4 +154,17 @@ def resolve_study(paths) -> Study:
     jobs, errors = discover(paths, include_unannotated=True)
     for job in jobs:
         job.read = [(sc, read_one(sc)) for sc in job.sidecars]
-    return Study(root, jobs, errors, study_blinded(root or paths[0]) if paths else False)
+    return Study(root, jobs, errors, study_blinded(root or paths[0]) if paths else False, _pattern(root))
+
+
+def _pattern(root: Path | None) -> str | None:
+    """The naming pattern of the study file in `root` (None without one, or unreadable: ``mfscan
+    check`` reports that file's problem)."""
+    from mfscan.annotations.study_file import read_study_settings
+
+    if root is None:
+        return None
+    try:
+        return read_study_settings(root).get("pattern")
+    except MfscanError:
+        return None

@@ -17,7 +17,8 @@ import pandas as pd
 
 from mfscan.report._tables import natural_ranks
 from mfscan.stats.sides import mean_ci
-from mfscan.vocab import SIDE_STATUSES, natural_sort_key
+from mfscan.visits import study_visit_order
+from mfscan.vocab import SIDE_STATUSES
 
 __all__ = [
     "visit_sequence",
@@ -30,15 +31,18 @@ __all__ = [
 
 
 def visit_sequence(labels, order: Sequence[str] | None = None) -> list[str]:
-    """The study's visits in chronological order: ``order`` when given (the analysis'
-    ``--visit-order``), else :func:`mfscan.visits.visit_order`; only visits present."""
-    present = {str(v) for v in pd.unique(pd.Series(labels, dtype=object).dropna())}
-    if order is not None:
-        given = [str(v) for v in order]
-        return [v for v in given if v in present] + sorted(present - set(given), key=natural_sort_key)
-    from mfscan.visits import visit_order
+    """The study's visits present in ``labels``, in chronological order.
 
-    return [v for v in visit_order(sorted(present)) if v in present]
+    The order is the one policy's, :func:`mfscan.visits.study_visit_order`: ``order`` when
+    given (the order the analysis settled, ``StudyAnalysis.visit_order``, or the
+    ``--visit-order`` given), else the rule applied to the labels. No second rule places a
+    visit: one that ``order`` lacks is refused (:class:`~mfscan.errors.MfscanError` naming
+    ``--visit-order``), as are labels the rule cannot order.
+    """
+    present = pd.Series(labels, dtype=object).dropna().astype(str)
+    settled, _ = study_visit_order(pd.DataFrame({"visit": pd.unique(present)}), order)
+    shown = set(present)
+    return [v for v in settled or [] if v in shown]
 
 
 def primary_judge(table: pd.DataFrame) -> tuple[object, object]:

@@ -12,7 +12,8 @@ from mfscan_napari import _model, _reader, _sample, _writer
 from mfscan_napari_testutils import square, write_png
 
 from mfscan.annotations import ROI, Annotation, read_sidecar, sidecar_path, write_sidecar
-from mfscan.errors import MfscanError
+from mfscan.calibration import manual
+from mfscan.errors import CalibrationError, MfscanError
 from mfscan.io.images import load_image
 from mfscan.measure import measure_outline
 from mfscan.synthetic.dicom import write_us_dicom
@@ -243,6 +244,77 @@ def test_scale_line_calibration():
     assert cal.source == "scale-line" and cal.row_mm == pytest.approx(0.1)
     cal3 = _model.scale_line_calibration([[0, 10, 5], [0, 210, 5]], 40.0)
     assert cal3.row_mm == pytest.approx(0.2)
+
+
+def test_scale_line_over_a_dicoms_own_scale_is_decided_as_a_typed_one(tmp_path, phantom):
+    """A scale line drawn on a DICOM whose region says 0.25 mm/px replaces it only as a typed
+    --mm-per-pixel would (mfscan.calibration.sidecar_override): within 1% it is kept, 0.30
+    mm/px (20% off: a line drawn over the wrong length) is refused naming both values."""
+    from mfscan.io.images import load_image
+
+    p = write_us_dicom(
+        tmp_path / "own.dcm",
+        phantom.image,
+        regions=[{"bounds": (0, 0, 299, 399), "delta_cm": (0.025, 0.025)}],
+    )
+    image = load_image(p)
+    near = _model.scale_line_calibration([[10, 5], [210, 5]], 50.2, image)  # 0.251 mm/px, 0.4% off
+    assert near.row_mm == pytest.approx(0.251)
+    with pytest.raises(CalibrationError, match=r"0\.3 x 0\.3 mm/px differs by 20%.*0\.25 x 0\.25"):
+        _model.scale_line_calibration([[10, 5], [210, 5]], 60.0, image)
+    assert _model.scale_line_calibration([[10, 5], [210, 5]], 60.0).row_mm == pytest.approx(0.3)  # no image
+
+
+def _visit_study(root, phantom, visits):
+    """One image per (subject, visit, date), traced by R1 on a 0.25 mm/px typed scale."""
+    for subject, visit, date in visits:
+        (root / subject).mkdir(exist_ok=True)
+        img = write_png(root / subject / f"{subject}_{visit}.png", phantom.image)
+        ann = Annotation(
+            image=img.name,
+            rois=[ROI("left", square(60, 60, 40)), ROI("right", square(60, 200, 40))],
+            subject=subject,
+            visit=visit,
+            level="L4",
+            rater="R1",
+            visit_date=date,
+            calibration=manual(0.25),
+        )
+        write_sidecar(sidecar_path(img, "R1"), ann)
+
+
+@pytest.mark.parametrize(
+    "visits, expected",
+    [
+        # "post" < "pre" as text: the visit-word rule puts pre first
+        (
+            [("S1", "post", None), ("S1", "pre", None), ("S2", "pre", None), ("S2", "post", None)],
+            ["S1/S1_pre.png", "S1/S1_post.png", "S2/S2_pre.png", "S2/S2_post.png"],
+        ),
+        # words the rule does not know, ordered by the sidecars' visit dates (not as text)
+        (
+            [("S1", "autumn", "2023-10-01"), ("S1", "spring", "2023-04-02")],
+            ["S1/S1_spring.png", "S1/S1_autumn.png"],
+        ),
+    ],
+    ids=["pre-post", "dated"],
+)
+def test_worklist_follows_the_studys_visit_order(tmp_path, phantom, visits, expected):
+    """The worklist is the study the command line resolves (mfscan.measure.study.resolve_study),
+    in its order: per subject, the visits in the order the analysis of `mfscan measure`'s table
+    settles (explicit, else dates, else the rule), not the file names' text order."""
+    from mfscan.cli import main
+    from mfscan.stats.study import analyse_study
+
+    _visit_study(tmp_path, phantom, visits)
+    wl = _model.Worklist.from_folder(tmp_path)
+    assert [wl.relative(p) for p in wl.images] == expected
+    assert main(["measure", str(tmp_path), "-o", str(tmp_path / "m.csv"), "--no-progress"]) == 0
+    meas = pd.read_csv(tmp_path / "m.csv", dtype={"visit": str, "visit_date": str})
+    order = analyse_study(meas).visit_order
+    for subject in ("S1", "S2"):
+        shown = [p.stem.split("_")[1] for p in wl.images if p.parent.name == subject]
+        assert shown == [v for v in order if v in shown]
 
 
 def test_worklist_order_resume_progress(tmp_path, phantom):

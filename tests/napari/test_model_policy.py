@@ -157,8 +157,8 @@ def test_sample_is_a_real_image(phantom):
 def test_layer_calibration_is_the_core_rule(tmp_path, phantom):
     """The widget's calibration of a seed or outline equals batch's for the same sidecar:
     the override first, else the DICOM region holding the points."""
+    from mfscan.calibration import roi_calibration
     from mfscan.io.images import load_image
-    from mfscan.measure.annotation import roi_calibration
 
     p = write_us_dicom(
         tmp_path / "two.dcm",
@@ -175,7 +175,7 @@ def test_layer_calibration_is_the_core_rule(tmp_path, phantom):
         ann = Annotation(image=p.name, calibration=override, rois=[ROI("left", left), ROI("right", right)])
         meta = _meta(annotation=_model.annotation_fields(ann))
         for pts in (left, right):
-            core = roi_calibration(pts, ann, image)
+            core = roi_calibration(pts, image, ann.calibration)
             assert _model.layer_calibration(image, meta, pts[0]) == core
         if override is None:
             assert _model.layer_calibration(image, meta, left[0]).row_mm == pytest.approx(0.3)

@@ -2,8 +2,9 @@
 
 The rule itself (a sidecar's scale line or typed values override the image's
 own calibration; with DICOM ultrasound regions, the region holding the outline)
-is the core's: :func:`mfscan.calibration.image_calibration` and
-:func:`mfscan.calibration.roi_calibration`. This module only reads the
+is the core's: whether a sidecar's or a drawn scale replaces the image's own is
+:func:`mfscan.calibration.sidecar_override` (as for ``mfscan propose``), the scale of
+an outline :func:`mfscan.calibration.roi_calibration`. This module only reads the
 override from a layer's metadata and formats the result.
 """
 
@@ -17,12 +18,11 @@ from mfscan.calibration import (
     UNCALIBRATED,
     Calibration,
     SharedScale,
-    check_typed_scale,
     from_scale_line,
     image_calibration,
     is_override,
-    rater_override,
     roi_calibration,
+    sidecar_override,
     typed_scale_problem,
 )
 from mfscan.errors import CalibrationError, MfscanError
@@ -37,7 +37,7 @@ __all__ = [
     "layer_calibration",
     "shared_record",
     "stored_shared",
-    "sidecar_override",
+    "rater_calibration",
     "layer_override",
     "checked_scale",
     "OVERRIDE_LABEL",
@@ -98,20 +98,20 @@ def stored_shared(image_metadata: dict | None) -> SharedScale | None:
     return SharedScale(cal, rec.get("source"), rec.get("conflict"))
 
 
-def sidecar_override(own: Calibration | None, shared: SharedScale | None, image) -> Calibration | None:
-    """The override one rater's outlines are measured with: the core's
-    :func:`mfscan.calibration.rater_override` (their own scale, else the image's own, else the
-    shared scale); None when the sidecars disagree (the widget shows the conflict)."""
+def rater_calibration(own: Calibration | None, shared: SharedScale | None, image) -> Calibration | None:
+    """The override one rater's outlines are measured with: the core's decision,
+    :func:`mfscan.calibration.sidecar_override` (their own scale, else the image's own, else
+    the shared scale); None when the sidecars disagree (the widget shows the conflict)."""
     try:
-        return rater_override(own, shared, image.calibration)
+        return sidecar_override(own, image, shared=shared)
     except CalibrationError:
         return None
 
 
 def layer_override(image, layer_metadata: dict, image_metadata: dict | None = None) -> Calibration | None:
-    """:func:`sidecar_override` of an outline layer: its stored scale (:func:`stored_override`)
+    """:func:`rater_calibration` of an outline layer: its stored scale (:func:`stored_override`)
     and the image layer's shared scale (:func:`stored_shared`)."""
-    return sidecar_override(stored_override(layer_metadata), stored_shared(image_metadata), image)
+    return rater_calibration(stored_override(layer_metadata), stored_shared(image_metadata), image)
 
 
 #: The check box that lets a rater use a scale disagreeing with the image's own.
@@ -134,7 +134,7 @@ def checked_scale(cal: Calibration, image, *, points=None, override: bool = Fals
             f"Scale not set: {why}. The image's own scale is kept; to use yours anyway, tick "
             f"“{OVERRIDE_LABEL}” and press “Set scale” again."
         )
-    return check_typed_scale(cal, image, points=points, override=override)
+    return sidecar_override(None, image, typed=cal, points=points, override_image=override)
 
 
 def layer_calibration(
@@ -200,16 +200,22 @@ def calibration_text(cal: Calibration) -> tuple[str, bool]:
     return (f"Calibrated: {mm} ({src})", False)
 
 
-def scale_line_calibration(line, length_mm: float) -> Calibration:
+def scale_line_calibration(line, length_mm: float, image=None) -> Calibration:
     """Calibration from a 2-point line in data pixels (frame coordinate dropped).
 
     Raises :class:`mfscan.errors.CalibrationError` when the scale is outside the plausible
     range (:func:`mfscan.calibration.check_plausible`, the rule every measurement applies),
-    so the widget refuses it when it is set, not only when the outline is measured.
+    so the widget refuses it when it is set, not only when the outline is measured; with
+    `image`, also when it differs by more than 1% from the image's own (DICOM, ImageJ)
+    scale: the decision of :func:`mfscan.calibration.sidecar_override`, as for a typed
+    ``--mm-per-pixel``.
     """
     from mfscan.calibration import check_plausible
 
     pts = np.asarray(line, float)
     if pts.shape[1] == 3:
         pts = pts[:, 1:]
-    return check_plausible(from_scale_line(pts[0], pts[-1], float(length_mm)))
+    cal = check_plausible(from_scale_line(pts[0], pts[-1], float(length_mm)))
+    if image is None:
+        return cal
+    return sidecar_override(None, image, typed=cal, points=pts)

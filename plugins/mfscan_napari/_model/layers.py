@@ -42,8 +42,8 @@ from .calibration import (
     effective_calibration,
     layer_scale,
     layer_units,
+    rater_calibration,
     shared_record,
-    sidecar_override,
 )
 from .images import MEMORY_PREFIX, get_image, image_key
 from .rows import measure_rows
@@ -194,7 +194,7 @@ def shapes_layer_data(
 
     Coordinates are in data pixels ``(row, col)``, with a leading frame
     coordinate for cine images; ``scale`` equals the image layer's. `override`: the scale the
-    labels are measured with (:func:`~mfscan_napari._model.calibration.sidecar_override`).
+    labels are measured with (:func:`~mfscan_napari._model.calibration.rater_calibration`).
     """
     cal = calibration if calibration is not None else effective_calibration(image, annotation)
     n = image.n_frames
@@ -419,8 +419,9 @@ def sidecar_image_path(sidecar) -> Path:
 
 def shared_image_calibration(image, shared) -> Calibration:
     """The image's own calibration, else (a plain export) the scale line or typed scale its
-    sidecars agree on within 1% (`shared`, the core's :func:`mfscan.calibration.shared_scale`),
-    its source named; uncalibrated when they disagree (each rater's own scale still applies to
+    sidecars agree on within 1% (`shared`, the core's :func:`mfscan.calibration.shared_scale`;
+    the decision of :func:`mfscan.calibration.sidecar_override` for a rater without a scale of
+    their own), its source named; uncalibrated when they disagree (each rater's own scale still applies to
     their layer)."""
     if image.calibration.calibrated:
         return image.calibration
@@ -457,6 +458,6 @@ def read_layers(path, images=None) -> list[tuple]:
     cal = shared_image_calibration(image, shared)
     layers = [image_layer_data(image, cal, shared=shared)]
     for sc, ann in anns:
-        over = sidecar_override(ann.calibration, shared, image)
+        over = rater_calibration(ann.calibration, shared, image)
         layers.append(shapes_layer_data(image, ann, sidecar=sc, calibration=cal, override=over))
     return layers

@@ -68,7 +68,7 @@ def measure_rows(image, annotation: Annotation, *, rest=None, override=None) -> 
         thickness rows (the widget passes one reading the rest images of the folder).
     override : Calibration, optional, keyword-only
         The scale to measure with, as the core chooses it for this sidecar
-        (:func:`mfscan_napari._model.calibration.sidecar_override`: the image's shared scale
+        (:func:`mfscan_napari._model.calibration.rater_calibration`: the image's shared scale
         for a rater who set none); default the annotation's own.
     """
     from mfscan.measure.annotation import measure_annotation

@@ -19,7 +19,7 @@ class Worklist:
     ----------
     folder : Path
     images : list of Path
-        Supported images, sorted naturally by relative path.
+        Supported images in study order (:meth:`from_folder`).
     index : int
         The current image.
     """
@@ -29,19 +29,18 @@ class Worklist:
     index: int = 0
 
     @classmethod
-    def from_folder(cls, folder) -> Worklist:
-        """The folder's images as ``mfscan measure`` finds them (:func:`mfscan.measure.batch.discover`)."""
-        from mfscan.measure.batch import discover
-        from mfscan.vocab import natural_sort_key
+    def from_folder(cls, folder, visit_order=None) -> Worklist:
+        """The folder's images found and ordered as the command line finds and orders the study
+        (:func:`mfscan.measure.study.resolve_study`, :meth:`mfscan.measure.study.Study.ordered`):
+        by subject, visit in the study's visit order (explicit `visit_order`, else the
+        sidecars' dates, else the visit-word rule: ``pre`` before ``post``), then path."""
+        from mfscan.measure.study import resolve_study
 
         folder = Path(folder).resolve()
         if not folder.is_dir():
             raise MfscanError("not a folder", folder)
-        jobs, _ = discover([folder], include_unannotated=True)
-        imgs = sorted(
-            (j.image for j in jobs), key=lambda p: natural_sort_key(p.relative_to(folder).as_posix())
-        )
-        return cls(folder, imgs, 0)
+        study = resolve_study(folder)
+        return cls(folder, [j.image for j in study.ordered(visit_order)], 0)
 
     def __len__(self) -> int:
         return len(self.images)

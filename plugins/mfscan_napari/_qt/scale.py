@@ -76,6 +76,7 @@ class ScaleController:
             line = layers[0].data[-1]
         length = float(w.calibration_panel.scale_length.value() if length_mm is None else length_mm)
         try:
+            # checked against the image's own scale by apply_calibration (which offers the override)
             cal = _model.scale_line_calibration(line, length)
         except MfscanError as e:
             w.tracing.status(e.message, color=RED)
