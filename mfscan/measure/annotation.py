@@ -20,15 +20,15 @@ from mfscan.annotations import Annotation, read_sidecar, session_sidecar_names, 
 from mfscan.errors import MfscanError
 from mfscan.io.files import file_sha256
 from mfscan.measure.discover import relative_label
-from mfscan.measure.lines import measure_line
-from mfscan.measure.outline import MEASURE_COLUMNS, measure_outline, outline_mask
-from mfscan.measure.quality import (
+from mfscan.measure.echo_texture import (
     ECHO_CORRECTIONS,
     TEXTURE_COLUMNS,
     correct_echo,
     correction_status,
     glcm_features,
 )
+from mfscan.measure.lines import measure_line
+from mfscan.measure.outline import MEASURE_COLUMNS, measure_outline, outline_mask
 
 #: Columns of the measurements table, in order. ``kind`` says what a row is: an outline
 #: (every column of :data:`MEASURE_COLUMNS`) or a line (``thickness_cm`` or
@@ -81,7 +81,7 @@ def measure_annotation(
         What to write in the ``image`` and ``sidecar`` columns.
     echo_correction : {'young2015', 'mueller'}, keyword-only
         The fat correction of ``echo_mean_corrected``
-        (:data:`mfscan.measure.quality.ECHO_CORRECTIONS`).
+        (:data:`mfscan.measure.echo_texture.ECHO_CORRECTIONS`).
     override : Calibration, optional, keyword-only
         The sidecar scale to measure with, as chosen by
         :func:`mfscan.calibration.rater_override` (the scale the image's sidecars share);

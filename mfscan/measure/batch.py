@@ -23,8 +23,8 @@ from mfscan.measure.annotation import (
     measure_file,
 )
 from mfscan.measure.discover import discover, relative_label
+from mfscan.measure.echo_texture import TEXTURE_COLUMNS
 from mfscan.measure.outline import MEASURE_COLUMNS
-from mfscan.measure.quality import TEXTURE_COLUMNS
 
 
 def _measure_chunk(chunk, max_pixels, label_root, qc_dir=None, echo_correction="young2015"):
@@ -188,7 +188,7 @@ def measure_jobs(
     qc_dir : Path, optional
         Write QC overlays there.
     echo_correction : {'young2015', 'mueller'}
-        Formula of ``echo_mean_corrected`` (see :data:`mfscan.measure.quality.ECHO_CORRECTIONS`).
+        Formula of ``echo_mean_corrected`` (see :data:`mfscan.measure.echo_texture.ECHO_CORRECTIONS`).
     """
     from tqdm.auto import tqdm
 
@@ -350,7 +350,7 @@ def measurements_frame(rows) -> pd.DataFrame:
     return set_dtypes(df)
 
 
-#: Float columns of line and muscle-quality measures (:mod:`mfscan.measure.lines`, ``.quality``).
+#: Float columns of line and muscle-quality measures (:mod:`mfscan.measure.lines`, ``.echo_texture``).
 QUALITY_FLOAT_COLUMNS = ("thickness_cm", "fat_thickness_cm", "echo_mean_corrected", *TEXTURE_COLUMNS)
 
 

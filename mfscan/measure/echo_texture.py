@@ -195,7 +195,7 @@ def glcm_features(image, mask, *, levels: int = GLCM_LEVELS, bit_depth: int | No
     p = m / totals
     # The properties of skimage's graycoprops, computed in one pass over the 4 matrices (graycoprops
     # takes about 1 ms per property; this is half the cost of measuring an outline otherwise).
-    # tests/test_quality.py checks each against graycoprops on the same matrix.
+    # tests/test_echo_texture.py checks each against graycoprops on the same matrix.
     flat_p = p.reshape(levels * levels, -1)  # one column per (distance, angle)
     i, j = (g.ravel().astype(np.float64) for g in np.indices((levels, levels)))
     d2 = (i - j) ** 2

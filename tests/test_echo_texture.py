@@ -7,7 +7,7 @@ import pytest
 from skimage.feature import graycomatrix, graycoprops
 
 from mfscan.errors import MeasurementError
-from mfscan.measure.quality import ECHO_CORRECTIONS, correct_echo, glcm_features, quantize
+from mfscan.measure.echo_texture import ECHO_CORRECTIONS, correct_echo, glcm_features, quantize
 
 ANGLES = [0, np.pi / 4, np.pi / 2, 3 * np.pi / 4]
 
