@@ -1,13 +1,15 @@
-"""Muscle quality: fat-corrected echo intensity by hand, GLCM texture equal to scikit-image's."""
+"""Echo and texture: fat-corrected echo intensity by hand, GLCM texture equal to scikit-image's."""
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from skimage.feature import graycomatrix, graycoprops
 
 from mfscan.errors import MeasurementError
-from mfscan.measure.echo_texture import ECHO_CORRECTIONS, correct_echo, glcm_features, quantize
+from mfscan.measure.echo_texture import ECHO_CORRECTIONS, cooccurrence, correct_echo, glcm_features, quantize
 
 ANGLES = [0, np.pi / 4, np.pi / 2, 3 * np.pi / 4]
 
@@ -82,3 +84,34 @@ def test_glcm_without_pairs_is_nan():
     mask = np.zeros((5, 5), bool)
     mask[2, 2] = True
     assert all(math.isnan(v) for v in glcm_features(img, mask).values())
+
+
+@pytest.mark.parametrize(
+    "shape,levels,distances,density",
+    [((40, 50), 32, [1], 0.8), ((1, 30), 32, [1], 1.0), ((30, 1), 8, [1], 1.0), ((25, 33), 8, [1, 2], 0.5)],
+)
+def test_cooccurrence_equals_scikit_image_graycomatrix(shape, levels, distances, density):
+    """Counts equal graycomatrix's (symmetric, not normed) on the same levels, pixels outside the
+    mask set to an extra level whose row and column are then dropped."""
+    rng = np.random.default_rng(sum(shape) + levels)
+    q = rng.integers(0, levels, shape, dtype=np.uint8)
+    mask = rng.random(shape) < density
+    sentinel = q.copy()
+    sentinel[~mask] = levels
+    ref = graycomatrix(sentinel, distances, ANGLES, levels=levels + 1, symmetric=True, normed=False)
+    ours = cooccurrence(q, mask, levels=levels, distances=distances)
+    assert ours.shape == (levels, levels, len(distances), 4) and ours.dtype == np.float64
+    np.testing.assert_array_equal(ours, ref[:levels, :levels])
+
+
+def test_texture_needs_no_scikit_image():
+    """Importing scikit-image's texture module costs each worker process about 0.2 s."""
+    code = (
+        "import sys, numpy as np\n"
+        "from mfscan.measure.echo_texture import glcm_features\n"
+        "glcm_features(np.arange(64, dtype=np.uint8).reshape(8, 8), np.ones((8, 8), bool))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'skimage'))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"

@@ -30,22 +30,22 @@ images of one scanner, probe and preset.
 Texture (grey-level co-occurrence matrix, GLCM)
 -----------------------------------------------
 Haralick-type features of the pixels inside the outline, with scikit-image's
-``graycomatrix``/``graycoprops``, on a fixed, stated quantisation so that values are
-comparable between images of one protocol:
+``graycomatrix``/``graycoprops`` semantics (computed here with numpy, :func:`cooccurrence`;
+tests/test_echo_texture.py checks both against scikit-image), on a fixed, stated
+quantisation so that values are comparable between images of one protocol:
 
 * grey levels: :data:`GLCM_LEVELS` (32) bins of equal width over the fixed range of the
   data's **real bit depth** (``0 .. 2**bit_depth - 1``: 0-255 for 8-bit images, 0-4095
   for a DICOM with BitsStored 12 in 16-bit words, 0-65535 for 16-bit; float images are
   taken as 0-255), never the outline's own min-max: ``q = floor(value * 32 / 2**bit_depth)``;
-* pixel offsets: distance 1 pixel at angles 0, 45, 90 and 135 degrees
-  (``(0, +1), (-1, +1), (-1, 0), (-1, -1)`` in (row, col)); symmetric (each pair
-  counted both ways) and normalised; each feature is the mean over the 4 angles;
+* pixel offsets: distance 1 pixel at angles 0, 45, 90 and 135 degrees, scikit-image's
+  ``(round(sin(angle) * d), round(cos(angle) * d))`` in (row, col): ``(0, 1), (1, 1),
+  (1, 0), (1, -1)``; symmetric (each pair counted both ways, so the sign of an offset
+  does not matter) and normalised; each feature is the mean over the 4 angles;
 * only pairs whose **both** pixels lie inside the outline (pixel centre inside, as
-  for the echo intensity; overlay pixels excluded) count: pixels outside are set to
-  an extra grey level 32 before ``graycomatrix`` (33 levels), and that level's row
-  and column are removed from the matrix before it is normalised;
+  for the echo intensity; overlay pixels excluded) count;
 * features: ``glcm_contrast``, ``glcm_homogeneity``, ``glcm_energy``,
-  ``glcm_correlation`` (``graycoprops``) and ``glcm_entropy`` = ``-sum p log2 p``
+  ``glcm_correlation`` (as ``graycoprops``) and ``glcm_entropy`` = ``-sum p log2 p``
   (bits) of the normalised matrix.
 
 Distances are in pixels: with another pixel size the same tissue gives other values.
@@ -53,6 +53,7 @@ Distances are in pixels: with another pixel size the same tissue gives other val
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -69,6 +70,8 @@ __all__ = [
     "correct_echo",
     "correction_status",
     "quantize",
+    "glcm_offsets",
+    "cooccurrence",
     "glcm_features",
 ]
 
@@ -145,16 +148,101 @@ def quantize(values, *, levels: int = GLCM_LEVELS, bit_depth: int | None = None)
     ``floor(value * levels / 2**bit_depth)``.
     """
     v = np.asarray(values)
-    if bit_depth is not None and v.dtype.kind in "ui":
-        if not 1 <= int(bit_depth) <= 8 * v.dtype.itemsize:
-            raise MeasurementError(f"bit depth {bit_depth} does not fit {v.dtype} grey values")
-        top = float(1 << int(bit_depth))
-    else:
-        top = 65536.0 if v.dtype.kind in "ui" and v.dtype.itemsize >= 2 else 256.0
+    top = _top(v.dtype, bit_depth)
+    if v.dtype in (np.uint8, np.uint16):  # a table of every possible value: the same formula, once
+        return _table(v.dtype.str, levels, top)[v]
+    return _bins(v, levels, top)
+
+
+def _top(dtype: np.dtype, bit_depth: int | None) -> float:
+    """``2**bit_depth``: the end of the quantised range (see :func:`quantize`)."""
+    if bit_depth is not None and dtype.kind in "ui":
+        if not 1 <= int(bit_depth) <= 8 * dtype.itemsize:
+            raise MeasurementError(f"bit depth {bit_depth} does not fit {dtype} grey values")
+        return float(1 << int(bit_depth))
+    return 65536.0 if dtype.kind in "ui" and dtype.itemsize >= 2 else 256.0
+
+
+def _bins(v: np.ndarray, levels: int, top: float) -> np.ndarray:
+    """The quantisation formula of :func:`quantize`, on the values themselves."""
     if v.dtype.kind == "f":
         v = np.clip(v, 0.0, 255.0)
     q = np.floor(v.astype(np.float64) * (levels / top)).astype(np.int64)
     return np.clip(q, 0, levels - 1).astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=16)
+def _table(dtype: str, levels: int, top: float) -> np.ndarray:
+    """The bin of every value of an 8- or 16-bit unsigned dtype (read-only), by :func:`_bins`."""
+    table = _bins(np.arange(np.iinfo(np.dtype(dtype)).max + 1, dtype=np.dtype(dtype)), levels, top)
+    table.flags.writeable = False
+    return table
+
+
+def glcm_offsets(distances=GLCM_DISTANCES, angles_deg=GLCM_ANGLES_DEG) -> list[tuple[int, int]]:
+    """The (row, col) pixel offsets of each (distance, angle), distance-major.
+
+    scikit-image's ``graycomatrix`` convention: ``(round(sin(angle) * d), round(cos(angle) * d))``;
+    at distance 1 the angles 0, 45, 90 and 135 degrees give ``(0, 1), (1, 1), (1, 0), (1, -1)``.
+    """
+    return [
+        (int(round(math.sin(math.radians(a)) * d)), int(round(math.cos(math.radians(a)) * d)))
+        for d in distances
+        for a in angles_deg
+    ]
+
+
+def cooccurrence(
+    q, mask, *, levels: int = GLCM_LEVELS, distances=GLCM_DISTANCES, angles_deg=GLCM_ANGLES_DEG
+) -> np.ndarray:
+    """Symmetric grey-level co-occurrence counts of the pixel pairs inside `mask`.
+
+    The counts of scikit-image's ``graycomatrix(q, distances, angles, levels=levels,
+    symmetric=True, normed=False)`` restricted to the pairs whose both pixels lie in `mask`,
+    computed with numpy (one ``bincount`` over the pairs of every offset).
+
+    Parameters
+    ----------
+    q : (rows, cols) ndarray of int
+        Grey levels, each in ``0 .. levels - 1`` (:func:`quantize`).
+    mask : (rows, cols) ndarray of bool
+        The pixels that count.
+    levels : int, keyword-only
+        Number of grey levels.
+    distances, angles_deg : sequence, keyword-only
+        Pixel distances and angles in degrees (:func:`glcm_offsets`).
+
+    Returns
+    -------
+    ndarray of float64, shape (levels, levels, len(distances), len(angles_deg))
+        ``P[i, j, d, a]``: how often grey levels i and j are neighbours at offset (d, a),
+        each pair counted both ways.
+    """
+    q = np.asarray(q)
+    mask = np.asarray(mask, dtype=bool)
+    if q.shape != mask.shape or q.ndim != 2:
+        raise MeasurementError(f"grey levels {q.shape} and mask {mask.shape} must be one 2-D shape")
+    offsets = glcm_offsets(distances, angles_deg)
+    n_d, n_a = len(distances), len(angles_deg)
+    rows, cols = q.shape
+    pad = max([0] + [max(abs(dr), abs(dc)) for dr, dc in offsets])
+    s = levels + 1  # one more level: pixels outside the mask (and the padding), dropped at the end
+    code_type = np.uint16 if len(offsets) * s * s <= 1 << 16 else np.int64
+    # the levels on a border of outside pixels, so that every offset is a plain shifted view
+    padded = np.full((rows + 2 * pad, cols + 2 * pad), levels, dtype=code_type)
+    inner = padded[pad : pad + rows, pad : pad + cols]
+    np.copyto(inner, q, where=mask, casting="unsafe")
+    first = inner * code_type(s)
+    codes = np.empty((len(offsets), rows, cols), dtype=code_type)
+    for k, (dr, dc) in enumerate(offsets):
+        np.add(first, padded[pad + dr : pad + dr + rows, pad + dc : pad + dc + cols], out=codes[k])
+        codes[k] += code_type(k * s * s)
+    counts = np.bincount(codes.ravel(), minlength=len(offsets) * s * s).reshape(len(offsets), s, s)
+    counts = counts[:, :levels, :levels]
+    counts = counts + counts.transpose(0, 2, 1)
+    out = np.empty((levels, levels, n_d, n_a), dtype=np.float64)
+    out[...] = counts.reshape(n_d, n_a, levels, levels).transpose(2, 3, 0, 1)
+    return out
 
 
 def glcm_features(image, mask, *, levels: int = GLCM_LEVELS, bit_depth: int | None = None) -> dict:
@@ -178,17 +266,11 @@ def glcm_features(image, mask, *, levels: int = GLCM_LEVELS, bit_depth: int | No
         :data:`TEXTURE_COLUMNS`, each the mean over :data:`GLCM_ANGLES_DEG` at
         distance 1; NaN when no pair of pixels lies inside.
     """
-    from skimage.feature import graycomatrix
-
     image = np.asarray(image)
     mask = np.asarray(mask, dtype=bool)
     if image.shape != mask.shape or image.ndim != 2:
         raise MeasurementError(f"image {image.shape} and mask {mask.shape} must be one 2-D shape")
-    q = quantize(image, levels=levels, bit_depth=bit_depth)
-    q[~mask] = levels  # the sentinel level, dropped below
-    angles = [math.radians(a) for a in GLCM_ANGLES_DEG]
-    m = graycomatrix(q, list(GLCM_DISTANCES), angles, levels=levels + 1, symmetric=True, normed=False)
-    m = m[:levels, :levels].astype(np.float64)
+    m = cooccurrence(quantize(image, levels=levels, bit_depth=bit_depth), mask, levels=levels)
     totals = m.sum(axis=(0, 1), keepdims=True)
     if not (totals > 0).all():
         return dict.fromkeys(TEXTURE_COLUMNS, float("nan"))
