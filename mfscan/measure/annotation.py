@@ -25,10 +25,9 @@ from mfscan.measure.echo_texture import (
     TEXTURE_COLUMNS,
     correct_echo,
     correction_status,
-    glcm_features,
 )
 from mfscan.measure.lines import measure_line
-from mfscan.measure.outline import MEASURE_COLUMNS, measure_outline, outline_mask
+from mfscan.measure.outline import MEASURE_COLUMNS, measure_outline
 
 #: Columns of the measurements table, in order. ``kind`` says what a row is: an outline
 #: (every column of :data:`MEASURE_COLUMNS`) or a line (``thickness_cm`` or
@@ -202,11 +201,10 @@ def _measure_roi(image, roi, kind: str, frame: int, cal) -> dict:
         }
     gray = image.gray[frame]
     overlay = image.overlay[frame] if image.overlay is not None else None
-    m = measure_outline(roi.points, gray, spacing=spacing, exclude=overlay)
-    box, mask = outline_mask(roi.points, gray.shape)
-    if overlay is not None:
-        mask = mask & ~overlay[box]
-    return {**m, "thickness_cm": nan, **glcm_features(gray[box], mask, bit_depth=_grey_depth(image, gray))}
+    m = measure_outline(
+        roi.points, gray, spacing=spacing, exclude=overlay, texture=True, bit_depth=_grey_depth(image, gray)
+    )
+    return {**m, "thickness_cm": nan}
 
 
 def _grey_depth(image, gray) -> int | None:
