@@ -104,6 +104,21 @@ def test_cooccurrence_equals_scikit_image_graycomatrix(shape, levels, distances,
     np.testing.assert_array_equal(ours, ref[:levels, :levels])
 
 
+def test_cooccurrence_counted_in_bands_sums_to_scikit_image(monkeypatch):
+    """A patch too large for one float32 histogram is counted in row bands: no pair is lost or
+    counted twice across band borders (bands of 7 pixels here instead of 2**23)."""
+    import mfscan.measure.echo_texture as et
+
+    monkeypatch.setattr(et, "_BAND_PIXELS", 7)
+    rng = np.random.default_rng(3)
+    q = rng.integers(0, 16, (23, 3), dtype=np.uint8)
+    mask = rng.random(q.shape) < 0.9
+    sentinel = q.copy()
+    sentinel[~mask] = 16
+    ref = graycomatrix(sentinel, [1, 2], ANGLES, levels=17, symmetric=True)[:16, :16]
+    np.testing.assert_array_equal(cooccurrence(q, mask, levels=16, distances=[1, 2]), ref)
+
+
 def test_texture_needs_no_scikit_image():
     """Importing scikit-image's texture module costs each worker process about 0.2 s."""
     code = (

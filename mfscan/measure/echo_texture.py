@@ -56,6 +56,7 @@ from __future__ import annotations
 import functools
 import math
 
+import cv2
 import numpy as np
 
 from mfscan.errors import MeasurementError
@@ -88,6 +89,8 @@ GLCM_LEVELS = 32
 GLCM_DISTANCES = (1,)
 #: Angles of the co-occurrence pairs (degrees), averaged.
 GLCM_ANGLES_DEG = (0, 45, 90, 135)
+#: Pixels of one histogram of :func:`cooccurrence` (float32 bins count exactly below 2**24).
+_BAND_PIXELS = 1 << 23
 #: The texture columns of :func:`glcm_features`, in order.
 TEXTURE_COLUMNS = ("glcm_contrast", "glcm_homogeneity", "glcm_energy", "glcm_correlation", "glcm_entropy")
 
@@ -150,7 +153,7 @@ def quantize(values, *, levels: int = GLCM_LEVELS, bit_depth: int | None = None)
     v = np.asarray(values)
     top = _top(v.dtype, bit_depth)
     if v.dtype in (np.uint8, np.uint16):  # a table of every possible value: the same formula, once
-        return _table(v.dtype.str, levels, top)[v]
+        return np.take(_table(v.dtype.str, levels, top), v)
     return _bins(v, levels, top)
 
 
@@ -199,7 +202,9 @@ def cooccurrence(
 
     The counts of scikit-image's ``graycomatrix(q, distances, angles, levels=levels,
     symmetric=True, normed=False)`` restricted to the pairs whose both pixels lie in `mask`,
-    computed with numpy (one ``bincount`` over the pairs of every offset).
+    computed as one 2-D histogram of (pixel, neighbour) levels per offset (OpenCV's
+    ``calcHist``; bins of float32 count exactly below 2**24, so the patch is counted in
+    bands of at most 2**23 pixels, summed in float64).
 
     Parameters
     ----------
@@ -208,7 +213,7 @@ def cooccurrence(
     mask : (rows, cols) ndarray of bool
         The pixels that count.
     levels : int, keyword-only
-        Number of grey levels.
+        Number of grey levels, 1 to 255.
     distances, angles_deg : sequence, keyword-only
         Pixel distances and angles in degrees (:func:`glcm_offsets`).
 
@@ -222,26 +227,28 @@ def cooccurrence(
     mask = np.asarray(mask, dtype=bool)
     if q.shape != mask.shape or q.ndim != 2:
         raise MeasurementError(f"grey levels {q.shape} and mask {mask.shape} must be one 2-D shape")
+    if not 1 <= levels <= 255:
+        raise MeasurementError(f"the co-occurrence matrix takes 1 to 255 grey levels, got {levels}")
     offsets = glcm_offsets(distances, angles_deg)
-    n_d, n_a = len(distances), len(angles_deg)
     rows, cols = q.shape
     pad = max([0] + [max(abs(dr), abs(dc)) for dr, dc in offsets])
-    s = levels + 1  # one more level: pixels outside the mask (and the padding), dropped at the end
-    code_type = np.uint16 if len(offsets) * s * s <= 1 << 16 else np.int64
+    s = levels + 1  # one more level: pixels outside the mask (and the border), dropped at the end
     # the levels on a border of outside pixels, so that every offset is a plain shifted view
-    padded = np.full((rows + 2 * pad, cols + 2 * pad), levels, dtype=code_type)
-    inner = padded[pad : pad + rows, pad : pad + cols]
-    np.copyto(inner, q, where=mask, casting="unsafe")
-    first = inner * code_type(s)
-    codes = np.empty((len(offsets), rows, cols), dtype=code_type)
-    for k, (dr, dc) in enumerate(offsets):
-        np.add(first, padded[pad + dr : pad + dr + rows, pad + dc : pad + dc + cols], out=codes[k])
-        codes[k] += code_type(k * s * s)
-    counts = np.bincount(codes.ravel(), minlength=len(offsets) * s * s).reshape(len(offsets), s, s)
-    counts = counts[:, :levels, :levels]
-    counts = counts + counts.transpose(0, 2, 1)
-    out = np.empty((levels, levels, n_d, n_a), dtype=np.float64)
-    out[...] = counts.reshape(n_d, n_a, levels, levels).transpose(2, 3, 0, 1)
+    padded = np.full((rows + 2 * pad, cols + 2 * pad), levels, dtype=np.uint8)
+    np.copyto(padded[pad : pad + rows, pad : pad + cols], q, where=mask, casting="unsafe")
+    counts = np.zeros((len(offsets), levels, levels))
+    band = max(1, _BAND_PIXELS // max(cols, 1))  # float32 bins count exactly up to 2**24
+    for r0 in range(0, rows, band):
+        r1 = min(r0 + band, rows)
+        first = padded[pad + r0 : pad + r1, pad : pad + cols]
+        for k, (dr, dc) in enumerate(offsets):
+            second = padded[pad + r0 + dr : pad + r1 + dr, pad + dc : pad + dc + cols]
+            # a 2-D histogram of (first, second) levels: the pair counts of this offset
+            h = cv2.calcHist([first, second], [0, 1], None, [s, s], [0, s, 0, s])
+            counts[k] += h[:levels, :levels]
+    counts += counts.transpose(0, 2, 1).copy()
+    out = np.empty((levels, levels, len(distances), len(angles_deg)))
+    out[...] = counts.reshape(len(distances), len(angles_deg), levels, levels).transpose(2, 3, 0, 1)
     return out
 
 
@@ -279,12 +286,11 @@ def glcm_features(image, mask, *, levels: int = GLCM_LEVELS, bit_depth: int | No
     # takes about 1 ms per property; this is half the cost of measuring an outline otherwise).
     # tests/test_echo_texture.py checks each against graycoprops on the same matrix.
     flat_p = p.reshape(levels * levels, -1)  # one column per (distance, angle)
-    i, j = (g.ravel().astype(np.float64) for g in np.indices((levels, levels)))
-    d2 = (i - j) ** 2
+    i, j, ii, jj, ij, d2, closeness = _level_weights(levels)
     mu_i, mu_j = i @ flat_p, j @ flat_p
-    var_i = (i * i) @ flat_p - mu_i**2
-    var_j = (j * j) @ flat_p - mu_j**2
-    cov = (i * j) @ flat_p - mu_i * mu_j
+    var_i = ii @ flat_p - mu_i**2
+    var_j = jj @ flat_p - mu_j**2
+    cov = ij @ flat_p - mu_i * mu_j
     std_i, std_j = np.sqrt(np.maximum(var_i, 0.0)), np.sqrt(np.maximum(var_j, 0.0))
     nonzero = flat_p > 0
     logp = np.zeros_like(flat_p)
@@ -292,12 +298,25 @@ def glcm_features(image, mask, *, levels: int = GLCM_LEVELS, bit_depth: int | No
     flat = (std_i < 1e-15) | (std_j < 1e-15)  # graycoprops' convention: a constant patch correlates 1
     with np.errstate(divide="ignore", invalid="ignore"):
         corr = np.where(flat, 1.0, cov / (std_i * std_j))
-    out = {
-        "glcm_contrast": d2 @ flat_p,
-        "glcm_homogeneity": (1.0 / (1.0 + d2)) @ flat_p,
-        "glcm_energy": np.sqrt((flat_p * flat_p).sum(axis=0)),
-        "glcm_correlation": corr,
-        "glcm_entropy": -(flat_p * logp).sum(axis=0),
-    }
-    out = {k: float(np.mean(v)) for k, v in out.items()}
-    return {k: out[k] for k in TEXTURE_COLUMNS}
+    per_angle = np.stack(  # one row per column of TEXTURE_COLUMNS, one column per (distance, angle)
+        [
+            d2 @ flat_p,
+            closeness @ flat_p,
+            np.sqrt((flat_p * flat_p).sum(axis=0)),
+            corr,
+            -(flat_p * logp).sum(axis=0),
+        ]
+    )
+    return dict(zip(TEXTURE_COLUMNS, per_angle.mean(axis=1).tolist()))
+
+
+@functools.lru_cache(maxsize=8)
+def _level_weights(levels: int) -> tuple[np.ndarray, ...]:
+    """The weights of the GLCM properties over the flattened (i, j) levels (read-only):
+    ``i, j, i*i, j*j, i*j, (i-j)**2, 1/(1+(i-j)**2)``."""
+    i, j = (g.ravel().astype(np.float64) for g in np.indices((levels, levels)))
+    d2 = (i - j) ** 2
+    weights = (i, j, i * i, j * j, i * j, d2, 1.0 / (1.0 + d2))
+    for w in weights:
+        w.flags.writeable = False
+    return weights
