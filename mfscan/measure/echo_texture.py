@@ -202,18 +202,18 @@ def cooccurrence(
 
     The counts of scikit-image's ``graycomatrix(q, distances, angles, levels=levels,
     symmetric=True, normed=False)`` restricted to the pairs whose both pixels lie in `mask`,
-    computed as one 2-D histogram of (pixel, neighbour) levels per offset (OpenCV's
-    ``calcHist``; bins of float32 count exactly below 2**24, so the patch is counted in
-    bands of at most 2**23 pixels, summed in float64).
+    computed as one 2-D histogram of (pixel, neighbour) levels per offset, masked to the
+    pairs inside (OpenCV's ``calcHist``; bins of float32 count exactly below 2**24, so the
+    patch is counted in bands of at most 2**23 pixels, summed in float64).
 
     Parameters
     ----------
     q : (rows, cols) ndarray of int
-        Grey levels, each in ``0 .. levels - 1`` (:func:`quantize`).
+        Grey levels, each in ``0 .. levels - 1`` (:func:`quantize`; uint8 is used as it is).
     mask : (rows, cols) ndarray of bool
         The pixels that count.
     levels : int, keyword-only
-        Number of grey levels, 1 to 255.
+        Number of grey levels, 1 to 256.
     distances, angles_deg : sequence, keyword-only
         Pixel distances and angles in degrees (:func:`glcm_offsets`).
 
@@ -227,32 +227,43 @@ def cooccurrence(
     mask = np.asarray(mask, dtype=bool)
     if q.shape != mask.shape or q.ndim != 2:
         raise MeasurementError(f"grey levels {q.shape} and mask {mask.shape} must be one 2-D shape")
-    if not 1 <= levels <= 255:
-        raise MeasurementError(f"the co-occurrence matrix takes 1 to 255 grey levels, got {levels}")
-    counts = _pair_counts(q, mask, levels, glcm_offsets(distances, angles_deg))
+    if not 1 <= levels <= 256:
+        raise MeasurementError(f"the co-occurrence matrix takes 1 to 256 grey levels, got {levels}")
+    if q.dtype != np.uint8:
+        if q.size and (q.min() < 0 or q.max() >= levels):
+            raise MeasurementError(f"grey levels must lie in 0 .. {levels - 1}")
+        q = q.astype(np.uint8)
+    counts = _pair_counts(q, mask, levels, glcm_offsets(distances, angles_deg), top=levels)
     out = np.empty((levels, levels, len(distances), len(angles_deg)))
     out[...] = counts.reshape(len(distances), len(angles_deg), levels, levels).transpose(2, 3, 0, 1)
     return out
 
 
-def _pair_counts(q: np.ndarray, mask: np.ndarray, levels: int, offsets) -> np.ndarray:
-    """:func:`cooccurrence`'s counts, one (levels, levels) matrix per offset: shape (n_offsets, levels, levels)."""
-    rows, cols = q.shape
-    pad = max([0] + [max(abs(dr), abs(dc)) for dr, dc in offsets])
-    s = levels + 1  # one more level: pixels outside the mask (and the border), dropped at the end
-    # the levels on a border of outside pixels, so that every offset is a plain shifted view
-    padded = np.full((rows + 2 * pad, cols + 2 * pad), levels, dtype=np.uint8)
-    np.copyto(padded[pad : pad + rows, pad : pad + cols], q, where=mask, casting="unsafe")
+def _pair_counts(values: np.ndarray, mask: np.ndarray, levels: int, offsets, *, top: int) -> np.ndarray:
+    """:func:`cooccurrence`'s counts, one (levels, levels) matrix per offset: shape (n_offsets, levels, levels).
+
+    `values` (uint8) fall into `levels` equal bins over ``0 .. top - 1``: quantised levels with
+    ``top = levels``, or 8-bit grey values with ``top = 256`` (bins of ``256 / levels`` values,
+    those of :func:`quantize`: OpenCV bins 8-bit data by ``floor(value * levels / 256)``).
+    """
+    rows, cols = values.shape
+    inside = mask.view(np.uint8)
     counts = np.zeros((len(offsets), levels, levels))
-    band = max(1, _BAND_PIXELS // max(cols, 1))  # float32 bins count exactly up to 2**24
-    for r0 in range(0, rows, band):
-        r1 = min(r0 + band, rows)
-        first = padded[pad + r0 : pad + r1, pad : pad + cols]
-        for k, (dr, dc) in enumerate(offsets):
-            second = padded[pad + r0 + dr : pad + r1 + dr, pad + dc : pad + dc + cols]
-            # a 2-D histogram of (first, second) levels: the pair counts of this offset
-            h = cv2.calcHist([first, second], [0, 1], None, [s, s], [0, s, 0, s])
-            counts[k] += h[:levels, :levels]
+    for k, (dr, dc) in enumerate(offsets):
+        r0, r1 = max(0, -dr), min(rows, rows - dr)  # the pixels whose neighbour is in the patch
+        c0, c1 = max(0, -dc), min(cols, cols - dc)
+        if r1 <= r0 or c1 <= c0:
+            continue
+        band = max(1, _BAND_PIXELS // (c1 - c0))  # float32 bins count exactly up to 2**24
+        for b0 in range(r0, r1, band):
+            b1 = min(b0 + band, r1)
+            first = (slice(b0, b1), slice(c0, c1))
+            second = (slice(b0 + dr, b1 + dr), slice(c0 + dc, c1 + dc))
+            both = inside[first] & inside[second]  # a pair counts when both its pixels are inside
+            # a 2-D histogram of (pixel, neighbour) levels: the pair counts of this offset
+            counts[k] += cv2.calcHist(
+                [values[first], values[second]], [0, 1], both, [levels, levels], [0, top, 0, top]
+            )
     counts += counts.transpose(0, 2, 1).copy()
     return counts
 
@@ -267,7 +278,7 @@ def glcm_features(image, mask, *, levels: int = GLCM_LEVELS, bit_depth: int | No
     mask : (rows, cols) ndarray of bool
         The pixels that count; a pair counts only when both its pixels are in it.
     levels : int, keyword-only
-        Grey levels of the quantisation (:func:`quantize`), at most 255.
+        Grey levels of the quantisation (:func:`quantize`), at most 256.
     bit_depth : int, keyword-only, optional
         The data's real bit depth (``Image.bit_depth``: BitsStored of a DICOM); the
         quantisation spans ``0 .. 2**bit_depth - 1``. Default: the dtype's range.
@@ -282,9 +293,12 @@ def glcm_features(image, mask, *, levels: int = GLCM_LEVELS, bit_depth: int | No
     mask = np.asarray(mask, dtype=bool)
     if image.shape != mask.shape or image.ndim != 2:
         raise MeasurementError(f"image {image.shape} and mask {mask.shape} must be one 2-D shape")
-    q = quantize(image, levels=levels, bit_depth=bit_depth)
+    if image.dtype == np.uint8 and _top(image.dtype, bit_depth) == 256.0:
+        values, top = image, 256  # binned as quantize bins them, by the histogram itself
+    else:
+        values, top = quantize(image, levels=levels, bit_depth=bit_depth), levels
     offsets = glcm_offsets()
-    c = _pair_counts(q, mask, levels, offsets).reshape(len(offsets), levels * levels)  # one row per angle
+    c = _pair_counts(values, mask, levels, offsets, top=top).reshape(len(offsets), levels * levels)
     totals = c.sum(axis=1)
     if not (totals > 0).all():
         return dict.fromkeys(TEXTURE_COLUMNS, float("nan"))
