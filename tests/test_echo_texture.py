@@ -130,3 +130,23 @@ def test_texture_needs_no_scikit_image():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
+
+
+def test_measure_outline_gives_echo_and_texture_of_the_same_pixels():
+    """A rectangle whose pixel centres are rows 10-29 and columns 10-39: echo and texture are
+    those of that block alone, however extreme the pixels around it."""
+    from mfscan.measure.outline import measure_outline
+
+    rng = np.random.default_rng(21)
+    img = rng.integers(0, 256, (50, 60), dtype=np.uint8)
+    block = img[10:30, 10:40]
+    img[:10] = 255
+    img[30:] = 0
+    outline = [[9.6, 9.6], [9.6, 39.4], [29.4, 39.4], [29.4, 9.6]]
+    m = measure_outline(outline, img, spacing=(0.1, 0.1), texture=True, bit_depth=8)
+    assert m["n_pixels"] == 600
+    assert m["echo_mean"] == pytest.approx(block.mean(), rel=1e-12)
+    ref = _skimage_features(block // 8)
+    for k in ref:
+        assert m[k] == pytest.approx(ref[k], rel=1e-12, abs=1e-12)
+    assert "glcm_entropy" not in measure_outline(outline, img, spacing=(0.1, 0.1))
