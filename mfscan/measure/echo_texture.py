@@ -30,7 +30,8 @@ images of one scanner, probe and preset.
 Texture (grey-level co-occurrence matrix, GLCM)
 -----------------------------------------------
 Haralick-type features of the pixels inside the outline, with scikit-image's
-``graycomatrix``/``graycoprops`` semantics (computed here with numpy, :func:`cooccurrence`;
+``graycomatrix``/``graycoprops`` semantics (computed here from OpenCV 2-D histograms of the
+pixel pairs, :func:`cooccurrence`, and numpy, without importing scikit-image;
 tests/test_echo_texture.py checks both against scikit-image), on a fixed, stated
 quantisation so that values are comparable between images of one protocol:
 
