@@ -362,3 +362,18 @@ def test_qc_overlay_draws_each_side_in_the_study_palette():
     for colour, cols in (((0x56, 0xB4, 0xE9), range(0, 150)), ((0xE6, 0x9F, 0x00), range(150, 300))):
         ys, xs = np.nonzero((body == colour).all(axis=-1))
         assert len(xs) > 0 and set(xs) <= set(cols), colour
+
+
+def test_last_chunks_shrink_so_no_worker_is_left_alone_with_a_long_one():
+    """300 images, chunks of at most 16, 2 workers: 15 chunks of 16 (240 images, while at least
+    64 are left), then each chunk at most a quarter of what is left, at least 2, in order."""
+    from types import SimpleNamespace
+
+    from mfscan.measure.batch import _chunks
+
+    jobs = [SimpleNamespace(image=f"{i}.png", read=None, sidecars=[f"{i}.json"]) for i in range(300)]
+    chunks = list(_chunks(jobs, 16, 2))
+    sizes = [len(c) for c in chunks]
+    assert sizes == [16] * 15 + [15, 11, 8, 6, 5, 3, 3, 2, 2, 2, 2, 1]  # 60 // 4 = 15, 45 // 4 = 11, ...
+    assert [image for c in chunks for image, _ in c] == [f"{i}.png" for i in range(300)]
+    assert [len(c) for c in _chunks(jobs, 16)] == [16] * 18 + [12]  # one process: plain chunks

@@ -122,7 +122,7 @@ def test_8_bit_image_keeps_the_correction_and_says_so(tmp_path):
 def test_16_bit_words_holding_8_bit_data_are_8_bit(tmp_path):
     """uint16 samples whose MaxSampleValue (tag 281) is 255 hold 8-bit data: bit depth 8, so the
     texture spans 0-255 and the 8-bit fat correction applies (it was labelled 9-bit)."""
-    from mfscan.measure.quality import correction_status
+    from mfscan.measure.echo_texture import correction_status
 
     data = (np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) % 256).astype(np.uint16)
     path = tmp_path / "eight_in_sixteen.tif"

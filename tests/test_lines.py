@@ -9,8 +9,8 @@ import pytest
 
 from mfscan.errors import AnnotationError, MeasurementError
 from mfscan.measure.batch import measure_paths
+from mfscan.measure.echo_texture import glcm_features
 from mfscan.measure.lines import line_length_mm, measure_line, validate_line
-from mfscan.measure.quality import glcm_features
 
 
 def test_line_length_under_anisotropic_spacing_by_hand():

@@ -20,15 +20,14 @@ from mfscan.annotations import Annotation, read_sidecar, session_sidecar_names, 
 from mfscan.errors import MfscanError
 from mfscan.io.files import file_sha256
 from mfscan.measure.discover import relative_label
-from mfscan.measure.lines import measure_line
-from mfscan.measure.outline import MEASURE_COLUMNS, measure_outline, outline_mask
-from mfscan.measure.quality import (
+from mfscan.measure.echo_texture import (
     ECHO_CORRECTIONS,
     TEXTURE_COLUMNS,
     correct_echo,
     correction_status,
-    glcm_features,
 )
+from mfscan.measure.lines import measure_line
+from mfscan.measure.outline import MEASURE_COLUMNS, measure_outline
 
 #: Columns of the measurements table, in order. ``kind`` says what a row is: an outline
 #: (every column of :data:`MEASURE_COLUMNS`) or a line (``thickness_cm`` or
@@ -67,7 +66,7 @@ def measure_annotation(
         What to write in the ``image`` and ``sidecar`` columns.
     echo_correction : {'young2015', 'mueller'}, keyword-only
         The fat correction of ``echo_mean_corrected``
-        (:data:`mfscan.measure.quality.ECHO_CORRECTIONS`).
+        (:data:`mfscan.measure.echo_texture.ECHO_CORRECTIONS`).
     override : Calibration, optional, keyword-only
         The sidecar scale to measure with, as chosen by
         :func:`mfscan.calibration.sidecar_override` (the scale the image's sidecars share);
@@ -188,11 +187,10 @@ def _measure_roi(image, roi, kind: str, frame: int, cal) -> dict:
         }
     gray = image.gray[frame]
     overlay = image.overlay[frame] if image.overlay is not None else None
-    m = measure_outline(roi.points, gray, spacing=spacing, exclude=overlay)
-    box, mask = outline_mask(roi.points, gray.shape)
-    if overlay is not None:
-        mask = mask & ~overlay[box]
-    return {**m, "thickness_cm": nan, **glcm_features(gray[box], mask, bit_depth=_grey_depth(image, gray))}
+    m = measure_outline(
+        roi.points, gray, spacing=spacing, exclude=overlay, texture=True, bit_depth=_grey_depth(image, gray)
+    )
+    return {**m, "thickness_cm": nan}
 
 
 def _grey_depth(image, gray) -> int | None:

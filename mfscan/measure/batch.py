@@ -10,7 +10,6 @@ import os
 import socket
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 
 import pandas as pd
@@ -23,8 +22,8 @@ from mfscan.measure.annotation import (
     measure_file,
 )
 from mfscan.measure.discover import discover, relative_label
+from mfscan.measure.echo_texture import TEXTURE_COLUMNS
 from mfscan.measure.outline import MEASURE_COLUMNS
-from mfscan.measure.quality import TEXTURE_COLUMNS
 
 
 def _measure_chunk(chunk, max_pixels, label_root, qc_dir=None, echo_correction="young2015"):
@@ -108,9 +107,16 @@ def _decoded(path, data: bytes | None, max_pixels: int | None):
     return lambda: image
 
 
-def _chunks(jobs, size):
-    it = iter(jobs)
-    while chunk := list(islice(it, size)):
+def _chunks(jobs, size: int, workers: int = 1):
+    """Lists of at most `size` ``(image, sidecars)``. With several `workers` the last chunks shrink
+    (each at most ``1 / (2 * workers)`` of the images left, at least 2), so that at the end no worker
+    is left alone with a long chunk while the others wait."""
+    jobs = list(jobs)
+    start = 0
+    while start < len(jobs):
+        n = size if workers <= 1 else max(2, min(size, (len(jobs) - start) // (2 * workers)))
+        chunk = jobs[start : start + n]
+        start += n
         yield [(j.image, j.read if j.read is not None else j.sidecars) for j in chunk]
 
 
@@ -188,7 +194,7 @@ def measure_jobs(
     qc_dir : Path, optional
         Write QC overlays there.
     echo_correction : {'young2015', 'mueller'}
-        Formula of ``echo_mean_corrected`` (see :data:`mfscan.measure.quality.ECHO_CORRECTIONS`).
+        Formula of ``echo_mean_corrected`` (see :data:`mfscan.measure.echo_texture.ECHO_CORRECTIONS`).
     """
     from tqdm.auto import tqdm
 
@@ -199,16 +205,16 @@ def measure_jobs(
         check_scheduler(scheduler)
     bar = tqdm(total=len(jobs), unit="image", desc="measuring", disable=not progress or not jobs, leave=False)
     out = _Collector(bar)
-    chunks = _chunks(jobs, chunk_size)
     args = (max_pixels, label_root, qc_dir, echo_correction)
     if scheduler:
-        _run_dask(chunks, scheduler, args, out)
+        _run_dask(_chunks(jobs, chunk_size), scheduler, args, out)
     else:
         workers = workers or os.cpu_count() or 1
         if workers == 1 or len(jobs) <= chunk_size:
-            for chunk in chunks:
+            for chunk in _chunks(jobs, chunk_size):
                 out.add(_measure_chunk(chunk, *args), len(chunk))
         else:
+            chunks = _chunks(jobs, chunk_size, workers)
             with ProcessPoolExecutor(max_workers=workers) as ex:
                 pending = []
                 for chunk in chunks:
@@ -350,7 +356,7 @@ def measurements_frame(rows) -> pd.DataFrame:
     return set_dtypes(df)
 
 
-#: Float columns of line and muscle-quality measures (:mod:`mfscan.measure.lines`, ``.quality``).
+#: Float columns of line and muscle-quality measures (:mod:`mfscan.measure.lines`, ``.echo_texture``).
 QUALITY_FLOAT_COLUMNS = ("thickness_cm", "fat_thickness_cm", "echo_mean_corrected", *TEXTURE_COLUMNS)
 
 

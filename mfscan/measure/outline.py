@@ -42,6 +42,7 @@ from mfscan.geometry import (
     signed_area,
 )
 from mfscan.geometry import as_points as _as_points
+from mfscan.measure.echo_texture import TEXTURE_COLUMNS, glcm_features
 
 #: Columns of :func:`measure_outline`'s result, in order.
 MEASURE_COLUMNS = (
@@ -201,13 +202,23 @@ def echo_intensity(image, points, *, exclude=None) -> tuple[float, float, int]:
         SD is the population SD (ddof=0) of the included pixels; NaN when no
         pixel is included.
     """
-    box, mask = outline_mask(points, image.shape)
+    box, mask = _measured_pixels(points, image.shape, exclude)
+    return _echo(image[box], mask)
+
+
+def _measured_pixels(points, shape, exclude) -> tuple[tuple[slice, slice], np.ndarray]:
+    """:func:`outline_mask` less the `exclude` pixels: what echo intensity and texture measure."""
+    box, mask = outline_mask(points, shape)
     if exclude is not None:
-        mask = mask & ~exclude[box]
+        mask &= ~exclude[box]
+    return box, mask
+
+
+def _echo(patch: np.ndarray, mask: np.ndarray) -> tuple[float, float, int]:
+    """Mean, population SD and count of `patch` where `mask` (see :func:`echo_intensity`)."""
     n = int(np.count_nonzero(mask))
     if n == 0:
         return float("nan"), float("nan"), 0
-    patch = image[box]
     if patch.dtype in (np.uint8, np.uint16, np.float32) and patch.ndim == 2:
         mean, sd = cv2.meanStdDev(patch, mask=mask.view(np.uint8))
         return float(mean[0, 0]), float(sd[0, 0]), n
@@ -216,8 +227,10 @@ def echo_intensity(image, points, *, exclude=None) -> tuple[float, float, int]:
     return mean, float(vals.std()), n
 
 
-def measure_outline(points, image=None, *, spacing=None, exclude=None) -> dict:
-    """Every measure of one outline.
+def measure_outline(
+    points, image=None, *, spacing=None, exclude=None, texture: bool = False, bit_depth: int | None = None
+) -> dict:
+    """Every measure of one outline, the outline validated and its pixels found once.
 
     Parameters
     ----------
@@ -229,7 +242,12 @@ def measure_outline(points, image=None, *, spacing=None, exclude=None) -> dict:
         ``(row_mm, col_mm)``. None means uncalibrated: every ``_cm``/``_cm2``
         value is NaN and only the ``_px`` values are given.
     exclude : (rows, cols) ndarray of bool, optional
-        Overlay pixels left out of the echo intensity.
+        Overlay pixels left out of the echo intensity (and texture).
+    texture : bool, keyword-only
+        Also the GLCM texture of the same pixels (:data:`mfscan.measure.echo_texture.TEXTURE_COLUMNS`,
+        :func:`mfscan.measure.echo_texture.glcm_features`; NaN without `image`).
+    bit_depth : int, keyword-only, optional
+        The grey values' real bit depth, for the texture's quantisation.
 
     Returns
     -------
@@ -239,7 +257,8 @@ def measure_outline(points, image=None, *, spacing=None, exclude=None) -> dict:
         lateral_width_px`` (bounding box), then along the muscle's own axes
         ``depth_muscle_cm, width_muscle_cm, shape_ratio_muscle, muscle_axis_deg,
         feret_max_cm, feret_min_cm, feret_perpendicular_cm, depth_muscle_px,
-        width_muscle_px, feret_max_px`` (see the module docstring).
+        width_muscle_px, feret_max_px`` (see the module docstring); with `texture`, then
+        ``glcm_contrast, glcm_homogeneity, glcm_energy, glcm_correlation, glcm_entropy``.
 
     Raises
     ------
@@ -278,11 +297,16 @@ def measure_outline(points, image=None, *, spacing=None, exclude=None) -> dict:
             shape_ratio=ap / lat if lat > 0 else nan,
         )
     out.update(_muscle_axes(p, spacing))
-    if image is not None:
-        out["echo_mean"], out["echo_sd"], out["n_pixels"] = echo_intensity(image, p, exclude=exclude)
-    else:
+    columns = MEASURE_COLUMNS + (TEXTURE_COLUMNS if texture else ())
+    if image is None:
         out["echo_mean"], out["echo_sd"], out["n_pixels"] = nan, nan, 0
-    return {k: out[k] for k in MEASURE_COLUMNS}
+        return {k: out.get(k, nan) for k in columns}
+    box, mask = _measured_pixels(p, image.shape, exclude)
+    patch = image[box]
+    out["echo_mean"], out["echo_sd"], out["n_pixels"] = _echo(patch, mask)
+    if texture:
+        out.update(glcm_features(patch, mask, bit_depth=bit_depth))
+    return {k: out[k] for k in columns}
 
 
 def _muscle_axes(p: np.ndarray, spacing) -> dict:
