@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from mfscan.errors import MfscanError
-from mfscan.stats._model_fit import fit_mixed
-from mfscan.stats.model import fit_trial_model
+from mfscan.stats._mixed_fit import fit_mixed
+from mfscan.stats.mixed import fit_trial_model
 
 
 def _one_rater_trial(seed=5, n=20, duplicates=(0, 1, 2)):
@@ -339,7 +339,7 @@ def _balanced(rng, n_subjects=9, n_groups=3, n_visits=4):
 
 
 def test_satterthwaite_df_exact_on_balanced_designs():
-    from mfscan.stats._model_fit import fixed_effects
+    from mfscan.stats._mixed_fit import fixed_effects
 
     d = _balanced(np.random.default_rng(12))
     # between-subject contrasts of a balanced random-intercept design: n_subjects - n_groups
@@ -363,7 +363,7 @@ def test_satterthwaite_df_sleepstudy_as_lmertest():
     df 22.81 (intercept) and 161.0 (Days, within subjects: 180 - 18 - 1)."""
     from pathlib import Path
 
-    from mfscan.stats._model_fit import fixed_effects
+    from mfscan.stats._mixed_fit import fixed_effects
 
     sleep = pd.read_csv(Path(__file__).parent / "data" / "sleepstudy.csv").rename(
         columns={"Subject": "subject"}
@@ -381,7 +381,7 @@ def test_small_trial_contrast_ci_coverage():
     The REML core on the design fit_mixed builds (built once, for speed)."""
     from scipy import stats
 
-    from mfscan.stats._model_fit import design_rows, reml_intercept, satterthwaite_df
+    from mfscan.stats._mixed_fit import design_rows, reml_intercept, satterthwaite_df
 
     subject = np.repeat(np.arange(6), 3)
     d = pd.DataFrame(

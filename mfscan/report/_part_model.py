@@ -1,6 +1,6 @@
 """The report's model section: statement, fixed effects, group x visit contrasts, change table.
 
-Self-contained: :func:`model_part` turns a :class:`mfscan.stats.model.ModelResult` into
+Self-contained: :func:`model_part` turns a :class:`mfscan.stats.mixed.ModelResult` into
 HTML fragments for :func:`mfscan.report.html.render_html`.
 """
 
@@ -38,7 +38,7 @@ def model_part(result) -> list[str]:
 
     Parameters
     ----------
-    result : mfscan.stats.model.ModelResult
+    result : mfscan.stats.mixed.ModelResult
 
     Returns
     -------

@@ -246,7 +246,7 @@ def _contraction_section(res: ReportResult, *, study_order=None, **_) -> list[st
 def _model_section(res: ReportResult, *, subjects, **_) -> list[str]:
     """The trial's mixed models when subjects.csv has groups and the study has two visits or more."""
     from mfscan.report._part_model import model_part
-    from mfscan.stats.model import fit_trial_model, output_paths
+    from mfscan.stats.mixed import fit_trial_model, output_paths
 
     analysis = res.analysis
     if analysis is None or subjects is None or "group" not in subjects or not len(analysis.measurements):
