@@ -21,7 +21,8 @@ from scipy import stats
 import mfscan.stats._mixed_data as mixed_data
 from mfscan.cli.main import main
 from mfscan.errors import MfscanError
-from mfscan.report._part_model import model_part
+from mfscan.report._context import Context
+from mfscan.report.sections import mixed_models
 from mfscan.stats._mixed_fit import design_rows, fit_mixed, fixed_effects, hedges_g, reml_intercept
 from mfscan.stats.asymmetry import side_status
 from mfscan.stats.mixed import fit_trial_model
@@ -169,7 +170,7 @@ def test_model_statement_and_deficit_model(trial):
     # the deficit shrinks more in the exercise group: a negative difference in change
     d = res.contrasts[(res.contrasts["model"] == "deficit") & (res.contrasts["visit"] == "3")]
     assert (d["estimate"] < 0).all() and (d["ci_upper"] < 0).all()
-    html = "".join(model_part(res))
+    html = "".join(mixed_models.section(Context(None, ".", mixed_models=res)))
     assert "csa_cm2 ~ side_status * visit * group + (1 | subject)" in html and "Hedges" in html
 
 

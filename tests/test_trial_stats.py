@@ -112,7 +112,7 @@ def test_converged_false_when_the_fit_warned():
 
 def test_report_csa_over_visits_counts_every_subject_with_its_own_rater():
     from mfscan.report._data import primary_judge, side_means_over_visits
-    from mfscan.report._section_trial import judge_text
+    from mfscan.report.sections.trial import judge_text
     from mfscan.stats.summary import summarize_sides
 
     meas, subs = _one_rater_trial()
@@ -429,7 +429,7 @@ def test_model_tables_carry_df_and_t_intervals():
 
 
 def test_grras_targets_count_subjects():
-    from mfscan.report._section_reliability import _targets_text
+    from mfscan.report.sections.grras import _targets_text
 
     # 36 pooled subject-visits of 12 subjects: the fewer-than-30 warning is about subjects
     text = _targets_text(pd.DataFrame({"n_targets": [36, 36], "n_subjects": [12, 12]}))
