@@ -14,7 +14,8 @@ from mfscan.calibration import Calibration
 from mfscan.cli.main import main
 from mfscan.measure.agreement import agreement_table
 from mfscan.measure.overlap import outline_agreement
-from mfscan.report._part_agreement import agreement_part
+from mfscan.report._context import Context
+from mfscan.report.sections import agreement as agreement_section
 from mfscan.stats.agreement import acceptance_summary, agreement_summary
 
 
@@ -219,7 +220,7 @@ def test_table_method_with_model_and_acceptance(tmp_path):
     assert acc.loc["", "median_dice"] == pytest.approx(1.0)  # of the one measured
     d = t[t["image"] == "d.tif"].iloc[0]
     assert np.isnan(d["dice"]) and not d["accepted_unchanged"]
-    html = "".join(agreement_part({"method": t}))
+    html = "".join(agreement_section.section(Context(None, tmp_path, agreement={"method": t})))
     assert "unet-2026-01" in html and "Outline agreement" in html
 
 

@@ -17,7 +17,8 @@ from mfscan.cli.main import main
 from mfscan.errors import MfscanError
 from mfscan.io.files import file_sha256
 from mfscan.measure.check import PROBLEMS, check_study
-from mfscan.report._part_check import check_part
+from mfscan.report._context import Context
+from mfscan.report.sections import check as check_section
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "study"
 
@@ -252,6 +253,10 @@ def test_cli_exit_status_groups_and_csv(tmp_path, capsys):
 def test_report_part_lists_the_problems_escaped(tmp_path):
     b = _png(tmp_path, "x<b>.png")
     _sidecar(b, "R1", rois=[ROI("right", RIGHT)])
+
+    def check_part(problems):
+        return check_section.section(Context(None, tmp_path, problems=problems))
+
     html = "".join(check_part(check_study(tmp_path)))
     assert "1 problem(s)" in html and "x&lt;b&gt;.R1.mfscan.json" in html and "<b>.R1" not in html
     clean = check_part(check_study(SAMPLE, subjects=SAMPLE / "subjects.csv"))

@@ -147,18 +147,22 @@ def test_cli_names_a_table_without_thickness_columns(tmp_path, capsys):
 
 def test_report_part_shows_the_table_and_the_plot():
     import base64
+    from types import SimpleNamespace
 
-    from mfscan.report._part_contraction import contraction_part
+    from mfscan.report._context import Context
+    from mfscan.report.build import _contraction_table
+    from mfscan.report.sections.contraction import section
 
     m, _ = _two_rater_study()
     m.loc[0, "subject"] = "<S&1>"
-    parts = contraction_part(m)
+    parts = section(Context(None, ".", contraction=_contraction_table(SimpleNamespace(measurements=m))))
     html = "".join(parts)
     assert "Activation (RUSI)" in html and "&lt;S&amp;1&gt;" in html and "<S&1>" not in html
     uri = next(p for p in parts if "data:image/png;base64," in p)
     png = base64.b64decode(uri.split("base64,")[1].split("'")[0])
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    assert contraction_part(m[m["kind"] == "outline"]) == []
+    assert _contraction_table(SimpleNamespace(measurements=m[m["kind"] == "outline"])) is None
+    assert section(Context(None, ".", contraction=None)) == []
 
 
 def test_rest_reference_and_thickness_change_for_the_live_table():
@@ -179,7 +183,9 @@ def test_report_part_orders_visits_as_the_study_analysis_does(monkeypatch):
     # visits "pre" and "post" dated the other way round from the words: the study's order
     # (the analysis': explicit, else dates, else the rule) is the plot's, never a second policy
     import mfscan.report.plots as plots
-    from mfscan.report._part_contraction import contraction_part
+    from mfscan.report._context import Context
+    from mfscan.report.sections.contraction import section
+    from mfscan.stats.contraction import contraction_table
 
     rows = []
     for visit, pct in (("pre", 10), ("post", 20)):
@@ -195,5 +201,7 @@ def test_report_part_orders_visits_as_the_study_analysis_does(monkeypatch):
         return real(fig)
 
     monkeypatch.setattr(plots, "_fig_to_data_uri", capture)
-    contraction_part(pd.DataFrame(rows), visit_order=["post", "pre"])
+    section(
+        Context(None, ".", contraction=contraction_table(pd.DataFrame(rows)), visit_order=["post", "pre"])
+    )
     assert shown == [["post", "pre"]]

@@ -387,3 +387,39 @@ def test_modules_and_functions_stay_readable(base):
     long_modules, long_functions = _sizes(base)
     assert long_modules == []
     assert long_functions == []
+
+
+def _section_signatures(base: pathlib.Path) -> dict[str, str]:
+    """Each module of ``mfscan/report/sections/`` with the signature of its ``section``
+    function ("" when it has none), read from the source."""
+    out = {}
+    for path in sorted((base / "mfscan" / "report" / "sections").glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        sig = ""
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef) and node.name == "section":
+                a = node.args
+                names = [x.arg for x in (*a.posonlyargs, *a.args, *a.kwonlyargs)]
+                extra = ("*" if a.vararg else "") + ("**" if a.kwarg else "")
+                sig = f"({', '.join(names)}{extra}) -> {ast.unparse(node.returns) if node.returns else ''}"
+        out[path.stem] = sig
+    return out
+
+
+def test_every_report_section_has_one_signature_and_a_place_on_the_page():
+    # CONTRIBUTING: one module per section in mfscan/report/sections/, each `section(ctx) ->
+    # list[str]`, listed once in page order by build.py:_page_sections; no other section files
+    report = CORE / "report"
+    assert (
+        sorted(p.name for p in report.glob("_section_*.py"))
+        + sorted(p.name for p in report.glob("_part_*.py"))
+        == []
+    )
+    signatures = _section_signatures(ROOT)
+    assert len(signatures) >= 12
+    assert {m: s for m, s in signatures.items() if s != "(ctx) -> list[str]"} == {}
+    build = ast.parse((report / "build.py").read_text())
+    page = next(n for n in ast.walk(build) if isinstance(n, ast.FunctionDef) and n.name == "_page_sections")
+    listed = [n.value.id for n in ast.walk(page) if isinstance(n, ast.Attribute) and n.attr == "section"]
+    assert sorted(listed) == sorted(signatures)

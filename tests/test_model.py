@@ -18,13 +18,14 @@ import pingouin as pg
 import pytest
 from scipy import stats
 
-import mfscan.stats._model_data as model_data
+import mfscan.stats._mixed_data as mixed_data
 from mfscan.cli.main import main
 from mfscan.errors import MfscanError
-from mfscan.report._part_model import model_part
-from mfscan.stats._model_fit import design_rows, fit_mixed, fixed_effects, hedges_g, reml_intercept
+from mfscan.report._context import Context
+from mfscan.report.sections import mixed_models
+from mfscan.stats._mixed_fit import design_rows, fit_mixed, fixed_effects, hedges_g, reml_intercept
 from mfscan.stats.asymmetry import side_status
-from mfscan.stats.model import fit_trial_model
+from mfscan.stats.mixed import fit_trial_model
 
 DATA = Path(__file__).parent / "data"
 
@@ -169,7 +170,7 @@ def test_model_statement_and_deficit_model(trial):
     # the deficit shrinks more in the exercise group: a negative difference in change
     d = res.contrasts[(res.contrasts["model"] == "deficit") & (res.contrasts["visit"] == "3")]
     assert (d["estimate"] < 0).all() and (d["ci_upper"] < 0).all()
-    html = "".join(model_part(res))
+    html = "".join(mixed_models.section(Context(None, ".", mixed_models=res)))
     assert "csa_cm2 ~ side_status * visit * group + (1 | subject)" in html and "Hedges" in html
 
 
@@ -220,7 +221,7 @@ def test_side_status_on_opposite_painful_sides():
         "symptomatic", "asymptomatic", "asymptomatic", "bilateral", None
     ]  # fmt: skip
     # one function decides side status: the model's data preparation has no copy of the rule
-    assert not hasattr(model_data, "side_status_of")
+    assert not hasattr(mixed_data, "side_status_of")
 
 
 def test_visit_order_adjustment_and_errors(trial):

@@ -514,8 +514,8 @@ def test_largest_level_rows_show_the_rater_of_the_asymmetry_rows():
     # R1's L5 (the rater of the report's other asymmetry rows), not R2's L4. S2: only R2.
     import types
 
-    from mfscan.report._section_asymmetry import asymmetry_part
     from mfscan.report.plots import primary_rows
+    from mfscan.report.sections.asymmetry import section as asymmetry_section
     from mfscan.stats.asymmetry import asymmetry, largest_asymmetry_level
 
     def rows(subject, level, rater, left, right):
@@ -550,7 +550,7 @@ def test_largest_level_rows_show_the_rater_of_the_asymmetry_rows():
     ctx = types.SimpleNamespace(
         res=res, measure="csa_cm2", threshold_pct=10.0, index="hides", subjects=None, visits=["1"]
     )
-    page = "".join(asymmetry_part(ctx))
+    page = "".join(asymmetry_section(ctx))
     part = page[page.index("Level with the largest") :]
     part = part[: part.index("</table>")]
     cells = [re.findall(r"<td[^>]*>(.*?)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", part)]

@@ -149,7 +149,7 @@ def test_sessions_in_natural_order_beside_rater():
     head = re.findall(r"<th[^>]*>(.*?)</th>", html)
     assert head[:3] == ["subject", "rater", "session"]  # key columns first, session beside rater
     assert re.findall(r"<td class=''>(\d\.\d\d)</td>", html) == ["1.00", "2.00", "3.00", "4.00"]
-    from mfscan.report._section_reliability import reliability_display
+    from mfscan.report.sections.reliability import reliability_display
 
     rel = pd.DataFrame({"between": ["session"], "judges": ["1|10|2"], "icc3_1": [0.9]})
     assert reliability_display(rel)["judges"].iloc[0] == "1|2|10"
@@ -240,11 +240,11 @@ def test_n1_note_group_sizes_and_extra_sections(tmp_path):
     )
     seen = []
 
-    def top(res):
-        seen.append(len(res.measurements))
+    def top(ctx):
+        seen.append(len(ctx.res.measurements))
         return ["<div class='warn' id='dummy-top'>check problems here</div>"]
 
-    def extra(res):
+    def extra(ctx):
         return ["<h2 id='dummy-part'>Dummy section</h2>", "<p>model table</p>"]
 
     build_report(study, tmp_path / "rep", workers=1, progress=False, top_parts=[top], parts=[extra])
@@ -259,35 +259,39 @@ def test_n1_note_group_sizes_and_extra_sections(tmp_path):
     assert "id='deficit'" in text
 
 
-def test_render_html_inserts_fragments_directly(tmp_path):
+def test_render_html_writes_the_sections_in_the_order_given(tmp_path):
     from mfscan.report import build_report
+    from mfscan.report._context import Context
     from mfscan.report.html import render_html
+    from mfscan.report.sections import asymmetry, closing, images
 
     study = write_study(tmp_path / "study", raters=("R1",))
     res = build_report(study, tmp_path / "rep", workers=1, progress=False)
     a = res.analysis
+    ctx = Context(res, study, groups=a.group_summary, threshold_pct=10, index="hides", measure=a.measure)
+    seen = []
+
+    def top(c):
+        seen.append(c)
+        return ["<p id='t1'>top</p>"]
+
     page = render_html(
-        res,
-        study_dir=study,
-        subjects=None,
-        groups=a.group_summary,
-        threshold_pct=10,
-        index="hides",
-        measure=a.measure,
-        top=["<p id='t1'>top</p>"],
-        parts=["<h2 id='p1'>part</h2>"],
+        ctx,
+        [top, asymmetry.section, lambda c: ["<h2 id='p1'>part</h2>"], images.section, closing.section],
     )
+    assert seen == [ctx]  # each section called once, with the context
     assert (
         page.index("id='t1'")
         < page.index("id='asymmetry'")
         < page.index("id='p1'")
         < page.index("id='images'")
     )
+    assert "id='grras'" not in page  # only the sections given
     assert page.count("Research use only.") == 2
 
 
 def test_blinding_of_an_unreadable_settings_file(tmp_path):
-    from mfscan.report._section_reliability import _blinding_text
+    from mfscan.report.sections.grras import _blinding_text
 
     (tmp_path / "mfscan.study.json").write_text("{not json")
     assert _blinding_text(tmp_path) == "not known: mfscan.study.json could not be read"

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from mfscan.errors import MfscanError
-from mfscan.stats._model_fit import fit_mixed
-from mfscan.stats.model import fit_trial_model
+from mfscan.stats._mixed_fit import fit_mixed
+from mfscan.stats.mixed import fit_trial_model
 
 
 def _one_rater_trial(seed=5, n=20, duplicates=(0, 1, 2)):
@@ -112,7 +112,7 @@ def test_converged_false_when_the_fit_warned():
 
 def test_report_csa_over_visits_counts_every_subject_with_its_own_rater():
     from mfscan.report._data import primary_judge, side_means_over_visits
-    from mfscan.report._section_trial import judge_text
+    from mfscan.report.sections.trial import judge_text
     from mfscan.stats.summary import summarize_sides
 
     meas, subs = _one_rater_trial()
@@ -339,7 +339,7 @@ def _balanced(rng, n_subjects=9, n_groups=3, n_visits=4):
 
 
 def test_satterthwaite_df_exact_on_balanced_designs():
-    from mfscan.stats._model_fit import fixed_effects
+    from mfscan.stats._mixed_fit import fixed_effects
 
     d = _balanced(np.random.default_rng(12))
     # between-subject contrasts of a balanced random-intercept design: n_subjects - n_groups
@@ -363,7 +363,7 @@ def test_satterthwaite_df_sleepstudy_as_lmertest():
     df 22.81 (intercept) and 161.0 (Days, within subjects: 180 - 18 - 1)."""
     from pathlib import Path
 
-    from mfscan.stats._model_fit import fixed_effects
+    from mfscan.stats._mixed_fit import fixed_effects
 
     sleep = pd.read_csv(Path(__file__).parent / "data" / "sleepstudy.csv").rename(
         columns={"Subject": "subject"}
@@ -381,7 +381,7 @@ def test_small_trial_contrast_ci_coverage():
     The REML core on the design fit_mixed builds (built once, for speed)."""
     from scipy import stats
 
-    from mfscan.stats._model_fit import design_rows, reml_intercept, satterthwaite_df
+    from mfscan.stats._mixed_fit import design_rows, reml_intercept, satterthwaite_df
 
     subject = np.repeat(np.arange(6), 3)
     d = pd.DataFrame(
@@ -429,7 +429,7 @@ def test_model_tables_carry_df_and_t_intervals():
 
 
 def test_grras_targets_count_subjects():
-    from mfscan.report._section_reliability import _targets_text
+    from mfscan.report.sections.grras import _targets_text
 
     # 36 pooled subject-visits of 12 subjects: the fewer-than-30 warning is about subjects
     text = _targets_text(pd.DataFrame({"n_targets": [36, 36], "n_subjects": [12, 12]}))

@@ -51,7 +51,7 @@ def test_every_module_imports_without_torch():
 
 def test_importing_mfscan_does_not_import_torch():
     code = (
-        "import sys, mfscan.cli.main, mfscan.learn.dataset, mfscan.learn.predict, mfscan.learn.model, "
+        "import sys, mfscan.cli.main, mfscan.learn.dataset, mfscan.learn.predict, mfscan.learn.unet, "
         "mfscan.learn.train; print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -59,18 +59,18 @@ def test_importing_mfscan_does_not_import_torch():
 
 
 def test_the_network_without_torch_gives_the_install_hint(monkeypatch):
-    import mfscan.learn.model as model
+    import mfscan.learn.unet as unet
 
     monkeypatch.setitem(sys.modules, "torch", None)
-    model._unet_class.cache_clear()
+    unet._unet_class.cache_clear()
     try:
         with pytest.raises(MfscanError, match=r'pip install "mfscan\[learn\]"'):
-            model.UNet  # noqa: B018
+            unet.UNet  # noqa: B018
         with pytest.raises(MfscanError, match=r'pip install "mfscan\[learn\]"'):
-            from mfscan.learn.model import UNet  # noqa: F401
+            from mfscan.learn.unet import UNet  # noqa: F401
     finally:
-        model._unet_class.cache_clear()
-    assert model.multiple_of((16, 32, 64, 128)) == 8  # needs no torch
+        unet._unet_class.cache_clear()
+    assert unet.multiple_of((16, 32, 64, 128)) == 8  # needs no torch
 
 
 def test_missing_torch_gives_the_install_hint(monkeypatch, tmp_path, capsys):

@@ -1,6 +1,6 @@
 """mfscan.annotations: the outlines a rater traced, stored in sidecars beside the images.
 
-- :mod:`.model`: :class:`ROI`, :class:`Annotation` and :func:`from_dict` (validation);
+- :mod:`.records`: :class:`ROI`, :class:`Annotation` and :func:`from_dict` (validation);
 - :mod:`.sidecar`: reading, writing (atomic, with conflict detection) and :func:`dumps`;
 - :mod:`.paths`: sidecar and conflict-copy file names beside an image.
 
@@ -15,14 +15,6 @@ from .codes import (  # noqa: F401, E402
     image_codes,
     sidecar_codes,
 )
-from .model import (  # noqa: F401
-    FORMAT,
-    ROI,
-    VERSION,
-    Annotation,
-    from_dict,
-    normalize_side,
-)
 from .paths import (  # noqa: F401
     CONFLICT_MARK,
     SUFFIX,
@@ -34,6 +26,14 @@ from .paths import (  # noqa: F401
     session_sidecar_names,  # noqa: F401, E402
     sidecar_names_image,
     sidecar_path,
+)
+from .records import (  # noqa: F401
+    FORMAT,
+    ROI,
+    VERSION,
+    Annotation,
+    from_dict,
+    normalize_side,
 )
 from .sidecar import (  # noqa: F401
     AnnotationConflictError,

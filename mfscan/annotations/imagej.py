@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mfscan.annotations.model import ROI, Annotation
+from mfscan.annotations.records import ROI, Annotation
 from mfscan.errors import AnnotationError
 from mfscan.io.files import atomic_write_bytes
 from mfscan.io.imagej import read_roi_file

@@ -54,7 +54,7 @@ def code_problem(value: str, what: str) -> str | None:
     """Why `value` is not a rater or session code (it goes into sidecar file names), or None.
 
     THE rule for these codes: :func:`sidecar_path` and the sidecar reader
-    (:func:`mfscan.annotations.model.from_dict`) both apply it.
+    (:func:`mfscan.annotations.records.from_dict`) both apply it.
     """
     if _RATER_RE.fullmatch(str(value)):  # fullmatch: "$" alone lets a final newline through
         return None

@@ -25,13 +25,13 @@ from pathlib import Path
 
 import orjson
 
-from mfscan.annotations.model import (
+from mfscan.annotations.paths import (
+    is_sidecar,
+)
+from mfscan.annotations.records import (
     Annotation,
     from_dict,
     validated,
-)
-from mfscan.annotations.paths import (
-    is_sidecar,
 )
 from mfscan.errors import AnnotationError
 from mfscan.io.files import atomic_write_bytes, loads_json
@@ -124,7 +124,7 @@ def write_sidecar(path, annotation: Annotation, *, force: bool = False) -> Path:
     ------
     AnnotationError
         The annotation holds what the sidecar reader refuses (see
-        :func:`mfscan.annotations.model.validated`); nothing is written.
+        :func:`mfscan.annotations.records.validated`); nothing is written.
     """
     path = Path(path)
     validated(annotation, path)  # never write a file the reader (and so measure) would refuse

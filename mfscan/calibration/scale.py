@@ -9,7 +9,7 @@ The sources, recorded with every measurement:
   (:func:`calibration_for_points`).
 * ``dicom-pixel-spacing``: the rarer ``PixelSpacing`` attribute.
 * ``imagej-tiff``: the scale Fiji stores in a TIFF (ImageJ ``unit`` cm, mm or
-  micron and the X/YResolution tags, pixels per unit), read by :mod:`mfscan.io.exports`.
+  micron and the X/YResolution tags, pixels per unit), read by :mod:`mfscan.io.export_readers`.
 * ``scale-line``: two points on the burned-in depth ruler and their known distance.
 * ``manual``: values typed by the user.
 

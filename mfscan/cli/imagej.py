@@ -13,7 +13,7 @@ __all__ = ["cmd_import_imagej", "cmd_export_imagej", "register"]
 def cmd_import_imagej(args) -> int:
     from mfscan.annotations import Annotation, sidecar_path, write_sidecar
     from mfscan.annotations.imagej import annotation_from_imagej
-    from mfscan.annotations.model import validated
+    from mfscan.annotations.records import validated
 
     image = Path(args.image)
     if not image.is_file():

@@ -48,7 +48,7 @@ def _reliability_table(meas, args):
 def cmd_model(args) -> int:
     from mfscan.errors import MfscanError
     from mfscan.io.tables import check_output, read_subjects, write_table
-    from mfscan.stats.model import fit_trial_model, output_paths
+    from mfscan.stats.mixed import fit_trial_model, output_paths
 
     paths = output_paths(args.output)
     for p in paths.values():

@@ -10,7 +10,7 @@ Source files are opened read-only and never written. Images whose header claims
 more than ``max_pixels`` pixels are refused before anything is decoded.
 
 The format readers live beside this module: :mod:`mfscan.io.headers` (headers read
-without decoding), :mod:`mfscan.io.exports` (PNG, JPEG, BMP, TIFF),
+without decoding), :mod:`mfscan.io.export_readers` (PNG, JPEG, BMP, TIFF),
 :mod:`mfscan.io.dicom` (DICOM) and :mod:`mfscan.io.pixels` (the :class:`Image`
 they all return).
 
@@ -28,7 +28,7 @@ from pathlib import Path
 
 from mfscan.errors import ImageReadError
 from mfscan.io.dicom import _dicom_header, _load_dicom
-from mfscan.io.exports import _load_cv2, _load_tiff, _read_all
+from mfscan.io.export_readers import _load_cv2, _load_tiff, _read_all
 from mfscan.io.headers import _bmp_header, _jpeg_header, _png_header, _tiff_header
 from mfscan.io.pixels import _FORMAT_NAME, Image
 from mfscan.vocab import DEFAULT_MAX_PIXELS

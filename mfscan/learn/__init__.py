@@ -7,7 +7,7 @@ inside these modules' functions (:func:`mfscan.learn._torch.require_torch`), so
 * :mod:`~mfscan.learn.dataset`: the training set from sidecars (through the mask
   export), resampled to a fixed mm per pixel, split by subject;
 * :mod:`~mfscan.learn.augment`: gain, speckle, small rotations and shifts;
-* :mod:`~mfscan.learn.model`: the compact U-Net (imports torch);
+* :mod:`~mfscan.learn.unet`: the compact U-Net (imports torch);
 * :mod:`~mfscan.learn.train`: the training loop and the model folder;
 * :mod:`~mfscan.learn.predict`: outlines from a trained model
   (:func:`~mfscan.learn.predict.predict_outlines`);

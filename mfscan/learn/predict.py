@@ -75,7 +75,7 @@ class ModelOutline:
 def load_model(model_dir, *, device: str | None = None) -> LoadedModel:
     """Read ``weights.pt`` and ``model.json`` of a model folder (the id is checked)."""
     torch = require_torch()
-    from mfscan.learn.model import UNet
+    from mfscan.learn.unet import UNet
 
     card = read_card(model_dir)
     path = Path(model_dir) / WEIGHTS_NAME
@@ -105,9 +105,9 @@ def predict_probabilities(model: LoadedModel, frame, *, spacing) -> np.ndarray:
 
 def _model_pass(model: LoadedModel, frame, spacing):
     """The probabilities on the frame's pixels and the image's features ``(intensity, embedding)``."""
-    from mfscan.learn.model import multiple_of
     from mfscan.learn.ood import intensity_features
     from mfscan.learn.train import logits_at_model_scale
+    from mfscan.learn.unet import multiple_of
 
     frame = np.asarray(frame)
     if frame.ndim != 2:

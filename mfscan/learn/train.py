@@ -224,7 +224,7 @@ def train_model(
     torch = require_torch()
     from tqdm.auto import tqdm
 
-    from mfscan.learn.model import UNet, multiple_of
+    from mfscan.learn.unet import UNet, multiple_of
 
     if not train_samples:
         raise MfscanError("no training images: trace (or accept proposals on) some images first")
@@ -428,7 +428,7 @@ def train(
     train_s, val_s = split_by_subject(samples, val_fraction=val_fraction, seed=seed)
     res = train_model(train_s, val_s, epochs=epochs, seed=seed, progress=progress, **kwargs)
     best = res.history[res.best_epoch - 1]
-    from mfscan.learn.model import multiple_of
+    from mfscan.learn.unet import multiple_of
 
     card = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),

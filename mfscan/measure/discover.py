@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mfscan.annotations import find_sidecars, is_conflict_copy, is_sidecar
-from mfscan.annotations.model import image_name_problem
 from mfscan.annotations.paths import SUFFIX, code_problem
+from mfscan.annotations.records import image_name_problem
 from mfscan.io.files import link_outside
 from mfscan.io.images import SUPPORTED_SUFFIXES, is_supported
 

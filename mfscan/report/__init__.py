@@ -6,8 +6,9 @@ writes them with the figures of :mod:`mfscan.report.plots` into the page of
 :mod:`mfscan.report.html`. The figure and HTML names are imported on first use, so
 ``from mfscan.report import build_report`` does not load matplotlib.
 
-The page's sections live in ``_section_*.py`` (tables in ``_tables.py``, the numbers
-behind the trial figures in ``_data.py``); other modules add sections through
+The page's sections live in :mod:`mfscan.report.sections`, one module each, all
+``section(ctx) -> list[str]`` (tables in ``_tables.py``, the numbers behind the trial
+figures in ``_data.py``); other modules add sections of the same signature through
 ``build_report(..., top_parts=..., parts=...)`` (see :mod:`mfscan.report.html`).
 """
 

@@ -20,16 +20,18 @@ Files written into the output folder:
 ``qc/``               every annotated image with its outlines, sides and CSA drawn
 ``report.html``       all of the above for a reader, with the research-use notice
 
-Extra report sections (see :mod:`mfscan.report.html`): ``build_report(...,
-top_parts=[f], parts=[g])`` calls each ``f(result)`` / ``g(result)`` (a
-:class:`ReportResult` with every table written) for a list of HTML fragments,
-shown after the summary (``top_parts``) or before the images section (``parts``).
-The built-in extra sections are wired in :func:`_extra_parts`.
+The page's sections are the modules of :mod:`mfscan.report.sections`, each
+``section(ctx) -> list[str]`` with ``ctx`` the report's
+:class:`~mfscan.report._context.Context`, listed in page order by :func:`_page_sections`;
+the tables they show beyond the study tables (check, contraction, mixed models, agreement)
+are computed and written by :func:`_extra_tables`. Extra sections of the same signature:
+``build_report(..., top_parts=[f], parts=[g])``, shown after the study check (``top_parts``)
+or before the images section (``parts``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +44,7 @@ from mfscan.io.tables import (
     write_table,
 )
 from mfscan.measure.batch import relative_label
+from mfscan.report._context import Context, Section
 from mfscan.stats.study import StudyAnalysis
 
 __all__ = ["ReportResult", "OUTPUT_FILES", "build_report"]
@@ -181,77 +184,60 @@ def _write_study_tables(res: ReportResult, analysis: StudyAnalysis) -> None:
         res.files.append(write_table(excluded, res.out_dir / "reliability_excluded.csv"))
 
 
-#: An extra report section: called with the ReportResult, returns HTML fragments.
-Part = Callable[["ReportResult"], Sequence[str]]
-
-
-def _extra_parts(
-    res: ReportResult,
-    *,
-    study_dir: Path,
-    subjects,
-    subjects_path,
-    visit_order,
-    max_pixels,
-    study,
-    study_order=None,
-) -> tuple[list[str], list[str]]:
-    """The built-in extra sections: (fragments after the summary, fragments before the images).
-
-    The sections of other modules (``mfscan/report/_part_<name>.py``): the problems of
-    ``mfscan check`` go into the first list; the contraction (RUSI), model and
-    agreement sections into the second, in that order. Each writes its CSV files.
-    """
+def _extra_tables(ctx: Context, *, subjects_path, visit_order, max_pixels, study) -> None:
+    """The tables of the check, contraction (RUSI), mixed-model and agreement sections: computed
+    into ``ctx`` and written (when they have rows), in that order."""
     from mfscan.measure.check import check_study
-    from mfscan.report._part_check import check_part
 
-    problems = check_study(
-        study_dir, subjects=subjects_path, visit_order=visit_order, max_pixels=max_pixels, study=study
+    res = ctx.res
+    ctx.problems = check_study(
+        ctx.study_dir, subjects=subjects_path, visit_order=visit_order, max_pixels=max_pixels, study=study
     )
-    if len(problems):
-        res.files.append(write_table(problems, res.out_dir / "check.csv"))
-    top = list(check_part(problems))
-    parts: list[str] = []
-    for section in (_contraction_section, _model_section, _agreement_section):
-        parts += section(
-            res,
-            study_dir=study_dir,
-            subjects=subjects,
-            max_pixels=max_pixels,
-            study=study,
-            study_order=study_order,
-        )
-    return top, parts
+    if len(ctx.problems):
+        res.files.append(write_table(ctx.problems, res.out_dir / "check.csv"))
+    ctx.contraction = _contraction_table(res)
+    if ctx.contraction is not None:
+        res.files.append(write_table(ctx.contraction, res.out_dir / "contraction.csv"))
+    ctx.mixed_models = _mixed_models(res, ctx.subjects)
+    if ctx.mixed_models is not None:
+        from mfscan.stats.mixed import output_paths
+
+        for name, path in output_paths(res.out_dir / "model.csv").items():
+            table = getattr(ctx.mixed_models, name)
+            if table is not None and len(table):
+                res.files.append(write_table(table, path))
+    from mfscan.report.sections.agreement import agreement_tables
+
+    ctx.agreement, _errors = agreement_tables(ctx.study_dir, max_pixels=max_pixels, study=study)
+    for between, table in ctx.agreement.items():
+        res.files.append(write_table(table, res.out_dir / f"agreement_{between}.csv"))
 
 
-def _contraction_section(res: ReportResult, *, study_order=None, **_) -> list[str]:
-    from mfscan.report._part_contraction import contraction_part
+def _contraction_table(res: ReportResult) -> pd.DataFrame | None:
+    """The RUSI table when the study has thickness lines (None otherwise)."""
     from mfscan.stats.contraction import contraction_table
 
     m = res.measurements
     if m is None or not len(m) or "kind" not in m.columns or not (m["kind"] == "thickness").any():
-        return []
+        return None
     table = contraction_table(m)
-    if table is None or table.empty:
-        return []
-    res.files.append(write_table(table, res.out_dir / "contraction.csv"))
-    return list(contraction_part(table=table, visit_order=study_order))
+    return None if table is None or table.empty else table
 
 
-def _model_section(res: ReportResult, *, subjects, **_) -> list[str]:
-    """The trial's mixed models when subjects.csv has groups and the study has two visits or more."""
-    from mfscan.report._part_model import model_part
-    from mfscan.stats.model import fit_trial_model, output_paths
+def _mixed_models(res: ReportResult, subjects):
+    """The trial's mixed models when subjects.csv has groups and the study has two visits or more
+    (None otherwise, or when they cannot be fitted: then a note says why)."""
+    from mfscan.stats.mixed import fit_trial_model
 
     analysis = res.analysis
     if analysis is None or subjects is None or "group" not in subjects or not len(analysis.measurements):
-        return []
+        return None
     if subjects["group"].dropna().astype(str).str.strip().eq("").all():
-        return []
+        return None
     if analysis.measurements["visit"].dropna().nunique() < 2:
-        return []
+        return None
     try:
-        result = fit_trial_model(
+        return fit_trial_model(
             analysis.measurements,
             subjects,
             visit_order=analysis.visit_order,
@@ -259,28 +245,43 @@ def _model_section(res: ReportResult, *, subjects, **_) -> list[str]:
         )
     except MfscanError as e:
         res.notes.append(f"mixed models not fitted: {e}")
-        return []
-    for name, path in output_paths(res.out_dir / "model.csv").items():
-        table = getattr(result, name)
-        if table is not None and len(table):
-            res.files.append(write_table(table, path))
-    return list(model_part(result))
+        return None
 
 
-def _agreement_section(res: ReportResult, *, study_dir: Path, max_pixels, study, **_) -> list[str]:
-    from mfscan.report._part_agreement import agreement_part, agreement_tables
+def _page_sections(top_parts: Sequence[Section], parts: Sequence[Section]) -> list[Section]:
+    """The sections of the report page, in page order, with the caller's extra sections:
+    ``top_parts`` after the study check, ``parts`` before the images."""
+    from mfscan.report.sections import (
+        agreement,
+        asymmetry,
+        check,
+        closing,
+        contraction,
+        groups,
+        grras,
+        images,
+        mixed_models,
+        reliability,
+        summary,
+        trial,
+    )
 
-    agreement, _errors = agreement_tables(study_dir, max_pixels=max_pixels, study=study)
-    for between, table in agreement.items():
-        res.files.append(write_table(table, res.out_dir / f"agreement_{between}.csv"))
-    return list(agreement_part(agreement))
-
-
-def _call_parts(res: ReportResult, callables: Sequence[Part]) -> list[str]:
-    out: list[str] = []
-    for f in callables:
-        out.extend(f(res) or ())
-    return out
+    return [
+        summary.section,
+        check.section,
+        *top_parts,
+        asymmetry.section,
+        groups.section,
+        trial.section,
+        reliability.section,
+        grras.section,
+        contraction.section,
+        mixed_models.section,
+        agreement.section,
+        *parts,
+        images.section,
+        closing.section,
+    ]
 
 
 def build_report(
@@ -295,8 +296,8 @@ def build_report(
     scheduler=None,
     progress: bool = True,
     max_pixels: int | None = None,
-    top_parts: Sequence[Part] = (),
-    parts: Sequence[Part] = (),
+    top_parts: Sequence[Section] = (),
+    parts: Sequence[Section] = (),
 ) -> ReportResult:
     """Measure a study folder and write the tables, QC overlays and HTML report.
 
@@ -322,9 +323,11 @@ def build_report(
     workers, scheduler, progress, max_pixels
         As for :func:`mfscan.measure.batch.measure_jobs`.
     top_parts, parts : sequence of callables
-        Extra report sections: each ``f(result) -> list of HTML fragments``, shown after
-        the summary (``top_parts``) or before the images section (``parts``), after the
-        built-in ones of :func:`_extra_parts`.
+        Extra report sections, of the signature of :mod:`mfscan.report.sections`: each
+        ``f(ctx) -> list of HTML fragments``, ``ctx`` the report's
+        :class:`~mfscan.report._context.Context` (``ctx.res``: the :class:`ReportResult`, every
+        table written), shown after the study check (``top_parts``) or before the images
+        section (``parts``), after the built-in sections (:func:`_page_sections`).
     """
     from mfscan.stats.asymmetry import INDEXES
 
@@ -383,31 +386,25 @@ def _build_into(res: ReportResult, study_dir, subj, subj_path, measure, options,
         )
     _write_study_tables(res, analysis)
     steps.update()
-    groups = analysis.group_summary if len(analysis.measurements) else None
-    top, extra = _extra_parts(
+    ctx = Context(
         res,
-        study_dir=study_dir,
+        study_dir,
         subjects=subj,
+        groups=analysis.group_summary if len(analysis.measurements) else None,
+        threshold_pct=options["threshold_pct"],
+        index=options["index"],
+        measure=analysis.measure,
+        # one order for every section: explicit, else dates, else the rule
+        visit_order=list(analysis.visit_order) if analysis.visit_order is not None else None,
+    )
+    _extra_tables(
+        ctx,
         subjects_path=subj_path if subj is not None else None,
         visit_order=options["visit_order"],
         max_pixels=options["max_pixels"],
         study=study,
-        study_order=analysis.visit_order,  # one order for every section: explicit, else dates, else the rule
     )
-    top += _call_parts(res, top_parts)
-    extra += _call_parts(res, parts)
-    html_text = render_html(
-        res,
-        study_dir=study_dir,
-        subjects=subj,
-        groups=groups,
-        threshold_pct=options["threshold_pct"],
-        index=options["index"],
-        measure=analysis.measure,
-        visit_order=analysis.visit_order,
-        top=top,
-        parts=extra,
-    )
+    html_text = render_html(ctx, _page_sections(top_parts, parts))
     steps.update()
     atomic_write_bytes(out / "report.html", html_text.encode("utf-8"))
     res.files.append(out / "report.html")

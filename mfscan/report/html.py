@@ -1,26 +1,24 @@
 """The report's HTML: one self-contained page (styles inline, figures as ``data:`` URIs).
 
-Every value taken from the study (codes, file names, notes) is escaped. The page,
-in order (:func:`render_html`):
+:func:`render_html` writes the document head (title, research-use notice), a table of
+contents and the fragments of each section in the order given. The sections are the modules
+of :mod:`mfscan.report.sections`, each ``section(ctx) -> list[str]`` with ``ctx`` the
+report's :class:`~mfscan.report._context.Context`; :mod:`mfscan.report.build` lists them in
+page order:
 
-1. title, research-use notice, counts (subjects per group), warnings;
-2. ``top`` fragments: the first things a reader must see (for instance the
-   problems of ``mfscan check``);
-3. side-to-side asymmetry, asymmetry by group;
-4. the Hides-style trial sections: CSA of each side per level over visits per
+1. counts (subjects per group), warnings; the problems of ``mfscan check``; then the
+   caller's ``top_parts``;
+2. side-to-side asymmetry, asymmetry by group;
+3. the Hides-style trial sections: CSA of each side per level over visits per
    group (symptomatic side marked) and the symptomatic deficit over visits;
-5. reliability, and the GRRAS checklist;
-6. ``parts`` fragments: extra sections of other modules (model, agreement,
-   contraction), each a complete ``<h2>`` section;
-7. images and calibration, problems, files and the closing notice.
+4. reliability, and the GRRAS checklist;
+5. activation (RUSI), mixed models, outline agreement; then the caller's ``parts``;
+6. images and calibration, problems, files and the closing notice.
 
-**Extra sections.** Another module adds a section by writing a function that
-returns a list of HTML fragments (escaped, self-contained: styles from
-:data:`CSS`, figures as data URIs, tables with :func:`mfscan.report._tables.table`) and passing its
-output to ``render_html(..., top=[...])`` or ``render_html(..., parts=[...])``.
-:func:`mfscan.report.build.build_report` takes callables instead
-(``top_parts``/``parts``: ``f(result) -> list[str]``, called after the tables are
-written) and wires the built-in ones in ``mfscan.report.build._extra_parts``.
+**Extra sections.** Another module adds a section by writing a function of the same
+signature (escaped, self-contained fragments: styles from :data:`CSS`, figures as data URIs,
+tables with :func:`mfscan.report._tables.table`) and passing it to
+:func:`mfscan.report.build.build_report` (``top_parts=[f]`` or ``parts=[f]``).
 """
 
 from __future__ import annotations
@@ -28,11 +26,8 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from mfscan.report._context import Context
-from mfscan.report._section_asymmetry import asymmetry_part, groups_part
-from mfscan.report._section_reliability import grras_part, reliability_part
-from mfscan.report._section_summary import closing_part, head_part, images_part, summary_part
-from mfscan.report._section_trial import trial_part
+from mfscan import RESEARCH_NOTICE, __version__
+from mfscan.report._context import Context, Section
 
 __all__ = ["CSS", "render_html"]
 
@@ -76,64 +71,35 @@ def _toc(body: Sequence[str]) -> str:
     return f"<nav class='toc'>{''.join(links)}</nav>" if len(links) > 1 else ""
 
 
-def render_html(
-    res,
-    *,
-    study_dir,
-    subjects,
-    groups,
-    threshold_pct,
-    index,
-    measure,
-    visit_order: Sequence[str] | None = None,
-    top: Sequence[str] = (),
-    parts: Sequence[str] = (),
-) -> str:
-    """The report page of a :class:`~mfscan.report.build.ReportResult`.
+def _head(ctx: Context) -> list[str]:
+    """The document head, title and the research-use notice."""
+    name = _e(ctx.study_dir.name)
+    return [
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>mfscan report: {name}</title><style>{CSS}</style></head><body>",
+        f"<h1>Multifidus ultrasound study report</h1>"
+        f"<p class='small'>Study folder <code>{name}</code> · mfscan {_e(__version__)}</p>",
+        f"<div class='notice'><b>Research use only.</b> {_e(RESEARCH_NOTICE)}</div>",
+    ]
+
+
+def render_html(ctx: Context, sections: Sequence[Section]) -> str:
+    """The report page: the head, a table of contents and the sections in the order given.
 
     Parameters
     ----------
-    res : ReportResult
-        The tables (``measurements``, ``asymmetry``, ``largest``, ``reliability``,
-        ``images``, ``errors``, ``analysis``), ``notes`` and ``files`` written.
-    study_dir : path
-        The study folder (its name is shown; its ``mfscan.study.json`` is read for
-        the blinding of the GRRAS checklist).
-    subjects : DataFrame or None
-        The subjects table.
-    groups : DataFrame or None
-        The group summary.
-    threshold_pct, index, measure
-        As given to :func:`mfscan.stats.study.analyse_study` and the measure it used.
-    visit_order : sequence of str, optional
-        The visit order the analysis used (None: its natural order).
-    top : sequence of str
-        HTML fragments shown right after the summary and warnings (check problems).
-    parts : sequence of str
-        HTML fragments (extra sections) inserted before the images section.
+    ctx : Context
+        The report's tables (``ctx.res``: a :class:`~mfscan.report.build.ReportResult`),
+        settings and the extra tables its sections show.
+    sections : sequence of callables
+        Each ``section(ctx) -> list of HTML fragments`` (:mod:`mfscan.report.sections`);
+        called once, in order. The last one closes the page (``closing``).
+
+    Returns
+    -------
+    str
+        The HTML document.
     """
-    ctx = Context(
-        res,
-        study_dir,
-        subjects=subjects,
-        groups=groups,
-        threshold_pct=threshold_pct,
-        index=index,
-        measure=measure,
-        visit_order=list(visit_order) if visit_order is not None else None,
-    )
-    head = head_part(ctx, CSS)
-    body = summary_part(ctx) + list(top)
-    if res.asymmetry is not None and len(res.asymmetry):
-        body += asymmetry_part(ctx)
-        body += groups_part(ctx)
-        body += trial_part(ctx)
-    if res.reliability is not None and len(res.reliability):
-        body += reliability_part(ctx)
-    if res.measurements is not None and len(res.measurements):
-        body += grras_part(ctx)
-    body += list(parts)
-    if res.images is not None and len(res.images):
-        body += images_part(ctx)
-    body += closing_part(ctx)
-    return "\n".join(p for p in [*head, _toc(body), *body] if p)
+    body = [fragment for section in sections for fragment in (section(ctx) or ())]
+    return "\n".join(p for p in [*_head(ctx), _toc(body), *body] if p)

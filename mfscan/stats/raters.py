@@ -2,7 +2,7 @@
 
 In a trial each subject is often measured by one sonographer, not by every rater: a
 rule that keeps "the first rater" loses every subject that rater did not measure.
-The rule, used by the mixed models (:mod:`mfscan.stats.model`) and the report's
+The rule, used by the mixed models (:mod:`mfscan.stats.mixed`) and the report's
 CSA-over-visits figure:
 
 * per **subject and visit**, the rows of **one rater** who measured that subject at that

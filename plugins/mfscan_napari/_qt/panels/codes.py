@@ -6,7 +6,7 @@ from __future__ import annotations
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QCheckBox, QComboBox, QGridLayout, QGroupBox, QLabel, QLineEdit
 
-from mfscan.annotations.model import TASKS
+from mfscan.annotations.records import TASKS
 from mfscan.vocab import LEVELS, VIEWS
 
 from ..style import RED

@@ -1,4 +1,4 @@
-"""Fitting and the derived tables of :mod:`mfscan.stats.model`.
+"""Fitting and the derived tables of :mod:`mfscan.stats.mixed`.
 
 One fit: a linear mixed model with a random intercept per subject, by REML, either by
 closed forms (:func:`reml_intercept`, the default: statsmodels' ``MixedLM`` takes about

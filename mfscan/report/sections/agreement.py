@@ -1,7 +1,7 @@
 """The report's "Outline agreement" section, from the tables of ``mfscan agreement``.
 
 :func:`agreement_tables` gathers the pairs of a study (raters, sessions, proposals)
-with :func:`mfscan.measure.agreement.agreement_table`; :func:`agreement_part` turns
+with :func:`mfscan.measure.agreement.agreement_table`; the :func:`section` turns
 them into HTML fragments: per pair and level the median [IQR] of the Dice
 coefficient, Hausdorff and mean contour distance and CSA difference, and for
 proposals the share accepted unchanged per model.
@@ -10,14 +10,14 @@ proposals the share accepted unchanged per model.
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
+from mfscan.report._context import Context
 from mfscan.report._tables import table as _table
 
-__all__ = ["agreement_tables", "agreement_part"]
+__all__ = ["section", "agreement_tables"]
 
 _TITLES = {
     "rater": "Between raters (each rater's first session)",
@@ -91,19 +91,16 @@ def _wide(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def agreement_part(
-    tables: Mapping[str, pd.DataFrame] | None, *, acceptance: pd.DataFrame | None = None
-) -> list[str]:
+def section(ctx: Context) -> list[str]:
     """HTML fragments of the outline agreement section.
 
     Parameters
     ----------
-    tables : mapping of str to DataFrame, or None
-        Agreement tables by ``between`` (``rater``, ``session``, ``method``), as from
-        :func:`agreement_tables` or ``mfscan agreement``'s CSV read back.
-    acceptance : DataFrame, optional
-        :func:`mfscan.stats.agreement.acceptance_summary`; computed from
-        ``tables["method"]`` when not given.
+    ctx : Context
+        Its ``agreement``: agreement tables by ``between`` (``rater``, ``session``,
+        ``method``), as from :func:`agreement_tables` or ``mfscan agreement``'s CSV read back;
+        the proposals' acceptance (:func:`mfscan.stats.agreement.acceptance_summary`) is
+        computed from ``agreement["method"]``.
 
     Returns
     -------
@@ -113,7 +110,7 @@ def agreement_part(
     """
     from mfscan.stats.agreement import acceptance_summary
 
-    tables = {k: v for k, v in (tables or {}).items() if v is not None and len(v)}
+    tables = {k: v for k, v in (ctx.agreement or {}).items() if v is not None and len(v)}
     if not tables:
         return []
     parts = [
@@ -129,7 +126,7 @@ def agreement_part(
             continue
         parts.append(f"<h3>{html.escape(_TITLES[between])}</h3>" + _table(_wide(tables[between])))
     if "method" in tables:
-        acc = acceptance if acceptance is not None else acceptance_summary(tables["method"])
+        acc = acceptance_summary(tables["method"])
         parts.append(
             "<p>Proposals accepted unchanged (the outline's method is still <code>proposed</code> or "
             "<code>model</code>), per model:</p>" + _table(acc, digits=3)

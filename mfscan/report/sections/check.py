@@ -5,23 +5,23 @@ from __future__ import annotations
 
 import html
 
-import pandas as pd
-
+from mfscan.report._context import Context
 from mfscan.report._tables import table as _table
 
-__all__ = ["check_part"]
+__all__ = ["section"]
+
+#: Rows shown per kind of problem (the rest is counted).
+MAX_ROWS = 200
 
 
-def check_part(problems: pd.DataFrame | None, *, max_rows: int = 200) -> list[str]:
+def section(ctx: Context) -> list[str]:
     """HTML fragments listing the study's problems, grouped by kind.
 
     Parameters
     ----------
-    problems : DataFrame or None
-        From :func:`mfscan.measure.check.check_study` (columns ``file``, ``problem``,
-        ``message``, ...). None: the check was not run, nothing is shown.
-    max_rows : int, keyword-only
-        Rows shown per kind (the rest is counted).
+    ctx : Context
+        Its ``problems``: from :func:`mfscan.measure.check.check_study` (columns ``file``,
+        ``problem``, ``message``, ...). None: the check was not run, nothing is shown.
 
     Returns
     -------
@@ -31,6 +31,7 @@ def check_part(problems: pd.DataFrame | None, *, max_rows: int = 200) -> list[st
     """
     from mfscan.measure.check import problems_by_kind
 
+    problems = ctx.problems
     if problems is None:
         return []
     n_img = problems.attrs.get("n_images")
@@ -48,7 +49,7 @@ def check_part(problems: pd.DataFrame | None, *, max_rows: int = 200) -> list[st
         parts.append(
             f"<details><summary>{html.escape(heading)} ({len(rows)}) "
             f"<span class='small'>[{html.escape(kind)}]</span></summary>"
-            + _table(rows, columns=["file", "message"], max_rows=max_rows)
+            + _table(rows, columns=["file", "message"], max_rows=MAX_ROWS)
             + "</details>"
         )
     return parts

@@ -1,6 +1,6 @@
-"""The report's model section: statement, fixed effects, group x visit contrasts, change table.
+"""The report's mixed-model section: statement, fixed effects, group x visit contrasts, change table.
 
-Self-contained: :func:`model_part` turns a :class:`mfscan.stats.model.ModelResult` into
+:func:`section` turns ``ctx.mixed_models`` (a :class:`mfscan.stats.mixed.ModelResult`) into
 HTML fragments for :func:`mfscan.report.html.render_html`.
 """
 
@@ -11,9 +11,10 @@ import html
 import numpy as np
 import pandas as pd
 
+from mfscan.report._context import Context
 from mfscan.report._tables import table as _table
 
-__all__ = ["model_part"]
+__all__ = ["section"]
 
 
 def _p_text(p) -> str:
@@ -33,12 +34,14 @@ def _with_ci(df: pd.DataFrame, est: str, lo: str, hi: str, digits: int = 2) -> p
     return df.apply(one, axis=1) if len(df) else pd.Series(dtype=object)
 
 
-def model_part(result) -> list[str]:
-    """HTML fragments of the model section.
+def section(ctx: Context) -> list[str]:
+    """HTML fragments of the mixed-model section.
 
     Parameters
     ----------
-    result : mfscan.stats.model.ModelResult
+    ctx : Context
+        Its ``mixed_models``: a :class:`mfscan.stats.mixed.ModelResult`, or None (not fitted:
+        nothing is shown).
 
     Returns
     -------
@@ -46,6 +49,7 @@ def model_part(result) -> list[str]:
         A heading, the model statement (formula, n, REML, convergence), the notes,
         the group x visit contrasts, the change table and (folded) the fixed effects.
     """
+    result = ctx.mixed_models
     if result is None or result.fits.empty:
         return []
     out = ["<h2 id='model'>Mixed models of the trial</h2>"]

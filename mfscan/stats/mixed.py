@@ -45,8 +45,8 @@ import numpy as np
 import pandas as pd
 
 from mfscan.errors import MfscanError
-from mfscan.stats._model_data import MODEL_SIDE_STATUSES, baseline_columns, mdc_lookup, prepare
-from mfscan.stats._model_fit import design_rows, fit_mixed, fixed_effects, hedges_g, linear_contrast
+from mfscan.stats._mixed_data import MODEL_SIDE_STATUSES, baseline_columns, mdc_lookup, prepare
+from mfscan.stats._mixed_fit import design_rows, fit_mixed, fixed_effects, hedges_g, linear_contrast
 from mfscan.stats.sides import mean_ci
 
 __all__ = ["ModelResult", "fit_trial_model", "MODELS", "output_paths"]
@@ -69,7 +69,7 @@ class ModelResult:
         reml_criterion, adjusted_for_baseline, baseline_visit, reference_group, repeats``.
     fixed_effects : DataFrame
         ``model, level, term, estimate, se, df, ci_lower, ci_upper, t, p`` (t with
-        Satterthwaite df, :func:`mfscan.stats._model_fit.satterthwaite_df`).
+        Satterthwaite df, :func:`mfscan.stats._mixed_fit.satterthwaite_df`).
     contrasts : DataFrame
         ``model, level, side_status, visit, group, reference_group, contrast, unit,
         estimate, se, df, ci_lower, ci_upper, p, n_group, n_reference, hedges_g,
@@ -345,7 +345,7 @@ def fit_trial_model(
         One MDC95 (unit of ``measure``) for every level and side; overrides ``reliability``.
     models : sequence of {"csa", "deficit"}
     engine : {"reml", "statsmodels"}
-        See :func:`mfscan.stats._model_fit.fit_mixed`.
+        See :func:`mfscan.stats._mixed_fit.fit_mixed`.
 
     Returns
     -------

@@ -1,5 +1,5 @@
-"""The report's asymmetry sections: definition, per-subject figures, flagged and
-incomplete rows, the largest level, group curves and every asymmetry row."""
+"""The report's asymmetry section: definition, per-subject figures, flagged and incomplete rows,
+the largest level (group curves and every row: :mod:`.groups`)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ import html
 
 import pandas as pd
 
+from mfscan.report._context import Context
 from mfscan.report._tables import img, sort_rows, table
 from mfscan.report.plots import (
     plot_asymmetry_over_visits,
-    plot_group_curves,
     plot_left_right,
     primary_rows,
 )
 
-__all__ = ["asymmetry_part", "groups_part", "asymmetry_columns", "who_text"]
+__all__ = ["section", "asymmetry_columns", "who_text"]
 
 _e = html.escape
 
@@ -61,10 +61,13 @@ def asymmetry_columns(asym, measure) -> list[str]:
     ]
 
 
-def asymmetry_part(ctx) -> list[str]:
-    """Definition, figures, flagged and incomplete rows, the largest level per visit."""
+def section(ctx: Context) -> list[str]:
+    """Definition, figures, flagged and incomplete rows, the largest level per visit (nothing
+    without an asymmetry table)."""
     res, measure, threshold_pct, index = ctx.res, ctx.measure, ctx.threshold_pct, ctx.index
     asym = res.asymmetry
+    if asym is None or not len(asym):
+        return []
     primary = primary_rows(asym)
     who = who_text(primary)
     parts = [
@@ -114,47 +117,4 @@ def asymmetry_part(ctx) -> list[str]:
             f"{len(with_pd)} subject-visit-level rows with a unilateral symptomatic "
             f"side{f' ({_e(who)})' if who else ''}.</p>"
         )
-    return parts
-
-
-def groups_part(ctx) -> list[str]:
-    """Group curves and table (n per group and visit), then every asymmetry row."""
-    res, groups, measure = ctx.res, ctx.groups, ctx.measure
-    asym = res.asymmetry
-    parts = []
-    uri = plot_group_curves(groups, visits=ctx.visits)
-    if uri:
-        who = who_text(primary_rows(groups))
-        parts.append(
-            "<h2 id='groups'>Asymmetry by group over visits</h2>"
-            f"<p>Mean ± SD of the subjects' asymmetry{f' ({_e(who)})' if who else ''}; "
-            "n per group and visit in the table below.</p>" + img(uri, "group curves")
-        )
-    if groups is not None and len(groups):
-        gcols = [
-            "group",
-            "visit",
-            "level",
-            "rater",
-            "session",
-            "n_subjects",
-            "asymmetry_pct_mean",
-            "asymmetry_pct_sd",
-            f"left_{measure}_mean",
-            f"right_{measure}_mean",
-            "symptomatic_deficit_pct_mean",
-            "asymmetry_change_pct_points_mean",
-        ]
-        gtab = sort_rows(groups, ctx.visits)
-        parts.append(
-            "<details><summary>Group summary table (every rater and session)</summary>"
-            + table(gtab, columns=[c for c in gcols if c in gtab])
-            + "</details>"
-        )
-    srt = sort_rows(asym, ctx.visits)
-    parts.append(
-        "<details><summary>All asymmetry rows</summary>"
-        + table(srt, columns=asymmetry_columns(asym, measure), flags=srt["exceeds_threshold"].fillna(False))
-        + "</details>"
-    )
     return parts

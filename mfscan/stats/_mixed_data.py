@@ -1,4 +1,4 @@
-"""Data preparation for :func:`mfscan.stats.model.fit_trial_model`.
+"""Data preparation for :func:`mfscan.stats.mixed.fit_trial_model`.
 
 From the measurements table (one row per outline) to one row per subject, visit,
 level and side: per subject and visit one rater and session

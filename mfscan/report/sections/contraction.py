@@ -1,9 +1,9 @@
 """The report's RUSI section: multifidus thickness at rest and contracted, and its change.
 
-:func:`contraction_part` gives the HTML fragments (a heading, the protocol in one
+:func:`section` gives the HTML fragments (a heading, the protocol in one
 paragraph, a plot of the thickness change per side over visits, and the contraction
-table of :func:`mfscan.stats.contraction.contraction_table`); nothing when the study
-has no thickness lines. :func:`plot_thickness_change` draws the plot on its own
+table of :func:`mfscan.stats.contraction.contraction_table`, ``ctx.contraction``); nothing
+when the study has no thickness lines. :func:`plot_thickness_change` draws the plot on its own
 :class:`matplotlib.figure.Figure` (object API only; no pyplot, no global settings).
 """
 
@@ -14,9 +14,10 @@ import html
 import numpy as np
 import pandas as pd
 
+from mfscan.report._context import Context
 from mfscan.vocab import SIDE_COLORS, SIDES
 
-__all__ = ["contraction_part", "plot_thickness_change"]
+__all__ = ["section", "plot_thickness_change"]
 
 #: The columns of the contraction table shown in the report (all are in the CSV).
 SHOWN = (
@@ -80,22 +81,15 @@ def plot_thickness_change(table: pd.DataFrame, *, visit_order=None) -> str | Non
     return _fig_to_data_uri(fig)
 
 
-def contraction_part(
-    measurements: pd.DataFrame | None = None,
-    *,
-    table: pd.DataFrame | None = None,
-    visit_order=None,
-) -> list[str]:
+def section(ctx: Context) -> list[str]:
     """The RUSI section of the report as HTML fragments; empty when there is nothing to show.
 
     Parameters
     ----------
-    measurements : DataFrame, optional
-        The measurements table; its thickness lines give the contraction table.
-    table : DataFrame, optional, keyword-only
-        A contraction table already computed (then `measurements` is not needed).
-    visit_order : list of str, optional, keyword-only
-        The study's visits in time order (``StudyAnalysis.visit_order``).
+    ctx : Context
+        Its ``contraction`` (the table of :func:`mfscan.stats.contraction.contraction_table`,
+        None without thickness lines) and ``visit_order`` (the study's visits in time order,
+        ``StudyAnalysis.visit_order``).
 
     Returns
     -------
@@ -103,12 +97,8 @@ def contraction_part(
         HTML fragments, in order; every value from the study is escaped.
     """
     from mfscan.report._tables import table as _table
-    from mfscan.stats.contraction import contraction_table
 
-    if table is None:
-        if measurements is None or "kind" not in measurements.columns:
-            return []
-        table = contraction_table(measurements)
+    table = ctx.contraction
     if table is None or table.empty:
         return []
     n_ok = int(table["missing_reason"].isna().sum())
@@ -121,7 +111,7 @@ def contraction_part(
         f"Sions et al. 2015. {n_ok} of {len(table)} row(s) have both tasks; "
         "all are in <code>contraction.csv</code>.</p>",
     ]
-    uri = plot_thickness_change(table, visit_order=visit_order)
+    uri = plot_thickness_change(table, visit_order=ctx.visit_order)
     if uri:
         parts.append(
             f"<figure><img alt='thickness change per side over visits' src='{html.escape(uri)}'>"

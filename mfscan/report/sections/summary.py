@@ -1,33 +1,16 @@
-"""The report's first and last sections: title, notice, counts and warnings; images and
-calibration; problems, files and the closing notice."""
+"""The report's first section: counts (subjects per group) and the warnings a reader must see first."""
 
 from __future__ import annotations
 
 import html
-from pathlib import Path
 
 import pandas as pd
 
-from mfscan import RESEARCH_NOTICE, __version__
-from mfscan.annotations import glob_escape
-from mfscan.report._tables import table
+from mfscan.report._context import Context
 
-__all__ = ["head_part", "summary_part", "images_part", "closing_part"]
+__all__ = ["section"]
 
 _e = html.escape
-
-
-def head_part(ctx, css: str) -> list[str]:
-    """The document head, title and the research-use notice."""
-    name = _e(ctx.study_dir.name)
-    return [
-        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>mfscan report: {name}</title><style>{css}</style></head><body>",
-        f"<h1>Multifidus ultrasound study report</h1>"
-        f"<p class='small'>Study folder <code>{name}</code> · mfscan {_e(__version__)}</p>",
-        f"<div class='notice'><b>Research use only.</b> {_e(RESEARCH_NOTICE)}</div>",
-    ]
 
 
 def _group_sizes(ctx) -> list[tuple[str, int]]:
@@ -44,7 +27,7 @@ def _group_sizes(ctx) -> list[tuple[str, int]]:
     return [(g, int(counts[g])) for g in sorted(counts.index, key=natural_sort_key)]
 
 
-def summary_part(ctx) -> list[str]:
+def section(ctx: Context) -> list[str]:
     """Counts (with n per group) and the warnings a reader must see first."""
     res = ctx.res
     meas, errors = res.measurements, res.errors
@@ -117,62 +100,3 @@ def _burned_in_warning(images) -> list[str]:
         + ". Text in the pixels (names, dates, clinic) can identify a patient: check the QC "
         "images before sharing them.</div>"
     ]
-
-
-def images_part(ctx) -> list[str]:
-    res = ctx.res
-    parts = [
-        "<h2 id='images'>Images and calibration</h2><p>Every image's calibration source and scale "
-        "(dicom-region: the DICOM ultrasound region; scale-line: a line drawn over the depth "
-        "ruler; manual; none: pixels only). QC overlays of every tracing are in "
-        "<a href='qc/'>qc/</a>.</p>"
-    ]
-    cols = [
-        "image",
-        "format",
-        "rows_px",
-        "cols_px",
-        "frames",
-        "calibration",
-        "row_mm",
-        "col_mm",
-        "burned_in_annotation",
-        "lossy",
-        "qc",
-        "warnings",
-    ]
-    tab = res.images.copy()
-    tab["qc"] = [_qc_links(res.out_dir, i) for i in tab["image"]]
-    parts.append(table(tab, columns=[c for c in cols if c in tab], digits=4, raw=("qc",), key=["image"]))
-    return parts
-
-
-def closing_part(ctx) -> list[str]:
-    res = ctx.res
-    parts = []
-    if not res.errors.empty:
-        parts.append("<h2>Problems</h2>" + table(res.errors, columns=["path", "roi", "reason"]))
-    parts.append(
-        "<h2>Files</h2><ul>"
-        + "".join(
-            f"<li><a href='{_e(p.name)}'>{_e(p.name)}</a></li>" for p in res.files if p.suffix == ".csv"
-        )
-        + "</ul><p class='small'>Columns carry their units (csa_cm2, ap_depth_cm, asymmetry_pct). "
-        "No DICOM patient, institution, date or device identifiers are exported; subjects are the "
-        "study's own codes.</p>"
-    )
-    parts.append(f"<div class='notice'><b>Research use only.</b> {_e(RESEARCH_NOTICE)}</div></body></html>")
-    return parts
-
-
-def _qc_links(out_dir: Path, image_label: str) -> str:
-    stem = Path(image_label)
-    folder = out_dir / "qc" / stem.parent
-    if not folder.is_dir():
-        return ""
-    files = sorted(folder.glob(f"{glob_escape(stem.stem)}.*png"))
-    return " ".join(
-        f"<a href='{html.escape((Path('qc') / stem.parent / f.name).as_posix(), quote=True)}'>"
-        f"{html.escape(f.name[len(stem.stem) + 1 : -4] or 'view')}</a>"
-        for f in files
-    )

@@ -7,11 +7,12 @@ import html
 
 import pandas as pd
 
+from mfscan.report._context import Context
 from mfscan.report._data import deficit_over_visits, primary_judge, side_means_over_visits
 from mfscan.report._tables import img, natural_ranks, table
 from mfscan.report.plots_trial import plot_deficit_over_visits, plot_sides_over_visits
 
-__all__ = ["trial_part", "judge_text"]
+__all__ = ["section", "judge_text"]
 
 _e = html.escape
 #: At most this many rater-session figures (the others are in the CSV tables).
@@ -95,8 +96,11 @@ def _other_judges(ss, ctx, shown) -> list[str]:
     ]
 
 
-def trial_part(ctx) -> list[str]:
-    """The CSA-per-side figure and table, and the symptomatic deficit figure and table."""
+def section(ctx: Context) -> list[str]:
+    """The CSA-per-side figure and table, and the symptomatic deficit figure and table (nothing
+    without an asymmetry table)."""
+    if ctx.res.asymmetry is None or not len(ctx.res.asymmetry):
+        return []
     analysis = getattr(ctx.res, "analysis", None)
     ss = getattr(analysis, "side_summary", None)
     if ss is None or not len(ss) or ctx.measure not in ss:
@@ -147,11 +151,11 @@ def trial_part(ctx) -> list[str]:
         + "</details>"
     )
     parts += _other_judges(ss, ctx, (rater, session))
-    parts += _deficit_part(ctx, rater, session, who)
+    parts += _deficit_fragments(ctx, rater, session, who)
     return parts
 
 
-def _deficit_part(ctx, rater, session, who) -> list[str]:
+def _deficit_fragments(ctx, rater, session, who) -> list[str]:
     d = deficit_over_visits(ctx.res.asymmetry, visit_order=ctx.visits, rater=rater, session=session)
     if d.empty:
         return []
