@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mfscan_napari._qt.panels.measurements import column
-from mfscan_napari_testutils import square, write_png
+from mfscan_napari_testutils import overlapping_controls, square, write_png
 from shapely.geometry import Polygon
 
 from mfscan.annotations import (
@@ -266,26 +266,9 @@ def test_row_number_carries_the_status(open_png):
 def test_no_two_visible_widgets_overlap(widget_factory, annotated_png, size):
     """With the codes refusal and its check box shown, no two visible controls of the dock overlap
     (the check box once lay exactly over the "Codes from ..." line)."""
-    from qtpy.QtCore import QPoint, QRect
-    from qtpy.QtWidgets import QWidget
-
     viewer, w = _shown(widget_factory, annotated_png, size)
     assert w.codes.confirm_check.isVisibleTo(w) and w.codes.source_label.text().startswith("Codes from")
-    controls = [
-        c
-        for c in w.findChildren(QWidget)
-        if c.isVisibleTo(w) and c.width() > 0 and c.height() > 0 and not c.findChildren(QWidget)
-    ]  # leaves: labels, buttons, edits, check boxes (a panel contains its controls)
-
-    def rect(c):
-        return QRect(c.mapTo(w, QPoint(0, 0)), c.size())
-
-    overlaps = []
-    for i, a in enumerate(controls):
-        for b in controls[i + 1 :]:
-            inter = rect(a).intersected(rect(b))
-            if inter.width() > 1 and inter.height() > 1:
-                overlaps.append((type(a).__name__, a.objectName(), type(b).__name__, b.objectName()))
+    controls, overlaps = overlapping_controls(w)
     assert len(controls) > 40
     assert overlaps == []
 
