@@ -233,6 +233,38 @@ def test_no_table_column_clipped(widget_factory, annotated_png, size):
     assert w.measurements.title() == "Measurements: L4"
 
 
+@pytest.mark.parametrize("size", SIZES)
+def test_no_column_clipped_nor_blank_line_before_any_outline(widget_factory, tmp_path, phantom, size):
+    """An image without outlines and no folder open: the empty table's columns all fit (its last
+    column, Status, was cut at the dock's edge) and the worklist leaves no blank line under
+    "No folder open." (the empty progress line took one)."""
+    img = write_png(tmp_path / "plain.png", phantom.image)
+    viewer, w = widget_factory(show=True)
+    viewer.window._qt_window.resize(*size)
+    _process()
+    w.set_fields(rater="R1", level="L4")
+    w.open_image(img)
+    _process()
+    t = w.table
+    hh = t.horizontalHeader()
+    shown = [j for j in range(t.columnCount()) if not t.isColumnHidden(j)]
+    assert t.rowCount() == 0
+    assert [t.horizontalHeaderItem(j).text() for j in shown] == [
+        "Side",
+        "CSA (cm²)",
+        "AP (cm)",
+        "Lat (cm)",
+        "AP/Lat",
+        "Echo",
+    ]
+    assert all(hh.sectionSize(j) >= hh.sectionSizeHint(j) for j in shown)
+    assert sum(hh.sectionSize(j) for j in shown) <= t.viewport().width()
+    wp = w.worklist_panel
+    assert wp.folder_label.text() == "No folder open." and wp.folder_label.isVisible()
+    gap = wp.save_label.geometry().top() - wp.folder_label.geometry().bottom()
+    assert 0 < gap < wp.folder_label.height()  # a line's spacing, not a blank line
+
+
 def test_columns_left_out_only_when_they_tell_nothing_new():
     from mfscan_napari._model import redundant_columns, short_status
 
