@@ -34,3 +34,34 @@ def png_folder(folder, pixels, n) -> Path:
     for i in range(n):
         write_png(folder / f"img{i + 1}.png", pixels)
     return folder
+
+
+def overlapping_controls(w):
+    """``(controls, overlaps)`` of widget `w`: its visible leaf controls (labels, buttons, edits,
+    check boxes; a panel contains its controls) and the pairs of them whose rectangles in `w`,
+    cut to their parents' (a scroll area shows only its viewport), intersect by more than one
+    pixel each way (type and object names)."""
+    from qtpy.QtCore import QPoint, QRect
+    from qtpy.QtWidgets import QWidget
+
+    controls = [
+        c
+        for c in w.findChildren(QWidget)
+        if c.isVisibleTo(w) and c.width() > 0 and c.height() > 0 and not c.findChildren(QWidget)
+    ]
+
+    def rect(c):
+        r = QRect(c.mapTo(w, QPoint(0, 0)), c.size())
+        p = c.parentWidget()
+        while p is not None and p is not w:
+            r = r.intersected(QRect(p.mapTo(w, QPoint(0, 0)), p.size()))
+            p = p.parentWidget()
+        return r
+
+    overlaps = []
+    for i, a in enumerate(controls):
+        for b in controls[i + 1 :]:
+            inter = rect(a).intersected(rect(b))
+            if inter.width() > 1 and inter.height() > 1:
+                overlaps.append((type(a).__name__, a.objectName(), type(b).__name__, b.objectName()))
+    return controls, overlaps

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mfscan_napari._qt.panels.measurements import column
-from mfscan_napari_testutils import square, write_png
+from mfscan_napari_testutils import overlapping_controls, square, write_png
 from shapely.geometry import Polygon
 
 from mfscan.annotations import (
@@ -233,6 +233,38 @@ def test_no_table_column_clipped(widget_factory, annotated_png, size):
     assert w.measurements.title() == "Measurements: L4"
 
 
+@pytest.mark.parametrize("size", SIZES)
+def test_no_column_clipped_nor_blank_line_before_any_outline(widget_factory, tmp_path, phantom, size):
+    """An image without outlines and no folder open: the empty table's columns all fit (its last
+    column, Status, was cut at the dock's edge) and the worklist leaves no blank line under
+    "No folder open." (the empty progress line took one)."""
+    img = write_png(tmp_path / "plain.png", phantom.image)
+    viewer, w = widget_factory(show=True)
+    viewer.window._qt_window.resize(*size)
+    _process()
+    w.set_fields(rater="R1", level="L4")
+    w.open_image(img)
+    _process()
+    t = w.table
+    hh = t.horizontalHeader()
+    shown = [j for j in range(t.columnCount()) if not t.isColumnHidden(j)]
+    assert t.rowCount() == 0
+    assert [t.horizontalHeaderItem(j).text() for j in shown] == [
+        "Side",
+        "CSA (cm²)",
+        "AP (cm)",
+        "Lat (cm)",
+        "AP/Lat",
+        "Echo",
+    ]
+    assert all(hh.sectionSize(j) >= hh.sectionSizeHint(j) for j in shown)
+    assert sum(hh.sectionSize(j) for j in shown) <= t.viewport().width()
+    wp = w.worklist_panel
+    assert wp.folder_label.text() == "No folder open." and wp.folder_label.isVisible()
+    gap = wp.save_label.geometry().top() - wp.folder_label.geometry().bottom()
+    assert 0 < gap < wp.folder_label.height()  # a line's spacing, not a blank line
+
+
 def test_columns_left_out_only_when_they_tell_nothing_new():
     from mfscan_napari._model import redundant_columns, short_status
 
@@ -266,26 +298,9 @@ def test_row_number_carries_the_status(open_png):
 def test_no_two_visible_widgets_overlap(widget_factory, annotated_png, size):
     """With the codes refusal and its check box shown, no two visible controls of the dock overlap
     (the check box once lay exactly over the "Codes from ..." line)."""
-    from qtpy.QtCore import QPoint, QRect
-    from qtpy.QtWidgets import QWidget
-
     viewer, w = _shown(widget_factory, annotated_png, size)
     assert w.codes.confirm_check.isVisibleTo(w) and w.codes.source_label.text().startswith("Codes from")
-    controls = [
-        c
-        for c in w.findChildren(QWidget)
-        if c.isVisibleTo(w) and c.width() > 0 and c.height() > 0 and not c.findChildren(QWidget)
-    ]  # leaves: labels, buttons, edits, check boxes (a panel contains its controls)
-
-    def rect(c):
-        return QRect(c.mapTo(w, QPoint(0, 0)), c.size())
-
-    overlaps = []
-    for i, a in enumerate(controls):
-        for b in controls[i + 1 :]:
-            inter = rect(a).intersected(rect(b))
-            if inter.width() > 1 and inter.height() > 1:
-                overlaps.append((type(a).__name__, a.objectName(), type(b).__name__, b.objectName()))
+    controls, overlaps = overlapping_controls(w)
     assert len(controls) > 40
     assert overlaps == []
 

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from _pydicom_files import region_item, write_dicom
 from mfscan_napari._qt.panels.measurements import column
-from mfscan_napari_testutils import png_folder, square
+from mfscan_napari_testutils import overlapping_controls, png_folder, square, write_png
 from shapely.geometry import Polygon
 
 from mfscan.annotations import read_sidecar, sidecar_path, write_study_settings
@@ -52,7 +52,7 @@ def test_a_scale_line_disagreeing_with_the_dicom_region_is_refused(widget_factor
     assert w.calibration_panel.calibration_label.text() == own
     # 100 px drawn as 50 mm: 0.5 mm/px, 96.2% from the region's 0.2548 (areas 3.85x)
     assert w.set_scale_from_line([[10.0, 10.0], [10.0, 110.0]], 50.0) is None
-    text = w.tracing.mode_label.text()
+    text = w.calibration_panel.scale_error_label.text()  # by Set scale and the override box
     assert "0.5 x 0.5" in text and "0.2548 x 0.2548" in text and "96.2%" in text
     assert "tick “Use my scale over the image's own”" in text  # how to override, in the widget's words
     assert w.calibration_panel.override_check.isVisibleTo(w)
@@ -84,6 +84,69 @@ def test_a_scale_line_within_one_percent_of_the_region_is_accepted(widget_factor
     cal = w.set_scale_from_line([[10.0, 10.0], [10.0, 110.0]], 25.6)  # 0.256: 0.47% off
     assert cal is not None and cal.row_mm == pytest.approx(0.256)
     assert not w.calibration_panel.override_check.isVisibleTo(w)
+
+
+def _process(n=5):
+    from qtpy.QtWidgets import QApplication
+
+    for _ in range(n):
+        QApplication.processEvents()
+
+
+def _whole_in_sight(w, label) -> bool:
+    """Whether `label` lies inside the dock's scroll viewport and is as tall as its wrapped text."""
+    from qtpy.QtCore import QPoint, QRect
+
+    vp = w.scroll.viewport()
+    inside = QRect(QPoint(0, 0), vp.size()).contains(QRect(label.mapTo(vp, QPoint(0, 0)), label.size()))
+    return inside and label.height() >= label.heightForWidth(label.width())
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (1600, 1000)])
+def test_the_refusal_is_shown_whole_by_set_scale(widget_factory, tmp_path, phantom, size):
+    """The refusal is in the calibration panel, between Set scale and the override box, wrapped,
+    whole and in the dock's visible area even when the dock was scrolled to its end; no control
+    overlaps another; cleared by an accepted scale and by another image."""
+    dcm = _dicom(tmp_path, phantom)
+    viewer, w = widget_factory(show=True)
+    win = viewer.window._qt_window
+    win.resize(*size)
+    _process()
+    assert win.width() <= size[0] and win.height() <= size[1]
+    w.set_fields(rater="R1", **CODES)
+    w.open_image(dcm)
+    _process()
+    bar = w.scroll.verticalScrollBar()
+    bar.setValue(bar.maximum())  # the rater was looking at the table
+    _process()
+    panel = w.calibration_panel
+    label = panel.scale_error_label
+    assert w.set_scale_from_line([[10.0, 10.0], [10.0, 110.0]], 50.0) is None
+    _process()
+    text = label.text()
+    assert "0.5 x 0.5" in text and "0.2548 x 0.2548" in text and "96.2%" in text
+    assert text.endswith("and press “Set scale” again.")  # the line once cut off
+    assert label.isVisible() and label.wordWrap()
+    assert _whole_in_sight(w, label)
+    box, button = panel.override_check, panel.set_scale_button
+    assert box.isVisible() and _whole_in_sight(w, box)
+    assert button.geometry().bottom() < label.geometry().top() < box.geometry().top()  # between them
+    controls, overlaps = overlapping_controls(w)
+    assert len(controls) > 30 and label in controls and box in controls
+    assert overlaps == []
+    # an accepted scale clears it
+    box.setChecked(True)
+    assert w.set_scale_from_line([[10.0, 10.0], [10.0, 110.0]], 50.0) is not None
+    assert not label.isVisibleTo(w) and label.text() == ""
+    # an implausible scale (100 px = 0.5 mm: 0.005 mm/px) is shown there too, without the box
+    box.setChecked(False)
+    assert w.set_scale_from_line([[10.0, 10.0], [10.0, 110.0]], 0.5) is None
+    _process()
+    assert label.isVisible() and "0.005" in label.text() and _whole_in_sight(w, label)
+    # another image clears it
+    w.open_image(write_png(tmp_path / "other.png", phantom.image))
+    _process()
+    assert not label.isVisibleTo(w) and not box.isVisibleTo(w)
 
 
 # ---------------------------------------------------------------------- 2: shared, not copied

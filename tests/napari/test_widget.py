@@ -159,7 +159,8 @@ def test_implausible_scale_line_is_refused_when_set(open_png):
     viewer, w, img = open_png("ruler.png", rater="R1", level="L4")
     before = [ly.scale.tolist() for ly in viewer.layers]
     assert w.set_scale_from_line([(10.0, 20.0), (10.0, 22.0)], length_mm=100.0) is None
-    assert "50 mm per pixel" in w.mode_label.text() and "plausible" in w.mode_label.text()
+    shown = w.calibration_panel.scale_error_label.text()  # by Set scale
+    assert "50 mm per pixel" in shown and "plausible" in shown
     assert [ly.scale.tolist() for ly in viewer.layers] == before  # nothing applied
     cal = w.set_scale_from_line([(10.0, 20.0), (210.0, 20.0)], length_mm=40.0)  # 0.2 mm/px: fine
     assert cal.row_mm == pytest.approx(0.2)

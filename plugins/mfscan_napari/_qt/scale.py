@@ -71,7 +71,7 @@ class ScaleController:
         if line is None:
             layers = self._scale_layers(layer_meta(w.image_layer)["image_path"])
             if not layers or not len(layers[0].data):
-                w.tracing.status("Draw a scale line first (“Draw scale line”).")
+                self.refuse("Draw a scale line first (“Draw scale line”).")
                 return None
             line = layers[0].data[-1]
         length = float(w.calibration_panel.scale_length.value() if length_mm is None else length_mm)
@@ -79,15 +79,27 @@ class ScaleController:
             # checked against the image's own scale by apply_calibration (which offers the override)
             cal = _model.scale_line_calibration(line, length)
         except MfscanError as e:
-            w.tracing.status(e.message, color=RED)
+            self.refuse(e.message)
             return None
         pts = np.asarray(line, float)
         cal = self.apply_calibration(cal, points=pts[:, -2:])
         if cal is None:  # refused: disagrees with the image's own scale
             return None
         self.remember_length(length)
+        w.calibration_panel.clear_scale_error()
         w.tracing.status(f"Scale set: {cal.row_mm:.4f} mm per pixel from a {length:g} mm line.")
         return cal
+
+    def refuse(self, message: str) -> None:
+        """Say why the scale was not set in the calibration panel, by “Set scale” and the
+        override box (scrolled into sight); the tracing status only points there."""
+        w = self.widget
+        w.calibration_panel.show_scale_error(message)
+        w.tracing.status("Scale not set: see “Image and calibration”.", color=RED)
+        content = w.scroll.widget()
+        if content is not None and content.layout() is not None:
+            content.layout().activate()  # the message's place, before scrolling to it
+        w.scroll.ensureWidgetVisible(w.calibration_panel.scale_error_label, 0, 4)
 
     def _study_key(self) -> str | None:
         """The study the current image belongs to: its study folder (``mfscan.study.json``), else
@@ -128,7 +140,7 @@ class ScaleController:
         try:
             image = w.images.get(m["image_path"])
         except MfscanError as e:  # the file is gone or changed: nothing to check against
-            w.tracing.status(e.message, color=RED)
+            self.refuse(e.message)
             return None
         try:
             checked = _model.checked_scale(
@@ -137,9 +149,10 @@ class ScaleController:
         except CalibrationError as e:
             if typed_scale_problem(cal, image, points=points):  # not an implausible scale: may be overridden
                 panel.offer_override()
-            w.tracing.status(e.message, color=RED)
+            self.refuse(e.message)
             return None
         cal = checked
+        panel.clear_scale_error()
         m["calibration"] = cal.to_dict()
         m["calibration_set_by"] = [w.fields()["rater"] or "", w.fields()["session"] or ""]
         w.session.set_calibration(cal)

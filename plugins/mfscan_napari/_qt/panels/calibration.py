@@ -17,7 +17,7 @@ from qtpy.QtWidgets import (
 from mfscan.calibration import Calibration
 
 from ... import _model
-from ..style import GREEN
+from ..style import GREEN, RED
 
 NO_IMAGE = "No image. Open one (File ▸ Open) or a folder below."
 
@@ -50,6 +50,14 @@ class CalibrationPanel(QGroupBox):
         row.addWidget(self.scale_length)
         row.addWidget(self.set_scale_button)
         v.addLayout(row)
+        # why the last scale was not set (refused, implausible, no line): here, by Set scale and
+        # the override box it may refer to, not in the tracing status further down the dock
+        self.scale_error_label = QLabel()
+        self.scale_error_label.setWordWrap(True)
+        self.scale_error_label.setObjectName("scale_error")
+        self.scale_error_label.setStyleSheet(f"color: {RED};")
+        self.scale_error_label.setVisible(False)
+        v.addWidget(self.scale_error_label)
         self.override_check = QCheckBox(_model.OVERRIDE_LABEL)
         self.override_check.setToolTip(
             "Use the scale line even though it differs by more than 1% from the image's own "
@@ -62,10 +70,21 @@ class CalibrationPanel(QGroupBox):
         """Show the override box (after a scale was refused for disagreeing with the image's own)."""
         self.override_check.setVisible(True)
 
+    def show_scale_error(self, text: str) -> None:
+        """Show why the scale was not set (word-wrapped, in red, under “Set scale”)."""
+        self.scale_error_label.setText(text)
+        self.scale_error_label.setVisible(bool(text))
+
+    def clear_scale_error(self) -> None:
+        """Hide the scale message (a scale was accepted, or another image opened)."""
+        self.show_scale_error("")
+
     def _new_image(self, *_args) -> None:
-        """Each image starts without the override: it is chosen for one image at a time."""
+        """Each image starts without the override (chosen for one image at a time) and without
+        the previous image's scale message."""
         self.override_check.setChecked(False)
         self.override_check.setVisible(False)
+        self.clear_scale_error()
 
     def bind(self, session) -> None:
         """Follow `session` (:class:`mfscan_napari._model.Session`): its image and calibration."""

@@ -96,8 +96,8 @@ class MeasurementsPanel(QGroupBox):
         self.table.setRowCount(0)
         for k in _model.VALUE_COLUMNS:
             self.table.setColumnHidden(column(k), k in _model.empty_columns([]))
-        for k in ("level", "status"):
-            self.table.setColumnHidden(column(k), False)
+        for k in ("level", "status"):  # nothing to tell yet: no column clipped in a narrow dock
+            self.table.setColumnHidden(column(k), True)
         self.set_headers("cm")
         if message:
             self.layer_label.setText(message)

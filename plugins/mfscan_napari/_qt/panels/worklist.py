@@ -35,6 +35,7 @@ class WorklistPanel(QGroupBox):
         v.addWidget(self.folder_label)
         self.progress_label = QLabel()
         self.progress_label.setWordWrap(True)
+        self.progress_label.setVisible(False)  # until a folder is open
         v.addWidget(self.progress_label)
         self.save_label = QLabel(_model.save_policy_text(5000))
         self.save_label.setWordWrap(True)
@@ -50,6 +51,7 @@ class WorklistPanel(QGroupBox):
         has = worklist is not None and len(worklist) > 0
         self.prev_button.setEnabled(has and worklist.index > 0)
         self.next_button.setEnabled(has and worklist.index < len(worklist) - 1)
+        self.progress_label.setVisible(has)  # empty, it would leave a blank line
         if not has:
             self.progress_label.setText("")
             self.folder_label.setVisible(True)
