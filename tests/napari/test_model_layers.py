@@ -53,7 +53,7 @@ def test_reader_png_with_sidecar(annotated_png, phantom):
     assert list(f["level"]) == ["L4", "L4"] and list(f["rater"]) == ["R1", "R1"]
     assert list(f["method"]) == ["manual", "proposed-edited"] and list(f["frame"]) == [0, 0]
     csa = measure_outline(sdata[0], phantom.image, spacing=(0.25, 0.25))["csa_cm2"]
-    assert f["label"][0] == f"left {csa:.2f} cm²"
+    assert f["label"][0] == f"left\n{csa:.2f} cm²"
     m = skw["metadata"]["mfscan"]
     assert Path(m["sidecar_path"]) == sc and m["digest"] == read_sidecar(sc).digest
     assert m["annotation"]["scanner"] == {"gain": 50} and m["annotation"]["subject"] == "P01"
@@ -75,7 +75,7 @@ def test_reader_uncalibrated_png_in_pixels(tmp_path, phantom):
     assert kw["scale"] == (1.0, 1.0) and kw["units"] == ("pixel", "pixel")
     ((_sd, skw, _),) = _by_type(layers, "shapes")
     assert skw["name"] == "outlines"
-    assert skw["features"]["label"][0] == "left 1600 px²"
+    assert skw["features"]["label"][0] == "left\n1600 px²"
 
 
 def test_reader_rgb_png(tmp_path, phantom):
@@ -364,7 +364,7 @@ def test_sample_data(phantom):
     assert skw["scale"] == tuple(float(s) for s in ph.spacing_mm)
     label = skw["features"]["label"][0]
     csa = measure_outline(ph.outlines["left"], ph.image, spacing=ph.spacing_mm)["csa_cm2"]
-    assert label == f"left {csa:.2f} cm²"
+    assert label == f"left\n{csa:.2f} cm²"
     assert math.isclose(csa, ph.true_csa_cm2["left"], rel_tol=0.03)
 
 

@@ -141,7 +141,7 @@ def test_table_follows_a_vertex_drag_before_release(widget_factory, tmp_path, ph
     expected = _csa_cm2(moved)
     assert expected > 6.25 + 0.3  # a triangle of 0.5 x 40 x 100 px x 2 added (~0.5 cm²)
     qtbot.waitUntil(lambda: w.table.item(0, column("csa")).text() == f"{expected:.2f}", timeout=2000)
-    assert layer.features["label"][0] == f"left {expected:.2f} cm²"  # the canvas label too
+    assert layer.features["label"][0] == f"left\n{expected:.2f} cm²"  # the canvas label too
     mouse.send("release", corner - 40)
     _process()
     assert "changed" in data_events
@@ -306,6 +306,58 @@ def test_no_two_visible_widgets_overlap(widget_factory, annotated_png, size):
 
 
 # ---------------------------------------------------------------------- 4: blinded setup
+@pytest.mark.parametrize("size", SIZES)
+def test_the_two_sides_canvas_labels_do_not_run_into_each_other(widget_factory, tmp_path, size):
+    """The left and right muscles lie side by side. On the sample study's DICOM (R1's outlines)
+    at the fitted zoom, the rendered canvas is read back: between the two labels' anchors
+    (the centres of the outlines) some column of the labels' band holds no text pixel, so the
+    labels do not run into each other (they did with one-line labels at 1280x800)."""
+    import shutil
+
+    sample = Path(__file__).parents[2] / "sample_data" / "study" / "dicom"
+    for name in ("S01_V1_L4_dicom.dcm", "S01_V1_L4_dicom.R1.mfscan.json"):
+        shutil.copy(sample / name, tmp_path)  # never into sample_data
+    viewer, w = widget_factory(show=True)
+    viewer.window._qt_window.resize(*size)
+    _process()
+    w.set_fields(rater="R1")
+    w.open_image(tmp_path / "S01_V1_L4_dicom.dcm")
+    _process()
+    layer = w.outline_layer(by_rater=True)
+    for ly in viewer.layers:
+        ly.visible = False
+    labels = [str(t) for t in layer.features["label"]]
+    extents = {}
+    for i, side in enumerate(layer.features["side"]):
+        # the widget's label i alone (its string, size, anchor and shift), white on black
+        alone = viewer.add_shapes(
+            layer.data,
+            shape_type=list(layer.shape_type),
+            edge_width=0,
+            edge_color="black",
+            face_color="transparent",
+            features={"label": [t if k == i else "" for k, t in enumerate(labels)]},
+            text={
+                "string": "{label}",
+                "size": layer.text.size,
+                "anchor": layer.text.anchor,
+                "translation": layer.text.translation,
+                "color": "white",
+            },
+            scale=layer.scale,
+            opacity=1.0,
+        )
+        _process()
+        shot = viewer.screenshot(canvas_only=True, flash=False)
+        viewer.layers.remove(alone)
+        ratio = shot.shape[1] / viewer.window._qt_viewer.canvas.native.width()  # device pixels
+        cols = np.flatnonzero((shot[..., :3] > 128).all(axis=-1).any(axis=0))
+        assert cols.size, f"no {side} label rendered"  # the test sees the text
+        extents[side] = (cols.min() / ratio, cols.max() / ratio)
+    (l0, l1), (r0, r1) = extents["left"], extents["right"]
+    assert l1 < r0 or r1 < l0, (size, extents)  # side by side, apart
+
+
 def _type(qtbot, edit, text):
     """Type `text` into a line edit with real key events and press Enter."""
     from qtpy.QtCore import Qt

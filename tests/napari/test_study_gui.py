@@ -302,12 +302,12 @@ def test_rater_colours_differ(widget_factory, annotated_png, phantom):
 
     side = {tuple(np.round(_hex(c), 3)) for c in SIDE_COLORS.values()}
     assert not (c1 & side) and not (c2 & side)
-    # Labels of the layers at the same place are 16 screen pixels apart at the fitted zoom
-    # (a text's translation is in data pixels: 16 / (zoom x mm per pixel)).
+    # Two-line labels of the layers at the same place are 32 screen pixels apart at the fitted
+    # zoom (a text's translation is in data pixels: 32 / (zoom x mm per pixel)).
     w.navigator.open_image(img)
     per_px = viewer.scene.camera.zoom * 0.25
     rows = sorted(float(ly.text.translation[0]) for ly in (r1, r2, w.outline_layer(by_rater=True)))
-    assert np.diff(rows) * per_px == pytest.approx([16.0, 16.0], abs=0.01)
+    assert np.diff(rows) * per_px == pytest.approx([32.0, 32.0], abs=0.01)
 
 
 def _hex(c):

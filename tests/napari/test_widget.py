@@ -82,7 +82,7 @@ def test_add_edit_outlines_updates_table_and_save_round_trip(widget_factory, tmp
     m_right = measure_outline(data[1], image.gray[0])
     assert w.last_rows[1]["value"] == pytest.approx(m_right["csa_px2"])
     assert _table(w)[1][_col("csa")] == f"{m_right['csa_px2']:.0f}"
-    assert list(layer.features["label"]) == ["left 6400 px²", f"right {m_right['csa_px2']:.0f} px²"]
+    assert list(layer.features["label"]) == ["left\n6400 px²", f"right\n{m_right['csa_px2']:.0f} px²"]
     # Save through napari's writer API, reread with the core.
     target = sidecar_path(img, "R2")
     viewer.layers.selection.active = layer

@@ -118,7 +118,8 @@ def measure_rows(image, annotation: Annotation, *, rest=None, override=None) -> 
                     ap=f"{m['ap_depth_cm']:.2f}",
                     lat=f"{m['lateral_width_cm']:.2f}",
                     unit="cm",
-                    label=f"{roi.side} {m['csa_cm2']:.2f} cm²",
+                    label=f"{roi.side}\n{m['csa_cm2']:.2f} cm²",  # two short lines: labels of the
+                    # two sides, side by side at the fitted zoom, do not run into each other
                 )
             else:
                 d["value"] = m["csa_px2"]
@@ -127,7 +128,7 @@ def measure_rows(image, annotation: Annotation, *, rest=None, override=None) -> 
                     ap=f"{m['ap_depth_px']:.0f}",
                     lat=f"{m['lateral_width_px']:.0f}",
                     unit="px",
-                    label=f"{roi.side} {m['csa_px2']:.0f} px²",
+                    label=f"{roi.side}\n{m['csa_px2']:.0f} px²",
                 )
             d.update(
                 ratio=_fmt(m["shape_ratio"]),

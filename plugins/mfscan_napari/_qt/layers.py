@@ -217,11 +217,11 @@ class LayerWatcher:
             self.widget.session.mark_dirty(layer_meta(layer))
 
 
-def label_step(layer, zoom: float, line_px: float = 16.0) -> float:
+def label_step(layer, zoom: float, line_px: float = 32.0) -> float:
     """How far (data pixels of `layer`) the canvas labels of successive raters' layers are moved
-    down so that 10-point labels at the same place are `line_px` screen pixels apart at the
-    camera's `zoom` (screen pixels per world unit; a text's translation is in data pixels,
-    before the layer's scale). Computed for the view when the image opens (fitted)."""
+    down so that two-line 10-point labels (side, then area) at the same place are `line_px`
+    screen pixels apart at the camera's `zoom` (screen pixels per world unit; a text's
+    translation is in data pixels, before the layer's scale). Computed for the view when the image opens (fitted)."""
     per_px = float(zoom) * abs(float(layer.scale[-2]))  # screen pixels per data pixel
     return line_px / per_px if per_px > 0 else line_px
 
