@@ -139,6 +139,27 @@ def evaluate(model, tests, threads: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def train_timed(study: Path, model_dir: Path, args, **options):
+    """Train a model on ``study`` into ``model_dir`` (replaced) with the command line's
+    ``--epochs``, ``--steps``, ``--batch``, ``--crop`` and ``--threads``; ``options`` go to
+    :func:`mfscan.learn.train.train`. Returns ``(card, skipped, seconds)``."""
+    from mfscan.learn.train import train
+
+    t0 = time.perf_counter()
+    card, skipped = train(
+        [study],
+        model_dir,
+        epochs=args.epochs,
+        steps_per_epoch=args.steps,
+        batch_size=args.batch,
+        crop=tuple(args.crop),
+        force=True,
+        threads=args.threads,
+        **options,
+    )
+    return card, skipped, time.perf_counter() - t0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-train", type=int, default=60)
@@ -154,29 +175,21 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from mfscan.learn.predict import load_model
-    from mfscan.learn.train import train
 
     rng = np.random.default_rng(0)
     train_cases = draw_cases(args.n_train, 1000, rng)
     tests = draw_cases(args.n_test, 50_000, rng)  # seeds never used in training
     study, model_dir = WORK / "learn_study", WORK / "learn_model"
     write_study(train_cases, study)
-    t0 = time.perf_counter()
-    card, skipped = train(
-        [study],
+    card, skipped, train_s = train_timed(
+        study,
         model_dir,
-        epochs=args.epochs,
-        steps_per_epoch=args.steps,
-        batch_size=args.batch,
+        args,
         lr=args.lr,
         mm_per_pixel=args.mm_per_pixel,
-        force=True,
         progress=True,
-        threads=args.threads,
         patience=args.patience,
-        crop=tuple(args.crop),
     )
-    train_s = time.perf_counter() - t0
     tr = card["training"]
     print(
         f"training: {card['data']['n_train']} images ({len(card['subjects']['train'])} subjects), "

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -39,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_learn import WORK, draw_cases, write_study  # noqa: E402
+from bench_learn import WORK, draw_cases, train_timed, write_study  # noqa: E402
 
 SIDES = ("left", "right")
 
@@ -155,27 +154,15 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from mfscan.learn.predict import load_model
-    from mfscan.learn.train import train
 
     rng = np.random.default_rng(1)
     model_dir = WORK / "ood_model"
     if not args.reuse:
         study = WORK / "ood_study"
         write_study(draw_cases(args.n_train, 1000, rng), study)
-        t0 = time.perf_counter()
-        card, _ = train(
-            [study],
-            model_dir,
-            epochs=args.epochs,
-            steps_per_epoch=args.steps,
-            batch_size=args.batch,
-            crop=tuple(args.crop),
-            force=True,
-            threads=args.threads,
-            patience=args.epochs,
-        )
+        card, _, seconds = train_timed(study, model_dir, args, patience=args.epochs)
         print(
-            f"trained on {card['data']['n_train_images']} images in {time.perf_counter() - t0:.0f} s; "
+            f"trained on {card['data']['n_train_images']} images in {seconds:.0f} s; "
             f"validation Dice {card['validation']['dice']}; confidence floor "
             f"{card['ood']['confidence_floor']}; side halves {card['ood']['side_half']}"
         )

@@ -12,7 +12,7 @@ import pytest
 import tifffile
 
 from mfscan.annotations import ROI, Annotation, sidecar_path, write_sidecar
-from mfscan.calibration import Calibration
+from mfscan.calibration import UNCALIBRATED, Calibration
 from mfscan.cli.main import main
 from mfscan.errors import MfscanError
 from mfscan.io.files import file_sha256
@@ -284,3 +284,28 @@ def test_an_unreadable_image_does_not_hide_the_scale_problems_found(tmp_path):
     assert scale["message"].str.contains("outside|plausible").all()
     unread = table[table["problem"] == "image_unreadable"]
     assert unread["file"].tolist() == ["S1_V1_L4_1.tif"]
+
+
+def test_an_unreadable_image_does_not_hide_the_calibration_comparisons(tmp_path):
+    # R1 and R2 typed 0.25 and 0.30 mm/px (20 % apart, found without reading the image), R4
+    # typed 9.0 (outside the plausible range); R3 has no scale and needs the image's own, which
+    # cannot be read (too many pixels). The image is one problem of its own, and the comparisons
+    # of R1, R2 and R4 and R4's range problem are still reported.
+    tif = tifffile_image(tmp_path / "S1_V1_L4_1.tif")
+    _sidecar(tif, "R1", calibration=Calibration(0.25, 0.25, "manual"))
+    _sidecar(tif, "R2", calibration=Calibration(0.30, 0.30, "manual"))
+    _sidecar(tif, "R3", calibration=UNCALIBRATED)
+    _sidecar(tif, "R4", calibration=Calibration(9.0, 9.0, "manual"))
+    table = check_study(tmp_path, max_pixels=100)  # 100 x 160 pixels: refused
+    assert table.loc[table["problem"] == "image_unreadable", "file"].tolist() == ["S1_V1_L4_1.tif"]
+    differ = table[table["problem"] == "calibration_differs"]
+    assert sorted(differ["file"]) == [
+        "S1_V1_L4_1.R2.mfscan.json",  # against R1
+        "S1_V1_L4_1.R4.mfscan.json",  # against R1
+        "S1_V1_L4_1.R4.mfscan.json",  # against R2
+    ]
+    r2 = differ.loc[differ["file"] == "S1_V1_L4_1.R2.mfscan.json", "message"].item()
+    assert "20.0% apart" in r2  # (0.30 - 0.25) / 0.25
+    scale = table[table["problem"] == "scale_differs_from_image"]
+    assert scale["file"].tolist() == ["S1_V1_L4_1.R4.mfscan.json"]
+    assert scale["message"].str.contains("outside|plausible").all()

@@ -556,3 +556,30 @@ def test_largest_level_rows_show_the_rater_of_the_asymmetry_rows():
     cells = [re.findall(r"<td[^>]*>(.*?)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", part)]
     cells = [c[:4] + [c[5]] for c in cells if c]  # subject, visit, level, rater, asymmetry_pct
     assert cells == [["S1", "1", "L5", "R1", "25.00"], ["S2", "1", "L5", "R2", "25.00"]]
+
+
+def test_asymmetry_section_names_the_rater_of_each_subject():
+    # S1 and S3 traced by R1 alone (2 outlines per side), S2 by R2 alone: the figures and the
+    # flagged rows are R1's for two subjects and R2's for one, not "rater R1" for every subject.
+    import types
+
+    from mfscan.report.sections.asymmetry import section as asymmetry_section
+    from mfscan.stats.asymmetry import asymmetry
+
+    m = pd.DataFrame(
+        [
+            dict(subject=s, visit="1", level="L4", side=side, rater=r, csa_cm2=v, image=f"{s}_{side}_{i}.png")
+            for s, r in (("S1", "R1"), ("S2", "R2"), ("S3", "R1"))
+            for side, v in (("left", 8.0), ("right", 6.0))
+            for i in range(2)
+        ]
+    )
+    res = types.SimpleNamespace(asymmetry=asymmetry(m), largest=None)
+    ctx = types.SimpleNamespace(
+        res=res, measure="csa_cm2", threshold_pct=10.0, index="hides", subjects=None, visits=["1"]
+    )
+    page = "".join(asymmetry_section(ctx))
+    who = "the rater with most outlines per subject and visit: R1 (2 subjects), R2 (1 subject)"
+    assert f"Figures: {who}." in page
+    assert f"Flagged asymmetries (&gt; 10%): 3 ({who};" in page  # (8 - 6) / 8 = 25 % each
+    assert "rater R1" not in page

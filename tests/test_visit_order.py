@@ -142,3 +142,51 @@ def test_partially_dated_visits_refused():
     st = analyse_study(m, visit_order=["1", "2"])
     p1 = st.longitudinal[st.longitudinal["subject"] == "P1"]
     np.testing.assert_allclose(p1["right_change_cm2"], [0.0, -2.0])
+
+
+def _pre_post_two_raters() -> pd.DataFrame:
+    """Two subjects, visits "post" and "pre" (the rows in text order, post first), raters R1 and
+    R2 each tracing every side once; R2 is 0.5 cm² larger everywhere."""
+    table = []
+    for subject, base in (("S1", 8.0), ("S2", 9.0), ("S3", 7.0)):
+        for visit, shift in (("post", 1.0), ("pre", 0.0)):
+            for rater, offset in (("R1", 0.0), ("R2", 0.5)):
+                for r in rows(subject, visit, base + shift + offset, base + shift + offset - 0.4):
+                    table.append({**r, "rater": rater})
+    return pd.DataFrame(table)
+
+
+def test_summary_and_report_reliability_take_the_policys_visit_order():
+    """The side summary (without any asymmetry table asking for the order) and the report's
+    reliability table (visits pooled) put "pre" before "post", as the rule does (``pre`` is a
+    first visit, ``post`` after it), not in text order ("post" < "pre")."""
+    from types import SimpleNamespace
+
+    from mfscan.report._context import Context
+    from mfscan.report.sections.reliability import section
+    from mfscan.stats.summary import summarize_sides
+
+    m = _pre_post_two_raters()
+    summary = summarize_sides(m, measures=["csa_cm2"])
+    s1 = summary[(summary["subject"] == "S1") & (summary["rater"] == "R1") & (summary["side"] == "left")]
+    assert list(s1["visit"].astype(str)) == ["pre", "post"]
+    assert list(s1["csa_cm2"]) == [8.0, 9.0]  # pre 8.0, post 8.0 + 1.0
+    alone = analyse_study(m, tables=("side_summary",)).side_summary
+    assert list(alone["visit"].cat.categories) == ["pre", "post"]
+
+    res = analyse_study(m, tables=("reliability",), pool_visits=True)
+    assert set(res.reliability["visits"]) == {"pooled: pre|post"}
+    html = "".join(
+        section(Context(res=SimpleNamespace(reliability=res.reliability, measurements=m), study_dir="."))
+    )
+    assert "pooled: pre|post" in html and "post|pre" not in html
+
+
+def test_asymmetry_rows_keep_unorderable_visits_as_found_not_in_text_order():
+    """Labels the rule cannot order ("zeta", "alpha"): the asymmetry table (which alone needs no
+    order) keeps them as found, with a note, instead of sorting them as text."""
+    m = pd.DataFrame([r for s in ("S1", "S2") for v in ("zeta", "alpha") for r in rows(s, v, 8.0, 7.0)])
+    res = analyse_study(m, tables=("asymmetry",))
+    assert list(res.asymmetry["visit"].astype(str)) == ["zeta", "alpha", "zeta", "alpha"]
+    assert res.visit_order is None
+    assert any("order they are found, not a time order" in n for n in res.notes)

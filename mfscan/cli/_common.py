@@ -23,6 +23,7 @@ __all__ = [
     "_threshold",
     "add_typed_scale_options",
     "scale_override",
+    "merge_scale_override",
     "is_error_list",
     "add_measure_options",
     "add_parser",
@@ -130,6 +131,43 @@ def scale_override(
         )
     except MfscanError as e:
         raise MfscanError(("--mm-per-pixel: " if typed else "") + e.message, e.path or image_path) from e
+
+
+def merge_scale_override(
+    image_path,
+    image,
+    ann,
+    sidecar,
+    *,
+    rater=None,
+    output=None,
+    mm_per_pixel=None,
+    override_calibration: bool = False,
+    force: bool = False,
+    points=None,
+):
+    """:func:`scale_override` of a command that merges outlines into a rater's sidecar
+    (``mfscan propose``, ``mfscan predict``).
+
+    The stored scale is that of ``ann``, the sidecar merged into (None: a new one), else the one in
+    the file ``output`` or ``rater`` names; the shared one is what the image's sidecars agree on;
+    a sidecar with outlines keeps them (:func:`mfscan.calibration.sidecar_override`).
+    """
+    from mfscan.annotations.merge import existing_calibration
+    from mfscan.annotations.scales import image_shared_scale
+
+    return scale_override(
+        image_path,
+        image,
+        mm_per_pixel=mm_per_pixel,
+        override_calibration=override_calibration,
+        force=force,
+        stored=ann.calibration if ann is not None else existing_calibration(image_path, rater, output),
+        shared=lambda: image_shared_scale(image_path),
+        points=points,
+        keeps_outlines=ann is not None and bool(ann.rois),
+        sidecar=sidecar,
+    )
 
 
 def is_error_list(path) -> bool:

@@ -124,9 +124,8 @@ def predict_image(
     checked against the image's own DICOM/ImageJ scale unless ``override_calibration``).
     """
     from mfscan.annotations import Annotation, write_sidecar
-    from mfscan.annotations.merge import existing_calibration, merge_rois, proposable, target_sidecar
-    from mfscan.annotations.scales import image_shared_scale
-    from mfscan.cli._common import scale_override
+    from mfscan.annotations.merge import merge_rois, proposable, target_sidecar
+    from mfscan.cli._common import merge_scale_override
     from mfscan.io.images import load_image
 
     image_path = Path(image_path)
@@ -136,17 +135,16 @@ def predict_image(
     out, ann = target_sidecar(image_path, rater)
     if ann is not None and ann.rater is not None and rater is not None and ann.rater != rater:
         raise MfscanError(f"the sidecar's rater is {ann.rater!r}, not {rater!r}; not merged", out)
-    override = scale_override(  # the one decision, as mfscan propose makes it
+    override = merge_scale_override(  # the one decision, as mfscan propose makes it
         image_path,
         img,
+        ann,
+        out,
+        rater=rater,
         mm_per_pixel=mm_per_pixel,
         override_calibration=override_calibration,
         force=force,
-        stored=ann.calibration if ann is not None else existing_calibration(image_path, rater),
-        shared=lambda: image_shared_scale(image_path),
         points=list((seeds or {}).values()) or None,
-        keeps_outlines=ann is not None and bool(ann.rois),
-        sidecar=out,
     )
     rois, lines = _rois(model, img, frame, override, seeds, image_path)
     rois, kept = proposable(ann, rois, frame=frame, force=force)  # a traced side is kept

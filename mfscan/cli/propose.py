@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mfscan.annotations.merge import existing_calibration, merge_rois, proposable, proposal_extra
-from mfscan.cli._common import _say, add_parser, add_typed_scale_options, scale_override
+from mfscan.annotations.merge import merge_rois, proposable, proposal_extra
+from mfscan.cli._common import _say, add_parser, add_typed_scale_options, merge_scale_override
 from mfscan.errors import MfscanError
 
 __all__ = ["parse_seed", "cmd_propose", "register", "NO_SCALE_HELP"]
@@ -143,22 +143,19 @@ def _codes(args, ann, out):
 
 
 def _override(args, ann, out, img):
-    """The calibration override to use and store: :func:`mfscan.cli._common.scale_override` with
-    ``--mm-per-pixel`` and the sidecar's own (``ann``, else the one ``-o`` or the rater names)."""
-    from mfscan.annotations.scales import image_shared_scale
-
-    stored = ann.calibration if ann is not None else existing_calibration(args.image, args.rater, args.output)
-    return scale_override(
+    """The calibration override to use and store: :func:`mfscan.cli._common.merge_scale_override`
+    with ``--mm-per-pixel`` and the sidecar's own (``ann``, else the one ``-o`` or the rater names)."""
+    return merge_scale_override(
         args.image,
         img,
+        ann,
+        out,
+        rater=args.rater,
+        output=args.output,
         mm_per_pixel=args.mm_per_pixel,
         override_calibration=args.override_calibration,
         force=args.force,
-        stored=stored,
-        shared=lambda: image_shared_scale(args.image),
         points=[seed for _, seed in args.seed] or None,
-        keeps_outlines=ann is not None and bool(ann.rois),
-        sidecar=out,
     )
 
 

@@ -171,14 +171,18 @@ def _shared_or_own(ann, anns, image_obj):
 
 def calibrations_differ(anns, labels, image_obj, image: str, tolerance_pct: float) -> list[dict]:
     """Two sidecars of one image whose calibrations (by the one rule) differ by more than
-    `tolerance_pct` on either axis, or one calibrated and the other not."""
-    cals = []
+    `tolerance_pct` on either axis, or one calibrated and the other not.
+
+    An image whose own calibration cannot be read is one ``image_unreadable`` problem of its
+    own; the sidecars that need it are left out and the others are still compared."""
+    cals, out = [], []
     for a in anns:
         try:
             cals.append((a, _cal.image_calibration(image_obj, _shared_or_own(a, anns, image_obj))))
         except MfscanError as e:
-            return [problem(image, "image_unreadable", f"cannot read the image's calibration: {e.message}")]
-    out = []
+            if not out:  # said once
+                msg = f"cannot read the image's calibration: {e.message}"
+                out.append(problem(image, "image_unreadable", msg))
     for (a, ca), (b, cb) in combinations(cals, 2):
         if not ca.calibrated and not cb.calibrated:
             continue

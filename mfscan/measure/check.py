@@ -114,8 +114,9 @@ def _check_image(job, label, found, records, tolerance_pct, max_pixels) -> None:
     if len(belong) > 1:
         found += rules.calibrations_differ(belong, labels, lazy, image, tolerance_pct)
     unread = any(f["problem"] == "image_unreadable" and f["file"] == image for f in found)
-    if not unread and any(_cal.is_override(a.calibration) for a in belong):
-        own = lazy if _may_have_own_scale(job.image) else None  # PNG, JPEG, BMP: never decoded
+    if any(_cal.is_override(a.calibration) for a in belong):
+        # PNG, JPEG, BMP are never decoded; an unreadable image (said once): the range still checked
+        own = lazy if not unread and _may_have_own_scale(job.image) else None
         found += rules.scale_differs_from_image(belong, labels, own, image, tolerance_pct)
 
 

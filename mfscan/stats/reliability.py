@@ -39,6 +39,7 @@ from mfscan.stats.summary import (
     _check_columns,
     _group_frame,
     _mean_sd,
+    as_visit,
     group_index,
     prepare_keys,
 )
@@ -293,7 +294,8 @@ def _visit_rows(table, visit, pool_visits: bool, visit_order, between: str):
     the design: each rater's chosen session, or each rater's sessions), so that a subject whose
     second rater traced only a later visit is compared there, not dropped."""
     if pool_visits:
-        return table, "pooled: " + "|".join(dict.fromkeys(as_labels(table["visit"]).dropna())), []
+        visits = as_visit(table["visit"].dropna().astype(object), visit_order)  # the study's order
+        return table, "pooled: " + "|".join(str(v) for v in visits.cat.categories if (visits == v).any()), []
     judges = as_labels(table["rater"]).fillna("").to_numpy(dtype=object)
     if between == "session":
         judges = judges + "\x00" + as_labels(table["session"]).fillna("").to_numpy(dtype=object)

@@ -153,14 +153,17 @@ def _merge_errors(errors, problems: pd.DataFrame) -> pd.DataFrame:
 
 
 def _order_for(meas: pd.DataFrame, visit_order, needed: bool) -> tuple[list[str] | None, list[str]]:
-    """The study's visit order; when only the asymmetry rows' order depends on it (not
-    ``needed``), labels the rule cannot order keep their natural order, with a note."""
+    """The study's visit order (the one policy); when only the asymmetry rows' order depends on
+    it (not ``needed``), labels the policy cannot order keep the order they are first found in
+    (:func:`~mfscan.stats.summary.as_visit`), with a note; no order is None."""
     try:
         return _resolve_visits(meas, visit_order)
     except MfscanError as e:
         if needed or visit_order is not None:
             raise
-        return None, [f"asymmetry rows in the natural order of the visit labels ({e})"]
+        return None, [
+            f"asymmetry rows keep the visit labels in the order they are found, not a time order ({e})"
+        ]
 
 
 def _resolve_visits(meas: pd.DataFrame, visit_order) -> tuple[list[str] | None, list[str]]:

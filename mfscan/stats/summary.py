@@ -23,6 +23,7 @@ import pandas as pd
 from mfscan.errors import MfscanError
 
 # The dtypes and the side/level readers are those of mfscan.vocab (re-exported here).
+from mfscan.visits import study_visit_order
 from mfscan.vocab import as_labels, as_level, as_side, natural_sort_key
 
 #: Columns that identify one traced side, in output order (``session`` and
@@ -37,11 +38,24 @@ DEFAULT_MEASURES = ("csa_cm2", "perimeter_cm", "ap_depth_cm", "lateral_width_cm"
 # --------------------------------------------------------------------------- labels
 
 
+def _policy_order(labels: list[str]) -> list[str]:
+    """``labels`` in the one policy's order; as found when the policy cannot order them."""
+    if len(labels) < 2:
+        return labels
+    try:
+        order, _ = study_visit_order(pd.DataFrame({"visit": labels}))
+    except MfscanError:
+        return labels
+    return order
+
+
 def as_visit(values, order: Sequence[str] | None = None) -> pd.Series:
     """Visits as an ordered categorical.
 
     The order is ``order`` when given, else the categories' order when ``values``
-    is already an ordered categorical, else natural order ("2" < "10").
+    is already an ordered categorical, else the study's policy applied to the labels
+    (:func:`mfscan.visits.study_visit_order`: ``pre`` < ``post``, ``2`` < ``10``). Labels
+    the policy cannot order keep the order they are first found in (no order is invented).
     """
     if (
         order is None
@@ -53,7 +67,7 @@ def as_visit(values, order: Sequence[str] | None = None) -> pd.Series:
     codes, uniques = pd.factorize(s, use_na_sentinel=True)
     uniques = [str(u) for u in uniques]
     if order is None:
-        order = sorted(uniques, key=natural_sort_key)
+        order = _policy_order(uniques)
     else:
         order = [str(v) for v in order]
         unknown = sorted(set(uniques) - set(order), key=natural_sort_key)
@@ -83,7 +97,7 @@ def _check_columns(table: pd.DataFrame, required: Iterable[str]) -> None:
 
 def prepare_keys(table: pd.DataFrame, columns: Iterable[str]) -> dict[str, pd.Series]:
     """Coerce key columns: level and side to categoricals, visit to an ordered
-    categorical (natural order), other codes to strings. Only the key columns are
+    categorical (:func:`as_visit`), other codes to strings. Only the key columns are
     converted; the table itself is not copied or modified.
 
     Missing values are refused in subject, visit, level and side (they would

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 
+import numpy as np
 import pandas as pd
 
 from mfscan.report._context import Context
@@ -14,6 +15,7 @@ from mfscan.report.plots import (
     plot_left_right,
     primary_rows,
 )
+from mfscan.vocab import natural_sort_key
 
 __all__ = ["section", "asymmetry_columns", "who_text"]
 
@@ -27,14 +29,26 @@ _DEFINITIONS = {
 
 
 def who_text(rows: pd.DataFrame) -> str:
-    """ "rater R1, session 2" of a one-judge selection ("" without a rater)."""
+    """Whose rows these are: "rater R1, session 2" when one judge made them all, else the judge
+    chosen for each subject and visit with its number of subjects, "the rater with most outlines
+    per subject and visit: R1 (2 subjects), R2 (1 subject)" ("" without a rater)."""
     if rows is None or not len(rows) or "rater" not in rows or rows["rater"].isna().all():
         return ""
-    text = f"rater {rows['rater'].iloc[0]}"
-    if "session" in rows:
-        s = rows["session"].iloc[0]
-        text += ", first session" if pd.isna(s) else f", session {s}"
-    return text
+    judged = rows[rows["rater"].notna()]
+    judge = judged["rater"].astype(str).to_numpy(dtype=object)
+    if "session" in judged:
+        session = judged["session"]
+        judge = judge + np.where(session.isna(), ", first session", ", session " + session.astype(str))
+    subjects = judged["subject"] if "subject" in judged else pd.Series(np.nan, index=judged.index)
+    counts = pd.Series(subjects.to_numpy()).groupby(judge).nunique()
+    if len(counts) == 1:
+        return f"rater {counts.index[0]}"
+    shown = [  # a table without subjects (group means) names the judges only
+        f"{j} ({counts[j]} subject{'s' if counts[j] != 1 else ''})" if counts[j] else j
+        for j in sorted(counts.index, key=natural_sort_key)
+    ]
+    sep = "; " if "session" in judged else ", "
+    return "the rater with most outlines per subject and visit: " + sep.join(shown)
 
 
 def asymmetry_columns(asym, measure) -> list[str]:

@@ -125,7 +125,7 @@ def section(ctx: Context) -> list[str]:
     reliability table)."""
     if ctx.res.reliability is None or not len(ctx.res.reliability):
         return []
-    rel = sort_rows(ctx.res.reliability)
+    rel = sort_rows(ctx.res.reliability, ctx.visits)
     parts = [
         "<h2 id='reliability'>Reliability</h2><p>ICC forms after Shrout &amp; Fleiss / McGraw &amp; Wong "
         "with 95% CI; between raters and between sessions ICC(2,1) (absolute agreement, as Koo &amp; "

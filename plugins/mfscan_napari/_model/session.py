@@ -135,43 +135,33 @@ class Session:
         if worklist is not None:
             self.worklist_moved.emit(int(worklist.index))
 
-    def _moved(self, old: int):
+    def _move(self, move):
+        """Apply `move` to the worklist and emit ``worklist_moved`` when its position changed;
+        the image there (None: no worklist)."""
+        if self.worklist is None:
+            return None
+        old = self.worklist.index
+        move(self.worklist)
         if self.worklist.index != old:
             self.worklist_moved.emit(int(self.worklist.index))
         return self.worklist.current
 
     def step(self, delta: int):
         """Move `delta` images in the worklist (clamped); the image there (None: no worklist)."""
-        if self.worklist is None:
-            return None
-        old = self.worklist.index
-        self.worklist.step(delta)
-        return self._moved(old)
+        return self._move(lambda w: w.step(delta))
 
     def go(self, index: int):
         """Go to image `index` of the worklist (clamped); the image there (None: no worklist)."""
-        if self.worklist is None:
-            return None
-        old = self.worklist.index
-        self.worklist.go(index)
-        return self._moved(old)
+        return self._move(lambda w: w.go(index))
 
     def reorder(self, order) -> None:
         """Put the worklist in `order` (relative names; a blinded rater's random order): the
         current image stays current, at its new position."""
-        if self.worklist is None:
-            return
-        old = self.worklist.index
-        self.worklist.reorder(order)
-        self._moved(old)
+        self._move(lambda w: w.reorder(order))
 
     def resume(self, name: str | None):
         """Go to the image named `name` in the worklist (its first image when not listed)."""
-        if self.worklist is None:
-            return None
-        old = self.worklist.index
-        self.worklist.resume(name)
-        return self._moved(old)
+        return self._move(lambda w: w.resume(name))
 
     # ------------------------------------------------------------------ changes the widget makes
     @contextmanager
