@@ -190,3 +190,25 @@ def test_acceptance_summary_gives_the_csa_bias_per_method_by_hand():
     assert out.loc["proposed", "mean_csa_bias_pct"] == pytest.approx(-5.5)
     assert out.loc["model", "median_csa_bias_pct"] == pytest.approx(1.0)
     assert out.loc["model", "n_accepted_unchanged"] == 1
+
+
+def test_confidence_floor_is_the_groups_rule_one_sided_by_hand():
+    train = np.array([[0.0], [2.0]])
+    # mean 0.85; deviations -0.15, 0.05 x 3: SD (n-1) sqrt(0.03 / 3) = 0.1; lowest z = 0.15 / 0.1 = 1.5
+    # floor 0.85 - 1.5 x 1.5 x 0.1 = 0.625 (the former 5th percentile - 0.05 gave 0.73 - 0.05 = 0.68)
+    ref = fit_reference(train, train, val_confidences=[0.70, 0.90, 0.90, 0.90])
+    assert ref["confidence_floor"] == pytest.approx(0.625)
+    # spread 0.1 around 0.9, the lowest 1 SD under: 0.9 - 1.5 x max(1, 1) x 0.1 = 0.75 (former 0.76)
+    assert fit_reference(train, train, val_confidences=[0.8, 0.9, 1.0])["confidence_floor"] == pytest.approx(0.75)
+
+
+def test_confidence_floor_of_near_identical_validation_muscles_keeps_a_margin():
+    train = np.array([[0.0], [2.0]])
+    # five validation muscles at 0.95, 0.95, 0.95, 0.95, 0.94: SD 0.00447 under the floor of
+    # 2 % of the mean (0.948) + 0.001 = 0.01996; lowest z = 0.008 / 0.01996 = 0.401 -> 1 SD:
+    # 0.948 - 1.5 x 0.01996 = 0.91806, clipped to 0.9 (the former rule: 0.942 - 0.05 = 0.892)
+    ref = fit_reference(train, train, val_confidences=[0.95, 0.95, 0.95, 0.95, 0.94])
+    assert ref["confidence_floor"] == pytest.approx(0.9)
+    # one muscle at 0.85: SD floor 0.018; 0.85 - 1.5 x 0.018 = 0.823 (former 0.80)
+    assert fit_reference(train, train, val_confidences=[0.85])["confidence_floor"] == pytest.approx(0.823)
+    assert fit_reference(train, train)["confidence_floor"] == pytest.approx(0.75)  # no validation: the default

@@ -39,6 +39,7 @@ __all__ = [
     "fit_reference",
     "ood_score",
     "side_half",
+    "confidence_floor",
     "prediction_flags",
 ]
 
@@ -105,6 +106,26 @@ def _group(train: np.ndarray, val: np.ndarray | None) -> dict:
     return {"mean": mean.tolist(), "sd": sd.tolist(), "threshold": MARGIN * max(*seen, 1.0)}
 
 
+def confidence_floor(val_confidences) -> float:
+    """The confidence under which a prediction is ``low-confidence``: the groups' rule, one-sided.
+
+    Each validation muscle's shortfall below the validation mean, in SDs (``z = (mean - c) / sd``,
+    SD with n - 1 and at least 2 % of the mean + 0.001 as in the groups); the floor is
+    ``mean - MARGIN x max(largest z, 1) x sd``, clipped to 0.5-0.9.
+
+    Parameters
+    ----------
+    val_confidences : sequence of float
+        The model's confidence on each validation muscle (held-out subjects); at least one.
+    """
+    c = np.asarray(val_confidences, dtype=float)
+    mean = float(c.mean())
+    sd = float(c.std(ddof=1)) if c.size > 1 else 0.0
+    sd = max(sd, 0.02 * abs(mean) + 1e-3)
+    z = float(np.max((mean - c) / sd))
+    return float(np.clip(mean - MARGIN * max(z, 1.0) * sd, 0.5, 0.9))
+
+
 def side_half(labels_list) -> dict:
     """The image half (``"left"``/``"right"`` as displayed) where each side's label lay in at
     least 90 % of the training label images, or None when not consistent.
@@ -154,9 +175,7 @@ def fit_reference(
         The training label images (for :func:`side_half`).
     """
     conf = [c for c in val_confidences if math.isfinite(c)]
-    floor = DEFAULT_CONFIDENCE_FLOOR
-    if conf:
-        floor = float(np.clip(np.quantile(conf, 0.05) - 0.05, 0.5, 0.9))
+    floor = confidence_floor(conf) if conf else DEFAULT_CONFIDENCE_FLOOR
     csa = [float(c) for c in csa_cm2 if c > 0]
     return {
         "intensity": {"features": list(INTENSITY_FEATURES), **_group(train_intensity, val_intensity)},
