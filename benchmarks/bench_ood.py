@@ -24,7 +24,7 @@ epochs x 10 steps x batch 4, crop 96 x 128, 0.6 mm/px, 1 thread (a few minutes).
 
 Usage::
 
-    python benchmarks/bench_ood.py [--n-train 36] [--n-test 30] [--epochs 15] [--steps 10]
+    python benchmarks/bench_ood.py [--n-train 36] [--n-test 30] [--epochs 15] [--steps 10] [--seed 1]
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from bench_learn import WORK, draw_cases, train_timed, write_study  # noqa: E402
 SIDES = ("left", "right")
 
 
-def other_scanner(n: int, rng) -> list:
+def other_scanner(n: int, rng, first: int = 70_000) -> list:
     """Transverse phantoms under another imaging chain: ``(image, spacing, masks)``."""
     from mfscan.synthetic.phantom import make_phantom
 
@@ -52,7 +52,7 @@ def other_scanner(n: int, rng) -> list:
         i += 1
         try:
             ph = make_phantom(
-                seed=70_000 + i,
+                seed=first + i,
                 shape=(480, 640),
                 spacing_mm=float(rng.uniform(0.15, 0.3)),
                 gain=float(rng.uniform(1.8, 2.6)),
@@ -67,14 +67,14 @@ def other_scanner(n: int, rng) -> list:
     return out
 
 
-def parasagittal(n: int, rng) -> list:
+def parasagittal(n: int, rng, first: int = 80_000) -> list:
     """RUSI-view images of the other generator: no transverse muscle (empty masks)."""
     from mfscan.synthetic.parasagittal import make_parasagittal
 
     out = []
     for i in range(n):
         ph = make_parasagittal(
-            seed=80_000 + i,
+            seed=first + i,
             shape=(int(rng.integers(300, 480)), int(rng.integers(320, 640))),
             spacing_mm=float(rng.uniform(0.2, 0.3)),
             thickness_cm=float(rng.uniform(2.5, 3.2)),
@@ -151,15 +151,24 @@ def main(argv=None) -> int:
     ap.add_argument("--crop", type=int, nargs=2, default=(96, 128), metavar=("ROWS", "COLS"))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--reuse", action="store_true", help="use the model of the last run")
+    ap.add_argument(
+        "--seed",
+        type=int,
+        default=1,
+        help="draws training and test images (another seed: another work folder)",
+    )
     args = ap.parse_args(argv)
 
     from mfscan.learn.predict import load_model
 
-    rng = np.random.default_rng(1)
-    model_dir = WORK / "ood_model"
+    seed = args.seed
+    rng = np.random.default_rng(seed)
+    tail = "" if seed == 1 else f"_seed{seed}"
+    shift = 100_000 * (seed - 1)  # the generators' seeds too: other images, not only other settings
+    model_dir = WORK / f"ood_model{tail}"
     if not args.reuse:
-        study = WORK / "ood_study"
-        write_study(draw_cases(args.n_train, 1000, rng), study)
+        study = WORK / f"ood_study{tail}"
+        write_study(draw_cases(args.n_train, 1000 + shift, rng), study)
         card, _, seconds = train_timed(study, model_dir, args, patience=args.epochs)
         print(
             f"trained on {card['data']['n_train_images']} images in {seconds:.0f} s; "
@@ -167,15 +176,15 @@ def main(argv=None) -> int:
             f"{card['ood']['confidence_floor']}; side halves {card['ood']['side_half']}"
         )
     model = load_model(model_dir, device="cpu")
-    tests = draw_cases(args.n_test, 50_000, np.random.default_rng(2))
+    tests = draw_cases(args.n_test, 50_000 + shift, np.random.default_rng(seed + 1))
     families = {
         "phantom": [(ph.image, ph.spacing_mm, ph.masks) for ph in tests],
-        "phantom-scanner": other_scanner(args.n_test, np.random.default_rng(3)),
-        "parasagittal": parasagittal(args.n_test, np.random.default_rng(4)),
+        "phantom-scanner": other_scanner(args.n_test, np.random.default_rng(seed + 2), 70_000 + shift),
+        "parasagittal": parasagittal(args.n_test, np.random.default_rng(seed + 3), 80_000 + shift),
     }
     df = evaluate(model, families, args.threads)
     WORK.mkdir(exist_ok=True)
-    df.to_csv(WORK / "ood_results.csv", index=False)
+    df.to_csv(WORK / f"ood_results{tail}.csv", index=False)
     report(df)
     return 0
 
