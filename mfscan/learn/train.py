@@ -333,14 +333,9 @@ def _missing_subjects(samples, val_fraction: float, allow: bool) -> list[str]:
     ]
 
 
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    n = np.count_nonzero(a) + np.count_nonzero(b)
-    return 2.0 * np.count_nonzero(a & b) / n if n else 1.0
-
-
 def _reference(net, train_s, val_s, k: int) -> dict:
     """The card's ``ood`` entry (:func:`mfscan.learn.ood.fit_reference`) from the trained network."""
-    from mfscan.learn.ood import GOOD_DICE, fit_reference, intensity_features, shape_features
+    from mfscan.learn.ood import fit_reference, intensity_features, shape_features
     from mfscan.learn.predict import component
 
     def feats(samples):
@@ -355,8 +350,8 @@ def _reference(net, train_s, val_s, k: int) -> dict:
                     continue
                 shapes.append(shape_features(s.labels == cls, s.spacing))
                 comp = component(best == cls)
-                if comp is not None and _dice(comp, s.labels == cls) >= GOOD_DICE:
-                    conf.append(float(np.mean(p[cls][comp])))  # a missed muscle must not lower the floor
+                if comp is not None:
+                    conf.append(float(np.mean(p[cls][comp])))
         return inten, emb, conf, shapes
 
     ti, te, _, ts = feats(train_s)
