@@ -282,32 +282,22 @@ def _load_tiff(path: Path, frames, max_pixels: int, notes: list) -> Image:
             path,
         )
     bit_depth = min(max(bits, 8), 16) if arr.dtype == np.uint16 else 8  # 12-bit data stays 12-bit, 8-bit 8
-    if arr.ndim == 4:
-        s = arr.shape[-1]
-        if s >= 3:
-            rgb = np.ascontiguousarray(arr[..., :3])
-            return _make_image(
-                path,
-                "tiff",
-                rgb,
-                color="rgb",
-                bit_depth=bit_depth,
-                metadata=_export_metadata("RGB", bit_depth, False),
-                calibration=cal,
-                notes=notes,
-            )
-        arr = arr[..., 0]
-    arr = np.ascontiguousarray(arr)
-    if photometric == 0:  # min-is-white
-        arr = np.subtract((1 << min(bits, bit_depth)) - 1, arr, dtype=arr.dtype)
-        notes.append("TIFF is min-is-white; inverted so that bright means echogenic")
+    color, photo = "grayscale", "MONOCHROME"
+    if arr.ndim == 4 and arr.shape[-1] >= 3:
+        arr, color, photo = arr[..., :3], "rgb", "RGB"
+    else:
+        if arr.ndim == 4:
+            arr = arr[..., 0]
+        if photometric == 0:  # min-is-white
+            arr = np.subtract((1 << min(bits, bit_depth)) - 1, arr, dtype=arr.dtype)
+            notes.append("TIFF is min-is-white; inverted so that bright means echogenic")
     return _make_image(
         path,
         "tiff",
-        arr,
-        color="grayscale",
+        np.ascontiguousarray(arr),
+        color=color,
         bit_depth=bit_depth,
-        metadata=_export_metadata("MONOCHROME", bit_depth, False),
+        metadata=_export_metadata(photo, bit_depth, False),
         calibration=cal,
         notes=notes,
     )
