@@ -335,8 +335,9 @@ def rater_override(own: Calibration | None, shared: SharedScale | None, image_ca
     ----------
     own : Calibration or None
         The rater's own sidecar's calibration (None when it has no sidecar yet).
-    shared : SharedScale or None
-        What the image's sidecars agree on (:func:`shared_scale`).
+    shared : SharedScale, callable or None
+        What the image's sidecars agree on (:func:`shared_scale`), or a function returning
+        it, called only when it is needed (it reads every sidecar of the image).
     image_cal : Calibration
         The image's own calibration (DICOM, ImageJ).
 
@@ -356,6 +357,10 @@ def rater_override(own: Calibration | None, shared: SharedScale | None, image_ca
         return own
     if image_cal.calibrated or shared is None:
         return None
+    if callable(shared):
+        shared = shared()
+        if shared is None:
+            return None
     if shared.conflict:
         raise CalibrationError(shared.conflict)
     return shared.calibration
@@ -416,9 +421,7 @@ def sidecar_override(
     """
     stored = stored if is_override(stored) else None
     if typed is None:
-        if stored is not None or image.calibration.calibrated:
-            return stored
-        return rater_override(stored, shared() if callable(shared) else shared, image.calibration)
+        return rater_override(stored, shared, image.calibration)
     cal = check_typed_scale(typed, image, points=points, override=override_image)
     if (
         keeps_outlines
