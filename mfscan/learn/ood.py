@@ -107,11 +107,17 @@ def _distances(x: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
     return np.sqrt(np.mean(z**2, axis=1))
 
 
+def _mean_sd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and SDs (n - 1; 0 for one row) of `x`, each SD at least 2 % of the mean +
+    0.001: a feature constant in training is not infinitely strict."""
+    mean = x.mean(axis=0)
+    sd = x.std(axis=0, ddof=1) if len(x) > 1 else np.zeros_like(mean)
+    return mean, np.maximum(sd, 0.02 * np.abs(mean) + 1e-3)
+
+
 def _group(train: np.ndarray, val: np.ndarray | None) -> dict:
     train = np.asarray(train, dtype=float)
-    mean = train.mean(axis=0)
-    sd = train.std(axis=0, ddof=1) if len(train) > 1 else np.zeros_like(mean)
-    sd = np.maximum(sd, 0.02 * np.abs(mean) + 1e-3)  # a feature constant in training is not infinitely strict
+    mean, sd = _mean_sd(train)
     seen = [float(np.quantile(_distances(train, mean, sd), 0.99))]
     if val is not None and len(val):
         seen.append(float(np.max(_distances(np.asarray(val, dtype=float), mean, sd))))
@@ -132,9 +138,7 @@ def confidence_floor(val_confidences) -> float:
         The model's confidence on each validation muscle (held-out subjects); at least one.
     """
     c = np.asarray(val_confidences, dtype=float)
-    mean = float(c.mean())
-    sd = float(c.std(ddof=1)) if c.size > 1 else 0.0
-    sd = max(sd, 0.02 * abs(mean) + 1e-3)
+    mean, sd = (float(v) for v in _mean_sd(c))
     z = float(np.max((mean - c) / sd))
     return float(np.clip(mean - MARGIN * max(z, 1.0) * sd, 0.5, 0.9))
 
