@@ -33,7 +33,7 @@ import pandas as pd
 from mfscan import calibration as _cal
 from mfscan import vocab
 from mfscan.errors import MfscanError
-from mfscan.measure.annotation import check_annotation, drop_duplicates, read_sidecars
+from mfscan.measure.annotation import check_annotation, drop_duplicates, read_sidecars, sidecars_shared_scale
 from mfscan.measure.discover import relative_label
 from mfscan.measure.overlap import AGREEMENT_MEASURES, outline_agreement
 from mfscan.measure.study import resolve_study
@@ -250,15 +250,12 @@ def _image_rows(job, between, session, label_root, max_pixels, errors) -> list[d
 def _with_shared_scale(anns, image, label_root, errors) -> list:
     """`anns` measured with the scale the image's sidecars share when a sidecar
     sets none (:func:`mfscan.calibration.sidecar_override`); those it refuses are left out."""
-    from mfscan.annotations.scales import image_shared_scale
-
     if all(_cal.is_override(a.calibration) for a in anns):
         return anns  # the image is not decoded
     try:
-        own = image.calibration
+        shared = sidecars_shared_scale(image, anns)
     except MfscanError:
         return anns  # reported when an outline is measured
-    shared = None if own.calibrated else image_shared_scale(image.path, annotations=anns)
     out = []
     for a in anns:
         try:
