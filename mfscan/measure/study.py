@@ -22,7 +22,7 @@ import pandas as pd
 from mfscan.calibration import SharedScale
 from mfscan.errors import MfscanError
 from mfscan.measure.annotation import read_one, read_sidecars
-from mfscan.measure.discover import Job, discover
+from mfscan.measure.discover import Job, discover, relative_label
 from mfscan.visits import study_visit_order
 from mfscan.vocab import natural_sort_key
 
@@ -57,12 +57,7 @@ class Study:
 
     def relative(self, job: Job) -> str:
         """The image's path relative to the study folder (its full path without one), with ``/``."""
-        if self.root is not None:
-            try:
-                return job.image.relative_to(self.root).as_posix()
-            except ValueError:
-                pass
-        return job.image.as_posix()
+        return relative_label(job.image, self.root)
 
     def codes(self, job: Job) -> dict:
         """Subject, visit and level of `job`'s image (fields absent when unknown): from its
