@@ -75,22 +75,13 @@ def build(n):
     return sorted(WORK.glob("*.png"))
 
 
-def best_of(fn, repeat=3):
+def best_of(fn, repeat=3, clock=time.perf_counter):
+    """Least time of `repeat` runs by `clock` (``time.process_time``: CPU of every thread of this process)."""
     times = []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t = clock()
         fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
-
-
-def cpu_of(fn, repeat=3):
-    """Least CPU time (every thread of this process) of `repeat` runs."""
-    times = []
-    for _ in range(repeat):
-        t = time.process_time()
-        fn()
-        times.append(time.process_time() - t)
+        times.append(clock() - t)
     return min(times)
 
 
@@ -132,7 +123,7 @@ def main():
     print(f"{os.cpu_count()} cores:      decoding {floor_par:.3f} s, mfscan measure (default) {par:.3f} s")
     print(f"ratio mfscan / decoding, one process: {ours / floor:.2f} (target <= 1.25)")
     print(f"ratio mfscan / decoding, all cores:   {par / floor_par:.2f} (target <= 1.25)")
-    cpu_floor, cpu_ours = cpu_of(decode_only), cpu_of(measure)
+    cpu_floor, cpu_ours = (best_of(f, clock=time.process_time) for f in (decode_only, measure))
     print(
         f"CPU ratio, one process: {cpu_ours / cpu_floor:.2f} (measuring {(cpu_ours - cpu_floor) / n * 1e3:.2f} ms "
         "of CPU per image; the least the all-cores ratio can be)"
