@@ -271,13 +271,16 @@ def test_image_sha256_matches_when_unchanged(tmp_path):
 
 
 def test_an_unreadable_image_does_not_hide_the_scale_problems_found(tmp_path):
-    # R1's typed scale is outside the plausible range (found without reading the image), R2's
-    # and R3's are plausible and need the image's own scale, which cannot be read (too many
-    # pixels): R1's problem stays, and the image is named once as its own problem
+    # R1's (9.0) and R3's (7.0) typed scales are outside the plausible range 0.005-5 mm/px (found
+    # without reading the image); R2's (0.25) and R4's (0.30, after the unreadable image was met)
+    # are plausible and need the image's own scale, which cannot be read (too many pixels): R1's
+    # and R3's problems stay, R2 and R4 get no false scale row, and the image is named once as
+    # its own problem
     tif = tifffile_image(tmp_path / "S1_V1_L4_1.tif")
     _sidecar(tif, "R1", calibration=Calibration(9.0, 9.0, "manual"))
     _sidecar(tif, "R2", calibration=Calibration(0.25, 0.25, "manual"))
     _sidecar(tif, "R3", calibration=Calibration(7.0, 7.0, "manual"))
+    _sidecar(tif, "R4", calibration=Calibration(0.30, 0.30, "manual"))
     table = check_study(tmp_path, max_pixels=100)  # 100 x 160 pixels: refused
     scale = table[table["problem"] == "scale_differs_from_image"]
     assert sorted(scale["file"]) == ["S1_V1_L4_1.R1.mfscan.json", "S1_V1_L4_1.R3.mfscan.json"]
