@@ -272,10 +272,10 @@ def move_into(staging, target, *, retire=()) -> None:
                 put_aside(rel)
         for root, _dirs, files in os.walk(staging):
             rel_dir = Path(root).relative_to(staging)
-            for d in reversed([rel_dir, *rel_dir.parents][:-1] if rel_dir.parts else []):
-                if not (target / d).is_dir():
-                    (target / d).mkdir()
-                    made.append(target / d)
+            # os.walk is top-down: every parent of rel_dir was made when it was walked
+            if rel_dir.parts and not (target / rel_dir).is_dir():
+                (target / rel_dir).mkdir()
+                made.append(target / rel_dir)
             for name in files:
                 rel = rel_dir / name
                 if (target / rel).is_file() or (target / rel).is_symlink():
