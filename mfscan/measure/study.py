@@ -69,19 +69,20 @@ class Study:
             job.image, pattern=self.pattern, relative_path=self.relative(job), annotations=read
         )[0]
 
-    def visit_table(self) -> pd.DataFrame:
+    def visit_table(self, codes: dict | None = None) -> pd.DataFrame:
         """``subject, visit, visit_date`` of every image with a visit (the date of its first
-        sidecar that has one): what the visit order is settled from."""
+        sidecar that has one): what the visit order is settled from. `codes`: :meth:`codes`
+        of each job by ``id(job)``, when already found."""
         rows = []
         for job in self.jobs:
-            codes = self.codes(job)
-            if codes.get("visit") is None:
+            c = codes[id(job)] if codes is not None else self.codes(job)
+            if c.get("visit") is None:
                 continue
             dates = [a.visit_date for _, a in job.read or [] if not isinstance(a, str)]
-            rows.append((codes.get("subject", ""), codes["visit"], next((d for d in dates if d), None)))
+            rows.append((c.get("subject", ""), c["visit"], next((d for d in dates if d), None)))
         return pd.DataFrame(rows, columns=["subject", "visit", "visit_date"])
 
-    def visit_order(self, visit_order=None) -> list[str] | None:
+    def visit_order(self, visit_order=None, *, codes: dict | None = None) -> list[str] | None:
         """THE study's visit order (:func:`mfscan.visits.study_visit_order`): `visit_order` when
         given, else the sidecars' visit dates, else the rule; None without visits.
 
@@ -90,7 +91,7 @@ class Study:
         MfscanError
             As :func:`mfscan.visits.study_visit_order` (the message names ``--visit-order``).
         """
-        return study_visit_order(self.visit_table(), visit_order)[0]
+        return study_visit_order(self.visit_table(codes), visit_order)[0]
 
     def ordered(self, visit_order=None) -> list[Job]:
         """The images in study order: by path (natural order), each subject's images with a
@@ -99,19 +100,20 @@ class Study:
         place, so that coding an image moves it at most among its subject's images. When
         the visits cannot be ordered (the policy refuses them), by path alone."""
         by_path = sorted(self.jobs, key=lambda j: natural_sort_key(self.relative(j)))
+        codes = {id(j): self.codes(j) for j in self.jobs}  # each image's codes found once
         try:
-            order = self.visit_order(visit_order) or []
+            order = self.visit_order(visit_order, codes=codes) or []
         except MfscanError:
             return by_path
         rank = {v: i for i, v in enumerate(order)}
         slots: dict[str, list[int]] = {}
         for i, job in enumerate(by_path):
-            codes = self.codes(job)
-            if codes.get("subject") is not None and codes.get("visit") in rank:
-                slots.setdefault(codes["subject"], []).append(i)
+            c = codes[id(job)]
+            if c.get("subject") is not None and c.get("visit") in rank:
+                slots.setdefault(c["subject"], []).append(i)
         out = list(by_path)
         for places in slots.values():
-            jobs = sorted((by_path[i] for i in places), key=lambda j: rank[self.codes(j)["visit"]])
+            jobs = sorted((by_path[i] for i in places), key=lambda j: rank[codes[id(j)]["visit"]])
             for i, job in zip(places, jobs, strict=True):
                 out[i] = job
         return out
