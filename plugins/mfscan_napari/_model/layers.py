@@ -454,7 +454,10 @@ def read_layers(path, images=None) -> list[tuple]:
         anns.append((sc, read_sidecar(sc)))
     from mfscan.annotations.scales import image_shared_scale
 
-    shared = image_shared_scale(path, annotations=[a for _, a in anns])
+    # an image with its own calibration needs no sidecar scale (nor the study file's blinding)
+    shared = (
+        None if image.calibration.calibrated else image_shared_scale(path, annotations=[a for _, a in anns])
+    )
     cal = shared_image_calibration(image, shared)
     layers = [image_layer_data(image, cal, shared=shared)]
     for sc, ann in anns:
