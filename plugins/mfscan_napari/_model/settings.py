@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from .images import MEMORY_PREFIX
+from .images import is_memory
 
 __all__ = ["default_config_dir", "Settings", "study_key"]
 
@@ -26,7 +26,7 @@ def study_key(image_path, folders) -> str | None:
     worklist folder; None skipped) holding it, else the image's own folder; None for an image in
     memory. One normalisation for both sides (absolute, symbolic links resolved), so a study
     opened through a relative path or a link keeps one key."""
-    if not image_path or str(image_path).startswith(MEMORY_PREFIX):
+    if not image_path or is_memory(image_path):
         return None
     p = Path(image_path).resolve()
     for folder in folders:
