@@ -42,6 +42,7 @@ from .assist import (
 from .calibration import (
     KEY,
     OVERRIDE_LABEL,
+    ScaleDisagrees,
     calibration_text,
     checked_scale,
     effective_calibration,
@@ -190,6 +191,7 @@ __all__ = [
     "layer_override",
     "stored_shared",
     "checked_scale",
+    "ScaleDisagrees",
     "OVERRIDE_LABEL",
     "study_key",
     "propose",

@@ -18,6 +18,7 @@ from mfscan.calibration import (
     UNCALIBRATED,
     Calibration,
     SharedScale,
+    check_plausible,
     from_scale_line,
     image_calibration,
     is_override,
@@ -30,6 +31,7 @@ from mfscan.errors import CalibrationError, MfscanError
 KEY = "mfscan"
 
 __all__ = [
+    "ScaleDisagrees",
     "layer_scale",
     "layer_units",
     "effective_calibration",
@@ -118,6 +120,11 @@ def layer_override(image, layer_metadata: dict, image_metadata: dict | None = No
 OVERRIDE_LABEL = "Use my scale over the image's own"
 
 
+class ScaleDisagrees(CalibrationError):
+    """A plausible scale set in the widget that differs from the image's own by more than 1%: the
+    rater may use it anyway (:data:`OVERRIDE_LABEL`)."""
+
+
 def checked_scale(cal: Calibration, image, *, points=None, override: bool = False) -> Calibration:
     """A scale set in the widget, checked against the image's own DICOM / ImageJ scale by the
     core (:func:`mfscan.calibration.check_typed_scale`, :func:`~mfscan.calibration.typed_scale_problem`).
@@ -125,12 +132,16 @@ def checked_scale(cal: Calibration, image, *, points=None, override: bool = Fals
     Raises
     ------
     mfscan.errors.CalibrationError
+        When it is implausible (:func:`mfscan.calibration.check_plausible`, checked first: no
+        override helps).
+    ScaleDisagrees
         When it differs by more than 1% and `override` is false: the message names both scales
         and how to use it anyway. With `override` it is returned marked ``overrides_image``.
     """
+    check_plausible(cal)
     why = typed_scale_problem(cal, image, points=points)
     if why and not override:
-        raise CalibrationError(
+        raise ScaleDisagrees(
             f"Scale not set: {why}. The image's own scale is kept; to use yours anyway, tick "
             f"“{OVERRIDE_LABEL}” and press “Set scale” again."
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mfscan.calibration import Calibration, typed_scale_problem
+from mfscan.calibration import Calibration
 from mfscan.errors import CalibrationError, MfscanError
 
 from .. import _model
@@ -146,9 +146,11 @@ class ScaleController:
             checked = _model.checked_scale(
                 cal, image, points=points, override=panel.override_check.isChecked()
             )
+        except _model.ScaleDisagrees as e:  # plausible, but not the image's own: may be overridden
+            panel.offer_override()
+            self.refuse(e.message)
+            return None
         except CalibrationError as e:
-            if typed_scale_problem(cal, image, points=points):  # not an implausible scale: may be overridden
-                panel.offer_override()
             self.refuse(e.message)
             return None
         cal = checked
