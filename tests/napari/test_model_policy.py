@@ -190,6 +190,38 @@ def test_layer_calibration_is_the_core_rule(tmp_path, phantom):
         _model.layer_calibration(image, _meta(annotation={}), (-5.0, -5.0))
 
 
+def test_layer_calibration_takes_the_image_layers_shared_scale(tmp_path, phantom):
+    """A rater without a scale of their own, on a plain PNG: measured with the scale the image
+    layer records as shared (0.25 mm/px typed here, not read back from the function); their own
+    scale line wins (40 mm over 200 px: 0.2 mm/px); sidecars that disagree: no override (the
+    widget shows the conflict instead of a scale)."""
+    from mfscan.calibration import SharedScale
+    from mfscan.io.images import load_image
+
+    image = load_image(write_png(tmp_path / "plain.png", phantom.image))
+    shared = {
+        "mfscan": {
+            "shared_scale": _model.calibration.shared_record(SharedScale(manual(0.25), "scale line, R1"))
+        }
+    }
+    mine = _meta(annotation={})
+    assert _model.layer_calibration(image, mine, image_metadata=shared).row_mm == pytest.approx(0.25)
+    assert _model.layer_calibration(image, mine, (10.0, 10.0), image_metadata=shared).col_mm == pytest.approx(
+        0.25
+    )
+    line = from_scale_line((10, 5), (210, 5), 40.0)
+    own = _meta(annotation={"calibration": line.to_dict()})
+    assert _model.layer_calibration(image, own, image_metadata=shared).row_mm == pytest.approx(0.2)
+    conflict = {
+        "mfscan": {
+            "shared_scale": _model.calibration.shared_record(SharedScale(None, None, "0.25 vs 0.30 mm/px"))
+        }
+    }
+    assert _model.layer_override(image, mine, conflict) is None
+    assert not _model.layer_calibration(image, mine, image_metadata=conflict).calibrated
+    assert not _model.layer_calibration(image, mine).calibrated  # no shared record: the PNG has none
+
+
 def test_shown_calibration_prefers_the_sidecar_override():
     image_meta = {"mfscan": {"kind": "image", "calibration": manual(0.25).to_dict()}}
     assert _model.shown_calibration(image_meta) == manual(0.25)
